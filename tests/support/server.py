@@ -1,0 +1,116 @@
+"""Run a real Tocsin server process on a random loopback port for a test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import jwt
+
+API_KEY = "test-publisher-key"
+JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def mint(user: str, topics: list[str] | None = None, ttl: int = 3600,
+         secret: str = JWT_SECRET) -> str:
+    claims: dict[str, object] = {"sub": user, "exp": int(time.time()) + ttl}
+    if topics is not None:
+        claims["topics"] = topics
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+@dataclass
+class ServerProcess:
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    api_key: str = API_KEY
+    secret: str = JWT_SECRET
+    args: list[str] = field(default_factory=list)
+
+    def token(self, user: str, topics: list[str] | None = None, ttl: int = 3600) -> str:
+        return mint(user, topics, ttl, self.secret)
+
+    def publisher(self, **kw: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url,
+                            headers={"Authorization": f"Bearer {self.api_key}"},
+                            timeout=10, **kw)  # type: ignore[arg-type]
+
+    def subscriber(self, user: str, topics: list[str] | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url,
+                            headers={"Authorization": f"Bearer {self.token(user, topics)}"},
+                            timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        try:
+            self.terminate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def start_server(
+    tmp_path: Path,
+    *,
+    database: str | None = None,
+    broker: str = "memory://",
+    extra: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    wait: float = 30.0,
+) -> ServerProcess:
+    """Start ``python -m tocsin serve`` and wait until ``/readyz`` answers 200."""
+    port = port or free_port(host)
+    database = database or f"sqlite+aiosqlite:///{tmp_path / 'tocsin.db'}"
+    args = [
+        sys.executable, "-m", "tocsin", "serve",
+        "--host", host, "--port", str(port),
+        "--database", database, "--broker", broker,
+        "--api-key", API_KEY, "--jwt-secret", JWT_SECRET,
+        *(extra or []),
+    ]
+    log_path = tmp_path / f"server-{port}.log"
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=full_env)
+    url = f"http://{host}:{port}"
+    srv = ServerProcess(url=url, port=port, proc=proc, log_path=log_path, args=args)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{srv.log()}")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return srv
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    srv.kill()
+    raise RuntimeError(f"server did not become ready in {wait}s:\n{srv.log()}")
