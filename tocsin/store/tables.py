@@ -1,0 +1,62 @@
+"""Table definitions (SQLAlchemy Core). Schema changes go through numbered migrations
+in ``migrations/versions``; this module must describe the head revision."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+# One row per stream: its seq counter. Allocating seqs updates this row, which
+# serialises writers of one stream until commit (the ordering guarantee).
+streams = Table(
+    "tocsin_streams",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("pruned_upto", BigInteger, nullable=False, server_default="0"),
+)
+
+# The replay log: exactly what each client received, by stream and seq.
+events = Table(
+    "tocsin_events",
+    metadata,
+    Column("stream", String(300), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("name", String(32), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("tocsin_events_created", events.c.created_at)
+
+notifications = Table(
+    "tocsin_notifications",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(200), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("priority", String(8), nullable=False),
+    Column("group_key", String(200)),
+    Column("url", String(2048)),
+    Column("actor", String(200)),
+    Column("source", String(200)),
+    Column("data", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger),
+    Column("read_at", BigInteger),
+)
+Index("tocsin_notifications_user_seq", notifications.c.user_id, notifications.c.seq, unique=True)
+Index("tocsin_notifications_user_unread", notifications.c.user_id, notifications.c.read_at)
+
+idempotency = Table(
+    "tocsin_idempotency",
+    metadata,
+    Column("publisher", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("result", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("tocsin_idempotency_created", idempotency.c.created_at)
