@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import event

@@ -1,0 +1,59 @@
+"""Liveness, readiness, node stats and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from tocsin.api.deps import PublisherCaller, Service, json_response
+
+router = APIRouter(tags=["health"])
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return scheme + sep + rest.rpartition("@")[2] if "@" in rest else url
+
+
+@router.get("/healthz")
+async def healthz() -> Response:
+    """The process is alive."""
+    return json_response({"status": "ok"})
+
+
+@router.get("/readyz")
+async def readyz(tocsin: Service) -> Response:
+    """200 while the database answers. The broker being down is reported as
+    ``degraded`` but stays 200: the node still stores and delivers (from the store)."""
+    try:
+        await asyncio.wait_for(tocsin.store.ping(), 3)
+        db = "ok"
+    except Exception as exc:
+        db = f"down: {type(exc).__name__}"
+    broker = "ok" if tocsin.hub.broker.healthy else "down"
+    status = "ok" if db == "ok" and broker == "ok" else ("degraded" if db == "ok" else "down")
+    if tocsin.hub.closing:
+        status = "shutting down"
+    body = {"status": status, "database": db, "broker": broker}
+    return json_response(body, 200 if status in ("ok", "degraded") else 503)
+
+
+@router.get("/api/stats", tags=["health"])
+async def stats(_: PublisherCaller, tocsin: Service) -> Response:
+    """This node's open streams and broker state."""
+    hub = tocsin.hub
+    return json_response({
+        "node": hub.node_id,
+        "connections": hub.connections,
+        "streams": len(hub.streams),
+        "broker": {"url": _redact(hub.broker.url), "healthy": hub.broker.healthy},
+        "database": _redact(tocsin.store.url),
+    })
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(tocsin: Service) -> Response:
+    return Response(generate_latest(tocsin.metrics.registry), media_type=CONTENT_TYPE_LATEST)

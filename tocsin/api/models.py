@@ -1,0 +1,158 @@
+"""Request bodies (pydantic v2, camelCase on the wire) and reply shapes for OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+Priority = Literal["urgent", "high", "medium", "low"]
+MAX_RECIPIENTS = 10_000
+MAX_BODY_BYTES = 4 * 1024
+MAX_DATA_BYTES = 16 * 1024
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+def _check_body(v: str) -> str:
+    if len(v.encode()) > MAX_BODY_BYTES:
+        raise ValueError(f"body is larger than {MAX_BODY_BYTES} bytes")
+    return v
+
+
+def _check_data(v: dict[str, Any] | None) -> dict[str, Any] | None:
+    if v is not None and len(orjson.dumps(v)) > MAX_DATA_BYTES:
+        raise ValueError(f"data is larger than {MAX_DATA_BYTES} bytes as JSON")
+    return v
+
+
+def _check_url(v: str | None) -> str | None:
+    if v is not None and not v.lower().startswith(("http://", "https://", "/")):
+        raise ValueError("url must be an http(s) URL or a path starting with /")
+    return v
+
+
+Name = Field(min_length=1, max_length=200)
+
+
+class PublishIn(_In):
+    recipients: list[str] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+    type: str = Field(min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=200)
+    body: str = ""
+    priority: Priority = "medium"
+    group_key: str | None = Field(default=None, max_length=200)
+    url: str | None = Field(default=None, max_length=2048)
+    actor: str | None = Field(default=None, max_length=200)
+    source: str | None = Field(default=None, max_length=200)
+    data: dict[str, Any] | None = None
+    ttl: int | None = Field(default=None, gt=0, le=366 * 24 * 3600, description="seconds")
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+    _body = field_validator("body")(_check_body)
+    _data = field_validator("data")(_check_data)
+    _url = field_validator("url")(_check_url)
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, v: list[str]) -> list[str]:
+        for r in v:
+            if not r or len(r) > 200:
+                raise ValueError("each recipient must be a user id of 1 to 200 characters")
+        return v
+
+
+class PublishOut(BaseModel):
+    ids: dict[str, str] = Field(description="recipient -> notification id")
+
+
+class TopicEventIn(_In):
+    type: str = Field(min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=200)
+    body: str = ""
+    actor: str | None = Field(default=None, max_length=200)
+    data: dict[str, Any] | None = None
+
+    _body = field_validator("body")(_check_body)
+    _data = field_validator("data")(_check_data)
+
+
+class ReadIn(_In):
+    read: bool
+
+
+class ReadAllIn(_In):
+    type: str | None = Field(default=None, max_length=100)
+    before: str | None = Field(default=None, description="event id cursor (exclusive)")
+
+
+class TokenIn(_In):
+    user: str = Name
+    topics: list[str] | None = None
+    ttl: int = Field(default=3600, gt=0, le=30 * 24 * 3600, description="seconds")
+
+
+class TokenOut(BaseModel):
+    token: str
+    expires_at: int = Field(serialization_alias="expiresAt")
+
+
+class Notification(BaseModel):
+    """A notification as the browser sees it."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    id: str
+    type: str
+    title: str
+    body: str
+    priority: Priority
+    timestamp: int
+    read: bool
+    read_at: int | None = None
+    group_key: str | None = None
+    url: str | None = None
+    actor: str | None = None
+    source: str | None = None
+    data: dict[str, Any] | None = None
+    expires_at: int | None = None
+    event_id: str
+
+
+class NotificationPage(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    items: list[Notification]
+    unread_count: int
+    next_cursor: str | None
+    last_event_id: str
+
+
+class TopicEvent(BaseModel):
+    id: str
+    topic: str
+    type: str
+    title: str
+    body: str
+    actor: str | None = None
+    data: dict[str, Any] | None = None
+    timestamp: int
+
+
+class TopicPage(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    items: list[TopicEvent]
+    next_cursor: str | None
+    last_event_id: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

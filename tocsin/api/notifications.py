@@ -1,0 +1,138 @@
+"""User inboxes: publish, history, read state, and the live stream."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header, Query
+from starlette.responses import Response
+
+from tocsin.api.deps import (
+    PublisherCaller,
+    Service,
+    SubscriberCaller,
+    json_response,
+    parse_cursor,
+)
+from tocsin.api.models import (
+    ErrorOut,
+    Notification,
+    NotificationPage,
+    PublishIn,
+    PublishOut,
+    ReadAllIn,
+    ReadIn,
+)
+from tocsin.errors import TocsinError
+from tocsin.events import user_stream
+from tocsin.ids import now_ms
+from tocsin.store.base import ListQuery, NewNotification
+from tocsin.streams.endpoint import EventStream, parse_event_id
+
+router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 503)
+}
+
+
+@router.post("", status_code=201, response_model=PublishOut, responses=ERRORS)
+async def publish(body: PublishIn, caller: PublisherCaller, tocsin: Service) -> Response:
+    """Store one notification per recipient (a batched write) and deliver them live.
+    201 means stored durably. A repeated ``idempotencyKey`` within 24 h returns the
+    original ids and creates nothing."""
+    note = NewNotification(
+        type=body.type, title=body.title, body=body.body, priority=body.priority,
+        group_key=body.group_key, url=body.url, actor=body.actor, source=body.source,
+        data=body.data, expires_at=now_ms() + body.ttl * 1000 if body.ttl else None,
+    )
+    result = await tocsin.publish(caller.id, body.recipients, note, body.idempotency_key)
+    return json_response({"ids": result.ids}, 201)
+
+
+@router.get("", response_model=NotificationPage, responses=ERRORS)
+async def list_notifications(
+    caller: SubscriberCaller,
+    tocsin: Service,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[str | None, Query(description="cursor: nextCursor of a page")] = None,
+    since: Annotated[str | None, Query(description="event id: what came after, oldest first")]
+    = None,
+    unread: bool = False,
+    type: str | None = None,
+    priority: str | None = None,
+    source: str | None = None,
+) -> Response:
+    """The caller's inbox, newest first (oldest first with ``since``)."""
+    query = ListQuery(
+        limit=limit, before=parse_cursor(before, "before"), since=parse_cursor(since, "since"),
+        unread=unread, type=type, priority=priority, source=source,
+    )
+    page = await tocsin.store.list_notifications(caller.user, query)
+    return json_response({
+        "items": page.items, "unreadCount": page.unread_count,
+        "nextCursor": page.next_cursor, "lastEventId": page.last_event_id,
+    })
+
+
+@router.get("/unread-count", responses=ERRORS)
+async def unread_count(caller: SubscriberCaller, tocsin: Service) -> Response:
+    return json_response({"unreadCount": await tocsin.store.unread_count(caller.user)})
+
+
+@router.get(
+    "/stream",
+    response_class=Response,
+    response_model=None,
+    responses={200: {"content": {"text/event-stream": {}},
+                     "description": "SSE: notification, read, unread, read_all, deleted, reset"},
+               **ERRORS},
+)
+async def stream(
+    caller: SubscriberCaller,
+    tocsin: Service,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id_q: Annotated[str | None, Query(alias="lastEventId")] = None,
+) -> EventStream:
+    """Live events of the caller's inbox. Resumes after ``Last-Event-ID`` (header, sent by
+    EventSource on reconnect; it wins) or ``?lastEventId=``; an id too old or never
+    issued gets one ``reset`` event."""
+    raw = last_event_id if last_event_id is not None else last_event_id_q
+    return EventStream(tocsin.hub, user_stream(caller.user), parse_event_id(raw),
+                       tocsin.settings.retry_ms, caller.expires_at)
+
+
+@router.post("/read-all", responses=ERRORS)
+async def read_all(
+    caller: SubscriberCaller, tocsin: Service, body: Annotated[ReadAllIn | None, Body()] = None
+) -> Response:
+    """Mark every unread notification read (optionally only of ``type``, or before a cursor)."""
+    body = body or ReadAllIn()
+    change = await tocsin.read_all(caller.user, body.type, parse_cursor(body.before, "before"))
+    return json_response({"ids": change.ids, "unreadCount": change.unread_count})
+
+
+@router.get("/{id}", response_model=Notification, responses=ERRORS)
+async def get_one(id: str, caller: SubscriberCaller, tocsin: Service) -> Response:
+    note = await tocsin.store.get_notification(caller.user, id)
+    if note is None:
+        raise TocsinError("not_found", "No such notification.")
+    return json_response(note)
+
+
+@router.patch("/{id}", response_model=Notification, responses=ERRORS)
+async def set_read(id: str, body: ReadIn, caller: SubscriberCaller, tocsin: Service) -> Response:
+    """Mark one notification read or unread; other tabs and devices get a read/unread event."""
+    change = await tocsin.set_read(caller.user, [id], body.read)
+    note = await tocsin.store.get_notification(caller.user, id) if change else None
+    if note is None:
+        raise TocsinError("not_found", "No such notification.")
+    return json_response(note)
+
+
+@router.delete("/{id}", status_code=200, responses=ERRORS)
+async def dismiss(id: str, caller: SubscriberCaller, tocsin: Service) -> Response:
+    """Remove a notification from the inbox."""
+    change = await tocsin.dismiss(caller.user, id)
+    if change is None:
+        raise TocsinError("not_found", "No such notification.")
+    return json_response({"ids": change.ids, "unreadCount": change.unread_count})

@@ -1,0 +1,85 @@
+"""Topic feeds: the collaborative activity feed every allowed user sees."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query
+from starlette.responses import Response
+
+from tocsin.api.deps import AnyCaller, Service, SubscriberCaller, json_response, parse_cursor
+from tocsin.api.models import TopicEvent, TopicEventIn, TopicPage
+from tocsin.api.notifications import ERRORS
+from tocsin.auth import Principal, Subscriber
+from tocsin.errors import TocsinError
+from tocsin.events import topic_stream
+from tocsin.store.base import ListQuery, NewTopicEvent
+from tocsin.streams.endpoint import EventStream, parse_event_id
+
+router = APIRouter(prefix="/api/topics", tags=["topics"])
+TOPIC_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
+TopicName = Annotated[str, Path(description="letters, digits and _ . : @ -; at most 200")]
+
+
+def _check(topic: str, who: Principal) -> None:
+    if not TOPIC_RE.match(topic):
+        raise TocsinError("invalid_field", "Topic names use letters, digits and _ . : @ -, "
+                          "at most 200 characters.", "topic")
+    if isinstance(who, Subscriber) and not who.may_read(topic):
+        raise TocsinError("forbidden", f"This token does not allow topic {topic!r}.")
+
+
+@router.post("/{topic}/events", status_code=201, response_model=TopicEvent, responses=ERRORS)
+async def post_event(
+    topic: TopicName, body: TopicEventIn, caller: AnyCaller, tocsin: Service
+) -> Response:
+    """Append an activity event. A user posting is always its own ``actor``."""
+    _check(topic, caller)
+    actor = caller.user if isinstance(caller, Subscriber) else body.actor
+    ev = await tocsin.add_topic_event(
+        topic, NewTopicEvent(type=body.type, title=body.title, body=body.body, actor=actor,
+                             data=body.data)
+    )
+    return Response(ev.data.encode(), status_code=201, media_type="application/json")
+
+
+@router.get("/{topic}/events", response_model=TopicPage, responses=ERRORS)
+async def history(
+    topic: TopicName,
+    caller: AnyCaller,
+    tocsin: Service,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: str | None = None,
+    since: str | None = None,
+) -> Response:
+    """History newest first (oldest first with ``since``), within the retention period."""
+    _check(topic, caller)
+    page = await tocsin.store.topic_history(
+        topic,
+        ListQuery(limit=limit, before=parse_cursor(before, "before"),
+                  since=parse_cursor(since, "since")),
+    )
+    return json_response({"items": page.items, "nextCursor": page.next_cursor,
+                          "lastEventId": page.last_event_id})
+
+
+@router.get(
+    "/{topic}/stream",
+    response_class=Response,
+    response_model=None,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "SSE: activity"},
+               **ERRORS},
+)
+async def stream(
+    topic: TopicName,
+    caller: SubscriberCaller,
+    tocsin: Service,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    last_event_id_q: Annotated[str | None, Query(alias="lastEventId")] = None,
+) -> EventStream:
+    """Live ``activity`` events, with the same resume rules as the inbox stream."""
+    _check(topic, caller)
+    raw = last_event_id if last_event_id is not None else last_event_id_q
+    return EventStream(tocsin.hub, topic_stream(topic), parse_event_id(raw),
+                       tocsin.settings.retry_ms, caller.expires_at)

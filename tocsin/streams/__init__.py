@@ -1,0 +1,1 @@
+"""Live delivery: the per-node hub, SSE framing, and the stream endpoint."""

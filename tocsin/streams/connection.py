@@ -1,0 +1,114 @@
+"""One client's position in one stream, and the bounded queue of frames it is owed.
+
+The hub calls :meth:`Connection.offer` synchronously for every event of the stream
+(one dict lookup and a few comparisons per connection: no task, no await). The
+connection's writer (``endpoint.py``) drains the outbox, and whenever the live
+path cannot guarantee "exactly the next seq" it reads the gap from the store:
+- an event arrives out of order or after a lost broker message (seq > next),
+- the client is slow and its outbox is full,
+- the hub learns a newer head from the store (after a broker outage).
+Because the store makes seqs visible in order, one read from ``last_seq`` repairs
+every one of these cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tocsin.events import StreamEvent
+
+MAX_OUTBOX_BYTES = 256 * 1024
+
+
+class Connection:
+    __slots__ = ("_wake", "closed", "fetching", "highest", "last_seq", "outbox",
+                 "outbox_bytes", "stream")
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self.last_seq = 0
+        """Newest seq queued for (or written to) the client."""
+        self.highest = 0
+        """Newest seq known to exist in the stream."""
+        self.fetching = True
+        """While True, live events are not queued: the writer reads from the store."""
+        self.outbox: list[bytes] = []
+        self.outbox_bytes = 0
+        self.closed = False
+        self._wake = asyncio.Event()
+
+    def start_at(self, seq: int, head: int) -> None:
+        """Position the connection after ``seq``; ``head`` is the store's newest seq."""
+        self.last_seq = seq
+        self.highest = max(self.highest, head)
+        self.fetching = self.highest > seq
+        if self.fetching:
+            self._wake.set()
+
+    def offer(self, event: StreamEvent) -> None:
+        seq = event.seq
+        if seq <= self.last_seq:
+            return  # already delivered (duplicate from the broker, or replayed)
+        if seq > self.highest:
+            self.highest = seq
+        if self.fetching:
+            return
+        if seq != self.last_seq + 1 or self.outbox_bytes > MAX_OUTBOX_BYTES:
+            self.fetching = True  # gap or slow client: let the writer read the store
+        else:
+            f = event.frame
+            self.outbox.append(f)
+            self.outbox_bytes += len(f)
+            self.last_seq = seq
+        self._wake.set()
+
+    def nudge(self, head: int) -> None:
+        """The store's head is ``head``: catch up if that is news."""
+        if head > self.highest:
+            self.highest = head
+        if head > self.last_seq and not self.fetching:
+            self.fetching = True
+            self._wake.set()
+
+    def fill(self, events: list[StreamEvent], complete: bool) -> bool:
+        """Queue events read from the store. ``complete`` means the read hit the end.
+
+        Returns ``False`` if the store no longer has the events right after
+        ``last_seq`` (pruned by retention): the caller must send a ``reset``.
+        """
+        if events and events[0].seq > self.last_seq + 1:
+            return False
+        if complete and not events and self.highest > self.last_seq:
+            return False
+        for ev in events:
+            if ev.seq > self.last_seq:
+                f = ev.frame
+                self.outbox.append(f)
+                self.outbox_bytes += len(f)
+                self.last_seq = ev.seq
+        if self.last_seq > self.highest:
+            self.highest = self.last_seq
+        if complete and self.highest <= self.last_seq:
+            self.fetching = False
+        return True
+
+    def push_raw(self, data: bytes) -> None:
+        """Queue a frame that is not an event (ping, reset)."""
+        self.outbox.append(data)
+        self.outbox_bytes += len(data)
+        self._wake.set()
+
+    def take(self) -> bytes:
+        data = b"".join(self.outbox)
+        self.outbox.clear()
+        self.outbox_bytes = 0
+        return data
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake.set()
+
+    async def wait(self) -> None:
+        if not (self.outbox or self.closed):
+            await self._wake.wait()
+        self._wake.clear()

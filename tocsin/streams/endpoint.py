@@ -1,0 +1,124 @@
+"""The SSE endpoint as a raw ASGI response: replay from the store, then live events.
+
+Two tasks per client: the writer (the request's own task) and a watcher that waits
+for the client to go away. The first to finish ends the stream. Pings are written
+by the hub's single heartbeat loop, not by a timer per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from tocsin.errors import StoreUnavailable
+from tocsin.streams.connection import Connection
+from tocsin.streams.hub import Hub
+from tocsin.streams.sse import SSE_HEADERS, frame, retry_frame
+
+REPLAY_BATCH = 500
+STORE_RETRY_S = 1.0
+
+
+def parse_event_id(raw: str | None) -> int | None:
+    """The client's last event id: ``None`` if absent; ``-1`` if not one we could issue."""
+    if raw is None or raw == "":
+        return None
+    raw = raw.strip()
+    if raw.isdigit() and len(raw) < 19:
+        return int(raw)
+    return -1
+
+
+class EventStream(Response):
+    """ASGI response streaming ``stream`` to one client.
+
+    A ``Response`` subclass so FastAPI hands it the connection as-is; none of the
+    base class's body handling is used.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        hub: Hub,
+        stream: str,
+        last_event_id: int | None,
+        retry_ms: int,
+        expires_at: float | None = None,
+    ) -> None:
+        self.hub = hub
+        self.stream = stream
+        self.last_event_id = last_event_id
+        self.retry_ms = retry_ms
+        self.expires_at = expires_at
+        self.status_code = 200
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hub, store = self.hub, self.hub.store
+        conn = Connection(self.stream)
+        # Register before reading the head: nothing published from here on is missed.
+        hub.register(conn)
+        watcher = asyncio.create_task(self._watch(receive, conn))
+        expiry: asyncio.TimerHandle | None = None
+        try:
+            pruned, head = await store.stream_bounds(self.stream)
+            first = retry_frame(self.retry_ms)
+            last = self.last_event_id
+            if last is None:
+                conn.start_at(head, head)  # live only: history comes over HTTP
+            elif last < 0 or last > head or last < pruned:
+                # Never issued, or older than retention: the client must refetch state.
+                first += frame("reset", f'{{"lastEventId":"{head}"}}', head)
+                conn.start_at(head, head)
+            else:
+                conn.start_at(last, head)
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+            if self.expires_at is not None:
+                # The token ends the stream when it expires; the client reconnects with a new one.
+                delay = max(0.0, self.expires_at - time.time())
+                expiry = asyncio.get_running_loop().call_later(delay, conn.close)
+            await self._pump(conn, send)
+        except OSError:
+            pass  # the client went away mid-write
+        finally:
+            hub.unregister(conn)
+            watcher.cancel()
+            if expiry is not None:
+                expiry.cancel()
+        with contextlib.suppress(OSError, RuntimeError):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _pump(self, conn: Connection, send: Send) -> None:
+        store = self.hub.store
+        while not conn.closed:
+            if conn.outbox:
+                await send({"type": "http.response.body", "body": conn.take(), "more_body": True})
+            elif conn.fetching:
+                try:
+                    events = await store.events_after(self.stream, conn.last_seq, REPLAY_BATCH)
+                except StoreUnavailable:
+                    # Keep the stream open; delivery resumes when the database returns.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(conn.wait(), STORE_RETRY_S)
+                    continue
+                if not conn.fill(events, complete=len(events) < REPLAY_BATCH):
+                    _, head = await store.stream_bounds(self.stream)
+                    conn.push_raw(frame("reset", f'{{"lastEventId":"{head}"}}', head))
+                    conn.start_at(head, head)
+            else:
+                await conn.wait()
+
+    @staticmethod
+    async def _watch(receive: Receive, conn: Connection) -> None:
+        while True:
+            message: dict[str, Any] = dict(await receive())
+            if message["type"] == "http.disconnect":
+                conn.close()
+                return

@@ -1,0 +1,175 @@
+"""The node's fan-out hub: which connections follow which stream, and how events
+reach them from this node's publishes, from the broker, and from the store.
+
+- Local publish: events go straight to local connections, then one broker message
+  per batch tells the other nodes (never one message per connection).
+- Broker message from another node: delivered the same way.
+- Broker lost or a publish to it failed: nodes poll the store's stream heads for
+  their local streams (one batched query, not one per connection) until the broker
+  is back, then sweep once more and ask every node to sweep; connections that are
+  behind read the gap from the store. Nothing is lost, only delayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Iterable
+
+import orjson
+
+from tocsin.broker.base import Broker, BrokerUnavailable
+from tocsin.events import StreamEvent, decode_batch, encode_batch
+from tocsin.store.base import Store
+from tocsin.streams.connection import Connection
+from tocsin.streams.sse import PING
+
+log = logging.getLogger("tocsin.hub")
+
+BROKER_BATCH = 500  # events per broker message: bounds message size for 10k-recipient sends
+
+
+class Hub:
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        *,
+        heartbeat_s: float = 15.0,
+        degraded_poll_s: float = 1.0,
+        node_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.node_id = node_id or os.urandom(6).hex()
+        self.heartbeat_s = heartbeat_s
+        self.degraded_poll_s = degraded_poll_s
+        self.streams: dict[str, set[Connection]] = {}
+        self.connections = 0
+        self.broker_up = False
+        self._missed_publish = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sweep_needed = asyncio.Event()
+        self.closing = False
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.broker.start(self._on_message, self._on_state)
+        self._tasks = [
+            asyncio.create_task(self._heartbeat(), name="tocsin-heartbeat"),
+            asyncio.create_task(self._catch_up_loop(), name="tocsin-catch-up"),
+        ]
+
+    def close_streams(self) -> None:
+        """End every stream now and refuse new ones: clients reconnect elsewhere."""
+        self.closing = True
+        for conns in self.streams.values():
+            for c in conns:
+                c.close()
+
+    async def stop(self) -> None:
+        self.close_streams()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await self.broker.close()
+
+    # -- connections -------------------------------------------------------------------
+    def register(self, conn: Connection) -> None:
+        if self.closing:
+            conn.close()
+        self.streams.setdefault(conn.stream, set()).add(conn)
+        self.connections += 1
+
+    def unregister(self, conn: Connection) -> None:
+        conns = self.streams.get(conn.stream)
+        if conns is not None and conn in conns:
+            conns.discard(conn)
+            self.connections -= 1
+            if not conns:
+                del self.streams[conn.stream]
+
+    # -- delivery ----------------------------------------------------------------------
+    def deliver(self, events: Iterable[StreamEvent]) -> None:
+        streams = self.streams
+        for ev in events:
+            conns = streams.get(ev.stream)
+            if conns:
+                for c in conns:
+                    c.offer(ev)
+
+    async def fan_out(self, events: list[StreamEvent]) -> None:
+        """Deliver committed events here and announce them to the other nodes."""
+        if not events:
+            return
+        self.deliver(events)
+        try:
+            for i in range(0, len(events), BROKER_BATCH):
+                await self.broker.publish(encode_batch(self.node_id, events[i : i + BROKER_BATCH]))
+        except BrokerUnavailable:
+            # Stored but not announced: other nodes learn of it from the store
+            # (they poll while degraded, and we ask them to sweep once we reconnect).
+            self._missed_publish = True
+            self._sweep_needed.set()
+
+    def _on_message(self, message: bytes) -> None:
+        if message.startswith(b'{"sweep"'):
+            self._sweep_needed.set()
+            return
+        try:
+            node, events = decode_batch(message)
+        except ValueError:
+            log.warning("ignoring a malformed broker message (%d bytes)", len(message))
+            return
+        if node != self.node_id:
+            self.deliver(events)
+
+    def _on_state(self, up: bool) -> None:
+        was = self.broker_up
+        self.broker_up = up
+        if up != was:
+            log.info("broker %s is %s", self.broker.url, "up" if up else "DOWN")
+        # Coming back: catch up once. Going down: the catch-up loop starts polling.
+        self._sweep_needed.set()
+
+    # -- catching up from the store ----------------------------------------------------
+    async def sweep(self) -> None:
+        """Nudge every local connection with its stream's head in the store."""
+        keys = list(self.streams)
+        if not keys:
+            return
+        heads = await self.store.heads(keys)
+        for key, head in heads.items():
+            for c in self.streams.get(key, ()):
+                c.nudge(head)
+
+    async def _catch_up_loop(self) -> None:
+        while True:
+            if self.broker_up and not self._missed_publish:
+                await self._sweep_needed.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._sweep_needed.wait(), self.degraded_poll_s)
+            self._sweep_needed.clear()
+            try:
+                await self.sweep()
+                if self._missed_publish and self.broker_up:
+                    await self.broker.publish(orjson.dumps({"sweep": self.node_id}))
+                    self._missed_publish = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # store or broker still down: try again next round
+                log.debug("catch-up round failed: %r", exc)
+                await asyncio.sleep(self.degraded_poll_s)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            for conns in self.streams.values():
+                for c in conns:
+                    if not c.outbox:
+                        c.push_raw(PING)
