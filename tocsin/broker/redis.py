@@ -127,7 +127,8 @@ class RedisBroker:
     """The :class:`~tocsin.broker.base.Broker` contract over one Redis Pub/Sub channel."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = redact(url)
+        """The URL without its password (the hub logs it and ``/readyz`` may show it)."""
         redis_url, own = _split_url(url)
         self.channel = own.get("channel") or DEFAULT_CHANNEL
         self.ping_interval_s = parse_duration(own.get("ping_interval", "")
@@ -189,7 +190,7 @@ class RedisBroker:
         if not self._subscribed:
             # Reconnecting: fail fast instead of paying a connect timeout per event.
             self._remember(message)
-            raise BrokerUnavailable(f"Redis broker {redact(self.url)} is reconnecting")
+            raise BrokerUnavailable(f"Redis broker {self.url} is reconnecting")
         try:
             if self._backlog:
                 await self._flush_backlog()
@@ -197,7 +198,7 @@ class RedisBroker:
         except _NETWORK_ERRORS as exc:
             self._remember(message)
             self._lost(f"publish failed: {exc!r}")
-            raise BrokerUnavailable(f"Redis broker {redact(self.url)}: {exc}") from exc
+            raise BrokerUnavailable(f"Redis broker {self.url}: {exc}") from exc
 
     @property
     def healthy(self) -> bool:
@@ -234,7 +235,7 @@ class RedisBroker:
     def _lost(self, why: str) -> None:
         """The subscription may have missed messages: report it and subscribe afresh."""
         if self._subscribed:
-            log.warning("Redis broker %s lost: %s", redact(self.url), why)
+            log.warning("Redis broker %s lost: %s", self.url, why)
         self._subscribed = False
         self._report(False)
         self._resubscribe.set()
@@ -258,7 +259,7 @@ class RedisBroker:
                     self._resubscribe.clear()
                     self.subscriptions += 1
                     log.info("Redis broker subscribed to %r on %s", self.channel,
-                             redact(self.url))
+                             self.url)
                     self._report(True)
                     self._first_attempt_done()
                     if self._backlog:
@@ -268,7 +269,7 @@ class RedisBroker:
                     self._lost(repr(exc))
                     if not established and self._reported is not True:
                         log.warning("Redis broker %s unavailable: %r; retrying",
-                                    redact(self.url), exc)
+                                    self.url, exc)
                 finally:
                     self._subscribed = False
                     with contextlib.suppress(*_NETWORK_ERRORS):
