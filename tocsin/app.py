@@ -33,7 +33,9 @@ def _validation_error(exc: RequestValidationError) -> TocsinError:
     """Map pydantic's first error to one code from the table, naming the field."""
     err: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
     kind = str(err.get("type", ""))
-    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    loc = [str(p) for p in err.get("loc", ())]
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]  # where it came from; the rest names the field
     field = ".".join(loc) or None
     msg = str(err.get("msg", "invalid request"))
     if kind == "json_invalid" or (kind == "model_attributes_type" and not loc):

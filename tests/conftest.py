@@ -1,0 +1,86 @@
+"""Shared fixtures: stores and servers on every backend, each test isolated."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import ServerProcess, start_server
+from tests.support.services import PG_URL, need_postgres
+from tocsin.store import Store, store_from_url
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _pg_schema_url(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}schema={schema}"
+
+
+async def _drop_schema(schema: str) -> None:
+    import asyncpg
+
+    dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+def database_url(backend: str, tmp_path: Path) -> tuple[str, str | None]:
+    """A fresh database for one test: ``(url, pg schema to drop or None)``."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'tocsin.db'}", None
+    need_postgres()
+    schema = "t_" + uuid.uuid4().hex[:12]
+    return _pg_schema_url(schema), schema
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    url, schema = database_url(request.param, tmp_path)
+    s = store_from_url(url)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+        if schema:
+            await _drop_schema(schema)
+
+
+@pytest.fixture(params=BACKENDS, scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A real ``tocsin serve`` process on each backend, shared by a module's tests
+    (tests keep apart by using their own user and topic names: see ``uid``)."""
+    tmp_path = tmp_path_factory.mktemp("server")
+    url, schema = database_url(request.param, tmp_path)
+    srv = start_server(tmp_path, database=url, extra=["--heartbeat", "1s"])
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        if schema:
+            asyncio.run(_drop_schema(schema))
+
+
+@pytest.fixture
+def sqlite_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    srv = start_server(tmp_path, extra=["--heartbeat", "1s"])
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def uid() -> str:
+    """A fresh name for users and topics, so tests can share a server."""
+    return uuid.uuid4().hex[:10]

@@ -1,0 +1,99 @@
+"""A test SSE reader over real sockets (httpx + httpx-sse) that checks nothing itself
+but records every event, so tests can assert on ids, order and payloads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from httpx_sse import aconnect_sse
+
+
+@dataclass
+class Received:
+    id: str
+    event: str
+    data: Any
+
+
+@dataclass
+class StreamReader:
+    url: str
+    token: str
+    last_event_id: str | None = None
+    use_header: bool = True
+    events: list[Received] = field(default_factory=list)
+    retry: int | None = None
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    closed_by_server: bool = False
+    _task: asyncio.Task[None] | None = None
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def _run(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        params = {}
+        if self.last_event_id is not None:
+            if self.use_header:
+                headers["Last-Event-ID"] = self.last_event_id
+            else:
+                params["lastEventId"] = self.last_event_id
+        timeout = httpx.Timeout(10, read=None)
+        async with httpx.AsyncClient(timeout=timeout) as client, aconnect_sse(
+            client, "GET", self.url, headers=headers, params=params
+        ) as source:
+            source.response.raise_for_status()
+            self.connected.set()
+            async for sse in source.aiter_sse():
+                if sse.retry is not None:
+                    self.retry = sse.retry
+                if not sse.event or sse.event == "message" and not sse.data:
+                    continue
+                async with self._changed:
+                    self.events.append(Received(sse.id, sse.event, json.loads(sse.data)))
+                    self._changed.notify_all()
+        self.closed_by_server = True
+
+    async def start(self, timeout: float = 10) -> StreamReader:
+        self._task = asyncio.create_task(self._run())
+        done, _ = await asyncio.wait(
+            {self._task, asyncio.ensure_future(self.connected.wait())},
+            timeout=timeout, return_when=asyncio.FIRST_COMPLETED,
+        )
+        if self._task in done:
+            self._task.result()  # raises the connection error
+        if not self.connected.is_set():
+            raise TimeoutError(f"stream {self.url} did not connect")
+        return self
+
+    async def wait_for(self, n: int, timeout: float = 15) -> list[Received]:
+        """Wait until at least ``n`` events arrived; return them all."""
+        async def enough() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: len(self.events) >= n)
+
+        try:
+            await asyncio.wait_for(enough(), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"got {len(self.events)} of {n} events: {[e.id for e in self.events][-20:]}"
+            ) from None
+        return self.events
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    @property
+    def ids(self) -> list[int]:
+        return [int(e.id) for e in self.events]
+
+
+async def open_stream(url: str, token: str, last_event_id: str | None = None,
+                      use_header: bool = True) -> StreamReader:
+    return await StreamReader(url, token, last_event_id, use_header).start()

@@ -1,0 +1,501 @@
+// @ts-check
+/**
+ * `<tocsin-bell>`: a bell button with the unread badge that opens the notification
+ * center (history with infinite scroll, grouping, filters, keyboard navigation).
+ *
+ * Attributes: `theme` ("light" | "dark"; default follows the OS), `align`
+ * ("right" | "left": which edge of the bell the center lines up with).
+ * Parts: `button`, `badge`, `panel`.
+ * @module tocsin/components/bell
+ */
+import { safeUrl, timeAgo } from "../tocsin.js";
+import { h, icon, ICON_BELL, ICON_CHECK, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
+
+/** @typedef {import("../tocsin.js").TocsinNotification} N */
+
+const STYLES = `${THEME}
+:host { position: relative; display: inline-block; color: var(--_fg); }
+.bell {
+  position: relative; display: inline-grid; place-items: center; width: 40px; height: 40px;
+  border-radius: 50%; border: 1px solid transparent; background: transparent; cursor: pointer;
+  color: inherit;
+}
+.bell:hover { background: var(--_hover-bg); }
+.badge {
+  position: absolute; top: 2px; right: 0; min-width: 18px; height: 18px; padding: 0 5px;
+  border-radius: 9px; background: var(--_badge-bg); color: var(--_badge-fg);
+  font-size: 11px; font-weight: 700; line-height: 18px; text-align: center;
+}
+.badge[hidden] { display: none; }
+.panel {
+  position: absolute; top: calc(100% + 8px); right: 0; z-index: 1000;
+  width: min(400px, calc(100vw - 16px)); max-height: min(72vh, 640px);
+  display: flex; flex-direction: column; background: var(--_bg); color: var(--_fg);
+  border: 1px solid var(--_border); border-radius: var(--_radius); box-shadow: var(--_shadow);
+  overflow: hidden; text-align: left;
+}
+:host([align="left"]) .panel { right: auto; left: 0; }
+.panel[hidden] { display: none; }
+.head { display: flex; align-items: center; gap: 8px; padding: 12px 12px 8px 16px; }
+.head h2 { margin: 0; font-size: 16px; flex: 1; }
+.head button, .perm button {
+  border: 1px solid var(--_border); background: transparent; border-radius: 6px;
+  padding: 4px 8px; cursor: pointer; font-size: 13px;
+}
+.head button:hover, .perm button:hover { background: var(--_hover-bg); }
+.head button:disabled { opacity: .5; cursor: default; }
+.head .close { border: none; display: inline-grid; place-items: center; padding: 4px; }
+.filters { display: flex; flex-wrap: wrap; gap: 8px; padding: 0 16px 10px; font-size: 13px;
+  align-items: center; border-bottom: 1px solid var(--_border); }
+.filters select { font: inherit; font-size: 13px; padding: 2px 4px; border-radius: 6px;
+  border: 1px solid var(--_border); background: var(--_bg); color: var(--_fg); }
+.filters label { display: inline-flex; gap: 4px; align-items: center; }
+.perm { padding: 8px 16px; font-size: 13px; color: var(--_muted); border-bottom: 1px solid var(--_border); }
+.perm:empty { display: none; }
+.perm p { margin: 0; }
+.error { padding: 8px 16px; font-size: 13px; background: var(--_warn-bg); color: var(--_warn-fg); }
+.error:empty { display: none; }
+.scroll { overflow-y: auto; flex: 1; min-height: 80px; overscroll-behavior: contain; }
+ul { list-style: none; margin: 0; padding: 0; }
+li.row { display: flex; align-items: stretch; border-bottom: 1px solid var(--_border); }
+li.row.unread > .open { background: var(--_unread-bg); }
+.open {
+  flex: 1; min-width: 0; display: grid; grid-template-columns: 10px 1fr; column-gap: 10px;
+  text-align: left; border: none; background: transparent; padding: 10px 8px 10px 14px; cursor: pointer;
+}
+.open:hover { background: var(--_hover-bg); }
+.dot { width: 8px; height: 8px; margin-top: 6px; border-radius: 50%; background: transparent; }
+.unread > .open .dot { background: var(--_accent); }
+.prio-urgent .dot { box-shadow: 0 0 0 2px var(--_urgent); }
+.prio-high .dot { box-shadow: 0 0 0 2px var(--_high); }
+.text { min-width: 0; display: flex; flex-direction: column; gap: 2px; }
+.title { font-size: 14px; font-weight: 500; overflow-wrap: anywhere; }
+.unread > .open .title { font-weight: 700; }
+.body { font-size: 13px; color: var(--_muted); overflow-wrap: anywhere;
+  display: -webkit-box; -webkit-line-clamp: 3; -webkit-box-orient: vertical; overflow: hidden; }
+.meta { font-size: 12px; color: var(--_muted); display: flex; gap: 6px; flex-wrap: wrap; }
+.tag { padding: 0 6px; border-radius: 8px; border: 1px solid var(--_border); }
+.tag.urgent { color: var(--_urgent); border-color: var(--_urgent); }
+.tag.high { color: var(--_high); border-color: var(--_high); }
+.actions { display: flex; flex-direction: column; justify-content: center; gap: 2px; padding: 4px; }
+.actions button { border: none; background: transparent; border-radius: 6px; padding: 4px;
+  display: inline-grid; place-items: center; cursor: pointer; color: var(--_muted); }
+.actions button:hover { background: var(--_hover-bg); color: var(--_fg); }
+li.group { display: block; border-bottom: 1px solid var(--_border); }
+li.group > .row { border-bottom: none; }
+.count { font-size: 12px; color: var(--_muted); }
+.children { border-top: 1px dashed var(--_border); padding-left: 18px; }
+.children[hidden] { display: none; }
+.children li.row:last-child { border-bottom: none; }
+.empty, .loading { padding: 24px 16px; text-align: center; color: var(--_muted); font-size: 14px; margin: 0; }
+.empty[hidden], .loading[hidden] { display: none; }
+.sentinel { height: 1px; }
+@media (max-width: 480px) {
+  .panel { position: fixed; top: 56px; left: 8px; right: 8px; width: auto; }
+}
+@media (prefers-reduced-motion: no-preference) {
+  .panel:not([hidden]) { animation: pop .12s ease-out; }
+  @keyframes pop { from { opacity: 0; transform: translateY(-4px); } }
+}
+`;
+
+/** Distinct values, first-seen order. @template T @param {T[]} xs @returns {T[]} */
+function unique(xs) {
+  return [...new Set(xs)];
+}
+
+/**
+ * "Alice and 3 others liked your post" for a group whose titles start with the actor.
+ * @param {N[]} items newest first
+ */
+export function groupTitle(items) {
+  const newest = items[0];
+  const actors = unique(items.map((i) => i.actor).filter((a) => !!a));
+  if (newest.actor && newest.title.startsWith(newest.actor) && actors.length > 1) {
+    const rest = newest.title.slice(newest.actor.length).trim();
+    const others = actors.length - 1;
+    const who = others === 1 ? `${actors[0]} and ${actors[1]}` : `${actors[0]} and ${others} others`;
+    return `${who} ${rest}`;
+  }
+  return `${newest.title} (and ${items.length - 1} more)`;
+}
+
+export class TocsinBell extends TocsinElement {
+  constructor() {
+    super();
+    this.expanded = false;
+    this.filters = { unread: false, type: "", source: "" };
+    /** @type {Set<string>} groups the user expanded */
+    this.openGroups = new Set();
+    /** @type {import("../tocsin.js").ClientState|null} */
+    this.state = null;
+    this.typeKey = "";
+    this.sourceKey = "";
+    /** @type {ReturnType<typeof setInterval>|undefined} */
+    this.tick = undefined;
+    this.onDocPointer = (/** @type {Event} */ e) => {
+      if (this.expanded && !e.composedPath().includes(this)) this.hide(false);
+    };
+  }
+
+  setup() {
+    if (this.shadowRoot) return;
+    const root = this.attachShadow({ mode: "open" });
+    const style = h("style");
+    style.textContent = STYLES;
+    this.badge = h("span", { class: "badge", part: "badge", "aria-hidden": "true", hidden: true });
+    this.button = h("button", {
+      class: "bell", part: "button", type: "button", "aria-haspopup": "dialog",
+      "aria-expanded": "false", "aria-controls": "panel", "aria-label": "Notifications",
+      onclick: () => this.toggle(),
+    }, icon(ICON_BELL, 22), this.badge);
+    this.markAll = h("button", { type: "button", class: "all", onclick: () => this.client?.markAllRead() },
+      "Mark all as read");
+    const close = h("button", {
+      type: "button", class: "close", "aria-label": "Close notifications", onclick: () => this.hide(),
+    }, icon(ICON_CLOSE, 18));
+    this.unreadOnly = h("input", { type: "checkbox", onchange: () => this.setFilter() });
+    this.typeSel = h("select", { "aria-label": "Filter by type", onchange: () => this.setFilter() });
+    this.sourceSel = h("select", { "aria-label": "Filter by source", onchange: () => this.setFilter() });
+    this.perm = h("div", { class: "perm" });
+    this.error = h("div", { class: "error", role: "alert" });
+    this.list = h("ul", { class: "list", "aria-label": "Notifications" });
+    this.sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
+    this.empty = h("p", { class: "empty", hidden: true });
+    this.loadingEl = h("p", { class: "loading", hidden: true, role: "status", text: "Loading…" });
+    this.scroller = h("div", { class: "scroll" }, this.list, this.loadingEl, this.empty, this.sentinel);
+    this.panel = h("div", {
+      id: "panel", class: "panel", part: "panel", role: "dialog", "aria-modal": "true",
+      "aria-labelledby": "tocsin-title", hidden: true, onkeydown: (/** @type {KeyboardEvent} */ e) => this.onKey(e),
+    },
+    h("div", { class: "head" }, h("h2", { id: "tocsin-title", text: "Notifications" }), this.markAll, close),
+    h("div", { class: "filters", role: "group", "aria-label": "Filters" },
+      h("label", null, this.unreadOnly, "Unread only"), this.typeSel, this.sourceSel),
+    this.perm, this.error, this.scroller);
+    root.append(style, this.button, this.panel);
+    this.observer = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) this.maybeLoadMore();
+    }, { root: this.scroller, rootMargin: "120px" });
+    this.observer.observe(this.sentinel);
+  }
+
+  connectedCallback() {
+    super.connectedCallback();
+    document.addEventListener("pointerdown", this.onDocPointer, true);
+  }
+
+  teardown() {
+    document.removeEventListener("pointerdown", this.onDocPointer, true);
+    clearInterval(this.tick);
+  }
+
+  /** Open the notification center and move focus into it. */
+  show() {
+    if (this.expanded || !this.panel) return;
+    this.expanded = true;
+    this.panel.hidden = false;
+    this.button?.setAttribute("aria-expanded", "true");
+    this.render();
+    this.tick = setInterval(() => this.render(), 30000);
+    const first = /** @type {HTMLElement|null} */ (this.list?.querySelector(".open"));
+    (first ?? this.markAll)?.focus();
+    this.maybeLoadMore();
+    this.dispatchEvent(new CustomEvent("tocsin-open", { bubbles: true, composed: true }));
+  }
+
+  /** Close the center; focus returns to the bell unless `refocus` is false. */
+  hide(refocus = true) {
+    if (!this.expanded || !this.panel) return;
+    this.expanded = false;
+    this.panel.hidden = true;
+    this.button?.setAttribute("aria-expanded", "false");
+    clearInterval(this.tick);
+    if (refocus) this.button?.focus();
+    this.dispatchEvent(new CustomEvent("tocsin-close", { bubbles: true, composed: true }));
+  }
+
+  toggle() {
+    if (this.expanded) this.hide();
+    else this.show();
+  }
+
+  setFilter() {
+    this.filters = {
+      unread: !!this.unreadOnly?.checked,
+      type: this.typeSel?.value ?? "",
+      source: this.sourceSel?.value ?? "",
+    };
+    this.render();
+    this.maybeLoadMore();
+  }
+
+  /** @param {import("../tocsin.js").ClientState} s */
+  update(s) {
+    this.state = s;
+    const n = s.unreadCount;
+    if (this.badge && this.button) {
+      this.badge.hidden = n === 0;
+      this.badge.textContent = n > 99 ? "99+" : String(n);
+      this.button.setAttribute("aria-label", n ? `Notifications, ${n} unread` : "Notifications, no unread");
+    }
+    if (this.expanded) {
+      this.render();
+      this.maybeLoadMore();
+    }
+  }
+
+  maybeLoadMore() {
+    const s = this.state;
+    if (!this.expanded || !s || !s.hasMore || s.loading || !this.sentinel || !this.scroller) return;
+    const r = this.sentinel.getBoundingClientRect();
+    const box = this.scroller.getBoundingClientRect();
+    if (r.top <= box.bottom + 120) this.client?.loadMore();
+  }
+
+  render() {
+    const s = this.state;
+    if (!s || !this.list || !this.panel) return;
+    const root = /** @type {ShadowRoot} */ (this.shadowRoot);
+    const focusKey = /** @type {HTMLElement|null} */ (root.activeElement)?.dataset?.key;
+    const focusRole = /** @type {HTMLElement|null} */ (root.activeElement)?.dataset?.role;
+
+    this.fillSelect(/** @type {HTMLSelectElement} */ (this.typeSel), "type", "All types",
+      unique(s.notifications.map((n) => n.type).filter(Boolean)).sort());
+    this.fillSelect(/** @type {HTMLSelectElement} */ (this.sourceSel), "source", "All sources",
+      unique(s.notifications.map((n) => n.source ?? "").filter(Boolean)).sort());
+    if (this.markAll) this.markAll.disabled = s.unreadCount === 0;
+    this.renderPermission(s);
+    if (this.error) {
+      const e = s.error;
+      this.error.textContent = e && Date.now() - e.at < 20000 ? e.message : "";
+    }
+
+    const f = this.filters;
+    const shown = s.notifications.filter((n) =>
+      (!f.unread || !n.read) && (!f.type || n.type === f.type) && (!f.source || n.source === f.source));
+    /** @type {(N|{group: string, items: N[]})[]} */
+    const entries = [];
+    /** @type {Map<string, N[]>} */
+    const groups = new Map();
+    for (const n of shown) {
+      if (n.groupKey) {
+        const g = groups.get(n.groupKey);
+        if (g) {
+          g.push(n);
+          continue;
+        }
+        const items = [n];
+        groups.set(n.groupKey, items);
+        entries.push({ group: n.groupKey, items });
+      } else {
+        entries.push(n);
+      }
+    }
+    const lis = entries.map((e) => {
+      if ("group" in e) return e.items.length > 1 ? this.groupRow(e.group, e.items) : this.row(e.items[0]);
+      return this.row(e);
+    });
+    this.list.replaceChildren(...lis);
+    if (this.empty) {
+      this.empty.hidden = shown.length > 0 || (!s.loaded) || s.loading;
+      this.empty.textContent = s.notifications.length === 0
+        ? "You're all caught up. New notifications will appear here."
+        : "No notifications match these filters.";
+    }
+    if (this.loadingEl) this.loadingEl.hidden = !(s.loading || !s.loaded);
+    if (focusKey) {
+      const sel = `[data-key="${CSS.escape(focusKey)}"]${focusRole ? `[data-role="${focusRole}"]` : ""}`;
+      const el = /** @type {HTMLElement|null} */ (this.list.querySelector(sel));
+      if (el) el.focus();
+      else if (!this.panel.contains(root.activeElement)) (/** @type {HTMLElement|null} */ (this.list.querySelector(".open")) ?? this.markAll)?.focus();
+    }
+  }
+
+  /**
+   * @param {HTMLSelectElement} sel @param {"type"|"source"} which
+   * @param {string} allLabel @param {string[]} values
+   */
+  fillSelect(sel, which, allLabel, values) {
+    const key = values.join("\u0000");
+    const current = this.filters[which];
+    if (which === "type" ? key === this.typeKey : key === this.sourceKey) return;
+    if (which === "type") this.typeKey = key;
+    else this.sourceKey = key;
+    const opts = [h("option", { value: "", text: allLabel })];
+    for (const v of values) opts.push(h("option", { value: v, text: v }));
+    if (current && !values.includes(current)) opts.push(h("option", { value: current, text: current }));
+    sel.replaceChildren(...opts);
+    sel.value = current;
+    sel.hidden = values.length === 0 && !current;
+  }
+
+  /** @param {import("../tocsin.js").ClientState} s */
+  renderPermission(s) {
+    const perm = this.perm;
+    const client = this.client;
+    if (!perm || !client) return;
+    let want = "";
+    if (s.permission === "unsupported" || s.permission === "granted") want = "";
+    else if (client.permissionDenied) want = "denied";
+    else want = "ask";
+    if (perm.dataset.mode === want) return;
+    perm.dataset.mode = want;
+    if (want === "ask") {
+      perm.replaceChildren(h("button", {
+        type: "button", class: "enable",
+        onclick: () => client.requestBrowserPermission(),
+      }, "Enable desktop notifications"));
+    } else if (want === "denied") {
+      perm.replaceChildren(h("p", {
+        class: "denied",
+        text: "Desktop notifications are blocked for this site, so urgent alerts only show while " +
+          "this tab is open. To allow them, use the site settings next to the address bar.",
+      }));
+    } else {
+      perm.replaceChildren();
+    }
+  }
+
+  /** @param {N} n @param {boolean} [child] */
+  row(n, child = false) {
+    const key = `n:${n.id}`;
+    const client = this.client;
+    const hasUrl = !!safeUrl(n.url);
+    const meta = h("span", { class: "meta" },
+      h("time", { datetime: new Date(n.timestamp).toISOString(), text: timeAgo(n.timestamp) }),
+      n.priority === "urgent" || n.priority === "high"
+        ? h("span", { class: `tag ${n.priority}`, text: n.priority }) : null,
+      n.source ? h("span", { class: "source", text: n.source }) : null,
+      hasUrl ? h("span", { class: "link", text: "Opens link" }) : null);
+    const open = h("button", {
+      type: "button", class: "open", dataset: { key, role: "open", id: n.id },
+      onclick: () => {
+        client?.open(n.id);
+      },
+    },
+    h("span", { class: "dot", "aria-hidden": "true" }),
+    h("span", { class: "text" },
+      h("span", { class: "title", text: n.title }),
+      n.body ? h("span", { class: "body", text: n.body }) : null,
+      meta,
+      h("span", { class: "sr-only", text: n.read ? "Read" : "Unread" })));
+    const toggle = h("button", {
+      type: "button", class: "toggle", dataset: { key, role: "toggle" },
+      "aria-label": n.read ? `Mark “${n.title}” as unread` : `Mark “${n.title}” as read`,
+      title: n.read ? "Mark as unread" : "Mark as read",
+      onclick: () => (n.read ? client?.markUnread(n.id) : client?.markRead(n.id)),
+    }, icon(ICON_CHECK, 16));
+    const dismiss = h("button", {
+      type: "button", class: "dismiss", dataset: { key, role: "dismiss" },
+      "aria-label": `Dismiss “${n.title}”`, title: "Dismiss",
+      onclick: () => this.dismissRow(n.id),
+    }, icon(ICON_CLOSE, 16));
+    return h("li", {
+      class: `row ${n.read ? "read" : "unread"} prio-${n.priority}${child ? " child" : ""}`,
+      dataset: { id: n.id },
+    }, open, h("span", { class: "actions" }, toggle, dismiss));
+  }
+
+  /** @param {string} id */
+  dismissRow(id) {
+    // Keep keyboard users in place: focus the next row (or the previous one).
+    const opens = this.openButtons();
+    const i = opens.findIndex((b) => b.dataset.id === id);
+    const next = opens[i + 1] ?? opens[i - 1];
+    this.client?.dismiss(id);
+    if (next) queueMicrotask(() => {
+      const el = /** @type {HTMLElement|null} */ (this.list?.querySelector(
+        `[data-key="${CSS.escape(String(next.dataset.key))}"][data-role="open"]`));
+      el?.focus();
+    });
+  }
+
+  /** @param {string} groupKey @param {N[]} items */
+  groupRow(groupKey, items) {
+    const key = `g:${groupKey}`;
+    const expanded = this.openGroups.has(groupKey);
+    const unread = items.filter((n) => !n.read).length;
+    const newest = items[0];
+    const children = h("ul", { class: "children", hidden: !expanded },
+      ...items.map((n) => this.row(n, true)));
+    const open = h("button", {
+      type: "button", class: "open group-toggle", "aria-expanded": String(expanded),
+      dataset: { key, role: "open" },
+      onclick: () => {
+        if (this.openGroups.has(groupKey)) this.openGroups.delete(groupKey);
+        else this.openGroups.add(groupKey);
+        this.render();
+      },
+    },
+    h("span", { class: "dot", "aria-hidden": "true" }),
+    h("span", { class: "text" },
+      h("span", { class: "title", text: groupTitle(items) }),
+      h("span", { class: "meta" },
+        h("time", { datetime: new Date(newest.timestamp).toISOString(), text: timeAgo(newest.timestamp) }),
+        h("span", { class: "count", text: `${items.length} notifications${unread ? `, ${unread} unread` : ""}` })),
+      h("span", { class: "sr-only", text: expanded ? "Collapse group" : "Expand group" })));
+    const markGroup = h("button", {
+      type: "button", class: "toggle", dataset: { key, role: "toggle" },
+      "aria-label": "Mark group as read", title: "Mark group as read", disabled: unread === 0,
+      onclick: () => items.forEach((n) => !n.read && this.client?.markRead(n.id)),
+    }, icon(ICON_CHECK, 16));
+    return h("li", { class: `group ${unread ? "unread" : "read"}`, dataset: { group: groupKey } },
+      h("div", { class: `row ${unread ? "unread" : "read"} prio-${newest.priority}` }, open,
+        h("span", { class: "actions" }, markGroup)),
+      children);
+  }
+
+  /** @returns {HTMLElement[]} the item buttons keyboard arrows move between */
+  openButtons() {
+    if (!this.list) return [];
+    return /** @type {HTMLElement[]} */ ([...this.list.querySelectorAll(".open")])
+      .filter((b) => !b.closest("[hidden]"));
+  }
+
+  /** @param {KeyboardEvent} e */
+  onKey(e) {
+    const root = /** @type {ShadowRoot} */ (this.shadowRoot);
+    const active = /** @type {HTMLElement|null} */ (root.activeElement);
+    if (e.key === "Escape") {
+      e.preventDefault();
+      e.stopPropagation();
+      this.hide();
+      return;
+    }
+    if (e.key === "Tab") {
+      const focusables = /** @type {HTMLElement[]} */ ([...(this.panel?.querySelectorAll(
+        "button, select, input, [tabindex='0']") ?? [])])
+        .filter((el) => !el.closest("[hidden]") && !(/** @type {any} */ (el).disabled));
+      if (!focusables.length) return;
+      const first = focusables[0];
+      const last = focusables[focusables.length - 1];
+      if (e.shiftKey && (active === first || !active)) {
+        e.preventDefault();
+        last.focus();
+      } else if (!e.shiftKey && active === last) {
+        e.preventDefault();
+        first.focus();
+      }
+      return;
+    }
+    const opens = this.openButtons();
+    const rowKey = active?.dataset?.key;
+    const i = opens.findIndex((b) => b.dataset.key === rowKey);
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      if (active?.tagName === "SELECT") return;
+      e.preventDefault();
+      const j = i === -1 ? 0 : Math.min(opens.length - 1, Math.max(0, i + (e.key === "ArrowDown" ? 1 : -1)));
+      opens[j]?.focus();
+      if (e.key === "ArrowDown" && j >= opens.length - 2) this.client?.loadMore();
+    } else if ((e.key === "Home" || e.key === "End") && i !== -1) {
+      e.preventDefault();
+      (e.key === "Home" ? opens[0] : opens[opens.length - 1])?.focus();
+    } else if ((e.key === "Delete" || e.key === "Backspace") && i !== -1) {
+      const id = active?.dataset?.id ?? active?.closest("li")?.getAttribute("data-id");
+      if (id) {
+        e.preventDefault();
+        this.dismissRow(id);
+      }
+    }
+  }
+}

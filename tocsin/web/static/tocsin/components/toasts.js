@@ -1,0 +1,237 @@
+// @ts-check
+/**
+ * `<tocsin-toasts>`: a stack of toasts fed by the client's priority queue.
+ *
+ * Attributes (all optional):
+ * - `max-visible` (default 3): at most this many toasts show; the rest wait ("+N more").
+ * - `duration-urgent` (0 = stays until dismissed), `duration-high` (10000),
+ *   `duration-medium` (6000), `duration-low` (4000): auto-dismiss delays in ms.
+ * - `position`: `bottom-right` (default), `bottom-left`, `top-right`, `top-left`.
+ * - `theme`: "light" | "dark" (default follows the OS).
+ *
+ * Timers pause while the pointer is over the stack, while it has focus, and while the
+ * page is hidden. Urgent toasts are announced with role="alert", the rest with
+ * role="status". Animations are off under `prefers-reduced-motion: reduce`.
+ * @module tocsin/components/toasts
+ */
+import { h, icon, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
+
+/** @typedef {import("../tocsin.js").TocsinNotification} N */
+
+export const DEFAULT_DURATIONS = Object.freeze({ urgent: 0, high: 10000, medium: 6000, low: 4000 });
+
+const STYLES = `${THEME}
+:host { position: fixed; z-index: 2000; bottom: 16px; right: 16px; width: min(380px, calc(100vw - 32px));
+  pointer-events: none; color: var(--_fg); }
+:host([position="bottom-left"]) { right: auto; left: 16px; }
+:host([position="top-right"]) { bottom: auto; top: 16px; }
+:host([position="top-left"]) { bottom: auto; top: 16px; right: auto; left: 16px; }
+.stack { display: flex; flex-direction: column; gap: 8px; }
+.region { display: flex; flex-direction: column; gap: 8px; }
+.region:empty { display: none; }
+.toast {
+  pointer-events: auto; display: flex; align-items: flex-start; gap: 4px;
+  background: var(--_bg); color: var(--_fg); border: 1px solid var(--_border);
+  border-left: 4px solid var(--_medium); border-radius: var(--_radius); box-shadow: var(--_shadow);
+}
+.toast.urgent { border-left-color: var(--_urgent); }
+.toast.high { border-left-color: var(--_high); }
+.toast.low { border-left-color: var(--_low); }
+.toast.local { border-left-color: var(--_warn-fg); background: var(--_warn-bg); color: var(--_warn-fg); }
+.open { flex: 1; min-width: 0; text-align: left; border: none; background: transparent;
+  padding: 10px 4px 10px 12px; cursor: pointer; display: flex; flex-direction: column; gap: 2px; }
+.local .open { cursor: default; }
+.title { font-weight: 600; font-size: 14px; overflow-wrap: anywhere; }
+.body { font-size: 13px; color: var(--_muted); overflow-wrap: anywhere; }
+.local .body { color: inherit; }
+.prio { font-size: 11px; text-transform: uppercase; letter-spacing: .04em; font-weight: 700; }
+.urgent .prio { color: var(--_urgent); }
+.high .prio { color: var(--_high); }
+.close { border: none; background: transparent; padding: 8px; cursor: pointer; color: var(--_muted);
+  border-radius: 6px; display: inline-grid; place-items: center; }
+.close:hover { color: var(--_fg); }
+.more { pointer-events: auto; align-self: flex-end; font-size: 13px; padding: 4px 10px; border-radius: 12px;
+  background: var(--_bg); color: var(--_muted); border: 1px solid var(--_border); box-shadow: var(--_shadow); }
+.more[hidden] { display: none; }
+@media (prefers-reduced-motion: no-preference) {
+  .toast { animation: tocsin-toast-in .18s ease-out; }
+  @keyframes tocsin-toast-in { from { opacity: 0; transform: translateY(8px) scale(.98); } }
+}
+`;
+
+export class TocsinToasts extends TocsinElement {
+  static get observedAttributes() {
+    return ["max-visible", "duration-urgent", "duration-high", "duration-medium", "duration-low"];
+  }
+
+  constructor() {
+    super();
+    /** @type {Map<string, HTMLElement>} */
+    this.els = new Map();
+    /** @type {Map<string, {remaining: number, started: number, handle: ReturnType<typeof setTimeout>|undefined}>} */
+    this.timers = new Map();
+    this.hovered = false;
+    this.focused = false;
+    /** @type {N[]} */
+    this.visible = [];
+    /** @type {import("../tocsin.js").ClientState|null} */
+    this.state = null;
+    this.onVisibility = () => this.syncPause();
+  }
+
+  get maxVisible() {
+    return Math.max(1, Math.floor(this.numAttr("max-visible", 3)));
+  }
+
+  /** @param {N} n */
+  duration(n) {
+    if (n.local) return this.numAttr("duration-high", DEFAULT_DURATIONS.high);
+    const p = /** @type {keyof typeof DEFAULT_DURATIONS} */ (n.priority in DEFAULT_DURATIONS ? n.priority : "medium");
+    return this.numAttr(`duration-${p}`, DEFAULT_DURATIONS[p]);
+  }
+
+  get paused() {
+    return this.hovered || this.focused || document.visibilityState === "hidden";
+  }
+
+  setup() {
+    if (this.shadowRoot) return;
+    const root = this.attachShadow({ mode: "open" });
+    const style = h("style");
+    style.textContent = STYLES;
+    this.alerts = h("div", { class: "region alerts", role: "alert", "aria-live": "assertive" });
+    this.statuses = h("div", { class: "region statuses", role: "status", "aria-live": "polite" });
+    this.more = h("div", { class: "more", part: "more", hidden: true });
+    this.stack = h("div", {
+      class: "stack", part: "stack", "aria-label": "Notifications",
+      onmouseenter: () => { this.hovered = true; this.syncPause(); },
+      onmouseleave: () => { this.hovered = false; this.syncPause(); },
+    }, this.alerts, this.statuses, this.more);
+    this.addEventListener("focusin", () => { this.focused = true; this.syncPause(); });
+    this.addEventListener("focusout", (e) => {
+      if (!this.contains(/** @type {Node|null} */ (e.relatedTarget)) &&
+          !root.contains(/** @type {Node|null} */ (e.relatedTarget))) {
+        this.focused = false;
+        this.syncPause();
+      }
+    });
+    root.append(style, this.stack);
+  }
+
+  connectedCallback() {
+    super.connectedCallback();
+    document.addEventListener("visibilitychange", this.onVisibility);
+  }
+
+  teardown() {
+    document.removeEventListener("visibilitychange", this.onVisibility);
+    for (const t of this.timers.values()) clearTimeout(t.handle);
+    this.timers.clear();
+  }
+
+  attributeChangedCallback() {
+    if (this.state) this.update(this.state);
+  }
+
+  /** @param {import("../tocsin.js").ClientState} s */
+  update(s) {
+    this.state = s;
+    if (!this.alerts || !this.statuses || !this.more) return;
+    const queue = s.toastQueue;
+    const visible = queue.slice(0, this.maxVisible);
+    const ids = new Set(visible.map((n) => n.id));
+    for (const [id, el] of this.els) {
+      if (!ids.has(id)) {
+        el.remove();
+        this.els.delete(id);
+      }
+    }
+    // Timers of toasts that left the stack (dismissed, read elsewhere, or pushed back by
+    // a more urgent one) stop; a pushed-back toast keeps its remaining time.
+    const queued = new Set(queue.map((n) => n.id));
+    for (const [id, t] of this.timers) {
+      if (!ids.has(id)) {
+        this.stopTimer(id);
+        if (!queued.has(id)) this.timers.delete(id);
+      }
+    }
+    const urgent = [];
+    const rest = [];
+    for (const n of visible) {
+      let el = this.els.get(n.id);
+      if (!el) {
+        el = this.toast(n);
+        this.els.set(n.id, el);
+      }
+      (n.priority === "urgent" && !n.local ? urgent : rest).push(el);
+      if (!this.timers.has(n.id)) {
+        const d = this.duration(n);
+        if (d > 0) this.timers.set(n.id, { remaining: d, started: 0, handle: undefined });
+      }
+    }
+    this.place(this.alerts, urgent);
+    this.place(this.statuses, rest);
+    this.visible = visible;
+    const extra = queue.length - visible.length;
+    this.more.hidden = extra <= 0;
+    this.more.textContent = extra > 0 ? `+${extra} more` : "";
+    if (!this.paused) for (const n of visible) this.startTimer(n.id);
+  }
+
+  /** Reorder children without re-creating them (keeps hover and focus). @param {HTMLElement} parent @param {HTMLElement[]} els */
+  place(parent, els) {
+    els.forEach((el, i) => {
+      if (parent.children[i] !== el) parent.insertBefore(el, parent.children[i] ?? null);
+    });
+    while (parent.children.length > els.length) parent.lastElementChild?.remove();
+  }
+
+  /** @param {N} n */
+  toast(n) {
+    const client = this.client;
+    const open = h("button", {
+      type: "button", class: "open",
+      onclick: () => {
+        if (n.local) client?.dismissToast(n.id);
+        else client?.open(n.id);
+      },
+    },
+    !n.local && (n.priority === "urgent" || n.priority === "high")
+      ? h("span", { class: "prio", text: n.priority }) : null,
+    h("span", { class: "title", text: n.title }),
+    n.body ? h("span", { class: "body", text: n.body }) : null);
+    const close = h("button", {
+      type: "button", class: "close", "aria-label": `Dismiss: ${n.title}`, title: "Dismiss",
+      onclick: () => client?.dismissToast(n.id),
+    }, icon(ICON_CLOSE, 16));
+    return h("div", {
+      class: `toast ${n.local ? "local" : n.priority}`, part: "toast",
+      dataset: { id: n.id, priority: n.priority },
+    }, open, close);
+  }
+
+  /** @param {string} id */
+  startTimer(id) {
+    const t = this.timers.get(id);
+    if (!t || t.handle !== undefined) return;
+    t.started = performance.now();
+    t.handle = setTimeout(() => {
+      this.timers.delete(id);
+      this.client?.dismissToast(id);
+    }, Math.max(0, t.remaining));
+  }
+
+  /** @param {string} id */
+  stopTimer(id) {
+    const t = this.timers.get(id);
+    if (!t || t.handle === undefined) return;
+    clearTimeout(t.handle);
+    t.handle = undefined;
+    t.remaining -= performance.now() - t.started;
+  }
+
+  syncPause() {
+    if (this.paused) for (const id of this.timers.keys()) this.stopTimer(id);
+    else for (const n of this.visible) this.startTimer(n.id);
+  }
+}
