@@ -57,8 +57,8 @@ const STYLES = `${THEME}
 .error:empty { display: none; }
 .scroll { overflow-y: auto; flex: 1; min-height: 80px; overscroll-behavior: contain; }
 ul { list-style: none; margin: 0; padding: 0; }
-li.row { display: flex; align-items: stretch; border-bottom: 1px solid var(--_border); }
-li.row.unread > .open { background: var(--_unread-bg); }
+.row { display: flex; align-items: stretch; border-bottom: 1px solid var(--_border); }
+.row.unread > .open { background: var(--_unread-bg); }
 .open {
   flex: 1; min-width: 0; display: grid; grid-template-columns: 10px 1fr; column-gap: 10px;
   text-align: left; border: none; background: transparent; padding: 10px 8px 10px 14px; cursor: pointer;
@@ -86,7 +86,7 @@ li.group > .row { border-bottom: none; }
 .count { font-size: 12px; color: var(--_muted); }
 .children { border-top: 1px dashed var(--_border); padding-left: 18px; }
 .children[hidden] { display: none; }
-.children li.row:last-child { border-bottom: none; }
+.children .row:last-child { border-bottom: none; }
 .empty, .loading { padding: 24px 16px; text-align: center; color: var(--_muted); font-size: 14px; margin: 0; }
 .empty[hidden], .loading[hidden] { display: none; }
 .sentinel { height: 1px; }

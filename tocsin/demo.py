@@ -1,0 +1,289 @@
+"""The demo (``tocsin demo``): a product-like page and the demo-only routes behind it.
+
+Installed by :func:`tocsin.app.create_app` when ``settings.demo`` is true. It adds:
+
+- ``GET /`` and ``/demo/…``: the demo page (``tocsin/web/demo``);
+- ``GET /demo/api/token?user=alice``: a subscriber token for one of the demo users,
+  allowed to read and post ``demo:*`` topics;
+- ``POST /demo/api/send``: the playground (publish a notification to a demo user);
+- ``GET``/``POST /demo/api/generator``: the simulated activity generator (likes that
+  group, comments, order status updates, an urgent incident alert).
+
+None of this exists outside demo mode: these routes hand out tokens to anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import FileResponse, Response
+
+from tocsin.api.deps import json_response
+from tocsin.auth import mint_token
+from tocsin.errors import TocsinError
+from tocsin.service import Tocsin
+from tocsin.store.base import ListQuery, NewNotification, NewTopicEvent
+
+log = logging.getLogger("tocsin.demo")
+
+DEMO_DIR = Path(__file__).parent / "web" / "demo"
+USERS: tuple[str, ...] = ("alice", "bob", "carol")
+TOPIC = "demo:activity"
+TOPIC_PATTERNS = ["demo:*"]
+TOKEN_TTL_S = 12 * 3600
+PUBLISHER = "demo"
+EXTRA_ACTORS = ("dana", "eve", "frank", "grace")
+
+Priority = Literal["urgent", "high", "medium", "low"]
+
+
+def display(user: str) -> str:
+    return user[:1].upper() + user[1:]
+
+
+class SendIn(BaseModel):
+    """A playground notification."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    to: list[str] = Field(min_length=1, max_length=3, description="demo users")
+    sender: str | None = Field(default=None, alias="from", description="the demo user sending")
+    type: str = Field(default="message", min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(default="", max_length=4096)
+    priority: Priority = "medium"
+    url: str | None = Field(default=None, max_length=2048)
+    group_key: str | None = Field(default=None, alias="groupKey", max_length=200)
+    source: str | None = Field(default="playground", max_length=64)
+
+
+class GeneratorIn(BaseModel):
+    running: bool
+    interval_ms: int = Field(default=2500, alias="intervalMs", ge=200, le=60_000)
+
+
+@dataclass
+class Generator:
+    """The simulated activity: one event every ``interval_s`` while running."""
+
+    service: Tocsin
+    interval_s: float = 2.5
+    task: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    rng: random.Random = field(default_factory=random.Random)
+    step: int = 0
+    orders: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def start(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        if self.running:
+            return
+        self.task = asyncio.create_task(self._loop(), name="tocsin-demo-generator")
+        self.tasks.append(self.task)
+
+    async def stop(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database may be busy; keep the demo alive
+                log.warning("demo generator step failed: %r", exc)
+            await asyncio.sleep(self.interval_s * self.rng.uniform(0.6, 1.4))
+
+    async def tick(self) -> None:
+        """One simulated event: mostly likes and comments, sometimes orders, rarely incidents."""
+        self.step += 1
+        roll = self.rng.random()
+        if self.step % 12 == 0 or roll < 0.04:
+            await self.incident()
+        elif roll < 0.45:
+            await self.like()
+        elif roll < 0.75:
+            await self.comment()
+        else:
+            await self.order()
+
+    def _other(self, user: str) -> str:
+        return self.rng.choice([a for a in (*USERS, *EXTRA_ACTORS) if a != user])
+
+    async def like(self) -> None:
+        user = self.rng.choice(USERS)
+        actor = self._other(user)
+        await notify(self.service, [user], NewNotification(
+            type="like", title=f"{display(actor)} liked your post",
+            body="“Shipping the new onboarding flow today 🚀”", priority="low",
+            group_key=f"likes:{user}:onboarding-post", actor=display(actor), source="social"),
+            activity=f"{display(actor)} liked {display(user)}'s post", actor=actor)
+
+    async def comment(self) -> None:
+        user = self.rng.choice(USERS)
+        actor = self._other(user)
+        text = self.rng.choice([
+            "Looks great — can we demo it on Friday?", "I left a note on the copy.",
+            "Ship it!", "Does this work on mobile too?", "Nice work on the empty states.",
+        ])
+        await notify(self.service, [user], NewNotification(
+            type="comment", title=f"{display(actor)} commented on your post", body=text,
+            priority="medium", actor=display(actor), source="social"),
+            activity=f"{display(actor)} commented on {display(user)}'s post", actor=actor)
+
+    async def order(self) -> None:
+        user = self.rng.choice(USERS)
+        steps = ["confirmed", "packed", "shipped", "out for delivery", "delivered"]
+        n = self.orders.get(user, 0)
+        self.orders[user] = n + 1
+        status = steps[n % len(steps)]
+        number = 1040 + (n // len(steps)) * 7 + USERS.index(user)
+        priority: Priority = "high" if status == "out for delivery" else "medium"
+        await notify(self.service, [user], NewNotification(
+            type="order", title=f"Order #{number} {status}",
+            body=f"Your order #{number} is {status}.", priority=priority, source="shop",
+            url=f"https://shop.example.com/orders/{number}"),
+            activity=f"{display(user)}'s order #{number} is {status}", actor="shop")
+
+    async def incident(self) -> None:
+        rate = self.rng.choice([7, 12, 18, 25])
+        await notify(self.service, list(USERS), NewNotification(
+            type="incident", title=f"Incident: checkout API error rate at {rate}%",
+            body="On-call has been paged. Follow the status page for updates.",
+            priority="urgent", source="monitoring",
+            url="https://status.example.com/incidents/checkout"),
+            activity=f"Monitoring raised an urgent incident (error rate {rate}%)",
+            actor="monitoring")
+
+
+async def notify(service: Tocsin, to: list[str], note: NewNotification, *,
+                 activity: str, actor: str | None) -> dict[str, str]:
+    """Publish a notification and tell the activity feed about it."""
+    result = await service.publish(PUBLISHER, to, note)
+    await service.add_topic_event(TOPIC, NewTopicEvent(
+        type=note.type, title=activity, actor=actor,
+        data={"recipients": to, "priority": note.priority}))
+    return result.ids
+
+
+async def seed(service: Tocsin) -> None:
+    """Welcome notifications for demo users whose inbox is empty, so the page has content."""
+    for user in USERS:
+        page = await service.store.list_notifications(user, ListQuery(limit=1))
+        if page.items:
+            continue
+        notes = [
+            NewNotification(type="welcome", title=f"Welcome to the Tocsin demo, {display(user)}",
+                            body="Open a second window as another user and send them something "
+                            "from the playground.", priority="medium", source="tocsin"),
+            NewNotification(type="like", title="Dana liked your post", priority="low",
+                            group_key=f"likes:{user}:onboarding-post", actor="Dana",
+                            source="social"),
+            NewNotification(type="like", title="Eve liked your post", priority="low",
+                            group_key=f"likes:{user}:onboarding-post", actor="Eve",
+                            source="social"),
+            NewNotification(type="comment", title="Frank commented on your post",
+                            body="Can we get this into Friday's release?", actor="Frank",
+                            source="social"),
+        ]
+        for note in notes:
+            await service.publish(PUBLISHER, [user], note)
+    await service.add_topic_event(TOPIC, NewTopicEvent(
+        type="system", title="The demo server started", actor="tocsin"))
+
+
+def _user(user: str) -> str:
+    if user not in USERS:
+        raise TocsinError("invalid_field", f"Demo users are {', '.join(USERS)}.", "user")
+    return user
+
+
+def _service(request: Request) -> Tocsin:
+    service: Tocsin = request.app.state.tocsin
+    return service
+
+
+def install(app: FastAPI) -> None:
+    """Add the demo page and its routes to ``app`` (demo mode only)."""
+    router = APIRouter(prefix="/demo/api", tags=["demo"])
+    holder: dict[str, Generator] = {}
+
+    def generator(request: Request) -> Generator:
+        gen = holder.get("g")
+        if gen is None:
+            gen = holder["g"] = Generator(_service(request), tasks=request.app.state.tasks)
+        return gen
+
+    @router.get("/token")
+    async def token(
+        request: Request, user: Annotated[str, Query(description="alice, bob or carol")]
+    ) -> Response:
+        """A subscriber token for a demo user (demo mode only)."""
+        secret: str = request.app.state.settings.jwt_secret
+        tok, expires_at = mint_token(secret, _user(user), TOPIC_PATTERNS, TOKEN_TTL_S)
+        return json_response({"token": tok, "user": user, "expiresAt": expires_at,
+                              "topic": TOPIC, "users": list(USERS)})
+
+    @router.post("/send", status_code=201)
+    async def send(request: Request, body: SendIn) -> Response:
+        """The playground: publish a notification to one or more demo users."""
+        to = [_user(u) for u in dict.fromkeys(body.to)]
+        sender = _user(body.sender) if body.sender else None
+        note = NewNotification(
+            type=body.type, title=body.title, body=body.body, priority=body.priority,
+            url=body.url or None, group_key=body.group_key or None,
+            actor=display(sender) if sender else None, source=body.source or None)
+        who = display(sender) if sender else "Someone"
+        names = ", ".join(display(u) for u in to)
+        ids = await notify(_service(request), to, note, actor=sender,
+                           activity=f"{who} sent {names} a {body.priority} notification")
+        return json_response({"ids": ids}, 201)
+
+    @router.get("/generator")
+    async def generator_state(request: Request) -> Response:
+        gen = generator(request)
+        return json_response({"running": gen.running, "intervalMs": int(gen.interval_s * 1000)})
+
+    @router.post("/generator")
+    async def generator_set(request: Request, body: GeneratorIn) -> Response:
+        """Start or stop the simulated activity."""
+        gen = generator(request)
+        if body.running:
+            gen.start(body.interval_ms / 1000)
+        else:
+            await gen.stop()
+        return json_response({"running": gen.running, "intervalMs": int(gen.interval_s * 1000)})
+
+    app.include_router(router)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(DEMO_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/demo", StaticFiles(directory=DEMO_DIR, html=True), name="demo")
+
+    async def on_start(app: FastAPI) -> None:
+        service: Tocsin = app.state.tocsin
+        try:
+            await seed(service)
+        except Exception as exc:  # a demo without seed content still works
+            log.warning("demo seed failed: %r", exc)
+
+    app.state.on_start.append(on_start)

@@ -1,0 +1,140 @@
+// @ts-check
+// The Tocsin demo page: pick a user, then watch notifications, toasts and the team
+// activity feed update live. Everything here uses the public client API.
+import { connect, subscribeTopic, timeAgo } from "/static/tocsin/tocsin.js";
+import "/static/tocsin/define.js";
+
+const USERS = ["alice", "bob", "carol"];
+const name = (/** @type {string} */ u) => u.charAt(0).toUpperCase() + u.slice(1);
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+const params = new URLSearchParams(location.search);
+let user = params.get("user") || localStorage.getItem("tocsin-demo-user") || "alice";
+if (!USERS.includes(user)) user = "alice";
+try { localStorage.setItem("tocsin-demo-user", user); } catch { /* private mode */ }
+for (const a of document.querySelectorAll(".users a")) {
+  if (/** @type {HTMLElement} */ (a).dataset.user === user) a.setAttribute("aria-current", "page");
+}
+$("whoami").textContent = `signed in as ${name(user)}`;
+document.title = `${name(user)} · Tocsin demo`;
+
+const res = await fetch(`/demo/api/token?user=${encodeURIComponent(user)}`);
+if (!res.ok) throw new Error(`could not get a demo token: ${res.status}`);
+const { token, topic } = await res.json();
+
+// Links in demo notifications point at example.com: open them in a new tab.
+const client = connect({ token, openUrl: (url) => window.open(url, "_blank", "noopener") });
+const feed = subscribeTopic({ token, topic });
+Object.assign(window, { tocsinClient: client, tocsinFeed: feed });
+
+client.subscribe((s) => {
+  $("role").textContent = `this tab: ${s.role === "follower" ? "sharing another tab's connection" : "holds the connection"}`;
+});
+
+// ---- activity feed --------------------------------------------------------------
+const list = $("feed");
+const stateEl = $("feed-state");
+const replayEl = $("feed-replay");
+const FEED_LABEL = { connected: "live", reconnecting: "reconnecting…", offline: "offline — will replay", disconnected: "connecting…" };
+
+/** @param {any} ev */
+function feedItem(ev) {
+  const li = document.createElement("li");
+  li.className = `ev ev-${ev.type}${ev.replayed ? " replayed" : ""}`;
+  li.dataset.id = String(ev.id);
+  const who = document.createElement("span");
+  who.className = "avatar";
+  who.setAttribute("aria-hidden", "true");
+  who.textContent = (ev.actor || "?").charAt(0).toUpperCase();
+  const text = document.createElement("span");
+  text.className = "text";
+  const title = document.createElement("span");
+  title.className = "title";
+  title.textContent = ev.title;
+  const meta = document.createElement("span");
+  meta.className = "meta";
+  meta.textContent = timeAgo(ev.timestamp);
+  text.append(title, meta);
+  if (ev.replayed) {
+    const tag = document.createElement("span");
+    tag.className = "tag";
+    tag.textContent = "replayed";
+    text.append(tag);
+  }
+  li.append(who, text);
+  return li;
+}
+
+/** @param {any} s */
+function renderFeed(s) {
+  stateEl.textContent = /** @type {any} */ (FEED_LABEL)[s.connectionStatus] ?? s.connectionStatus;
+  stateEl.dataset.state = s.connectionStatus;
+  replayEl.hidden = !s.replayedCount;
+  replayEl.textContent = s.replayedCount
+    ? `Caught up: ${s.replayedCount} update${s.replayedCount === 1 ? "" : "s"} arrived while you were away.` : "";
+  list.replaceChildren(...s.events.slice(0, 60).map(feedItem));
+  if (!s.events.length && s.loaded) {
+    const li = document.createElement("li");
+    li.className = "empty";
+    li.textContent = "Nothing yet. Send something from the playground.";
+    list.append(li);
+  }
+}
+feed.subscribe(renderFeed);
+setInterval(() => renderFeed(feed.state), 30000);
+
+/** @param {string} title @param {string} type */
+function tell(title, type) {
+  feed.post({ type, title }).catch(() => { /* offline: the action itself is still queued */ });
+}
+client.addEventListener("action", (e) => {
+  const d = /** @type {CustomEvent} */ (e).detail;
+  const n = d.ids?.[0] && client.notifications.find((x) => x.id === d.ids[0]);
+  const what = n ? `“${n.title}”` : "a notification";
+  if (d.kind === "readAll") tell(`${name(user)} marked all notifications read`, "read_all");
+  else if (d.kind === "read") tell(`${name(user)} read ${what}`, "read");
+  else if (d.kind === "unread") tell(`${name(user)} marked ${what} unread`, "unread");
+  else if (d.kind === "dismiss") tell(`${name(user)} dismissed ${what}`, "dismiss");
+});
+
+// ---- playground -----------------------------------------------------------------
+const form = /** @type {HTMLFormElement} */ ($("playground"));
+const toSel = /** @type {HTMLSelectElement} */ ($("pg-to"));
+toSel.value = USERS.find((u) => u !== user) ?? "bob";
+form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const data = new FormData(form);
+  const body = {
+    to: [String(data.get("to"))], from: user, type: String(data.get("type") || "message"),
+    title: String(data.get("title")), body: String(data.get("body") || ""),
+    priority: String(data.get("priority")), url: String(data.get("url") || "") || null,
+    groupKey: String(data.get("groupKey") || "") || null,
+  };
+  const out = $("pg-result");
+  out.textContent = "Sending…";
+  try {
+    const r = await fetch("/demo/api/send", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    const reply = await r.json();
+    out.textContent = r.ok ? `Sent to ${name(body.to[0])} ✓` : `Not sent: ${reply.error?.message ?? r.status}`;
+  } catch {
+    out.textContent = "Not sent: the server is unreachable.";
+  }
+});
+
+// ---- simulated activity -----------------------------------------------------------
+const gen = /** @type {HTMLButtonElement} */ ($("gen"));
+/** @param {boolean} running */
+function showGen(running) {
+  gen.setAttribute("aria-pressed", String(running));
+  gen.textContent = running ? "Stop simulated activity" : "Start simulated activity";
+}
+fetch("/demo/api/generator").then((r) => r.json()).then((s) => showGen(!!s.running)).catch(() => {});
+gen.addEventListener("click", async () => {
+  const running = gen.getAttribute("aria-pressed") !== "true";
+  const r = await fetch("/demo/api/generator", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ running }),
+  });
+  if (r.ok) showGen(!!(await r.json()).running);
+});

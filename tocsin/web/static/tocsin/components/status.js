@@ -1,0 +1,79 @@
+// @ts-check
+/**
+ * `<tocsin-status>`: tells the user when live updates are not flowing.
+ * Shows nothing while connected; "Reconnecting…" (after `delay` ms, default 800, so a
+ * quick hand-over between tabs does not flash) and an offline banner otherwise.
+ * Attributes: `delay` (ms), `theme`.
+ * @module tocsin/components/status
+ */
+import { h, THEME, TocsinElement } from "./common.js";
+
+export const MESSAGES = Object.freeze({
+  reconnecting: "Reconnecting…",
+  offline: "You are offline — updates will arrive when you reconnect",
+});
+
+const STYLES = `${THEME}
+:host { display: block; }
+.banner { margin: 0; padding: 8px 16px; font-size: 14px; text-align: center;
+  background: var(--_warn-bg); color: var(--_warn-fg); border-bottom: 1px solid var(--_border); }
+.banner[hidden] { display: none; }
+.banner.offline { background: var(--tocsin-offline-bg, #344054); color: var(--tocsin-offline-fg, #ffffff); }
+`;
+
+export class TocsinStatus extends TocsinElement {
+  constructor() {
+    super();
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    this.timer = undefined;
+    /** @type {string} */
+    this.shown = "";
+  }
+
+  setup() {
+    if (this.shadowRoot) return;
+    const root = this.attachShadow({ mode: "open" });
+    const style = h("style");
+    style.textContent = STYLES;
+    this.banner = h("p", { class: "banner", part: "banner", hidden: true });
+    // The live region exists before any text goes in, so screen readers announce it.
+    this.region = h("div", { role: "status", "aria-live": "polite" }, this.banner);
+    root.append(style, this.region);
+  }
+
+  teardown() {
+    clearTimeout(this.timer);
+  }
+
+  /** @param {import("../tocsin.js").ClientState} s */
+  update(s) {
+    const status = s.connectionStatus;
+    if (status === "offline") {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.show("offline");
+    } else if (status === "reconnecting") {
+      if (this.shown === "offline") this.show("reconnecting");
+      else if (this.shown !== "reconnecting" && this.timer === undefined) {
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          if (this.client?.connectionStatus === "reconnecting") this.show("reconnecting");
+        }, this.numAttr("delay", 800));
+      }
+    } else {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.show("");
+    }
+  }
+
+  /** @param {""|"offline"|"reconnecting"} what */
+  show(what) {
+    this.shown = what;
+    this.setAttribute("state", what || "ok");
+    if (!this.banner) return;
+    this.banner.hidden = !what;
+    this.banner.className = `banner ${what}`;
+    this.banner.textContent = what ? MESSAGES[what] : "";
+  }
+}
