@@ -50,7 +50,7 @@ class StreamReader:
             async for sse in source.aiter_sse():
                 if sse.retry is not None:
                     self.retry = sse.retry
-                if not sse.event or sse.event == "message" and not sse.data:
+                if not sse.event or (sse.event == "message" and not sse.data):
                     continue
                 async with self._changed:
                     self.events.append(Received(sse.id, sse.event, json.loads(sse.data)))
