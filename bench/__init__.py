@@ -1,0 +1,1 @@
+"""Tocsin benchmark harness: Tocsin against its Python peers and this machine's floor."""

@@ -1,0 +1,152 @@
+"""``python -m bench``: run every system through the scenarios, in rounds, then report."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from bench import report, scenarios
+from bench.machine import facts
+from bench.runner import Load, split_cpus
+from bench.systems import System, make_systems
+
+DEFAULT_SYSTEMS = "tocsin,tocsin-pg,floor,typical,typical-redis,socketio"
+QUICK_SYSTEMS = "tocsin,floor,typical,socketio"
+MATRIX: dict[str, set[str]] = {
+    "idle": {"tocsin", "floor", "typical", "socketio"},
+    "fanout": {"tocsin", "tocsin-pg", "floor", "typical", "typical-redis", "socketio"},
+    "unicast": {"tocsin", "tocsin-pg", "floor", "typical", "socketio"},
+    "storm": {"tocsin", "tocsin-pg", "floor", "typical", "socketio"},
+    "slow": {"tocsin", "floor", "typical", "socketio"},
+}
+ALL_SCENARIOS = ("idle", "fanout", "unicast", "storm", "slow")
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run_one(sysm: System, scen: str, load: Load, sz: scenarios.Sizes,
+            load_cores: int) -> dict[str, Any]:
+    reason = sysm.available()
+    if reason:
+        return {"skipped": reason}
+    t0 = time.monotonic()
+    try:
+        sysm.start()
+    except RuntimeError as e:
+        return {"error": f"start failed: {str(e)[-800:]}"}
+    try:
+        if scen == "idle":
+            res = scenarios.idle(sysm, load, sz)
+        elif scen == "fanout":
+            res = scenarios.fanout(sysm, load, sz, load_cores)
+        elif scen == "unicast":
+            res = scenarios.unicast(sysm, load, sz, load_cores)
+        elif scen == "storm":
+            res = scenarios.storm(sysm, load, sz)
+        elif scen == "slow":
+            res = scenarios.slow(sysm, load, sz)
+        else:
+            raise ValueError(scen)
+    except Exception as e:
+        res = {"error": f"{e!r}", "trace": traceback.format_exc()[-1500:],
+               "server_log": sysm.log()[-800:]}
+        with contextlib.suppress(Exception):
+            load.close_all()
+    finally:
+        sysm.stop()
+    res["seconds"] = round(time.monotonic() - t0, 1)
+    return res
+
+
+def scale_run(load_n: int, target: int, server_cpus: list[int] | None) -> dict[str, Any]:
+    """Machine-wide idle capacity: several server processes sharing the port."""
+    out: dict[str, Any] = {}
+    sz = scenarios.Sizes(**{**scenarios.FULL.__dict__, "idle_ns": (target,), "idle_max": 0,
+                            "idle_cpu_window": 1.0})
+    for name, workers in (("floor", 3), ("tocsin", 3)):
+        sysm = make_systems([name])[0]
+        sysm.workers = workers
+        load = Load(load_n, None)
+        try:
+            log(f"scale: {name} x{workers} -> {target}")
+            out[name] = run_one(sysm, "idle", load, sz, 1)
+            out[name]["workers"] = workers
+        finally:
+            load.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small sizes, one round (< 2 min)")
+    ap.add_argument("--systems", default=None, help=f"comma list (default {DEFAULT_SYSTEMS})")
+    ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS))
+    ap.add_argument("--rounds", type=int, default=None, help="repeats of the whole matrix")
+    ap.add_argument("--load-workers", type=int, default=2, help="client processes")
+    ap.add_argument("--scale", type=int, default=None,
+                    help="machine-wide idle target with 3 server processes (full: 55000; 0=off)")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    ap.add_argument("--no-pin", action="store_true", help="do not pin server/load to cores")
+    a = ap.parse_args(argv)
+
+    sz = scenarios.QUICK if a.quick else scenarios.FULL
+    rounds = a.rounds or (1 if a.quick else 2)
+    names = (a.systems or (QUICK_SYSTEMS if a.quick else DEFAULT_SYSTEMS)).split(",")
+    scens = [s for s in a.scenarios.split(",") if s]
+    scale_target = a.scale if a.scale is not None else (0 if a.quick else 55_000)
+    server_cpus, load_cpus = (None, None) if a.no_pin else split_cpus()
+    load_cores = len(load_cpus) if load_cpus else (os.cpu_count() or 1)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = facts()
+    meta.update({"mode": "quick" if a.quick else "full", "rounds": rounds,
+                 "server_cpus": server_cpus, "load_cpus": load_cpus,
+                 "load_workers": a.load_workers, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                 "sizes": sz.__dict__})
+    log(f"bench: {meta['mode']}, {rounds} round(s), systems={names}, scenarios={scens}")
+    results: list[dict[str, dict[str, Any]]] = []
+    t_start = time.monotonic()
+    load = Load(a.load_workers, load_cpus)
+    try:
+        for rnd in range(rounds):
+            rr: dict[str, dict[str, Any]] = {}
+            order = names if rnd % 2 == 0 else list(reversed(names))
+            for scen in scens:
+                for name in order:
+                    if name not in MATRIX.get(scen, set()):
+                        continue
+                    sysm = make_systems([name])[0]
+                    sysm.cpus = server_cpus
+                    log(f"round {rnd + 1}: {scen} / {name}")
+                    res = run_one(sysm, scen, load, sz, load_cores)
+                    rr.setdefault(name, {})[scen] = res
+                    brief = report.brief(scen, res)
+                    log(f"  -> {brief}")
+            results.append(rr)
+    finally:
+        load.close()
+    scale: dict[str, Any] = {}
+    if scale_target:
+        scale = scale_run(max(3, a.load_workers), scale_target, server_cpus)
+    meta["elapsed_s"] = round(time.monotonic() - t_start, 1)
+    meta["loadavg_at_end"] = os.getloadavg()
+    raw = {"meta": meta, "rounds": results, "scale": scale}
+    (out / ("raw-quick.json" if a.quick else "raw.json")).write_text(
+        json.dumps(raw, indent=1, default=str))
+    md = report.write(raw, out, quick=a.quick)
+    print(md)
+    log(f"done in {meta['elapsed_s']} s; results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

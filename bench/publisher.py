@@ -1,0 +1,250 @@
+"""Publisher process: a minimal keep-alive HTTP/1.1 client pool that drives publishes.
+
+Each payload carries ``data.bench_t`` = the send moment on ``CLOCK_MONOTONIC`` (shared by
+all processes on the machine), which the clients turn into publish-to-deliver latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from multiprocessing.connection import Connection
+from typing import Any, cast
+
+import orjson
+
+monotonic = time.monotonic
+BODY_TEXT = "Your build #4521 finished: all 312 checks passed on main"
+
+
+class HTTPConn(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.alive = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.alive = False
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("closed"))
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        i = self.buf.find(b"\r\n\r\n")
+        if i < 0:
+            return
+        head = self.buf[:i]
+        lower = head.lower()
+        k = lower.find(b"content-length:")
+        if k >= 0:
+            e = lower.find(b"\r\n", k)
+            n = int(lower[k + 15:e if e >= 0 else None])
+            if len(self.buf) < i + 4 + n:
+                return
+            body = self.buf[i + 4:i + 4 + n]
+            self.buf = self.buf[i + 4 + n:]
+        elif b"transfer-encoding: chunked" in lower:
+            end = self.buf.find(b"\r\n0\r\n\r\n", i)
+            if end < 0:
+                return
+            body = self.buf[i + 4:end]
+            self.buf = self.buf[end + 7:]
+        else:
+            body = self.buf[i + 4:]
+            self.buf = b""
+        status = int(head[9:12])
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result((status, body))
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return await self.waiter
+
+
+class Pool:
+    def __init__(self, host: str, port: int, size: int) -> None:
+        self.host, self.port, self.size = host, port, size
+        self.free: list[HTTPConn] = []
+        self.n = 0
+        self.cond = asyncio.Condition()
+
+    async def _new(self) -> HTTPConn:
+        loop = asyncio.get_running_loop()
+        _, p = await loop.create_connection(HTTPConn, self.host, self.port)
+        return p
+
+    async def request(self, method: str, path: str, headers: dict[str, str],
+                      body: bytes) -> tuple[int, bytes]:
+        conn: HTTPConn | None = None
+        while conn is None:
+            while self.free:
+                c = self.free.pop()
+                if c.alive:
+                    conn = c
+                    break
+            if conn is None:
+                if self.n < self.size:
+                    self.n += 1
+                    try:
+                        conn = await self._new()
+                    except OSError:
+                        self.n -= 1
+                        raise
+                else:
+                    async with self.cond:
+                        await self.cond.wait()
+        hdr = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        raw = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{hdr}"
+               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+               ).encode() + body
+        try:
+            res = await conn.request(raw)
+        except ConnectionError:
+            self.n -= 1
+            async with self.cond:
+                self.cond.notify()
+            raise
+        self.free.append(conn)
+        async with self.cond:
+            self.cond.notify()
+        return res
+
+
+def now_t() -> float:
+    return round(monotonic(), 6)
+
+
+class Publisher:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.loop = asyncio.get_running_loop()
+        self.done = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def cmd_burst(self, host: str, port: int, path: str, headers: dict[str, str],
+                        n: int, concurrency: int = 4, gap: float = 0.0) -> dict[str, Any]:
+        """Publish ``n`` topic events (``gap`` s apart, or back to back); return send times."""
+        pool = Pool(host, port, concurrency)
+        sem = asyncio.Semaphore(concurrency)
+        sent: list[float] = []
+        statuses: dict[int, int] = {}
+
+        async def one(i: int) -> None:
+            async with sem:
+                t = now_t()
+                sent.append(t)
+                body = orjson.dumps({"type": "build", "title": f"Build {i} finished",
+                                     "body": BODY_TEXT,
+                                     "data": {"run": i, "bench_t": t}})
+                try:
+                    st, _ = await pool.request("POST", path, headers, body)
+                except OSError:
+                    st = 0
+                statuses[st] = statuses.get(st, 0) + 1
+
+        t0 = monotonic()
+        tasks = []
+        for i in range(n):
+            tasks.append(asyncio.create_task(one(i)))
+            if gap:
+                await asyncio.sleep(gap)
+        await asyncio.gather(*tasks)
+        return {"sent": sent, "statuses": statuses, "elapsed": monotonic() - t0}
+
+    async def cmd_unicast(self, host: str, port: int, path: str, headers: dict[str, str],
+                          users: list[str], rate: float, duration: float, batch: int = 10,
+                          max_inflight: int = 64, log: bool = False,
+                          seed: int = 1) -> dict[str, Any]:
+        """Open-loop unicast at ``rate`` notifications/s, ``batch`` random recipients each."""
+        rng = random.Random(seed)
+        pool = Pool(host, port, max_inflight)
+        req_rate = rate / batch
+        n_req = max(1, int(req_rate * duration))
+        statuses: dict[int, int] = {}
+        acked = 0
+        inflight = 0
+        skipped = 0
+        entries: list[tuple[float, list[str], int]] = []
+        ack_lat: list[float] = []
+        tasks: set[asyncio.Task[Any]] = set()
+
+        async def one(recips: list[str]) -> None:
+            nonlocal acked, inflight
+            t = now_t()
+            body = orjson.dumps({"recipients": recips, "type": "build",
+                                 "title": "Build finished", "body": BODY_TEXT,
+                                 "priority": "high", "data": {"bench_t": t}})
+            try:
+                st, _ = await pool.request("POST", path, headers, body)
+            except OSError:
+                st = 0
+            inflight -= 1
+            ack_lat.append(monotonic() - t)
+            statuses[st] = statuses.get(st, 0) + 1
+            if 200 <= st < 300:
+                acked += len(recips)
+            if log:
+                entries.append((t, recips, st))
+
+        t0 = monotonic()
+        for i in range(n_req):
+            due = t0 + i / req_rate
+            d = due - monotonic()
+            if d > 0:
+                await asyncio.sleep(d)
+            if inflight >= max_inflight:
+                skipped += 1
+                continue
+            recips = rng.sample(users, batch) if batch > 1 else [rng.choice(users)]
+            inflight += 1
+            tk = asyncio.create_task(one(recips))
+            tasks.add(tk)
+            tk.add_done_callback(tasks.discard)
+        send_end = monotonic()
+        if tasks:
+            await asyncio.wait(list(tasks), timeout=30)
+        end = monotonic()
+        ack_lat.sort()
+        return {"acked": acked, "statuses": statuses, "skipped_requests": skipped,
+                "send_elapsed": send_end - t0, "elapsed": end - t0,
+                "achieved_rate": acked / max(end - t0, 1e-9),
+                "ack_p50": ack_lat[len(ack_lat) // 2] if ack_lat else None,
+                "ack_p99": ack_lat[int(len(ack_lat) * 0.99)] if ack_lat else None,
+                "entries": entries}
+
+    def _on_pipe(self) -> None:
+        while self.conn.poll():
+            try:
+                msg = self.conn.recv()
+            except EOFError:
+                self.done.set()
+                return
+            task = self.loop.create_task(self._run(msg))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, msg: tuple[int, str, dict[str, Any]]) -> None:
+        rid, name, kw = msg
+        try:
+            if name == "exit":
+                self.done.set()
+                res: Any = {"ok": True}
+            else:
+                res = await getattr(self, "cmd_" + name)(**kw)
+            self.conn.send((rid, True, res))
+        except Exception as e:
+            self.conn.send((rid, False, repr(e)))
+
+    async def main(self) -> None:
+        self.loop.add_reader(self.conn.fileno(), self._on_pipe)
+        os.set_blocking(self.conn.fileno(), True)  # uvloop made it non-blocking
+        await self.done.wait()
+        self.loop.remove_reader(self.conn.fileno())

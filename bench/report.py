@@ -1,0 +1,355 @@
+"""Markdown table and matplotlib plots from the raw results (medians, min-max, ratios)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+LABELS = {
+    "tocsin": "Tocsin (SQLite)",
+    "tocsin-pg": "Tocsin (PG+Redis)",
+    "floor": "Floor",
+    "typical": "Typical",
+    "typical-redis": "Typical+Redis",
+    "socketio": "Socket.IO",
+}
+ORDER = ["tocsin", "tocsin-pg", "floor", "typical", "typical-redis", "socketio"]
+PEERS = ["typical", "typical-redis", "socketio"]
+
+
+def brief(scen: str, res: dict[str, Any]) -> str:
+    if "error" in res or "skipped" in res:
+        return str(res.get("error") or res.get("skipped"))[:300]
+    if scen == "idle":
+        pts = res["points"]
+        return "; ".join(f"{p['held']} held, {p['total_per_conn_kb']} KB/conn" for p in pts) + \
+            f"; idle cpu {res.get('idle_cpu_pct')}%; cap: {res['capped_by']}"
+    if scen == "fanout":
+        return "; ".join(
+            f"N={k}: {v.get('deliveries_per_s', 0) or 0:,.0f}/s ttl p99 {v.get('ttl_p99_ms')} ms"
+            f" srv {v.get('server_cpu_pct')}% load {v.get('load_cpu_pct')}%"
+            f" ok={v.get('all_delivered')} gaps={v.get('gaps')}"
+            if "error" not in v else f"N={k}: {v['error']}"
+            for k, v in res.items() if isinstance(v, dict))
+    if scen == "unicast":
+        return f"best {res['best_rate']}/s; " + "; ".join(
+            f"{s['rate']}/s: ach {s['achieved_rate']} p99 {s['p99_ms']} ms"
+            f" srv {s['server_cpu_pct']}%" for s in res["steps"])
+    if scen == "storm":
+        return (f"caught up {res['caught_up_s']} s, reconnected {res['all_reconnected_s']} s, "
+                f"lost {res['lost']}, dup {res['duplicated']}, published {res['published']}")
+    if scen == "slow":
+        return (f"p99 {res['p99_base_ms']} -> {res['p99_with_slow_ms']} ms, "
+                f"rss +{res['rss_growth_mb']} MB")
+    return ""
+
+
+Getter = Callable[[dict[str, Any]], float | None]
+
+
+def values(raw: dict[str, Any], system: str, scen: str, get: Getter) -> list[float]:
+    out = []
+    for rr in raw["rounds"]:
+        res = rr.get(system, {}).get(scen)
+        if not res or "error" in res or "skipped" in res:
+            continue
+        try:
+            v = get(res)
+        except (KeyError, TypeError, IndexError, ValueError):
+            v = None
+        if v is not None:
+            out.append(float(v))
+    return out
+
+
+def fmt(v: float | None, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    if abs(v) >= 1000:
+        s = f"{v:,.0f}"
+    elif abs(v) >= 100:
+        s = f"{v:.0f}"
+    elif abs(v) >= 10:
+        s = f"{v:.1f}"
+    else:
+        s = f"{v:.2f}"
+    return s + unit
+
+
+def cell(vs: list[float], unit: str = "") -> str:
+    if not vs:
+        return "-"
+    med = statistics.median(vs)
+    if len(vs) > 1 and min(vs) != max(vs):
+        return f"{fmt(med, unit)} ({fmt(min(vs))}-{fmt(max(vs))})"
+    return fmt(med, unit)
+
+
+def _uni_at_best(res: dict[str, Any], key: str) -> float | None:
+    steps = [s for s in res["steps"] if s["sustained"]] or res["steps"][:1]
+    return steps[-1][key] if steps else None
+
+
+def rows() -> list[tuple[str, str, Getter, str, bool]]:
+    """(label, scenario, getter, unit, higher_is_better)"""
+    def fan(n: str, key: str) -> Getter:
+        return lambda r: r[n][key]
+
+    def idle_at(n: int, key: str) -> Getter:
+        def g(r: dict[str, Any]) -> float | None:
+            for p in r["points"]:
+                if p["target"] == n:
+                    return float(p[key])
+            return None
+        return g
+
+    return [
+        ("Idle: connections held by one process", "idle", lambda r: r["max_held"], "", True),
+        ("Idle: memory per connection at 10k (RSS + kernel), KB", "idle",
+         idle_at(10000, "total_per_conn_kb"), "", False),
+        ("Idle: server RSS per connection at 10k, KB", "idle",
+         idle_at(10000, "rss_per_conn_kb"), "", False),
+        ("Idle: server CPU at 10k (15 s heartbeats), %", "idle",
+         lambda r: r["idle_cpu_pct"], "", False),
+        ("Fan-out 1k: deliveries/s (burst)", "fanout", fan("1000", "deliveries_per_s"), "", True),
+        ("Fan-out 1k: deliveries per server CPU-second", "fanout",
+         fan("1000", "deliveries_per_server_cpu_s"), "", True),
+        ("Fan-out 1k: time to last delivery p99, ms", "fanout", fan("1000", "ttl_p99_ms"), "",
+         False),
+        ("Fan-out 10k: deliveries/s (burst)", "fanout", fan("10000", "deliveries_per_s"), "",
+         True),
+        ("Fan-out 10k: deliveries per server CPU-second", "fanout",
+         fan("10000", "deliveries_per_server_cpu_s"), "", True),
+        ("Fan-out 10k: time to last delivery p50, ms", "fanout", fan("10000", "ttl_p50_ms"), "",
+         False),
+        ("Fan-out 10k: time to last delivery p99, ms", "fanout", fan("10000", "ttl_p99_ms"), "",
+         False),
+        ("Unicast 10k users: highest sustained rate (p99<100 ms), notif/s", "unicast",
+         lambda r: r["best_rate"], "", True),
+        ("Unicast at that rate: p50, ms", "unicast", lambda r: _uni_at_best(r, "p50_ms"), "",
+         False),
+        ("Unicast at that rate: p99, ms", "unicast", lambda r: _uni_at_best(r, "p99_ms"), "",
+         False),
+        ("Unicast at that rate: p99.9, ms", "unicast", lambda r: _uni_at_best(r, "p999_ms"), "",
+         False),
+        ("Reconnect storm 10k: all caught up, s", "storm", lambda r: r["caught_up_s"], "", False),
+        ("Reconnect storm: lost", "storm", lambda r: r["lost"], "", False),
+        ("Reconnect storm: duplicated", "storm", lambda r: r["duplicated"], "", False),
+        ("Slow consumers (1%): others' p99 before, ms", "slow", lambda r: r["p99_base_ms"], "",
+         False),
+        ("Slow consumers (1%): others' p99 with slow, ms", "slow",
+         lambda r: r["p99_with_slow_ms"], "", False),
+        ("Slow consumers: server RSS growth, MB", "slow", lambda r: r["rss_growth_mb"], "",
+         False),
+    ]
+
+
+def adv(t: list[float], p: list[float], higher: bool) -> str:
+    """Tocsin's advantage: >1 means Tocsin is ahead (for either direction of metric)."""
+    if not t or not p:
+        return "-"
+    a, b = statistics.median(t), statistics.median(p)
+    if higher:
+        return f"{a / b:.2f}x" if b else "-"
+    if a == 0 and b == 0:
+        return "="
+    return f"{b / a:.2f}x" if a else "∞"
+
+
+def table(raw: dict[str, Any]) -> str:
+    present = [s for s in ORDER if any(s in rr for rr in raw["rounds"])]
+    peers = [p for p in PEERS if p in present]
+    hdr = ["Metric", *(LABELS[s] for s in present)]
+    if "tocsin" in present:
+        if "floor" in present:
+            hdr.append("Tocsin/floor")
+        hdr += [f"vs {LABELS[p]}" for p in peers]
+    lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+    for label, scen, get, unit, higher in rows():
+        vals = {s: values(raw, s, scen, get) for s in present}
+        if not any(vals.values()):
+            continue
+        row = [label, *(cell(vals[s], unit) for s in present)]
+        if "tocsin" in present:
+            t = vals["tocsin"]
+            if "floor" in present:
+                row.append(adv(t, vals["floor"], higher))
+            row += [adv(t, vals[p], higher) for p in peers]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def caps(raw: dict[str, Any]) -> str:
+    out = []
+    for rnd, rr in enumerate(raw["rounds"], 1):
+        for s in ORDER:
+            for scen, res in rr.get(s, {}).items():
+                if "skipped" in res:
+                    out.append(f"- round {rnd}, {LABELS[s]}, {scen}: skipped ({res['skipped']})")
+                    continue
+                if "error" in res:
+                    out.append(f"- round {rnd}, {LABELS[s]}, {scen}: ERROR {res['error'][:200]}")
+                    continue
+                if scen == "idle":
+                    out.append(f"- round {rnd}, {LABELS[s]}, idle: held {res['max_held']}; "
+                               f"capped by {res['capped_by']}")
+                elif scen == "fanout":
+                    for n, v in res.items():
+                        if isinstance(v, dict) and "capped_by" in v:
+                            out.append(f"- round {rnd}, {LABELS[s]}, fan-out {n}: server CPU "
+                                       f"{v['server_cpu_pct']}%, load CPU {v['load_cpu_pct']}%"
+                                       f" -> {v['capped_by']}; all delivered "
+                                       f"{v['all_delivered']}, gaps {v['gaps']}, dupes "
+                                       f"{v['dupes']}")
+                elif scen == "unicast":
+                    last = res["steps"][-1] if res["steps"] else {}
+                    out.append(f"- round {rnd}, {LABELS[s]}, unicast: best "
+                               f"{res['best_rate']:.0f}/s; last step {last.get('rate')}/s "
+                               f"achieved {last.get('achieved_rate')}/s p99 "
+                               f"{last.get('p99_ms')} ms, server CPU "
+                               f"{last.get('server_cpu_pct')}%, load CPU "
+                               f"{last.get('load_cpu_pct')}% -> {res['capped_by']}")
+    return "\n".join(out)
+
+
+def scale_md(raw: dict[str, Any]) -> str:
+    sc = raw.get("scale") or {}
+    if not sc:
+        return ""
+    lines = ["| System | Processes | Target | Held | Memory/conn KB | Capped by |",
+             "|---|---|---|---|---|---|"]
+    for name, res in sc.items():
+        if "error" in res or "skipped" in res:
+            lines.append(f"| {LABELS.get(name, name)} | {res.get('workers', '')} | | "
+                         f"{str(res.get('error') or res.get('skipped'))[:120]} | | |")
+            continue
+        p = res["points"][-1] if res["points"] else {}
+        lines.append(f"| {LABELS.get(name, name)} | {res.get('workers')} | {p.get('target')} | "
+                     f"{p.get('held')} | {p.get('total_per_conn_kb')} | {res['capped_by']} |")
+    return "\n".join(lines)
+
+
+def machine_md(meta: dict[str, Any]) -> str:
+    pk = ", ".join(f"{k} {v}" for k, v in meta["packages"].items())
+    return (f"- {meta['cores']} cores ({meta['cpu']}), {meta['memory_gib']} GiB, Linux "
+            f"{meta['kernel']}, Python {meta['python']}, open files {meta['nofile']}\n"
+            f"- server pinned to CPUs {meta['server_cpus']}, load (clients + publisher, "
+            f"{meta['load_workers']} client processes) to {meta['load_cpus']}\n"
+            f"- load average at start {tuple(round(x, 2) for x in meta['loadavg_at_start'])}, "
+            f"at end {tuple(round(x, 2) for x in meta.get('loadavg_at_end', ()))} "
+            "(other agents share this machine: numbers are noisy)\n"
+            f"- mode {meta['mode']}, {meta['rounds']} round(s), {meta.get('elapsed_s')} s, "
+            f"git {meta['git']}, started {meta['started']}\n- {pk}")
+
+
+def plots(raw: dict[str, Any], out: Path, suffix: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    last = raw["rounds"][-1] if raw["rounds"] else {}
+    # latency CDFs: fan-out per-delivery latency at the largest N, and unicast at step 1
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for s in ORDER:
+        fo = last.get(s, {}).get("fanout", {})
+        ns = [k for k, v in fo.items() if isinstance(v, dict) and v.get("lat_sample")]
+        if ns:
+            n = max(ns, key=int)
+            xs = sorted(x * 1000 for x in fo[n]["lat_sample"])
+            axes[0].plot(xs, [i / len(xs) for i in range(len(xs))],
+                         label=f"{LABELS[s]} (N={n})")
+        un = last.get(s, {}).get("unicast", {})
+        if un.get("steps"):
+            st = un["steps"][0]
+            xs = sorted(x * 1000 for x in st["lat_sample"])
+            if xs:
+                axes[1].plot(xs, [i / len(xs) for i in range(len(xs))],
+                             label=f"{LABELS[s]} ({st['rate']}/s)")
+    axes[0].set_title("Broadcast: publish-to-deliver latency CDF")
+    axes[1].set_title("Unicast: publish-to-deliver latency CDF")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("ms (log)")
+        ax.set_ylabel("fraction of deliveries")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    p = out / f"latency_cdf{suffix}.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    made.append(p.name)
+
+    # memory per connection vs N
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for s in ORDER:
+        idle = last.get(s, {}).get("idle", {})
+        pts = idle.get("points") or []
+        if pts:
+            ax.plot([q["held"] for q in pts], [q["total_per_conn_kb"] for q in pts], "o-",
+                    label=LABELS[s])
+    ax.axhline(20, color="grey", ls="--", lw=1, label="target 20 KB")
+    ax.set_xscale("log")
+    ax.set_xlabel("idle connections held")
+    ax.set_ylabel("KB per connection (server RSS + kernel)")
+    ax.set_title("Memory per idle SSE connection")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    p = out / f"memory_per_conn{suffix}.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    made.append(p.name)
+
+    # deliveries per second
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ns = sorted({k for rr in raw["rounds"] for s in rr for k, v in
+                 rr[s].get("fanout", {}).items() if isinstance(v, dict)}, key=int)
+    systems = [s for s in ORDER if any("fanout" in rr.get(s, {}) for rr in raw["rounds"])]
+    width = 0.8 / max(len(systems), 1)
+    for i, s in enumerate(systems):
+        meds, lo, hi = [], [], []
+        for n in ns:
+            vs = values(raw, s, "fanout", lambda r, n=n: r[n]["deliveries_per_s"])
+            m = statistics.median(vs) if vs else 0
+            meds.append(m)
+            lo.append(m - (min(vs) if vs else 0))
+            hi.append((max(vs) if vs else 0) - m)
+        xs = [j + i * width for j in range(len(ns))]
+        ax.bar(xs, meds, width, yerr=[lo, hi], label=LABELS[s], capsize=3)
+    ax.set_xticks([j + width * (len(systems) - 1) / 2 for j in range(len(ns))])
+    ax.set_xticklabels([f"N={n}" for n in ns])
+    ax.set_ylabel("deliveries / s (median, min-max)")
+    ax.set_title("Broadcast fan-out throughput")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    p = out / f"deliveries_per_s{suffix}.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    made.append(p.name)
+    return made
+
+
+def write(raw: dict[str, Any], out: Path, quick: bool = False) -> str:
+    suffix = "-quick" if quick else ""
+    made = plots(raw, out, suffix)
+    md = [f"# Tocsin benchmark results ({raw['meta']['mode']})", "",
+          "Medians over rounds, (min-max) where rounds differ. Ratio columns give Tocsin's "
+          "advantage: > 1x means Tocsin (SQLite) is ahead, for both higher-is-better and "
+          "lower-is-better rows (for latency and memory the ratio is peer / Tocsin). "
+          "Peers other than Tocsin keep everything in memory (no durable store).", "",
+          table(raw), ""]
+    sc = scale_md(raw)
+    if sc:
+        md += ["## Machine-wide idle capacity (several server processes sharing the port)", "",
+               sc, ""]
+    md += ["## What capped each run", "", caps(raw), "", "## Machine", "",
+           machine_md(raw["meta"]), "", "## Plots", ""]
+    md += [f"![{m}]({m})" for m in made]
+    text = "\n".join(md) + "\n"
+    (out / f"results{suffix}.md").write_text(text)
+    return text

@@ -1,0 +1,275 @@
+"""The systems under test: how to start each, where its routes are, how to sample its CPU."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psutil
+
+API_KEY = "bench-publisher-key"
+JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789abcdef"
+PG_URL = os.environ.get("BENCH_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class System:
+    """A server process (or process tree) under test."""
+
+    name: str
+    label: str
+    kind: str = "sse"  # client protocol: "sse" | "sio"
+    workers: int = 1
+    needs: tuple[str, ...] = ()
+    durable: bool = False
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    tmp: Path | None = None
+    log_path: Path | None = None
+    cpus: list[int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # --- lifecycle -----------------------------------------------------------
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+
+    def available(self) -> str | None:
+        """None when runnable here, else the reason it is skipped."""
+        if "postgres" in self.needs and not port_open("127.0.0.1", 5432):
+            return "PostgreSQL not reachable on 127.0.0.1:5432"
+        if "redis" in self.needs and not port_open("127.0.0.1", 6379):
+            return "Redis not reachable on 127.0.0.1:6379"
+        return None
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"bench-{self.name}-"))
+        self.port = free_port()
+        self.prepare()
+        self.log_path = self.tmp / "server.log"
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                         env=self.env(), cwd=str(ROOT),
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited {self.proc.returncode}: {self.log()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz",
+                                            timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        else:
+            self.stop()
+            raise RuntimeError(f"{self.name} not ready in {timeout}s: {self.log()}")
+        if self.cpus:
+            for p in self.processes():
+                with contextlib.suppress(psutil.Error):
+                    p.cpu_affinity(self.cpus)
+
+    def prepare(self) -> None:
+        pass
+
+    def log(self) -> str:
+        if self.log_path and self.log_path.exists():
+            return self.log_path.read_text(errors="replace")[-3000:]
+        return ""
+
+    def processes(self) -> list[psutil.Process]:
+        if self.proc is None:
+            return []
+        try:
+            p = psutil.Process(self.proc.pid)
+            return [p, *p.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.cleanup()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def cleanup(self) -> None:
+        pass
+
+    # --- sampling ----------------------------------------------------------------
+    def cpu_seconds(self) -> float:
+        tot = 0.0
+        for p in self.processes():
+            with contextlib.suppress(psutil.Error):
+                c = p.cpu_times()
+                tot += c.user + c.system
+        return tot
+
+    def rss(self) -> int:
+        tot = 0
+        for p in self.processes():
+            with contextlib.suppress(psutil.Error):
+                tot += p.memory_info().rss
+        return tot
+
+    def fds(self) -> int:
+        tot = 0
+        for p in self.processes():
+            with contextlib.suppress(psutil.Error):
+                tot += p.num_fds()
+        return tot
+
+    # --- routes --------------------------------------------------------------------
+    def topic_stream_path(self, topic: str, user: str) -> str:
+        return f"/api/topics/{quote(topic, safe='')}/stream"
+
+    def user_stream_path(self, user: str) -> str:
+        return f"/api/notifications/stream?user={quote(user, safe='')}"
+
+    def topic_publish_path(self, topic: str) -> str:
+        return f"/api/topics/{quote(topic, safe='')}/events"
+
+    def publish_headers(self) -> dict[str, str]:
+        return {}
+
+
+class Floor(System):
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.peers.floor", "--port", str(self.port),
+                "--procs", str(self.workers)]
+
+
+class Typical(System):
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "bench.peers.typical", "--port", str(self.port)]
+        if "redis" in self.needs:
+            cmd += ["--redis", REDIS_URL]
+        return cmd
+
+
+class SocketIO(System):
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "bench.peers.sio", "--port", str(self.port)]
+
+    def topic_stream_path(self, topic: str, user: str) -> str:
+        return f"/socket.io/?topic={quote(topic, safe='')}"
+
+    def user_stream_path(self, user: str) -> str:
+        return f"/socket.io/?user={quote(user, safe='')}"
+
+
+class Tocsin(System):
+    def __init__(self, *a: Any, database: str = "sqlite", broker: str = "memory://",
+                 **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.database = database
+        self.broker = broker
+        self.schema = f"bench_{os.getpid()}_{int(time.time())}"
+        self._tokens: dict[str, str] = {}
+
+    def db_url(self) -> str:
+        if self.database == "postgres":
+            return f"{PG_URL}?schema={self.schema}"
+        assert self.tmp is not None
+        return f"sqlite+aiosqlite:///{self.tmp / 'tocsin.db'}"
+
+    def cleanup(self) -> None:
+        if self.database == "postgres":
+            self._pg("DROP SCHEMA IF EXISTS {s} CASCADE")
+
+    def _pg(self, sql: str) -> None:
+        cmd = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c",
+               sql.format(s=self.schema)]
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(cmd, check=False, capture_output=True, timeout=20)
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "tocsin", "serve", "--host", "127.0.0.1",
+               "--port", str(self.port), "--database", self.db_url(),
+               "--broker", self.broker, "--api-key", API_KEY, "--jwt-secret", JWT_SECRET,
+               "--heartbeat", "15s"]
+        if self.workers > 1:
+            cmd += ["--workers", str(self.workers)]
+        return cmd
+
+    def token(self, user: str, topics: list[str] | None = None) -> str:
+        import jwt
+
+        key = user + ("|t" if topics else "")
+        tok = self._tokens.get(key)
+        if tok is None:
+            claims: dict[str, Any] = {"sub": user, "exp": int(time.time()) + 6 * 3600}
+            if topics:
+                claims["topics"] = topics
+            tok = jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+            self._tokens[key] = tok
+        return tok
+
+    def topic_stream_path(self, topic: str, user: str) -> str:
+        return (f"/api/topics/{quote(topic, safe='')}/stream?token="
+                f"{self.token(user, ['bench:*'])}")
+
+    def user_stream_path(self, user: str) -> str:
+        return f"/api/notifications/stream?token={self.token(user)}"
+
+    def publish_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {API_KEY}"}
+
+
+def make_systems(names: list[str]) -> list[System]:
+    table: dict[str, System] = {
+        "tocsin": Tocsin("tocsin", "Tocsin (SQLite, memory broker)", durable=True),
+        "tocsin-pg": Tocsin("tocsin-pg", "Tocsin (PostgreSQL, Redis broker)", durable=True,
+                            database="postgres", broker=REDIS_URL,
+                            needs=("postgres", "redis")),
+        "floor": Floor("floor", "Floor (raw uvloop sockets)"),
+        "socketio": SocketIO("socketio", "python-socketio (ASGI, uvicorn)", kind="sio"),
+        "typical": Typical("typical", "Typical (FastAPI + sse-starlette + Queue)"),
+        "typical-redis": Typical("typical-redis", "Typical + broadcaster/Redis",
+                                 needs=("redis",)),
+    }
+    out = []
+    for n in names:
+        if n not in table:
+            raise SystemExit(f"unknown system {n!r}; choose from {', '.join(table)}")
+        out.append(table[n])
+    return out
