@@ -26,12 +26,12 @@ class Recorder:
     def on_state(self, up: bool) -> None:
         self.states.append(up)
 
-    async def wait(self, pred: Callable[[], bool], timeout: float = 5.0,  # noqa: ASYNC109
+    async def wait(self, pred: Callable[[], bool], within: float = 5.0,
                    what: str = "condition") -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while not pred():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}; "
+                raise AssertionError(f"timed out after {within}s waiting for {what}; "
                                      f"messages={len(self.messages)} states={self.states}")
             await asyncio.sleep(0.01)
 

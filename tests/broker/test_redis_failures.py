@@ -71,7 +71,7 @@ async def test_start_with_redis_down_then_up(private_redis: PrivateRedis, make: 
     assert not broker.healthy and rec.states == [False]
     await publish_fails_fast(broker, b"x", within=0.05)
     private_redis.start()
-    await rec.wait(lambda: rec.states == [False, True], timeout=3, what="reconnect")
+    await rec.wait(lambda: rec.states == [False, True], within=3, what="reconnect")
     assert broker.healthy
     await broker.publish(b"after")
     await rec.wait(lambda: rec.messages == [b"after"], what="message after reconnect")
@@ -84,14 +84,14 @@ async def test_redis_restart_is_reported_and_recovered(private_redis: PrivateRed
     await rec_b.wait(lambda: rec_b.messages == [b"before"])
     private_redis.stop()
     for rec in (rec_a, rec_b):
-        await rec.wait(lambda rec=rec: rec.states == [True, False], timeout=2,
+        await rec.wait(lambda rec=rec: rec.states == [True, False], within=2,
                        what="loss reported")
     assert not a.healthy and not b.healthy
     await publish_fails_fast(a, b"during", within=0.05)
     t0 = time.monotonic()
     private_redis.start()
     for rec in (rec_a, rec_b):
-        await rec.wait(lambda rec=rec: rec.states == [True, False, True], timeout=3,
+        await rec.wait(lambda rec=rec: rec.states == [True, False, True], within=3,
                        what="re-established")
     assert time.monotonic() - t0 < 2, "backoff too slow for a short outage"
     await b.publish(b"after")
@@ -106,13 +106,13 @@ async def test_frozen_redis_is_detected_by_the_watchdog(private_redis: PrivateRe
     private_redis.freeze()
     try:
         t0 = time.monotonic()
-        await rec.wait(lambda: rec.states == [True, False], timeout=3, what="watchdog")
+        await rec.wait(lambda: rec.states == [True, False], within=3, what="watchdog")
         # ping_interval 0.2 + ping_timeout 0.3, plus a little scheduling slack
         assert time.monotonic() - t0 < 1.5
         await publish_fails_fast(broker, b"x", within=0.05)
     finally:
         private_redis.thaw()
-    await rec.wait(lambda: rec.states[-1:] == [True], timeout=3, what="recovery")
+    await rec.wait(lambda: rec.states[-1:] == [True], within=3, what="recovery")
     await broker.publish(b"thawed")
     await rec.wait(lambda: b"thawed" in rec.messages)
 
@@ -132,7 +132,7 @@ async def test_publish_times_out_instead_of_blocking(private_redis: PrivateRedis
         assert rec.states[-1] is False and not broker.healthy
     finally:
         private_redis.thaw()
-    await rec.wait(lambda: rec.states[-1:] == [True], timeout=3, what="resubscribed")
+    await rec.wait(lambda: rec.states[-1:] == [True], within=3, what="resubscribed")
 
 
 async def test_killed_subscription_is_reported(private_redis: PrivateRedis,
@@ -142,7 +142,7 @@ async def test_killed_subscription_is_reported(private_redis: PrivateRedis,
     broker, rec = await make(private_redis.url)
     reply = private_redis.command("CLIENT", "KILL", "TYPE", "pubsub")
     assert reply.startswith(b":1")
-    await rec.wait(lambda: rec.states == [True, False, True], timeout=3, what="resubscribe")
+    await rec.wait(lambda: rec.states == [True, False, True], within=3, what="resubscribe")
     assert broker.subscriptions == 2
     await broker.publish(b"ok")
     await rec.wait(lambda: rec.messages == [b"ok"])
@@ -162,14 +162,14 @@ async def test_partitioned_node_re_announces_what_it_could_not_publish(
         a, rec_a = await make(proxy.url("redis", "/0"))
         b, rec_b = await make(private_redis.url)
         proxy.cut()
-        await rec_a.wait(lambda: rec_a.states == [True, False], timeout=3)
+        await rec_a.wait(lambda: rec_a.states == [True, False], within=3)
         for msg in (batch("A", ("u:alice", 5), ("t:x", 1)), batch("A", ("u:alice", 6)),
                     b"opaque"):
             with pytest.raises(BrokerUnavailable):
                 await a.publish(msg)
         assert b.healthy and rec_b.messages == []
         proxy.restore()
-        await rec_a.wait(lambda: rec_a.states == [True, False, True], timeout=3)
+        await rec_a.wait(lambda: rec_a.states == [True, False, True], within=3)
         await rec_b.wait(lambda: len(rec_b.messages) == 1, what="re-announcement")
         node, events = decode_batch(rec_b.messages[0])
         assert node == "A"
@@ -183,9 +183,9 @@ async def test_partitioned_node_frozen_link(private_redis: PrivateRedis, make: M
     with TcpProxy("127.0.0.1", private_redis.port) as proxy:
         a, rec_a = await make(proxy.url("redis", "/0"))
         proxy.freeze()
-        await rec_a.wait(lambda: rec_a.states == [True, False], timeout=3, what="watchdog")
+        await rec_a.wait(lambda: rec_a.states == [True, False], within=3, what="watchdog")
         proxy.restore()
-        await rec_a.wait(lambda: rec_a.states[-1:] == [True], timeout=5, what="recovery")
+        await rec_a.wait(lambda: rec_a.states[-1:] == [True], within=5, what="recovery")
         await a.publish(b"back")
         await rec_a.wait(lambda: rec_a.messages[-1:] == [b"back"])
 

@@ -125,14 +125,14 @@ class FailoverReader:
             i += 1
             await asyncio.sleep(0.05 if self.errors[-1:] == [] else 0.2)
 
-    async def start(self, timeout: float = 10) -> FailoverReader:
+    async def start(self, within: float = 10) -> FailoverReader:
         self._task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self._connected.wait(), timeout)
+        await asyncio.wait_for(self._connected.wait(), within)
         return self
 
-    async def wait_for(self, n: int, timeout: float = 20,
+    async def wait_for(self, n: int, within: float = 20,
                        pred: Callable[[Event], bool] | None = None) -> list[Event]:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             have = [e for e in self.events if pred is None or pred(e)]
             if len(have) >= n:
@@ -140,7 +140,7 @@ class FailoverReader:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(
-                    f"got {len(have)} of {n} events after {timeout}s; connects={self.connects}"
+                    f"got {len(have)} of {n} events after {within}s; connects={self.connects}"
                     f" errors={self.errors[-3:]} last ids={[e.id for e in self.events][-10:]}")
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
@@ -180,7 +180,8 @@ def assert_exact_sequence(events: Sequence[Event], *, expected_ids: Sequence[int
         gaps = sorted(set(range(ids[0], ids[-1] + 1)) - set(ids))
         assert not gaps, f"{what}: missing ids {gaps[:20]}"
     if expected_ids is not None:
-        assert ids == list(expected_ids), f"{what}: got {ids[:20]}... expected {list(expected_ids)[:20]}..."
+        want = list(expected_ids)
+        assert ids == want, f"{what}: got {ids[:20]}... expected {want[:20]}..."
 
 
 async def check_random_resumes(nodes: Sequence[ServerProcess], path: str, token: str,
@@ -222,9 +223,9 @@ async def check_random_resumes(nodes: Sequence[ServerProcess], path: str, token:
     await asyncio.gather(*(one(k) for k in points))
 
 
-async def wait_until(pred: Callable[[], Any], timeout: float = 10, what: str = "condition",
+async def wait_until(pred: Callable[[], Any], within: float = 10, what: str = "condition",
                      interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         result = pred()
         if asyncio.iscoroutine(result):
@@ -232,7 +233,7 @@ async def wait_until(pred: Callable[[], Any], timeout: float = 10, what: str = "
         if result:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(interval)
 
 
