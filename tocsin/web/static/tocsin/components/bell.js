@@ -34,7 +34,7 @@ const STYLES = `${THEME}
   border: 1px solid var(--_border); border-radius: var(--_radius); box-shadow: var(--_shadow);
   overflow: hidden; text-align: left;
 }
-:host([align="left"]) .panel { right: auto; left: 0; }
+:host([align="left"]) .panel, .panel.flip { right: auto; left: 0; }
 .panel[hidden] { display: none; }
 .head { display: flex; align-items: center; gap: 8px; padding: 12px 12px 8px 16px; }
 .head h2 { margin: 0; font-size: 16px; flex: 1; }
@@ -149,11 +149,13 @@ export class TocsinBell extends TocsinElement {
       "aria-expanded": "false", "aria-controls": "panel", "aria-label": "Notifications",
       onclick: () => this.toggle(),
     }, icon(ICON_BELL, 22), this.badge);
+    this.closeBtn = null;
     this.markAll = h("button", { type: "button", class: "all", onclick: () => this.client?.markAllRead() },
       "Mark all as read");
     const close = h("button", {
       type: "button", class: "close", "aria-label": "Close notifications", onclick: () => this.hide(),
     }, icon(ICON_CLOSE, 18));
+    this.closeBtn = close;
     this.unreadOnly = h("input", { type: "checkbox", onchange: () => this.setFilter() });
     this.typeSel = h("select", { "aria-label": "Filter by type", onchange: () => this.setFilter() });
     this.sourceSel = h("select", { "aria-label": "Filter by source", onchange: () => this.setFilter() });
@@ -166,13 +168,16 @@ export class TocsinBell extends TocsinElement {
     this.scroller = h("div", { class: "scroll" }, this.list, this.loadingEl, this.empty, this.sentinel);
     this.panel = h("div", {
       id: "panel", class: "panel", part: "panel", role: "dialog", "aria-modal": "true",
-      "aria-labelledby": "tocsin-title", hidden: true, onkeydown: (/** @type {KeyboardEvent} */ e) => this.onKey(e),
+      "aria-labelledby": "tocsin-title", hidden: true,
     },
     h("div", { class: "head" }, h("h2", { id: "tocsin-title", text: "Notifications" }), this.markAll, close),
     h("div", { class: "filters", role: "group", "aria-label": "Filters" },
       h("label", null, this.unreadOnly, "Unread only"), this.typeSel, this.sourceSel),
     this.perm, this.error, this.scroller);
     root.append(style, this.button, this.panel);
+    root.addEventListener("keydown", (e) => {
+      if (this.expanded) this.onKey(/** @type {KeyboardEvent} */ (e));
+    });
     this.observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) this.maybeLoadMore();
     }, { root: this.scroller, rootMargin: "120px" });
@@ -193,12 +198,15 @@ export class TocsinBell extends TocsinElement {
   show() {
     if (this.expanded || !this.panel) return;
     this.expanded = true;
+    // Open towards the side with room: a bell near the left edge opens rightwards.
+    const rect = this.getBoundingClientRect();
+    this.panel.classList.toggle("flip", rect.right < Math.min(400, innerWidth - 16) + 8);
     this.panel.hidden = false;
     this.button?.setAttribute("aria-expanded", "true");
     this.render();
     this.tick = setInterval(() => this.render(), 30000);
     const first = /** @type {HTMLElement|null} */ (this.list?.querySelector(".open"));
-    (first ?? this.markAll)?.focus();
+    (first ?? (this.markAll?.disabled ? this.closeBtn : this.markAll))?.focus();
     this.maybeLoadMore();
     this.dispatchEvent(new CustomEvent("tocsin-open", { bubbles: true, composed: true }));
   }
