@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from tocsin._version import __version__
 from tocsin.api import health, notifications, tokens, topics
@@ -116,6 +117,13 @@ def create_app(settings: Settings, service: Tocsin | None = None) -> FastAPI:
 
         demo.install(app)
     return app
+
+
+def with_stream_frontend(app: FastAPI) -> ASGIApp:
+    """Wrap ``app`` so the stream routes are served by the lean ASGI frontend."""
+    from tocsin.streams.frontend import StreamFrontend
+
+    return StreamFrontend(app, app.state.tocsin, app.state.auth, app.state.settings)
 
 
 def app_from_env() -> FastAPI:

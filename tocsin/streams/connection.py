@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 
 from tocsin.events import StreamEvent
+from tocsin.streams.direct import DirectWrite
 
 MAX_OUTBOX_BYTES = 256 * 1024
 
 
 class Connection:
-    __slots__ = ("_wake", "closed", "fetching", "highest", "last_seq", "outbox",
-                 "outbox_bytes", "stream")
+    __slots__ = ("_wake", "closed", "direct", "fetching", "highest", "last_seq", "outbox",
+                 "outbox_bytes", "sending", "stream")
 
     def __init__(self, stream: str) -> None:
         self.stream = stream
@@ -35,6 +36,10 @@ class Connection:
         self.outbox: list[bytes] = []
         self.outbox_bytes = 0
         self.closed = False
+        self.direct: DirectWrite | None = None
+        """Writes straight to the socket when allowed (see ``direct.py``)."""
+        self.sending = False
+        """True while the writer task is inside an ASGI send."""
         self._wake = asyncio.Event()
 
     def start_at(self, seq: int, head: int) -> None:
@@ -57,9 +62,12 @@ class Connection:
             self.fetching = True  # gap or slow client: let the writer read the store
         else:
             f = event.frame
+            self.last_seq = seq
+            if (self.direct is not None and not self.outbox and not self.sending
+                    and self.direct(f)):
+                return  # written: the writer task need not wake
             self.outbox.append(f)
             self.outbox_bytes += len(f)
-            self.last_seq = seq
         self._wake.set()
 
     def nudge(self, head: int) -> None:
@@ -94,6 +102,8 @@ class Connection:
 
     def push_raw(self, data: bytes) -> None:
         """Queue a frame that is not an event (ping, reset)."""
+        if self.direct is not None and not self.outbox and not self.sending and self.direct(data):
+            return
         self.outbox.append(data)
         self.outbox_bytes += len(data)
         self._wake.set()

@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from tocsin.errors import StoreUnavailable
 from tocsin.streams.connection import Connection
+from tocsin.streams.direct import direct_writer
 from tocsin.streams.hub import Hub
 from tocsin.streams.sse import SSE_HEADERS, frame, retry_frame
 
@@ -50,12 +51,14 @@ class EventStream(Response):
         last_event_id: int | None,
         retry_ms: int,
         expires_at: float | None = None,
+        extra_headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         self.hub = hub
         self.stream = stream
         self.last_event_id = last_event_id
         self.retry_ms = retry_ms
         self.expires_at = expires_at
+        self.extra_headers = extra_headers or []
         self.status_code = 200
         self.background = None
 
@@ -78,8 +81,10 @@ class EventStream(Response):
                 conn.start_at(head, head)
             else:
                 conn.start_at(last, head)
-            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            headers = [*SSE_HEADERS, *self.extra_headers]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": first, "more_body": True})
+            conn.direct = direct_writer(send)
             if self.expires_at is not None:
                 # The token ends the stream when it expires; the client reconnects with a new one.
                 delay = max(0.0, self.expires_at - time.time())
@@ -99,7 +104,12 @@ class EventStream(Response):
         store = self.hub.store
         while not conn.closed:
             if conn.outbox:
-                await send({"type": "http.response.body", "body": conn.take(), "more_body": True})
+                conn.sending = True
+                try:
+                    await send({"type": "http.response.body", "body": conn.take(),
+                                "more_body": True})
+                finally:
+                    conn.sending = False
             elif conn.fetching:
                 try:
                     events = await store.events_after(self.stream, conn.last_seq, REPLAY_BATCH)

@@ -1,0 +1,99 @@
+"""The stream routes served in front of FastAPI, as plain ASGI.
+
+Thousands of long-lived streams are the server's main load; serving them outside
+the framework's middleware stack keeps each idle stream's suspended call stack
+small and leaves the server's own ``send`` in hand, which the direct-write path
+needs (``direct.py``). The FastAPI routes of the same paths remain for OpenAPI
+and for servers other than uvicorn-with-httptools; behaviour is the same.
+"""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tocsin.api.topics import TOPIC_RE
+from tocsin.auth import COOKIE_NAME, Authenticator, Subscriber
+from tocsin.config import Settings
+from tocsin.errors import TocsinError
+from tocsin.events import topic_stream, user_stream
+from tocsin.service import Tocsin
+from tocsin.streams.endpoint import EventStream, parse_event_id
+
+INBOX_PATH = "/api/notifications/stream"
+TOPICS_PREFIX = "/api/topics/"
+
+
+class StreamFrontend:
+    def __init__(self, app: ASGIApp, tocsin: Tocsin, auth: Authenticator,
+                 settings: Settings) -> None:
+        self.app = app
+        self.tocsin = tocsin
+        self.auth = auth
+        self.settings = settings
+        self.origins = set(settings.cors_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path: str = scope["path"]
+            if path == INBOX_PATH:
+                await self._serve(scope, receive, send, None)
+                return
+            if path.startswith(TOPICS_PREFIX) and path.endswith("/stream"):
+                topic = path[len(TOPICS_PREFIX) : -len("/stream")]
+                if "/" not in topic:
+                    await self._serve(scope, receive, send, topic)
+                    return
+        await self.app(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, topic: str | None) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        extra = self._cors(headers.get("origin"))
+        try:
+            who = self.auth.authenticate(self._credential(headers, query))
+            if not isinstance(who, Subscriber):
+                raise TocsinError("forbidden",
+                                  "This route needs a user token, not a publisher API key.")
+            if topic is None:
+                stream = user_stream(who.user)
+            else:
+                if not TOPIC_RE.match(topic):
+                    raise TocsinError("invalid_field", "Invalid topic name.", "topic")
+                if not who.may_read(topic):
+                    raise TocsinError("forbidden", f"This token does not allow topic {topic!r}.")
+                stream = topic_stream(topic)
+        except TocsinError as err:
+            body = orjson.dumps(err.body())
+            await send({"type": "http.response.start", "status": err.status, "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()), *extra]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        raw_id = headers.get("last-event-id")
+        if raw_id is None:
+            raw_id = query.get("lastEventId")
+        response = EventStream(self.tocsin.hub, stream, parse_event_id(raw_id),
+                               self.settings.retry_ms, who.expires_at, extra)
+        await response(scope, receive, send)
+
+    @staticmethod
+    def _credential(headers: dict[str, str], query: dict[str, str]) -> str | None:
+        authz = headers.get("authorization", "")
+        if authz[:7].lower() == "bearer ":
+            return authz[7:].strip()
+        if "cookie" in headers:
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(headers["cookie"])
+            if COOKIE_NAME in jar:
+                return jar[COOKIE_NAME].value
+        return query.get("token")
+
+    def _cors(self, origin: str | None) -> list[tuple[bytes, bytes]]:
+        if origin is None or not (origin in self.origins or "*" in self.origins):
+            return []
+        return [(b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-allow-credentials", b"true"), (b"vary", b"Origin")]
