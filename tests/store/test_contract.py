@@ -196,3 +196,28 @@ async def test_concurrent_writers_get_gapless_ordered_seqs(store: Store) -> None
     topic_events = await store.events_after("t:hot", 0, 1000)
     assert [e.seq for e in topic_events] == list(range(1, 8 * 5 + 1))
     assert sum(len(g) for g in got) == 8 * 15 + 8 * 5
+
+
+async def test_group_commit_shares_transactions_and_a_bad_publish_fails_alone(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batcher = store._batcher  # type: ignore[attr-defined]
+    sizes: list[int] = []
+    run = batcher._run
+
+    async def counting(jobs: list[object]) -> object:
+        sizes.append(len(jobs))
+        return await run(jobs)
+
+    monkeypatch.setattr(batcher, "_run", counting)
+    good = [store.publish("p", ["gc-user", f"gc-{i}"], note(f"g{i}")) for i in range(30)]
+    bad = store.publish("p", ["gc-user"], note("bad", data={"not json": {1, 2}}))
+    results = await asyncio.gather(*good[:15], bad, *good[15:], return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert len(errors) == 1 and isinstance(errors[0], TypeError)
+    assert max(sizes) > 1  # concurrent publishes were written together
+    user_events = await store.events_after("u:gc-user", 0, 100)
+    assert [e.seq for e in user_events] == list(range(1, 31))
+    titles = {i["title"] for i in (await store.list_notifications(
+        "gc-user", ListQuery(limit=100))).items}
+    assert titles == {f"g{i}" for i in range(30)}

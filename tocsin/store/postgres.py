@@ -18,6 +18,7 @@ _MIGRATION_LOCK = 0x70C5_1E  # pg_advisory lock id held while migrating
 
 
 class PostgresStore(SqlStore):
+    batch_inflight = 4  # commits overlap across connections
     def __init__(self, url: str) -> None:
         super().__init__(url)
         self._insert = pg_insert

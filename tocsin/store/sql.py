@@ -6,8 +6,10 @@ how writers are serialised, and the upsert construct.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,81 @@ from tocsin.store.tables import events, idempotency, notifications, streams
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
 CHUNK = 1000  # rows per multi-row statement: stays under every driver's parameter cap
+
+
+@dataclass(slots=True)
+class _Job:
+    users: list[str]
+    note: NewNotification
+
+
+class _Batcher:
+    """Collects concurrent publishes and writes them in shared transactions.
+
+    At most ``inflight`` transactions run at once; each takes every job queued
+    when it starts (up to ``max_rows`` recipients). If a shared transaction fails,
+    its jobs are retried one by one, so a bad job fails alone and nothing is
+    half-written.
+    """
+
+    def __init__(self, run: Callable[[list[_Job]], Awaitable[list[PublishResult]]],
+                 inflight: int, max_rows: int = 5000) -> None:
+        self._run = run
+        self._queue: list[tuple[_Job, asyncio.Future[PublishResult]]] = []
+        self._inflight = 0
+        self._max_inflight = inflight
+        self._max_rows = max_rows
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, job: _Job) -> PublishResult:
+        fut: asyncio.Future[PublishResult] = asyncio.get_running_loop().create_future()
+        self._queue.append((job, fut))
+        if self._inflight < self._max_inflight:
+            self._inflight += 1
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await fut
+
+    def _take(self) -> list[tuple[_Job, asyncio.Future[PublishResult]]]:
+        rows, n = 0, 0
+        for job, _ in self._queue:
+            if n and rows + len(job.users) > self._max_rows:
+                break
+            rows += len(job.users)
+            n += 1
+        batch, self._queue = self._queue[:n], self._queue[n:]
+        return batch
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = self._take()
+                try:
+                    results = await self._run([job for job, _ in batch])
+                except Exception as exc:
+                    if len(batch) == 1:
+                        _settle(batch[0][1], exc)
+                        continue
+                    for job, fut in batch:
+                        try:
+                            _settle(fut, (await self._run([job]))[0])
+                        except Exception as one:
+                            _settle(fut, one)
+                    continue
+                for (_, fut), result in zip(batch, results, strict=True):
+                    _settle(fut, result)
+        finally:
+            self._inflight -= 1
+
+
+def _settle(fut: asyncio.Future[PublishResult], outcome: PublishResult | BaseException) -> None:
+    if fut.done():
+        return  # the caller went away
+    if isinstance(outcome, BaseException):
+        fut.set_exception(outcome)
+    else:
+        fut.set_result(outcome)
 
 
 class _NoChange(Exception):
@@ -106,8 +183,12 @@ class SqlStore:
     engine: AsyncEngine
     _insert: Callable[..., Any]  # dialect insert() with on_conflict_* support
 
+    batch_inflight = 1
+    """Concurrent group-commit transactions (SQLite has one writer anyway)."""
+
     def __init__(self, url: str) -> None:
         self.url = url
+        self._batcher = _Batcher(self._publish_batch, self.batch_inflight)
 
     # -- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
@@ -217,49 +298,72 @@ class SqlStore:
         idempotency_key: str | None = None,
     ) -> PublishResult:
         users = list(dict.fromkeys(recipients))  # de-duplicate, keep order
+        if idempotency_key is None:
+            # Group commit: publishes that arrive while a transaction is in flight are
+            # written together in the next one (one fsync, multi-row inserts).
+            return await self._batcher.submit(_Job(users, note))
         now = now_ms()
         try:
             async with self._write() as conn:
-                if idempotency_key is not None:
-                    earlier = await self._claim_idempotency(conn, publisher, idempotency_key, now)
-                    if earlier is not None:
-                        raise _NoChange(earlier)
-                first = await self._allocate(conn, {user_stream(u): 1 for u in users})
-                ids: dict[str, str] = {}
-                note_rows: list[Json] = []
-                event_rows: list[Json] = []
-                out: list[StreamEvent] = []
-                data_text = _dumps(note.data) if note.data is not None else None
-                for u in users:
-                    stream = user_stream(u)
-                    seq = first[stream]
-                    nid = new_id()
-                    ids[u] = nid
-                    text = _dumps(notification_json(nid, seq, note, now))
-                    note_rows.append({
-                        "id": nid, "user_id": u, "seq": seq, "type": note.type,
-                        "title": note.title, "body": note.body, "priority": note.priority,
-                        "group_key": note.group_key, "url": note.url, "actor": note.actor,
-                        "source": note.source, "data": data_text, "created_at": now,
-                        "expires_at": note.expires_at, "read_at": None,
-                    })
-                    event_rows.append({"stream": stream, "seq": seq, "name": "notification",
-                                       "data": text, "created_at": now})
-                    out.append(StreamEvent(stream, seq, "notification", text))
-                for rows in _chunks(note_rows):
-                    await conn.execute(notifications.insert(), list(rows))
-                for rows in _chunks(event_rows):
-                    await conn.execute(events.insert(), list(rows))
-                if idempotency_key is not None:
-                    i = idempotency.c
-                    await conn.execute(
-                        update(idempotency)
-                        .where(i.publisher == publisher, i.key == idempotency_key)
-                        .values(result=_dumps(ids))
-                    )
+                earlier = await self._claim_idempotency(conn, publisher, idempotency_key, now)
+                if earlier is not None:
+                    raise _NoChange(earlier)
+                (result,) = await self._insert_notifications(conn, [_Job(users, note)], now)
+                i = idempotency.c
+                await conn.execute(
+                    update(idempotency)
+                    .where(i.publisher == publisher, i.key == idempotency_key)
+                    .values(result=_dumps(result.ids))
+                )
         except _NoChange as done:
             return PublishResult(ids=done.result, replayed=True)
-        return PublishResult(ids=ids, events=out)
+        return result
+
+    async def _publish_batch(self, jobs: list[_Job]) -> list[PublishResult]:
+        """One transaction for several publishes (the group commit's unit)."""
+        async with self._write() as conn:
+            return await self._insert_notifications(conn, jobs, now_ms())
+
+    async def _insert_notifications(
+        self, conn: AsyncConnection, jobs: list[_Job], now: int
+    ) -> list[PublishResult]:
+        counts: dict[str, int] = {}
+        for job in jobs:
+            for u in job.users:
+                key = user_stream(u)
+                counts[key] = counts.get(key, 0) + 1
+        next_seq = await self._allocate(conn, counts)
+        note_rows: list[Json] = []
+        event_rows: list[Json] = []
+        results: list[PublishResult] = []
+        for job in jobs:
+            note = job.note
+            data_text = _dumps(note.data) if note.data is not None else None
+            ids: dict[str, str] = {}
+            out: list[StreamEvent] = []
+            for u in job.users:
+                stream = user_stream(u)
+                seq = next_seq[stream]
+                next_seq[stream] = seq + 1
+                nid = new_id()
+                ids[u] = nid
+                text = _dumps(notification_json(nid, seq, note, now))
+                note_rows.append({
+                    "id": nid, "user_id": u, "seq": seq, "type": note.type,
+                    "title": note.title, "body": note.body, "priority": note.priority,
+                    "group_key": note.group_key, "url": note.url, "actor": note.actor,
+                    "source": note.source, "data": data_text, "created_at": now,
+                    "expires_at": note.expires_at, "read_at": None,
+                })
+                event_rows.append({"stream": stream, "seq": seq, "name": "notification",
+                                   "data": text, "created_at": now})
+                out.append(StreamEvent(stream, seq, "notification", text))
+            results.append(PublishResult(ids=ids, events=out))
+        for rows in _chunks(note_rows):
+            await conn.execute(notifications.insert(), list(rows))
+        for rows in _chunks(event_rows):
+            await conn.execute(events.insert(), list(rows))
+        return results
 
     async def _claim_idempotency(
         self, conn: AsyncConnection, publisher: str, key: str, now: int
