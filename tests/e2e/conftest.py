@@ -7,6 +7,7 @@ real server), so Web Locks, BroadcastChannel and EventSource behave as in produc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -59,10 +60,20 @@ SPY_JS = """
     { configurable: true, get() { return hidden ? "hidden" : "visible"; } });
   Object.defineProperty(Document.prototype, "hidden",
     { configurable: true, get() { return hidden; } });
-  window.__setHidden = (h) => { hidden = h; document.dispatchEvent(new Event("visibilitychange")); };
-  window.__notes = []; window.__noteObjs = []; window.__permissionRequests = 0; window.__focused = 0;
+  window.__setHidden = (h) => {
+    hidden = h;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+  window.__notes = []; window.__noteObjs = [];
+  window.__permissionRequests = 0; window.__focused = 0;
   const realFocus = window.focus.bind(window);
   window.focus = () => { window.__focused++; realFocus(); };
+  // Every EventSource the page opens, by page time (to observe reconnect backoff).
+  window.__esLog = [];
+  const RealES = window.EventSource;
+  window.EventSource = class extends RealES {
+    constructor(url, init) { super(url, init); window.__esLog.push(performance.now()); }
+  };
   const Real = window.Notification;
   if (!Real) return;
   function Spy(title, opts = {}) {
@@ -76,7 +87,10 @@ SPY_JS = """
   Object.defineProperty(Spy, "permission", { get: () => window.__permOverride || Real.permission });
   Spy.requestPermission = (...args) => {
     window.__permissionRequests++;
-    if (window.__permAnswer) { window.__permOverride = window.__permAnswer; return Promise.resolve(window.__permAnswer); }
+    if (window.__permAnswer) {
+      window.__permOverride = window.__permAnswer;
+      return Promise.resolve(window.__permAnswer);
+    }
     return Real.requestPermission(...args);
   };
   Spy.prototype = Real.prototype;
@@ -158,10 +172,8 @@ class Harness:
 
     def close(self) -> None:
         for ctx in self.contexts:
-            try:
+            with contextlib.suppress(Exception):
                 ctx.close()
-            except Exception:
-                pass
 
 
 def wait_connected(page: Any, timeout: float = 10_000) -> None:

@@ -209,7 +209,8 @@ def test_infinite_scroll_grouping_and_filters(h: Harness) -> None:
     # Mark all read empties the unread-only view and shows the empty state.
     page.locator("tocsin-bell button.all").click()
     assert page.locator("tocsin-bell .list > li").count() == 0
-    assert page.locator("tocsin-bell .empty").inner_text() == "No notifications match these filters."
+    empty = page.locator("tocsin-bell .empty")
+    assert empty.inner_text() == "No notifications match these filters."
     page.wait_for_function("() => tocsinClient.state.pendingActions === 0")
     assert h.unread(user) == 0
 
