@@ -1,0 +1,58 @@
+"""Run ``tocsin demo`` as a real process on a free port (for the demo tests and screenshot)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.support.server import free_port
+
+
+@dataclass
+class DemoProcess:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_demo(tmp_path: Path, wait: float = 30.0) -> DemoProcess:
+    port = free_port()
+    db = tmp_path / "demo.db"
+    log_path = tmp_path / "demo.log"
+    args = [sys.executable, "-m", "tocsin", "demo", "--host", "127.0.0.1", "--port", str(port),
+            "--database", f"sqlite+aiosqlite:///{db}"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env=env)
+    demo = DemoProcess(f"http://127.0.0.1:{port}", proc, log_path)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"tocsin demo exited with {proc.returncode}:\n{demo.log()}")
+        try:
+            if httpx.get(demo.url + "/readyz", timeout=1).status_code == 200:
+                return demo
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    demo.stop()
+    raise RuntimeError(f"tocsin demo did not become ready in {wait}s:\n{demo.log()}")
