@@ -1,0 +1,142 @@
+"""``tocsin serve --workers 2``: two processes on one port, fanning out through Redis;
+a killed worker is replaced and its clients resume without loss."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cluster.helpers import (
+    FailoverReader,
+    assert_exact_sequence,
+    channel_url,
+    publish_note,
+    publisher,
+    wait_until,
+)
+from tests.support.server import API_KEY, JWT_SECRET, ServerProcess, mint, start_server
+from tests.support.services import REDIS_URL
+
+INBOX = "/api/notifications/stream"
+USERS = [f"w{i}" for i in range(16)]
+
+
+def children(pid: int) -> set[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return set()
+    return {int(p) for p in text.split()}
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {p for p in pids if os.path.exists(f"/proc/{p}")}
+
+
+async def stats_by_worker(url: str, want: int = 2, within: float = 10) -> dict[str, int]:
+    """``node id -> open streams``, asking over fresh connections (each lands on
+    whichever worker the kernel picks) until ``want`` workers have answered."""
+    seen: dict[str, int] = {}
+    deadline = time.monotonic() + within
+    while len(seen) < want and time.monotonic() < deadline:
+        async with httpx.AsyncClient(timeout=5) as c:
+            r = await c.get(url + "/api/stats", headers={"Authorization": f"Bearer {API_KEY}"})
+            body = r.json()
+            seen[body["node"]] = body["connections"]
+    return seen
+
+
+def test_workers_refused_with_the_memory_broker(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tocsin", "serve", "--workers", "2", "--port", "0",
+         "--database", f"sqlite+aiosqlite:///{tmp_path / 't.db'}",
+         "--api-key", API_KEY, "--jwt-secret", JWT_SECRET],
+        capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "crosses processes" in proc.stderr and "redis://" in proc.stderr, proc.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_two_workers_share_a_port_and_survive_a_killed_worker(
+        tmp_path: Path, pg_url: str, nodes_to_stop: list[ServerProcess]) -> None:
+    srv = await asyncio.to_thread(
+        start_server, tmp_path, database=pg_url, broker=channel_url(REDIS_URL),
+        extra=["--workers", "2", "--heartbeat", "1s"])
+    nodes_to_stop.append(srv)
+    await wait_until(lambda: len(children(srv.proc.pid)) == 2, 10, "two workers")
+    assert len(await stats_by_worker(srv.url)) == 2, "the second worker never answered"
+
+    readers = [await FailoverReader([srv.url + INBOX], mint(u)).start() for u in USERS]
+    spread = await stats_by_worker(srv.url)
+    assert sum(spread.values()) == len(USERS) and all(spread.values()), \
+        f"streams were not spread over both workers: {spread}"
+
+    acked: dict[str, list[str]] = {u: [] for u in USERS}
+
+    async def publish_round(tag: str) -> None:
+        # a fresh connection per publish: each lands on either worker
+        async def one(u: str) -> None:
+            async with publisher(srv.url) as p:
+                nid = await publish_note(p, u, f"{tag} for {u}", key=f"{tag}-{u}")
+            if nid not in acked[u]:  # a retried round repeats the ones that went through
+                acked[u].append(nid)
+        await asyncio.gather(*(one(u) for u in USERS))
+
+    await publish_round("r0")
+    for rd in readers:
+        await rd.wait_for(1, within=5)
+
+    # Kill one worker while publishing continues.
+    pids = children(srv.proc.pid)
+    victim = sorted(pids)[0]
+    stop = asyncio.Event()
+
+    async def keep_publishing() -> int:
+        k = 1
+        while not stop.is_set():
+            for _ in range(5):
+                try:
+                    await publish_round(f"r{k}")
+                    break
+                except (httpx.TransportError, AssertionError):
+                    await asyncio.sleep(0.1)  # the killed worker's connection: retry
+            k += 1
+            await asyncio.sleep(0.05)
+        return k
+
+    pub = asyncio.create_task(keep_publishing())
+    await asyncio.sleep(0.3)
+    os.kill(victim, signal.SIGKILL)
+    await wait_until(lambda: len(children(srv.proc.pid) - {victim}) == 2, 10,
+                     "a replacement worker")
+    new_workers = children(srv.proc.pid) - pids
+    assert len(new_workers) == 1
+    assert len(await stats_by_worker(srv.url)) == 2
+    await asyncio.sleep(1.0)
+    stop.set()
+    await pub
+
+    moved = 0
+    for u, rd in zip(USERS, readers, strict=True):
+        events = await rd.wait_for(len(acked[u]), within=10)
+        assert_exact_sequence(events, expected_ids=range(1, len(acked[u]) + 1), what=u)
+        assert [e.data["id"] for e in events] == acked[u]
+        moved += rd.connects > 1
+    assert moved > 0, "no client was on the killed worker"
+    for rd in readers:
+        await rd.close()
+
+    # SIGTERM to the supervisor stops every worker gracefully.
+    t0 = time.monotonic()
+    assert srv.terminate(timeout=30) == 0
+    assert time.monotonic() - t0 < 20
+    assert not alive((pids | new_workers) - {victim})
