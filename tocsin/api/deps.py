@@ -19,12 +19,12 @@ _cookie = APIKeyCookie(name=COOKIE_NAME, auto_error=False, description="subscrib
 _query = APIKeyQuery(name="token", auto_error=False, description="subscriber JWT (EventSource)")
 
 
-def get_tocsin(request: Request) -> Tocsin:
+async def get_tocsin(request: Request) -> Tocsin:
     service: Tocsin = request.app.state.tocsin
     return service
 
 
-def principal(
+async def principal(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
@@ -35,13 +35,13 @@ def principal(
     return auth.authenticate(credential)
 
 
-def publisher(who: Annotated[Principal, Depends(principal)]) -> Publisher:
+async def publisher(who: Annotated[Principal, Depends(principal)]) -> Publisher:
     if not isinstance(who, Publisher):
         raise TocsinError("forbidden", "This route needs a publisher API key, not a user token.")
     return who
 
 
-def subscriber(who: Annotated[Principal, Depends(principal)]) -> Subscriber:
+async def subscriber(who: Annotated[Principal, Depends(principal)]) -> Subscriber:
     if not isinstance(who, Subscriber):
         raise TocsinError("forbidden", "This route needs a user token, not a publisher API key.")
     return who
