@@ -23,6 +23,7 @@ from tocsin.auth import Authenticator
 from tocsin.config import Settings
 from tocsin.errors import TocsinError
 from tocsin.service import Tocsin
+from tocsin.streams.frontend import MAX_BODY_BYTES, StreamFrontend
 
 log = logging.getLogger("tocsin")
 WEB_DIR = Path(__file__).parent / "web"
@@ -72,6 +73,7 @@ def create_app(settings: Settings, service: Tocsin | None = None) -> FastAPI:
         version=__version__,
         summary="Real-time notifications: durable inboxes and topic feeds over SSE.",
         lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
     )
     app.state.settings = settings
     app.state.tocsin = tocsin
@@ -91,7 +93,7 @@ def create_app(settings: Settings, service: Tocsin | None = None) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
-                403: "forbidden"}.get(exc.status_code, "invalid_field")
+                403: "forbidden", 413: "payload_too_large"}.get(exc.status_code, "invalid_field")
         body = {"error": {"code": code, "message": str(exc.detail)}}
         return json_response(body, exc.status_code)
 
@@ -121,8 +123,6 @@ def create_app(settings: Settings, service: Tocsin | None = None) -> FastAPI:
 
 def with_stream_frontend(app: FastAPI) -> ASGIApp:
     """Wrap ``app`` so the stream routes are served by the lean ASGI frontend."""
-    from tocsin.streams.frontend import StreamFrontend
-
     return StreamFrontend(app, app.state.tocsin, app.state.auth, app.state.settings)
 
 

@@ -72,3 +72,16 @@ def test_unknown_route_and_limit(server: ServerProcess, uid: str) -> None:
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
         r = c.get("/api/notifications", params={"limit": 201})
         assert r.status_code == 400 and r.json()["error"]["field"] == "limit"
+
+
+def test_oversized_request_body_is_413(server: ServerProcess) -> None:
+    with server.publisher() as c:
+        r = c.post("/api/notifications", content=b'{"recipients": ["' + b"x" * 9_000_000 + b'"]}',
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+
+def test_unknown_priority_filter(server: ServerProcess, uid: str) -> None:
+    with server.subscriber(uid) as c:
+        r = c.get("/api/notifications", params={"priority": "critical"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "priority"

@@ -103,3 +103,41 @@ def test_reconnects_with_backoff_and_resumes_after_server_restart(
     finally:
         h.close()
         srv.stop()
+
+
+def test_reset_makes_the_client_refetch_state(tmp_path: Path, browser: Any) -> None:
+    """A server that never issued the client's last event id (here: a new database behind
+    the same address) answers ``reset``; the client drops its state and refetches it."""
+    need_chromium()
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    srv = start_server(first, extra=["--retry-ms", "300"])
+    h = Harness(srv, browser)
+    try:
+        user = fresh_user()
+        ctx = h.context()
+        page = h.open(ctx, user, backoffBase=150)
+        follower = h.open(ctx, user, backoffBase=150)
+        for i in range(3):
+            h.publish(user, f"old server {i}")
+        for p in (page, follower):
+            p.wait_for_function("() => tocsinClient.state.unreadCount === 3")
+        port = srv.port
+        srv.stop()
+        srv = start_server(second, port=port, extra=["--retry-ms", "300"])
+        h.srv = srv
+        h.publish(user, "new server")
+        for p in (page, follower):  # the leader got the reset; the follower heard of it
+            p.wait_for_function(
+                "() => tocsinClient.state.notifications.map(n => n.title).join() === 'new server'",
+                timeout=10_000)
+            assert state(p, "s.unreadCount") == 1
+        # And it is live again on the new server's ids.
+        h.publish(user, "after reset")
+        for p in (page, follower):
+            p.wait_for_function("() => tocsinClient.state.unreadCount === 2", timeout=3000)
+            assert state(p, "s.notifications.map(n => n.title)") == ["after reset", "new server"]
+    finally:
+        h.close()
+        srv.stop()

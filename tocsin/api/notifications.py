@@ -18,6 +18,7 @@ from tocsin.api.models import (
     ErrorOut,
     Notification,
     NotificationPage,
+    Priority,
     PublishIn,
     PublishOut,
     ReadAllIn,
@@ -59,7 +60,7 @@ async def list_notifications(
     = None,
     unread: bool = False,
     type: str | None = None,
-    priority: str | None = None,
+    priority: Priority | None = None,
     source: str | None = None,
 ) -> Response:
     """The caller's inbox, newest first (oldest first with ``since``)."""

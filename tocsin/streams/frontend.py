@@ -1,4 +1,5 @@
-"""The stream routes served in front of FastAPI, as plain ASGI.
+"""The stream routes served in front of FastAPI, as plain ASGI (plus the request
+size check, so an oversized body is refused before anything reads it).
 
 Thousands of long-lived streams are the server's main load; serving them outside
 the framework's middleware stack keeps each idle stream's suspended call stack
@@ -23,6 +24,7 @@ from tocsin.events import topic_stream, user_stream
 from tocsin.service import Tocsin
 from tocsin.streams.endpoint import EventStream, parse_event_id
 
+MAX_BODY_BYTES = 8 * 1024 * 1024  # 10,000 recipients of 200 characters fit easily
 INBOX_PATH = "/api/notifications/stream"
 TOPICS_PREFIX = "/api/topics/"
 
@@ -47,7 +49,27 @@ class StreamFrontend:
                 if "/" not in topic:
                     await self._serve(scope, receive, send, topic)
                     return
+        elif scope["type"] == "http" and self._declared_too_large(scope):
+            # Answered here so the reply is our JSON error, not the framework's text.
+            # (A chunked body without a length is cut off by FastAPI's own limit.)
+            await self._error(send, TocsinError("payload_too_large"), [])
+            return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _declared_too_large(scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                return value.isdigit() and int(value) > MAX_BODY_BYTES
+        return False
+
+    @staticmethod
+    async def _error(send: Send, err: TocsinError, extra: list[tuple[bytes, bytes]]) -> None:
+        body = orjson.dumps(err.body())
+        await send({"type": "http.response.start", "status": err.status, "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()), *extra]})
+        await send({"type": "http.response.body", "body": body})
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, topic: str | None) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -67,11 +89,7 @@ class StreamFrontend:
                     raise TocsinError("forbidden", f"This token does not allow topic {topic!r}.")
                 stream = topic_stream(topic)
         except TocsinError as err:
-            body = orjson.dumps(err.body())
-            await send({"type": "http.response.start", "status": err.status, "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()), *extra]})
-            await send({"type": "http.response.body", "body": body})
+            await self._error(send, err, extra)
             return
         raw_id = headers.get("last-event-id")
         if raw_id is None:

@@ -548,9 +548,7 @@ export class TocsinClient extends EventTarget {
       },
       events: ["notification", "read", "unread", "read_all", "deleted", "reset"],
       onEvent: (name, id, data) => this.onEvent(name, id, data),
-      onReset: () => {
-        this.refetch();
-      },
+      onReset: () => {},
       onChange: () => this.changed(),
       onOnline: () => {
         if (!this.loaded) this.refetch();

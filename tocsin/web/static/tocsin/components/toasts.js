@@ -155,7 +155,9 @@ export class TocsinToasts extends TocsinElement {
         if (!queued.has(id)) this.timers.delete(id);
       }
     }
+    /** @type {HTMLElement[]} */
     const urgent = [];
+    /** @type {HTMLElement[]} */
     const rest = [];
     for (const n of visible) {
       let el = this.els.get(n.id);

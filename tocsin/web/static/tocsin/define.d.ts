@@ -1,0 +1,30 @@
+// Type declarations for define.js: the components, registered as custom elements.
+import type { TocsinClient } from "./tocsin.js";
+
+export * from "./tocsin.js";
+
+declare class TocsinElement extends HTMLElement {
+  /** The client this element shows; default: the first one made with `connect()`. */
+  client: TocsinClient | null;
+}
+/** `<tocsin-bell theme="light|dark" align="left|right">` */
+export declare class TocsinBell extends TocsinElement {
+  readonly expanded: boolean;
+  show(): void;
+  hide(refocus?: boolean): void;
+  toggle(): void;
+}
+/** `<tocsin-toasts max-visible duration-urgent duration-high duration-medium duration-low position theme>` */
+export declare class TocsinToasts extends TocsinElement {
+  readonly maxVisible: number;
+}
+/** `<tocsin-status delay theme>` */
+export declare class TocsinStatus extends TocsinElement {}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    "tocsin-bell": TocsinBell;
+    "tocsin-toasts": TocsinToasts;
+    "tocsin-status": TocsinStatus;
+  }
+}

@@ -1,0 +1,176 @@
+// Type declarations for the Tocsin browser client (tocsin.js) and components (define.js).
+
+export type Priority = "urgent" | "high" | "medium" | "low";
+export type ConnectionStatus = "connected" | "reconnecting" | "disconnected" | "offline";
+/** `leader`: this tab holds the server connection; `follower`: another tab does; `solo`: no sharing. */
+export type Role = "leader" | "follower" | "solo";
+
+export interface TocsinNotification {
+  id: string;
+  type: string;
+  title: string;
+  body: string;
+  priority: Priority;
+  /** ms since the epoch */
+  timestamp: number;
+  read: boolean;
+  readAt?: number | null;
+  groupKey?: string | null;
+  url?: string | null;
+  actor?: string | null;
+  source?: string | null;
+  data?: Record<string, unknown> | null;
+  expiresAt?: number | null;
+  /** The stream event id at which the notification was created. */
+  eventId?: string | number;
+  /** A client-side message (e.g. "the change was undone"), not from the server. */
+  local?: boolean;
+}
+
+export interface ClientState {
+  /** Newest first, with optimistic changes applied. */
+  readonly notifications: readonly TocsinNotification[];
+  readonly unreadCount: number;
+  /** Urgent before high before medium before low, then oldest first. */
+  readonly toastQueue: readonly TocsinNotification[];
+  readonly connectionStatus: ConnectionStatus;
+  readonly role: Role;
+  /** The first page of history has arrived. */
+  readonly loaded: boolean;
+  /** An older page is being fetched. */
+  readonly loading: boolean;
+  /** Older history exists on the server. */
+  readonly hasMore: boolean;
+  /** Actions not yet confirmed by the server (queued while offline). */
+  readonly pendingActions: number;
+  readonly permission: NotificationPermission | "unsupported";
+  /** The last failure shown to the user (an undone action, a failed load). */
+  readonly error: { message: string; at: number } | null;
+  readonly user: string;
+}
+
+export interface ConnectOptions {
+  /** Base URL of the Tocsin server; default: this page's origin. */
+  url?: string;
+  /** A subscriber token, or a function returning a fresh one (called on every connect). */
+  token: string | (() => string | Promise<string>);
+  /** The user id; default: the token's `sub` claim. Tabs share a connection per user. */
+  user?: string;
+  /** History page size (default 30). */
+  pageSize?: number;
+  /** Share one connection across this browser's tabs (default true). */
+  shareConnection?: boolean;
+  /** OS notifications for urgent/high notifications while the tab is hidden (default true). */
+  browserNotifications?: boolean;
+  /** How to follow a notification's http(s) url (default: navigate this tab). */
+  openUrl?: (url: string, notification: TocsinNotification) => void;
+  /** First manual reconnect delay in ms (default 1000); doubles up to `backoffMax`. */
+  backoffBase?: number;
+  /** Cap of the reconnect delay in ms (default 30000). */
+  backoffMax?: number;
+}
+
+export interface ActionDetail {
+  kind: "read" | "unread" | "readAll" | "dismiss";
+  ids?: string[];
+  type?: string;
+}
+
+export declare class HttpError extends Error {
+  readonly status: number;
+  readonly code?: string;
+  constructor(status: number, message: string, code?: string);
+}
+
+/**
+ * A user's live inbox. Events: `notification` (CustomEvent<TocsinNotification>, live
+ * arrivals), `action` (CustomEvent<ActionDetail>), `error` (CustomEvent<{message: string}>).
+ */
+export declare class TocsinClient extends EventTarget {
+  constructor(opts: ConnectOptions);
+  readonly user: string;
+  /** Resolves once the first page of history is in (or failed). */
+  readonly ready: Promise<void>;
+  readonly state: ClientState;
+  readonly notifications: readonly TocsinNotification[];
+  readonly unreadCount: number;
+  readonly toastQueue: readonly TocsinNotification[];
+  readonly connectionStatus: ConnectionStatus;
+  readonly role: Role;
+  readonly permission: NotificationPermission | "unsupported";
+  /** Denied now, or denied in an earlier visit (remembered in localStorage). */
+  readonly permissionDenied: boolean;
+  /** The client is its own store. */
+  readonly store: this;
+  /** Calls `listener` now and after every change; returns an unsubscribe function. */
+  subscribe(listener: (state: ClientState) => void): () => void;
+  markRead(id: string): Promise<void>;
+  markUnread(id: string): Promise<void>;
+  /** Marks everything seen so far read (optionally of one type); later arrivals stay unread. */
+  markAllRead(opts?: { type?: string }): Promise<void>;
+  dismiss(id: string): Promise<void>;
+  dismissToast(id: string): void;
+  /** Mark read and follow the url if it is http(s). */
+  open(id: string): void;
+  loadMore(): Promise<void>;
+  /** Call only from a user gesture. */
+  requestBrowserPermission(): Promise<NotificationPermission | "unsupported">;
+  /** Re-read the newest page of history over HTTP. */
+  refetch(): Promise<void>;
+  disconnect(): void;
+}
+
+export interface TopicEvent {
+  id: string;
+  topic: string;
+  type: string;
+  title: string;
+  body: string;
+  actor?: string | null;
+  data?: Record<string, unknown> | null;
+  timestamp: number;
+  /** Arrived on a reconnect, having happened while this tab was offline. */
+  replayed?: boolean;
+}
+
+export interface TopicState {
+  readonly events: readonly TopicEvent[];
+  readonly connectionStatus: ConnectionStatus;
+  readonly role: Role;
+  readonly loaded: boolean;
+  readonly replayedCount: number;
+}
+
+export interface TopicOptions {
+  url?: string;
+  token: string | (() => string | Promise<string>);
+  topic: string;
+  limit?: number;
+  user?: string;
+  shareConnection?: boolean;
+  backoffBase?: number;
+  backoffMax?: number;
+}
+
+/** A topic's activity feed. Event: `activity` (CustomEvent<TopicEvent>). */
+export declare class TopicFeed extends EventTarget {
+  constructor(opts: TopicOptions);
+  readonly topic: string;
+  readonly ready: Promise<void>;
+  readonly state: TopicState;
+  subscribe(listener: (state: TopicState) => void): () => void;
+  post(event: { type: string; title: string; body?: string; actor?: string;
+    data?: Record<string, unknown> }): Promise<TopicEvent>;
+  disconnect(): void;
+}
+
+export declare const VERSION: string;
+export declare const PRIORITY_RANK: Readonly<Record<Priority, number>>;
+export declare function connect(opts: ConnectOptions): TocsinClient;
+export declare function subscribeTopic(opts: TopicOptions): TopicFeed;
+export declare function getDefaultClient(): TocsinClient | null;
+/** The absolute URL if http(s), else null. */
+export declare function safeUrl(url: unknown): string | null;
+export declare function tokenSubject(token: string): string;
+export declare function compareToasts(a: TocsinNotification, b: TocsinNotification): number;
+export declare function timeAgo(ts: number, now?: number): string;
