@@ -548,7 +548,9 @@ export class TocsinClient extends EventTarget {
       },
       events: ["notification", "read", "unread", "read_all", "deleted", "reset"],
       onEvent: (name, id, data) => this.onEvent(name, id, data),
-      onReset: () => {},
+      onReset: () => {
+        this.refetch();
+      },
       onChange: () => this.changed(),
       onOnline: () => {
         if (!this.loaded) this.refetch();
