@@ -206,22 +206,23 @@ def send(
     api_key: Annotated[str, typer.Option(envvar="TOCSIN_API_KEY", help="Publisher key.")] = "",
 ) -> None:
     """Publish a notification through the HTTP API."""
-    payload: dict[str, object] = {"recipients": to, "type": type, "title": title,
-                                  "body": body, "priority": priority}
+    from tocsin.client import Publisher, TocsinAPIError
+
+    extra: dict[str, object] = {}
     if url:
-        payload["url"] = url
+        extra["url"] = url
     if group_key:
-        payload["groupKey"] = group_key
+        extra["group_key"] = group_key
     try:
-        r = httpx.post(f"{server.rstrip('/')}/api/notifications", json=payload,
-                       headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
+        with Publisher(server, api_key) as pub:
+            ids = pub.publish(to, title, type=type, body=body, priority=priority, **extra)
     except httpx.HTTPError as exc:
         console.print(f"[red]error:[/] cannot reach {server}: {exc}")
         raise typer.Exit(1) from exc
-    if r.status_code != 201:
-        console.print(f"[red]error {r.status_code}:[/] {r.text}")
-        raise typer.Exit(1)
-    for user, nid in r.json()["ids"].items():
+    except TocsinAPIError as exc:
+        console.print(f"[red]error {exc.status}:[/] {exc.code}: {exc.message}")
+        raise typer.Exit(1) from exc
+    for user, nid in ids.items():
         print(f"{user}\t{nid}")
 
 

@@ -259,3 +259,35 @@ def test_failed_action_rolls_back_visibly(h: Harness) -> None:
     assert "undone" in err.inner_text()
     assert page.locator("tocsin-toasts .toast.local").count() == 1
     assert h.unread(user) == 1
+
+
+def test_theming_light_dark_and_custom_properties(h: Harness) -> None:
+    need_chromium()
+    user = fresh_user()
+    bg = ("() => getComputedStyle(document.querySelector('tocsin-bell').shadowRoot"
+          ".querySelector('.panel')).backgroundColor")
+    light = h.open(h.context(color_scheme="light"), user)
+    dark = h.open(h.context(color_scheme="dark"), user)
+    for p in (light, dark):
+        p.locator("tocsin-bell button.bell").click()
+    assert light.evaluate(bg) == "rgb(255, 255, 255)"
+    assert dark.evaluate(bg) == "rgb(29, 33, 41)"
+    # theme="light" wins over the OS preference, and --tocsin-* properties over both.
+    dark.evaluate("document.querySelector('tocsin-bell').setAttribute('theme', 'light')")
+    assert dark.evaluate(bg) == "rgb(255, 255, 255)"
+    dark.evaluate("document.querySelector('tocsin-bell').style.setProperty("
+                  "'--tocsin-bg', 'rgb(1, 2, 3)')")
+    assert dark.evaluate(bg) == "rgb(1, 2, 3)"
+    light.evaluate("document.querySelector('tocsin-bell').setAttribute('theme', 'dark')")
+    assert light.evaluate(bg) == "rgb(29, 33, 41)"
+
+
+def test_relative_times(h: Harness) -> None:
+    need_chromium()
+    page = h.open(h.context(), fresh_user())
+    got = page.evaluate("""async () => {
+      const { timeAgo } = await import("/static/tocsin/tocsin.js");
+      const now = Date.now();
+      return [0, 30e3, 2 * 60e3, 59 * 60e3, 3 * 3600e3, 2 * 86400e3].map((d) => timeAgo(now - d, now));
+    }""")
+    assert got == ["just now", "just now", "2 min ago", "59 min ago", "3 h ago", "2 d ago"]
