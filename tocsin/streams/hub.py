@@ -29,6 +29,10 @@ from tocsin.streams.sse import PING
 log = logging.getLogger("tocsin.hub")
 
 BROKER_BATCH = 500  # events per broker message: bounds message size for 10k-recipient sends
+SAFETY_SWEEP_FACTOR = 10
+"""Even with a healthy broker, sweep every ``degraded_poll_s * SAFETY_SWEEP_FACTOR``:
+an event stored by a node that died before announcing it (SIGKILL, or killed while
+cut off from the broker) reaches live clients elsewhere within that bound."""
 
 
 class Hub:
@@ -150,7 +154,9 @@ class Hub:
     async def _catch_up_loop(self) -> None:
         while True:
             if self.broker_up and not self._missed_publish:
-                await self._sweep_needed.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._sweep_needed.wait(),
+                                           self.degraded_poll_s * SAFETY_SWEEP_FACTOR)
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._sweep_needed.wait(), self.degraded_poll_s)
