@@ -176,6 +176,7 @@ class Supervisor:
     forced: bool = False
     quick_failures: int = 0
     shared: socket.socket | None = None
+    reserved: socket.socket | None = None
     _wake: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -228,10 +229,16 @@ class Supervisor:
             return 1
         try:
             if reuseport_available():
-                bind_socket(s.host, s.port, reuseport=True).close()  # fail early, clearly
+                # Bound but never listening: it takes no connections, but holds the
+                # port between worker restarts and tells us now if it is taken.
+                self.reserved = bind_socket(s.host, s.port, reuseport=True)
+                if s.port == 0:
+                    s.port = int(self.reserved.getsockname()[1])
             else:
                 self.shared = bind_socket(s.host, s.port, reuseport=False)
                 self.shared.listen(4096)
+                if s.port == 0:
+                    s.port = int(self.shared.getsockname()[1])
         except OSError as exc:
             print(f"tocsin: error: cannot listen on {s.host}:{s.port}: {exc}", file=sys.stderr)
             return 1
@@ -259,8 +266,9 @@ class Supervisor:
         finally:
             for sig, old in handlers.items():
                 signal.signal(sig, old)
-            if self.shared is not None:
-                self.shared.close()
+            for sock in (self.shared, self.reserved):
+                if sock is not None:
+                    sock.close()
 
     def _wait_first(self, slot: _Slot) -> bool:
         deadline = time.monotonic() + FIRST_WORKER_TIMEOUT_S
