@@ -33,16 +33,9 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def run_one(sysm: System, scen: str, load: Load, sz: scenarios.Sizes,
-            load_cores: int) -> dict[str, Any]:
-    reason = sysm.available()
-    if reason:
-        return {"skipped": reason}
+def run_scenario(sysm: System, scen: str, load: Load, sz: scenarios.Sizes,
+                 load_cores: int) -> dict[str, Any]:
     t0 = time.monotonic()
-    try:
-        sysm.start()
-    except RuntimeError as e:
-        return {"error": f"start failed: {str(e)[-800:]}"}
     try:
         if scen == "idle":
             res = scenarios.idle(sysm, load, sz)
@@ -61,10 +54,32 @@ def run_one(sysm: System, scen: str, load: Load, sz: scenarios.Sizes,
                "server_log": sysm.log()[-800:]}
         with contextlib.suppress(Exception):
             load.close_all()
-    finally:
-        sysm.stop()
     res["seconds"] = round(time.monotonic() - t0, 1)
     return res
+
+
+def run_system(sysm: System, scens: list[str], load: Load, sz: scenarios.Sizes,
+               load_cores: int, tag: str = "") -> dict[str, Any]:
+    """Start ``sysm`` once (fresh), run its scenarios in order (idle first), stop it."""
+    out: dict[str, Any] = {}
+    reason = sysm.available()
+    if reason:
+        return {s: {"skipped": reason} for s in scens}
+    try:
+        sysm.start()
+    except RuntimeError as e:
+        return {s: {"error": f"start failed: {str(e)[-800:]}"} for s in scens}
+    try:
+        for scen in scens:
+            log(f"{tag}{scen} / {sysm.name}")
+            if sysm.proc is not None and sysm.proc.poll() is not None:
+                out[scen] = {"error": f"server died: {sysm.log()[-800:]}"}
+                continue
+            out[scen] = run_scenario(sysm, scen, load, sz, load_cores)
+            log(f"  -> {report.brief(scen, out[scen])}")
+    finally:
+        sysm.stop()
+    return out
 
 
 def scale_run(load_n: int, target: int, server_cpus: list[int] | None) -> dict[str, Any]:
@@ -78,7 +93,7 @@ def scale_run(load_n: int, target: int, server_cpus: list[int] | None) -> dict[s
         load = Load(load_n, None)
         try:
             log(f"scale: {name} x{workers} -> {target}")
-            out[name] = run_one(sysm, "idle", load, sz, 1)
+            out[name] = run_system(sysm, ["idle"], load, sz, 1, "scale: ")["idle"]
             out[name]["workers"] = workers
         finally:
             load.close()
@@ -88,6 +103,8 @@ def scale_run(load_n: int, target: int, server_cpus: list[int] | None) -> dict[s
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes, one round (< 2 min)")
+    ap.add_argument("--sizes", choices=["quick", "full", "smoke"], default=None,
+                    help="override the sizes (smoke: tiny, for the test suite)")
     ap.add_argument("--systems", default=None, help=f"comma list (default {DEFAULT_SYSTEMS})")
     ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS))
     ap.add_argument("--rounds", type=int, default=None, help="repeats of the whole matrix")
@@ -99,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
 
     sz = scenarios.QUICK if a.quick else scenarios.FULL
+    if a.sizes:
+        sz = {"quick": scenarios.QUICK, "full": scenarios.FULL, "smoke": scenarios.SMOKE}[a.sizes]
     rounds = a.rounds or (1 if a.quick else 2)
     names = (a.systems or (QUICK_SYSTEMS if a.quick else DEFAULT_SYSTEMS)).split(",")
     scens = [s for s in a.scenarios.split(",") if s]
@@ -120,17 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         for rnd in range(rounds):
             rr: dict[str, dict[str, Any]] = {}
             order = names if rnd % 2 == 0 else list(reversed(names))
-            for scen in scens:
-                for name in order:
-                    if name not in MATRIX.get(scen, set()):
-                        continue
-                    sysm = make_systems([name])[0]
-                    sysm.cpus = server_cpus
-                    log(f"round {rnd + 1}: {scen} / {name}")
-                    res = run_one(sysm, scen, load, sz, load_cores)
-                    rr.setdefault(name, {})[scen] = res
-                    brief = report.brief(scen, res)
-                    log(f"  -> {brief}")
+            for name in order:
+                todo = [sc for sc in scens if name in MATRIX.get(sc, set())]
+                if not todo:
+                    continue
+                sysm = make_systems([name])[0]
+                sysm.cpus = server_cpus
+                rr[name] = run_system(sysm, todo, load, sz, load_cores, f"round {rnd + 1}: ")
             results.append(rr)
     finally:
         load.close()

@@ -334,7 +334,7 @@ class Worker:
         self.tasks: set[asyncio.Task[Any]] = set()
 
     # --- connection management -------------------------------------------------
-    async def open_one(self, spec: Spec, last_id: int = 0, timeout: float = 30.0) -> bool:  # noqa: ASYNC109
+    async def open_one(self, spec: Spec, last_id: int = 0, timeout: float = 30.0) -> bool:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
@@ -368,7 +368,7 @@ class Worker:
             return False
 
     async def cmd_connect(self, host: str, port: int, src: str, specs: list[tuple[str, str, str]],
-                          concurrency: int = 256, timeout: float = 30.0,  # noqa: ASYNC109
+                          concurrency: int = 256, timeout: float = 30.0,
                           track_seen: bool = False) -> dict[str, Any]:
         self.host, self.port, self.src = host, port, src
         sem = asyncio.Semaphore(concurrency)
@@ -410,7 +410,7 @@ class Worker:
         return {"closed": n}
 
     async def cmd_drop_reconnect(self, jitter: float, detail: bool,
-                                 timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109
+                                 timeout: float = 60.0) -> dict[str, Any]:
         """Abort every connection at once, then reconnect each after U(0, jitter) s."""
         t0 = monotonic()
         olds = list(self.clients.values())
@@ -419,6 +419,7 @@ class Worker:
             if c.transport is not None:
                 c.transport.abort()
         times: list[float] = []
+        at: dict[str, float] = {}
         fails = 0
         sem = asyncio.Semaphore(512)
 
@@ -429,14 +430,16 @@ class Worker:
                 async with sem:
                     okk = await self.open_one(c.spec, last_id=c.last_id, timeout=10)
                 if okk:
-                    times.append(monotonic() - t0)
+                    now = monotonic()
+                    times.append(now - t0)
+                    at[c.spec.key] = now
                     return
                 await asyncio.sleep(0.2 + random.random() * 0.5)
             fails += 1
 
         await asyncio.wait_for(asyncio.gather(*(again(c) for c in olds)), timeout)
         return {"reconnected": len(times), "fail": fails,
-                "all_reconnected_s": max(times) if times else None,
+                "all_reconnected_s": max(times) if times else None, "at": at,
                 "errors": self.errors[-5:]}
 
     def cmd_pause(self, keys: list[str]) -> dict[str, Any]:

@@ -33,13 +33,19 @@ class Sizes:
     slow_users: int
     slow_rate: float
     slow_duration: float
+    settle: float = 2.0
 
 
-QUICK = Sizes(idle_ns=(1000, 5000), idle_max=0, idle_cpu_window=5.0, fan_ns=(1000, 5000),
-              fan_latency_events=8, fan_burst=20, fan_bursts=1, uni_users=5000,
-              uni_rates=(1000, 4000), uni_duration=2.5, uni_batch=10, storm_users=3000,
-              storm_rate=200, storm_before=1.5, storm_after=3.0, storm_jitter=1.0,
-              slow_users=3000, slow_rate=5, slow_duration=3.0)
+QUICK = Sizes(idle_ns=(1000, 3000), idle_max=0, idle_cpu_window=2.0, fan_ns=(1000,),
+              fan_latency_events=5, fan_burst=10, fan_bursts=1, uni_users=2000,
+              uni_rates=(500, 2000), uni_duration=1.2, uni_batch=10, storm_users=1000,
+              storm_rate=200, storm_before=0.8, storm_after=1.5, storm_jitter=0.5,
+              slow_users=1000, slow_rate=10, slow_duration=1.0, settle=0.7)
+SMOKE = Sizes(idle_ns=(50,), idle_max=0, idle_cpu_window=0.2, fan_ns=(50,),
+              fan_latency_events=2, fan_burst=3, fan_bursts=1, uni_users=50,
+              uni_rates=(100,), uni_duration=0.5, uni_batch=2, storm_users=50,
+              storm_rate=50, storm_before=0.3, storm_after=0.5, storm_jitter=0.2,
+              slow_users=100, slow_rate=10, slow_duration=0.3, settle=0.2)
 FULL = Sizes(idle_ns=(1000, 10000), idle_max=19_900, idle_cpu_window=16.0,
              fan_ns=(1000, 10000), fan_latency_events=20, fan_burst=30, fan_bursts=3,
              uni_users=10000, uni_rates=(1000, 2000, 5000, 10000, 20000), uni_duration=5.0,
@@ -96,7 +102,7 @@ def idle(sysm: System, load: Load, sz: Sizes) -> dict[str, Any]:
             cap_note = "load workers"
             break
         r = connect_users(sysm, load, "idle", n - held, start=held)
-        time.sleep(2.0)
+        time.sleep(sz.settle)
         st = load.stats()
         got = st["open"]
         rss = sysm.rss()
@@ -288,13 +294,16 @@ def storm(sysm: System, load: Load, sz: Sizes) -> dict[str, Any]:
     t_drop = time.monotonic()
     rec = load.all("drop_reconnect", jitter=sz.storm_jitter, detail=True, timeout=120)
     pub = load.pub.recv(timeout=120)
-    time.sleep(2.0)
+    time.sleep(sz.settle)
     st = load.stats(detail=True)
     published: dict[str, list[float]] = {}
     for t, recips, status in pub["entries"]:
         if 200 <= status < 300:
             for u in recips:
                 published.setdefault(u, []).append(round(t, 6))
+    reconnected_at: dict[str, float] = {}
+    for x in rec:
+        reconnected_at.update(x["at"])
     lost = 0
     dup_t = 0
     caught = t_drop
@@ -306,11 +315,17 @@ def storm(sysm: System, load: Load, sz: Sizes) -> dict[str, Any]:
             if tk in rt:
                 dup_t += 1
             rt[tk] = recv
+        back = reconnected_at.get(u)
+        if back is not None:
+            # caught up: reconnected and holding everything published before that moment
+            caught = max(caught, back)
         for t in ts:
             if t not in rt:
                 lost += 1
-            elif t <= t_drop:
+            elif back is not None and t <= back:
                 caught = max(caught, rt[t])
+    if reconnected_at:
+        caught = max(caught, max(reconnected_at.values()))
     recon = [x["all_reconnected_s"] for x in rec if x["all_reconnected_s"] is not None]
     load.close_all()
     return {
@@ -346,7 +361,7 @@ def slow(sysm: System, load: Load, sz: Sizes) -> dict[str, Any]:
         while load.pub.conn.poll(0.2) is False:
             peak = max(peak, sysm.rss())
         load.pub.recv()
-        time.sleep(1.0)
+        time.sleep(sz.settle / 2)
         peak = max(peak, sysm.rss())
         st = load.stats()
         return pct(list(st["lat"]), 99), rss_before, peak

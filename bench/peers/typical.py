@@ -60,6 +60,8 @@ def build_app(redis_url: str | None) -> FastAPI:
             broadcast = Broadcast(redis_url)
             await broadcast.connect()
             redis = Redis.from_url(redis_url)
+            async for key in redis.scan_iter("typical:*"):
+                await redis.delete(key)
         yield
         if broadcast is not None:
             await broadcast.disconnect()
