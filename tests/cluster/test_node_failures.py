@@ -185,16 +185,13 @@ async def test_sigkill_under_load(tmp_path: Path, pg_url: str,
         await rd.close()
 
 
-@pytest.mark.xfail(strict=True, reason="an event acknowledged by a node that dies before "
-                   "announcing it reaches other nodes' live clients only with the next "
-                   "event on that stream; fixed by the hub safety sweep proposed in "
-                   "/tmp/tocsin-patches/scale-safety-sweep.diff")
 async def test_killed_node_acknowledged_but_unannounced_event(
         tmp_path: Path, pg_url: str, private_redis: PrivateRedis,
         nodes_to_stop: list[ServerProcess]) -> None:
     """Node 1 cannot reach Redis (a frozen link), stores and acknowledges an event,
     and is killed before the link comes back, so it never announces it. Node 2 was
-    healthy all along and does not poll: its client must still get the event."""
+    healthy all along: its client still gets the event, from the hub's safety sweep
+    (every 10 x --degraded-poll, 5 s here)."""
     fast = {"ping_interval": "0.5s", "ping_timeout": "0.5s", "backoff_max": "0.5s"}
     with TcpProxy("127.0.0.1", private_redis.port) as proxy:
         direct = channel_url(private_redis.url, **fast)
