@@ -126,6 +126,6 @@ def with_stream_frontend(app: FastAPI) -> ASGIApp:
     return StreamFrontend(app, app.state.tocsin, app.state.auth, app.state.settings)
 
 
-def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory tocsin.app:app_from_env`` and worker processes."""
-    return create_app(Settings.from_env())
+def app_from_env() -> ASGIApp:
+    """Factory for ``uvicorn --factory tocsin.app:app_from_env`` (settings from ``TOCSIN_*``)."""
+    return with_stream_frontend(create_app(Settings.from_env()))
