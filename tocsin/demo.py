@@ -115,7 +115,7 @@ class Generator:
         """One simulated event: mostly likes and comments, sometimes orders, rarely incidents."""
         self.step += 1
         roll = self.rng.random()
-        if self.step % 12 == 0 or roll < 0.04:
+        if self.step % 25 == 0 or roll < 0.02:
             await self.incident()
         elif roll < 0.45:
             await self.like()

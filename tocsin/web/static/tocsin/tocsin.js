@@ -978,6 +978,11 @@ export class TocsinClient extends EventTarget {
     const before = this.ops.length;
     this.ops = this.ops.filter((op) => !(op.done && (now - op.done > 5000 || this.confirmed(op))));
     if (this.ops.length !== before) this.changed();
+    // Toasts of notifications read or removed (here or elsewhere) are done with.
+    this.toasts = this.toasts.filter((t) => {
+      const n = this.items.get(t.id);
+      return t.local || (n !== undefined && !n.read);
+    });
   }
 
   /** @param {any} op */
