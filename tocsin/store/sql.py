@@ -6,10 +6,8 @@ how writers are serialised, and the upsert construct.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,86 +28,13 @@ from tocsin.store.base import (
     Page,
     PublishResult,
 )
+from tocsin.store.batch import GroupCommit, PublishJob
+from tocsin.store.shape import notification_json, row_json
 from tocsin.store.tables import events, idempotency, notifications, streams
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
 CHUNK = 1000  # rows per multi-row statement: stays under every driver's parameter cap
-
-
-@dataclass(slots=True)
-class _Job:
-    users: list[str]
-    note: NewNotification
-
-
-class _Batcher:
-    """Collects concurrent publishes and writes them in shared transactions.
-
-    At most ``inflight`` transactions run at once; each takes every job queued
-    when it starts (up to ``max_rows`` recipients). If a shared transaction fails,
-    its jobs are retried one by one, so a bad job fails alone and nothing is
-    half-written.
-    """
-
-    def __init__(self, run: Callable[[list[_Job]], Awaitable[list[PublishResult]]],
-                 inflight: int, max_rows: int = 5000) -> None:
-        self._run = run
-        self._queue: list[tuple[_Job, asyncio.Future[PublishResult]]] = []
-        self._inflight = 0
-        self._max_inflight = inflight
-        self._max_rows = max_rows
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def submit(self, job: _Job) -> PublishResult:
-        fut: asyncio.Future[PublishResult] = asyncio.get_running_loop().create_future()
-        self._queue.append((job, fut))
-        if self._inflight < self._max_inflight:
-            self._inflight += 1
-            task = asyncio.create_task(self._drain())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return await fut
-
-    def _take(self) -> list[tuple[_Job, asyncio.Future[PublishResult]]]:
-        rows, n = 0, 0
-        for job, _ in self._queue:
-            if n and rows + len(job.users) > self._max_rows:
-                break
-            rows += len(job.users)
-            n += 1
-        batch, self._queue = self._queue[:n], self._queue[n:]
-        return batch
-
-    async def _drain(self) -> None:
-        try:
-            while self._queue:
-                batch = self._take()
-                try:
-                    results = await self._run([job for job, _ in batch])
-                except Exception as exc:
-                    if len(batch) == 1:
-                        _settle(batch[0][1], exc)
-                        continue
-                    for job, fut in batch:
-                        try:
-                            _settle(fut, (await self._run([job]))[0])
-                        except Exception as one:
-                            _settle(fut, one)
-                    continue
-                for (_, fut), result in zip(batch, results, strict=True):
-                    _settle(fut, result)
-        finally:
-            self._inflight -= 1
-
-
-def _settle(fut: asyncio.Future[PublishResult], outcome: PublishResult | BaseException) -> None:
-    if fut.done():
-        return  # the caller went away
-    if isinstance(outcome, BaseException):
-        fut.set_exception(outcome)
-    else:
-        fut.set_result(outcome)
 
 
 class _NoChange(Exception):
@@ -122,46 +47,6 @@ class _NoChange(Exception):
 def _chunks(items: Sequence[Any], n: int = CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
-
-
-def notification_json(
-    id: str, seq: int, note: NewNotification, created_at: int, read_at: int | None = None
-) -> Json:
-    """The notification as the browser sees it (camelCase, optional fields omitted)."""
-    j: Json = {
-        "id": id,
-        "type": note.type,
-        "title": note.title,
-        "body": note.body,
-        "priority": note.priority,
-        "timestamp": created_at,
-        "read": read_at is not None,
-    }
-    if read_at is not None:
-        j["readAt"] = read_at
-    if note.group_key is not None:
-        j["groupKey"] = note.group_key
-    if note.url is not None:
-        j["url"] = note.url
-    if note.actor is not None:
-        j["actor"] = note.actor
-    if note.source is not None:
-        j["source"] = note.source
-    if note.data is not None:
-        j["data"] = note.data
-    if note.expires_at is not None:
-        j["expiresAt"] = note.expires_at
-    j["eventId"] = str(seq)
-    return j
-
-
-def _row_json(r: Any) -> Json:
-    note = NewNotification(
-        type=r.type, title=r.title, body=r.body, priority=r.priority, group_key=r.group_key,
-        url=r.url, actor=r.actor, source=r.source,
-        data=orjson.loads(r.data) if r.data is not None else None, expires_at=r.expires_at,
-    )
-    return notification_json(r.id, r.seq, note, r.created_at, r.read_at)
 
 
 def _dumps(obj: Any) -> str:
@@ -188,7 +73,7 @@ class SqlStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._batcher = _Batcher(self._publish_batch, self.batch_inflight)
+        self._batcher = GroupCommit(self._publish_batch, self.batch_inflight)
 
     # -- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
@@ -301,14 +186,14 @@ class SqlStore:
         if idempotency_key is None:
             # Group commit: publishes that arrive while a transaction is in flight are
             # written together in the next one (one fsync, multi-row inserts).
-            return await self._batcher.submit(_Job(users, note))
+            return await self._batcher.submit(PublishJob(users, note))
         now = now_ms()
         try:
             async with self._write() as conn:
                 earlier = await self._claim_idempotency(conn, publisher, idempotency_key, now)
                 if earlier is not None:
                     raise _NoChange(earlier)
-                (result,) = await self._insert_notifications(conn, [_Job(users, note)], now)
+                (result,) = await self._insert_notifications(conn, [PublishJob(users, note)], now)
                 i = idempotency.c
                 await conn.execute(
                     update(idempotency)
@@ -319,13 +204,13 @@ class SqlStore:
             return PublishResult(ids=done.result, replayed=True)
         return result
 
-    async def _publish_batch(self, jobs: list[_Job]) -> list[PublishResult]:
+    async def _publish_batch(self, jobs: list[PublishJob]) -> list[PublishResult]:
         """One transaction for several publishes (the group commit's unit)."""
         async with self._write() as conn:
             return await self._insert_notifications(conn, jobs, now_ms())
 
     async def _insert_notifications(
-        self, conn: AsyncConnection, jobs: list[_Job], now: int
+        self, conn: AsyncConnection, jobs: list[PublishJob], now: int
     ) -> list[PublishResult]:
         counts: dict[str, int] = {}
         for job in jobs:
@@ -507,7 +392,7 @@ class SqlStore:
             row = (
                 await conn.execute(select(notifications).where(n.user_id == user, n.id == id))
             ).first()
-        return _row_json(row) if row is not None else None
+        return row_json(row) if row is not None else None
 
     async def unread_count(self, user: str) -> int:
         async with self._read() as conn:
@@ -552,7 +437,7 @@ class SqlStore:
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         return Page(
-            items=[_row_json(r) for r in rows],
+            items=[row_json(r) for r in rows],
             next_cursor=str(rows[-1].seq) if more and rows else None,
             last_event_id=str(head),
             unread_count=count,
