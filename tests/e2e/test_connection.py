@@ -72,26 +72,29 @@ def test_reconnects_with_backoff_and_resumes_after_server_restart(
     need_chromium()
     srv = start_server(tmp_path, extra=["--retry-ms", "300"])
     h = Harness(srv, browser)
-    base = 150
+    base = 200
     try:
         user = fresh_user()
         page = h.open(h.context(), user, backoffBase=base)
         h.publish(user, "before restart")
         page.wait_for_function("() => tocsinClient.state.unreadCount === 1")
         port = srv.port
+        page.evaluate("Math.random = () => 0")
         srv.stop()
         banner = page.locator("tocsin-status .banner")
         banner.wait_for(timeout=5000)
         assert banner.inner_text() == "Reconnecting…"
         assert state(page, "s.connectionStatus") == "reconnecting"
-        # EventSource's own retry first (the server's `retry:`), then our attempts, each
-        # after a jittered delay in [cap/2, cap] with the cap doubling: 2b, 4b, 8b...
+        # EventSource's own retry first (the server's `retry:`), then our attempts: each
+        # delay is drawn in [cap/2, cap] (jitter), the cap doubling: 2b, 4b, 8b, ... The
+        # gaps measured here follow the 4b and 8b caps; with Math.random pinned to 0 they
+        # are exactly half of that (without jitter they would be 4b and 8b).
         opened = len(page.evaluate("window.__esLog"))
         page.wait_for_function(f"() => window.__esLog.length >= {opened + 3}", timeout=8000)
         t = page.evaluate("window.__esLog")[opened:opened + 3]
         gap1, gap2 = t[1] - t[0], t[2] - t[1]
-        assert 2 * base - 10 <= gap1 <= 4 * base + 150, (gap1, gap2)
-        assert 4 * base - 10 <= gap2 <= 8 * base + 150, (gap1, gap2)
+        assert 2 * base - 10 <= gap1 <= 2 * base + 150, (gap1, gap2)
+        assert 4 * base - 10 <= gap2 <= 4 * base + 150, (gap1, gap2)
         srv = start_server(tmp_path, port=port, extra=["--retry-ms", "300"])
         h.srv = srv
         h.publish(user, "after restart")
