@@ -95,14 +95,22 @@ def test_reconnects_with_backoff_and_resumes_after_server_restart(
         gap1, gap2 = t[1] - t[0], t[2] - t[1]
         assert 2 * base - 10 <= gap1 <= 2 * base + 150, (gap1, gap2)
         assert 4 * base - 10 <= gap2 <= 4 * base + 150, (gap1, gap2)
+        # Acting while the server is away (the browser is online): the request fails on
+        # the network, so the action waits in the queue; it is not undone.
+        page.locator("tocsin-bell button.bell").click()
+        page.locator("tocsin-bell li.row button.toggle").click()
+        page.wait_for_timeout(300)
+        assert state(page, "[s.unreadCount, s.pendingActions, s.error]") == [0, 1, None]
         srv = start_server(tmp_path, port=port, extra=["--retry-ms", "300"])
         h.srv = srv
         h.publish(user, "after restart")
         wait_connected(page, timeout=10_000)
         banner.wait_for(state="hidden")
-        page.wait_for_function("() => tocsinClient.state.unreadCount === 2")
-        assert state(page, "s.notifications.map(n => n.title)") == ["after restart",
-                                                                   "before restart"]
+        page.wait_for_function("() => tocsinClient.state.pendingActions === 0")
+        page.wait_for_function("() => tocsinClient.state.unreadCount === 1")
+        assert state(page, "s.notifications.map(n => [n.title, n.read])") == [
+            ["after restart", False], ["before restart", True]]
+        assert h.unread(user) == 1
     finally:
         h.close()
         srv.stop()
