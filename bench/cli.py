@@ -15,7 +15,7 @@ from typing import Any
 from bench import report, scenarios
 from bench.machine import facts
 from bench.runner import Load, split_cpus
-from bench.systems import System, make_systems
+from bench.systems import REDIS_URL, System, Tocsin, make_systems
 
 DEFAULT_SYSTEMS = "tocsin,tocsin-pg,floor,typical,typical-redis,socketio"
 QUICK_SYSTEMS = "tocsin,floor,typical,socketio"
@@ -90,6 +90,11 @@ def scale_run(load_n: int, target: int, server_cpus: list[int] | None) -> dict[s
     for name, workers in (("floor", 3), ("tocsin", 3)):
         sysm = make_systems([name])[0]
         sysm.workers = workers
+        if isinstance(sysm, Tocsin):
+            # several workers need a broker that crosses processes
+            sysm.broker = REDIS_URL
+            sysm.needs = ("redis",)
+            sysm.label = "Tocsin (SQLite, Redis broker)"
         load = Load(load_n, None)
         try:
             log(f"scale: {name} x{workers} -> {target}")

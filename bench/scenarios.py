@@ -133,8 +133,10 @@ def idle(sysm: System, load: Load, sz: Sizes) -> dict[str, Any]:
             else:
                 cap_note = f"connections refused/failed: {r['errors'][:1]}"
             break
-    if sz.idle_max and not cap_note:
-        cap_note = f"harness target {sz.idle_max} (per-process open-file limit 20,000)"
+    if not cap_note:
+        top = targets[-1] if targets else 0
+        cap_note = (f"harness target {top} reached (per-process open-file limit is 20,000)"
+                    if sz.idle_max or top >= 20_000 else "")
     out["max_held"] = max((p["held"] for p in out["points"]), default=0)
     out["capped_by"] = cap_note or "not pushed to the limit (quick mode)"
     load.close_all()

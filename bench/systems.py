@@ -79,7 +79,7 @@ class System:
         self.log_path = self.tmp / "server.log"
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                         env=self.env(), cwd=str(ROOT),
+                                         env=self.env(), cwd=self.cwd(),
                                          start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -103,6 +103,9 @@ class System:
 
     def prepare(self) -> None:
         pass
+
+    def cwd(self) -> str:
+        return str(ROOT)
 
     def log(self) -> str:
         if self.log_path and self.log_path.exists():
@@ -221,6 +224,17 @@ class Tocsin(System):
                sql.format(s=self.schema)]
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(cmd, check=False, capture_output=True, timeout=20)
+
+    def cwd(self) -> str:
+        # ``python -m`` puts the working directory first on sys.path
+        return os.environ.get("BENCH_TOCSIN_ROOT") or str(ROOT)
+
+    def env(self) -> dict[str, str]:
+        e = super().env()
+        alt = os.environ.get("BENCH_TOCSIN_ROOT")
+        if alt:  # A/B a patched tree: its tocsin package comes first on the path
+            e["PYTHONPATH"] = f"{alt}{os.pathsep}{ROOT}"
+        return e
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "tocsin", "serve", "--host", "127.0.0.1",
