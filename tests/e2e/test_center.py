@@ -292,3 +292,30 @@ def test_relative_times(h: Harness) -> None:
       return ago.map((d) => timeAgo(now - d, now));
     }""")
     assert got == ["just now", "just now", "2 min ago", "59 min ago", "3 h ago", "2 d ago"]
+
+
+def test_mark_all_read_spares_what_arrives_after_the_click(h: Harness) -> None:
+    need_chromium()
+    user = fresh_user()
+    h.publish(user, "seen 1")
+    h.publish(user, "seen 2")
+    page = h.open(h.context(), user)
+    held: list[Any] = []
+    page.route(lambda url: url.endswith("/api/notifications/read-all"),
+               lambda route: held.append(route))
+    page.locator("tocsin-bell button.bell").click()
+    page.locator("tocsin-bell button.all").click()
+    assert page.locator("tocsin-bell .badge").is_hidden()
+    # A notification lands while the request is on its way: it must stay unread.
+    h.publish(user, "arrived after the click")
+    page.wait_for_function("() => tocsinClient.state.unreadCount === 1")
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    held[0].continue_()
+    page.wait_for_function("() => tocsinClient.state.pendingActions === 0")
+    page.wait_for_timeout(200)
+    assert h.unread(user) == 1
+    assert page.locator("tocsin-bell li.row.unread .title").all_inner_texts() == \
+        ["arrived after the click"]
