@@ -50,6 +50,34 @@ window.tocsinClient = connect({
 </body></html>
 """
 
+# The same with no script of the page's own: the components make their client from their
+# ``server`` and ``token`` attributes (filled in from the query string by the route).
+ATTRS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tocsin e2e (attributes)</title>
+<link rel="icon" href="data:,">
+<script type="module" src="{server}/static/tocsin/define.js"></script></head>
+<body>
+<tocsin-status></tocsin-status>
+<tocsin-bell server="{server}" token="{token}"></tocsin-bell>
+<tocsin-toasts duration-medium="60000"></tocsin-toasts>
+</body></html>
+"""
+
+
+def serve_page(route: Any) -> None:
+    from html import escape
+    from urllib.parse import parse_qs, urlsplit
+
+    url = urlsplit(route.request.url)
+    if url.path == "/e2e/attrs.html":
+        q = parse_qs(url.query)
+        body = ATTRS_HTML.format(server=escape(q.get("server", [""])[0]),
+                                 token=escape(q.get("token", [""])[0]))
+    else:
+        body = PAGE_HTML
+    route.fulfill(status=200, content_type="text/html", body=body)
+
+
 # Headless Chromium never hides a tab, so tests that need a hidden tab switch
 # document.visibilityState by hand; and the Notification constructor is observed
 # (the real one is still called when it can be).
@@ -131,13 +159,13 @@ class Harness:
     def context(self, **kw: Any) -> Any:
         ctx = self.browser.new_context(**kw)
         ctx.add_init_script(SPY_JS)
-        ctx.route(f"{self.srv.url}/e2e/**", lambda route: route.fulfill(
-            status=200, content_type="text/html", body=PAGE_HTML))
+        ctx.route(f"{self.srv.url}/e2e/**", serve_page)
         ctx.set_default_timeout(10_000)
         self.contexts.append(ctx)
         return ctx
 
-    def open(self, ctx: Any, user: str, *, wait: bool = True, **params: Any) -> Any:
+    def open(self, ctx: Any, user: str, *, wait: bool = True, path: str = "page.html",
+             **params: Any) -> Any:
         from urllib.parse import urlencode
 
         page = ctx.new_page()
@@ -145,7 +173,7 @@ class Harness:
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.errors = errors  # type: ignore[attr-defined]
         q = urlencode({"token": self.srv.token(user), **{k: str(v) for k, v in params.items()}})
-        page.goto(f"{self.srv.url}/e2e/page.html?{q}")
+        page.goto(f"{self.srv.url}/e2e/{path}?{q}")
         if wait:
             wait_connected(page)
         return page

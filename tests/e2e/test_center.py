@@ -319,3 +319,20 @@ def test_mark_all_read_spares_what_arrives_after_the_click(h: Harness) -> None:
     assert h.unread(user) == 1
     assert page.locator("tocsin-bell li.row.unread .title").all_inner_texts() == \
         ["arrived after the click"]
+
+
+def test_components_work_from_attributes_alone(h: Harness) -> None:
+    """The README's embed: no script of the page's own, only the elements' attributes."""
+    need_chromium()
+    user = fresh_user()
+    page = h.open(h.context(), user, wait=False, path="attrs.html", server=h.srv.url)
+    page.wait_for_function("""async () => {
+      const { getDefaultClient } = await import("/static/tocsin/tocsin.js");
+      const c = getDefaultClient();
+      return !!c && c.state.loaded && c.state.connectionStatus === "connected";
+    }""")
+    h.publish(user, "from attributes", priority="high")
+    page.locator("tocsin-bell .badge", has_text="1").wait_for()
+    page.locator("tocsin-toasts .toast", has_text="from attributes").wait_for()
+    page.locator("tocsin-bell button.bell").click()
+    assert page.locator("tocsin-bell li.row .title").all_inner_texts() == ["from attributes"]

@@ -3,8 +3,12 @@ import type { TocsinClient } from "./tocsin.js";
 
 export * from "./tocsin.js";
 
+/**
+ * Every component shows one client: the one set with `el.client = client`, else one made
+ * from its `token` (and `server`, default: this origin) attributes, else the first client
+ * made with `connect()` (or by another element from its attributes).
+ */
 declare class TocsinElement extends HTMLElement {
-  /** The client this element shows; default: the first one made with `connect()`. */
   client: TocsinClient | null;
 }
 /** `<tocsin-bell theme="light|dark" align="left|right">` */

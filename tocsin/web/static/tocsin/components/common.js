@@ -4,7 +4,24 @@
  * client attachment, and the theme (CSS custom properties, light and dark).
  * @module tocsin/components/common
  */
-import { getDefaultClient } from "../tocsin.js";
+import { connect, getDefaultClient } from "../tocsin.js";
+
+/** @type {Map<string, import("../tocsin.js").TocsinClient>} */
+const byAttributes = new Map();
+
+/**
+ * The client for a `server` + `token` attribute pair (one per pair, shared by elements).
+ * @param {string} server @param {string} token
+ */
+function clientFor(server, token) {
+  const key = `${server}\n${token}`;
+  let c = byAttributes.get(key);
+  if (!c) {
+    c = connect({ url: server, token });
+    byAttributes.set(key, c);
+  }
+  return c;
+}
 
 /**
  * Create an element. Children that are strings become text nodes, so user data is
@@ -111,8 +128,10 @@ button { font: inherit; color: inherit; }
 `;
 
 /**
- * A base class: holds a client (set `el.client = client`, or it attaches to the first
- * client created with `connect()`), re-renders on every state change.
+ * A base class: holds a client and re-renders on every state change. The client is, in
+ * order: the one set with `el.client = client`; one made from the element's `token` (and
+ * `server`, default this origin) attributes; else the first client made with `connect()`
+ * (also one that another element made from its attributes).
  */
 export class TocsinElement extends HTMLElement {
   constructor() {
@@ -139,6 +158,8 @@ export class TocsinElement extends HTMLElement {
   }
 
   connectedCallback() {
+    const token = this.getAttribute("token");
+    if (!this._client && token) this._client = clientFor(this.getAttribute("server") ?? "", token);
     if (!this._client) {
       const d = getDefaultClient();
       if (d) this._client = d;
