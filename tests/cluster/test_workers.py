@@ -140,3 +140,26 @@ async def test_two_workers_share_a_port_and_survive_a_killed_worker(
     assert srv.terminate(timeout=30) == 0
     assert time.monotonic() - t0 < 20
     assert not alive((pids | new_workers) - {victim})
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_two_workers_on_a_shared_socket(
+        tmp_path: Path, pg_url: str, nodes_to_stop: list[ServerProcess]) -> None:
+    """Where SO_REUSEPORT is missing the workers accept from one inherited socket."""
+    srv = await asyncio.to_thread(
+        start_server, tmp_path, database=pg_url, broker=channel_url(REDIS_URL),
+        extra=["--workers", "2", "--heartbeat", "1s"], env={"TOCSIN_NO_REUSEPORT": "1"})
+    nodes_to_stop.append(srv)
+    await wait_until(lambda: len(children(srv.proc.pid)) == 2, 10, "two workers")
+    assert "shared socket" in srv.log()
+    readers = [await FailoverReader([srv.url + INBOX], mint(u)).start() for u in USERS]
+    async with publisher(srv.url) as p:
+        ids = {u: await publish_note(p, u, "hi") for u in USERS}
+    spread = await stats_by_worker(srv.url, within=5)
+    assert len(spread) == 2 and sum(spread.values()) == len(USERS), spread
+    for u, rd in zip(USERS, readers, strict=True):
+        events = await rd.wait_for(1, within=5)
+        assert [e.data["id"] for e in events] == [ids[u]]
+        await rd.close()
+    assert srv.terminate(timeout=30) == 0
