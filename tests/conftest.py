@@ -84,3 +84,9 @@ def sqlite_server(tmp_path: Path) -> Iterator[ServerProcess]:
 def uid() -> str:
     """A fresh name for users and topics, so tests can share a server."""
     return uuid.uuid4().hex[:10]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running in
+    the main thread while its browser is open, which async tests cannot share."""
+    items.sort(key=lambda item: "tests/e2e/" in item.nodeid.replace("\\", "/"))

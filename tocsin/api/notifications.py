@@ -26,7 +26,6 @@ from tocsin.api.models import (
 )
 from tocsin.errors import TocsinError
 from tocsin.events import user_stream
-from tocsin.ids import now_ms
 from tocsin.store.base import ListQuery, NewNotification
 from tocsin.streams.endpoint import EventStream, parse_event_id
 
@@ -44,7 +43,7 @@ async def publish(body: PublishIn, caller: PublisherCaller, tocsin: Service) -> 
     note = NewNotification(
         type=body.type, title=body.title, body=body.body, priority=body.priority,
         group_key=body.group_key, url=body.url, actor=body.actor, source=body.source,
-        data=body.data, expires_at=now_ms() + body.ttl * 1000 if body.ttl else None,
+        data=body.data, ttl_ms=body.ttl * 1000 if body.ttl else None,
     )
     result = await tocsin.publish(caller.id, body.recipients, note, body.idempotency_key)
     return json_response({"ids": result.ids}, 201)

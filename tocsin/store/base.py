@@ -32,6 +32,8 @@ class NewNotification:
     source: str | None = None
     data: Json | None = None
     expires_at: int | None = None  # ms epoch
+    ttl_ms: int | None = None
+    """Relative expiry: the store sets ``expires_at`` from its own clock at write time."""
 
 
 @dataclass(slots=True)

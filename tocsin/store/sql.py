@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +224,8 @@ class SqlStore:
         results: list[PublishResult] = []
         for job in jobs:
             note = job.note
+            if note.ttl_ms is not None and note.expires_at is None:
+                note = replace(note, expires_at=now + note.ttl_ms)
             data_text = _dumps(note.data) if note.data is not None else None
             ids: dict[str, str] = {}
             out: list[StreamEvent] = []
