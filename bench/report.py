@@ -10,12 +10,13 @@ from typing import Any
 LABELS = {
     "tocsin": "Tocsin (SQLite)",
     "tocsin-pg": "Tocsin (PG+Redis)",
+    "tocsin-normal": "Tocsin (SQLite sync=normal)",
     "floor": "Floor",
     "typical": "Typical",
     "typical-redis": "Typical+Redis",
     "socketio": "Socket.IO",
 }
-ORDER = ["tocsin", "tocsin-pg", "floor", "typical", "typical-redis", "socketio"]
+ORDER = ["tocsin", "tocsin-pg", "tocsin-normal", "floor", "typical", "typical-redis", "socketio"]
 PEERS = ["typical", "typical-redis", "socketio"]
 
 
@@ -128,11 +129,13 @@ def rows() -> list[tuple[str, str, Getter, str, bool]]:
          False),
         ("Unicast 10k users: highest sustained rate (p99<100 ms), notif/s", "unicast",
          lambda r: r["best_rate"], "", True),
-        ("Unicast at that rate: p50, ms", "unicast", lambda r: _uni_at_best(r, "p50_ms"), "",
+        ("Unicast: highest rate stored and delivered (any latency), notif/s", "unicast",
+         lambda r: r["max_achieved_rate"], "", True),
+        ("Unicast at the sustained rate (else the lowest): p50, ms", "unicast",
+         lambda r: _uni_at_best(r, "p50_ms"), "", False),
+        ("... p99, ms", "unicast", lambda r: _uni_at_best(r, "p99_ms"), "",
          False),
-        ("Unicast at that rate: p99, ms", "unicast", lambda r: _uni_at_best(r, "p99_ms"), "",
-         False),
-        ("Unicast at that rate: p99.9, ms", "unicast", lambda r: _uni_at_best(r, "p999_ms"), "",
+        ("... p99.9, ms", "unicast", lambda r: _uni_at_best(r, "p999_ms"), "",
          False),
         ("Reconnect storm 10k: all caught up, s", "storm", lambda r: r["caught_up_s"], "", False),
         ("Reconnect storm: lost", "storm", lambda r: r["lost"], "", False),

@@ -269,11 +269,15 @@ def unicast(sysm: System, load: Load, sz: Sizes, load_cores: int) -> dict[str, A
         steps.append(step)
         if ok:
             best = max(best, float(rate))
-        else:
-            break
+        keeps_up = (step["achieved_rate"] >= 0.9 * rate and st["events"] >= res["acked"]
+                    and not res["skipped_requests"])
+        if not keeps_up:
+            break  # throughput, not only latency, gave out: higher rates say nothing new
     last = steps[-1] if steps else {}
     load.close_all()
+    top = max((s["achieved_rate"] for s in steps), default=0.0)
     return {"users": n, "batch": sz.uni_batch, "steps": steps, "best_rate": best,
+            "max_achieved_rate": top,
             "capped_by": (capped_by(last.get("server_cpu_pct", 0), last.get("load_cpu_pct", 0),
                                     load_cores)
                           if steps and not last["sustained"] else "top of the rate ladder")}

@@ -213,7 +213,10 @@ class Tocsin(System):
         if self.database == "postgres":
             return f"{PG_URL}?schema={self.schema}"
         assert self.tmp is not None
-        return f"sqlite+aiosqlite:///{self.tmp / 'tocsin.db'}"
+        url = f"sqlite+aiosqlite:///{self.tmp / 'tocsin.db'}"
+        if self.database == "sqlite-normal":
+            url += "?synchronous=normal"
+        return url
 
     def cleanup(self) -> None:
         if self.database == "postgres":
@@ -275,6 +278,8 @@ def make_systems(names: list[str]) -> list[System]:
         "tocsin-pg": Tocsin("tocsin-pg", "Tocsin (PostgreSQL, Redis broker)", durable=True,
                             database="postgres", broker=REDIS_URL,
                             needs=("postgres", "redis")),
+        "tocsin-normal": Tocsin("tocsin-normal", "Tocsin (SQLite synchronous=normal)",
+                                durable=True, database="sqlite-normal"),
         "floor": Floor("floor", "Floor (raw uvloop sockets)"),
         "socketio": SocketIO("socketio", "python-socketio (ASGI, uvicorn)", kind="sio"),
         "typical": Typical("typical", "Typical (FastAPI + sse-starlette + Queue)"),
