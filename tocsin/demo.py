@@ -50,6 +50,10 @@ def display(user: str) -> str:
     return user[:1].upper() + user[1:]
 
 
+def article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 class SendIn(BaseModel):
     """A playground notification."""
 
@@ -253,7 +257,8 @@ def install(app: FastAPI) -> None:
         who = display(sender) if sender else "Someone"
         names = ", ".join(display(u) for u in to)
         ids = await notify(_service(request), to, note, actor=sender,
-                           activity=f"{who} sent {names} a {body.priority} notification")
+                           activity=f"{who} sent {names} {article(body.priority)} "
+                                    f"{body.priority} notification")
         return json_response({"ids": ids}, 201)
 
     @router.get("/generator")
