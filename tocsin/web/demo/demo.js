@@ -18,13 +18,23 @@ for (const a of document.querySelectorAll(".users a")) {
 $("whoami").textContent = `signed in as ${name(user)}`;
 document.title = `${name(user)} · Tocsin demo`;
 
-const res = await fetch(`/demo/api/token?user=${encodeURIComponent(user)}`);
-if (!res.ok) throw new Error(`could not get a demo token: ${res.status}`);
-const { token, topic } = await res.json();
+/** @type {{token: string, expiresAt: number, topic: string}|null} */
+let minted = null;
+/** A fresh token whenever the one we have is about to expire (as a real app would). */
+async function token() {
+  if (!minted || minted.expiresAt - Date.now() < 60_000) {
+    const res = await fetch(`/demo/api/token?user=${encodeURIComponent(user)}`);
+    if (!res.ok) throw new Error(`could not get a demo token: ${res.status}`);
+    minted = await res.json();
+  }
+  return /** @type {{token: string}} */ (minted).token;
+}
+await token();
+const topic = /** @type {{topic: string}} */ (minted).topic;
 
 // Links in demo notifications point at example.com: open them in a new tab.
-const client = connect({ token, openUrl: (url) => window.open(url, "_blank", "noopener") });
-const feed = subscribeTopic({ token, topic });
+const client = connect({ token, user, openUrl: (url) => window.open(url, "_blank", "noopener") });
+const feed = subscribeTopic({ token, user, topic });
 Object.assign(window, { tocsinClient: client, tocsinFeed: feed });
 
 client.subscribe((s) => {
