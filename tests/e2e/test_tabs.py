@@ -125,3 +125,21 @@ def test_three_tabs_one_connection_and_failover_loses_nothing(solo: Harness) -> 
     assert h.connections() == 1
     for p in rest:
         assert p.errors == []
+
+
+def test_disconnect_hands_the_connection_to_another_tab(h: Harness) -> None:
+    need_chromium()
+    user = fresh_user()
+    ctx = h.context()
+    a = h.open(ctx, user)
+    b = h.open(ctx, user)
+    wait_for(lambda: sorted(roles([a, b])) == ["follower", "leader"])
+    leader, other = (a, b) if state(a, "s.role") == "leader" else (b, a)
+    leader.evaluate("tocsinClient.disconnect()")
+    wait_for(lambda: state(other, "s.role") == "leader", timeout=2)
+    wait_connected(other)
+    assert state(leader, "s.connectionStatus") == "disconnected"
+    h.publish(user, "after disconnect")
+    other.wait_for_function("() => tocsinClient.state.unreadCount === 1")
+    leader.wait_for_timeout(300)
+    assert state(leader, "s.unreadCount") == 0  # a disconnected client hears nothing
