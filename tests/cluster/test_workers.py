@@ -54,6 +54,17 @@ async def stats_by_worker(url: str, want: int = 2, within: float = 10) -> dict[s
     return seen
 
 
+async def client_on(url: str, worker: str, tries: int = 100) -> httpx.AsyncClient:
+    """A keep-alive publisher client whose connection landed on ``worker``."""
+    for _ in range(tries):
+        client = publisher(url)
+        r = await client.get("/api/stats")
+        if r.json()["node"] == worker:
+            return client
+        await client.aclose()
+    raise AssertionError(f"no connection landed on worker {worker}")
+
+
 def test_workers_refused_with_the_memory_broker(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "tocsin", "serve", "--workers", "2", "--port", "0",
@@ -91,9 +102,17 @@ async def test_two_workers_share_a_port_and_survive_a_killed_worker(
                 acked[u].append(nid)
         await asyncio.gather(*(one(u) for u in USERS))
 
-    await publish_round("r0")
+    # Every user gets one notification through each worker, so every stream, on
+    # whichever worker it lives, receives one published through the other.
+    for worker in spread:
+        client = await client_on(srv.url, worker)
+        try:
+            for u in USERS:
+                acked[u].append(await publish_note(client, u, f"via {worker}"))
+        finally:
+            await client.aclose()
     for rd in readers:
-        await rd.wait_for(1, within=5)
+        await rd.wait_for(2, within=5)
 
     # Kill one worker while publishing continues.
     pids = children(srv.proc.pid)
