@@ -63,32 +63,37 @@ class EventStream(Response):
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hub, store = self.hub, self.hub.store
+        hub = self.hub
         conn = Connection(self.stream)
         # Register before reading the head: nothing published from here on is missed.
         hub.register(conn)
         watcher = asyncio.create_task(self._watch(receive, conn))
         expiry: asyncio.TimerHandle | None = None
         try:
-            pruned, head = await store.stream_bounds(self.stream)
-            first = retry_frame(self.retry_ms)
-            last = self.last_event_id
-            if last is None:
-                conn.start_at(head, head)  # live only: history comes over HTTP
-            elif last < 0 or last > head or last < pruned:
-                # Never issued, or older than retention: the client must refetch state.
-                first += frame("reset", f'{{"lastEventId":"{head}"}}', head)
-                conn.start_at(head, head)
-            else:
-                conn.start_at(last, head)
+            # Headers and retry go out first: the client is "connected" at once, even
+            # while the database is away (the position is settled as soon as it is back).
             headers = [*SSE_HEADERS, *self.extra_headers]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await send({"type": "http.response.body", "body": first, "more_body": True})
+            await send({"type": "http.response.body", "body": retry_frame(self.retry_ms),
+                        "more_body": True})
             conn.direct = direct_writer(send)
             if self.expires_at is not None:
                 # The token ends the stream when it expires; the client reconnects with a new one.
                 delay = max(0.0, self.expires_at - time.time())
                 expiry = asyncio.get_running_loop().call_later(delay, conn.close)
+            bounds = await self._bounds(conn)
+            if bounds is None:
+                return
+            pruned, head = bounds
+            last = self.last_event_id
+            if last is None:
+                conn.start_at(head, head)  # live only: history comes over HTTP
+            elif last < 0 or last > head or last < pruned:
+                # Never issued, or older than retention: the client must refetch state.
+                conn.push_raw(frame("reset", f'{{"lastEventId":"{head}"}}', head))
+                conn.start_at(head, head)
+            else:
+                conn.start_at(last, head)
             await self._pump(conn, send)
         except OSError:
             pass  # the client went away mid-write
@@ -98,7 +103,18 @@ class EventStream(Response):
             if expiry is not None:
                 expiry.cancel()
         with contextlib.suppress(OSError, RuntimeError):
+            if conn.outbox:  # e.g. a reset frame queued behind backpressure
+                await send({"type": "http.response.body", "body": conn.take(), "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _bounds(self, conn: Connection) -> tuple[int, int] | None:
+        """The stream's replay bounds, waiting out a database outage (``None``: closed)."""
+        while not conn.closed:
+            try:
+                return await self.hub.store.stream_bounds(self.stream)
+            except StoreUnavailable:
+                await asyncio.sleep(STORE_RETRY_S)
+        return None
 
     async def _pump(self, conn: Connection, send: Send) -> None:
         store = self.hub.store
