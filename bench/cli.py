@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -150,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 sysm = make_systems([name])[0]
                 sysm.cpus = server_cpus
-                rr[name] = run_system(sysm, todo, load, sz, load_cores, f"round {rnd + 1}: ")
+                # the per-process cap (idle_max) is probed once, in the first round
+                rsz = sz if rnd == 0 else dataclasses.replace(sz, idle_max=0)
+                rr[name] = run_system(sysm, todo, load, rsz, load_cores, f"round {rnd + 1}: ")
             results.append(rr)
     finally:
         load.close()

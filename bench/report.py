@@ -107,7 +107,8 @@ def rows() -> list[tuple[str, str, Getter, str, bool]]:
         return g
 
     return [
-        ("Idle: connections held by one process", "idle", lambda r: r["max_held"], "", True),
+        ("Idle: connections held by one process (probed in round 1)", "idle",
+         lambda r: r["max_held"] if r.get("probed_max", True) else None, "", True),
         ("Idle: memory per connection at 10k (RSS + kernel), KB", "idle",
          idle_at(10000, "total_per_conn_kb"), "", False),
         ("Idle: server RSS per connection at 10k, KB", "idle",
@@ -137,6 +138,8 @@ def rows() -> list[tuple[str, str, Getter, str, bool]]:
          False),
         ("... p99.9, ms", "unicast", lambda r: _uni_at_best(r, "p999_ms"), "",
          False),
+        ("Unicast: server CPU per notification at the lowest rate, us", "unicast",
+         lambda r: r["steps"][0]["server_cpu_us_per_notification"], "", False),
         ("Reconnect storm 10k: all caught up, s", "storm", lambda r: r["caught_up_s"], "", False),
         ("Reconnect storm: lost", "storm", lambda r: r["lost"], "", False),
         ("Reconnect storm: duplicated", "storm", lambda r: r["duplicated"], "", False),
@@ -355,4 +358,33 @@ def write(raw: dict[str, Any], out: Path, quick: bool = False) -> str:
     md += [f"![{m}]({m})" for m in made]
     text = "\n".join(md) + "\n"
     (out / f"results{suffix}.md").write_text(text)
+    if not quick and out.resolve() == RESULTS.resolve():
+        update_readme(raw)
     return text
+
+
+RESULTS = Path(__file__).parent / "results"
+README = Path(__file__).parent / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def update_readme(raw: dict[str, Any]) -> None:
+    """Put the latest full run's table and one plot into bench/README.md."""
+    if not README.exists():
+        return
+    text = README.read_text()
+    if START not in text or END not in text:
+        return
+    meta = raw["meta"]
+    block = "\n".join([
+        START, "",
+        f"Latest full run: {meta['started']}, git {meta['git']}, {meta['rounds']} rounds, "
+        f"load average {tuple(round(x, 1) for x in meta['loadavg_at_start'])} at start "
+        "(shared machine). Details, what capped each run and machine facts: "
+        "[results/results.md](results/results.md).", "",
+        table(raw), "",
+        "![deliveries per second](results/deliveries_per_s.png)", "",
+        END])
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    README.write_text(head + block + tail)
