@@ -95,7 +95,7 @@ class FailoverReader:
 
     async def _run(self) -> None:
         i = 0
-        timeout = httpx.Timeout(5, read=5)  # heartbeats come every second
+        timeout = httpx.Timeout(5, read=10)  # heartbeats come every second
         while True:
             url = self.urls[i % len(self.urls)]
             headers = {"Authorization": f"Bearer {self.token}"}
