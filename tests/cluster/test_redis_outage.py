@@ -103,6 +103,13 @@ async def test_redis_restarted_mid_stream(tmp_path: Path, pg_url: str,
     before = len(load.notes) + len(load.topic)
     await asyncio.sleep(max(0.0, 1.5 - (time.monotonic() - down_at)))
     assert len(load.notes) + len(load.topic) > before, "publishes stalled while Redis was down"
+    # Still down: what was stored meanwhile reaches every subscriber from the store.
+    marks = (len(load.notes), len(load.topic))
+    for rd in inbox:
+        await rd.wait_for(marks[0], within=3)
+    for rd in feed:
+        await rd.wait_for(marks[1], within=3)
+    assert not await _broker_state(nodes[0], "ok"), "Redis came back too early for the check"
 
     private_redis.start()
     for n in nodes:
