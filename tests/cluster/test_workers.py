@@ -182,3 +182,20 @@ async def test_two_workers_on_a_shared_socket(
         assert [e.data["id"] for e in events] == [ids[u]]
         await rd.close()
     assert srv.terminate(timeout=30) == 0
+
+
+def test_workers_that_cannot_start_are_reported(tmp_path: Path) -> None:
+    """A worker that dies at start-up (here: an unusable database path) makes the
+    supervisor exit 1 with a message, instead of restarting it forever."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "tocsin", "serve", "--workers", "2", "--port", "0",
+         "--database", f"sqlite+aiosqlite:///{blocker / 'sub' / 't.db'}",
+         "--broker", "redis://127.0.0.1:1/0", "--api-key", API_KEY,
+         "--jwt-secret", JWT_SECRET],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "worker 0 did not start" in proc.stderr
+    assert time.monotonic() - t0 < 30
