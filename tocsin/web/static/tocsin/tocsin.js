@@ -509,6 +509,8 @@ export class TocsinClient extends EventTarget {
     /** @type {Promise<void>|null} */
     this.fetching = null;
     this.refetchAgain = false;
+    /** the last refetch failed: state may be behind the server */
+    this.stale = false;
     /** @type {{message: string, at: number}|null} */
     this.error = null;
     this.errorSeq = 0;
@@ -553,16 +555,18 @@ export class TocsinClient extends EventTarget {
       },
       onChange: () => this.changed(),
       onOnline: () => {
-        if (!this.loaded) this.refetch();
+        if (!this.loaded || this.stale) this.refetch();
         this.flush();
       },
       share: this.opts.shareConnection !== false,
       backoffBase: this.opts.backoffBase ?? 1000,
       backoffMax: this.opts.backoffMax ?? 30000,
     });
+    if (this.closed) return;
     this.stream.listen();
     await this.refetch();
-    this.stream.elect();
+    if (this.closed) this.stream.stop();
+    else this.stream.elect();
   }
 
   /** @param {string} method @param {string} path @param {unknown} [body] */
@@ -587,6 +591,7 @@ export class TocsinClient extends EventTarget {
         this.nextCursor = page.nextCursor ?? null;
         this.hasMore = !!page.nextCursor;
         this.loaded = true;
+        this.stale = false;
         const buffered = this.buffer ?? [];
         this.buffer = null;
         this.stream?.advance(last);
@@ -597,7 +602,9 @@ export class TocsinClient extends EventTarget {
         this.buffer = null;
         for (const ev of buffered) this.apply(ev.name, ev.id, ev.data);
         if (err instanceof HttpError) this.fail(`Could not load notifications: ${err.message}`);
-        if (!this.closed) setTimeout(() => this.loaded || this.refetch(), 2000 + Math.random() * 2000);
+        // Try again later (a reset or the first load must not be forgotten).
+        this.stale = true;
+        if (!this.closed) setTimeout(() => this.stale && !this.fetching && this.refetch(), 2000 + Math.random() * 2000);
       } finally {
         this.fetching = null;
         this.changed();
@@ -1086,6 +1093,10 @@ export class TopicFeed extends EventTarget {
     /** @type {number|null} when the connection was last lost */
     this.lostAt = null;
     this.replayedCount = 0;
+    /** @type {Promise<void>|null} */
+    this.fetching = null;
+    this.again = false;
+    this.stale = false;
     /** @type {Set<(s: any) => void>} */
     this.listeners = new Set();
     this.scheduled = false;
@@ -1132,25 +1143,44 @@ export class TopicFeed extends EventTarget {
     this.changed();
   }
 
-  async refetch() {
-    this.buffer = [];
-    try {
-      const page = await http(this.base, this.getToken, "GET", `${this.path}/events?limit=${this.limit}`);
-      this.events = page.items.slice();
-      this.ids = new Set(this.events.map((e) => String(e.id)));
-      const last = num(page.lastEventId);
-      const buf = this.buffer ?? [];
-      this.buffer = null;
-      this.stream.advance(last);
-      for (const ev of buf) if (ev.id > last) this.add(ev.id, ev.data);
-      this.loaded = true;
-    } catch {
-      const buf = this.buffer ?? [];
-      this.buffer = null;
-      for (const ev of buf) this.add(ev.id, ev.data);
-      setTimeout(() => this.loaded || this.refetch(), 2000 + Math.random() * 2000);
+  /** Re-read the newest page over HTTP, keeping events that race with it. */
+  refetch() {
+    if (this.fetching) {
+      this.again = true;
+      return this.fetching;
     }
-    this.changed();
+    this.buffer = [];
+    this.fetching = (async () => {
+      try {
+        const page = await http(this.base, this.getToken, "GET",
+          `${this.path}/events?limit=${this.limit}`);
+        this.events = page.items.slice();
+        this.ids = new Set(this.events.map((e) => String(e.id)));
+        const last = num(page.lastEventId);
+        const buf = this.buffer ?? [];
+        this.buffer = null;
+        this.stream.advance(last);
+        for (const ev of buf) if (ev.id > last) this.add(ev.id, ev.data);
+        this.loaded = true;
+        this.stale = false;
+      } catch {
+        const buf = this.buffer ?? [];
+        this.buffer = null;
+        for (const ev of buf) this.add(ev.id, ev.data);
+        this.stale = true;
+        setTimeout(() => {
+          if (this.stale && !this.fetching && !this.stream.stopped) this.refetch();
+        }, 2000 + Math.random() * 2000);
+      } finally {
+        this.fetching = null;
+        this.changed();
+      }
+      if (this.again && !this.stream.stopped) {
+        this.again = false;
+        await this.refetch();
+      }
+    })();
+    return this.fetching;
   }
 
   /** @param {number} id @param {any} ev */
