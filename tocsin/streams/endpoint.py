@@ -81,20 +81,8 @@ class EventStream(Response):
                 # The token ends the stream when it expires; the client reconnects with a new one.
                 delay = max(0.0, self.expires_at - time.time())
                 expiry = asyncio.get_running_loop().call_later(delay, conn.close)
-            bounds = await self._bounds(conn)
-            if bounds is None:
-                return
-            pruned, head = bounds
-            last = self.last_event_id
-            if last is None:
-                conn.start_at(head, head)  # live only: history comes over HTTP
-            elif last < 0 or last > head or last < pruned:
-                # Never issued, or older than retention: the client must refetch state.
-                conn.push_raw(frame("reset", f'{{"lastEventId":"{head}"}}', head))
-                conn.start_at(head, head)
-            else:
-                conn.start_at(last, head)
-            await self._pump(conn, send)
+            if await self._position(conn):
+                await self._pump(conn, send)
         except OSError:
             pass  # the client went away mid-write
         finally:
@@ -106,6 +94,29 @@ class EventStream(Response):
             if conn.outbox:  # e.g. a reset frame queued behind backpressure
                 await send({"type": "http.response.body", "body": conn.take(), "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _position(self, conn: Connection) -> bool:
+        """Place the connection after the client's last event id (or reset it).
+        ``False`` if the stream closed before that could be settled."""
+        last = self.last_event_id
+        if last is not None and last >= 0 and self.hub.known_head(self.stream) == last:
+            # Already at the head (the common case in a reconnect storm): go live
+            # without a database round trip.
+            conn.start_at(last, last)
+            return True
+        bounds = await self._bounds(conn)
+        if bounds is None:
+            return False
+        pruned, head = bounds
+        if last is None:
+            conn.start_at(head, head)  # live only: history comes over HTTP
+        elif last < 0 or last > head or last < pruned:
+            # Never issued, or older than retention: the client must refetch state.
+            conn.push_raw(frame("reset", f'{{"lastEventId":"{head}"}}', head))
+            conn.start_at(head, head)
+        else:
+            conn.start_at(last, head)
+        return True
 
     async def _bounds(self, conn: Connection) -> tuple[int, int] | None:
         """The stream's replay bounds, waiting out a database outage (``None``: closed)."""

@@ -28,6 +28,7 @@ from tocsin.streams.sse import PING
 
 log = logging.getLogger("tocsin.hub")
 
+HEAD_CACHE_MAX = 200_000
 BROKER_BATCH = 500  # events per broker message: bounds message size for 10k-recipient sends
 SAFETY_SWEEP_FACTOR = 10
 """Even with a healthy broker, sweep every ``degraded_poll_s * SAFETY_SWEEP_FACTOR``:
@@ -51,6 +52,8 @@ class Hub:
         self.heartbeat_s = heartbeat_s
         self.degraded_poll_s = degraded_poll_s
         self.streams: dict[str, set[Connection]] = {}
+        self.heads: dict[str, int] = {}
+        """Newest seq seen per stream (from events and sweeps): see ``known_head``."""
         self.connections = 0
         self.broker_up = False
         self._missed_publish = False
@@ -100,11 +103,24 @@ class Hub:
     # -- delivery ----------------------------------------------------------------------
     def deliver(self, events: Iterable[StreamEvent]) -> None:
         streams = self.streams
+        heads = self.heads
+        if len(heads) > HEAD_CACHE_MAX:
+            heads.clear()  # cheap bound; it refills from the next events
         for ev in events:
+            if ev.seq > heads.get(ev.stream, 0):
+                heads[ev.stream] = ev.seq
             conns = streams.get(ev.stream)
             if conns:
                 for c in conns:
                     c.offer(ev)
+
+    def known_head(self, stream: str) -> int | None:
+        """The stream's head as this node has seen it, when that can be trusted: only
+        while the broker is up (so no announcement was missed). Lets a reconnecting
+        client that is already at the head start without a database round trip."""
+        if not self.broker_up or self._missed_publish:
+            return None
+        return self.heads.get(stream)
 
     async def fan_out(self, events: list[StreamEvent]) -> None:
         """Deliver committed events here and announce them to the other nodes."""
@@ -135,6 +151,8 @@ class Hub:
     def _on_state(self, up: bool) -> None:
         was = self.broker_up
         self.broker_up = up
+        if not up:
+            self.heads.clear()  # announcements may be missed from now on
         if up != was:
             log.info("broker %s is %s", self.broker.url, "up" if up else "DOWN")
         # Coming back: catch up once. Going down: the catch-up loop starts polling.
@@ -148,6 +166,8 @@ class Hub:
             return
         heads = await self.store.heads(keys)
         for key, head in heads.items():
+            if head > self.heads.get(key, 0):
+                self.heads[key] = head
             for c in self.streams.get(key, ()):
                 c.nudge(head)
 
