@@ -22,6 +22,7 @@ from tocsin.config import (
     Settings,
     default_database_url,
     parse_duration,
+    redact_url,
 )
 
 app = typer.Typer(
@@ -123,8 +124,8 @@ def _run(settings: Settings) -> None:
         console.print(f"[yellow]dev mode[/]: publisher API key [bold]{settings.api_keys[0]}"
                       f"[/]  JWT secret [bold]{settings.jwt_secret}[/]")
     console.print(f"tocsin {__version__} on http://{settings.host}:{settings.port} "
-                  f"(database {_redact(settings.database_url)}, broker {settings.broker_url}, "
-                  f"workers {settings.workers})")
+                  f"(database {redact_url(settings.database_url)}, "
+                  f"broker {redact_url(settings.broker_url)}, workers {settings.workers})")
     if settings.workers > 1:
         from tocsin.supervisor import run_workers
 
@@ -134,10 +135,6 @@ def _run(settings: Settings) -> None:
 
         run_single(settings)
 
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    return scheme + sep + rest.rpartition("@")[2] if "@" in rest else url
 
 
 @app.command()

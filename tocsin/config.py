@@ -31,6 +31,12 @@ def default_database_url() -> str:
         return f"sqlite+aiosqlite:///{local.resolve()}"
 
 
+def redact_url(url: str) -> str:
+    """``scheme://user:secret@host/db`` -> ``scheme://host/db``: safe to print or serve."""
+    scheme, sep, rest = url.partition("://")
+    return scheme + sep + rest.rpartition("@")[2] if "@" in rest else url
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 

@@ -124,8 +124,6 @@ async def test_broadcast_over_nodes_is_one_broker_message(
             await rd.close()
 
 
-@pytest.mark.xfail(strict=True, reason="tocsin serve prints the broker URL with its "
-                   "password; fix: /tmp/tocsin-patches/scale-cli-redact-broker.diff")
 async def test_redis_password_never_reaches_the_log(
         tmp_path: Path, pg_url: str, nodes_to_stop: list[ServerProcess]) -> None:
     from tests.broker.redis_server import PrivateRedis, need_redis_server

@@ -9,13 +9,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from tocsin.api.deps import PublisherCaller, Service, json_response
+from tocsin.config import redact_url
 
 router = APIRouter(tags=["health"])
 
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    return scheme + sep + rest.rpartition("@")[2] if "@" in rest else url
 
 
 @router.get("/healthz")
@@ -49,8 +46,8 @@ async def stats(_: PublisherCaller, tocsin: Service) -> Response:
         "node": hub.node_id,
         "connections": hub.connections,
         "streams": len(hub.streams),
-        "broker": {"url": _redact(hub.broker.url), "healthy": hub.broker.healthy},
-        "database": _redact(tocsin.store.url),
+        "broker": {"url": redact_url(hub.broker.url), "healthy": hub.broker.healthy},
+        "database": redact_url(tocsin.store.url),
     })
 
 

@@ -33,7 +33,7 @@ class PostgresStore(SqlStore):
         self._engine_url = urlunsplit(parts._replace(scheme=scheme, query=urlencode(query)))
 
     async def _prepare(self) -> None:
-        connect_args: dict[str, Any] = {"timeout": 5, "command_timeout": 30}
+        connect_args: dict[str, Any] = {"timeout": 5, "command_timeout": 10}
         if self.schema is not None:
             connect_args["server_settings"] = {"search_path": self.schema}
         self.engine = create_async_engine(
