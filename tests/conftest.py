@@ -10,26 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import ServerProcess, start_server
-from tests.support.services import PG_URL, need_postgres
+from tests.support.services import drop_pg_schema, need_postgres, pg_schema_url
 from tocsin.store import Store, store_from_url
 
 BACKENDS = ["sqlite", "postgres"]
-
-
-def _pg_schema_url(schema: str) -> str:
-    sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}schema={schema}"
-
-
-async def _drop_schema(schema: str) -> None:
-    import asyncpg
-
-    dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
 
 
 def database_url(backend: str, tmp_path: Path) -> tuple[str, str | None]:
@@ -38,7 +22,7 @@ def database_url(backend: str, tmp_path: Path) -> tuple[str, str | None]:
         return f"sqlite+aiosqlite:///{tmp_path / 'tocsin.db'}", None
     need_postgres()
     schema = "t_" + uuid.uuid4().hex[:12]
-    return _pg_schema_url(schema), schema
+    return pg_schema_url(schema), schema
 
 
 @pytest.fixture(params=BACKENDS)
@@ -51,7 +35,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     finally:
         await s.close()
         if schema:
-            await _drop_schema(schema)
+            await drop_pg_schema(schema)
 
 
 @pytest.fixture(params=BACKENDS, scope="module")
@@ -68,7 +52,7 @@ def server(
     finally:
         srv.stop()
         if schema:
-            asyncio.run(_drop_schema(schema))
+            asyncio.run(drop_pg_schema(schema))
 
 
 @pytest.fixture

@@ -8,25 +8,19 @@ import pytest
 
 from tests.broker.redis_server import PrivateRedis, need_redis_server
 from tests.support.server import ServerProcess
-from tests.support.services import PG_URL, need_postgres, need_redis
+from tests.support.services import (
+    PG_URL,
+    drop_pg_schema,
+    need_postgres,
+    need_redis,
+    pg_schema_url,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
-async def _drop_schema(schema: str) -> None:
-    import asyncpg
-
-    dsn = PG_URL.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    finally:
-        await conn.close()
-
-
 def pg_url_with(schema: str, base: str = PG_URL) -> str:
-    sep = "&" if "?" in base else "?"
-    return f"{base}{sep}schema={schema}"
+    return pg_schema_url(schema, base)
 
 
 @pytest.fixture
@@ -36,7 +30,7 @@ async def pg_schema() -> AsyncIterator[str]:
     need_redis()
     schema = "cl_" + uuid.uuid4().hex[:12]
     yield schema
-    await _drop_schema(schema)
+    await drop_pg_schema(schema)
 
 
 @pytest.fixture

@@ -10,9 +10,14 @@ from pathlib import Path
 import httpx
 
 from tests.broker.netproxy import TcpProxy
-from tests.conftest import _drop_schema, _pg_schema_url
 from tests.support.server import start_server
-from tests.support.services import PG_HOST, PG_PORT, need_postgres
+from tests.support.services import (
+    PG_HOST,
+    PG_PORT,
+    drop_pg_schema,
+    need_postgres,
+    pg_schema_url,
+)
 from tests.support.sse import open_stream
 
 
@@ -20,7 +25,7 @@ async def test_new_stream_during_database_outage(tmp_path: Path) -> None:
     need_postgres()
     schema = "t_" + uuid.uuid4().hex[:12]
     with TcpProxy(PG_HOST, PG_PORT) as proxy:
-        url = _pg_schema_url(schema).replace(f"{PG_HOST}:{PG_PORT}",
+        url = pg_schema_url(schema).replace(f"{PG_HOST}:{PG_PORT}",
                                              f"127.0.0.1:{proxy.port}")
         srv = start_server(tmp_path, database=url, extra=["--heartbeat", "1s"])
         try:
@@ -52,4 +57,4 @@ async def test_new_stream_during_database_outage(tmp_path: Path) -> None:
                 await s.close()
         finally:
             srv.stop()
-            await _drop_schema(schema)
+            await drop_pg_schema(schema)

@@ -52,3 +52,19 @@ def need_redis() -> None:
 def need_chromium() -> None:
     have = os.path.exists(CHROMIUM) or shutil.which("chromium") is not None
     need(have, f"Chromium at {CHROMIUM}")
+
+
+def pg_schema_url(schema: str, base: str = PG_URL) -> str:
+    """``base`` with Tocsin's ``?schema=`` option: one test's own PostgreSQL schema."""
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}schema={schema}"
+
+
+async def drop_pg_schema(schema: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()

@@ -50,6 +50,17 @@ def _chunks(items: Sequence[Any], n: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[i : i + n]
 
 
+def _window(seq: Any, query: ListQuery, conds: list[Any]) -> Any:
+    """Cursor conditions shared by the listings: ``since`` pages forward (oldest first),
+    otherwise newest first, ``before`` an exclusive cursor. Returns the ordering."""
+    if query.since is not None:
+        conds.append(seq > query.since)
+        return seq.asc()
+    if query.before is not None:
+        conds.append(seq < query.before)
+    return seq.desc()
+
+
 def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
@@ -419,13 +430,7 @@ class SqlStore:
             conds.append(n.priority == query.priority)
         if query.source is not None:
             conds.append(n.source == query.source)
-        if query.since is not None:
-            conds.append(n.seq > query.since)
-            order = n.seq.asc()
-        else:
-            if query.before is not None:
-                conds.append(n.seq < query.before)
-            order = n.seq.desc()
+        order = _window(n.seq, query, conds)
         async with self._read() as conn:
             # Head first: anything committed after it is also in the stream after it,
             # so a client resuming from this id can get duplicates but never a gap.
@@ -450,13 +455,7 @@ class SqlStore:
         e = events.c
         stream = topic_stream(topic)
         conds = [e.stream == stream, e.name == "activity"]
-        if query.since is not None:
-            conds.append(e.seq > query.since)
-            order = e.seq.asc()
-        else:
-            if query.before is not None:
-                conds.append(e.seq < query.before)
-            order = e.seq.desc()
+        order = _window(e.seq, query, conds)
         async with self._read() as conn:
             head = await self._head(conn, stream)
             rows = (
