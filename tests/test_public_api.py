@@ -1,0 +1,43 @@
+"""The public surface is what was meant: nothing more, nothing missing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import tocsin
+import tocsin.broker
+import tocsin.client
+import tocsin.store
+
+
+def test_exported_members() -> None:
+    assert sorted(tocsin.__all__) == sorted(
+        ["Publisher", "Settings", "Tocsin", "__version__", "create_app", "subscribe"])
+    for name in tocsin.__all__:
+        assert getattr(tocsin, name) is not None
+    assert tocsin.client.__all__ == ["Event", "Publisher", "TocsinAPIError", "subscribe"]
+    assert "store_from_url" in tocsin.store.__all__ and "Store" in tocsin.store.__all__
+    assert "broker_from_url" in tocsin.broker.__all__ and "Broker" in tocsin.broker.__all__
+
+
+def test_importing_tocsin_does_not_load_the_server() -> None:
+    code = "import sys, tocsin; print('fastapi' in sys.modules, 'sqlalchemy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_backends_are_chosen_by_url_scheme() -> None:
+    import pytest
+
+    from tocsin.broker import broker_from_url
+    from tocsin.store import store_from_url
+
+    assert type(broker_from_url("memory://")).__name__ == "MemoryBroker"
+    assert type(broker_from_url("redis://127.0.0.1:6379/0")).__name__ == "RedisBroker"
+    assert type(store_from_url("sqlite:///x.db")).__name__ == "SqliteStore"
+    assert type(store_from_url("postgresql://u@h/db")).__name__ == "PostgresStore"
+    with pytest.raises(ValueError, match="kafka"):
+        broker_from_url("kafka://x")
+    with pytest.raises(ValueError, match="mysql"):
+        store_from_url("mysql://x")
