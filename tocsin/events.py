@@ -34,6 +34,7 @@ class StreamEvent:
     name: str
     data: str
     _frame: bytes | None = field(default=None, repr=False, compare=False)
+    _chunk: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def frame(self) -> bytes:
@@ -43,6 +44,19 @@ class StreamEvent:
                 f"id: {self.seq}\nevent: {self.name}\ndata: {self.data}\n\n".encode()
             )
         return self._frame
+
+    @property
+    def chunk(self) -> bytes:
+        """The frame as one HTTP/1.1 chunk, for writing straight to sockets: framed
+        once per event, not once per connection."""
+        if self._chunk is None:
+            self._chunk = chunked(self.frame)
+        return self._chunk
+
+
+def chunked(data: bytes) -> bytes:
+    """``data`` as one chunk of ``Transfer-Encoding: chunked``."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
 
 
 def encode_batch(node: str, events: list[StreamEvent]) -> bytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tocsin.events import StreamEvent
+from tocsin.events import StreamEvent, chunked
 from tocsin.streams.direct import DirectWrite
 
 MAX_OUTBOX_BYTES = 256 * 1024
@@ -64,7 +64,7 @@ class Connection:
             f = event.frame
             self.last_seq = seq
             if (self.direct is not None and not self.outbox and not self.sending
-                    and self.direct(f)):
+                    and self.direct(event.chunk)):
                 return  # written: the writer task need not wake
             self.outbox.append(f)
             self.outbox_bytes += len(f)
@@ -100,9 +100,11 @@ class Connection:
             self.fetching = False
         return True
 
-    def push_raw(self, data: bytes) -> None:
-        """Queue a frame that is not an event (ping, reset)."""
-        if self.direct is not None and not self.outbox and not self.sending and self.direct(data):
+    def push_raw(self, data: bytes, chunk: bytes | None = None) -> None:
+        """Queue a frame that is not an event (ping, reset); ``chunk`` is ``data`` framed
+        for a direct write, when the caller has it ready (pings: once per node)."""
+        if (self.direct is not None and not self.outbox and not self.sending
+                and self.direct(chunk if chunk is not None else chunked(data))):
             return
         self.outbox.append(data)
         self.outbox_bytes += len(data)

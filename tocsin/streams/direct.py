@@ -8,7 +8,9 @@ write itself costs, so the hub writes the frame directly when it safely can:
   (detected, never assumed: any other server gets ``None`` and the ASGI path);
 - only when the transport is not paused for backpressure and the client is there;
 - only when nothing is queued or being sent by the writer task (order is kept).
-The chunk framing matches what uvicorn writes for ``more_body`` messages.
+Callers pass bytes already framed as an HTTP/1.1 chunk (``events.chunked``), the
+same framing uvicorn writes for ``more_body`` messages; an event is framed once and
+the same bytes go to every connection.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 DirectWrite = Callable[[bytes], bool]
+"""Write one pre-framed chunk; ``False`` (nothing written) when the socket is not ready."""
 
 
 def direct_writer(send: Any) -> DirectWrite | None:
@@ -26,10 +29,10 @@ def direct_writer(send: Any) -> DirectWrite | None:
     if transport is None or flow is None or getattr(cycle, "chunked_encoding", None) is not True:
         return None
 
-    def write(data: bytes) -> bool:
+    def write(chunk: bytes) -> bool:
         if flow.write_paused or cycle.disconnected or cycle.response_complete:
             return False
-        transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        transport.write(chunk)
         return True
 
     return write

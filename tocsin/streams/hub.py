@@ -24,7 +24,7 @@ from tocsin.broker.base import Broker, BrokerUnavailable
 from tocsin.events import StreamEvent, decode_batch, encode_batch
 from tocsin.store.base import Store
 from tocsin.streams.connection import Connection
-from tocsin.streams.sse import PING
+from tocsin.streams.sse import PING, PING_CHUNK
 
 log = logging.getLogger("tocsin.hub")
 
@@ -198,4 +198,4 @@ class Hub:
             for conns in self.streams.values():
                 for c in conns:
                     if not c.outbox:
-                        c.push_raw(PING)
+                        c.push_raw(PING, PING_CHUNK)

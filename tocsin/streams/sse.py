@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from tocsin.events import chunked
+
 PING = b": ping\n\n"
+PING_CHUNK = chunked(PING)
 
 SSE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
