@@ -1,4 +1,6 @@
-"""Group commit: concurrent publishes written together in shared transactions."""
+"""Group commit: concurrent writes (notifications, topic events) that arrive while a
+transaction is in flight are written together in the next one: multi-row inserts
+and one fsync instead of one per request."""
 
 from __future__ import annotations
 
@@ -6,13 +8,28 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from tocsin.store.base import NewNotification, PublishResult
+from tocsin.events import StreamEvent
+from tocsin.store.base import NewNotification, NewTopicEvent, PublishResult
 
 
 @dataclass(slots=True)
 class PublishJob:
+    """One notification to several users; its result is a :class:`PublishResult`."""
+
     users: list[str]
     note: NewNotification
+
+
+@dataclass(slots=True)
+class TopicJob:
+    """One activity event; its result is the stored :class:`StreamEvent`."""
+
+    topic: str
+    event: NewTopicEvent
+
+
+Job = PublishJob | TopicJob
+JobResult = PublishResult | StreamEvent
 
 
 class GroupCommit:
@@ -24,17 +41,17 @@ class GroupCommit:
     half-written.
     """
 
-    def __init__(self, run: Callable[[list[PublishJob]], Awaitable[list[PublishResult]]],
+    def __init__(self, run: Callable[[list[Job]], Awaitable[list[JobResult]]],
                  inflight: int, max_rows: int = 5000) -> None:
         self._run = run
-        self._queue: list[tuple[PublishJob, asyncio.Future[PublishResult]]] = []
+        self._queue: list[tuple[Job, asyncio.Future[JobResult]]] = []
         self._inflight = 0
         self._max_inflight = inflight
         self._max_rows = max_rows
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def submit(self, job: PublishJob) -> PublishResult:
-        fut: asyncio.Future[PublishResult] = asyncio.get_running_loop().create_future()
+    async def submit(self, job: Job) -> JobResult:
+        fut: asyncio.Future[JobResult] = asyncio.get_running_loop().create_future()
         self._queue.append((job, fut))
         if self._inflight < self._max_inflight:
             self._inflight += 1
@@ -43,12 +60,13 @@ class GroupCommit:
             task.add_done_callback(self._tasks.discard)
         return await fut
 
-    def _take(self) -> list[tuple[PublishJob, asyncio.Future[PublishResult]]]:
+    def _take(self) -> list[tuple[Job, asyncio.Future[JobResult]]]:
         rows, n = 0, 0
         for job, _ in self._queue:
-            if n and rows + len(job.users) > self._max_rows:
+            size = len(job.users) if isinstance(job, PublishJob) else 1
+            if n and rows + size > self._max_rows:
                 break
-            rows += len(job.users)
+            rows += size
             n += 1
         batch, self._queue = self._queue[:n], self._queue[n:]
         return batch
@@ -75,7 +93,7 @@ class GroupCommit:
             self._inflight -= 1
 
 
-def _settle(fut: asyncio.Future[PublishResult], outcome: PublishResult | BaseException) -> None:
+def _settle(fut: asyncio.Future[JobResult], outcome: JobResult | BaseException) -> None:
     if fut.done():
         return  # the caller went away
     if isinstance(outcome, BaseException):

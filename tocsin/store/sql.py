@@ -29,7 +29,7 @@ from tocsin.store.base import (
     Page,
     PublishResult,
 )
-from tocsin.store.batch import GroupCommit, PublishJob
+from tocsin.store.batch import GroupCommit, Job, JobResult, PublishJob, TopicJob
 from tocsin.store.shape import notification_json, row_json
 from tocsin.store.tables import events, idempotency, notifications, streams
 
@@ -48,6 +48,17 @@ class _NoChange(Exception):
 def _chunks(items: Sequence[Any], n: int = CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
+
+
+def _activity_json(topic: str, seq: int, event: NewTopicEvent, now: int) -> Json:
+    data: Json = {"id": str(seq), "topic": topic, "type": event.type,
+                  "title": event.title, "body": event.body}
+    if event.actor is not None:
+        data["actor"] = event.actor
+    if event.data is not None:
+        data["data"] = event.data
+    data["timestamp"] = now
+    return data
 
 
 def _window(seq: Any, query: ListQuery, conds: list[Any]) -> Any:
@@ -85,7 +96,7 @@ class SqlStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._batcher = GroupCommit(self._publish_batch, self.batch_inflight)
+        self._batcher = GroupCommit(self._write_batch, self.batch_inflight)
 
     # -- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
@@ -198,14 +209,17 @@ class SqlStore:
         if idempotency_key is None:
             # Group commit: publishes that arrive while a transaction is in flight are
             # written together in the next one (one fsync, multi-row inserts).
-            return await self._batcher.submit(PublishJob(users, note))
+            result = await self._batcher.submit(PublishJob(users, note))
+            assert isinstance(result, PublishResult)
+            return result
         now = now_ms()
         try:
             async with self._write() as conn:
                 earlier = await self._claim_idempotency(conn, publisher, idempotency_key, now)
                 if earlier is not None:
                     raise _NoChange(earlier)
-                (result,) = await self._insert_notifications(conn, [PublishJob(users, note)], now)
+                (result,) = await self._insert_jobs(conn, [PublishJob(users, note)], now)
+                assert isinstance(result, PublishResult)
                 i = idempotency.c
                 await conn.execute(
                     update(idempotency)
@@ -216,24 +230,35 @@ class SqlStore:
             return PublishResult(ids=done.result, replayed=True)
         return result
 
-    async def _publish_batch(self, jobs: list[PublishJob]) -> list[PublishResult]:
-        """One transaction for several publishes (the group commit's unit)."""
+    async def _write_batch(self, jobs: list[Job]) -> list[JobResult]:
+        """One transaction for several writes (the group commit's unit)."""
         async with self._write() as conn:
-            return await self._insert_notifications(conn, jobs, now_ms())
+            return await self._insert_jobs(conn, jobs, now_ms())
 
-    async def _insert_notifications(
-        self, conn: AsyncConnection, jobs: list[PublishJob], now: int
-    ) -> list[PublishResult]:
+    async def _insert_jobs(
+        self, conn: AsyncConnection, jobs: list[Job], now: int
+    ) -> list[JobResult]:
         counts: dict[str, int] = {}
         for job in jobs:
-            for u in job.users:
-                key = user_stream(u)
+            keys = ([user_stream(u) for u in job.users] if isinstance(job, PublishJob)
+                    else [topic_stream(job.topic)])
+            for key in keys:
                 counts[key] = counts.get(key, 0) + 1
         next_seq = await self._allocate(conn, counts)
         note_rows: list[Json] = []
         event_rows: list[Json] = []
-        results: list[PublishResult] = []
+        results: list[JobResult] = []
         for job in jobs:
+            if isinstance(job, TopicJob):
+                stream = topic_stream(job.topic)
+                seq = next_seq[stream]
+                next_seq[stream] = seq + 1
+                ev = StreamEvent(stream, seq, "activity",
+                                 _dumps(_activity_json(job.topic, seq, job.event, now)))
+                event_rows.append({"stream": stream, "seq": seq, "name": ev.name,
+                                   "data": ev.data, "created_at": now})
+                results.append(ev)
+                continue
             note = job.note
             if note.ttl_ms is not None and note.expires_at is None:
                 note = replace(note, expires_at=now + note.ttl_ms)
@@ -298,18 +323,9 @@ class SqlStore:
         return None
 
     async def add_topic_event(self, topic: str, event: NewTopicEvent) -> StreamEvent:
-        stream = topic_stream(topic)
-        now = now_ms()
-        async with self._write() as conn:
-            seq = (await self._allocate(conn, {stream: 1}))[stream]
-            data: Json = {"id": str(seq), "topic": topic, "type": event.type,
-                          "title": event.title, "body": event.body}
-            if event.actor is not None:
-                data["actor"] = event.actor
-            if event.data is not None:
-                data["data"] = event.data
-            data["timestamp"] = now
-            return await self._append(conn, stream, seq, "activity", data, now)
+        result = await self._batcher.submit(TopicJob(topic, event))
+        assert isinstance(result, StreamEvent)
+        return result
 
     # -- read state --------------------------------------------------------------------
     async def set_read(self, user: str, ids: list[str], read: bool) -> Change | None:
