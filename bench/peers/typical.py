@@ -46,6 +46,11 @@ class NotificationIn(BaseModel):
     data: dict[str, Any] | None = None
 
 
+async def _hold(broadcast: Any, channel: str, stop: asyncio.Event) -> None:
+    async with broadcast.subscribe(channel=channel):
+        await stop.wait()
+
+
 def build_app(redis_url: str | None) -> FastAPI:
     broadcast: Any = None
     redis: Any = None
@@ -62,11 +67,23 @@ def build_app(redis_url: str | None) -> FastAPI:
             redis = Redis.from_url(redis_url)
             async for key in redis.scan_iter("typical:*"):
                 await redis.delete(key)
+            # broadcaster 0.3.1 with redis-py >= 5: the first subscribe races the
+            # listener (it starts ``pubsub.listen()`` before the SUBSCRIBE reply has
+            # registered the channel, the loop ends at once and waits for the next
+            # *new* channel).  Two held warm-up channels get the listener running.
+            for ch in ("typical:warm1", "typical:warm2"):
+                hold.append(asyncio.create_task(_hold(broadcast, ch, stop)))
+                await asyncio.sleep(0.2)
         yield
         if broadcast is not None:
+            stop.set()
+            await asyncio.gather(*hold, return_exceptions=True)
             await broadcast.disconnect()
             await redis.aclose()
 
+    stop = asyncio.Event()
+    sub_lock = asyncio.Lock()
+    hold: list[asyncio.Task[None]] = []
     app = FastAPI(lifespan=lifespan)
     topics: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
     users: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
@@ -102,13 +119,19 @@ def build_app(redis_url: str | None) -> FastAPI:
         async def via_redis() -> AsyncIterator[dict[str, Any]]:
             nonlocal conns
             conns += 1
+            # broadcaster 0.3.1 loses subscribers when several subscribe to a new channel
+            # concurrently (each awaits the Redis SUBSCRIBE, then overwrites the channel's
+            # queue set with its own); serialising the subscribe step avoids it.
+            cm = broadcast.subscribe(channel=channel)
+            async with sub_lock:
+                sub = await cm.__aenter__()
             try:
-                async with broadcast.subscribe(channel=channel) as sub:
-                    async for msg in sub:
-                        ev = json.loads(msg.message)
-                        yield {"id": ev["id"], "event": event, "data": msg.message}
+                async for msg in sub:
+                    ev = json.loads(msg.message)
+                    yield {"id": ev["id"], "event": event, "data": msg.message}
             finally:
                 conns -= 1
+                await cm.__aexit__(None, None, None)
 
         gen = via_redis() if broadcast is not None else local()
         return EventSourceResponse(gen, ping=15, sep="\n")
