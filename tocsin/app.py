@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,38 +18,17 @@ from starlette.types import ASGIApp
 from tocsin._version import __version__
 from tocsin.api import health, notifications, tokens, topics
 from tocsin.api.deps import json_response
+from tocsin.api.validation import error_from_validation
 from tocsin.auth import Authenticator
 from tocsin.config import Settings
 from tocsin.errors import TocsinError
 from tocsin.service import Tocsin
-from tocsin.streams.frontend import MAX_BODY_BYTES, StreamFrontend
+from tocsin.streams.frontend import MAX_BODY_BYTES, Frontend
 
 log = logging.getLogger("tocsin")
 WEB_DIR = Path(__file__).parent / "web"
 
 StartHook = Callable[[FastAPI], Awaitable[None]]
-
-
-def _validation_error(exc: RequestValidationError) -> TocsinError:
-    """Map pydantic's first error to one code from the table, naming the field."""
-    err: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
-    kind = str(err.get("type", ""))
-    loc = [str(p) for p in err.get("loc", ())]
-    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
-        loc = loc[1:]  # where it came from; the rest names the field
-    field = ".".join(loc) or None
-    msg = str(err.get("msg", "invalid request"))
-    if kind == "json_invalid" or (kind == "model_attributes_type" and not loc):
-        return TocsinError("malformed_json", "The request body is not valid JSON: " + msg)
-    if kind == "missing":
-        return TocsinError("missing_field", f"'{field}' is required.", field)
-    if field == "recipients" and kind == "too_long":
-        return TocsinError("too_many_recipients", field=field)
-    if kind in ("string_too_long", "too_long"):
-        return TocsinError("too_long", f"'{field}': {msg}.", field)
-    if "larger than" in msg:
-        return TocsinError("too_large", f"'{field}': {msg.removeprefix('Value error, ')}.", field)
-    return TocsinError("invalid_field", f"'{field}': {msg}.", field)
 
 
 def create_app(settings: Settings, service: Tocsin | None = None) -> FastAPI:
@@ -87,7 +65,7 @@ def create_app(settings: Settings, service: Tocsin | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:
-        err = _validation_error(exc)
+        err = error_from_validation(exc.errors())
         return json_response(err.body(), err.status)
 
     @app.exception_handler(HTTPException)
@@ -121,11 +99,11 @@ def create_app(settings: Settings, service: Tocsin | None = None) -> FastAPI:
     return app
 
 
-def with_stream_frontend(app: FastAPI) -> ASGIApp:
-    """Wrap ``app`` so the stream routes are served by the lean ASGI frontend."""
-    return StreamFrontend(app, app.state.tocsin, app.state.auth, app.state.settings)
+def with_frontend(app: FastAPI) -> ASGIApp:
+    """Wrap ``app`` so the hot routes are served by the lean ASGI frontend."""
+    return Frontend(app, app.state.tocsin, app.state.auth, app.state.settings)
 
 
 def app_from_env() -> ASGIApp:
     """Factory for ``uvicorn --factory tocsin.app:app_from_env`` (settings from ``TOCSIN_*``)."""
-    return with_stream_frontend(create_app(Settings.from_env()))
+    return with_frontend(create_app(Settings.from_env()))

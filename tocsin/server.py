@@ -16,7 +16,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
-from tocsin.app import create_app, with_stream_frontend
+from tocsin.app import create_app, with_frontend
 from tocsin.config import Settings
 from tocsin.streams.hub import Hub
 
@@ -41,7 +41,7 @@ class _Server(uvicorn.Server):
 
 def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
     return uvicorn.Config(
-        with_stream_frontend(app),
+        with_frontend(app),
         host=settings.host,
         port=settings.port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",

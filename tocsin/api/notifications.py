@@ -26,6 +26,7 @@ from tocsin.api.models import (
 )
 from tocsin.errors import TocsinError
 from tocsin.events import user_stream
+from tocsin.service import Tocsin
 from tocsin.store.base import ListQuery, NewNotification
 from tocsin.streams.endpoint import EventStream, parse_event_id
 
@@ -40,13 +41,18 @@ async def publish(body: PublishIn, caller: PublisherCaller, tocsin: Service) -> 
     """Store one notification per recipient (a batched write) and deliver them live.
     201 means stored durably. A repeated ``idempotencyKey`` within 24 h returns the
     original ids and creates nothing."""
+    return json_response(await publish_body(tocsin, caller.id, body), 201)
+
+
+async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn) -> dict[str, object]:
+    """The publish operation behind the route (and the stream frontend's fast path)."""
     note = NewNotification(
         type=body.type, title=body.title, body=body.body, priority=body.priority,
         group_key=body.group_key, url=body.url, actor=body.actor, source=body.source,
         data=body.data, ttl_ms=body.ttl * 1000 if body.ttl else None,
     )
-    result = await tocsin.publish(caller.id, body.recipients, note, body.idempotency_key)
-    return json_response({"ids": result.ids}, 201)
+    result = await tocsin.publish(publisher, body.recipients, note, body.idempotency_key)
+    return {"ids": result.ids}
 
 
 @router.get("", response_model=NotificationPage, responses=ERRORS)
