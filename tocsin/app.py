@@ -18,12 +18,12 @@ from starlette.types import ASGIApp
 from tocsin._version import __version__
 from tocsin.api import health, notifications, tokens, topics
 from tocsin.api.deps import json_response
+from tocsin.api.frontend import MAX_BODY_BYTES, Frontend
 from tocsin.api.validation import error_from_validation
 from tocsin.auth import Authenticator
 from tocsin.config import Settings
 from tocsin.errors import TocsinError
 from tocsin.service import Tocsin
-from tocsin.streams.frontend import MAX_BODY_BYTES, Frontend
 
 log = logging.getLogger("tocsin")
 WEB_DIR = Path(__file__).parent / "web"
