@@ -80,6 +80,8 @@ def run_system(sysm: System, scens: list[str], load: Load, sz: scenarios.Sizes,
                 continue
             out[scen] = run_scenario(sysm, scen, load, sz, load_cores)
             log(f"  -> {report.brief(scen, out[scen])}")
+            # the next scenario starts once the server has released the last one's streams
+            out[scen]["release_wait_s"] = round(sysm.wait_idle(), 2)
     finally:
         sysm.stop()
     return out
@@ -103,6 +105,7 @@ def scale_run(load_n: int, target: int, server_cpus: list[int] | None) -> dict[s
             log(f"scale: {name} x{workers} -> {target}")
             out[name] = run_system(sysm, ["idle"], load, sz, 1, "scale: ")["idle"]
             out[name]["workers"] = workers
+            out[name]["label"] = sysm.label
         finally:
             load.close()
     return out
@@ -166,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     meta["elapsed_s"] = round(time.monotonic() - t_start, 1)
     meta["loadavg_at_end"] = os.getloadavg()
     raw = {"meta": meta, "rounds": results, "scale": scale}
+    raw = report.compact(raw)
     (out / ("raw-quick.json" if a.quick else "raw.json")).write_text(
-        json.dumps(raw, indent=1, default=str))
+        json.dumps(raw, indent=None, default=str))
     md = report.write(raw, out, quick=a.quick)
     print(md)
     log(f"done in {meta['elapsed_s']} s; results in {out}")

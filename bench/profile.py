@@ -2,8 +2,9 @@
 
 ``python -m bench.profile --system tocsin --what fanout|unicast|storm [--seconds 10]``
 starts the system, connects the clients, records the server with ``py-spy record``
-while the load runs, and writes a flame graph (SVG), the collapsed stacks and a text
-summary of the heaviest functions (self and inclusive) under ``bench/results/profile/``.
+while the load runs, and writes the collapsed stacks and a text
+summary of the heaviest functions (self and inclusive) under ``bench/results/profile/``
+(the collapsed stacks go to the git-ignored ``bench/results/tmp/profile/``).
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             scenarios.connect_users(sysm, load, "p", a.users)
         pids = [p.pid for p in sysm.processes() if "python" in p.name().lower()]
         pid = pids[-1] if sysm.workers > 1 else pids[0]
-        collapsed = out / f"{tag}.txt"
+        raw_dir = Path(__file__).parent / "results" / "tmp" / "profile"  # git-ignored
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        collapsed = raw_dir / f"{tag}.txt"
         rec = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250",
                                 "--duration", str(int(a.seconds)), "--format", "raw", "--gil",
                                 "--nonblocking", "-o", str(collapsed)],

@@ -48,9 +48,32 @@ def brief(scen: str, res: dict[str, Any]) -> str:
 
 
 Getter = Callable[[dict[str, Any]], float | None]
+FAIL = float("nan")
+
+
+def compact(obj: Any, samples: int = 2000) -> Any:
+    """Round floats and thin long sample lists so raw.json stays small enough for git."""
+    if isinstance(obj, float):
+        return float(f"{obj:.6g}")
+    if isinstance(obj, list):
+        if len(obj) > samples and all(isinstance(x, float) for x in obj[:10]):
+            step = len(obj) / samples
+            obj = [obj[int(i * step)] for i in range(samples)]
+        return [compact(x, samples) for x in obj]
+    if isinstance(obj, dict):
+        return {k: compact(v, samples) for k, v in obj.items()}
+    return obj
+
+
+def fails(raw: dict[str, Any], system: str, scen: str, get: Getter) -> int:
+    return sum(1 for v in _all_values(raw, system, scen, get) if v != v)
 
 
 def values(raw: dict[str, Any], system: str, scen: str, get: Getter) -> list[float]:
+    return [v for v in _all_values(raw, system, scen, get) if v == v]
+
+
+def _all_values(raw: dict[str, Any], system: str, scen: str, get: Getter) -> list[float]:
     out = []
     for rr in raw["rounds"]:
         res = rr.get(system, {}).get(scen)
@@ -96,7 +119,8 @@ def _uni_at_best(res: dict[str, Any], key: str) -> float | None:
 def rows() -> list[tuple[str, str, Getter, str, bool]]:
     """(label, scenario, getter, unit, higher_is_better)"""
     def fan(n: str, key: str) -> Getter:
-        return lambda r: r[n][key]
+        # a run that did not deliver every event to every client counts as a failure
+        return lambda r: r[n][key] if r[n].get("all_delivered", True) else FAIL
 
     def idle_at(n: int, key: str) -> Getter:
         def g(r: dict[str, Any]) -> float | None:
@@ -152,6 +176,12 @@ def rows() -> list[tuple[str, str, Getter, str, bool]]:
     ]
 
 
+def _with_fails(text: str, n: int) -> str:
+    if not n:
+        return text
+    return f"FAIL x{n}" if text == "-" else f"{text} (+{n} FAIL)"
+
+
 def adv(t: list[float], p: list[float], higher: bool) -> str:
     """Tocsin's advantage: >1 means Tocsin is ahead (for either direction of metric)."""
     if not t or not p:
@@ -175,9 +205,10 @@ def table(raw: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for label, scen, get, unit, higher in rows():
         vals = {s: values(raw, s, scen, get) for s in present}
-        if not any(vals.values()):
+        nfail = {s: fails(raw, s, scen, get) for s in present}
+        if not any(vals.values()) and not any(nfail.values()):
             continue
-        row = [label, *(cell(vals[s], unit) for s in present)]
+        row = [label, *(_with_fails(cell(vals[s], unit), nfail[s]) for s in present)]
         if "tocsin" in present:
             t = vals["tocsin"]
             if "floor" in present:
@@ -232,7 +263,8 @@ def scale_md(raw: dict[str, Any]) -> str:
                          f"{str(res.get('error') or res.get('skipped'))[:120]} | | |")
             continue
         p = res["points"][-1] if res["points"] else {}
-        lines.append(f"| {LABELS.get(name, name)} | {res.get('workers')} | {p.get('target')} | "
+        lines.append(f"| {res.get('label', LABELS.get(name, name))} | {res.get('workers')} | "
+                     f"{p.get('target')} | "
                      f"{p.get('held')} | {p.get('total_per_conn_kb')} | {res['capped_by']} |")
     return "\n".join(lines)
 
@@ -347,7 +379,9 @@ def write(raw: dict[str, Any], out: Path, quick: bool = False) -> str:
           "Medians over rounds, (min-max) where rounds differ. Ratio columns give Tocsin's "
           "advantage: > 1x means Tocsin (SQLite) is ahead, for both higher-is-better and "
           "lower-is-better rows (for latency and memory the ratio is peer / Tocsin). "
-          "Peers other than Tocsin keep everything in memory (no durable store).", "",
+          "Peers other than Tocsin keep everything in memory (no durable store). "
+          "FAIL: not every client received every event (see what capped each run); "
+          "'-': not measured for that system.", "",
           table(raw), ""]
     sc = scale_md(raw)
     if sc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -160,6 +161,26 @@ class System:
             with contextlib.suppress(psutil.Error):
                 tot += p.num_fds()
         return tot
+
+    def connections(self) -> int | None:
+        """Open streams as the server counts them (``GET /api/stats``), None if unknown."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/stats",
+                                     headers=self.publish_headers())
+        try:
+            with urllib.request.urlopen(req, timeout=2) as r:
+                return int(json.loads(r.read()).get("connections"))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def wait_idle(self, timeout: float = 30.0) -> float:
+        """Wait until the server has let go of every stream; returns the seconds waited."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            n = self.connections()
+            if n is None or n <= 0:
+                break
+            time.sleep(0.25)
+        return time.monotonic() - t0
 
     # --- routes --------------------------------------------------------------------
     def topic_stream_path(self, topic: str, user: str) -> str:
