@@ -303,7 +303,8 @@ def storm(sysm: System, load: Load, sz: Sizes) -> dict[str, Any]:
                   duration=total, batch=1, log=True, seed=7)
     time.sleep(sz.storm_before)
     t_drop = time.monotonic()
-    rec = load.all("drop_reconnect", jitter=sz.storm_jitter, detail=True, timeout=120)
+    rec = load.all("drop_reconnect", jitter=sz.storm_jitter, detail=True, wait_s=45.0,
+                   timeout=120)
     pub = load.pub.recv(timeout=120)
     time.sleep(sz.settle)
     st = load.stats(detail=True)
@@ -338,8 +339,10 @@ def storm(sysm: System, load: Load, sz: Sizes) -> dict[str, Any]:
     if reconnected_at:
         caught = max(caught, max(reconnected_at.values()))
     recon = [x["all_reconnected_s"] for x in rec if x["all_reconnected_s"] is not None]
+    incomplete = sum(x["fail"] for x in rec) > 0
     load.close_all()
     return {
+        "incomplete": incomplete,
         "users": n, "published": sum(len(v) for v in published.values()),
         "reconnected": sum(x["reconnected"] for x in rec),
         "reconnect_fail": sum(x["fail"] for x in rec),

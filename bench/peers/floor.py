@@ -71,11 +71,10 @@ class Conn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.t = cast(asyncio.Transport, transport)
-        HUB.conns += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
-        HUB.conns -= 1
         if self.sub is not None and self.t is not None:
+            HUB.conns -= 1  # open streams, not every TCP connection
             d, k = self.sub
             d[k].discard(self.t)
 
@@ -166,6 +165,7 @@ class Conn(asyncio.Protocol):
                 self.t.write(b"".join(backlog))
         self.sub = (d, key)
         d[key].add(self.t)
+        HUB.conns += 1
 
 
 async def heartbeat(every: float) -> None:
