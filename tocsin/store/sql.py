@@ -84,6 +84,63 @@ def _is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OSError | TimeoutError | ConnectionError)
 
 
+def stream_counts(jobs: list[Job]) -> dict[str, int]:
+    """How many seqs each stream needs for ``jobs``."""
+    counts: dict[str, int] = {}
+    for job in jobs:
+        keys = ([user_stream(u) for u in job.users] if isinstance(job, PublishJob)
+                else [topic_stream(job.topic)])
+        for key in keys:
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def plan_rows(
+    jobs: list[Job], next_seq: dict[str, int], now: int
+) -> tuple[list[Json], list[Json], list[JobResult]]:
+    """The notification and event rows for ``jobs``, given each stream's first free seq
+    (consumed in job order), and each job's result."""
+    note_rows: list[Json] = []
+    event_rows: list[Json] = []
+    results: list[JobResult] = []
+    for job in jobs:
+        if isinstance(job, TopicJob):
+            stream = topic_stream(job.topic)
+            seq = next_seq[stream]
+            next_seq[stream] = seq + 1
+            ev = StreamEvent(stream, seq, "activity",
+                             _dumps(_activity_json(job.topic, seq, job.event, now)))
+            event_rows.append({"stream": stream, "seq": seq, "name": ev.name,
+                               "data": ev.data, "created_at": now})
+            results.append(ev)
+            continue
+        note = job.note
+        if note.ttl_ms is not None and note.expires_at is None:
+            note = replace(note, expires_at=now + note.ttl_ms)
+        data_text = _dumps(note.data) if note.data is not None else None
+        ids: dict[str, str] = {}
+        out: list[StreamEvent] = []
+        for u in job.users:
+            stream = user_stream(u)
+            seq = next_seq[stream]
+            next_seq[stream] = seq + 1
+            nid = new_id()
+            ids[u] = nid
+            text = _dumps(notification_json(nid, seq, note, now))
+            note_rows.append({
+                "id": nid, "user_id": u, "seq": seq, "type": note.type,
+                "title": note.title, "body": note.body, "priority": note.priority,
+                "group_key": note.group_key, "url": note.url, "actor": note.actor,
+                "source": note.source, "data": data_text, "created_at": now,
+                "expires_at": note.expires_at, "read_at": None,
+            })
+            event_rows.append({"stream": stream, "seq": seq, "name": "notification",
+                               "data": text, "created_at": now})
+            out.append(StreamEvent(stream, seq, "notification", text))
+        results.append(PublishResult(ids=ids, events=out))
+    return note_rows, event_rows, results
+
+
 class SqlStore:
     """Implements :class:`tocsin.store.base.Store` on SQLAlchemy Core."""
 
@@ -238,51 +295,8 @@ class SqlStore:
     async def _insert_jobs(
         self, conn: AsyncConnection, jobs: list[Job], now: int
     ) -> list[JobResult]:
-        counts: dict[str, int] = {}
-        for job in jobs:
-            keys = ([user_stream(u) for u in job.users] if isinstance(job, PublishJob)
-                    else [topic_stream(job.topic)])
-            for key in keys:
-                counts[key] = counts.get(key, 0) + 1
-        next_seq = await self._allocate(conn, counts)
-        note_rows: list[Json] = []
-        event_rows: list[Json] = []
-        results: list[JobResult] = []
-        for job in jobs:
-            if isinstance(job, TopicJob):
-                stream = topic_stream(job.topic)
-                seq = next_seq[stream]
-                next_seq[stream] = seq + 1
-                ev = StreamEvent(stream, seq, "activity",
-                                 _dumps(_activity_json(job.topic, seq, job.event, now)))
-                event_rows.append({"stream": stream, "seq": seq, "name": ev.name,
-                                   "data": ev.data, "created_at": now})
-                results.append(ev)
-                continue
-            note = job.note
-            if note.ttl_ms is not None and note.expires_at is None:
-                note = replace(note, expires_at=now + note.ttl_ms)
-            data_text = _dumps(note.data) if note.data is not None else None
-            ids: dict[str, str] = {}
-            out: list[StreamEvent] = []
-            for u in job.users:
-                stream = user_stream(u)
-                seq = next_seq[stream]
-                next_seq[stream] = seq + 1
-                nid = new_id()
-                ids[u] = nid
-                text = _dumps(notification_json(nid, seq, note, now))
-                note_rows.append({
-                    "id": nid, "user_id": u, "seq": seq, "type": note.type,
-                    "title": note.title, "body": note.body, "priority": note.priority,
-                    "group_key": note.group_key, "url": note.url, "actor": note.actor,
-                    "source": note.source, "data": data_text, "created_at": now,
-                    "expires_at": note.expires_at, "read_at": None,
-                })
-                event_rows.append({"stream": stream, "seq": seq, "name": "notification",
-                                   "data": text, "created_at": now})
-                out.append(StreamEvent(stream, seq, "notification", text))
-            results.append(PublishResult(ids=ids, events=out))
+        next_seq = await self._allocate(conn, stream_counts(jobs))
+        note_rows, event_rows, results = plan_rows(jobs, next_seq, now)
         for rows in _chunks(note_rows):
             await conn.execute(notifications.insert(), list(rows))
         for rows in _chunks(event_rows):

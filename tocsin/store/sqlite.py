@@ -1,7 +1,8 @@
 """SQLite (aiosqlite): the embedded default. WAL mode; one writer at a time.
 
 Writers are serialised by an asyncio lock rather than SQLite's busy-wait, so
-concurrent publishes queue fairly instead of spinning. ``?synchronous=normal``
+concurrent publishes queue fairly instead of spinning. Group-commit batches run
+on a writer thread of their own (``sqlite_writer.py``). ``?synchronous=normal``
 in the URL trades power-loss durability for speed; the default is ``full``.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -17,7 +20,11 @@ from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tocsin.store.sql import SqlStore
+from tocsin.errors import StoreUnavailable
+from tocsin.ids import now_ms
+from tocsin.store import sqlite_writer
+from tocsin.store.batch import Job, JobResult
+from tocsin.store.sql import SqlStore, plan_rows, stream_counts
 
 _SYNC_MODES = {"off", "normal", "full", "extra"}
 
@@ -37,6 +44,48 @@ class SqliteStore(SqlStore):
         path = base.partition(":///")[2]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tocsin-sqlite-writer")
+        self._raw: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        await super().open()
+        if self._path and self._path != ":memory:":
+            loop = asyncio.get_running_loop()
+            self._raw = await loop.run_in_executor(
+                self._writer, sqlite_writer.connect, self._path, self._synchronous)
+
+    async def close(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            await asyncio.get_running_loop().run_in_executor(self._writer, raw.close)
+        self._writer.shutdown(wait=False)
+        await super().close()
+
+    async def _write_batch(self, jobs: list[Job]) -> list[JobResult]:
+        if self._raw is None:
+            return await super()._write_batch(jobs)
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            try:
+                return await loop.run_in_executor(
+                    self._writer, self._write_batch_sync, self._raw, jobs, now_ms())
+            except sqlite3.OperationalError as exc:  # locked by another process, disk I/O
+                raise StoreUnavailable(f"SQLite: {exc}") from exc
+
+    @staticmethod
+    def _write_batch_sync(conn: sqlite3.Connection, jobs: list[Job], now: int
+                          ) -> list[JobResult]:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            next_seq = sqlite_writer.allocate(conn, stream_counts(jobs))
+            note_rows, event_rows, results = plan_rows(jobs, next_seq, now)
+            sqlite_writer.insert_rows(conn, note_rows, event_rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return results
 
     async def _prepare(self) -> None:
         self.engine = create_async_engine(self._engine_url, pool_size=8, max_overflow=8)
