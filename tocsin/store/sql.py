@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -82,6 +82,20 @@ def _is_unavailable(exc: BaseException) -> bool:
             exc, OperationalError | InterfaceError
         )
     return isinstance(exc, OSError | TimeoutError | ConnectionError)
+
+
+# Statements every (re)connecting stream runs, built once: constructing a select per
+# call made SQLAlchemy regenerate its cache key each time, which was the largest
+# cost of a reconnect storm in the profile.
+_EVENTS_AFTER = (
+    select(events.c.seq, events.c.name, events.c.data)
+    .where(events.c.stream == bindparam("stream"), events.c.seq > bindparam("after"))
+    .order_by(events.c.seq)
+    .limit(bindparam("limit"))
+)
+_STREAM_BOUNDS = select(streams.c.pruned_upto, streams.c.last_seq).where(
+    streams.c.key == bindparam("key")
+)
 
 
 def stream_counts(jobs: list[Job]) -> dict[str, int]:
@@ -504,24 +518,16 @@ class SqlStore:
 
     # -- replay ------------------------------------------------------------------------
     async def events_after(self, stream: str, after: int, limit: int) -> list[StreamEvent]:
-        e = events.c
         async with self._read() as conn:
             rows = (
-                await conn.execute(
-                    select(e.seq, e.name, e.data)
-                    .where(e.stream == stream, e.seq > after)
-                    .order_by(e.seq)
-                    .limit(limit)
-                )
+                await conn.execute(_EVENTS_AFTER, {"stream": stream, "after": after,
+                                                   "limit": limit})
             ).all()
         return [StreamEvent(stream, r.seq, r.name, r.data) for r in rows]
 
     async def stream_bounds(self, stream: str) -> tuple[int, int]:
-        s = streams.c
         async with self._read() as conn:
-            row = (
-                await conn.execute(select(s.pruned_upto, s.last_seq).where(s.key == stream))
-            ).first()
+            row = (await conn.execute(_STREAM_BOUNDS, {"key": stream})).first()
         return (0, 0) if row is None else (int(row.pruned_upto), int(row.last_seq))
 
     async def heads(self, keys: list[str]) -> dict[str, int]:

@@ -99,15 +99,17 @@ class EventStream(Response):
         """Place the connection after the client's last event id (or reset it).
         ``False`` if the stream closed before that could be settled."""
         last = self.last_event_id
-        if last is not None and last >= 0 and self.hub.known_head(self.stream) == last:
-            # Already at the head (the common case in a reconnect storm): go live
-            # without a database round trip.
-            conn.start_at(last, last)
+        known = self.hub.known_head(self.stream)
+        if known is not None and (last is None or last == known):
+            # Live only, or already at the head (the common case in a reconnect storm):
+            # no database round trip.
+            conn.start_at(known, known)
             return True
         bounds = await self._bounds(conn)
         if bounds is None:
             return False
         pruned, head = bounds
+        self.hub.note_head(self.stream, head)
         if last is None:
             conn.start_at(head, head)  # live only: history comes over HTTP
         elif last < 0 or last > head or last < pruned:

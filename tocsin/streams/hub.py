@@ -114,6 +114,11 @@ class Hub:
                 for c in conns:
                     c.offer(ev)
 
+    def note_head(self, stream: str, head: int) -> None:
+        """Remember a head read from the store (never lowers what events told us)."""
+        if head > self.heads.get(stream, -1) and len(self.heads) <= HEAD_CACHE_MAX:
+            self.heads[stream] = head
+
     def known_head(self, stream: str) -> int | None:
         """The stream's head as this node has seen it, when that can be trusted: only
         while the broker is up (so no announcement was missed). Lets a reconnecting
