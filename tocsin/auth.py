@@ -60,10 +60,18 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm=ALGORITHM), exp * 1000
 
 
+VERIFIED_CACHE_MAX = 100_000
+
+
 class Authenticator:
     def __init__(self, api_keys: list[str], jwt_secret: str) -> None:
         self._keys = [(k.encode(), key_id(k)) for k in api_keys]
         self._secret = jwt_secret
+        # Tokens already verified, with their claims. Verifying a JWT (HMAC key
+        # preparation, JSON decoding) was the largest cost of a reconnect storm in the
+        # profile, and a reconnecting client presents the same token again. Expiry is
+        # still checked on every use.
+        self._verified: dict[str, Subscriber] = {}
 
     def authenticate(self, credential: str | None) -> Principal:
         if not credential:
@@ -76,6 +84,19 @@ class Authenticator:
                 return Publisher(kid)
         if credential.count(".") != 2 or not self._secret:
             raise TocsinError("unauthorized", "Invalid API key or token.")
+        known = self._verified.get(credential)
+        if known is not None:
+            if known.expires_at is not None and known.expires_at <= time.time():
+                del self._verified[credential]
+                raise TocsinError("unauthorized", "The token has expired.")
+            return known
+        who = self._verify(credential)
+        if len(self._verified) >= VERIFIED_CACHE_MAX:
+            self._verified.clear()  # cheap bound; it refills from the next connects
+        self._verified[credential] = who
+        return who
+
+    def _verify(self, credential: str) -> Subscriber:
         try:
             claims = jwt.decode(credential, self._secret, algorithms=[ALGORITHM],
                                 options={"require": ["sub"]})
