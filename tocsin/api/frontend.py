@@ -115,6 +115,17 @@ class Frontend:
         await send({"type": "http.response.body", "body": body})
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, topic: str | None) -> None:
+        response = self._open(scope, topic)
+        if isinstance(response, EventStream):
+            # Only the response stays alive for the stream's lifetime: the parsed
+            # headers and query are gone with ``_open``'s frame (memory per idle stream).
+            await response(scope, receive, send)
+        else:
+            await self._error(send, *response)
+
+    def _open(
+        self, scope: Scope, topic: str | None
+    ) -> EventStream | tuple[TocsinError, list[tuple[bytes, bytes]]]:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         extra = self._cors(headers.get("origin"))
@@ -132,14 +143,12 @@ class Frontend:
                     raise TocsinError("forbidden", f"This token does not allow topic {topic!r}.")
                 stream = topic_stream(topic)
         except TocsinError as err:
-            await self._error(send, err, extra)
-            return
+            return err, extra
         raw_id = headers.get("last-event-id")
         if raw_id is None:
             raw_id = query.get("lastEventId")
-        response = EventStream(self.tocsin.hub, stream, parse_event_id(raw_id),
-                               self.settings.retry_ms, who.expires_at, extra)
-        await response(scope, receive, send)
+        return EventStream(self.tocsin.hub, stream, parse_event_id(raw_id),
+                           self.settings.retry_ms, who.expires_at, extra)
 
     @staticmethod
     def _credential(headers: dict[str, str], query: dict[str, str]) -> str | None:

@@ -22,7 +22,7 @@ MAX_OUTBOX_BYTES = 256 * 1024
 
 
 class Connection:
-    __slots__ = ("_wake", "closed", "direct", "fetching", "highest", "last_seq", "outbox",
+    __slots__ = ("_waiter", "closed", "direct", "fetching", "highest", "last_seq", "outbox",
                  "outbox_bytes", "sending", "stream")
 
     def __init__(self, stream: str) -> None:
@@ -40,7 +40,8 @@ class Connection:
         """Writes straight to the socket when allowed (see ``direct.py``)."""
         self.sending = False
         """True while the writer task is inside an ASGI send."""
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
+        """Set while the writer sleeps; a bare future is lighter than an Event per client."""
 
     def start_at(self, seq: int, head: int) -> None:
         """Position the connection after ``seq``; ``head`` is the store's newest seq."""
@@ -48,7 +49,7 @@ class Connection:
         self.highest = max(self.highest, head)
         self.fetching = self.highest > seq
         if self.fetching:
-            self._wake.set()
+            self._wakeup()
 
     def offer(self, event: StreamEvent) -> None:
         seq = event.seq
@@ -68,7 +69,7 @@ class Connection:
                 return  # written: the writer task need not wake
             self.outbox.append(f)
             self.outbox_bytes += len(f)
-        self._wake.set()
+        self._wakeup()
 
     def nudge(self, head: int) -> None:
         """The store's head is ``head``: catch up if that is news."""
@@ -76,7 +77,7 @@ class Connection:
             self.highest = head
         if head > self.last_seq and not self.fetching:
             self.fetching = True
-            self._wake.set()
+            self._wakeup()
 
     def fill(self, events: list[StreamEvent], complete: bool) -> bool:
         """Queue events read from the store. ``complete`` means the read hit the end.
@@ -108,7 +109,7 @@ class Connection:
             return
         self.outbox.append(data)
         self.outbox_bytes += len(data)
-        self._wake.set()
+        self._wakeup()
 
     def take(self) -> bytes:
         data = b"".join(self.outbox)
@@ -118,9 +119,19 @@ class Connection:
 
     def close(self) -> None:
         self.closed = True
-        self._wake.set()
+        self._wakeup()
+
+    def _wakeup(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
 
     async def wait(self) -> None:
-        if not (self.outbox or self.closed):
-            await self._wake.wait()
-        self._wake.clear()
+        """Sleep until there is something to do (frames, a fetch, or closing)."""
+        if self.outbox or self.closed:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
