@@ -214,3 +214,27 @@ async def test_topic_stream_and_resume(server: ServerProcess, uid: str) -> None:
         await again.close()
     denied = httpx.get(url, params={"token": server.token(uid, topics=["other"])})
     assert denied.status_code == 403
+
+
+async def test_live_only_clients_get_everything_published_after_they_connected(
+    server: ServerProcess, uid: str
+) -> None:
+    """A client without Last-Event-ID is "connected" once it has the headers; anything
+    published from then on is its to receive, even while the server is still reading
+    the stream's head behind those headers (many fresh users connecting at once)."""
+    for round_ in range(3):
+        users = [f"fresh-{uid}-{round_}-{i}" for i in range(60)]
+        streams = await asyncio.gather(*(open_stream(stream_url(server), server.token(u))
+                                         for u in users))
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10, headers={
+                    "Authorization": f"Bearer {server.api_key}"}) as pub:
+                r = await pub.post("/api/notifications", json={
+                    "recipients": users, "type": "t", "title": "right after connect"})
+                assert r.status_code == 201
+            for s in streams:
+                await s.wait_for(1, timeout=10)
+                assert s.ids == [1]
+        finally:
+            for s in streams:
+                await s.close()

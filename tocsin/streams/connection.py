@@ -22,8 +22,8 @@ MAX_OUTBOX_BYTES = 256 * 1024
 
 
 class Connection:
-    __slots__ = ("_waiter", "closed", "direct", "fetching", "highest", "last_seq", "outbox",
-                 "outbox_bytes", "sending", "stream")
+    __slots__ = ("_waiter", "closed", "direct", "fetching", "first_offered", "highest",
+                 "last_seq", "outbox", "outbox_bytes", "sending", "stream")
 
     def __init__(self, stream: str) -> None:
         self.stream = stream
@@ -33,6 +33,9 @@ class Connection:
         """Newest seq known to exist in the stream."""
         self.fetching = True
         """While True, live events are not queued: the writer reads from the store."""
+        self.first_offered: int | None = None
+        """Lowest seq offered while fetching (before the position is settled, it tells
+        a live-only client where "now" was when it connected)."""
         self.outbox: list[bytes] = []
         self.outbox_bytes = 0
         self.closed = False
@@ -58,6 +61,8 @@ class Connection:
         if seq > self.highest:
             self.highest = seq
         if self.fetching:
+            if self.first_offered is None or seq < self.first_offered:
+                self.first_offered = seq
             return
         if seq != self.last_seq + 1 or self.outbox_bytes > MAX_OUTBOX_BYTES:
             self.fetching = True  # gap or slow client: let the writer read the store

@@ -59,6 +59,7 @@ class EventStream(Response):
         self.retry_ms = retry_ms
         self.expires_at = expires_at
         self.extra_headers = extra_headers or []
+        self._head_at_connect: int | None = None
         self.status_code = 200
         self.background = None
 
@@ -67,6 +68,10 @@ class EventStream(Response):
         conn = Connection(self.stream)
         # Register before reading the head: nothing published from here on is missed.
         hub.register(conn)
+        # A live-only client starts at the head as of *now* (known without a database
+        # read when the hub can vouch for it): events published while the headers are
+        # being sent are still its to receive.
+        self._head_at_connect = hub.known_head(self.stream)
         watcher = asyncio.create_task(self._watch(receive, conn))
         expiry: asyncio.TimerHandle | None = None
         try:
@@ -99,11 +104,13 @@ class EventStream(Response):
         """Place the connection after the client's last event id (or reset it).
         ``False`` if the stream closed before that could be settled."""
         last = self.last_event_id
-        known = self.hub.known_head(self.stream)
-        if known is not None and (last is None or last == known):
-            # Live only, or already at the head (the common case in a reconnect storm):
-            # no database round trip.
-            conn.start_at(known, known)
+        if last is None and self._head_at_connect is not None:
+            conn.start_at(self._head_at_connect, self._head_at_connect)
+            return True
+        if last is not None and last >= 0 and self.hub.known_head(self.stream) == last:
+            # Already at the head (the common case in a reconnect storm): no database
+            # round trip.
+            conn.start_at(last, last)
             return True
         bounds = await self._bounds(conn)
         if bounds is None:
@@ -111,7 +118,10 @@ class EventStream(Response):
         pruned, head = bounds
         self.hub.note_head(self.stream, head)
         if last is None:
-            conn.start_at(head, head)  # live only: history comes over HTTP
+            # Live only (history comes over HTTP): from the head as of registration,
+            # which is before the first event offered since, if any arrived meanwhile.
+            start = head if conn.first_offered is None else min(head, conn.first_offered - 1)
+            conn.start_at(start, head)
         elif last < 0 or last > head or last < pruned:
             # Never issued, or older than retention: the client must refetch state.
             conn.push_raw(frame("reset", f'{{"lastEventId":"{head}"}}', head))
