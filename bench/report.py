@@ -121,7 +121,11 @@ def rows() -> list[tuple[str, str, Getter, str, bool]]:
     """(label, scenario, getter, unit, higher_is_better)"""
     def fan(n: str, key: str) -> Getter:
         # a run that did not deliver every event to every client counts as a failure
-        return lambda r: r[n][key] if r[n].get("all_delivered", True) else FAIL
+        def g(r: dict[str, Any]) -> float | None:
+            v = r[n]
+            ok = v.get("all_delivered", True) and not v.get("gaps") and not v.get("dupes")
+            return v[key] if ok else FAIL
+        return g
 
     def idle_at(n: int, key: str) -> Getter:
         def g(r: dict[str, Any]) -> float | None:
