@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
                  "server_cpus": server_cpus, "load_cpus": load_cpus,
                  "load_workers": a.load_workers, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                  "sizes": sz.__dict__})
+    if os.environ.get("BENCH_TOCSIN_ROOT"):
+        meta["tocsin_tree"] = (f"{os.environ['BENCH_TOCSIN_ROOT']} (a frozen copy of the "
+                               "tree, BENCH_TOCSIN_ROOT)")
     log(f"bench: {meta['mode']}, {rounds} round(s), systems={names}, scenarios={scens}")
     results: list[dict[str, dict[str, Any]]] = []
     t_start = time.monotonic()

@@ -285,7 +285,9 @@ def machine_md(meta: dict[str, Any]) -> str:
             f"at end {tuple(round(x, 2) for x in meta.get('loadavg_at_end', ()))} "
             "(other agents share this machine: numbers are noisy)\n"
             f"- mode {meta['mode']}, {meta['rounds']} round(s), {meta.get('elapsed_s')} s, "
-            f"git {meta['git']}, started {meta['started']}\n- {pk}")
+            f"git {meta['git']}, started {meta['started']}\n"
+            + (f"- Tocsin ran from {meta['tocsin_tree']}\n" if meta.get("tocsin_tree") else "")
+            + f"- {pk}")
 
 
 def plots(raw: dict[str, Any], out: Path, suffix: str) -> list[str]:
