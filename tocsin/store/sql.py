@@ -31,7 +31,7 @@ from tocsin.store.base import (
 )
 from tocsin.store.batch import GroupCommit, Job, JobResult, PublishJob, TopicJob
 from tocsin.store.shape import notification_json, row_json
-from tocsin.store.tables import events, idempotency, notifications, streams
+from tocsin.store.tables import events, idempotency, notifications, streams, upsert_sql
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
@@ -238,16 +238,16 @@ class SqlStore:
         Keys are locked in sorted order so concurrent batches cannot deadlock.
         """
         first: dict[str, int] = {}
+        paramstyle = conn.dialect.paramstyle
         for chunk in _chunks(sorted(counts)):
-            stmt = self._insert(streams).values(
-                [{"key": k, "last_seq": counts[k], "pruned_upto": 0} for k in chunk]
-            )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[streams.c.key],
-                set_={"last_seq": streams.c.last_seq + stmt.excluded.last_seq},
-            ).returning(streams.c.key, streams.c.last_seq)
-            for key, head in (await conn.execute(stmt)).all():
-                first[key] = head - counts[key] + 1
+            params: list[Any] = []
+            for k in chunk:
+                params += (k, counts[k])
+            rows: Sequence[Any] = (
+                await conn.exec_driver_sql(upsert_sql(len(chunk), paramstyle), tuple(params))
+            ).all()
+            for key, head in rows:
+                first[key] = int(head) - counts[key] + 1
         return first
 
     async def _unread(self, conn: AsyncConnection, user: str, now: int) -> int:

@@ -12,11 +12,11 @@ state, idempotent publishes, migrations) stays on SQLAlchemy.
 from __future__ import annotations
 
 import sqlite3
-from functools import lru_cache
 
 from tocsin.store.base import Json
+from tocsin.store.tables import upsert_sql
 
-UPSERT_CHUNK = 300  # rows per upsert statement (3 parameters each)
+UPSERT_CHUNK = 300  # rows per upsert statement (2 parameters each)
 
 NOTE_INSERT = (
     "INSERT INTO tocsin_notifications (id, user_id, seq, type, title, body, priority, "
@@ -28,16 +28,6 @@ EVENT_INSERT = (
     "INSERT INTO tocsin_events (stream, seq, name, data, created_at) "
     "VALUES (:stream, :seq, :name, :data, :created_at)"
 )
-
-
-@lru_cache(maxsize=UPSERT_CHUNK)
-def _upsert_sql(rows: int) -> str:
-    values = ", ".join(["(?, ?, 0)"] * rows)
-    return (
-        f"INSERT INTO tocsin_streams (key, last_seq, pruned_upto) VALUES {values} "
-        "ON CONFLICT (key) DO UPDATE SET last_seq = tocsin_streams.last_seq + "
-        "excluded.last_seq RETURNING key, last_seq"
-    )
 
 
 def connect(path: str, synchronous: str) -> sqlite3.Connection:
@@ -59,7 +49,7 @@ def allocate(conn: sqlite3.Connection, counts: dict[str, int]) -> dict[str, int]
         params: list[object] = []
         for k in chunk:
             params += (k, counts[k])
-        for key, head in conn.execute(_upsert_sql(len(chunk)), params).fetchall():
+        for key, head in conn.execute(upsert_sql(len(chunk), "qmark"), params).fetchall():
             first[key] = head - counts[key] + 1
     return first
 
