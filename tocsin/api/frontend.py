@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tocsin.api.models import PublishIn
 from tocsin.api.notifications import publish_body
-from tocsin.api.topics import TOPIC_RE
+from tocsin.api.topics import check_topic
 from tocsin.api.validation import error_from_validation
 from tocsin.auth import COOKIE_NAME, Authenticator, Publisher, Subscriber
 from tocsin.config import Settings
@@ -137,10 +137,7 @@ class Frontend:
             if topic is None:
                 stream = user_stream(who.user)
             else:
-                if not TOPIC_RE.match(topic):
-                    raise TocsinError("invalid_field", "Invalid topic name.", "topic")
-                if not who.may_read(topic):
-                    raise TocsinError("forbidden", f"This token does not allow topic {topic!r}.")
+                check_topic(topic, who)
                 stream = topic_stream(topic)
         except TocsinError as err:
             return err, extra

@@ -22,7 +22,8 @@ TOPIC_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,200}$")
 TopicName = Annotated[str, Path(description="letters, digits and _ . : @ -; at most 200")]
 
 
-def _check(topic: str, who: Principal) -> None:
+def check_topic(topic: str, who: Principal) -> None:
+    """A valid topic name that the caller may use (publishers may use any)."""
     if not TOPIC_RE.match(topic):
         raise TocsinError("invalid_field", "Topic names use letters, digits and _ . : @ -, "
                           "at most 200 characters.", "topic")
@@ -35,7 +36,7 @@ async def post_event(
     topic: TopicName, body: TopicEventIn, caller: AnyCaller, tocsin: Service
 ) -> Response:
     """Append an activity event. A user posting is always its own ``actor``."""
-    _check(topic, caller)
+    check_topic(topic, caller)
     actor = caller.user if isinstance(caller, Subscriber) else body.actor
     ev = await tocsin.add_topic_event(
         topic, NewTopicEvent(type=body.type, title=body.title, body=body.body, actor=actor,
@@ -54,7 +55,7 @@ async def history(
     since: str | None = None,
 ) -> Response:
     """History newest first (oldest first with ``since``), within the retention period."""
-    _check(topic, caller)
+    check_topic(topic, caller)
     page = await tocsin.store.topic_history(
         topic,
         ListQuery(limit=limit, before=parse_cursor(before, "before"),
@@ -79,7 +80,7 @@ async def stream(
     last_event_id_q: Annotated[str | None, Query(alias="lastEventId")] = None,
 ) -> EventStream:
     """Live ``activity`` events, with the same resume rules as the inbox stream."""
-    _check(topic, caller)
+    check_topic(topic, caller)
     raw = last_event_id if last_event_id is not None else last_event_id_q
     return EventStream(tocsin.hub, topic_stream(topic), parse_event_id(raw),
                        tocsin.settings.retry_ms, caller.expires_at)
