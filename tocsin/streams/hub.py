@@ -171,8 +171,7 @@ class Hub:
             return
         heads = await self.store.heads(keys)
         for key, head in heads.items():
-            if head > self.heads.get(key, 0):
-                self.heads[key] = head
+            self.note_head(key, head)
             for c in self.streams.get(key, ()):
                 c.nudge(head)
 
