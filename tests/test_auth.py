@@ -7,17 +7,28 @@ import time
 import jwt
 import pytest
 
-from tocsin.auth import Authenticator, Publisher, Subscriber, mint_token
+from tocsin.auth import (
+    Authenticator,
+    Credential,
+    Publisher,
+    Subscriber,
+    find_credential,
+    mint_token,
+)
 from tocsin.errors import TocsinError
 
 SECRET = "s" * 32
 
 
+def bearer(value: str) -> Credential:
+    return Credential(value, "header")
+
+
 def test_keys_tokens_and_topic_patterns() -> None:
     auth = Authenticator(["key-1"], SECRET)
-    assert isinstance(auth.authenticate("key-1"), Publisher)
+    assert isinstance(auth.authenticate(bearer("key-1")), Publisher)
     tok, _ = mint_token(SECRET, "alice", ["project:*", "team:core"], 60)
-    who = auth.authenticate(tok)
+    who = auth.authenticate(bearer(tok))
     assert isinstance(who, Subscriber) and who.user == "alice"
     assert who.may_read("project:42") and who.may_read("team:core")
     assert not who.may_read("team:core2") and not who.may_read("projects")
@@ -26,19 +37,47 @@ def test_keys_tokens_and_topic_patterns() -> None:
 def test_cached_token_still_expires() -> None:
     auth = Authenticator([], SECRET)
     tok = jwt.encode({"sub": "bob", "exp": int(time.time()) + 1}, SECRET, "HS256")
-    assert auth.authenticate(tok) == auth.authenticate(tok)  # second use: from the cache
+    # The second use comes from the cache.
+    assert auth.authenticate(bearer(tok)) == auth.authenticate(bearer(tok))
     time.sleep(1.1)
     with pytest.raises(TocsinError, match="expired"):
-        auth.authenticate(tok)
+        auth.authenticate(bearer(tok))
 
 
 def test_forged_and_malformed_tokens_are_rejected() -> None:
     auth = Authenticator([], SECRET)
     good, _ = mint_token(SECRET, "carol", None, 60)
-    auth.authenticate(good)
+    auth.authenticate(bearer(good))
     forged = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
     for bad in (forged, jwt.encode({"sub": "carol"}, "x" * 32, "HS256"), "a.b.c",
                 jwt.encode({"sub": ""}, SECRET, "HS256"), ""):
         with pytest.raises(TocsinError) as err:
-            auth.authenticate(bad)
+            auth.authenticate(bearer(bad))
         assert err.value.status == 401
+
+
+def test_api_keys_only_in_the_authorization_header() -> None:
+    auth = Authenticator(["key-1"], SECRET)
+    tok, _ = mint_token(SECRET, "alice", None, 60)
+    for source in ("cookie", "query"):
+        with pytest.raises(TocsinError, match="only in the") as err:
+            auth.authenticate(Credential("key-1", source))  # type: ignore[arg-type]
+        assert err.value.status == 401
+        assert isinstance(auth.authenticate(Credential(tok, source)),  # type: ignore[arg-type]
+                          Subscriber)
+
+
+@pytest.mark.parametrize(("headers", "query", "expected"), [
+    ({"authorization": "Bearer abc"}, b"token=q", Credential("abc", "header")),
+    ({"authorization": "bearer  abc "}, b"", Credential("abc", "header")),
+    ({"cookie": "a=1; tocsin_token=xyz; b=2"}, b"token=q", Credential("xyz", "cookie")),
+    ({"cookie": 'tocsin_token="xyz"'}, b"", Credential("xyz", "cookie")),
+    # Names SimpleCookie refuses must not break the request (cookies of sibling sites).
+    ({"cookie": "we(ird=1; tocsin_token=xyz"}, b"", Credential("xyz", "cookie")),
+    ({"cookie": "we(ird=1"}, b"lastEventId=1&token=q%2B", Credential("q+", "query")),
+    ({"authorization": "Basic Zm9v"}, b"", None),
+    ({}, b"tokens=1", None),
+])
+def test_one_credential_rule(headers: dict[str, str], query: bytes,
+                             expected: Credential | None) -> None:
+    assert find_credential(headers, query) == expected

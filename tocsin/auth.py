@@ -1,5 +1,13 @@
 """Who is calling: publishers (an app's backend, by API key) and subscribers (a
-user's browser, by a JWT the server's secret signed)."""
+user's browser, by a JWT the server's secret signed).
+
+Where credentials may come from (decided here, once, for every route):
+- ``Authorization: Bearer <api key or token>`` — the only place an API key is accepted
+  (keys in URLs end up in access logs; keys in cookies would be sent by browsers);
+- the ``tocsin_token`` cookie — a subscriber token only;
+- ``?token=`` — a subscriber token only (EventSource cannot send headers).
+The first one present wins, in that order.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,8 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import parse_qsl
 
 import jwt
 
@@ -37,12 +47,63 @@ class Subscriber:
 
 Principal = Publisher | Subscriber
 
+CredentialSource = Literal["header", "cookie", "query"]
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    value: str
+    source: CredentialSource
+
+
+def find_credential(headers: dict[str, str], query_string: bytes) -> Credential | None:
+    """The caller's credential from request headers (lower-case names) and the raw
+    query string, by the rule in this module's docstring."""
+    authz = headers.get("authorization", "")
+    if authz[:7].lower() == "bearer ":
+        return Credential(authz[7:].strip(), "header")
+    cookie = headers.get("cookie")
+    if cookie:
+        value = cookie_value(cookie, COOKIE_NAME)
+        if value:
+            return Credential(value, "cookie")
+    if b"token=" in query_string:
+        for name, value in parse_qsl(query_string.decode("latin-1")):
+            if name == "token" and value:
+                return Credential(value, "query")
+    return None
+
+
+def cookie_value(header: str, name: str) -> str | None:
+    """One cookie's value. Tolerant by design: ``http.cookies.SimpleCookie`` raises on
+    names it dislikes (a cookie set by a sibling subdomain could break every request)."""
+    for part in header.split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            return value
+    return None
+
 
 @functools.lru_cache(maxsize=4096)
 def _pattern(glob: str) -> re.Pattern[str]:
     """``project:*`` style patterns: ``*`` matches any run of characters, nothing else is
     special (so topic names may contain ``?``, ``[`` and the like)."""
     return re.compile(".*".join(re.escape(part) for part in glob.split("*")))
+
+
+def require_publisher(who: Principal | None) -> Publisher:
+    if not isinstance(who, Publisher):
+        raise TocsinError("forbidden", "This route needs a publisher API key, not a user token.")
+    return who
+
+
+def require_subscriber(who: Principal | None) -> Subscriber:
+    if not isinstance(who, Subscriber):
+        raise TocsinError("forbidden", "This route needs a user token, not a publisher API key.")
+    return who
 
 
 def key_id(api_key: str) -> str:
@@ -73,15 +134,22 @@ class Authenticator:
         # still checked on every use.
         self._verified: dict[str, Subscriber] = {}
 
-    def authenticate(self, credential: str | None) -> Principal:
-        if not credential:
+    def authenticate(self, found: Credential | None) -> Principal:
+        if found is None or not found.value:
             raise TocsinError("unauthorized", "Missing credentials: send "
                               "'Authorization: Bearer <token>', a tocsin_token cookie or ?token=.")
+        credential = found.value
         raw = credential.encode()
+        publisher: Publisher | None = None
         for key, kid in self._keys:
             # Constant-time comparison against every key: no early exit on a match.
             if hmac.compare_digest(raw, key):
-                return Publisher(kid)
+                publisher = Publisher(kid)
+        if publisher is not None:
+            if found.source != "header":
+                raise TocsinError("unauthorized", "API keys are accepted only in the "
+                                  "'Authorization: Bearer' header, never in a URL or cookie.")
+            return publisher
         if credential.count(".") != 2 or not self._secret:
             raise TocsinError("unauthorized", "Invalid API key or token.")
         known = self._verified.get(credential)

@@ -21,6 +21,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "forbidden": (403, "These credentials may not use this route."),
     "not_found": (404, "No such resource."),
     "method_not_allowed": (405, "Method not allowed."),
+    "unsupported_media_type": (415, "Send the request body as JSON with "
+                               "'Content-Type: application/json'."),
     "conflict": (409, "The request conflicts with the current state."),
     "store_unavailable": (503, "The database is unavailable; nothing was stored. Retry later."),
     "internal": (500, "Internal server error."),

@@ -14,9 +14,9 @@ import socket
 from types import FrameType
 
 import uvicorn
-from fastapi import FastAPI
 
-from tocsin.app import create_app, with_frontend
+from tocsin.api.gate import Gate
+from tocsin.app import create_app
 from tocsin.config import Settings
 from tocsin.streams.hub import Hub
 
@@ -39,9 +39,9 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def uvicorn_config(settings: Settings, app: FastAPI) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, app: Gate) -> uvicorn.Config:
     return uvicorn.Config(
-        with_frontend(app),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",

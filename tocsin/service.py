@@ -13,7 +13,7 @@ import logging
 from tocsin.broker import broker_from_url
 from tocsin.config import Settings
 from tocsin.events import StreamEvent
-from tocsin.ids import now_ms
+from tocsin.ids import Position, now_ms
 from tocsin.metrics import Metrics
 from tocsin.store import store_from_url
 from tocsin.store.base import Change, NewNotification, NewTopicEvent, PublishResult, Store
@@ -74,7 +74,7 @@ class Tocsin:
             await self.hub.fan_out(change.events)
         return change
 
-    async def read_all(self, user: str, type: str | None, before: int | None) -> Change:
+    async def read_all(self, user: str, type: str | None, before: Position | None) -> Change:
         change = await self.store.read_all(user, type, before)
         await self.hub.fan_out(change.events)
         return change

@@ -1,4 +1,5 @@
-"""Request dependencies: the service object, credentials, and who may call what."""
+"""Request dependencies for the FastAPI routes: the service object, and the caller
+the gate (``gate.py``) already authenticated."""
 
 from __future__ import annotations
 
@@ -9,14 +10,36 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
-from tocsin.auth import COOKIE_NAME, Authenticator, Principal, Publisher, Subscriber
+from tocsin.api.asgi import PRINCIPAL_KEY
+from tocsin.auth import (
+    COOKIE_NAME,
+    Principal,
+    Publisher,
+    Subscriber,
+    require_publisher,
+    require_subscriber,
+)
 from tocsin.errors import TocsinError
+from tocsin.ids import Position, parse_position
 from tocsin.service import Tocsin
 
-# Declared for OpenAPI (the "Authorize" button in /docs); parsing is ours.
-_bearer = HTTPBearer(auto_error=False, description="API key (publisher) or JWT (subscriber)")
-_cookie = APIKeyCookie(name=COOKIE_NAME, auto_error=False, description="subscriber JWT")
-_query = APIKeyQuery(name="token", auto_error=False, description="subscriber JWT (EventSource)")
+# Declared for OpenAPI (the "Authorize" button in /docs); the gate does the parsing.
+bearer = HTTPBearer(auto_error=False,
+                    description="API key (publisher; only here) or JWT (subscriber)")
+cookie = APIKeyCookie(name=COOKIE_NAME, auto_error=False, description="subscriber JWT")
+query = APIKeyQuery(name="token", auto_error=False,
+                    description="subscriber JWT (EventSource cannot send headers)")
+
+
+async def subscriber_credentials(
+    _b: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    _c: Annotated[str | None, Depends(cookie)],
+    _q: Annotated[str | None, Depends(query)],
+) -> None:
+    """Documents where a subscriber token may come from."""
+
+
+SubscriberCredentials = Annotated[None, Depends(subscriber_credentials)]
 
 
 async def get_tocsin(request: Request) -> Tocsin:
@@ -24,27 +47,19 @@ async def get_tocsin(request: Request) -> Tocsin:
     return service
 
 
-async def principal(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    cookie: Annotated[str | None, Depends(_cookie)],
-    query: Annotated[str | None, Depends(_query)],
-) -> Principal:
-    credential = bearer.credentials if bearer is not None else (cookie or query)
-    auth: Authenticator = request.app.state.auth
-    return auth.authenticate(credential)
+async def principal(request: Request, _: SubscriberCredentials) -> Principal:
+    who: Principal | None = request.scope.get(PRINCIPAL_KEY)
+    if who is None:  # only if the framework app is served without the gate
+        raise TocsinError("unauthorized", "Missing credentials.")
+    return who
 
 
 async def publisher(who: Annotated[Principal, Depends(principal)]) -> Publisher:
-    if not isinstance(who, Publisher):
-        raise TocsinError("forbidden", "This route needs a publisher API key, not a user token.")
-    return who
+    return require_publisher(who)
 
 
 async def subscriber(who: Annotated[Principal, Depends(principal)]) -> Subscriber:
-    if not isinstance(who, Subscriber):
-        raise TocsinError("forbidden", "This route needs a user token, not a publisher API key.")
-    return who
+    return require_subscriber(who)
 
 
 Service = Annotated[Tocsin, Depends(get_tocsin)]
@@ -58,10 +73,12 @@ def json_response(obj: object, status: int = 200) -> Response:
     return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
 
 
-def parse_cursor(raw: str | None, field: str) -> int | None:
-    """Cursors and event ids are the decimal seqs this server issued."""
+def parse_cursor(raw: str | None, field: str) -> Position | None:
+    """A cursor or event id this server issued (the store checks its epoch)."""
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise TocsinError("bad_cursor", f"'{field}' is not a cursor this server issued.", field)
-    return int(raw)
+    try:
+        return parse_position(raw)
+    except ValueError:
+        raise TocsinError("bad_cursor", f"'{field}' is not a cursor this server issued.",
+                          field) from None

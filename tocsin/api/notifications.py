@@ -1,14 +1,14 @@
-"""User inboxes: publish, history, read state, and the live stream."""
+"""User inboxes: history and read state. (Publishing and the live stream are hot
+routes: ``hot_routes.py``.)"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
 from tocsin.api.deps import (
-    PublisherCaller,
     Service,
     SubscriberCaller,
     json_response,
@@ -19,40 +19,16 @@ from tocsin.api.models import (
     Notification,
     NotificationPage,
     Priority,
-    PublishIn,
-    PublishOut,
     ReadAllIn,
     ReadIn,
 )
 from tocsin.errors import TocsinError
-from tocsin.events import user_stream
-from tocsin.service import Tocsin
-from tocsin.store.base import ListQuery, NewNotification
-from tocsin.streams.endpoint import EventStream, parse_event_id
+from tocsin.store.base import ListQuery
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 503)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 413, 415, 503)
 }
-
-
-@router.post("", status_code=201, response_model=PublishOut, responses=ERRORS)
-async def publish(body: PublishIn, caller: PublisherCaller, tocsin: Service) -> Response:
-    """Store one notification per recipient (a batched write) and deliver them live.
-    201 means stored durably. A repeated ``idempotencyKey`` within 24 h returns the
-    original ids and creates nothing."""
-    return json_response(await publish_body(tocsin, caller.id, body), 201)
-
-
-async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn) -> dict[str, object]:
-    """The publish operation behind the route (and the stream frontend's fast path)."""
-    note = NewNotification(
-        type=body.type, title=body.title, body=body.body, priority=body.priority,
-        group_key=body.group_key, url=body.url, actor=body.actor, source=body.source,
-        data=body.data, ttl_ms=body.ttl * 1000 if body.ttl else None,
-    )
-    result = await tocsin.publish(publisher, body.recipients, note, body.idempotency_key)
-    return {"ids": result.ids}
 
 
 @router.get("", response_model=NotificationPage, responses=ERRORS)
@@ -83,28 +59,6 @@ async def list_notifications(
 @router.get("/unread-count", responses=ERRORS)
 async def unread_count(caller: SubscriberCaller, tocsin: Service) -> Response:
     return json_response({"unreadCount": await tocsin.store.unread_count(caller.user)})
-
-
-@router.get(
-    "/stream",
-    response_class=Response,
-    response_model=None,
-    responses={200: {"content": {"text/event-stream": {}},
-                     "description": "SSE: notification, read, unread, read_all, deleted, reset"},
-               **ERRORS},
-)
-async def stream(
-    caller: SubscriberCaller,
-    tocsin: Service,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    last_event_id_q: Annotated[str | None, Query(alias="lastEventId")] = None,
-) -> EventStream:
-    """Live events of the caller's inbox. Resumes after ``Last-Event-ID`` (header, sent by
-    EventSource on reconnect; it wins) or ``?lastEventId=``; an id too old or never
-    issued gets one ``reset`` event."""
-    raw = last_event_id if last_event_id is not None else last_event_id_q
-    return EventStream(tocsin.hub, user_stream(caller.user), parse_event_id(raw),
-                       tocsin.settings.retry_ms, caller.expires_at)
 
 
 @router.post("/read-all", responses=ERRORS)

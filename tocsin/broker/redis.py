@@ -37,10 +37,9 @@ How a node that was partitioned catches up
    Anything committed after the subscription is confirmed arrives over Pub/Sub,
    anything before it is found by the sweep, so nothing falls in between.
 2. Other nodes' clients: events this node stored while it could not publish never
-   reached the healthy nodes, which do not poll. The broker therefore keeps, per
-   stream, the newest event it failed to publish (bounded, see ``backlog``) and
-   re-announces them in one message as soon as Redis takes publishes again. A
-   receiving hub that is behind on such a stream reads the gap from the store.
+   reached the healthy nodes, which do not poll. That is the hub's business, not the
+   broker's (messages are opaque here): a hub whose publish failed asks every node
+   to sweep once the broker is back (see ``streams/hub.py``).
 
 Any publish failure also counts as a lost subscription (``on_state(False)`` and a
 fresh ``SUBSCRIBE``), so a node that could not even tell itself about an event
@@ -55,8 +54,6 @@ URL
 ``ping_interval``  idle time before the watchdog pings the subscription (default 5s).
 ``ping_timeout``   how long a ping, connect or publish may take (default 2s).
 ``backoff_max``    cap of the reconnect backoff (default 3s; it starts at 50ms).
-``backlog``        how many streams' newest events to keep for re-announcement
-                   (default 10000; 0 disables).
 """
 
 from __future__ import annotations
@@ -78,7 +75,6 @@ from redis.exceptions import RedisError
 
 from tocsin.broker.base import BrokerUnavailable, MessageHandler, StateHandler
 from tocsin.config import parse_duration
-from tocsin.events import StreamEvent, decode_batch, encode_batch
 
 log = logging.getLogger("tocsin.broker.redis")
 
@@ -87,10 +83,9 @@ DEFAULT_PING_INTERVAL_S = 5.0
 DEFAULT_PING_TIMEOUT_S = 2.0
 BACKOFF_MIN_S = 0.05
 DEFAULT_BACKOFF_MAX_S = 3.0
-DEFAULT_BACKLOG = 10_000
 PUBLISH_POOL_SIZE = 16
 
-_OWN_OPTIONS = ("channel", "ping_interval", "ping_timeout", "backoff_max", "backlog")
+_OWN_OPTIONS = ("channel", "ping_interval", "ping_timeout", "backoff_max")
 _NETWORK_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -137,7 +132,6 @@ class RedisBroker:
                                              or str(DEFAULT_PING_TIMEOUT_S))
         self.backoff_max_s = parse_duration(own.get("backoff_max", "")
                                             or str(DEFAULT_BACKOFF_MAX_S))
-        self.backlog_limit = int(own.get("backlog", "") or DEFAULT_BACKLOG)
         if self.ping_interval_s <= 0 or self.ping_timeout_s <= 0 or self.backoff_max_s <= 0:
             raise ValueError(f"broker timings must be positive in {redact(url)!r}")
 
@@ -159,9 +153,6 @@ class RedisBroker:
         self._resubscribe = asyncio.Event()
         self._pool: BlockingConnectionPool | None = None
         self._client: Redis | None = None
-        # stream -> (node, newest event not yet announced)
-        self._backlog: dict[str, tuple[str, StreamEvent]] = {}
-        self._backlog_dropped = 0
         self.subscriptions = 0
         """How many times the subscription was (re)established; for tests and metrics."""
 
@@ -189,14 +180,10 @@ class RedisBroker:
             raise BrokerUnavailable("broker is closed")
         if not self._subscribed:
             # Reconnecting: fail fast instead of paying a connect timeout per event.
-            self._remember(message)
             raise BrokerUnavailable(f"Redis broker {self.url} is reconnecting")
         try:
-            if self._backlog:
-                await self._flush_backlog()
             await self._client.publish(self.channel, message)
         except _NETWORK_ERRORS as exc:
-            self._remember(message)
             self._lost(f"publish failed: {exc!r}")
             raise BrokerUnavailable(f"Redis broker {self.url}: {exc}") from exc
 
@@ -262,8 +249,6 @@ class RedisBroker:
                              self.url)
                     self._report(True)
                     self._first_attempt_done()
-                    if self._backlog:
-                        self._spawn(self._flush_backlog_quietly())
                     await self._listen(conn)
                 except (*_NETWORK_ERRORS, _SubscriptionLost) as exc:
                     self._lost(repr(exc))
@@ -347,60 +332,3 @@ class RedisBroker:
             pass
         else:
             raise _SubscriptionLost(f"unexpected reply on subscription: {reply!r}")
-
-    # -- re-announcing what could not be published -------------------------------------
-
-    def _remember(self, message: bytes) -> None:
-        """Keep the newest event per stream of a batch that did not go out. Other
-        payloads are dropped, as the at-most-once contract allows."""
-        if self.backlog_limit <= 0:
-            return
-        try:
-            node, events = decode_batch(message)
-        except ValueError:
-            return
-        for event in events:
-            old = self._backlog.pop(event.stream, None)
-            if old is None or old[1].seq <= event.seq:
-                self._backlog[event.stream] = (node, event)
-            else:
-                self._backlog[event.stream] = old
-        while len(self._backlog) > self.backlog_limit:
-            self._backlog.pop(next(iter(self._backlog)))
-            self._backlog_dropped += 1
-            if self._backlog_dropped == 1:
-                log.warning("Redis broker backlog over %d streams: dropping the oldest "
-                            "(their subscribers on other nodes catch up on their next "
-                            "event or reconnect)", self.backlog_limit)
-
-    async def _flush_backlog(self) -> None:
-        if not self._backlog or self._client is None:
-            return
-        pending, self._backlog = self._backlog, {}
-        by_node: dict[str, list[StreamEvent]] = {}
-        for node, event in pending.values():
-            by_node.setdefault(node, []).append(event)
-        try:
-            for node, events in by_node.items():
-                await self._client.publish(self.channel, encode_batch(node, events))
-        except BaseException:
-            # Put back what is not known to have gone out, unless newer news came in.
-            for stream, entry in pending.items():
-                cur = self._backlog.get(stream)
-                if cur is None or cur[1].seq < entry[1].seq:
-                    self._backlog[stream] = entry
-            raise
-        log.info("Redis broker re-announced %d streams after an outage", len(pending))
-
-    async def _flush_backlog_quietly(self) -> None:
-        try:
-            await self._flush_backlog()
-        except _NETWORK_ERRORS as exc:
-            self._lost(f"re-announcement failed: {exc!r}")
-
-    _tasks: set[asyncio.Task[None]] = set()
-
-    def _spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
-        RedisBroker._tasks.add(task)
-        task.add_done_callback(RedisBroker._tasks.discard)

@@ -8,7 +8,10 @@ path cannot guarantee "exactly the next seq" it reads the gap from the store:
 - the client is slow and its outbox is full,
 - the hub learns a newer head from the store (after a broker outage).
 Because the store makes seqs visible in order, one read from ``last_seq`` repairs
-every one of these cases.
+every one of these cases. When even the store cannot continue from ``last_seq`` —
+its events were pruned, or the stream has another epoch because the database was
+replaced — the connection is *stale*: the writer sends ``reset`` and starts over
+at the head.
 """
 
 from __future__ import annotations
@@ -22,13 +25,17 @@ MAX_OUTBOX_BYTES = 256 * 1024
 
 
 class Connection:
-    __slots__ = ("_waiter", "closed", "direct", "fetching", "first_offered", "highest",
-                 "last_seq", "outbox", "outbox_bytes", "sending", "stream")
+    __slots__ = ("_waiter", "closed", "direct", "epoch", "fetching", "first_offered",
+                 "highest", "last_seq", "outbox", "outbox_bytes", "sending", "stale", "stream")
 
     def __init__(self, stream: str) -> None:
         self.stream = stream
         self.last_seq = 0
         """Newest seq queued for (or written to) the client."""
+        self.epoch = ""
+        """The stream's epoch that ``last_seq`` belongs to ("" before its first event)."""
+        self.stale = False
+        """The position cannot be continued (pruned, or another epoch): reset it."""
         self.highest = 0
         """Newest seq known to exist in the stream."""
         self.fetching = True
@@ -46,15 +53,33 @@ class Connection:
         self._waiter: asyncio.Future[None] | None = None
         """Set while the writer sleeps; a bare future is lighter than an Event per client."""
 
-    def start_at(self, seq: int, head: int) -> None:
+    def start_at(self, seq: int, head: int, epoch: str) -> None:
         """Position the connection after ``seq``; ``head`` is the store's newest seq."""
+        if epoch != self.epoch:
+            self.highest = 0
+        self.epoch = epoch
+        self.stale = False
         self.last_seq = seq
         self.highest = max(self.highest, head)
         self.fetching = self.highest > seq
         if self.fetching:
             self._wakeup()
 
+    def _fits(self, epoch: str) -> bool:
+        """An event of ``epoch`` continues this position (adopting the epoch of a stream
+        whose first event this is); ``False`` marks the connection stale."""
+        if epoch == self.epoch:
+            return True
+        if self.last_seq == 0 and not self.epoch:
+            self.epoch = epoch
+            return True
+        self.stale = True
+        self._wakeup()
+        return False
+
     def offer(self, event: StreamEvent) -> None:
+        if event.epoch != self.epoch and not self._fits(event.epoch):
+            return
         seq = event.seq
         if seq <= self.last_seq:
             return  # already delivered (duplicate from the broker, or replayed)
@@ -76,24 +101,26 @@ class Connection:
             self.outbox_bytes += len(f)
         self._wakeup()
 
-    def nudge(self, head: int) -> None:
-        """The store's head is ``head``: catch up if that is news."""
+    def nudge(self, head: int, epoch: str) -> None:
+        """The store's head is ``head`` of ``epoch``: catch up if that is news."""
+        if epoch != self.epoch and not self._fits(epoch):
+            return
         if head > self.highest:
             self.highest = head
         if head > self.last_seq and not self.fetching:
             self.fetching = True
             self._wakeup()
 
-    def fill(self, events: list[StreamEvent], complete: bool) -> bool:
+    def fill(self, events: list[StreamEvent], complete: bool) -> None:
         """Queue events read from the store. ``complete`` means the read hit the end.
 
-        Returns ``False`` if the store no longer has the events right after
-        ``last_seq`` (pruned by retention): the caller must send a ``reset``.
+        Marks the connection stale if the store no longer has the events right after
+        ``last_seq`` (pruned by retention, or another epoch).
         """
-        if events and events[0].seq > self.last_seq + 1:
-            return False
-        if complete and not events and self.highest > self.last_seq:
-            return False
+        if (events and (events[0].seq > self.last_seq + 1 or not self._fits(events[0].epoch))) \
+                or (complete and not events and self.highest > self.last_seq):
+            self.stale = True
+            return
         for ev in events:
             if ev.seq > self.last_seq:
                 f = ev.frame
@@ -104,7 +131,6 @@ class Connection:
             self.highest = self.last_seq
         if complete and self.highest <= self.last_seq:
             self.fetching = False
-        return True
 
     def push_raw(self, data: bytes, chunk: bytes | None = None) -> None:
         """Queue a frame that is not an event (ping, reset); ``chunk`` is ``data`` framed

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tocsin.errors import StoreUnavailable
+from tocsin.ids import Position, event_id
 from tocsin.streams.connection import Connection
 from tocsin.streams.direct import direct_writer
 from tocsin.streams.hub import Hub
@@ -25,14 +26,11 @@ REPLAY_BATCH = 500
 STORE_RETRY_S = 1.0
 
 
-def parse_event_id(raw: str | None) -> int | None:
-    """The client's last event id: ``None`` if absent; ``-1`` if not one we could issue."""
-    if raw is None or raw == "":
-        return None
-    raw = raw.strip()
-    if raw.isdigit() and len(raw) < 19:
-        return int(raw)
-    return -1
+def reset(conn: Connection, head: int, epoch: str) -> None:
+    """Tell the client to refetch its state, and carry on live from the head."""
+    position = event_id(epoch, head)
+    conn.push_raw(frame("reset", f'{{"lastEventId":"{position}"}}', position))
+    conn.start_at(head, head, epoch)
 
 
 class EventStream(Response):
@@ -48,7 +46,7 @@ class EventStream(Response):
         self,
         hub: Hub,
         stream: str,
-        last_event_id: int | None,
+        last_event_id: Position | None,
         retry_ms: int,
         expires_at: float | None = None,
         extra_headers: list[tuple[bytes, bytes]] | None = None,
@@ -59,7 +57,7 @@ class EventStream(Response):
         self.retry_ms = retry_ms
         self.expires_at = expires_at
         self.extra_headers = extra_headers or []
-        self._head_at_connect: int | None = None
+        self._head_at_connect: tuple[int, str] | None = None
         self.status_code = 200
         self.background = None
 
@@ -104,33 +102,34 @@ class EventStream(Response):
         """Place the connection after the client's last event id (or reset it).
         ``False`` if the stream closed before that could be settled."""
         last = self.last_event_id
-        if last is None and self._head_at_connect is not None:
-            conn.start_at(self._head_at_connect, self._head_at_connect)
+        known = self._head_at_connect
+        if last is None and known is not None:
+            conn.start_at(known[0], known[0], known[1])
             return True
-        if last is not None and last >= 0 and self.hub.known_head(self.stream) == last:
+        if last is not None and known is not None and (last.seq, last.epoch) == known:
             # Already at the head (the common case in a reconnect storm): no database
             # round trip.
-            conn.start_at(last, last)
+            conn.start_at(last.seq, last.seq, last.epoch)
             return True
         bounds = await self._bounds(conn)
         if bounds is None:
             return False
-        pruned, head = bounds
-        self.hub.note_head(self.stream, head)
+        pruned, head, epoch = bounds
+        self.hub.note_head(self.stream, head, epoch)
         if last is None:
             # Live only (history comes over HTTP): from the head as of registration,
             # which is before the first event offered since, if any arrived meanwhile.
             start = head if conn.first_offered is None else min(head, conn.first_offered - 1)
-            conn.start_at(start, head)
-        elif last < 0 or last > head or last < pruned:
-            # Never issued, or older than retention: the client must refetch state.
-            conn.push_raw(frame("reset", f'{{"lastEventId":"{head}"}}', head))
-            conn.start_at(head, head)
+            conn.start_at(start, head, epoch)
+        elif not last.fits(epoch) or last.seq > head or last.seq < pruned:
+            # Another epoch (the database was replaced), never issued, or older than
+            # the retention: the client must refetch state.
+            reset(conn, head, epoch)
         else:
-            conn.start_at(last, head)
+            conn.start_at(last.seq, head, epoch)
         return True
 
-    async def _bounds(self, conn: Connection) -> tuple[int, int] | None:
+    async def _bounds(self, conn: Connection) -> tuple[int, int, str] | None:
         """The stream's replay bounds, waiting out a database outage (``None``: closed)."""
         while not conn.closed:
             try:
@@ -149,6 +148,14 @@ class EventStream(Response):
                                 "more_body": True})
                 finally:
                     conn.sending = False
+            elif conn.stale:
+                # The store no longer has what follows the client's position (pruned,
+                # or the database was replaced: another epoch): start over at the head.
+                bounds = await self._bounds(conn)
+                if bounds is not None:
+                    _, head, epoch = bounds
+                    self.hub.note_head(self.stream, head, epoch)
+                    reset(conn, head, epoch)
             elif conn.fetching:
                 try:
                     events = await store.events_after(self.stream, conn.last_seq, REPLAY_BATCH)
@@ -157,10 +164,7 @@ class EventStream(Response):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(conn.wait(), STORE_RETRY_S)
                     continue
-                if not conn.fill(events, complete=len(events) < REPLAY_BATCH):
-                    _, head = await store.stream_bounds(self.stream)
-                    conn.push_raw(frame("reset", f'{{"lastEventId":"{head}"}}', head))
-                    conn.start_at(head, head)
+                conn.fill(events, complete=len(events) < REPLAY_BATCH)
             else:
                 await conn.wait()
 

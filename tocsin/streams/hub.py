@@ -52,8 +52,8 @@ class Hub:
         self.heartbeat_s = heartbeat_s
         self.degraded_poll_s = degraded_poll_s
         self.streams: dict[str, set[Connection]] = {}
-        self.heads: dict[str, int] = {}
-        """Newest seq seen per stream (from events and sweeps): see ``known_head``."""
+        self.heads: dict[str, tuple[int, str]] = {}
+        """Newest (seq, epoch) seen per stream (from events and sweeps): see ``known_head``."""
         self.connections = 0
         self.broker_up = False
         self._missed_publish = False
@@ -107,19 +107,23 @@ class Hub:
         if len(heads) > HEAD_CACHE_MAX:
             heads.clear()  # cheap bound; it refills from the next events
         for ev in events:
-            if ev.seq > heads.get(ev.stream, 0):
-                heads[ev.stream] = ev.seq
+            known = heads.get(ev.stream)
+            if known is None or ev.seq > known[0] or ev.epoch != known[1]:
+                heads[ev.stream] = (ev.seq, ev.epoch)
             conns = streams.get(ev.stream)
             if conns:
                 for c in conns:
                     c.offer(ev)
 
-    def note_head(self, stream: str, head: int) -> None:
-        """Remember a head read from the store (never lowers what events told us)."""
-        if head > self.heads.get(stream, -1) and len(self.heads) <= HEAD_CACHE_MAX:
-            self.heads[stream] = head
+    def note_head(self, stream: str, head: int, epoch: str) -> None:
+        """Remember a head read from the store (never lowers what events told us,
+        unless the epoch changed: then the store's word is the truth)."""
+        known = self.heads.get(stream)
+        if (known is None or head > known[0] or epoch != known[1]) \
+                and len(self.heads) <= HEAD_CACHE_MAX:
+            self.heads[stream] = (head, epoch)
 
-    def known_head(self, stream: str) -> int | None:
+    def known_head(self, stream: str) -> tuple[int, str] | None:
         """The stream's head as this node has seen it, when that can be trusted: only
         while the broker is up (so no announcement was missed). Lets a reconnecting
         client that is already at the head start without a database round trip."""
@@ -170,10 +174,13 @@ class Hub:
         if not keys:
             return
         heads = await self.store.heads(keys)
-        for key, head in heads.items():
-            self.note_head(key, head)
+        for key in keys:
+            # A stream the store does not have (any more: the database was replaced)
+            # is at position 0 of no epoch: connections further on it are reset.
+            head, epoch = heads.get(key, (0, ""))
+            self.note_head(key, head, epoch)
             for c in self.streams.get(key, ()):
-                c.nudge(head)
+                c.nudge(head, epoch)
 
     async def _catch_up_loop(self) -> None:
         while True:

@@ -1,0 +1,166 @@
+"""The gate: the outermost ASGI layer, and the one place where every request is
+admitted — CORS, credentials, cross-site protection and body rules — before any
+route (or the framework) runs.
+
+Order, for every request:
+1. CORS preflights are answered here (``cors.py``).
+2. ``/api/`` routes: the caller is authenticated from the headers alone
+   (``auth.find_credential``: one rule for every route). An unauthenticated request
+   is refused before a byte of its body is read.
+3. A request authenticated by the cookie that changes state must declare a JSON body
+   and, when it names an ``Origin``, come from an allowed one (CSRF: a cross-site
+   form cannot send ``Content-Type: application/json``; a cross-site ``fetch`` that
+   does needs a preflight, which the CORS policy governs).
+4. Bodies: a non-empty body must be JSON (415 otherwise — one rule for every route,
+   so a client learns it once), and is read with the one size limit, enforced as it
+   streams in (chunked bodies included).
+5. The hot routes (``hot_routes.py``: publish and the two streams) run as plain ASGI;
+   everything else goes to FastAPI with the caller and the body already settled.
+
+``admit`` is synchronous and everything it parses dies with its frame: an idle
+stream keeps only its response object alive (memory per connection).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tocsin.api.asgi import PRINCIPAL_KEY, Headers, read_body, replay, send_error
+from tocsin.api.cors import CorsPolicy
+from tocsin.api.hot_routes import HotRoutes
+from tocsin.auth import Authenticator, Principal, find_credential
+from tocsin.errors import TocsinError
+
+log = logging.getLogger("tocsin")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NO_HEADERS: Headers = ()
+
+
+def is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    mime = content_type.partition(";")[0].strip().lower()
+    return mime == "application/json" or (mime.startswith("application/")
+                                          and mime.endswith("+json"))
+
+
+def has_body(headers: dict[str, str]) -> bool:
+    length = headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "transfer-encoding" in headers
+
+
+class Gate:
+    """The application as served: the gate in front of the hot routes and FastAPI."""
+
+    def __init__(self, app: FastAPI, auth: Authenticator, routes: HotRoutes,
+                 cors: CorsPolicy) -> None:
+        self.fastapi = app
+        self.state = app.state
+        self.auth = auth
+        self.routes = routes
+        self.cors = cors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.fastapi(scope, receive, send)  # lifespan (and anything else)
+            return
+        await self.admit(scope)(scope, receive, send)
+
+    def admit(self, scope: Scope) -> ASGIApp:
+        """What serves this request: a route, the framework, or an error reply."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        method: str = scope["method"]
+        path: str = scope["path"]
+        origin = headers.get("origin")
+        cors = self.cors.headers(origin) if origin is not None else NO_HEADERS
+        try:
+            if method == "OPTIONS" and origin is not None \
+                    and "access-control-request-method" in headers:
+                return self._preflight(origin)
+            who: Principal | None = None
+            if path.startswith("/api/"):
+                found = find_credential(headers, scope["query_string"])
+                who = self.auth.authenticate(found)
+                if found is not None and found.source == "cookie" \
+                        and method not in SAFE_METHODS:
+                    self._check_cross_site(headers, origin)
+            body = has_body(headers)
+            if body and not is_json(headers.get("content-type")):
+                raise TocsinError("unsupported_media_type")
+            route = self.routes.match(method, path, scope, headers, who, cors)
+            if route is not None:
+                return route
+            return _Framework(self.fastapi, who, cors, body)
+        except TocsinError as err:
+            return _Refusal(err, cors)
+
+    def _check_cross_site(self, headers: dict[str, str], origin: str | None) -> None:
+        if not is_json(headers.get("content-type")):
+            raise TocsinError("forbidden", "A request authenticated by the tocsin_token "
+                              "cookie that changes state must send 'Content-Type: "
+                              "application/json' (protection against cross-site requests).")
+        if origin is not None and not self.cors.allows(origin) \
+                and origin.partition("://")[2] != headers.get("host"):
+            raise TocsinError("forbidden", f"Origin {origin!r} may not change state with "
+                              "the cookie; add it with --cors-origin.")
+
+    def _preflight(self, origin: str) -> ASGIApp:
+        allowed = self.cors.preflight(origin)
+        if not allowed:
+            return _Refusal(TocsinError("forbidden", f"Origin {origin!r} is not allowed "
+                                        "(--cors-origin)."), NO_HEADERS)
+
+        async def reply(scope: Scope, receive: Receive, send: Send) -> None:
+            await send({"type": "http.response.start", "status": 204,
+                        "headers": [*allowed, (b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+
+        return reply
+
+
+class _Refusal:
+    __slots__ = ("cors", "err")
+
+    def __init__(self, err: TocsinError, cors: Headers) -> None:
+        self.err, self.cors = err, cors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send_error(send, self.err, self.cors)
+
+
+class _Framework:
+    """Hands the request to FastAPI with the caller settled and the body read (bounded)."""
+
+    __slots__ = ("app", "body", "cors", "who")
+
+    def __init__(self, app: FastAPI, who: Principal | None, cors: Headers, body: bool) -> None:
+        self.app, self.who, self.cors, self.body = app, who, cors, body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.body:
+            try:
+                receive = replay(await read_body(receive), receive)
+            except TocsinError as err:
+                await send_error(send, err, self.cors)
+                return
+        scope[PRINCIPAL_KEY] = self.who
+        if self.cors:
+            send = _with_headers(send, self.cors)
+        await self.app(scope, receive, send)
+
+
+def _with_headers(send: Send, extra: Headers) -> Send:
+    async def send_with(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return send_with
+

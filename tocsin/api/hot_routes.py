@@ -1,0 +1,128 @@
+"""The hot routes, served as plain ASGI (not through FastAPI): the inbox stream, the
+topic streams and ``POST /api/notifications``. They exist only here; ``openapi.py``
+documents them from the same models, and the gate (``gate.py``) has already
+admitted the caller (CORS, credentials, body rules) when they run.
+
+Why outside the framework, measured (ARCHITECTURE.md, "Performance decisions"):
+- Thousands of long-lived streams are the server's main load; serving them outside
+  the framework's middleware stack keeps each idle stream's suspended call stack
+  small and leaves the server's own ``send`` in hand, which the direct-write path
+  needs (``streams/direct.py``).
+- A single-recipient publish spent most of its CPU in the framework's middleware
+  and dependency machinery (server CPU per notification 426 -> 150 us together with
+  the SQLite writer thread); here it is the same pydantic model and service call.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qsl
+
+import orjson
+from pydantic import ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tocsin.api.asgi import Headers, read_body, send_error, send_json
+from tocsin.api.models import PublishIn
+from tocsin.api.topics import check_topic
+from tocsin.api.validation import error_from_validation
+from tocsin.auth import Principal, Publisher, require_publisher, require_subscriber
+from tocsin.config import Settings
+from tocsin.errors import TocsinError
+from tocsin.events import topic_stream, user_stream
+from tocsin.ids import Position, parse_position
+from tocsin.service import Tocsin
+from tocsin.store.base import NewNotification
+from tocsin.streams.endpoint import EventStream
+
+log = logging.getLogger("tocsin")
+
+PUBLISH_PATH = "/api/notifications"
+INBOX_STREAM_PATH = "/api/notifications/stream"
+TOPICS_PREFIX = "/api/topics/"
+STREAM_SUFFIX = "/stream"
+
+NEVER_ISSUED = Position("!", -1)
+"""What a garbage ``Last-Event-ID`` parses to: never issued, so the client gets ``reset``."""
+
+
+def parse_last_event_id(raw: str | None) -> Position | None:
+    """The client's last event id: ``None`` if absent; :data:`NEVER_ISSUED` if it is
+    not one this server could have issued (answered with ``reset``, never an error:
+    EventSource resends whatever it last received)."""
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return parse_position(raw)
+    except ValueError:
+        return NEVER_ISSUED
+
+
+async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn) -> dict[str, object]:
+    """The publish operation: one notification per recipient, stored, then fanned out."""
+    note = NewNotification(
+        type=body.type, title=body.title, body=body.body, priority=body.priority,
+        group_key=body.group_key, url=body.url, actor=body.actor, source=body.source,
+        data=body.data, ttl_ms=body.ttl * 1000 if body.ttl else None,
+    )
+    result = await tocsin.publish(publisher, body.recipients, note, body.idempotency_key)
+    return {"ids": result.ids}
+
+
+class HotRoutes:
+    def __init__(self, tocsin: Tocsin, settings: Settings) -> None:
+        self.tocsin = tocsin
+        self.retry_ms = settings.retry_ms
+
+    def match(self, method: str, path: str, scope: Scope, headers: dict[str, str],
+              who: Principal | None, cors: Headers) -> ASGIApp | None:
+        """The ASGI app serving this request if it is a hot route (``TocsinError`` if the
+        caller may not use it), else ``None``."""
+        if method == "GET":
+            if path == INBOX_STREAM_PATH:
+                return self._stream(None, scope, headers, who, cors)
+            if path.startswith(TOPICS_PREFIX) and path.endswith(STREAM_SUFFIX):
+                topic = path[len(TOPICS_PREFIX) : -len(STREAM_SUFFIX)]
+                if "/" not in topic:
+                    return self._stream(topic, scope, headers, who, cors)
+        elif method == "POST" and path == PUBLISH_PATH:
+            return _Publish(self.tocsin, require_publisher(who), cors)
+        return None
+
+    def _stream(self, topic: str | None, scope: Scope, headers: dict[str, str],
+                who: Principal | None, cors: Headers) -> EventStream:
+        sub = require_subscriber(who)
+        if topic is None:
+            stream = user_stream(sub.user)
+        else:
+            check_topic(topic, sub)
+            stream = topic_stream(topic)
+        raw = headers.get("last-event-id")  # sent by EventSource itself: it wins
+        if raw is None and b"lastEventId=" in scope["query_string"]:
+            raw = dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("lastEventId")
+        return EventStream(self.tocsin.hub, stream, parse_last_event_id(raw), self.retry_ms,
+                           sub.expires_at, list(cors))
+
+
+class _Publish:
+    __slots__ = ("cors", "publisher", "tocsin")
+
+    def __init__(self, tocsin: Tocsin, publisher: Publisher, cors: Headers) -> None:
+        self.tocsin, self.publisher, self.cors = tocsin, publisher, cors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            raw = await read_body(receive)
+            try:
+                body = PublishIn.model_validate_json(raw)
+            except ValidationError as exc:
+                raise error_from_validation(exc.errors(), located=False) from None
+            reply = orjson.dumps(await publish_body(self.tocsin, self.publisher.id, body))
+        except TocsinError as err:
+            await send_error(send, err, self.cors)
+            return
+        except Exception:
+            log.exception("unhandled error in publish")
+            await send_error(send, TocsinError("internal"), self.cors)
+            return
+        await send_json(send, 201, reply, self.cors)

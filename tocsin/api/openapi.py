@@ -1,0 +1,76 @@
+"""The OpenAPI description of the hot routes (``hot_routes.py``), which FastAPI does
+not serve and so cannot describe by itself.
+
+The declarations below are never mounted and never run: they only give FastAPI's
+schema generator each route's parameters and bodies, from the same models the hot
+routes validate with (``PublishIn``) and the same names they read (``Last-Event-ID``,
+``lastEventId``, ``token``). ``tests/api/test_openapi.py`` checks the result against
+what the routes accept.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from tocsin.api.deps import SubscriberCredentials, bearer
+from tocsin.api.hot_routes import INBOX_STREAM_PATH, PUBLISH_PATH
+from tocsin.api.models import PublishIn, PublishOut
+from tocsin.api.notifications import ERRORS
+
+LastEventIdHeader = Annotated[str | None, Header(
+    alias="Last-Event-ID", description="Resume after this event id (sent by EventSource "
+    "on its own reconnects; wins over the query parameter).")]
+LastEventIdQuery = Annotated[str | None, Query(
+    alias="lastEventId", description="Resume after this event id (first connect).")]
+
+
+def _stream_doc(events: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {"text/event-stream": {}}, "description": f"SSE: {events}"},
+            **ERRORS}
+
+
+def _documented() -> list[APIRoute]:
+    router = APIRouter()
+
+    @router.post(PUBLISH_PATH, status_code=201, response_model=PublishOut, responses=ERRORS,
+                 tags=["notifications"], summary="Publish")
+    async def publish(body: PublishIn, _: Annotated[object, Depends(bearer)]) -> None:
+        """Store one notification per recipient (a batched write) and deliver them live.
+        201 means stored durably. A repeated ``idempotencyKey`` within 24 h returns the
+        original ids and creates nothing. Publisher API key in the Authorization header."""
+
+    @router.get(INBOX_STREAM_PATH, responses=_stream_doc(
+        "notification, read, unread, read_all, deleted, reset"), tags=["notifications"],
+        summary="Inbox stream")
+    async def inbox_stream(_: SubscriberCredentials, last_event_id: LastEventIdHeader = None,
+                           last_event_id_q: LastEventIdQuery = None) -> None:
+        """Live events of the caller's inbox, after ``Last-Event-ID`` if given. An id too
+        old, never issued, or from another epoch of the stream gets one ``reset`` event."""
+
+    @router.get("/api/topics/{topic}/stream", responses=_stream_doc("activity, reset"),
+                tags=["topics"], summary="Topic stream")
+    async def topic_stream(
+        topic: Annotated[str, Path(description="letters, digits and _ . : @ -; at most 200")],
+        _: SubscriberCredentials, last_event_id: LastEventIdHeader = None,
+        last_event_id_q: LastEventIdQuery = None,
+    ) -> None:
+        """Live ``activity`` events, with the same resume rules as the inbox stream."""
+
+    return [r for r in router.routes if isinstance(r, APIRoute)]
+
+
+def install(app: FastAPI) -> None:
+    """Make ``app.openapi()`` describe the hot routes beside the framework's own."""
+
+    def schema() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary,
+                routes=[*_documented(), *app.routes])
+        return app.openapi_schema
+
+    app.openapi = schema  # type: ignore[method-assign]
