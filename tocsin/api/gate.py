@@ -29,7 +29,14 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tocsin.api.asgi import PRINCIPAL_KEY, Headers, read_body, replay, send_error
+from tocsin.api.asgi import (
+    MAX_BODY_BYTES,
+    PRINCIPAL_KEY,
+    Headers,
+    read_body,
+    replay,
+    send_error,
+)
 from tocsin.api.cors import CorsPolicy
 from tocsin.api.hot_routes import HotRoutes
 from tocsin.auth import Authenticator, Principal, find_credential
@@ -92,8 +99,12 @@ class Gate:
                         and method not in SAFE_METHODS:
                     self._check_cross_site(headers, origin)
             body = has_body(headers)
-            if body and not is_json(headers.get("content-type")):
-                raise TocsinError("unsupported_media_type")
+            if body:
+                length = headers.get("content-length", "")
+                if length.isdigit() and int(length) > MAX_BODY_BYTES:
+                    raise TocsinError("payload_too_large")
+                if not is_json(headers.get("content-type")):
+                    raise TocsinError("unsupported_media_type")
             route = self.routes.match(method, path, scope, headers, who, cors)
             if route is not None:
                 return route
