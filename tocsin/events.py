@@ -4,7 +4,9 @@ A *stream* is an ordered log named by a key: ``u:<user>`` for a user's inbox,
 ``t:<topic>`` for a topic feed. Every event in a stream has a sequence number
 (``seq``) that the store allocates; within a stream seqs start at 1, have no
 holes, and become visible to readers in seq order (see ``store/base.py``).
-The SSE ``id:`` of an event is its seq.
+The stream's ``epoch`` (a random tag the database gave the stream when it first
+wrote to it) and the seq make the event's id, ``<epoch>-<seq>`` (``tocsin.ids``),
+which is its SSE ``id:``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import orjson
+
+from tocsin.ids import event_id
+from tocsin.streams import sse
+from tocsin.streams.sse import chunked as chunked  # re-exported: callers import it from here
 
 USER_PREFIX = "u:"
 TOPIC_PREFIX = "t:"
@@ -27,22 +33,27 @@ def topic_stream(topic: str) -> str:
 
 @dataclass(slots=True)
 class StreamEvent:
-    """One stored event. ``data`` is the exact JSON text the client receives."""
+    """One stored event. ``data`` is the exact JSON text the client receives;
+    ``epoch`` is the stream's epoch when the event was written."""
 
     stream: str
     seq: int
     name: str
     data: str
+    epoch: str
     _frame: bytes | None = field(default=None, repr=False, compare=False)
     _chunk: bytes | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        """The event id clients hold (``<epoch>-<seq>``)."""
+        return event_id(self.epoch, self.seq)
 
     @property
     def frame(self) -> bytes:
         """The SSE frame, encoded once and shared by every connection on the stream."""
         if self._frame is None:
-            self._frame = (
-                f"id: {self.seq}\nevent: {self.name}\ndata: {self.data}\n\n".encode()
-            )
+            self._frame = sse.frame(self.name, self.data, self.id)
         return self._frame
 
     @property
@@ -50,19 +61,14 @@ class StreamEvent:
         """The frame as one HTTP/1.1 chunk, for writing straight to sockets: framed
         once per event, not once per connection."""
         if self._chunk is None:
-            self._chunk = chunked(self.frame)
+            self._chunk = sse.chunked(self.frame)
         return self._chunk
-
-
-def chunked(data: bytes) -> bytes:
-    """``data`` as one chunk of ``Transfer-Encoding: chunked``."""
-    return b"%x\r\n%b\r\n" % (len(data), data)
 
 
 def encode_batch(node: str, events: list[StreamEvent]) -> bytes:
     """Broker wire format: one message carries a batch of events (one publish per batch)."""
     return orjson.dumps(
-        {"n": node, "e": [[e.stream, e.seq, e.name, e.data] for e in events]}
+        {"n": node, "e": [[e.stream, e.seq, e.name, e.data, e.epoch] for e in events]}
     )
 
 
@@ -71,7 +77,7 @@ def decode_batch(message: bytes) -> tuple[str, list[StreamEvent]]:
     try:
         obj = orjson.loads(message)
         return str(obj["n"]), [
-            StreamEvent(str(s), int(q), str(n), str(d)) for s, q, n, d in obj["e"]
+            StreamEvent(str(s), int(q), str(n), str(d), str(ep)) for s, q, n, d, ep in obj["e"]
         ]
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"malformed broker message: {exc}") from exc

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import re
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import orjson
 import pytest
+from sqlalchemy import text
 
-from tocsin.ids import now_ms
-from tocsin.store import ListQuery, NewNotification, NewTopicEvent, Store
+from tests.support.services import drop_pg_schema, pg_schema_url
+from tocsin.errors import TocsinError
+from tocsin.ids import Position, now_ms, parse_position
+from tocsin.store import (
+    Bounds,
+    ListQuery,
+    NewNotification,
+    NewTopicEvent,
+    Store,
+    store_from_url,
+)
 
 
 def note(title: str = "Hello", **kw: object) -> NewNotification:
@@ -24,7 +40,8 @@ async def test_publish_stores_one_per_recipient_with_consecutive_seqs(store: Sto
     page = await store.list_notifications("alice", ListQuery())
     assert [i["title"] for i in page.items] == ["second", "Hello"]
     assert page.items[1]["data"] == {"k": [1, 2]}
-    assert page.last_event_id == "2" and page.unread_count == 2
+    epoch = r2.events[0].epoch
+    assert page.last_event_id == f"{epoch}-2" and page.unread_count == 2
     assert (await store.events_after("u:alice", 0, 10))[0].data.count(r.ids["alice"]) == 1
 
 
@@ -32,7 +49,8 @@ async def test_idempotency_key_returns_the_first_result_and_writes_nothing(store
     first = await store.publish("p", ["alice", "bob"], note(), "key-1")
     again = await store.publish("p", ["alice", "bob"], note("changed"), "key-1")
     assert again.ids == first.ids and again.replayed and again.events == []
-    assert await store.heads(["u:alice", "u:bob"]) == {"u:alice": 1, "u:bob": 1}
+    heads = await store.heads(["u:alice", "u:bob"])
+    assert {k: h for k, (h, _) in heads.items()} == {"u:alice": 1, "u:bob": 1}
     other = await store.publish("other-publisher", ["alice"], note(), "key-1")
     assert other.ids["alice"] != first.ids["alice"]
 
@@ -51,16 +69,19 @@ async def test_ten_thousand_recipients_in_one_batch(store: Store) -> None:
     r = await store.publish("p", users, note("broadcast"))
     assert len(r.ids) == 10_000 and len(r.events) == 10_000
     heads = await store.heads([f"u:{u}" for u in users])
-    assert set(heads.values()) == {1} and len(heads) == 10_000
+    assert {h for h, _ in heads.values()} == {1} and len(heads) == 10_000
+    assert {e.stream: e.epoch for e in r.events} == {k: ep for k, (_, ep) in heads.items()}
 
 
 async def test_a_failed_batch_writes_nothing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     await store.publish("p", ["u1"], note("before"))
     ids = itertools.chain(["dup-id", "ok-id", "dup-id"], itertools.repeat("never"))
-    monkeypatch.setattr("tocsin.store.sql.new_id", lambda: next(ids))
+    monkeypatch.setattr("tocsin.store.plan.new_id", lambda: next(ids))
     with pytest.raises(Exception):  # noqa: B017 - the driver's integrity error
         await store.publish("p", ["u1", "u2", "u3"], note("half"))
-    assert await store.heads(["u:u1", "u:u2", "u:u3"]) == {"u:u1": 1}
+    assert list((await store.heads(["u:u1", "u:u2", "u:u3"])).items()) == [
+        ("u:u1", (1, (await store.stream_bounds("u:u1")).epoch))
+    ]
     assert [i["title"] for i in (await store.list_notifications("u1", ListQuery())).items] == [
         "before"
     ]
@@ -83,17 +104,18 @@ async def test_read_unread_and_counts_emit_events(store: Store) -> None:
 
 
 async def test_read_all_by_type_and_before(store: Store) -> None:
-    await store.publish("p", ["alice"], note("x", type="like"))  # seq 1
+    r = await store.publish("p", ["alice"], note("x", type="like"))  # seq 1
     await store.publish("p", ["alice"], note("y", type="comment"))  # seq 2
     await store.publish("p", ["alice"], note("z", type="like"))  # seq 3
-    c = await store.read_all("alice", "like", 3)  # likes before seq 3
+    epoch = r.events[0].epoch
+    c = await store.read_all("alice", "like", Position(epoch, 3))  # likes before seq 3
     assert c.unread_count == 2 and len(c.ids) == 1
-    assert c.events[0].name == "read_all" and '"upTo":"2"' in c.events[0].data
+    assert c.events[0].name == "read_all" and f'"upTo":"{epoch}-2"' in c.events[0].data
     c = await store.read_all("alice", None, None)
     assert c.unread_count == 0 and len(c.ids) == 2
     none = await store.read_all("alice", None, None)
     assert none.events == [] and none.unread_count == 0
-    assert (await store.stream_bounds("u:alice"))[1] == 5  # no seq spent on "nothing"
+    assert (await store.stream_bounds("u:alice")).head == 5  # no seq spent on "nothing"
 
 
 async def test_dismiss_and_other_users_ids(store: Store) -> None:
@@ -112,11 +134,15 @@ async def test_listing_pagination_filters_and_since(store: Store) -> None:
         await store.publish("p", ["alice"], note(
             f"n{i}", type="like" if i % 2 else "comment", priority="high" if i < 3 else "low",
             source="app" if i == 6 else None))
+    epoch = (await store.stream_bounds("u:alice")).epoch
     page = await store.list_notifications("alice", ListQuery(limit=3))
-    assert [i["title"] for i in page.items] == ["n6", "n5", "n4"] and page.next_cursor == "5"
-    page2 = await store.list_notifications("alice", ListQuery(limit=3, before=5))
+    assert [i["title"] for i in page.items] == ["n6", "n5", "n4"]
+    assert page.next_cursor == f"{epoch}-5"
+    page2 = await store.list_notifications(
+        "alice", ListQuery(limit=3, before=parse_position(page.next_cursor)))
     assert [i["title"] for i in page2.items] == ["n3", "n2", "n1"]
-    page3 = await store.list_notifications("alice", ListQuery(limit=3, before=2))
+    assert page2.next_cursor == f"{epoch}-2"
+    page3 = await store.list_notifications("alice", ListQuery(limit=3, before=Position(epoch, 2)))
     assert [i["title"] for i in page3.items] == ["n0"] and page3.next_cursor is None
     likes = await store.list_notifications("alice", ListQuery(type="like"))
     assert [i["title"] for i in likes.items] == ["n5", "n3", "n1"]
@@ -124,7 +150,7 @@ async def test_listing_pagination_filters_and_since(store: Store) -> None:
     assert len(high.items) == 3
     src = await store.list_notifications("alice", ListQuery(source="app"))
     assert [i["title"] for i in src.items] == ["n6"]
-    since = await store.list_notifications("alice", ListQuery(since=4))
+    since = await store.list_notifications("alice", ListQuery(since=Position(epoch, 4)))
     assert [i["title"] for i in since.items] == ["n4", "n5", "n6"]  # oldest first
     first = page.items[0]
     await store.set_read("alice", [first["id"]], True)
@@ -146,23 +172,26 @@ async def test_topic_events_and_history(store: Store) -> None:
             "team:core", NewTopicEvent(type="comment", title=f"t{i}", actor="bob",
                                        data={"i": i}))
         assert ev.seq == i + 1 and ev.name == "activity"
+    ep = ev.epoch
     page = await store.topic_history("team:core", ListQuery(limit=2))
-    assert [i["title"] for i in page.items] == ["t4", "t3"] and page.next_cursor == "4"
-    assert page.items[0] == {"id": "5", "topic": "team:core", "type": "comment",
+    assert [i["title"] for i in page.items] == ["t4", "t3"] and page.next_cursor == f"{ep}-4"
+    assert page.items[0] == {"id": f"{ep}-5", "topic": "team:core", "type": "comment",
                              "title": "t4", "body": "", "actor": "bob", "data": {"i": 4},
                              "timestamp": page.items[0]["timestamp"]}
-    since = await store.topic_history("team:core", ListQuery(since=3))
-    assert [i["id"] for i in since.items] == ["4", "5"]
-    assert page.last_event_id == "5"
+    since = await store.topic_history("team:core", ListQuery(since=Position(ep, 3)))
+    assert [i["id"] for i in since.items] == [f"{ep}-4", f"{ep}-5"]
+    assert page.last_event_id == f"{ep}-5"
 
 
 async def test_replay_bounds_and_heads(store: Store) -> None:
-    assert await store.stream_bounds("u:nobody") == (0, 0)
+    assert await store.stream_bounds("u:nobody") == Bounds(0, 0, "") == (0, 0, "")
     for _ in range(4):
-        await store.publish("p", ["alice"], note())
-    assert [e.seq for e in await store.events_after("u:alice", 1, 2)] == [2, 3]
-    assert await store.stream_bounds("u:alice") == (0, 4)
-    assert await store.heads(["u:alice", "u:nobody"]) == {"u:alice": 4}
+        r = await store.publish("p", ["alice"], note())
+    ep = r.events[0].epoch
+    replayed = await store.events_after("u:alice", 1, 2)
+    assert [(e.seq, e.epoch, e.id) for e in replayed] == [(2, ep, f"{ep}-2"), (3, ep, f"{ep}-3")]
+    assert await store.stream_bounds("u:alice") == (0, 4, ep)
+    assert await store.heads(["u:alice", "u:nobody"]) == {"u:alice": (4, ep)}
 
 
 async def test_prune_moves_the_replay_horizon(store: Store) -> None:
@@ -171,8 +200,9 @@ async def test_prune_moves_the_replay_horizon(store: Store) -> None:
     await store.add_topic_event("t", NewTopicEvent(type="x", title="y"))
     deleted = await store.prune(now_ms() + 10, 0)  # retention 0: everything is old
     assert deleted == 4
-    assert await store.stream_bounds("u:alice") == (3, 3)
-    assert await store.stream_bounds("t:t") == (1, 1)
+    ep = (await store.stream_bounds("u:alice")).epoch
+    assert await store.stream_bounds("u:alice") == (3, 3, ep)
+    assert (await store.stream_bounds("t:t"))[:2] == (1, 1)
     # The inbox itself is not the replay log: notifications stay until dismissed or expired.
     assert len((await store.list_notifications("alice", ListQuery())).items) == 3
     await store.publish("p", ["alice"], note())
@@ -221,3 +251,141 @@ async def test_group_commit_shares_transactions_and_a_bad_publish_fails_alone(
     titles = {i["title"] for i in (await store.list_notifications(
         "gc-user", ListQuery(limit=100))).items}
     assert titles == {f"g{i}" for i in range(30)}
+
+
+# -- epochs ----------------------------------------------------------------------------
+
+EPOCH = re.compile(r"[0-9a-f]{8}")
+
+
+async def test_epoch_is_assigned_on_first_write_and_stable_afterwards(store: Store) -> None:
+    assert (await store.stream_bounds("u:alice")).epoch == ""
+    r = await store.publish("p", ["alice"], note())
+    epoch = r.events[0].epoch
+    assert EPOCH.fullmatch(epoch)
+    a = r.ids["alice"]
+    later = [
+        *(await store.publish("p", ["alice", "bob"], note("batch"))).events,  # seq 2
+        *(await store.publish("p", ["alice"], note("keyed"), "k")).events,  # seq 3
+    ]
+    read = await store.set_read("alice", [a], True)  # seq 4
+    gone = await store.dismiss("alice", a)  # seq 5
+    assert read is not None and gone is not None
+    later += [*read.events, *gone.events,
+              *(await store.read_all("alice", None, Position(epoch, 4))).events]  # seq 6
+    assert [(e.seq, e.epoch) for e in later if e.stream == "u:alice"] == [
+        (seq, epoch) for seq in range(2, 7)]
+    assert (await store.stream_bounds("u:alice")).epoch == epoch
+    assert {e.epoch for e in await store.events_after("u:alice", 0, 100)} == {epoch}
+    # Epochs are per stream: many streams do not all share one.
+    many = await store.publish("p", [f"m{i}" for i in range(20)], note())
+    assert len({e.epoch for e in many.events}) > 1
+
+
+async def test_every_rendered_id_carries_the_epoch(store: Store) -> None:
+    r1 = await store.publish("p", ["alice"], note("a"))
+    await store.publish("p", ["alice"], note("b"))
+    ep = r1.events[0].epoch
+    ev = r1.events[0]
+    assert ev.id == f"{ep}-1" and ev.frame.startswith(f"id: {ep}-1\n".encode())
+    assert orjson.loads(ev.data)["eventId"] == f"{ep}-1"
+    got = await store.get_notification("alice", r1.ids["alice"])
+    assert got is not None and got["eventId"] == f"{ep}-1"
+    page = await store.list_notifications("alice", ListQuery(limit=1))
+    assert page.items[0]["eventId"] == f"{ep}-2"
+    assert page.next_cursor == f"{ep}-2" and page.last_event_id == f"{ep}-2"
+    c = await store.read_all("alice", None, None)
+    assert orjson.loads(c.events[0].data)["upTo"] == f"{ep}-2" and c.events[0].id == f"{ep}-3"
+    t = await store.add_topic_event("news", NewTopicEvent(type="x", title="y"))
+    assert EPOCH.fullmatch(t.epoch) and orjson.loads(t.data)["id"] == f"{t.epoch}-1" == t.id
+    assert (await store.topic_history("news", ListQuery())).last_event_id == t.id
+    empty = await store.list_notifications("nobody", ListQuery())
+    assert empty.last_event_id == "0" and empty.next_cursor is None
+
+
+async def test_a_fresh_database_gives_the_same_stream_a_new_epoch(
+    store: Store, tmp_path: Path
+) -> None:
+    first = (await store.publish("p", ["alice"], note())).events[0]
+    async with another_database(store, tmp_path) as other:
+        again = (await other.publish("p", ["alice"], note())).events[0]
+    assert (again.seq, first.seq) == (1, 1) and again.epoch != first.epoch
+    # Also behind a running store (its tables emptied): the database makes the epoch.
+    engine = store.engine  # type: ignore[attr-defined]
+    async with engine.begin() as conn:
+        for table in ("tocsin_streams", "tocsin_events", "tocsin_notifications"):
+            await conn.execute(text(f"DELETE FROM {table}"))
+    replaced = (await store.publish("p", ["alice"], note())).events[0]
+    topic = await store.add_topic_event("t", NewTopicEvent(type="x", title="y"))
+    assert replaced.seq == 1 and replaced.epoch not in ("", first.epoch)
+    assert EPOCH.fullmatch(topic.epoch)
+
+
+async def test_cursors_from_another_epoch_are_refused(store: Store) -> None:
+    for i in range(3):
+        r = await store.publish("p", ["alice"], note(f"n{i}"))
+    await store.add_topic_event("news", NewTopicEvent(type="x", title="y"))
+    ep = r.events[0].epoch
+    foreign = Position("0bad0bad" if ep != "0bad0bad" else "1bad1bad", 2)
+    cases = [
+        ("before", store.list_notifications("alice", ListQuery(before=foreign))),
+        ("since", store.list_notifications("alice", ListQuery(since=foreign))),
+        ("before", store.topic_history("news", ListQuery(before=foreign))),
+        ("since", store.topic_history("news", ListQuery(since=foreign))),
+        ("before", store.read_all("alice", None, foreign)),
+        ("since", store.list_notifications("nobody", ListQuery(since=foreign))),
+        ("since", store.list_notifications("alice", ListQuery(since=Position("", 2)))),
+    ]
+    for field, call in cases:
+        with pytest.raises(TocsinError) as err:
+            await call
+        assert (err.value.code, err.value.field) == ("bad_cursor", field)
+        assert "current history" in err.value.message
+    assert await store.stream_bounds("u:alice") == (0, 3, ep)  # the refused read_all spent nothing
+    assert await store.unread_count("alice") == 3
+    # Seq 0 ("before the first event") fits every epoch.
+    start = await store.list_notifications("alice", ListQuery(since=Position("", 0)))
+    assert [i["title"] for i in start.items] == ["n0", "n1", "n2"]
+
+
+async def test_migration_gives_existing_streams_an_epoch_each(
+    store: Store, tmp_path: Path
+) -> None:
+    from tocsin.store.sql import SqlStore
+
+    async with another_database(store, tmp_path, open=False) as old:
+        assert isinstance(old, SqlStore)
+        await old._prepare()
+        await old.migrate("0001")
+        async with old.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO tocsin_streams (key, last_seq) VALUES ('u:a', 3), ('u:b', 5)"))
+        await old.engine.dispose()
+        await old.open()  # migrates to the head, and on SQLite starts the raw writer
+        a, b = await old.stream_bounds("u:a"), await old.stream_bounds("u:b")
+        assert (a.head, b.head) == (3, 5)
+        assert EPOCH.fullmatch(a.epoch) and EPOCH.fullmatch(b.epoch) and a.epoch != b.epoch
+        nxt = (await old.publish("p", ["a"], note())).events[0]
+        assert (nxt.seq, nxt.epoch) == (4, a.epoch)
+
+
+@contextlib.asynccontextmanager
+async def another_database(
+    store: Store, tmp_path: Path, open: bool = True
+) -> AsyncIterator[Store]:
+    """A second, empty database on ``store``'s backend."""
+    schema = None
+    if store.url.startswith("sqlite"):
+        url = f"sqlite+aiosqlite:///{tmp_path / ('other-' + uuid.uuid4().hex[:8] + '.db')}"
+    else:
+        schema = "t_" + uuid.uuid4().hex[:12]
+        url = pg_schema_url(schema)
+    other = store_from_url(url)
+    if open:
+        await other.open()
+    try:
+        yield other
+    finally:
+        await other.close()
+        if schema:
+            await drop_pg_schema(schema)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tocsin.store.base import (
+    Bounds,
     Change,
     ListQuery,
     NewNotification,
@@ -13,6 +14,7 @@ from tocsin.store.base import (
 )
 
 __all__ = [
+    "Bounds",
     "Change",
     "ListQuery",
     "NewNotification",

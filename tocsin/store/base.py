@@ -8,14 +8,20 @@ Ordering contract (every implementation must keep it; ``tests/store`` checks it)
 - A write either commits entirely (rows *and* events) or not at all.
 - Events are kept for the retention period; ``stream_bounds`` tells how far back
   a stream can be replayed.
+- Each stream has an epoch, a random tag the database sets when it creates the
+  stream's counter and never changes afterwards (a fresh database gives the same
+  stream a different one). Every event id and cursor the store renders is
+  ``<epoch>-<seq>`` (``tocsin.ids``); a cursor passed in must fit the stream's
+  current epoch (checked in the same read), else ``TocsinError("bad_cursor")``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from tocsin.events import StreamEvent
+from tocsin.ids import Position
 
 Json = dict[str, Any]
 
@@ -66,8 +72,8 @@ class Change:
 @dataclass(slots=True)
 class ListQuery:
     limit: int = 50
-    before: int | None = None  # seq cursor, exclusive
-    since: int | None = None  # event id, exclusive; switches to oldest-first
+    before: Position | None = None  # cursor, exclusive
+    since: Position | None = None  # event id, exclusive; switches to oldest-first
     unread: bool = False
     type: str | None = None
     priority: str | None = None
@@ -80,6 +86,15 @@ class Page:
     next_cursor: str | None
     last_event_id: str
     unread_count: int | None = None
+
+
+class Bounds(NamedTuple):
+    """How far a stream can be replayed: events with seq <= ``pruned_upto`` are gone;
+    ``head`` is the newest seq; ``(0, 0, "")`` for a stream never written."""
+
+    pruned_upto: int
+    head: int
+    epoch: str
 
 
 @runtime_checkable
@@ -113,9 +128,10 @@ class Store(Protocol):
         ``read``/``unread`` event only for notifications whose state changed."""
         ...
 
-    async def read_all(self, user: str, type: str | None, before: int | None) -> Change:
+    async def read_all(self, user: str, type: str | None, before: Position | None) -> Change:
         """Mark every unread notification (of ``type``, with seq < ``before``) read; emits
-        one ``read_all`` event ``{upTo, type?, unreadCount}`` if anything changed."""
+        one ``read_all`` event ``{upTo, type?, unreadCount}`` if anything changed
+        (``upTo`` an event id). ``before`` must fit the stream's epoch (``bad_cursor``)."""
         ...
 
     async def dismiss(self, user: str, id: str) -> Change | None:
@@ -124,7 +140,9 @@ class Store(Protocol):
 
     async def get_notification(self, user: str, id: str) -> Json | None: ...
 
-    async def list_notifications(self, user: str, query: ListQuery) -> Page: ...
+    async def list_notifications(self, user: str, query: ListQuery) -> Page:
+        """``query.before``/``since`` must fit the stream's epoch (``bad_cursor``)."""
+        ...
 
     async def unread_count(self, user: str) -> int: ...
 
@@ -135,16 +153,16 @@ class Store(Protocol):
     async def topic_history(self, topic: str, query: ListQuery) -> Page: ...
 
     async def events_after(self, stream: str, after: int, limit: int) -> list[StreamEvent]:
-        """Events of ``stream`` with seq > ``after``, oldest first, at most ``limit``."""
+        """Events of ``stream`` with seq > ``after``, oldest first, at most ``limit``,
+        each carrying the stream's epoch."""
         ...
 
-    async def stream_bounds(self, stream: str) -> tuple[int, int]:
-        """``(pruned_upto, head)``: events with seq <= pruned_upto are gone; head is the
-        newest seq (0 for a stream never written)."""
+    async def stream_bounds(self, stream: str) -> Bounds:
+        """``(pruned_upto, head, epoch)``; ``(0, 0, "")`` for a stream never written."""
         ...
 
-    async def heads(self, streams: list[str]) -> dict[str, int]:
-        """The newest seq of each of ``streams`` that exists."""
+    async def heads(self, streams: list[str]) -> dict[str, tuple[int, str]]:
+        """``(head, epoch)`` of each of ``streams`` that exists."""
         ...
 
     async def prune(self, now_ms: int, retention_ms: int) -> int:

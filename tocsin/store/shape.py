@@ -6,13 +6,26 @@ from typing import Any
 
 import orjson
 
+from tocsin.ids import event_id
 from tocsin.store.base import Json, NewNotification
+
+# Optional fields: (attribute of NewNotification, JSON key), omitted when None.
+_OPTIONAL = (
+    ("group_key", "groupKey"),
+    ("url", "url"),
+    ("actor", "actor"),
+    ("source", "source"),
+    ("data", "data"),
+    ("expires_at", "expiresAt"),
+)
 
 
 def notification_json(
-    id: str, seq: int, note: NewNotification, created_at: int, read_at: int | None = None
+    id: str, seq: int, epoch: str, note: NewNotification, created_at: int,
+    read_at: int | None = None,
 ) -> Json:
-    """The notification as the browser sees it (camelCase, optional fields omitted)."""
+    """The notification as the browser sees it (camelCase, optional fields omitted).
+    ``eventId`` is the id of its ``notification`` event in the user's stream."""
     j: Json = {
         "id": id,
         "type": note.type,
@@ -24,26 +37,19 @@ def notification_json(
     }
     if read_at is not None:
         j["readAt"] = read_at
-    if note.group_key is not None:
-        j["groupKey"] = note.group_key
-    if note.url is not None:
-        j["url"] = note.url
-    if note.actor is not None:
-        j["actor"] = note.actor
-    if note.source is not None:
-        j["source"] = note.source
-    if note.data is not None:
-        j["data"] = note.data
-    if note.expires_at is not None:
-        j["expiresAt"] = note.expires_at
-    j["eventId"] = str(seq)
+    for attr, key in _OPTIONAL:
+        value = getattr(note, attr)
+        if value is not None:
+            j[key] = value
+    j["eventId"] = event_id(epoch, seq)
     return j
 
 
-def row_json(r: Any) -> Json:
+def row_json(r: Any, epoch: str) -> Json:
+    """A ``tocsin_notifications`` row as JSON; ``epoch`` is its user stream's epoch."""
     note = NewNotification(
         type=r.type, title=r.title, body=r.body, priority=r.priority, group_key=r.group_key,
         url=r.url, actor=r.actor, source=r.source,
         data=orjson.loads(r.data) if r.data is not None else None, expires_at=r.expires_at,
     )
-    return notification_json(r.id, r.seq, note, r.created_at, r.read_at)
+    return notification_json(r.id, r.seq, epoch, note, r.created_at, r.read_at)

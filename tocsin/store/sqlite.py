@@ -24,7 +24,7 @@ from tocsin.errors import StoreUnavailable
 from tocsin.ids import now_ms
 from tocsin.store import sqlite_writer
 from tocsin.store.batch import Job, JobResult
-from tocsin.store.sql import SqlStore, plan_rows, stream_counts
+from tocsin.store.sql import SqlStore
 
 _SYNC_MODES = {"off", "normal", "full", "extra"}
 
@@ -69,23 +69,9 @@ class SqliteStore(SqlStore):
         async with self._lock:
             try:
                 return await loop.run_in_executor(
-                    self._writer, self._write_batch_sync, self._raw, jobs, now_ms())
+                    self._writer, sqlite_writer.write_batch, self._raw, jobs, now_ms())
             except sqlite3.OperationalError as exc:  # locked by another process, disk I/O
                 raise StoreUnavailable(f"SQLite: {exc}") from exc
-
-    @staticmethod
-    def _write_batch_sync(conn: sqlite3.Connection, jobs: list[Job], now: int
-                          ) -> list[JobResult]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            next_seq = sqlite_writer.allocate(conn, stream_counts(jobs))
-            note_rows, event_rows, results = plan_rows(jobs, next_seq, now)
-            sqlite_writer.insert_rows(conn, note_rows, event_rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return results
 
     async def _prepare(self) -> None:
         self.engine = create_async_engine(self._engine_url, pool_size=8, max_overflow=8)
@@ -94,9 +80,7 @@ class SqliteStore(SqlStore):
         @event.listens_for(self.engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={synchronous}")
-            cur.execute("PRAGMA busy_timeout=10000")
+            sqlite_writer.apply_pragmas(cur, synchronous)
             cur.close()
 
     def _write_lock(self) -> contextlib.AbstractAsyncContextManager[Any]:

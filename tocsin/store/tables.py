@@ -10,14 +10,27 @@ from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text
 metadata = MetaData()
 
 # One row per stream: its seq counter. Allocating seqs updates this row, which
-# serialises writers of one stream until commit (the ordering guarantee).
+# serialises writers of one stream until commit (the ordering guarantee). ``epoch``
+# is set by the database when it creates the row (``upsert_sql``) and never changes:
+# a database wiped or replaced behind the same address gives the stream a new one.
+# (The '' default only exists because SQLite cannot add a NOT NULL column without
+# a constant default; every insert sets it.)
 streams = Table(
     "tocsin_streams",
     metadata,
     Column("key", String(300), primary_key=True),
     Column("last_seq", BigInteger, nullable=False),
     Column("pruned_upto", BigInteger, nullable=False, server_default="0"),
+    Column("epoch", String(16), nullable=False, server_default=""),
 )
+
+# A fresh random epoch (8 hex digits), evaluated by the database for each new row:
+# never a value cached in Python, so a database replaced behind a running server
+# still hands out new epochs.
+NEW_EPOCH_SQL = {
+    "sqlite": "lower(hex(randomblob(4)))",
+    "postgresql": "substr(md5(random()::text), 1, 8)",
+}
 
 # The replay log: exactly what each client received, by stream and seq.
 events = Table(
@@ -65,21 +78,32 @@ Index("tocsin_idempotency_created", idempotency.c.created_at)
 
 
 @lru_cache(maxsize=1024)
-def upsert_sql(rows: int, paramstyle: str) -> str:
+def upsert_sql(rows: int, dialect: str, paramstyle: str) -> str:
     """The seq allocation for ``rows`` streams, as driver SQL (SQLite and PostgreSQL
-    share the syntax; only the placeholders differ), cached per row count.
+    share the syntax; only the placeholders and the random epoch expression differ),
+    cached per row count. Parameters: ``key, count`` per row. A new row gets a fresh
+    epoch; an existing one keeps its own. Returns ``key, last_seq, epoch`` per row.
 
     Both SQL paths use it: built with ``insert().values([...])`` its shape, and so
     SQLAlchemy's compiled-cache key, changed with every batch size, and compiling it
     was the largest cost of a PostgreSQL publish in the benchmark's profile.
     """
+    epoch = NEW_EPOCH_SQL[dialect]
     if paramstyle.endswith("dollar"):
-        values = ", ".join(f"(${2 * i + 1}, ${2 * i + 2}, 0)" for i in range(rows))
+        values = ", ".join(f"(${2 * i + 1}, ${2 * i + 2}, 0, {epoch})" for i in range(rows))
     else:
-        values = ", ".join(["(?, ?, 0)"] * rows)
+        values = ", ".join([f"(?, ?, 0, {epoch})"] * rows)
     t = streams.name
     return (
-        f"INSERT INTO {t} (key, last_seq, pruned_upto) VALUES {values} "
+        f"INSERT INTO {t} (key, last_seq, pruned_upto, epoch) VALUES {values} "
         f"ON CONFLICT (key) DO UPDATE SET last_seq = {t}.last_seq + excluded.last_seq "
-        "RETURNING key, last_seq"
+        "RETURNING key, last_seq, epoch"
     )
+
+
+def insert_sql(table: Table) -> str:
+    """``INSERT`` of one row of ``table`` with named (``:column``) placeholders, for the
+    raw SQLite writer's ``executemany``; the column list comes from the definition."""
+    names = [c.name for c in table.columns]
+    return (f"INSERT INTO {table.name} ({', '.join(names)}) "
+            f"VALUES ({', '.join(':' + n for n in names)})")

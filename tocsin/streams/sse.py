@@ -1,11 +1,13 @@
-"""SSE wire format (kept apart from streaming): https://html.spec.whatwg.org/#server-sent-events"""
+"""SSE wire format (kept apart from streaming): https://html.spec.whatwg.org/#server-sent-events
+
+The only module that knows how an event looks on the wire (``id:``/``event:``/
+``data:`` lines) and how a frame is wrapped as an HTTP/1.1 chunk for direct socket
+writes. It imports nothing from Tocsin, so ``tocsin.events`` can build its frames here.
+"""
 
 from __future__ import annotations
 
-from tocsin.events import chunked
-
 PING = b": ping\n\n"
-PING_CHUNK = chunked(PING)
 
 SSE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -13,6 +15,14 @@ SSE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-accel-buffering", b"no"),  # nginx: do not buffer this response
     (b"connection", b"keep-alive"),
 ]
+
+
+def chunked(data: bytes) -> bytes:
+    """``data`` as one chunk of ``Transfer-Encoding: chunked``."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+PING_CHUNK = chunked(PING)
 
 
 def retry_frame(ms: int) -> bytes:

@@ -1,0 +1,195 @@
+"""The read side of the SQL store: listings, single notifications, counts, and the
+replay log (events, bounds, heads). Nothing here writes.
+
+Ids and cursors are rendered with the stream's epoch, read in the same statement
+or connection as the rows they describe; a cursor from another epoch is refused
+(``bad_cursor``) before it is used as a seq.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tocsin.errors import StoreUnavailable, TocsinError
+from tocsin.events import StreamEvent, topic_stream, user_stream
+from tocsin.ids import Position, event_id, now_ms
+from tocsin.store.base import Bounds, Json, ListQuery, Page
+from tocsin.store.plan import chunks
+from tocsin.store.shape import row_json
+from tocsin.store.tables import events, notifications, streams
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True if ``exc`` means the database cannot be reached (rather than a bad query)."""
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(
+            exc, OperationalError | InterfaceError
+        )
+    return isinstance(exc, OSError | TimeoutError | ConnectionError)
+
+
+def check_cursor(cursor: Position, epoch: str, field: str) -> int:
+    """The seq of ``cursor`` if it belongs to the stream's current history."""
+    if not cursor.fits(epoch):
+        raise TocsinError(
+            "bad_cursor",
+            f"'{field}' is not a cursor of this stream's current history; refetch without it.",
+            field,
+        )
+    return cursor.seq
+
+
+def _window(seq: Any, query: ListQuery, epoch: str, conds: list[Any]) -> Any:
+    """Cursor conditions shared by the listings: ``since`` pages forward (oldest first),
+    otherwise newest first, ``before`` an exclusive cursor. Returns the ordering."""
+    if query.since is not None:
+        conds.append(seq > check_cursor(query.since, epoch, "since"))
+        return seq.asc()
+    if query.before is not None:
+        conds.append(seq < check_cursor(query.before, epoch, "before"))
+    return seq.desc()
+
+
+# Statements every (re)connecting stream runs, built once: constructing a select per
+# call made SQLAlchemy regenerate its cache key each time, which was the largest
+# cost of a reconnect storm in the profile.
+_EVENTS_AFTER = (
+    select(events.c.seq, events.c.name, events.c.data, streams.c.epoch)
+    .select_from(events.join(streams, streams.c.key == events.c.stream))
+    .where(events.c.stream == bindparam("stream"), events.c.seq > bindparam("after"))
+    .order_by(events.c.seq)
+    .limit(bindparam("limit"))
+)
+_STREAM_BOUNDS = select(streams.c.pruned_upto, streams.c.last_seq, streams.c.epoch).where(
+    streams.c.key == bindparam("key")
+)
+
+
+class SqlReads:
+    """The queries of :class:`tocsin.store.sql.SqlStore`."""
+
+    engine: AsyncEngine
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            if is_unavailable(exc):
+                raise StoreUnavailable() from exc
+            raise
+
+    async def _unread(self, conn: AsyncConnection, user: str, now: int) -> int:
+        n = notifications.c
+        q = select(func.count()).where(
+            n.user_id == user,
+            n.read_at.is_(None),
+            (n.expires_at.is_(None)) | (n.expires_at > now),
+        )
+        return int((await conn.execute(q)).scalar_one())
+
+    async def _bounds(self, conn: AsyncConnection, stream: str) -> Bounds:
+        row = (await conn.execute(_STREAM_BOUNDS, {"key": stream})).first()
+        if row is None:
+            return Bounds(0, 0, "")
+        return Bounds(int(row.pruned_upto), int(row.last_seq), row.epoch)
+
+    async def get_notification(self, user: str, id: str) -> Json | None:
+        n = notifications.c
+        async with self._read() as conn:
+            row = (
+                await conn.execute(select(notifications).where(n.user_id == user, n.id == id))
+            ).first()
+            if row is None:
+                return None
+            epoch = (await self._bounds(conn, user_stream(user))).epoch
+        return row_json(row, epoch)
+
+    async def unread_count(self, user: str) -> int:
+        async with self._read() as conn:
+            return await self._unread(conn, user, now_ms())
+
+    async def list_notifications(self, user: str, query: ListQuery) -> Page:
+        n = notifications.c
+        now = now_ms()
+        conds = [n.user_id == user, (n.expires_at.is_(None)) | (n.expires_at > now)]
+        if query.unread:
+            conds.append(n.read_at.is_(None))
+        if query.type is not None:
+            conds.append(n.type == query.type)
+        if query.priority is not None:
+            conds.append(n.priority == query.priority)
+        if query.source is not None:
+            conds.append(n.source == query.source)
+        async with self._read() as conn:
+            # Head first: anything committed after it is also in the stream after it,
+            # so a client resuming from this id can get duplicates but never a gap.
+            _, head, epoch = await self._bounds(conn, user_stream(user))
+            order = _window(n.seq, query, epoch, conds)
+            rows = (
+                await conn.execute(
+                    select(notifications).where(and_(*conds)).order_by(order)
+                    .limit(query.limit + 1)
+                )
+            ).all()
+            count = await self._unread(conn, user, now)
+        return _page(rows, lambda r: row_json(r, epoch), query, head, epoch, count)
+
+    async def topic_history(self, topic: str, query: ListQuery) -> Page:
+        e = events.c
+        stream = topic_stream(topic)
+        conds = [e.stream == stream, e.name == "activity"]
+        async with self._read() as conn:
+            _, head, epoch = await self._bounds(conn, stream)
+            order = _window(e.seq, query, epoch, conds)
+            rows = (
+                await conn.execute(
+                    select(e.seq, e.data).where(and_(*conds)).order_by(order)
+                    .limit(query.limit + 1)
+                )
+            ).all()
+        return _page(rows, lambda r: orjson.loads(r.data), query, head, epoch)
+
+    # -- replay ------------------------------------------------------------------------
+    async def events_after(self, stream: str, after: int, limit: int) -> list[StreamEvent]:
+        async with self._read() as conn:
+            rows = (
+                await conn.execute(_EVENTS_AFTER, {"stream": stream, "after": after,
+                                                   "limit": limit})
+            ).all()
+        return [StreamEvent(stream, r.seq, r.name, r.data, r.epoch) for r in rows]
+
+    async def stream_bounds(self, stream: str) -> Bounds:
+        async with self._read() as conn:
+            return await self._bounds(conn, stream)
+
+    async def heads(self, keys: list[str]) -> dict[str, tuple[int, str]]:
+        s = streams.c
+        out: dict[str, tuple[int, str]] = {}
+        async with self._read() as conn:
+            for chunk in chunks(keys):
+                rows = await conn.execute(
+                    select(s.key, s.last_seq, s.epoch).where(s.key.in_(chunk)))
+                out.update({r.key: (int(r.last_seq), r.epoch) for r in rows})
+        return out
+
+
+def _page(rows: Sequence[Any], item: Callable[[Any], Json], query: ListQuery, head: int,
+          epoch: str, unread_count: int | None = None) -> Page:
+    """A listing's page from up to ``query.limit + 1`` rows (one more means "more")."""
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return Page(
+        items=[item(r) for r in rows],
+        next_cursor=event_id(epoch, rows[-1].seq) if more and rows else None,
+        last_event_id=event_id(epoch, head),
+        unread_count=unread_count,
+    )
