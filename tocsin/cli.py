@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import httpx
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from tocsin._version import __version__
 from tocsin.config import (
-    DEFAULT_BROKER_URL,
     DEFAULT_HOST,
     DEFAULT_PORT,
     Settings,
-    default_database_url,
+    default_text,
+    demo_database_url,
+    describe_error,
+    env_name,
     parse_duration,
     redact_url,
 )
@@ -30,6 +33,7 @@ app = typer.Typer(
     help="Tocsin: real-time notifications for web apps (durable inboxes, topic feeds, SSE).",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="rich",
 )
 console = Console(stderr=True)
 
@@ -50,14 +54,58 @@ def main(
     """Tocsin: real-time notifications for web apps."""
 
 
-Host = Annotated[str, typer.Option(envvar="TOCSIN_HOST", help="Interface to bind.")]
-Port = Annotated[int, typer.Option(envvar="TOCSIN_PORT", help="Port to bind.")]
-Database = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option("--database", envvar="TOCSIN_DATABASE_URL",
-                 help="sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db "
-                      "[default: tocsin.db in the user data dir]"),
-]
+# -- flags laid on top of Settings -------------------------------------------------------
+
+FLAGS: dict[str, str] = {}
+"""Settings field -> its flag (for error messages)."""
+
+
+def setting(field: str, flag: str, *, default: str | None = None) -> Any:
+    """A typer option for the :class:`Settings` field ``field``: its help, default and
+    variable come from the field. The option's value is None when not given, and typer
+    reads no variable itself: :class:`Settings` fills what no flag gave."""
+    FLAGS.setdefault(field, flag.split("/")[0])
+    info = Settings.model_fields[field]
+    text = (f"{info.description} [default: {default or default_text(field)}] "
+            f"[env: {env_name(field)}]")
+    return typer.Option(flag, help=escape(text), show_default=False)
+
+
+def build_settings(given: dict[str, Any], *, demo: bool = False) -> Settings:
+    """``Settings(**flags that were given)``, the rest from ``TOCSIN_*``; ``demo`` forces
+    demo and dev mode on and uses the demo database unless one was given."""
+    values = {k: v for k, v in given.items() if v is not None}
+    if demo:
+        values.update(demo=True, dev=True)
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        console.print(f"[red]error:[/] {escape(describe_error(exc, FLAGS))}")
+        raise typer.Exit(2) from None
+    if demo and "database_url" not in settings.model_fields_set:
+        settings.database_url = demo_database_url()
+    return settings
+
+
+Host = Annotated[Optional[str], setting("host", "--host")]  # noqa: UP045
+Port = Annotated[Optional[int], setting("port", "--port")]  # noqa: UP045
+Database = Annotated[Optional[str], setting("database_url", "--database")]  # noqa: UP045
+DemoDatabase = Annotated[Optional[str], setting(  # noqa: UP045
+    "database_url", "--database", default="demo.db in the user data dir")]
+Broker = Annotated[Optional[str], setting("broker_url", "--broker")]  # noqa: UP045
+ApiKeys = Annotated[Optional[list[str]], setting("api_keys", "--api-key")]  # noqa: UP045
+JwtSecret = Annotated[Optional[str], setting("jwt_secret", "--jwt-secret")]  # noqa: UP045
+Heartbeat = Annotated[Optional[str], setting("heartbeat_s", "--heartbeat")]  # noqa: UP045
+Retention = Annotated[Optional[str], setting("retention_s", "--retention")]  # noqa: UP045
+RetryMs = Annotated[Optional[int], setting("retry_ms", "--retry-ms")]  # noqa: UP045
+DegradedPoll = Annotated[Optional[str], setting(  # noqa: UP045
+    "degraded_poll_s", "--degraded-poll")]
+Workers = Annotated[Optional[int], setting("workers", "--workers")]  # noqa: UP045
+CorsOrigins = Annotated[Optional[list[str]], setting(  # noqa: UP045
+    "cors_origins", "--cors-origin")]
+Dev = Annotated[Optional[bool], setting("dev", "--dev/--no-dev")]  # noqa: UP045
+Demo = Annotated[Optional[bool], setting("demo", "--demo/--no-demo")]  # noqa: UP045
+LogLevel = Annotated[Optional[str], setting("log_level", "--log-level")]  # noqa: UP045
 
 
 def _duration(text: str) -> float:
@@ -69,46 +117,24 @@ def _duration(text: str) -> float:
 
 @app.command()
 def serve(
-    host: Host = DEFAULT_HOST,
-    port: Port = DEFAULT_PORT,
-    database: Database = None,
-    broker: Annotated[str, typer.Option(envvar="TOCSIN_BROKER_URL",
-                                        help="memory:// (one process) or redis://host:6379/0")]
-    = DEFAULT_BROKER_URL,
-    api_key: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
-        "--api-key", help="Publisher API key (repeatable; env TOCSIN_API_KEYS, comma-separated)")]
-    = None,
-    jwt_secret: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        envvar="TOCSIN_JWT_SECRET", help="Secret that signs subscriber tokens (HS256).")] = None,
-    heartbeat: Annotated[str, typer.Option(envvar="TOCSIN_HEARTBEAT",
-                                           help="Ping interval on idle streams.")] = "15s",
-    retention: Annotated[str, typer.Option(envvar="TOCSIN_RETENTION",
-                                           help="How long events stay replayable.")] = "7d",
-    retry_ms: Annotated[int, typer.Option(envvar="TOCSIN_RETRY_MS",
-                                          help="SSE retry: sent to clients.")] = 3000,
-    degraded_poll: Annotated[str, typer.Option(
-        envvar="TOCSIN_DEGRADED_POLL", help="Store polling interval while the broker is down.")]
-    = "1s",
-    workers: Annotated[int, typer.Option(envvar="TOCSIN_WORKERS", min=1,
-                                         help="Worker processes sharing the port.")] = 1,
-    cors_origin: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
-        help="Allow this browser origin (repeatable).")] = None,
-    dev: Annotated[bool, typer.Option(
-        help="Development mode: generate and print a key and secret if none is given.")]
-    = False,
-    log_level: Annotated[str, typer.Option(envvar="TOCSIN_LOG_LEVEL")] = "info",
+    host: Host = None,
+    port: Port = None,
+    database_url: Database = None,
+    broker_url: Broker = None,
+    api_keys: ApiKeys = None,
+    jwt_secret: JwtSecret = None,
+    heartbeat_s: Heartbeat = None,
+    retention_s: Retention = None,
+    retry_ms: RetryMs = None,
+    degraded_poll_s: DegradedPoll = None,
+    workers: Workers = None,
+    cors_origins: CorsOrigins = None,
+    dev: Dev = None,
+    demo: Demo = None,
+    log_level: LogLevel = None,
 ) -> None:
-    """Run the Tocsin server."""
-    keys = list(api_key or [])
-    keys += [k.strip() for k in os.environ.get("TOCSIN_API_KEYS", "").split(",") if k.strip()]
-    settings = Settings(
-        host=host, port=port, database_url=database or default_database_url(),
-        broker_url=broker, api_keys=keys, jwt_secret=jwt_secret or "",
-        heartbeat_s=_duration(heartbeat), retention_s=_duration(retention), retry_ms=retry_ms,
-        degraded_poll_s=_duration(degraded_poll), workers=workers,
-        cors_origins=list(cors_origin or []), dev=dev, log_level=log_level,
-    )
-    _run(settings)
+    """Run the Tocsin server. Every flag has a TOCSIN_* variable; a flag wins over it."""
+    _run(build_settings(locals()))  # locals(): exactly the parameters, named as the fields
 
 
 def _run(settings: Settings) -> None:
@@ -123,6 +149,9 @@ def _run(settings: Settings) -> None:
             settings.jwt_secret = secrets.token_urlsafe(32)
         console.print(f"[yellow]dev mode[/]: publisher API key [bold]{settings.api_keys[0]}"
                       f"[/]  JWT secret [bold]{settings.jwt_secret}[/]")
+    if settings.demo:
+        console.print(f"[green]Open http://{settings.host}:{settings.port}/ in two windows "
+                      "and pick two users.[/]")
     console.print(f"tocsin {__version__} on http://{settings.host}:{settings.port} "
                   f"(database {redact_url(settings.database_url)}, "
                   f"broker {redact_url(settings.broker_url)}, workers {settings.workers})")
@@ -136,33 +165,36 @@ def _run(settings: Settings) -> None:
         run_single(settings)
 
 
-
 @app.command()
 def demo(
-    host: Host = DEFAULT_HOST,
-    port: Port = DEFAULT_PORT,
-    database: Database = None,
+    host: Host = None,
+    port: Port = None,
+    database_url: DemoDatabase = None,
+    broker_url: Broker = None,
+    api_keys: ApiKeys = None,
+    jwt_secret: JwtSecret = None,
+    heartbeat_s: Heartbeat = None,
+    retention_s: Retention = None,
+    retry_ms: RetryMs = None,
+    degraded_poll_s: DegradedPoll = None,
+    workers: Workers = None,
+    cors_origins: CorsOrigins = None,
+    log_level: LogLevel = None,
 ) -> None:
-    """Run the demo: the server (SQLite + in-process broker, dev keys) and a demo page."""
-    if database is None:
-        from platformdirs import user_data_dir
-
-        data = Path(user_data_dir("tocsin", appauthor=False))
-        data.mkdir(parents=True, exist_ok=True)
-        database = f"sqlite+aiosqlite:///{data / 'demo.db'}"
-    settings = Settings(host=host, port=port, database_url=database, dev=True, demo=True,
-                        heartbeat_s=15.0)
-    console.print(f"[green]Open http://{host}:{port}/ in two windows and pick two users.[/]")
-    _run(settings)
+    """Run the demo: the server (dev keys unless given) and a demo page at /. Takes the
+    flags and TOCSIN_* variables of serve."""
+    _run(build_settings(locals(), demo=True))
 
 
 @app.command()
-def migrate(database: Database = None) -> None:
+def migrate(database_url: Database = None) -> None:
     """Create or upgrade the database schema (serve also does this at start)."""
     from tocsin.store import store_from_url
 
+    url = build_settings({"database_url": database_url}).database_url
+
     async def run() -> None:
-        store = store_from_url(database or default_database_url())
+        store = store_from_url(url)
         await store.open()
         await store.close()
 
@@ -176,12 +208,12 @@ def token(
     topic: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
         "--topic", help="Topic pattern the user may read (repeatable), e.g. team:*")] = None,
     ttl: Annotated[str, typer.Option(help="Lifetime, e.g. 1h, 7d.")] = "1h",
-    jwt_secret: Annotated[str, typer.Option(envvar="TOCSIN_JWT_SECRET",
-                                            help="The server's JWT secret.")] = "",
+    jwt_secret: JwtSecret = None,
 ) -> None:
     """Mint a subscriber token for USER."""
     from tocsin.auth import mint_token
 
+    jwt_secret = build_settings({"jwt_secret": jwt_secret}).jwt_secret
     if not jwt_secret:
         console.print("[red]error:[/] give --jwt-secret or TOCSIN_JWT_SECRET")
         raise typer.Exit(2)
@@ -198,9 +230,14 @@ def send(
     type: Annotated[str, typer.Option("--type", help="Notification type.")] = "message",
     url: Annotated[Optional[str], typer.Option(help="Link (http/https).")] = None,  # noqa: UP045
     group_key: Annotated[Optional[str], typer.Option(help="Group key.")] = None,  # noqa: UP045
-    server: Annotated[str, typer.Option(envvar="TOCSIN_URL", help="Server base URL.")]
+    server: Annotated[str, typer.Option(
+        envvar="TOCSIN_URL", show_envvar=True,
+        help="Server base URL (a client-side variable, not a server setting).")]
     = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
-    api_key: Annotated[str, typer.Option(envvar="TOCSIN_API_KEY", help="Publisher key.")] = "",
+    api_key: Annotated[str, typer.Option(
+        envvar="TOCSIN_API_KEY", show_envvar=True,
+        help="Publisher key (a client-side variable: one of the server's TOCSIN_API_KEYS).")]
+    = "",
 ) -> None:
     """Publish a notification through the HTTP API."""
     from tocsin.client import Publisher, TocsinAPIError

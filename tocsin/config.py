@@ -1,11 +1,33 @@
-"""One config object with named defaults. CLI flags mirror ``TOCSIN_*`` variables."""
+"""The settings: one typed object, the only reader of the ``TOCSIN_*`` environment.
+
+:class:`Settings` is a pydantic-settings class: ``Settings(**values)`` takes the given
+values (the CLI passes the flags that were given) and fills every other field from
+its ``TOCSIN_*`` variable, else from its named default below. Each field's
+``description`` is its help text; the CLI builds its flags and help from the fields
+(:func:`env_name`, :func:`default_text`), so flags, variables and help cannot drift.
+"""
 
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
+
+ENV_PREFIX = "TOCSIN_"
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -14,6 +36,18 @@ DEFAULT_HEARTBEAT_S = 15.0
 DEFAULT_RETRY_MS = 3000
 DEFAULT_RETENTION_S = 7 * 24 * 3600
 DEFAULT_DEGRADED_POLL_S = 1.0
+DEFAULT_WORKERS = 1
+DEFAULT_LOG_LEVEL = "info"
+DEFAULT_DATABASE_TEXT = "tocsin.db in the user data dir"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def _data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    data = Path(user_data_dir("tocsin", appauthor=False))
+    data.mkdir(parents=True, exist_ok=True)
+    return data
 
 
 def default_database_url() -> str:
@@ -22,13 +56,14 @@ def default_database_url() -> str:
     if local.exists():
         return f"sqlite+aiosqlite:///{local.resolve()}"
     try:
-        from platformdirs import user_data_dir
-
-        data = Path(user_data_dir("tocsin", appauthor=False))
-        data.mkdir(parents=True, exist_ok=True)
-        return f"sqlite+aiosqlite:///{data / 'tocsin.db'}"
+        return f"sqlite+aiosqlite:///{_data_dir() / 'tocsin.db'}"
     except OSError:
         return f"sqlite+aiosqlite:///{local.resolve()}"
+
+
+def demo_database_url() -> str:
+    """The demo's own database: ``demo.db`` in the user data dir."""
+    return f"sqlite+aiosqlite:///{_data_dir() / 'demo.db'}"
 
 
 def redact_url(url: str) -> str:
@@ -37,7 +72,7 @@ def redact_url(url: str) -> str:
     return scheme + sep + rest.rpartition("@")[2] if "@" in rest else url
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
@@ -49,70 +84,197 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * _UNIT_S[m.group(2)]
 
 
-@dataclass(slots=True)
-class Settings:
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    database_url: str = field(default_factory=default_database_url)
-    broker_url: str = DEFAULT_BROKER_URL
-    api_keys: list[str] = field(default_factory=list)
-    jwt_secret: str = ""
-    heartbeat_s: float = DEFAULT_HEARTBEAT_S
-    retry_ms: int = DEFAULT_RETRY_MS
-    retention_s: float = DEFAULT_RETENTION_S
-    degraded_poll_s: float = DEFAULT_DEGRADED_POLL_S
-    """How often a node polls stream heads while its broker is down."""
-    dev: bool = False
-    workers: int = 1
-    demo: bool = False
-    cors_origins: list[str] = field(default_factory=list)
-    log_level: str = "info"
+def format_duration(seconds: float) -> str:
+    """The inverse of :func:`parse_duration`, exact: ``parse_duration(format_duration(x)) == x``."""
+    return f"{seconds!r}s"
+
+
+def _duration(value: Any) -> Any:
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+def _comma_list(value: Any) -> Any:
+    """``"a, b"`` or ``["a,b", "c"]`` -> ``["a", "b", "c"]`` (no empty or padded items)."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list | tuple):
+        return [part.strip() for item in value for part in str(item).split(",") if part.strip()]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+"""Seconds; a string is read by :func:`parse_duration` (``15s``, ``500ms``, ``7d``)."""
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_comma_list)]
+"""A list given as ``"a,b"`` (not JSON); items never contain commas, so it round-trips."""
+
+_MAPPING: ContextVar[Mapping[str, str] | None] = ContextVar("tocsin_settings_env", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The ordinary environment source, reading a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._mapping = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._mapping, self.case_sensitive, self.env_ignore_empty,
+                              self.env_parse_none_str)
+
+
+class Settings(BaseSettings):
+    """Everything a Tocsin node runs with. Attribute names are the code's; each field's
+    environment variable is ``TOCSIN_<NAME>`` or its ``validation_alias``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,  # TOCSIN_API_KEYS= means "not set", not "invalid"
+        populate_by_name=True,  # Settings(heartbeat_s=...) as well as TOCSIN_HEARTBEAT
+        extra="forbid",
+    )
+
+    host: str = Field(DEFAULT_HOST, min_length=1, description="Interface to bind.")
+    port: int = Field(DEFAULT_PORT, ge=0, le=65535, description="Port to bind (0: any free).")
+    database_url: str = Field(
+        default_factory=default_database_url, min_length=1,
+        description="sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db.",
+    )
+    broker_url: str = Field(DEFAULT_BROKER_URL, min_length=1,
+                            description="memory:// (one process) or redis://host:6379/0.")
+    api_keys: CommaList = Field(
+        default_factory=list,
+        description="Publisher API keys (comma-separated; the flag is repeatable).",
+    )
+    jwt_secret: str = Field("", description="Secret that signs subscriber tokens (HS256).")
+    heartbeat_s: Duration = Field(
+        DEFAULT_HEARTBEAT_S, ge=0, validation_alias="TOCSIN_HEARTBEAT",
+        description="Ping interval on idle streams (e.g. 15s, 500ms).",
+    )
+    retry_ms: int = Field(DEFAULT_RETRY_MS, ge=0,
+                          description="SSE retry: (milliseconds) sent to clients.")
+    retention_s: Duration = Field(
+        DEFAULT_RETENTION_S, ge=0, validation_alias="TOCSIN_RETENTION",
+        description="How long events stay replayable (e.g. 7d).",
+    )
+    degraded_poll_s: Duration = Field(
+        DEFAULT_DEGRADED_POLL_S, gt=0, validation_alias="TOCSIN_DEGRADED_POLL",
+        description="How often to poll the store while the broker is down.",
+    )
+    dev: bool = Field(False, description="Development mode: generate and print a key "
+                                         "and secret when none is given.")
+    workers: int = Field(DEFAULT_WORKERS, ge=1,
+                         description="Worker processes sharing the port (needs redis://).")
+    demo: bool = Field(False, description="Also serve the demo page at /.")
+    cors_origins: CommaList = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (comma-separated; the flag "
+                    "is repeatable).",
+    )
+    log_level: str = Field(DEFAULT_LOG_LEVEL,
+                           description="Log level: " + ", ".join(LOG_LEVELS) + ".")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_level(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value.strip().lower() not in LOG_LEVELS:
+                raise ValueError(f"not a log level: {value!r} (use one of "
+                                 + ", ".join(LOG_LEVELS) + ")")
+            return value.strip().lower()
+        return value
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Settings from ``TOCSIN_*`` variables (used by worker processes)."""
-        e = os.environ if env is None else env
-        s = cls()
-        if v := e.get("TOCSIN_HOST"):
-            s.host = v
-        if v := e.get("TOCSIN_PORT"):
-            s.port = int(v)
-        if v := e.get("TOCSIN_DATABASE_URL"):
-            s.database_url = v
-        if v := e.get("TOCSIN_BROKER_URL"):
-            s.broker_url = v
-        if v := e.get("TOCSIN_API_KEYS"):
-            s.api_keys = [k.strip() for k in v.split(",") if k.strip()]
-        if v := e.get("TOCSIN_JWT_SECRET"):
-            s.jwt_secret = v
-        if v := e.get("TOCSIN_HEARTBEAT"):
-            s.heartbeat_s = parse_duration(v)
-        if v := e.get("TOCSIN_RETRY_MS"):
-            s.retry_ms = int(v)
-        if v := e.get("TOCSIN_RETENTION"):
-            s.retention_s = parse_duration(v)
-        if v := e.get("TOCSIN_DEGRADED_POLL"):
-            s.degraded_poll_s = parse_duration(v)
-        if v := e.get("TOCSIN_CORS_ORIGINS"):
-            s.cors_origins = [o.strip() for o in v.split(",") if o.strip()]
-        s.dev = e.get("TOCSIN_DEV", "") in ("1", "true", "yes")
-        s.demo = e.get("TOCSIN_DEMO", "") in ("1", "true", "yes")
-        return s
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Given values, then the environment (or :meth:`from_env`'s mapping); no files."""
+        env = _MAPPING.get()
+        if env is not None:
+            env_settings = _MappingEnvSource(settings_cls, env)
+        return init_settings, env_settings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``env`` (default ``os.environ``) alone, as :class:`Settings` reads it."""
+        if env is None:
+            return cls()
+        with _reading(env):
+            return cls()
 
     def to_env(self) -> dict[str, str]:
-        """The inverse of :meth:`from_env`, for handing settings to worker processes."""
-        return {
-            "TOCSIN_HOST": self.host,
-            "TOCSIN_PORT": str(self.port),
-            "TOCSIN_DATABASE_URL": self.database_url,
-            "TOCSIN_BROKER_URL": self.broker_url,
-            "TOCSIN_API_KEYS": ",".join(self.api_keys),
-            "TOCSIN_JWT_SECRET": self.jwt_secret,
-            "TOCSIN_HEARTBEAT": f"{self.heartbeat_s}s",
-            "TOCSIN_RETRY_MS": str(self.retry_ms),
-            "TOCSIN_RETENTION": f"{self.retention_s}s",
-            "TOCSIN_DEGRADED_POLL": f"{self.degraded_poll_s}s",
-            "TOCSIN_CORS_ORIGINS": ",".join(self.cors_origins),
-            "TOCSIN_DEV": "1" if self.dev else "",
-            "TOCSIN_DEMO": "1" if self.demo else "",
-        }
+        """``TOCSIN_*`` variables that give back these settings exactly (for worker
+        processes): ``Settings.from_env(s.to_env()) == s``."""
+        out: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                text = "1" if value else "0"
+            elif isinstance(value, list):
+                text = ",".join(value)
+            elif name.endswith("_s"):
+                text = format_duration(float(value))
+            else:
+                text = str(value)
+            out[env_name(name)] = text
+        return out
+
+
+@contextmanager
+def _reading(env: Mapping[str, str]) -> Iterator[None]:
+    token = _MAPPING.set(env)
+    try:
+        yield
+    finally:
+        _MAPPING.reset(token)
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a :class:`Settings` field, e.g. ``TOCSIN_HEARTBEAT``."""
+    alias = Settings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else ENV_PREFIX + field.upper()
+
+
+def default_text(field: str) -> str:
+    """A field's default as a user would write it (``15s``, ``7d``, ``off``)."""
+    info: FieldInfo = Settings.model_fields[field]
+    if field == "database_url":
+        return DEFAULT_DATABASE_TEXT
+    if info.default_factory is not None:
+        return "none"
+    value = info.default
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if field.endswith("_s"):
+        return _human_duration(float(value))
+    return str(value) if value != "" else "none"
+
+
+def _human_duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def describe_error(exc: ValidationError, flags: Mapping[str, str] | None = None) -> str:
+    """One line per invalid setting, naming its variable (and its flag, from ``flags``:
+    field name -> flag)."""
+    by_key = {env_name(f): f for f in Settings.model_fields} | {f: f for f in Settings.model_fields}
+    lines = []
+    for err in exc.errors():
+        key = str(err["loc"][0]) if err["loc"] else ""
+        field = by_key.get(key) or by_key.get(key.upper())
+        if field is None:
+            lines.append(f"invalid setting {key}: {err['msg']}")
+            continue
+        where = env_name(field)
+        if flags and field in flags:
+            where += f" / {flags[field]}"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"invalid {where}: {msg} (got {err.get('input')!r})")
+    return "\n".join(lines)

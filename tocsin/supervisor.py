@@ -34,10 +34,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import FrameType
 
-from tocsin.config import Settings
+from pydantic import ValidationError
+
+from tocsin.config import Settings, describe_error
 
 log = logging.getLogger("tocsin.supervisor")
 
@@ -51,7 +54,6 @@ RESTART_PAUSE_MAX_S = 10.0
 
 ENV_WORKER_ID = "TOCSIN_WORKER_ID"
 ENV_WORKER_FD = "TOCSIN_WORKER_FD"
-ENV_LOG_LEVEL = "TOCSIN_LOG_LEVEL"
 
 
 class WorkersRefused(SystemExit):
@@ -119,6 +121,16 @@ def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def worker_env(settings: Settings, index: int,
+               base: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment of worker ``index``: ``base`` with every setting as its
+    ``TOCSIN_*`` variable (:meth:`Settings.to_env`, so the worker's ``Settings()`` equals
+    ``settings``, dev-mode keys included) and the worker's own variables."""
+    env = {**base, **settings.to_env(), ENV_WORKER_ID: str(index)}
+    env.pop(ENV_WORKER_FD, None)
+    return env
+
+
 # -- the worker side ------------------------------------------------------------------
 
 def _die_with_parent() -> None:
@@ -143,9 +155,11 @@ def worker_main() -> None:
     """Entry point of a worker process: settings from the environment, then serve."""
     from tocsin.server import run_single
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings()  # exactly the supervisor's: worker_env() passed them all
+    except ValidationError as exc:
+        raise SystemExit(f"tocsin: error: {describe_error(exc)}") from None
     settings.workers = 1
-    settings.log_level = os.environ.get(ENV_LOG_LEVEL, settings.log_level)
     parent = os.getppid()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True,
                      name="tocsin-parent-watch").start()
@@ -197,14 +211,11 @@ class Supervisor:
         self._wake.set()
 
     def _spawn(self, slot: _Slot) -> None:
-        env = {**os.environ, **self.settings.to_env(), ENV_WORKER_ID: str(slot.index),
-               ENV_LOG_LEVEL: self.settings.log_level}
+        env = worker_env(self.settings, slot.index)
         pass_fds: tuple[int, ...] = ()
         if self.shared is not None:
             env[ENV_WORKER_FD] = str(self.shared.fileno())
             pass_fds = (self.shared.fileno(),)
-        else:
-            env.pop(ENV_WORKER_FD, None)
         slot.proc = subprocess.Popen(
             [sys.executable, "-c", "from tocsin.supervisor import worker_main; worker_main()"],
             env=env, pass_fds=pass_fds, preexec_fn=_die_with_parent,
