@@ -21,8 +21,11 @@ export interface TocsinNotification {
   source?: string | null;
   data?: Record<string, unknown> | null;
   expiresAt?: number | null;
-  /** The stream event id at which the notification was created. */
-  eventId?: string | number;
+  /**
+   * The stream event id at which the notification was created: an opaque string,
+   * `"<epoch>-<seq>"` (e.g. `"3f9a02c1-42"`; plain decimals from older servers).
+   */
+  eventId?: string;
   /** A client-side message (e.g. "the change was undone"), not from the server. */
   local?: boolean;
 }
