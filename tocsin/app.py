@@ -1,4 +1,11 @@
-"""The ASGI application: routes, error replies, static client, lifespan."""
+"""The application as every server runs it: ``create_app`` assembles the gate, the
+hot routes and the FastAPI routes, so ``tocsin serve``, ``tocsin.create_app()`` under
+any ASGI server, and the tests all run the same code.
+
+    Gate (api/gate.py)          CORS, credentials, CSRF, body rules — for every request
+     ├─ HotRoutes (api/hot_routes.py)   POST /api/notifications, the two streams
+     └─ FastAPI                 every other route, OpenAPI (/openapi.json, /docs), static
+"""
 
 from __future__ import annotations
 
@@ -9,16 +16,16 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp
 
 from tocsin._version import __version__
-from tocsin.api import health, notifications, tokens, topics
+from tocsin.api import health, notifications, openapi, tokens, topics
+from tocsin.api.cors import CorsPolicy
 from tocsin.api.deps import json_response
-from tocsin.api.frontend import MAX_BODY_BYTES, Frontend
+from tocsin.api.gate import Gate
+from tocsin.api.hot_routes import HotRoutes
 from tocsin.api.validation import error_from_validation
 from tocsin.auth import Authenticator
 from tocsin.config import Settings
@@ -29,11 +36,21 @@ log = logging.getLogger("tocsin")
 WEB_DIR = Path(__file__).parent / "web"
 
 StartHook = Callable[[FastAPI], Awaitable[None]]
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
+              403: "forbidden", 413: "payload_too_large", 415: "unsupported_media_type"}
 
 
-def create_app(settings: Settings, service: Tocsin | None = None) -> FastAPI:
+def create_app(settings: Settings, service: Tocsin | None = None) -> Gate:
+    """The whole application as one ASGI app (``.fastapi`` is the framework part,
+    ``.state`` its state: ``settings``, ``tocsin``, ``auth``)."""
     tocsin = service or Tocsin(settings)
+    app = _framework(settings, tocsin)
+    auth = Authenticator(settings.api_keys, settings.jwt_secret)
+    app.state.auth = auth
+    return Gate(app, auth, HotRoutes(tocsin, settings), CorsPolicy(settings.cors_origins))
 
+
+def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await tocsin.start()
@@ -51,11 +68,9 @@ def create_app(settings: Settings, service: Tocsin | None = None) -> FastAPI:
         version=__version__,
         summary="Real-time notifications: durable inboxes and topic feeds over SSE.",
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
     )
     app.state.settings = settings
     app.state.tocsin = tocsin
-    app.state.auth = Authenticator(settings.api_keys, settings.jwt_secret)
     app.state.on_start = []
     app.state.tasks = []
 
@@ -70,8 +85,7 @@ def create_app(settings: Settings, service: Tocsin | None = None) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
-                403: "forbidden", 413: "payload_too_large"}.get(exc.status_code, "invalid_field")
+        code = HTTP_CODES.get(exc.status_code, "invalid_field")
         body = {"error": {"code": code, "message": str(exc.detail)}}
         return json_response(body, exc.status_code)
 
@@ -82,16 +96,11 @@ def create_app(settings: Settings, service: Tocsin | None = None) -> FastAPI:
 
     for module in (notifications, topics, tokens, health):
         app.include_router(module.router)
+    openapi.install(app)
 
     static = WEB_DIR / "static"
     static.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=static), name="static")
-
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
-            allow_methods=["*"], allow_headers=["*"], expose_headers=["*"],
-        )
     if settings.demo:
         from tocsin import demo
 
@@ -99,12 +108,7 @@ def create_app(settings: Settings, service: Tocsin | None = None) -> FastAPI:
     return app
 
 
-def with_frontend(app: FastAPI) -> ASGIApp:
-    """Wrap ``app`` so the hot routes are served by the lean ASGI frontend."""
-    return Frontend(app, app.state.tocsin, app.state.auth, app.state.settings)
-
-
-def app_from_env() -> ASGIApp:
+def app_from_env() -> Gate:
     """Factory for ``uvicorn --factory tocsin.app:app_from_env`` (settings from ``TOCSIN_*``)."""
     from pydantic import ValidationError
 
@@ -114,4 +118,4 @@ def app_from_env() -> ASGIApp:
         settings = Settings()
     except ValidationError as exc:
         raise SystemExit(f"tocsin: error: {describe_error(exc)}") from None
-    return with_frontend(create_app(settings))
+    return create_app(settings)
