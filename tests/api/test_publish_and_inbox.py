@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from tests.support.ids import seq_of, with_seq
 from tests.support.server import ServerProcess
 
 
@@ -31,10 +32,12 @@ def test_publish_then_list_newest_first(server: ServerProcess, uid: str) -> None
         "id": ids[alice], "type": "comment", "title": "First", "body": "", "priority": "high",
         "timestamp": first["timestamp"], "read": False, "groupKey": "post:1",
         "url": "https://example.com/p/1", "actor": "carol", "source": "blog",
-        "data": {"postId": 1}, "eventId": "1",
+        "data": {"postId": 1}, "eventId": first["eventId"],
     }
+    assert seq_of(first["eventId"]) == 1
     assert page["items"][0]["priority"] == "medium"  # the default
-    assert page["unreadCount"] == 2 and page["lastEventId"] == "2" and page["nextCursor"] is None
+    assert page["unreadCount"] == 2 and page["nextCursor"] is None
+    assert page["lastEventId"] == with_seq(first["eventId"], 2)
 
 
 def test_idempotency_key_over_http(server: ServerProcess, uid: str) -> None:
@@ -72,7 +75,7 @@ def test_pagination_and_filters(server: ServerProcess, uid: str) -> None:
         assert [i["title"] for i in urgent] == ["n4"]
         assert [i["title"] for i in c.get("/api/notifications",
                                           params={"source": "shop"}).json()["items"]] == ["n0"]
-        since = c.get("/api/notifications", params={"since": "3"}).json()
+        since = c.get("/api/notifications", params={"since": with_seq(p1["nextCursor"], 3)}).json()
         assert [i["title"] for i in since["items"]] == ["n3", "n4"]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from tests.support.ids import seq_of, with_seq
 from tests.support.server import ServerProcess
 
 
@@ -14,15 +15,16 @@ def test_post_and_history(server: ServerProcess, uid: str) -> None:
             r = pub.post(f"/api/topics/{topic}/events",
                          json={"type": "commit", "title": f"c{i}", "actor": "ci", "data": {"i": i}})
             assert r.status_code == 201
-        assert r.json()["id"] == "3" and r.json()["topic"] == topic
+        last = r.json()["id"]
+        assert seq_of(last) == 3 and r.json()["topic"] == topic
         hist = pub.get(f"/api/topics/{topic}/events", params={"limit": 2}).json()
     assert [e["title"] for e in hist["items"]] == ["c2", "c1"]
-    assert hist["nextCursor"] == "2" and hist["lastEventId"] == "3"
+    assert hist["nextCursor"] == with_seq(last, 2) and hist["lastEventId"] == last
     with server.subscriber(uid, topics=["project:*"]) as sub:
-        older = sub.get(f"/api/topics/{topic}/events", params={"before": "2"}).json()
+        older = sub.get(f"/api/topics/{topic}/events", params={"before": with_seq(last, 2)}).json()
         assert [e["title"] for e in older["items"]] == ["c0"]
-        since = sub.get(f"/api/topics/{topic}/events", params={"since": "1"}).json()
-        assert [e["id"] for e in since["items"]] == ["2", "3"]
+        since = sub.get(f"/api/topics/{topic}/events", params={"since": with_seq(last, 1)}).json()
+        assert [e["id"] for e in since["items"]] == [with_seq(last, 2), last]
 
 
 def test_subscriber_posts_as_itself_only_to_allowed_topics(server: ServerProcess, uid: str) -> None:

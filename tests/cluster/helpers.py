@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
+from tests.support.ids import seq_of
 from tests.support.server import API_KEY, ServerProcess, mint, start_server
 
 
@@ -115,7 +116,7 @@ class FailoverReader:
                             continue
                         if sse.event == "reset":
                             self.resets += 1
-                        self.events.append(Event(int(sse.id), sse.event, json.loads(sse.data),
+                        self.events.append(Event(seq_of(sse.id), sse.event, json.loads(sse.data),
                                                  url))
                         self.last_id = sse.id
                         self._changed.set()
@@ -204,7 +205,7 @@ async def check_random_resumes(nodes: Sequence[ServerProcess], path: str, token:
                 assert source.response.status_code == 200
                 async for sse in source.aiter_sse():
                     if sse.event and sse.event != "message":
-                        got.append(Event(int(sse.id), sse.event, json.loads(sse.data),
+                        got.append(Event(seq_of(sse.id), sse.event, json.loads(sse.data),
                                          node.url))
 
         task = asyncio.create_task(collect())

@@ -18,6 +18,7 @@ from tests.cluster.helpers import (
     reader,
     start_nodes,
 )
+from tests.support.ids import with_seq
 from tests.support.server import ServerProcess, mint
 from tests.support.services import REDIS_URL
 from tests.support.sse import open_stream
@@ -71,8 +72,8 @@ async def test_inbox_and_topic_cross_nodes_and_resume_elsewhere(
         assert got[0].data["id"] == ids[2] and got[1].event == "read"
         assert [e.data["id"] for e in got[2:]] == more
         # and with the query parameter the seed's client uses, on node 1
-        back1 = await open_stream(n1.url + INBOX, mint("alice"), last_event_id="5",
-                                  use_header=False)
+        back1 = await open_stream(n1.url + INBOX, mint("alice"),
+                                  last_event_id=with_seq(last_from_node1, 5), use_header=False)
         await back1.wait_for(2, timeout=5)
         await asyncio.sleep(0.2)
         assert back1.ids == [6, 7]

@@ -13,6 +13,7 @@ import random
 
 import httpx
 
+from tests.support.ids import seq_of
 from tests.support.server import ServerProcess
 from tests.support.sse import Received, StreamReader, open_stream
 
@@ -39,7 +40,7 @@ async def _publisher(srv: ServerProcess, w: int, user: str, topic: str,
 
 
 def _assert_exact(events: list[Received], after: int, total: int) -> None:
-    ids = [int(e.id) for e in events]
+    ids = [seq_of(e.id) for e in events]
     assert ids == list(range(after + 1, total + 1)), (after, ids[:10], ids[-10:])
 
 

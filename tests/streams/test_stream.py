@@ -8,6 +8,7 @@ import time
 
 import httpx
 
+from tests.support.ids import with_seq
 from tests.support.server import ServerProcess
 from tests.support.sse import open_stream
 
@@ -81,7 +82,8 @@ async def test_every_state_change_is_an_event(server: ServerProcess, uid: str) -
             assert evs[0].data["id"] == a and evs[1].data["id"] == b
             assert evs[2].data == {"ids": [a], "unreadCount": 1}
             assert evs[3].data == {"ids": [a], "unreadCount": 2}
-            assert evs[4].data == {"upTo": "4", "unreadCount": 1, "type": "like"}
+            assert evs[4].data == {"upTo": with_seq(evs[0].id, 4), "unreadCount": 1,
+                                   "type": "like"}
             assert evs[5].data == {"ids": [a], "unreadCount": 0}
     finally:
         await tab1.close()

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
+from tests.support.ids import seq_of
+
 
 @dataclass
 class Received:
@@ -91,7 +93,7 @@ class StreamReader:
 
     @property
     def ids(self) -> list[int]:
-        return [int(e.id) for e in self.events]
+        return [seq_of(e.id) for e in self.events]
 
 
 async def open_stream(url: str, token: str, last_event_id: str | None = None,
