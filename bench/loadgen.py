@@ -77,7 +77,8 @@ class BaseClient(asyncio.Protocol):
         self.head = True
         self.hbuf = b""
         self.buf = b""
-        self.last_id = 0
+        self.last_id = 0  # the seq of the newest event id (ids are <epoch>-<seq> or plain)
+        self.epoch = b""  # the epoch of the ids received so far (b"" for plain ids)
         self.seen_ids: set[int] | None = None
         self.ready: asyncio.Future[bool] = w.loop.create_future()
         self.closed = False
@@ -94,10 +95,14 @@ class BaseClient(asyncio.Protocol):
         if not self.aborting:
             self.w.totals.closed_by_server += 1
 
-    def on_event(self, eid: int, t: bytes | None, now: float) -> None:
+    def on_event(self, eid: int, t: bytes | None, now: float, epoch: bytes = b"") -> None:
         w = self.w
         tot = w.totals
         tot.events += 1
+        if epoch != self.epoch:
+            if self.epoch:  # the stream's history changed under the client: never expected
+                tot.disorder += 1
+            self.epoch = epoch
         last = self.last_id
         if eid == last + 1 or (last == 0 and not self.resumed):
             pass
@@ -128,6 +133,11 @@ class BaseClient(asyncio.Protocol):
             self.detail.append((eid, t, now))
 
 
+def _event_id(epoch: bytes, seq: int) -> str:
+    """The id to resume from: ``<epoch>-<seq>``, or the plain seq for servers without epochs."""
+    return f"{epoch.decode()}-{seq}" if epoch else str(seq)
+
+
 class SSEClient(BaseClient):
     def __init__(self, w: Worker, spec: Spec) -> None:
         super().__init__(w, spec)
@@ -140,7 +150,7 @@ class SSEClient(BaseClient):
         self.transport = cast(asyncio.Transport, transport)
         hdr = ""
         if self.resumed:
-            hdr = f"Last-Event-ID: {self.last_id}\r\n"
+            hdr = f"Last-Event-ID: {_event_id(self.epoch, self.last_id)}\r\n"
         req = (f"GET {self.spec.path} HTTP/1.1\r\nHost: {self.w.host}\r\n"
                f"Accept: text/event-stream\r\n{hdr}\r\n")
         transport.write(req.encode())
@@ -221,10 +231,10 @@ class SSEClient(BaseClient):
                     i += 1
             if i >= 0:
                 nl = buf.find(b"\n", i, end + 1)
-                eid = int(buf[i + 3:nl])
+                epoch, _, seq = buf[i + 3:nl].strip().rpartition(b"-")
                 if buf.find(b"event: reset", start, end) >= 0:
                     self.w.totals.resets += 1
-                self.on_event(eid, _parse_t(buf, nl, end), now)
+                self.on_event(int(seq), _parse_t(buf, nl, end), now, epoch)
             start = end + 2
         self.buf = buf[start:]
 
@@ -304,7 +314,8 @@ class SIOClient(BaseClient):
                         j = k
                         while buf[j] not in b",}":
                             j += 1
-                        self.on_event(int(buf[k:j].strip(b'"')), _parse_t(buf, j, p1), now)
+                        epoch, _, seq = buf[k:j].strip(b'" ').rpartition(b"-")
+                        self.on_event(int(seq), _parse_t(buf, j, p1), now, epoch)
                 elif buf[p0 + 1] == 0x30:  # '40' namespace connected
                     self.connected_at = now
                     if not self.ready.done():
@@ -350,6 +361,7 @@ class Worker:
         if old is not None:
             proto.resumed = True
             proto.last_id = last_id or old.last_id
+            proto.epoch = old.epoch
             proto.seen_ids = old.seen_ids
             proto.detail = old.detail
         else:
