@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import secrets
 import subprocess
 import sys
@@ -87,25 +88,44 @@ def build_settings(given: dict[str, Any], *, demo: bool = False) -> Settings:
     return settings
 
 
-Host = Annotated[Optional[str], setting("host", "--host")]  # noqa: UP045
-Port = Annotated[Optional[int], setting("port", "--port")]  # noqa: UP045
 Database = Annotated[Optional[str], setting("database_url", "--database")]  # noqa: UP045
-DemoDatabase = Annotated[Optional[str], setting(  # noqa: UP045
-    "database_url", "--database", default="demo.db in the user data dir")]
-Broker = Annotated[Optional[str], setting("broker_url", "--broker")]  # noqa: UP045
-ApiKeys = Annotated[Optional[list[str]], setting("api_keys", "--api-key")]  # noqa: UP045
 JwtSecret = Annotated[Optional[str], setting("jwt_secret", "--jwt-secret")]  # noqa: UP045
-Heartbeat = Annotated[Optional[str], setting("heartbeat_s", "--heartbeat")]  # noqa: UP045
-Retention = Annotated[Optional[str], setting("retention_s", "--retention")]  # noqa: UP045
-RetryMs = Annotated[Optional[int], setting("retry_ms", "--retry-ms")]  # noqa: UP045
-DegradedPoll = Annotated[Optional[str], setting(  # noqa: UP045
-    "degraded_poll_s", "--degraded-poll")]
-Workers = Annotated[Optional[int], setting("workers", "--workers")]  # noqa: UP045
-CorsOrigins = Annotated[Optional[list[str]], setting(  # noqa: UP045
-    "cors_origins", "--cors-origin")]
-Dev = Annotated[Optional[bool], setting("dev", "--dev/--no-dev")]  # noqa: UP045
-Demo = Annotated[Optional[bool], setting("demo", "--demo/--no-demo")]  # noqa: UP045
-LogLevel = Annotated[Optional[str], setting("log_level", "--log-level")]  # noqa: UP045
+
+SERVER_FLAGS: list[tuple[str, str, Any]] = [
+    # (Settings field, flag, what the flag takes: durations are text such as 15s)
+    ("host", "--host", str), ("port", "--port", int), ("database_url", "--database", str),
+    ("broker_url", "--broker", str), ("api_keys", "--api-key", list[str]),
+    ("jwt_secret", "--jwt-secret", str), ("heartbeat_s", "--heartbeat", str),
+    ("retention_s", "--retention", str), ("retry_ms", "--retry-ms", int),
+    ("degraded_poll_s", "--degraded-poll", str), ("workers", "--workers", int),
+    ("cors_origins", "--cors-origin", list[str]), ("dev", "--dev/--no-dev", bool),
+    ("demo", "--demo/--no-demo", bool), ("log_level", "--log-level", str),
+]
+"""The flags of ``serve`` and ``demo``: one per setting."""
+DEMO_FORCED = ("dev", "demo")
+DEMO_DATABASE_TEXT = "demo.db in the user data dir"
+
+
+def _server_command(name: str, doc: str, *, demo: bool) -> None:
+    """Register ``serve`` or ``demo``: a command whose parameters are the settings' flags
+    (named as the fields) and that runs ``build_settings(flags given)``."""
+    annotated: Any = Annotated
+    params = [
+        inspect.Parameter(field, inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=annotated[Optional[kind], setting(  # noqa: UP045
+                              field, flag,
+                              default=DEMO_DATABASE_TEXT if demo and field == "database_url"
+                              else None)])
+        for field, flag, kind in SERVER_FLAGS if not (demo and field in DEMO_FORCED)
+    ]
+
+    def command(**flags: Any) -> None:
+        _run(build_settings(flags, demo=demo))
+
+    command.__name__ = command.__qualname__ = name
+    command.__doc__ = doc
+    setattr(command, "__signature__", inspect.Signature(params, return_annotation=None))  # noqa: B010
+    app.command(name)(command)
 
 
 def _duration(text: str) -> float:
@@ -115,26 +135,8 @@ def _duration(text: str) -> float:
         raise typer.BadParameter(str(exc)) from exc
 
 
-@app.command()
-def serve(
-    host: Host = None,
-    port: Port = None,
-    database_url: Database = None,
-    broker_url: Broker = None,
-    api_keys: ApiKeys = None,
-    jwt_secret: JwtSecret = None,
-    heartbeat_s: Heartbeat = None,
-    retention_s: Retention = None,
-    retry_ms: RetryMs = None,
-    degraded_poll_s: DegradedPoll = None,
-    workers: Workers = None,
-    cors_origins: CorsOrigins = None,
-    dev: Dev = None,
-    demo: Demo = None,
-    log_level: LogLevel = None,
-) -> None:
-    """Run the Tocsin server. Every flag has a TOCSIN_* variable; a flag wins over it."""
-    _run(build_settings(locals()))  # locals(): exactly the parameters, named as the fields
+_server_command("serve", "Run the Tocsin server. Every flag has a TOCSIN_* variable; a "
+                "flag wins over its variable.", demo=False)
 
 
 def _run(settings: Settings) -> None:
@@ -165,25 +167,8 @@ def _run(settings: Settings) -> None:
         run_single(settings)
 
 
-@app.command()
-def demo(
-    host: Host = None,
-    port: Port = None,
-    database_url: DemoDatabase = None,
-    broker_url: Broker = None,
-    api_keys: ApiKeys = None,
-    jwt_secret: JwtSecret = None,
-    heartbeat_s: Heartbeat = None,
-    retention_s: Retention = None,
-    retry_ms: RetryMs = None,
-    degraded_poll_s: DegradedPoll = None,
-    workers: Workers = None,
-    cors_origins: CorsOrigins = None,
-    log_level: LogLevel = None,
-) -> None:
-    """Run the demo: the server (dev keys unless given) and a demo page at /. Takes the
-    flags and TOCSIN_* variables of serve."""
-    _run(build_settings(locals(), demo=True))
+_server_command("demo", "Run the demo: the server (dev keys unless given) and a demo page "
+                "at /. Takes the flags and TOCSIN_* variables of serve.", demo=True)
 
 
 @app.command()
