@@ -44,7 +44,6 @@ export class LiveStore extends EventTarget {
   /** @param {LiveOptions} opts */
   constructor(opts) {
     super();
-    if (!opts || !opts.token) throw new TypeError("a token is required");
     this.base = (opts.url ?? "").replace(/\/+$/, "");
     this.getToken = tokenGetter(opts.token);
     this.user = opts.user ?? (typeof opts.token === "string" ? tokenSubject(opts.token) : "");
