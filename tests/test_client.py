@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from tests.support.ids import seq_of
 from tests.support.server import ServerProcess
 from tocsin.client import Publisher, TocsinAPIError, subscribe
 
@@ -16,7 +17,7 @@ def test_publisher_publish_event_token_and_errors(sqlite_server: ServerProcess) 
                           data={"a": 1}, idempotency_key="k1")
         assert pub.publish(["alice"], "Hi", idempotency_key="k1") == ids
         ev = pub.post_event("team", "Deployed", actor="ci")
-        assert ev["id"] == "1" and ev["actor"] == "ci"
+        assert seq_of(ev["id"]) == 1 and ev["actor"] == "ci"
         tok = pub.token("alice", ["team"])
         with pytest.raises(TocsinAPIError) as err:
             pub.publish(["alice"], "x" * 201)
@@ -63,4 +64,5 @@ async def test_subscribe_resumes_across_a_server_restart(sqlite_server: ServerPr
         await asyncio.wait_for(task, 30)
     finally:
         again.stop()
-    assert got == ["1", "2", "3", "4", "5", "6"]
+    assert [seq_of(i) for i in got] == [1, 2, 3, 4, 5, 6]
+    assert len({i.rpartition("-")[0] for i in got}) == 1  # one epoch throughout

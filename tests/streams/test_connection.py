@@ -5,14 +5,16 @@ from __future__ import annotations
 from tocsin.events import StreamEvent
 from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection
 
-
-def ev(seq: int, size: int = 10) -> StreamEvent:
-    return StreamEvent("u:a", seq, "notification", "x" * size)
+EPOCH = "e1"
 
 
-def live(at: int = 0) -> Connection:
+def ev(seq: int, size: int = 10, epoch: str = EPOCH) -> StreamEvent:
+    return StreamEvent("u:a", seq, "notification", "x" * size, epoch)
+
+
+def live(at: int = 0, epoch: str = EPOCH) -> Connection:
     c = Connection("u:a")
-    c.start_at(at, at)
+    c.start_at(at, at, epoch)
     return c
 
 
@@ -30,9 +32,9 @@ def test_gap_switches_to_fetching_and_fill_repairs() -> None:
     assert c.fetching and c.outbox == [] and c.highest == 2
     c.offer(ev(3))
     assert c.outbox == []
-    assert c.fill([ev(1), ev(2)], complete=True)
-    assert c.fetching  # 3 is known to exist and was not read yet
-    assert c.fill([ev(3)], complete=True)
+    c.fill([ev(1), ev(2)], complete=True)
+    assert c.fetching and not c.stale  # 3 is known to exist and was not read yet
+    c.fill([ev(3)], complete=True)
     assert not c.fetching and c.last_seq == 3
     assert c.take() == ev(1).frame + ev(2).frame + ev(3).frame
     c.offer(ev(3))
@@ -56,19 +58,49 @@ def test_slow_client_outbox_is_bounded() -> None:
 def test_start_behind_head_fetches_and_nudge_catches_up() -> None:
     c = Connection("u:a")
     c.offer(ev(5))  # arrived before the position is known: only noted
-    c.start_at(2, 4)
+    c.start_at(2, 4, EPOCH)
     assert c.fetching and c.highest == 5
     c2 = live(3)
-    c2.nudge(3)
+    c2.nudge(3, EPOCH)
     assert not c2.fetching
-    c2.nudge(7)
+    c2.nudge(7, EPOCH)
     assert c2.fetching and c2.highest == 7
 
 
 def test_pruned_gap_asks_for_reset() -> None:
     c = live(1)
-    c.nudge(9)
-    assert not c.fill([ev(5), ev(6)], complete=True)  # 2..4 are gone
+    c.nudge(9, EPOCH)
+    c.fill([ev(5), ev(6)], complete=True)  # 2..4 are gone
+    assert c.stale and c.outbox == []
     c2 = live(1)
-    c2.nudge(9)
-    assert not c2.fill([], complete=True)  # everything after 1 is gone
+    c2.nudge(9, EPOCH)
+    c2.fill([], complete=True)  # everything after 1 is gone
+    assert c2.stale
+
+
+def test_another_epoch_asks_for_reset_on_every_path() -> None:
+    """The database was replaced: whatever brings news of the new epoch (a live event,
+    a sweep's nudge, a store read) marks the connection stale, even below its seq."""
+    c = live(5)
+    c.offer(ev(3, epoch="e2"))
+    assert c.stale and c.outbox == [] and c.last_seq == 5
+    c = live(5)
+    c.nudge(2, "e2")
+    assert c.stale
+    c = live(5)
+    c.nudge(9, EPOCH)
+    c.fill([ev(6, epoch="e2")], complete=True)
+    assert c.stale and c.outbox == []
+    c.start_at(9, 9, "e2")  # what the writer does after sending reset
+    assert not c.stale and not c.fetching
+    c.offer(ev(10, epoch="e2"))
+    assert c.take() == ev(10, epoch="e2").frame
+
+
+def test_a_stream_written_after_connecting_adopts_its_epoch() -> None:
+    c = live(0, epoch="")  # the stream had no events yet: position "0"
+    c.offer(ev(1, epoch="e7"))
+    assert not c.stale and c.epoch == "e7" and c.take() == ev(1, epoch="e7").frame
+    c = live(0, epoch="")
+    c.nudge(0, "")  # a sweep of a stream the store does not have: nothing to do
+    assert not c.stale and not c.fetching

@@ -91,9 +91,10 @@ async def test_concurrent_publishers_random_resumes_exact_suffixes(
         checked = []
         for _ in range(6):
             await asyncio.sleep(random.uniform(0.05, 0.25))
-            seen = reference.ids
-            point = random.choice(seen) if seen else 0
-            s = await open_stream(url, tok, str(point))
+            seen = [e.id for e in reference.events]
+            last = random.choice(seen) if seen else "0"
+            point = seq_of(last)
+            s = await open_stream(url, tok, last)
             try:
                 await asyncio.sleep(0.1)
             finally:
@@ -124,7 +125,7 @@ async def test_concurrent_publishers_random_resumes_exact_suffixes(
         # payload for payload.
         reference = live[0].events
         for point in random.sample(range(total_user), 5):
-            s = await open_stream(inbox, tok, str(point))
+            s = await open_stream(inbox, tok, reference[point - 1].id if point else "0")
             try:
                 got = await s.wait_for(total_user - point, timeout=30)
             finally:

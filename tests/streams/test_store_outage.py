@@ -33,8 +33,11 @@ async def test_new_stream_during_database_outage(tmp_path: Path) -> None:
                 for i in range(2):
                     assert c.post("/api/notifications", json={
                         "recipients": ["dora"], "type": "t", "title": f"n{i}"}).status_code == 201
+            with srv.subscriber("dora") as c:
+                first = c.get("/api/notifications").json()["items"][-1]["eventId"]
             proxy.cut()
-            s = await open_stream(srv.url + "/api/notifications/stream", srv.token("dora"), "1")
+            s = await open_stream(srv.url + "/api/notifications/stream", srv.token("dora"),
+                                  first)
             try:
                 assert s.retry == 3000 or s.retry is None  # headers arrived: "connected"
                 await asyncio.sleep(2.5)

@@ -21,6 +21,12 @@ def publish(srv: ServerProcess, user: str, title: str = "hi", **kw: object) -> s
         return str(r.json()["ids"][user])
 
 
+def head_id(srv: ServerProcess, user: str) -> str:
+    """The user's newest event id (with its epoch), from the inbox listing."""
+    with srv.subscriber(user) as c:
+        return str(c.get("/api/notifications", params={"limit": 1}).json()["lastEventId"])
+
+
 def stream_url(srv: ServerProcess) -> str:
     return srv.url + "/api/notifications/stream"
 
@@ -96,8 +102,10 @@ async def test_resume_with_header_or_query_gets_exactly_the_rest(
     u = f"resume-{uid}"
     for i in range(6):
         publish(server, u, f"n{i}")
+    second = with_seq(head_id(server, u), 2)
     for use_header in (True, False):
-        s = await open_stream(stream_url(server), server.token(u), "2", use_header=use_header)
+        s = await open_stream(stream_url(server), server.token(u), second,
+                              use_header=use_header)
         try:
             await s.wait_for(4)
             publish(server, u, "live") if use_header else None
@@ -117,16 +125,18 @@ async def test_header_wins_over_query(server: ServerProcess, uid: str) -> None:
     for i in range(4):
         publish(server, u, f"n{i}")
     tok = server.token(u)
+    head = head_id(server, u)
     async with httpx.AsyncClient(timeout=5) as c, c.stream(
-        "GET", stream_url(server), params={"token": tok, "lastEventId": "1"},
-        headers={"Last-Event-ID": "3"},
+        "GET", stream_url(server), params={"token": tok, "lastEventId": with_seq(head, 1)},
+        headers={"Last-Event-ID": with_seq(head, 3)},
     ) as r:
         text = ""
         async for chunk in r.aiter_text():
             text += chunk
-            if "id: 4" in text:
+            if f"id: {head}" in text:
                 break
-    assert "id: 2" not in text and "id: 3" not in text and "id: 4" in text
+    assert f"id: {with_seq(head, 2)}\n" not in text
+    assert f"id: {with_seq(head, 3)}\n" not in text and f"id: {head}\n" in text
 
 
 async def test_no_last_event_id_means_live_only(server: ServerProcess, uid: str) -> None:
@@ -144,11 +154,15 @@ async def test_no_last_event_id_means_live_only(server: ServerProcess, uid: str)
 def test_unknown_or_garbage_id_gets_one_reset(server: ServerProcess, uid: str) -> None:
     u = f"reset-{uid}"
     publish(server, u)
-    for bad in ("999", "abc", "-4"):
+    head = head_id(server, u)
+    # Never issued, garbage, non-ASCII digits, a bare seq (no epoch: an id from before
+    # epochs), and an id of another epoch below the head.
+    for bad in (with_seq(head, 999), "abc", "-4", "\u00b2", "1", "0123abcd-1"):
         body = raw_stream_head(server, u, extra_headers=f"Last-Event-ID: {bad}\r\n",
                                read_for=0.8)
-        assert body.count(b"event: reset") == 1, body
-        assert b'id: 1\nevent: reset\ndata: {"lastEventId":"1"}' in body
+        assert body.count(b"event: reset") == 1, (bad, body)
+        assert (f'id: {head}\nevent: reset\ndata: {{"lastEventId":"{head}"}}'.encode()
+                in body), (bad, body)
 
 
 def test_id_older_than_retention_gets_reset(tmp_path: object, uid: str) -> None:
@@ -208,7 +222,7 @@ async def test_topic_stream_and_resume(server: ServerProcess, uid: str) -> None:
         assert evs[2].data["title"] == "e2" and evs[2].data["topic"] == topic
     finally:
         await s.close()
-    again = await open_stream(url, tok, "1")
+    again = await open_stream(url, tok, evs[0].id)
     try:
         await again.wait_for(2)
         assert again.ids == [2, 3]
