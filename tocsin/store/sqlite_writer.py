@@ -1,6 +1,6 @@
 """The SQLite group-commit writer: a whole batch in one call on one thread.
 
-Why it exists (measured, bench/README.md, profile of the unicast scenario): through
+Why it exists (measured; ARCHITECTURE.md, "Performance decisions"): through
 SQLAlchemy + aiosqlite, a batch of publishes costs one thread hand-off per
 statement and per fetch plus statement compilation, and that, not SQLite, was
 most of the server CPU per notification (426 -> 150 us per unicast notification

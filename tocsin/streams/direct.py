@@ -1,6 +1,6 @@
 """Writing SSE chunks straight to the socket, skipping a task wake-up per event.
 
-Measured reason (see bench/README.md): on a broadcast, waking each connection's
+Measured reason (ARCHITECTURE.md, "Performance decisions"): on a broadcast, waking each connection's
 writer task and going through ASGI ``send`` costs several times what the socket
 write itself costs, so the hub writes the frame directly when it safely can:
 - only under uvicorn's httptools protocol, whose ASGI ``send`` is a bound method
