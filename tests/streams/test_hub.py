@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -183,12 +184,13 @@ async def test_known_head_not_trusted_after_a_missed_publish_until_sweep_request
     make_hub: MakeHub, store: FakeStore, channel: str
 ) -> None:
     rec = RecordingBroker(channel)
-    a = await make_hub(rec, degraded_poll_s=0.02)
+    # A healthy broker: the catch-up loop sleeps 10 s, so only the failure wakes it.
+    a = await make_hub(rec, degraded_poll_s=1.0)
     evs = store.append("u:x", 2)
     rec.fail_publishes = 1  # one publish fails; the broker still reports up
     await a.fan_out(evs)
     assert a.broker_up and a.known_head("u:x") is None
-    await wait_until(lambda: rec.sweep_requests())
+    await wait_until(lambda: rec.sweep_requests(), timeout=0.5)
     assert a.known_head("u:x") == (2, evs[0].epoch)
 
 
@@ -257,18 +259,27 @@ async def test_a_sweep_request_from_another_node_makes_this_one_sweep(
     assert store.calls[calls:] == [("heads", ("u:x",))]  # one batched read, b's streams only
 
 
-async def test_malformed_broker_message_is_ignored(
-    make_hub: MakeHub, store: FakeStore
+async def test_malformed_broker_message_is_logged_and_ignored(
+    make_hub: MakeHub, store: FakeStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     a = await make_hub()
     b = await make_hub()
     evs = store.append("u:x", 1)
     c = live(b, "u:x", 0, evs[0].epoch)
-    await a.broker.publish(b'{"n": "x", "e": [[1]]}')
-    await a.broker.publish(b"not json")
-    await a.fan_out(evs)
-    await settle()
+    with caplog.at_level(logging.WARNING, logger="tocsin.hub"):
+        await a.broker.publish(b'{"n": "x", "e": [[1]]}')
+        await a.broker.publish(b"not json")
+        await a.fan_out(evs)
+        await settle()
     assert c.take() == evs[0].frame  # the hub kept going
+    warned = [r.getMessage() for r in caplog.records if r.name == "tocsin.hub"]
+    # Each malformed message is reported once by each of the two nodes.
+    assert warned == [
+        "ignoring a malformed broker message (22 bytes)",
+        "ignoring a malformed broker message (22 bytes)",
+        "ignoring a malformed broker message (8 bytes)",
+        "ignoring a malformed broker message (8 bytes)",
+    ]
 
 
 # -- sweeping -----------------------------------------------------------------------------
