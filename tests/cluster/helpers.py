@@ -74,6 +74,8 @@ class Event:
     event: str
     data: dict[str, Any]
     node: str
+    wire_id: str = ""
+    """The id as sent (``<epoch>-<seq>``): what a client resumes with."""
 
 
 @dataclass
@@ -116,8 +118,8 @@ class FailoverReader:
                             continue
                         if sse.event == "reset":
                             self.resets += 1
-                        self.events.append(Event(seq_of(sse.id), sse.event, json.loads(sse.data),
-                                                 url))
+                        self.events.append(Event(seq_of(sse.id), sse.event,
+                                                 json.loads(sse.data), url, sse.id))
                         self.last_id = sse.id
                         self._changed.set()
                 self.ended_by_server += 1
@@ -197,7 +199,7 @@ async def check_random_resumes(nodes: Sequence[ServerProcess], path: str, token:
         expect = list(full[k + 1:])
         got: list[Event] = []
         timeout = httpx.Timeout(5, read=None)
-        headers = {"Authorization": f"Bearer {token}", "Last-Event-ID": str(full[k].id)}
+        headers = {"Authorization": f"Bearer {token}", "Last-Event-ID": full[k].wire_id}
 
         async def collect() -> None:
             async with httpx.AsyncClient(timeout=timeout) as client, aconnect_sse(
@@ -206,7 +208,7 @@ async def check_random_resumes(nodes: Sequence[ServerProcess], path: str, token:
                 async for sse in source.aiter_sse():
                     if sse.event and sse.event != "message":
                         got.append(Event(seq_of(sse.id), sse.event, json.loads(sse.data),
-                                         node.url))
+                                         node.url, sse.id))
 
         task = asyncio.create_task(collect())
         try:
