@@ -110,6 +110,9 @@ async def test_resume_replays_exactly_the_rest_then_goes_live(
     epoch = evs[0].epoch
     c = Client(hub, Position(epoch, 2))
     await c.body_is(RETRY + frames(evs[2:]))
+    # One read of exactly the rest (from the client's position, not the start).
+    reads = [arg for m, arg in store.calls if m == "events_after"]
+    assert reads == [(STREAM, 2, endpoint.REPLAY_BATCH)]
     new = store.append(STREAM, 1)
     await hub.fan_out(new)
     await c.body_is(RETRY + frames(evs[2:] + new))
@@ -168,6 +171,8 @@ async def test_a_position_that_cannot_continue_gets_one_reset_to_the_head(
         store.prune(STREAM, 3)
     c = Client(hub, last)
     await c.body_is(RETRY + reset_frame(epoch, 5))
+    # Decided from the stream's bounds alone: nothing was read to find out.
+    assert [m for m, _ in store.calls] == ["stream_bounds"]
     new = store.append(STREAM, 1)
     await hub.fan_out(new)  # and it carries on live from the head
     await c.body_is(RETRY + reset_frame(epoch, 5) + frames(new))
@@ -230,3 +235,18 @@ async def test_hub_shutdown_ends_the_stream(hub: Hub, store: FakeStore) -> None:
     await asyncio.wait_for(c.task, 2)
     assert c.messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
     assert hub.connections == 0
+
+
+async def test_live_only_client_gets_events_published_before_its_position_settled(
+    hub: Hub, store: FakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(endpoint, "STORE_RETRY_S", 0.01)
+    store.append(STREAM, 3)
+    store.down = True  # the position cannot be settled yet
+    c = Client(hub, None)
+    await c.body_is(RETRY)
+    racing = store.append(STREAM, 1)  # committed and fanned out meanwhile
+    await hub.fan_out(racing)
+    store.down = False
+    await c.body_is(RETRY + frames(racing))
+    await c.disconnect()
