@@ -105,8 +105,8 @@ async def test_resumes_during_publishing(
             finally:
                 await rd.close()
             seen += rd.ids
-            if seen:
-                last = str(seen[-1])
+            if rd.events:
+                last = rd.events[-1].wire_id
         return seen
 
     hoppers = [asyncio.create_task(hopper(k)) for k in range(4)]
