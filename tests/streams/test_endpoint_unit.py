@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from typing import Any
 
 import pytest
@@ -45,8 +45,8 @@ class Client:
     async def _receive(self) -> dict[str, Any]:
         return await self._inbox.get()
 
-    async def _send(self, message: dict[str, Any]) -> None:
-        self.messages.append(message)
+    async def _send(self, message: MutableMapping[str, Any]) -> None:
+        self.messages.append(dict(message))
         self.body += message.get("body", b"")
 
     async def disconnect(self) -> None:
@@ -80,7 +80,7 @@ def store() -> FakeStore:
 
 @pytest.fixture
 async def hub(store: FakeStore) -> AsyncIterator[Hub]:
-    h = Hub(store, broker_from_url(f"memory://ep-{uuid.uuid4().hex[:10]}"),
+    h = Hub(store.as_store(), broker_from_url(f"memory://ep-{uuid.uuid4().hex[:10]}"),
             heartbeat_s=60.0, degraded_poll_s=60.0)
     await h.start()
     await wait_until(lambda: not h._sweep_needed.is_set())

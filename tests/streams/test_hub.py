@@ -56,7 +56,7 @@ async def make_hub(store: FakeStore, channel: str) -> AsyncIterator[MakeHub]:
     async def make(broker: Broker | None = None, *, start: bool = True, **kw: Any) -> Hub:
         kw.setdefault("heartbeat_s", QUIET)
         kw.setdefault("degraded_poll_s", QUIET)
-        hub = Hub(store, broker or broker_from_url(channel), **kw)
+        hub = Hub(store.as_store(), broker or broker_from_url(channel), **kw)
         hubs.append(hub)
         if start:
             await hub.start()
@@ -312,7 +312,9 @@ async def test_sweep_nudges_to_the_store_head_and_marks_lost_positions_stale(
     assert moved.stale
     assert not fresh.stale and not fresh.fetching
     assert [m for m, _ in store.calls[calls:]] == ["heads"]  # one batched query
-    assert sorted(store.calls[-1][1]) == ["u:athead", "u:behind", "u:gone", "u:moved", "u:new"]
+    keys = store.calls[-1][1]
+    assert isinstance(keys, tuple)
+    assert sorted(keys) == ["u:athead", "u:behind", "u:gone", "u:moved", "u:new"]
     assert a.known_head("u:moved") == (1, store.epoch_of("u:moved"))
 
 

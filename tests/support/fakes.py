@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass, field
+from typing import cast
 
 from tocsin.broker.base import BrokerUnavailable, MessageHandler, StateHandler
 from tocsin.broker.memory import MemoryBroker
 from tocsin.errors import StoreUnavailable
 from tocsin.events import StreamEvent
-from tocsin.store.base import Bounds
+from tocsin.store.base import Bounds, Store
 
 
 def new_epoch() -> str:
@@ -81,6 +82,11 @@ class FakeStore:
 
     def epoch_of(self, stream: str) -> str:
         return self._streams[stream].epoch
+
+    def as_store(self) -> Store:
+        """This fake typed as a ``Store``: only the read side above exists, which is all
+        the hub and the stream endpoint call (anything else fails loudly)."""
+        return cast(Store, self)
 
     # -- Store protocol (read side) ---------------------------------------------------
     async def _call(self, method: str, arg: object) -> None:
