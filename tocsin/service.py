@@ -50,13 +50,8 @@ class Tocsin:
         await self.hub.stop()
         await self.store.close()
 
-    async def publish(
-        self,
-        publisher: str,
-        recipients: list[str],
-        note: NewNotification,
-        idempotency_key: str | None = None,
-    ) -> PublishResult:
+    async def publish(self, publisher: str, recipients: list[str], note: NewNotification,
+                      idempotency_key: str | None = None) -> PublishResult:
         result = await self.store.publish(publisher, recipients, note, idempotency_key)
         self.metrics.events.labels("notification").inc(len(result.events))
         await self.hub.fan_out(result.events)

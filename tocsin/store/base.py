@@ -111,13 +111,8 @@ class Store(Protocol):
         """Raise :class:`~tocsin.errors.StoreUnavailable` if the database does not answer."""
         ...
 
-    async def publish(
-        self,
-        publisher: str,
-        recipients: list[str],
-        note: NewNotification,
-        idempotency_key: str | None = None,
-    ) -> PublishResult:
+    async def publish(self, publisher: str, recipients: list[str], note: NewNotification,
+                      idempotency_key: str | None = None) -> PublishResult:
         """Store one notification per recipient (one transaction, batched writes) and one
         ``notification`` event in each recipient's stream. A repeated ``idempotency_key``
         of the same ``publisher`` within 24 h returns the first result and writes nothing."""

@@ -131,13 +131,8 @@ class SqlStore(SqlReads):
         return out
 
     # -- publishing --------------------------------------------------------------------
-    async def publish(
-        self,
-        publisher: str,
-        recipients: list[str],
-        note: NewNotification,
-        idempotency_key: str | None = None,
-    ) -> PublishResult:
+    async def publish(self, publisher: str, recipients: list[str], note: NewNotification,
+                      idempotency_key: str | None = None) -> PublishResult:
         users = list(dict.fromkeys(recipients))  # de-duplicate, keep order
         if idempotency_key is None:
             # Group commit: publishes that arrive while a transaction is in flight are

@@ -6,6 +6,10 @@
  * Attributes: `theme` ("light" | "dark"; default follows the OS), `align`
  * ("right" | "left": which edge of the bell the center lines up with).
  * Parts: `button`, `badge`, `panel`.
+ *
+ * Longer than the other modules on purpose: one element's template, styles and
+ * keyboard model (focus trap, roving selection, Escape) read best together; the data
+ * and actions it renders live in ../lib/.
  * @module tocsin/components/bell
  */
 import { safeUrl, timeAgo } from "../tocsin.js";
