@@ -198,3 +198,21 @@ async def test_results_reach_their_own_callers_in_order() -> None:
     assert tx.calls == [["first"], names]
     for n, i, r in zip(names, range(50), results[1:], strict=True):
         assert r == result_for(job(n, users=1 + i % 3))
+
+
+async def test_a_broken_run_never_leaves_callers_waiting() -> None:
+    """A run that returns the wrong number of results (or is interrupted) fails its
+    callers instead of leaving them waiting forever."""
+
+    async def short(jobs: list[Job]) -> list[JobResult]:
+        await asyncio.sleep(0)
+        return [result_for(j) for j in jobs][:-1]
+
+    gc = GroupCommit(short, inflight=1)
+    first = asyncio.ensure_future(gc.submit(job("a")))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(gc.submit(job(n))) for n in ("b", "c")]
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(first, *rest, return_exceptions=True), 2)
+    # "a" alone: its one result is missing; "b" got its own; "c"'s is missing.
+    assert [type(o) for o in outcomes] == [ValueError, PublishResult, ValueError]

@@ -76,21 +76,33 @@ class GroupCommit:
             while self._queue:
                 batch = self._take()
                 try:
-                    results = await self._run([job for job, _ in batch])
-                except Exception as exc:
-                    if len(batch) == 1:
-                        _settle(batch[0][1], exc)
-                        continue
-                    for job, fut in batch:
-                        try:
-                            _settle(fut, (await self._run([job]))[0])
-                        except Exception as one:
-                            _settle(fut, one)
-                    continue
-                for (_, fut), result in zip(batch, results, strict=True):
-                    _settle(fut, result)
+                    await self._write(batch)
+                except BaseException as exc:
+                    # Whatever went wrong (a broken result, even a cancel), no caller of
+                    # this batch is left waiting forever; the next batch still runs.
+                    for _, fut in batch:
+                        _settle(fut, exc if isinstance(exc, Exception)
+                                else RuntimeError("the write was interrupted"))
+                    if not isinstance(exc, Exception):
+                        raise
         finally:
             self._inflight -= 1
+
+    async def _write(self, batch: list[tuple[Job, asyncio.Future[JobResult]]]) -> None:
+        try:
+            results = await self._run([job for job, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            for job, fut in batch:
+                try:
+                    _settle(fut, (await self._run([job]))[0])
+                except Exception as one:
+                    _settle(fut, one)
+            return
+        for (_, fut), result in zip(batch, results, strict=True):
+            _settle(fut, result)
 
 
 def _settle(fut: asyncio.Future[JobResult], outcome: JobResult | BaseException) -> None:

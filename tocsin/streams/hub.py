@@ -184,13 +184,13 @@ class Hub:
 
     async def _catch_up_loop(self) -> None:
         while True:
-            if self.broker_up and not self._missed_publish:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._sweep_needed.wait(),
-                                           self.degraded_poll_s * SAFETY_SWEEP_FACTOR)
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._sweep_needed.wait(), self.degraded_poll_s)
+            healthy = self.broker_up and not self._missed_publish
+            wait = self.degraded_poll_s * (SAFETY_SWEEP_FACTOR if healthy else 1)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that
+            # lands in the turn the event fires, and stop() would hang on this loop.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._sweep_needed.wait()
             self._sweep_needed.clear()
             try:
                 await self.sweep()
