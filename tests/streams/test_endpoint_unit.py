@@ -250,3 +250,26 @@ async def test_live_only_client_gets_events_published_before_its_position_settle
     store.down = False
     await c.body_is(RETRY + frames(racing))
     await c.disconnect()
+
+
+async def test_news_older_than_the_connection_never_resets_it(
+    hub: Hub, store: FakeStore
+) -> None:
+    """A sweep's snapshot can be older than what the connection already has: read
+    before the stream's first event, it says "no such stream" (position "0", no
+    epoch), yet the event arrived meanwhile. Only the store's bounds, read afterwards,
+    may decide on a reset — here they say the position is fine. (The benchmark's
+    reconnect storm showed such false resets as duplicated events before this.)"""
+    c = Client(hub, None)
+    await c.body_is(RETRY)
+    first = store.append(STREAM, 1)
+    await hub.fan_out(first)
+    await c.body_is(RETRY + frames(first))
+    for conn in hub.streams[STREAM]:
+        conn.nudge(0, "")  # the stale snapshot
+    await asyncio.sleep(0.05)
+    assert c.body == RETRY + frames(first)  # no reset
+    more = store.append(STREAM, 2)
+    await hub.fan_out(more)
+    await c.body_is(RETRY + frames(first) + frames(more))
+    await c.disconnect()

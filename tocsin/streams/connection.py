@@ -35,7 +35,8 @@ class Connection:
         self.epoch = ""
         """The stream's epoch that ``last_seq`` belongs to ("" before its first event)."""
         self.stale = False
-        """The position cannot be continued (pruned, or another epoch): reset it."""
+        """The position may not be continuable (another epoch seen, or the store lacks
+        what follows it): the writer checks the store's bounds, then resets or not."""
         self.highest = 0
         """Newest seq known to exist in the stream."""
         self.fetching = True
@@ -76,6 +77,17 @@ class Connection:
         self.stale = True
         self._wakeup()
         return False
+
+    def confirm(self, head: int, epoch: str) -> bool:
+        """The store's bounds say the position is fine after all (``head`` of
+        ``epoch``); returns True if the connection still expects events beyond it."""
+        self.stale = False
+        if not self.epoch:
+            self.epoch = epoch
+        if head > self.highest:
+            self.highest = head
+        self.fetching = self.highest > self.last_seq
+        return self.highest > head
 
     def offer(self, event: StreamEvent) -> None:
         if event.epoch != self.epoch and not self._fits(event.epoch):

@@ -26,6 +26,12 @@ REPLAY_BATCH = 500
 STORE_RETRY_S = 1.0
 
 
+def continues(last: Position, pruned: int, head: int, epoch: str) -> bool:
+    """Whether the store can continue a client exactly after ``last``: the same epoch
+    (the database was not replaced), issued (not past the head), not pruned."""
+    return last.fits(epoch) and pruned <= last.seq <= head
+
+
 def reset(conn: Connection, head: int, epoch: str) -> None:
     """Tell the client to refetch its state, and carry on live from the head."""
     position = event_id(epoch, head)
@@ -121,7 +127,7 @@ class EventStream(Response):
             # which is before the first event offered since, if any arrived meanwhile.
             start = head if conn.first_offered is None else min(head, conn.first_offered - 1)
             conn.start_at(start, head, epoch)
-        elif not last.fits(epoch) or last.seq > head or last.seq < pruned:
+        elif not continues(last, pruned, head, epoch):
             # Another epoch (the database was replaced), never issued, or older than
             # the retention: the client must refetch state.
             reset(conn, head, epoch)
@@ -149,13 +155,22 @@ class EventStream(Response):
                 finally:
                     conn.sending = False
             elif conn.stale:
-                # The store no longer has what follows the client's position (pruned,
-                # or the database was replaced: another epoch): start over at the head.
+                # Something suggested the position cannot be continued (another epoch
+                # seen, a gap at the start of a read). Only the store's bounds, read
+                # now, decide: news can be older than what the connection already has
+                # (a sweep's snapshot taken before the stream's first event, say), and
+                # a false alarm must not reset a healthy client.
                 bounds = await self._bounds(conn)
-                if bounds is not None:
-                    _, head, epoch = bounds
-                    self.hub.note_head(self.stream, head, epoch)
+                if bounds is None:
+                    continue
+                pruned, head, epoch = bounds
+                self.hub.note_head(self.stream, head, epoch)
+                if not continues(Position(conn.epoch, conn.last_seq), pruned, head, epoch):
                     reset(conn, head, epoch)
+                elif conn.confirm(head, epoch):
+                    # The connection knows of events the store did not show yet: give
+                    # the store a moment rather than spin on reads.
+                    await asyncio.sleep(STORE_RETRY_S / 20)
             elif conn.fetching:
                 try:
                     events = await store.events_after(self.stream, conn.last_seq, REPLAY_BATCH)
