@@ -38,6 +38,9 @@ DEFAULT_RETENTION_S = 7 * 24 * 3600
 DEFAULT_DEGRADED_POLL_S = 1.0
 DEFAULT_WORKERS = 1
 DEFAULT_LOG_LEVEL = "info"
+DEFAULT_RATE_TOPIC_POSTS = "10/s:50"
+DEFAULT_RATE_READS = "20/s:100"
+DEFAULT_RATE_PUBLISH = "off"
 DEFAULT_DATABASE_TEXT = "tocsin.db in the user data dir"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -172,6 +175,29 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(DEFAULT_LOG_LEVEL,
                            description="Log level: " + ", ".join(LOG_LEVELS) + ".")
+    rate_topic_posts: str = Field(
+        DEFAULT_RATE_TOPIC_POSTS,
+        description="Topic events a subscriber may post: N/s:burst per user, or off.",
+    )
+    rate_reads: str = Field(
+        DEFAULT_RATE_READS,
+        description="Other API requests and stream connects of a subscriber: N/s:burst "
+                    "per user, or off.",
+    )
+    rate_publish: str = Field(
+        DEFAULT_RATE_PUBLISH,
+        description="Publishes (notifications and topic events) per API key: N/s:burst, "
+                    "or off.",
+    )
+
+    @field_validator("rate_topic_posts", "rate_reads", "rate_publish", mode="before")
+    @classmethod
+    def _valid_rate(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            from tocsin.ratelimit import OFF, parse_rate
+
+            return value.strip() if parse_rate(value) is not None else OFF
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
