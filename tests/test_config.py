@@ -49,6 +49,9 @@ ROWS: list[tuple[str, str, str, Any]] = [
     ("TOCSIN_DEV", "true", "dev", True),
     ("TOCSIN_DEMO", "1", "demo", True),
     ("TOCSIN_LOG_LEVEL", "DEBUG", "log_level", "debug"),
+    ("TOCSIN_RATE_TOPIC_POSTS", "5/s:20", "rate_topic_posts", "5/s:20"),
+    ("TOCSIN_RATE_READS", "off", "rate_reads", "off"),
+    ("TOCSIN_RATE_PUBLISH", "100/m", "rate_publish", "100/m"),
 ]
 # Where a command's own flag decides a value, the flag wins over the variable.
 FORCED: dict[tuple[str, str], Any] = {("serve --workers 2", "workers"): 2}
