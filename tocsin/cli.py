@@ -100,6 +100,8 @@ SERVER_FLAGS: list[tuple[str, str, Any]] = [
     ("degraded_poll_s", "--degraded-poll", str), ("workers", "--workers", int),
     ("cors_origins", "--cors-origin", list[str]), ("dev", "--dev/--no-dev", bool),
     ("demo", "--demo/--no-demo", bool), ("log_level", "--log-level", str),
+    ("rate_topic_posts", "--rate-topic-posts", str), ("rate_reads", "--rate-reads", str),
+    ("rate_publish", "--rate-publish", str),
 ]
 """The flags of ``serve`` and ``demo``: one per setting."""
 DEMO_FORCED = ("dev", "demo")
