@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
     from tocsin.streams.hub import Hub
@@ -22,3 +22,17 @@ class Metrics:
         b.set_function(lambda: 1 if hub.broker.healthy else 0)
         self.events = Counter("tocsin_events_total", "Events stored and fanned out, by kind",
                               ["kind"], registry=self.registry)
+        q = Gauge("tocsin_outbox_bytes", "Bytes queued for slow streams on this node",
+                  registry=self.registry)
+        q.set_function(lambda: sum(c.outbox_bytes for cs in hub.streams.values() for c in cs))
+        self.rejections = Counter(
+            "tocsin_rejections_total", "Requests refused before any route ran, by reason "
+            "(the error code: rate_limited, unauthorized, forbidden, payload_too_large, ...)",
+            ["reason"], registry=self.registry)
+        self.ratelimit_errors = Counter(
+            "tocsin_ratelimit_errors_total", "Rate limit checks that failed open (Redis "
+            "unreachable: the request went through unchecked)", registry=self.registry)
+        self.publish_seconds = Histogram(
+            "tocsin_publish_write_seconds", "From a publish reaching the service to its "
+            "commit (group commit wait included)", registry=self.registry,
+            buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
