@@ -41,6 +41,9 @@ DEFAULT_LOG_LEVEL = "info"
 DEFAULT_RATE_TOPIC_POSTS = "10/s:50"
 DEFAULT_RATE_READS = "20/s:100"
 DEFAULT_RATE_PUBLISH = "off"
+DEFAULT_MAX_STREAMS_PER_USER = 100
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_DATABASE_TEXT = "tocsin.db in the user data dir"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -188,6 +191,21 @@ class Settings(BaseSettings):
         DEFAULT_RATE_PUBLISH,
         description="Publishes (notifications and topic events) per API key: N/s:burst, "
                     "or off.",
+    )
+    max_streams_per_user: int = Field(
+        DEFAULT_MAX_STREAMS_PER_USER, ge=1,
+        description="Open streams one user may hold on one server process (inbox and "
+                    "topics together); the next is refused with 429.",
+    )
+    max_header_bytes: int = Field(
+        DEFAULT_MAX_HEADER_BYTES, ge=1024,
+        description="Largest request head (request line and headers) in bytes; larger "
+                    "gets 431.",
+    )
+    header_timeout_s: Duration = Field(
+        DEFAULT_HEADER_TIMEOUT_S, gt=0, validation_alias="TOCSIN_HEADER_TIMEOUT",
+        description="Time a connection has to send a complete request head (also closes "
+                    "connections that send nothing).",
     )
 
     @field_validator("rate_topic_posts", "rate_reads", "rate_publish", mode="before")
