@@ -1,7 +1,7 @@
 // @ts-check
 // The Tocsin demo page: pick a user, then watch notifications, toasts and the team
 // activity feed update live. Everything here uses the public client API.
-import { connect, subscribeTopic, timeAgo } from "/static/tocsin/tocsin.js";
+import { connect, HttpError, subscribeTopic, timeAgo } from "/static/tocsin/tocsin.js";
 import "/static/tocsin/define.js";
 
 const USERS = ["alice", "bob", "carol"];
@@ -20,9 +20,13 @@ document.title = `${name(user)} · Tocsin demo`;
 
 /** @type {{token: string, expiresAt: number, topic: string}|null} */
 let minted = null;
-/** A fresh token whenever the one we have is about to expire (as a real app would). */
-async function token() {
-  if (!minted || minted.expiresAt - Date.now() < 60_000) {
+/**
+ * A fresh token whenever the one we have is about to expire or the server refused it (a
+ * restarted server with another secret), as a real app would.
+ * @param {{refused?: boolean}} [request]
+ */
+async function token(request) {
+  if (!minted || request?.refused || minted.expiresAt - Date.now() < 60_000) {
     const res = await fetch(`/demo/api/token?user=${encodeURIComponent(user)}`);
     if (!res.ok) throw new Error(`could not get a demo token: ${res.status}`);
     minted = await res.json();
@@ -45,7 +49,10 @@ client.subscribe((s) => {
 const list = $("feed");
 const stateEl = $("feed-state");
 const replayEl = $("feed-replay");
-const FEED_LABEL = { connected: "live", reconnecting: "reconnecting…", offline: "offline — will replay", disconnected: "connecting…" };
+const FEED_LABEL = {
+  connected: "live", reconnecting: "reconnecting…", offline: "offline — will replay",
+  disconnected: "connecting…", unauthorized: "signed out",
+};
 
 /** @param {any} ev */
 function feedItem(ev) {
@@ -93,18 +100,64 @@ function renderFeed(s) {
 feed.subscribe(renderFeed);
 setInterval(() => renderFeed(feed.state), 30000);
 
+// What this user did goes to the team feed only once the server accepted it (an action
+// the server refuses is undone, and nothing is reported). Posts that cannot be sent now
+// (offline, server away) wait here, visibly, and go out in order when the feed is back.
+/** @type {{type: string, title: string}[]} */
+const outbox = [];
+const pendingEl = $("feed-pending");
+let posting = false;
+function showOutbox() {
+  pendingEl.hidden = outbox.length === 0;
+  pendingEl.textContent = outbox.length
+    ? `${outbox.length} update${outbox.length === 1 ? "" : "s"} of yours will be posted when the connection is back.`
+    : "";
+}
+async function flushOutbox() {
+  if (posting) return;
+  posting = true;
+  try {
+    while (outbox.length) {
+      try {
+        await feed.post(outbox[0]);
+      } catch (err) {
+        // Refused by the server (not a network failure): drop it, say so.
+        if (err instanceof HttpError) {
+          outbox.shift();
+          console.warn("the feed refused an update", err);
+          continue;
+        }
+        break;
+      }
+      outbox.shift();
+    }
+  } finally {
+    posting = false;
+    showOutbox();
+  }
+}
 /** @param {string} title @param {string} type */
 function tell(title, type) {
-  feed.post({ type, title }).catch(() => { /* offline: the action itself is still queued */ });
+  outbox.push({ type, title });
+  showOutbox();
+  if (feed.state.connectionStatus === "connected") flushOutbox();
 }
+feed.subscribe((s) => {
+  if (s.connectionStatus === "connected" && outbox.length) flushOutbox();
+});
 client.addEventListener("action", (e) => {
-  const d = /** @type {CustomEvent} */ (e).detail;
-  const n = d.ids?.[0] && client.notifications.find((x) => x.id === d.ids[0]);
+  const d = /** @type {CustomEvent<import("/static/tocsin/tocsin.js").ActionDetail>} */ (e).detail;
+  const n = d.ids?.[0] ? client.notifications.find((x) => x.id === d.ids?.[0]) : undefined;
   const what = n ? `“${n.title}”` : "a notification";
-  if (d.kind === "readAll") tell(`${name(user)} marked all notifications read`, "read_all");
-  else if (d.kind === "read") tell(`${name(user)} read ${what}`, "read");
-  else if (d.kind === "unread") tell(`${name(user)} marked ${what} unread`, "unread");
-  else if (d.kind === "dismiss") tell(`${name(user)} dismissed ${what}`, "dismiss");
+  const line = {
+    readAll: [`${name(user)} marked all notifications read`, "read_all"],
+    read: [`${name(user)} read ${what}`, "read"],
+    unread: [`${name(user)} marked ${what} unread`, "unread"],
+    dismiss: [`${name(user)} dismissed ${what}`, "dismiss"],
+  }[d.kind];
+  d.settled.then((accepted) => {
+    if (accepted && line) tell(line[0], line[1]);
+  });
 });
 
 // ---- playground -----------------------------------------------------------------

@@ -1,7 +1,12 @@
 // Type declarations for the Tocsin browser client (tocsin.js) and components (define.js).
 
 export type Priority = "urgent" | "high" | "medium" | "low";
-export type ConnectionStatus = "connected" | "reconnecting" | "disconnected" | "offline";
+/** `unauthorized`: the server refused the token (the client keeps asking the token function for a new one). */
+export type ConnectionStatus = "connected" | "reconnecting" | "disconnected" | "offline" | "unauthorized";
+/** What the client tells a token function: `refused` = the server refused the last token, mint a new one. */
+export interface TokenRequest {
+  refused: boolean;
+}
 /** `leader`: this tab holds the server connection; `follower`: another tab does; `solo`: no sharing. */
 export type Role = "leader" | "follower" | "solo";
 
@@ -56,7 +61,7 @@ export interface ConnectOptions {
   /** Base URL of the Tocsin server; default: this page's origin. */
   url?: string;
   /** A subscriber token, or a function returning a fresh one (called on every connect). */
-  token: string | (() => string | Promise<string>);
+  token: string | ((request: TokenRequest) => string | Promise<string>);
   /** The user id; default: the token's `sub` claim. Tabs share a connection per user. */
   user?: string;
   /** History page size (default 30). */
@@ -77,6 +82,11 @@ export interface ActionDetail {
   kind: "read" | "unread" | "readAll" | "dismiss";
   ids?: string[];
   type?: string;
+  /**
+   * Resolves once the action was sent (offline: after the connection returns): true when
+   * the server accepted it, false when it refused it and the change was undone.
+   */
+  settled: Promise<boolean>;
 }
 
 export declare class HttpError extends Error {
@@ -107,11 +117,12 @@ export declare class TocsinClient extends EventTarget {
   readonly store: this;
   /** Calls `listener` now and after every change; returns an unsubscribe function. */
   subscribe(listener: (state: ClientState) => void): () => void;
-  markRead(id: string): Promise<void>;
-  markUnread(id: string): Promise<void>;
+  /** The action promises resolve like `ActionDetail.settled`: true = accepted, false = refused and undone. */
+  markRead(id: string): Promise<boolean>;
+  markUnread(id: string): Promise<boolean>;
   /** Marks everything seen so far read (optionally of one type); later arrivals stay unread. */
-  markAllRead(opts?: { type?: string }): Promise<void>;
-  dismiss(id: string): Promise<void>;
+  markAllRead(opts?: { type?: string }): Promise<boolean>;
+  dismiss(id: string): Promise<boolean>;
   dismissToast(id: string): void;
   /** Mark read and follow the url if it is http(s). */
   open(id: string): void;
@@ -146,7 +157,7 @@ export interface TopicState {
 
 export interface TopicOptions {
   url?: string;
-  token: string | (() => string | Promise<string>);
+  token: string | ((request: TokenRequest) => string | Promise<string>);
   topic: string;
   limit?: number;
   user?: string;

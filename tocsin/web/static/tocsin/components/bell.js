@@ -59,10 +59,10 @@ const STYLES = `${THEME}
 .perm p { margin: 0; }
 .error { padding: 8px 16px; font-size: 13px; background: var(--_warn-bg); color: var(--_warn-fg); }
 .error:empty { display: none; }
-.scroll { overflow-y: auto; flex: 1; min-height: 80px; overscroll-behavior: contain; }
+.scroll { overflow-y: auto; flex: 1 1 auto; min-height: 0; overscroll-behavior: contain; }
 ul { list-style: none; margin: 0; padding: 0; }
 .row { display: flex; align-items: stretch; border-bottom: 1px solid var(--_border); }
-.row.unread > .open { background: var(--_unread-bg); }
+.row.unread { background: var(--_unread-bg); }
 .open {
   flex: 1; min-width: 0; display: grid; grid-template-columns: 10px 1fr; column-gap: 10px;
   text-align: left; border: none; background: transparent; padding: 10px 8px 10px 14px; cursor: pointer;
@@ -94,8 +94,29 @@ li.group > .row { border-bottom: none; }
 .empty, .loading { padding: 24px 16px; text-align: center; color: var(--_muted); font-size: 14px; margin: 0; }
 .empty[hidden], .loading[hidden] { display: none; }
 .sentinel { height: 1px; }
+/* Phones: the center is a full-width sheet from the bottom edge, every control a
+   44 px touch target. */
 @media (max-width: 480px) {
-  .panel { position: fixed; top: 56px; left: 8px; right: 8px; width: auto; }
+  .panel, :host([align="left"]) .panel, .panel.flip {
+    position: fixed; top: auto; left: 0; right: 0; bottom: 0; width: 100%;
+    max-height: min(85vh, 85dvh); border-radius: var(--_radius) var(--_radius) 0 0;
+    border-left: none; border-right: none; border-bottom: none;
+    padding-bottom: env(safe-area-inset-bottom);
+  }
+  .bell { width: 44px; height: 44px; }
+  .head { padding: 8px 8px 4px 16px; }
+  .head button, .perm button { min-height: 44px; padding: 4px 12px; }
+  .head .close { min-width: 44px; }
+  .filters { gap: 4px 12px; }
+  .filters select { min-height: 44px; }
+  .filters label { min-height: 44px; }
+  .filters input { width: 20px; height: 20px; }
+  .actions { flex-direction: row; align-items: center; padding: 0 4px 0 0; gap: 0; }
+  .actions button { min-width: 44px; min-height: 44px; }
+  .open { min-height: 56px; }
+}
+@media (pointer: coarse) and (min-width: 481px) {
+  .bell, .actions button, .head .close { min-width: 44px; min-height: 44px; }
 }
 @media (prefers-reduced-motion: no-preference) {
   .panel:not([hidden]) { animation: pop .12s ease-out; }
@@ -139,6 +160,11 @@ export class TocsinBell extends TocsinElement {
     this.tick = undefined;
     this.onDocPointer = (/** @type {Event} */ e) => {
       if (this.expanded && !e.composedPath().includes(this)) this.hide(false);
+    };
+    // Escape closes the center even if focus somehow left it (the shadow root's key
+    // handler only hears keys from inside).
+    this.onDocKey = (/** @type {KeyboardEvent} */ e) => {
+      if (this.expanded && e.key === "Escape" && !e.composedPath().includes(this)) this.hide();
     };
   }
 
@@ -191,10 +217,12 @@ export class TocsinBell extends TocsinElement {
   connectedCallback() {
     super.connectedCallback();
     document.addEventListener("pointerdown", this.onDocPointer, true);
+    document.addEventListener("keydown", this.onDocKey);
   }
 
   teardown() {
     document.removeEventListener("pointerdown", this.onDocPointer, true);
+    document.removeEventListener("keydown", this.onDocKey);
     clearInterval(this.tick);
   }
 
@@ -209,8 +237,7 @@ export class TocsinBell extends TocsinElement {
     this.button?.setAttribute("aria-expanded", "true");
     this.render();
     this.tick = setInterval(() => this.render(), 30000);
-    const first = /** @type {HTMLElement|null} */ (this.list?.querySelector(".open"));
-    (first ?? (this.markAll?.disabled ? this.closeBtn : this.markAll))?.focus();
+    this.focusFallback();
     this.maybeLoadMore();
     this.dispatchEvent(new CustomEvent("tocsin-open", { bubbles: true, composed: true }));
   }
@@ -268,8 +295,10 @@ export class TocsinBell extends TocsinElement {
     const s = this.state;
     if (!s || !this.list || !this.panel) return;
     const root = /** @type {ShadowRoot} */ (this.shadowRoot);
-    const focusKey = /** @type {HTMLElement|null} */ (root.activeElement)?.dataset?.key;
-    const focusRole = /** @type {HTMLElement|null} */ (root.activeElement)?.dataset?.role;
+    const active = /** @type {HTMLElement|null} */ (root.activeElement);
+    const focusKey = active?.dataset?.key;
+    const focusRole = active?.dataset?.role;
+    const wasInside = !!active && this.panel.contains(active);
 
     this.fillSelect(/** @type {HTMLSelectElement} */ (this.typeSel), "type", "All types",
       unique(s.notifications.map((n) => n.type).filter(Boolean)).sort());
@@ -316,11 +345,26 @@ export class TocsinBell extends TocsinElement {
     }
     if (this.loadingEl) this.loadingEl.hidden = !(s.loading || !s.loaded);
     if (focusKey) {
-      const sel = `[data-key="${CSS.escape(focusKey)}"]${focusRole ? `[data-role="${focusRole}"]` : ""}`;
-      const el = /** @type {HTMLElement|null} */ (this.list.querySelector(sel));
+      // The row was re-created: focus its new twin (or its item button when the twin is
+      // disabled, e.g. "Mark group as read" once the group is read).
+      const sel = `[data-key="${CSS.escape(focusKey)}"]`;
+      const twin = /** @type {HTMLButtonElement|null} */ (
+        this.list.querySelector(`${sel}${focusRole ? `[data-role="${focusRole}"]` : ""}`));
+      const el = twin && !twin.disabled ? twin
+        : /** @type {HTMLElement|null} */ (this.list.querySelector(`${sel}[data-role="open"]`));
       if (el) el.focus();
-      else if (!this.panel.contains(root.activeElement)) (/** @type {HTMLElement|null} */ (this.list.querySelector(".open")) ?? this.markAll)?.focus();
     }
+    // An action removed or disabled the focused control (the last item dismissed, "Mark
+    // all as read" disabling itself): keep focus inside the center, where Escape and the
+    // Tab trap work, instead of letting it fall to <body>.
+    const now = /** @type {HTMLButtonElement|null} */ (root.activeElement);
+    if (this.expanded && wasInside && (!now || !this.panel.contains(now) || now.disabled)) this.focusFallback();
+  }
+
+  /** Focus a sensible control in the open center: the first item, else a header button. */
+  focusFallback() {
+    const first = /** @type {HTMLElement|null} */ (this.list?.querySelector(".open"));
+    (first ?? (this.markAll && !this.markAll.disabled ? this.markAll : this.closeBtn))?.focus();
   }
 
   /**
@@ -330,6 +374,7 @@ export class TocsinBell extends TocsinElement {
   fillSelect(sel, which, allLabel, values) {
     const key = values.join("\u0000");
     const current = this.filters[which];
+    sel.hidden = values.length === 0 && !current;
     if (which === "type" ? key === this.typeKey : key === this.sourceKey) return;
     if (which === "type") this.typeKey = key;
     else this.sourceKey = key;
@@ -338,7 +383,6 @@ export class TocsinBell extends TocsinElement {
     if (current && !values.includes(current)) opts.push(h("option", { value: current, text: current }));
     sel.replaceChildren(...opts);
     sel.value = current;
-    sel.hidden = values.length === 0 && !current;
   }
 
   /** @param {import("../tocsin.js").ClientState} s */

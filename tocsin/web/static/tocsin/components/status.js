@@ -2,7 +2,8 @@
 /**
  * `<tocsin-status>`: tells the user when live updates are not flowing.
  * Shows nothing while connected; "Reconnecting…" (after `delay` ms, default 800, so a
- * quick hand-over between tabs does not flash) and an offline banner otherwise.
+ * quick hand-over between tabs does not flash), an offline banner, or "Signed out" when
+ * the server refused the token.
  * Attributes: `delay` (ms), `theme`.
  * @module tocsin/components/status
  */
@@ -11,6 +12,7 @@ import { h, THEME, TocsinElement } from "./common.js";
 export const MESSAGES = Object.freeze({
   reconnecting: "Reconnecting…",
   offline: "You are offline — updates will arrive when you reconnect",
+  unauthorized: "Signed out — live updates resume when you sign in again",
 });
 
 const STYLES = `${THEME}
@@ -18,7 +20,7 @@ const STYLES = `${THEME}
 .banner { margin: 0; padding: 8px 16px; font-size: 14px; text-align: center;
   background: var(--_warn-bg); color: var(--_warn-fg); border-bottom: 1px solid var(--_border); }
 .banner[hidden] { display: none; }
-.banner.offline { background: var(--tocsin-offline-bg, #344054); color: var(--tocsin-offline-fg, #ffffff); }
+.banner.unauthorized, .banner.offline { background: var(--tocsin-offline-bg, #344054); color: var(--tocsin-offline-fg, #ffffff); }
 `;
 
 export class TocsinStatus extends TocsinElement {
@@ -48,12 +50,12 @@ export class TocsinStatus extends TocsinElement {
   /** @param {import("../tocsin.js").ClientState} s */
   update(s) {
     const status = s.connectionStatus;
-    if (status === "offline") {
+    if (status === "offline" || status === "unauthorized") {
       clearTimeout(this.timer);
       this.timer = undefined;
-      this.show("offline");
+      this.show(status);
     } else if (status === "reconnecting") {
-      if (this.shown === "offline") this.show("reconnecting");
+      if (this.shown === "offline" || this.shown === "unauthorized") this.show("reconnecting");
       else if (this.shown !== "reconnecting" && this.timer === undefined) {
         this.timer = setTimeout(() => {
           this.timer = undefined;
@@ -67,7 +69,7 @@ export class TocsinStatus extends TocsinElement {
     }
   }
 
-  /** @param {""|"offline"|"reconnecting"} what */
+  /** @param {""|"offline"|"reconnecting"|"unauthorized"} what */
   show(what) {
     this.shown = what;
     this.setAttribute("state", what || "ok");

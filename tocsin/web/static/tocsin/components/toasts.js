@@ -10,7 +10,9 @@
  * - `theme`: "light" | "dark" (default follows the OS).
  *
  * Timers pause while the pointer is over the stack, while it has focus, and while the
- * page is hidden. Urgent toasts are announced with role="alert", the rest with
+ * page is hidden. While a `<tocsin-bell>` of the same client has its notification center
+ * open, the stack is hidden (it would cover the center, which lists what arrives); when
+ * the center closes, the toasts it showed are dropped and later ones appear. Urgent toasts are announced with role="alert", the rest with
  * role="status". Animations are off under `prefers-reduced-motion: reduce`.
  * @module tocsin/components/toasts
  */
@@ -23,6 +25,7 @@ export const DEFAULT_DURATIONS = Object.freeze({ urgent: 0, high: 10000, medium:
 const STYLES = `${THEME}
 :host { position: fixed; z-index: 2000; bottom: 16px; right: 16px; width: min(380px, calc(100vw - 32px));
   pointer-events: none; color: var(--_fg); }
+.stack[hidden] { display: none; }
 :host([position="bottom-left"]) { right: auto; left: 16px; }
 :host([position="top-right"]) { bottom: auto; top: 16px; }
 :host([position="top-left"]) { bottom: auto; top: 16px; right: auto; left: 16px; }
@@ -53,6 +56,14 @@ const STYLES = `${THEME}
 .more { pointer-events: auto; align-self: flex-end; font-size: 13px; padding: 4px 10px; border-radius: 12px;
   background: var(--_bg); color: var(--_muted); border: 1px solid var(--_border); box-shadow: var(--_shadow); }
 .more[hidden] { display: none; }
+/* Phones: toasts span the width; the close button is a 44 px touch target. */
+@media (max-width: 480px) {
+  :host, :host([position]) { left: 8px; right: 8px; width: auto; }
+  :host(:not([position^="top"])) { bottom: calc(8px + env(safe-area-inset-bottom)); }
+  :host([position^="top"]) { top: 8px; }
+  .close { min-width: 44px; min-height: 44px; }
+  .open { min-height: 44px; }
+}
 @media (prefers-reduced-motion: no-preference) {
   .toast { animation: tocsin-toast-in .18s ease-out; }
   @keyframes tocsin-toast-in { from { opacity: 0; transform: translateY(8px) scale(.98); } }
@@ -77,6 +88,25 @@ export class TocsinToasts extends TocsinElement {
     /** @type {import("../tocsin.js").ClientState|null} */
     this.state = null;
     this.onVisibility = () => this.syncPause();
+    /** ids of the toasts queued when the center opened or while it was open */
+    this.seenInCenter = new Set();
+    this.centerOpen = false;
+    this.onCenter = (/** @type {Event} */ e) => {
+      const bell = /** @type {any} */ (e.target);
+      if (!bell || bell.client !== this.client || !this.client) return;
+      const open = e.type === "tocsin-open";
+      this.centerOpen = open;
+      if (this.stack) this.stack.hidden = open;
+      if (!open) {
+        // The center listed them: do not pop them up again.
+        const client = this.client;
+        const seen = [...this.seenInCenter];
+        this.seenInCenter.clear();
+        for (const id of seen) client.dismissToast(id);
+      }
+      if (this.state) this.update(this.state);
+      this.syncPause();
+    };
   }
 
   get maxVisible() {
@@ -91,7 +121,7 @@ export class TocsinToasts extends TocsinElement {
   }
 
   get paused() {
-    return this.hovered || this.focused || document.visibilityState === "hidden";
+    return this.hovered || this.focused || this.centerOpen || document.visibilityState === "hidden";
   }
 
   setup() {
@@ -121,10 +151,14 @@ export class TocsinToasts extends TocsinElement {
   connectedCallback() {
     super.connectedCallback();
     document.addEventListener("visibilitychange", this.onVisibility);
+    document.addEventListener("tocsin-open", this.onCenter);
+    document.addEventListener("tocsin-close", this.onCenter);
   }
 
   teardown() {
     document.removeEventListener("visibilitychange", this.onVisibility);
+    document.removeEventListener("tocsin-open", this.onCenter);
+    document.removeEventListener("tocsin-close", this.onCenter);
     for (const t of this.timers.values()) clearTimeout(t.handle);
     this.timers.clear();
   }
@@ -138,6 +172,7 @@ export class TocsinToasts extends TocsinElement {
     this.state = s;
     if (!this.alerts || !this.statuses || !this.more) return;
     const queue = s.toastQueue;
+    if (this.centerOpen) for (const n of queue) if (!n.local) this.seenInCenter.add(n.id);
     const visible = queue.slice(0, this.maxVisible);
     const ids = new Set(visible.map((n) => n.id));
     for (const [id, el] of this.els) {

@@ -53,7 +53,7 @@ export class Actions {
     this.host = host;
     /** @type {Op[]} not yet reflected by the server */
     this.ops = [];
-    /** @type {{op: Op, send: () => Promise<unknown>, resolve: () => void}[]} */
+    /** @type {{op: Op, send: () => Promise<unknown>, resolve: (accepted: boolean) => void}[]} */
     this.queue = [];
     this.flushing = false;
   }
@@ -64,14 +64,15 @@ export class Actions {
   }
 
   /**
-   * Apply `op` optimistically and queue `send`. Resolves once sent (or undone).
+   * Apply `op` optimistically and queue `send`. Resolves once sent: true when the
+   * server accepted it, false when it refused it (and the change was undone).
    * @param {Op} op
    * @param {() => Promise<unknown>} send
-   * @returns {Promise<void>}
+   * @returns {Promise<boolean>}
    */
   run(op, send) {
     this.ops.push(op);
-    /** @type {Promise<void>} */
+    /** @type {Promise<boolean>} */
     const done = new Promise((resolve) => {
       this.queue.push({ op, send, resolve });
     });
@@ -93,12 +94,12 @@ export class Actions {
           this.queue.shift();
           job.op.done = Date.now();
           setTimeout(() => this.gc(), 5000);
-          job.resolve();
+          job.resolve(true);
         } catch (err) {
           if (!(err instanceof HttpError)) break; // network: retry on online/reconnect
           this.queue.shift();
           this.rollback(job.op, err);
-          job.resolve();
+          job.resolve(false);
         }
         this.gc();
         this.host.changed();

@@ -24,6 +24,8 @@ import { isNewer } from "./ids.js";
  * @property {(lastEventId: string|null) => void} onReset the server asked for a refetch
  * @property {() => void} onChange status or role changed
  * @property {() => void} [onOnline] the browser came back online
+ * @property {() => Promise<boolean>} [authRefused] after the server refused the stream:
+ *   was it the token? (then the next connect asks the token function for a new one)
  * @property {boolean} share share one connection across tabs
  * @property {number} backoffBase ms
  * @property {number} backoffMax ms
@@ -191,8 +193,9 @@ export class SharedStream {
     try {
       url = await this.o.url(this.lastEventId);
     } catch {
+      // No token: still signed out if the last one was refused.
       this.failures++;
-      this.setOwn("reconnecting");
+      this.setOwn(this.ownStatus === "unauthorized" ? "unauthorized" : "reconnecting");
       this.schedule();
       return;
     }
@@ -208,7 +211,19 @@ export class SharedStream {
       if (this.es !== es) return;
       this.failures++;
       if (!this.online) return;
-      this.setOwn("reconnecting");
+      if (es.readyState === EventSource.CLOSED && this.o.authRefused) {
+        // The server answered with an error status (EventSource gives up on those):
+        // a refused token is "unauthorized", and the next connect asks for a new one.
+        this.closeEs();
+        const check = this.o.authRefused;
+        check().then((refused) => {
+          if (this.stopped || this.es) return;
+          this.setOwn(refused ? "unauthorized" : "reconnecting");
+          this.schedule();
+        });
+        return;
+      }
+      if (this.ownStatus !== "unauthorized") this.setOwn("reconnecting");
       // The first failure is left to EventSource's own retry (the server's `retry:`,
       // resuming with its Last-Event-ID); after that we take over with backoff.
       if (es.readyState === EventSource.CONNECTING && this.failures === 1) return;

@@ -297,7 +297,10 @@ export class TocsinClient extends LiveStore {
   act(op, send) {
     const done = this.actions.run(op, send);
     this.dispatchEvent(new CustomEvent("action", {
-      detail: { kind: op.kind, ids: op.kind === "readAll" ? undefined : op.ids, type: op.type ?? undefined },
+      detail: {
+        kind: op.kind, ids: op.kind === "readAll" ? undefined : op.ids, type: op.type ?? undefined,
+        settled: done,
+      },
     }));
     return done;
   }

@@ -12,7 +12,7 @@
  */
 import { SharedStream } from "./connection.js";
 import { isNewer } from "./ids.js";
-import { http, originOf, tokenGetter, tokenSubject } from "./util.js";
+import { http, HttpError, originOf, tokenGetter, tokenSubject } from "./util.js";
 
 /** @typedef {import("../tocsin.js").ConnectionStatus} ConnectionStatus */
 /** @typedef {import("../tocsin.js").Role} Role */
@@ -45,7 +45,9 @@ export class LiveStore extends EventTarget {
   constructor(opts) {
     super();
     this.base = (opts.url ?? "").replace(/\/+$/, "");
-    this.getToken = tokenGetter(opts.token);
+    /** the server refused the token: the next call of the token function says so */
+    this.tokenRefused = false;
+    this.getToken = tokenGetter(opts.token, () => this.tokenRefused);
     this.user = opts.user ?? (typeof opts.token === "string" ? tokenSubject(opts.token) : "");
     this.live = opts;
     /** @type {SharedStream|null} */
@@ -92,7 +94,21 @@ export class LiveStore extends EventTarget {
       onReset: () => {
         this.refetch();
       },
-      onChange: () => this.streamChanged(),
+      onChange: () => {
+        if (this.stream?.status === "connected") this.tokenRefused = false;
+        this.streamChanged();
+      },
+      authRefused: async () => {
+        // EventSource cannot tell why a stream was refused: ask the API with the same token.
+        try {
+          await this.http("GET", "/api/notifications/unread-count");
+          return false;
+        } catch (err) {
+          const refused = err instanceof HttpError && (err.status === 401 || err.status === 403);
+          if (refused) this.tokenRefused = true;
+          return refused;
+        }
+      },
       onOnline: () => this.backOnline(),
       share: o.shareConnection !== false,
       backoffBase: o.backoffBase ?? 1000,

@@ -7,7 +7,11 @@ import { compareIds } from "./ids.js";
 
 /** @typedef {import("../tocsin.js").Priority} Priority */
 /** @typedef {import("../tocsin.js").TocsinNotification} TocsinNotification */
-/** @typedef {string | (() => string | Promise<string>)} TokenOption */
+/**
+ * A token, or a function the client calls for one on every (re)connect; `refused` is true
+ * when the server refused the last token (mint a new one rather than return a cached one).
+ * @typedef {string | ((request: {refused: boolean}) => string | Promise<string>)} TokenOption
+ */
 
 export const VERSION = "0.1.0";
 
@@ -150,8 +154,11 @@ export function originOf(base) {
 /**
  * A function returning the current token, whether a string or a function was given.
  * @param {TokenOption} t
+ * @param {() => boolean} [refused] whether the server refused the last token
  * @returns {() => Promise<string>}
  */
-export function tokenGetter(t) {
-  return typeof t === "function" ? async () => String(await t()) : async () => String(t);
+export function tokenGetter(t, refused = () => false) {
+  return typeof t === "function"
+    ? async () => String(await t({ refused: refused() }))
+    : async () => String(t);
 }
