@@ -142,6 +142,11 @@ _server_command("serve", "Run the Tocsin server. Every flag has a TOCSIN_* varia
 
 
 def _run(settings: Settings) -> None:
+    given = bool(settings.api_keys and settings.jwt_secret)
+    if settings.demo and settings.dev:
+        from tocsin.demo import keep_dev_credentials
+
+        keep_dev_credentials(settings)  # kept with the demo database: restarts keep tokens valid
     if not settings.api_keys or not settings.jwt_secret:
         if not settings.dev:
             console.print("[red]error:[/] give --api-key and --jwt-secret "
@@ -151,11 +156,19 @@ def _run(settings: Settings) -> None:
             settings.api_keys = ["dev-" + secrets.token_urlsafe(18)]
         if not settings.jwt_secret:
             settings.jwt_secret = secrets.token_urlsafe(32)
-        console.print(f"[yellow]dev mode[/]: publisher API key [bold]{settings.api_keys[0]}"
-                      f"[/]  JWT secret [bold]{settings.jwt_secret}[/]")
+    if not given:
+        # One value per line, never wrapped (they are copied from here).
+        console.print("[yellow]dev mode[/]:", soft_wrap=True)
+        console.print(f"  publisher API key  [bold]{settings.api_keys[0]}[/]", soft_wrap=True)
+        console.print(f"  JWT secret         [bold]{settings.jwt_secret}[/]", soft_wrap=True)
     if settings.demo:
-        console.print(f"[green]Open http://{settings.host}:{settings.port}/ in two windows "
-                      "and pick two users.[/]")
+        from tocsin.demo import embed_snippet
+
+        base = f"http://{settings.host}:{settings.port}"
+        console.print(f"[green]Open {base}/ in two windows and pick two users.[/]", soft_wrap=True)
+        console.print("To embed it in a page of your own (start with --cors-origin "
+                      "<that page's origin>):", soft_wrap=True)
+        print(embed_snippet(base), file=sys.stderr, flush=True)
     console.print(f"tocsin {__version__} on http://{settings.host}:{settings.port} "
                   f"(database {redact_url(settings.database_url)}, "
                   f"broker {redact_url(settings.broker_url)}, workers {settings.workers})")
