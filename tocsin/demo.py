@@ -213,6 +213,64 @@ async def seed(service: Tocsin) -> None:
         type="system", title="The demo server started", actor="tocsin"))
 
 
+def credentials_path(database_url: str) -> Path | None:
+    """Where the demo keeps its dev key and secret: next to its SQLite file (``demo.db`` ->
+    ``demo.db.dev-credentials.json``), so a restart keeps open tabs' tokens valid and a
+    new database gets new credentials. None for other databases (or in-memory SQLite)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(database_url)
+    except Exception:
+        return None
+    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
+        return None
+    db = Path(url.database).expanduser()
+    return db.with_name(db.name + ".dev-credentials.json")
+
+
+def keep_dev_credentials(settings: Any) -> None:
+    """Fill a missing API key / JWT secret of the demo from its credentials file, creating
+    it (mode 0600) with new random ones the first time."""
+    path = credentials_path(settings.database_url)
+    if path is None or (settings.api_keys and settings.jwt_secret):
+        return
+    import json
+    import os
+    import secrets
+
+    saved: dict[str, str] = {}
+    with contextlib.suppress(OSError, ValueError):
+        loaded = json.loads(path.read_text())
+        if isinstance(loaded, dict):
+            saved = {k: v for k, v in loaded.items() if isinstance(v, str) and v}
+    if "apiKey" not in saved or "jwtSecret" not in saved:
+        saved = {"apiKey": "dev-" + secrets.token_urlsafe(18),
+                 "jwtSecret": secrets.token_urlsafe(32)}
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(saved, f)
+    if not settings.api_keys:
+        settings.api_keys = [saved["apiKey"]]
+    if not settings.jwt_secret:
+        settings.jwt_secret = saved["jwtSecret"]
+
+
+def embed_snippet(base: str) -> str:
+    """The lines a page on another origin needs to show this demo's notifications."""
+    return (f'<script type="module" src="{base}/static/tocsin/define.js"></script>\n'
+            f"<tocsin-bell></tocsin-bell> <tocsin-status></tocsin-status> "
+            f"<tocsin-toasts></tocsin-toasts>\n"
+            f'<script type="module">\n'
+            f'  import {{ connect }} from "{base}/static/tocsin/tocsin.js";\n'
+            f'  const token = async () => (await (await fetch("{base}/demo/api/token?user=alice"))'
+            f".json()).token;\n"
+            f'  connect({{ url: "{base}", token }});\n'
+            f"</script>")
+
+
 def _user(user: str) -> str:
     if user not in USERS:
         raise TocsinError("invalid_field", f"Demo users are {', '.join(USERS)}.", "user")
