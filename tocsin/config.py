@@ -41,7 +41,7 @@ DEFAULT_LOG_LEVEL = "info"
 DEFAULT_RATE_TOPIC_POSTS = "10/s:50"
 DEFAULT_RATE_READS = "20/s:100"
 DEFAULT_RATE_PUBLISH = "off"
-DEFAULT_MAX_STREAMS_PER_USER = 100
+DEFAULT_MAX_USER_STREAMS = 100
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_DATABASE_TEXT = "tocsin.db in the user data dir"
@@ -192,8 +192,8 @@ class Settings(BaseSettings):
         description="Publishes (notifications and topic events) per API key: N/s:burst, "
                     "or off.",
     )
-    max_streams_per_user: int = Field(
-        DEFAULT_MAX_STREAMS_PER_USER, ge=1,
+    max_user_streams: int = Field(
+        DEFAULT_MAX_USER_STREAMS, ge=1,
         description="Open streams one user may hold on one server process (inbox and "
                     "topics together); the next is refused with 429.",
     )
