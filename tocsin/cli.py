@@ -102,6 +102,9 @@ SERVER_FLAGS: list[tuple[str, str, Any]] = [
     ("demo", "--demo/--no-demo", bool), ("log_level", "--log-level", str),
     ("rate_topic_posts", "--rate-topic-posts", str), ("rate_reads", "--rate-reads", str),
     ("rate_publish", "--rate-publish", str),
+    ("max_user_streams", "--max-user-streams", int),
+    ("max_header_bytes", "--max-header-bytes", int),
+    ("header_timeout_s", "--header-timeout", str),
 ]
 """The flags of ``serve`` and ``demo``: one per setting."""
 DEMO_FORCED = ("dev", "demo")
