@@ -52,6 +52,9 @@ ROWS: list[tuple[str, str, str, Any]] = [
     ("TOCSIN_RATE_TOPIC_POSTS", "5/s:20", "rate_topic_posts", "5/s:20"),
     ("TOCSIN_RATE_READS", "off", "rate_reads", "off"),
     ("TOCSIN_RATE_PUBLISH", "100/m", "rate_publish", "100/m"),
+    ("TOCSIN_MAX_USER_STREAMS", "20", "max_user_streams", 20),
+    ("TOCSIN_MAX_HEADER_BYTES", "16384", "max_header_bytes", 16384),
+    ("TOCSIN_HEADER_TIMEOUT", "3s", "header_timeout_s", 3.0),
 ]
 # Where a command's own flag decides a value, the flag wins over the variable.
 FORCED: dict[tuple[str, str], Any] = {("serve --workers 2", "workers"): 2}
