@@ -24,6 +24,9 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "unsupported_media_type": (415, "Send the request body as JSON with "
                                "'Content-Type: application/json'."),
     "conflict": (409, "The request conflicts with the current state."),
+    "too_many_streams": (429, "This user holds too many open streams on this server; "
+                         "close one (one stream per browser is enough)."),
+    "headers_too_large": (431, "The request headers are larger than allowed."),
     "rate_limited": (429, "Too many requests; retry after the time in 'Retry-After'."),
     "store_unavailable": (503, "The database is unavailable; nothing was stored. Retry later."),
     "internal": (500, "Internal server error."),
