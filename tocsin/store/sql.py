@@ -10,6 +10,7 @@ how writers are serialised, and the upsert construct.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,14 @@ class _NoChange(Exception):
         self.result = result
 
 
+
+class _AlembicChatter(logging.Filter):
+    """Drops Alembic's start-up notes about its dialect plugin."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = str(record.msg)
+        return not (msg.startswith("Context impl") or msg.startswith("Will assume"))
+
 class SqlStore(SqlReads):
     """Implements :class:`tocsin.store.base.Store` on SQLAlchemy Core."""
 
@@ -81,8 +90,16 @@ class SqlStore(SqlReads):
 
     async def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` (the newest by default)."""
+        # Alembic's notes about itself ("setup plugin …", "Context impl SQLiteImpl.", "Will
+        # assume non-transactional DDL.") say nothing an operator needs; "Running upgrade …"
+        # lines stay. The plugin lines are logged while alembic is imported.
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         from alembic import command
         from alembic.config import Config
+
+        quiet = logging.getLogger("alembic.runtime.migration")
+        if not any(isinstance(f, _AlembicChatter) for f in quiet.filters):
+            quiet.addFilter(_AlembicChatter())
 
         def upgrade(sync_conn: Any) -> None:
             cfg = Config()
