@@ -174,7 +174,8 @@ def _run(settings: Settings) -> None:
         print(embed_snippet(base), file=sys.stderr, flush=True)
     console.print(f"tocsin {__version__} on http://{settings.host}:{settings.port} "
                   f"(database {redact_url(settings.database_url)}, "
-                  f"broker {redact_url(settings.broker_url)}, workers {settings.workers})")
+                  f"broker {redact_url(settings.broker_url)}, workers {settings.workers})",
+                  soft_wrap=True)
     if settings.workers > 1:
         from tocsin.supervisor import run_workers
 
