@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from tocsin.streams.hub import Hub
@@ -36,3 +39,28 @@ class Metrics:
             "tocsin_publish_write_seconds", "From a publish reaching the service to its "
             "commit (group commit wait included)", registry=self.registry,
             buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.registry.register(_StreamCollector(hub))
+
+
+_STREAM_COUNTERS = (
+    # (metric, StreamCounters attribute, help)
+    ("tocsin_catchup_reads", "catch_up_reads",
+     "Store reads by streams catching up (replay, gaps, slow clients)"),
+    ("tocsin_catchup_events", "catch_up_events", "Events streams queued from those reads"),
+    ("tocsin_outbox_overflows", "overflows",
+     "Live events a stream left to the store because its client's outbox was full"),
+    ("tocsin_stream_resets", "resets", "reset events sent (position not continuable)"),
+    ("tocsin_streams_refused", "refused", "Streams refused by the per-user cap (429)"),
+)
+
+
+class _StreamCollector(Collector):
+    """The hub's plain-int stream counters, read at scrape time (nothing per event)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        counters = self.hub.counters
+        for name, attr, text in _STREAM_COUNTERS:
+            yield CounterMetricFamily(name, text, value=getattr(counters, attr))
