@@ -41,6 +41,9 @@ from tocsin.api.cors import CorsPolicy
 from tocsin.api.hot_routes import HotRoutes
 from tocsin.auth import Authenticator, Principal, find_credential
 from tocsin.errors import TocsinError
+from tocsin.metrics import Metrics
+from tocsin.ratelimit import RateLimited
+from tocsin.ratelimit.limits import Limits, Throttled
 
 log = logging.getLogger("tocsin")
 
@@ -73,6 +76,9 @@ class Gate:
         self.auth = auth
         self.routes = routes
         self.cors = cors
+        self.metrics: Metrics = app.state.tocsin.metrics
+        self.limits = Limits.from_settings(app.state.settings, self.metrics.ratelimit_errors.inc)
+        self.limits.hold(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,12 +98,15 @@ class Gate:
                     and "access-control-request-method" in headers:
                 return self._preflight(origin)
             who: Principal | None = None
+            pending = None
             if path.startswith("/api/"):
                 found = find_credential(headers, scope["query_string"])
                 who = self.auth.authenticate(found)
                 if found is not None and found.source == "cookie" \
                         and method not in SAFE_METHODS:
                     self._check_cross_site(headers, origin)
+                # Rate limits: after authentication, before any body is read.
+                pending = self.limits.check(method, path, who)
             body = has_body(headers)
             if body:
                 length = headers.get("content-length", "")
@@ -106,11 +115,19 @@ class Gate:
                 if not is_json(headers.get("content-type")):
                     raise TocsinError("unsupported_media_type")
             route = self.routes.match(method, path, scope, headers, who, cors)
-            if route is not None:
-                return route
-            return _Framework(self.fastapi, who, cors, body)
+            if route is None:
+                route = _Framework(self.fastapi, who, cors, body)
+            if pending is not None:  # a remote limiter: its check is awaited first
+                return Throttled(self.limits, pending, route, cors, self.refused)
+            return route
         except TocsinError as err:
+            self.refused(err.code)
+            if isinstance(err, RateLimited):
+                cors = [*cors, *err.headers]
             return _Refusal(err, cors)
+
+    def refused(self, code: str) -> None:
+        self.metrics.rejections.labels(code).inc()
 
     def _check_cross_site(self, headers: dict[str, str], origin: str | None) -> None:
         if not is_json(headers.get("content-type")):
