@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from tocsin.broker import broker_from_url
 from tocsin.config import Settings
@@ -52,7 +53,9 @@ class Tocsin:
 
     async def publish(self, publisher: str, recipients: list[str], note: NewNotification,
                       idempotency_key: str | None = None) -> PublishResult:
+        started = time.perf_counter()
         result = await self.store.publish(publisher, recipients, note, idempotency_key)
+        self.metrics.publish_seconds.observe(time.perf_counter() - started)
         self.metrics.events.labels("notification").inc(len(result.events))
         await self.hub.fan_out(result.events)
         return result
