@@ -1,0 +1,72 @@
+"""What only one implementation has: the memory limiter's bound, Redis failing open."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis.asyncio
+
+from tests.support.server import free_port
+from tests.support.services import REDIS_URL, need_redis
+from tocsin.ratelimit import Rate
+from tocsin.ratelimit.memory import MemoryLimiter
+from tocsin.ratelimit.redis import KEY_PREFIX, RedisLimiter
+
+
+def test_memory_limiter_keeps_at_most_max_keys() -> None:
+    lim = MemoryLimiter(max_keys=100)
+    for i in range(10_000):
+        lim.take_now(f"k{i}", Rate(1.0, 1))
+    assert len(lim) == 100
+
+
+def test_memory_limiter_forgets_the_least_recently_used_key() -> None:
+    now = [0.0]
+    lim = MemoryLimiter(max_keys=2, clock=lambda: now[0])
+    rate = Rate(0.001, 1)
+    assert lim.take_now("old", rate) == 0.0
+    assert lim.take_now("busy", rate) == 0.0
+    assert lim.take_now("old", rate) > 0  # "old" is now the most recently used
+    assert lim.take_now("new", rate) == 0.0  # evicts "busy", not "old"
+    assert lim.take_now("old", rate) > 0
+    assert lim.take_now("busy", rate) == 0.0  # forgotten: a full bucket again
+
+
+def test_memory_limiter_refills_by_its_clock() -> None:
+    now = [100.0]
+    lim = MemoryLimiter(clock=lambda: now[0])
+    rate = Rate(2.0, 4)
+    assert [lim.take_now("k", rate) for _ in range(4)] == [0.0] * 4
+    assert lim.take_now("k", rate) == pytest.approx(0.5)
+    now[0] += 0.5
+    assert lim.take_now("k", rate) == 0.0
+    now[0] += 3600
+    assert [lim.take_now("k", rate) for _ in range(5)].count(0.0) == 4  # capped at burst
+
+
+async def test_redis_down_fails_open_and_is_counted() -> None:
+    errors: list[None] = []
+    lim = RedisLimiter(f"redis://127.0.0.1:{free_port()}/0",
+                       on_error=lambda: errors.append(None))
+    try:
+        rate = Rate(0.001, 1)
+        assert [await lim.take("k", rate) for _ in range(5)] == [0.0] * 5
+        assert len(errors) == 5  # one real failure, then 4 skipped while paused
+    finally:
+        await lim.close()
+
+
+@pytest.mark.redis
+async def test_redis_keys_expire_once_the_bucket_would_be_full() -> None:
+    need_redis()
+    lim = RedisLimiter(REDIS_URL)
+    k = uuid.uuid4().hex
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        await lim.take(k, Rate(10.0, 5))
+        ttl = await client.pttl(KEY_PREFIX + k)
+        assert 0 < ttl <= 1100 + 100  # 1 token at 10/s = 100 ms, plus a second's slack
+    finally:
+        await client.aclose()
+        await lim.close()
