@@ -112,7 +112,7 @@ async def test_resume_replays_exactly_the_rest_then_goes_live(
     await c.body_is(RETRY + frames(evs[2:]))
     # One read of exactly the rest (from the client's position, not the start).
     reads = [arg for m, arg in store.calls if m == "events_after"]
-    assert reads == [(STREAM, 2, endpoint.REPLAY_BATCH)]
+    assert reads == [(STREAM, 2, endpoint.REPLAY_FIRST)]
     new = store.append(STREAM, 1)
     await hub.fan_out(new)
     await c.body_is(RETRY + frames(evs[2:] + new))

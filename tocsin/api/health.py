@@ -12,6 +12,8 @@ from tocsin.api.deps import PublisherCaller, Service, json_response
 from tocsin.config import redact_url
 
 router = APIRouter(tags=["health"])
+STATS_HOLDERS = 10
+"""Users listed in ``/api/stats`` ``largestHolders`` (most open streams first)."""
 
 
 
@@ -46,6 +48,8 @@ async def stats(_: PublisherCaller, tocsin: Service) -> Response:
         "node": hub.node_id,
         "connections": hub.connections,
         "streams": len(hub.streams),
+        "largestHolders": [{"user": user, "streams": n}
+                           for user, n in hub.largest_holders(STATS_HOLDERS)],
         "broker": {"url": redact_url(hub.broker.url), "healthy": hub.broker.healthy},
         "database": redact_url(tocsin.store.url),
     })

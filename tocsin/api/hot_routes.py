@@ -73,6 +73,7 @@ class HotRoutes:
     def __init__(self, tocsin: Tocsin, settings: Settings) -> None:
         self.tocsin = tocsin
         self.retry_ms = settings.retry_ms
+        self.max_user_streams = settings.max_user_streams
 
     def match(self, method: str, path: str, scope: Scope, headers: dict[str, str],
               who: Principal | None, cors: Headers) -> ASGIApp | None:
@@ -100,8 +101,11 @@ class HotRoutes:
         raw = headers.get("last-event-id")  # sent by EventSource itself: it wins
         if raw is None and b"lastEventId=" in scope["query_string"]:
             raw = dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("lastEventId")
+        # The per-user cap is checked by the stream itself as it registers (no await
+        # in between: a rate limiter may await before the stream runs).
         return EventStream(self.tocsin.hub, stream, parse_last_event_id(raw), self.retry_ms,
-                           sub.expires_at, list(cors))
+                           sub.expires_at, list(cors), owner=sub.user,
+                           max_open=self.max_user_streams)
 
 
 class _Publish:

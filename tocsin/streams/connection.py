@@ -22,14 +22,40 @@ from tocsin.events import StreamEvent, chunked
 from tocsin.streams.direct import DirectWrite
 
 MAX_OUTBOX_BYTES = 256 * 1024
+"""Per connection: frames queued beyond this are not queued; the client is served from
+the store once it drains (live events and catch-up reads alike)."""
+
+
+class StreamCounters:
+    """A node's stream counters (exported by ``metrics.py``); bumped only on rare paths
+    (a catch-up read, an overflow, a reset, a refusal), never per live event."""
+
+    __slots__ = ("catch_up_events", "catch_up_reads", "overflows", "refused", "resets")
+
+    def __init__(self) -> None:
+        self.catch_up_reads = 0
+        """Store reads made by streams to catch up (replay, gaps, slow clients)."""
+        self.catch_up_events = 0
+        """Events queued from those reads."""
+        self.overflows = 0
+        """Live events a connection left to the store because its outbox was full."""
+        self.resets = 0
+        """``reset`` events sent (position not continuable)."""
+        self.refused = 0
+        """Streams refused by the per-user cap."""
 
 
 class Connection:
-    __slots__ = ("_waiter", "closed", "direct", "epoch", "fetching", "first_offered",
-                 "highest", "last_seq", "outbox", "outbox_bytes", "sending", "stale", "stream")
+    __slots__ = ("_waiter", "closed", "counters", "direct", "epoch", "fetching",
+                 "first_offered", "highest", "last_seq", "outbox", "outbox_bytes", "owner",
+                 "sending", "stale", "stream")
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, owner: str = "",
+                 counters: StreamCounters | None = None) -> None:
         self.stream = stream
+        self.owner = owner
+        """The user holding the stream (the hub counts streams per user); "" if none."""
+        self.counters = counters if counters is not None else StreamCounters()
         self.last_seq = 0
         """Newest seq queued for (or written to) the client."""
         self.epoch = ""
@@ -101,8 +127,11 @@ class Connection:
             if self.first_offered is None or seq < self.first_offered:
                 self.first_offered = seq
             return
-        if seq != self.last_seq + 1 or self.outbox_bytes > MAX_OUTBOX_BYTES:
-            self.fetching = True  # gap or slow client: let the writer read the store
+        if seq != self.last_seq + 1:
+            self.fetching = True  # gap: let the writer read the store
+        elif self.outbox_bytes > MAX_OUTBOX_BYTES:
+            self.fetching = True  # slow client: the store serves it once it drains
+            self.counters.overflows += 1
         else:
             f = event.frame
             self.last_seq = seq
@@ -126,6 +155,8 @@ class Connection:
     def fill(self, events: list[StreamEvent], complete: bool) -> None:
         """Queue events read from the store. ``complete`` means the read hit the end.
 
+        Queues at most up to the outbox bound (at least one event, so a frame larger
+        than the bound still goes): the rest is read again once the client drains.
         Marks the connection stale if the store no longer has the events right after
         ``last_seq`` (pruned by retention, or another epoch).
         """
@@ -133,12 +164,19 @@ class Connection:
                 or (complete and not events and self.highest > self.last_seq):
             self.stale = True
             return
+        queued = 0
         for ev in events:
+            if self.outbox_bytes >= MAX_OUTBOX_BYTES and self.outbox:
+                complete = False  # the bound holds on the catch-up path too
+                break
             if ev.seq > self.last_seq:
                 f = ev.frame
                 self.outbox.append(f)
                 self.outbox_bytes += len(f)
                 self.last_seq = ev.seq
+                queued += 1
+        self.counters.catch_up_reads += 1
+        self.counters.catch_up_events += queued
         if self.last_seq > self.highest:
             self.highest = self.last_seq
         if complete and self.highest <= self.last_seq:

@@ -15,7 +15,8 @@ the same bytes go to every connection.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 DirectWrite = Callable[[bytes], bool]
@@ -36,3 +37,31 @@ def direct_writer(send: Any) -> DirectWrite | None:
         return True
 
     return write
+
+
+
+Drain = Callable[[Callable[[], Awaitable[None]]], Awaitable[None]]
+"""``drain(until)``: wait until the socket's write buffer is below its high-water mark,
+the client left, or ``until()`` returns (the stream is closing)."""
+
+
+def drainer(send: Any) -> Drain | None:
+    """Backpressure for the catch-up path under uvicorn (``None`` elsewhere: the ASGI
+    ``send`` of other servers applies its own). The writer waits on it before reading
+    the store, so a client that does not read costs one outbox, not a replay."""
+    cycle: Any = getattr(send, "__self__", None)
+    flow = getattr(cycle, "flow", None)
+    if flow is None or not hasattr(flow, "drain") or not hasattr(flow, "write_paused"):
+        return None
+
+    async def drain(until: Callable[[], Awaitable[None]]) -> None:
+        if not flow.write_paused or cycle.disconnected:
+            return
+        waits = (asyncio.ensure_future(flow.drain()), asyncio.ensure_future(until()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    return drain

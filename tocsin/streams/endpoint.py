@@ -15,15 +15,30 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tocsin.errors import StoreUnavailable
+from tocsin.api.asgi import send_error
+from tocsin.errors import StoreUnavailable, TocsinError
+from tocsin.events import StreamEvent
 from tocsin.ids import Position, event_id
-from tocsin.streams.connection import Connection
-from tocsin.streams.direct import direct_writer
+from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection
+from tocsin.streams.direct import Drain, direct_writer, drainer
 from tocsin.streams.hub import Hub
 from tocsin.streams.sse import SSE_HEADERS, frame, retry_frame
 
 REPLAY_BATCH = 500
+"""Most events one catch-up read asks for (small events)."""
+REPLAY_FIRST = 32
+"""Events the first catch-up read of a connection asks for: before it knows the
+stream's event sizes, a read stays under ~1 MB even of the largest events (~25 KB)."""
 STORE_RETRY_S = 1.0
+
+
+def next_batch(events: list[StreamEvent]) -> int:
+    """How many events the next read asks for: as many as fill the outbox bound at the
+    average size of ``events`` (catch-up reads by bytes, not by count)."""
+    size = sum(len(ev.frame) for ev in events)
+    if not size:
+        return REPLAY_BATCH
+    return max(1, min(REPLAY_BATCH, MAX_OUTBOX_BYTES * len(events) // size))
 
 
 def continues(last: Position, pruned: int, head: int, epoch: str) -> bool:
@@ -34,6 +49,7 @@ def continues(last: Position, pruned: int, head: int, epoch: str) -> bool:
 
 def reset(conn: Connection, head: int, epoch: str) -> None:
     """Tell the client to refetch its state, and carry on live from the head."""
+    conn.counters.resets += 1
     position = event_id(epoch, head)
     conn.push_raw(frame("reset", f'{{"lastEventId":"{position}"}}', position))
     conn.start_at(head, head, epoch)
@@ -56,9 +72,15 @@ class EventStream(Response):
         retry_ms: int,
         expires_at: float | None = None,
         extra_headers: list[tuple[bytes, bytes]] | None = None,
+        owner: str = "",
+        max_open: int | None = None,
     ) -> None:
         self.hub = hub
         self.stream = stream
+        self.owner = owner
+        """The user holding the stream; with ``max_open``, the most streams they may hold
+        open on this node (the one over it gets 429 ``too_many_streams``)."""
+        self.max_open = max_open
         self.last_event_id = last_event_id
         self.retry_ms = retry_ms
         self.expires_at = expires_at
@@ -69,7 +91,16 @@ class EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hub = self.hub
-        conn = Connection(self.stream)
+        if self.max_open is not None and hub.open_by(self.owner) >= self.max_open:
+            # Checked and registered with no await in between: concurrent connects
+            # of one user cannot all slip under the cap.
+            hub.counters.refused += 1
+            await send_error(send, TocsinError(
+                "too_many_streams", f"User {self.owner!r} already holds {self.max_open} "
+                "open streams on this server (--max-user-streams); close one first."),
+                self.extra_headers)
+            return
+        conn = Connection(self.stream, self.owner, hub.counters)
         # Register before reading the head: nothing published from here on is missed.
         hub.register(conn)
         # A live-only client starts at the head as of *now* (known without a database
@@ -146,6 +177,8 @@ class EventStream(Response):
 
     async def _pump(self, conn: Connection, send: Send) -> None:
         store = self.hub.store
+        drain: Drain | None = drainer(send)
+        batch = REPLAY_FIRST
         while not conn.closed:
             if conn.outbox:
                 conn.sending = True
@@ -172,14 +205,22 @@ class EventStream(Response):
                     # the store a moment rather than spin on reads.
                     await asyncio.sleep(STORE_RETRY_S / 20)
             elif conn.fetching:
+                if drain is not None:
+                    # What was sent must leave before more is read: a client that does
+                    # not read holds one outbox and the socket's buffer, never a replay.
+                    await drain(conn.wait)
+                    if conn.closed or conn.outbox:
+                        continue
                 try:
-                    events = await store.events_after(self.stream, conn.last_seq, REPLAY_BATCH)
+                    events = await store.events_after(self.stream, conn.last_seq, batch)
                 except StoreUnavailable:
                     # Keep the stream open; delivery resumes when the database returns.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(conn.wait(), STORE_RETRY_S)
                     continue
-                conn.fill(events, complete=len(events) < REPLAY_BATCH)
+                conn.fill(events, complete=len(events) < batch)
+                if events:
+                    batch = next_batch(events)
             else:
                 await conn.wait()
 

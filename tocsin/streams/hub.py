@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import os
 from collections.abc import Iterable
@@ -23,7 +24,7 @@ import orjson
 from tocsin.broker.base import Broker, BrokerUnavailable
 from tocsin.events import StreamEvent, decode_batch, encode_batch
 from tocsin.store.base import Store
-from tocsin.streams.connection import Connection
+from tocsin.streams.connection import Connection, StreamCounters
 from tocsin.streams.sse import PING, PING_CHUNK
 
 log = logging.getLogger("tocsin.hub")
@@ -55,6 +56,9 @@ class Hub:
         self.heads: dict[str, tuple[int, str]] = {}
         """Newest (seq, epoch) seen per stream (from events and sweeps): see ``known_head``."""
         self.connections = 0
+        self.by_owner: dict[str, int] = {}
+        """Open streams per user (only users holding at least one)."""
+        self.counters = StreamCounters()
         self.broker_up = False
         self._missed_publish = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -91,6 +95,8 @@ class Hub:
             conn.close()
         self.streams.setdefault(conn.stream, set()).add(conn)
         self.connections += 1
+        if conn.owner:
+            self.by_owner[conn.owner] = self.by_owner.get(conn.owner, 0) + 1
 
     def unregister(self, conn: Connection) -> None:
         conns = self.streams.get(conn.stream)
@@ -99,6 +105,20 @@ class Hub:
             self.connections -= 1
             if not conns:
                 del self.streams[conn.stream]
+            if conn.owner:
+                left = self.by_owner[conn.owner] - 1
+                if left:
+                    self.by_owner[conn.owner] = left
+                else:
+                    del self.by_owner[conn.owner]
+
+    def open_by(self, owner: str) -> int:
+        """Streams ``owner`` holds open on this node."""
+        return self.by_owner.get(owner, 0)
+
+    def largest_holders(self, n: int) -> list[tuple[str, int]]:
+        """The ``n`` users holding the most open streams, most first."""
+        return heapq.nlargest(n, self.by_owner.items(), key=lambda item: item[1])
 
     # -- delivery ----------------------------------------------------------------------
     def deliver(self, events: Iterable[StreamEvent]) -> None:
