@@ -27,6 +27,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 # ``t.<attr>=<value>`` sets attributes on <tocsin-toasts>; links are recorded, not followed.
 PAGE_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tocsin e2e</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
 <script type="module">
 import { connect } from "/static/tocsin/tocsin.js";

@@ -34,13 +34,16 @@ class DemoProcess:
                 self.proc.wait(5)
 
 
-def start_demo(tmp_path: Path, wait: float = 30.0) -> DemoProcess:
-    port = free_port()
+def start_demo(tmp_path: Path, wait: float = 30.0, *, port: int | None = None,
+               extra: tuple[str, ...] = (), env: dict[str, str] | None = None) -> DemoProcess:
+    """``tocsin demo`` with its database in ``tmp_path`` (a second start on the same
+    directory and port is a restart)."""
+    port = port or free_port()
     db = tmp_path / "demo.db"
-    log_path = tmp_path / "demo.log"
+    log_path = tmp_path / f"demo-{time.monotonic_ns()}.log"
     args = [sys.executable, "-m", "tocsin", "demo", "--host", "127.0.0.1", "--port", str(port),
-            "--database", f"sqlite+aiosqlite:///{db}"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+            "--database", f"sqlite+aiosqlite:///{db}", *extra]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})}
     with log_path.open("wb") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env=env)
     demo = DemoProcess(f"http://127.0.0.1:{port}", proc, log_path)
