@@ -11,10 +11,8 @@ The first one present wins, in that order.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
-import re
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -42,7 +40,7 @@ class Subscriber:
     expires_at: float | None = None  # seconds epoch
 
     def may_read(self, topic: str) -> bool:
-        return any(_pattern(p).fullmatch(topic) for p in self.topics)
+        return any(glob_match(p, topic) for p in self.topics)
 
 
 Principal = Publisher | Subscriber
@@ -87,11 +85,30 @@ def cookie_value(header: str, name: str) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=4096)
-def _pattern(glob: str) -> re.Pattern[str]:
+def glob_match(pattern: str, text: str) -> bool:
     """``project:*`` style patterns: ``*`` matches any run of characters, nothing else is
-    special (so topic names may contain ``?``, ``[`` and the like)."""
-    return re.compile(".*".join(re.escape(part) for part in glob.split("*")))
+    special (so topic names may contain ``?``, ``[`` and the like).
+
+    Linear, without backtracking: the part before the first ``*`` must start the text,
+    the part after the last must end it, and each part in between is taken at its
+    leftmost place after the previous one (taking it any later can only leave less
+    room for the rest). A regex (``.*a.*a.*b``) backtracks: a publisher-minted pattern
+    with five stars took ~100 s on a 200-character topic, on the event loop.
+    """
+    first, star, rest = pattern.partition("*")
+    if not star:
+        return pattern == text
+    middle, _, last = rest.rpartition("*")
+    if len(text) < len(first) + len(last) or not text.startswith(first) \
+            or not text.endswith(last):
+        return False
+    pos, end = len(first), len(text) - len(last)
+    for part in middle.split("*") if middle else ():
+        found = text.find(part, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(part)
+    return True
 
 
 def require_publisher(who: Principal | None) -> Publisher:
@@ -167,9 +184,13 @@ class Authenticator:
     def _verify(self, credential: str) -> Subscriber:
         try:
             claims = jwt.decode(credential, self._secret, algorithms=[ALGORITHM],
-                                options={"require": ["sub"]})
+                                options={"require": ["sub", "exp"]})
         except jwt.ExpiredSignatureError as exc:
             raise TocsinError("unauthorized", "The token has expired.") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            # A token without 'exp' would be valid forever: never accepted.
+            raise TocsinError("unauthorized", f"Invalid token: it has no "
+                              f"'{exc.claim}' claim.") from exc
         except jwt.InvalidTokenError as exc:
             raise TocsinError("unauthorized", f"Invalid token: {exc}.") from exc
         sub = claims.get("sub")
@@ -178,5 +199,4 @@ class Authenticator:
             raise TocsinError("unauthorized", "The token's 'sub' claim must be a user id.")
         if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
             raise TocsinError("unauthorized", "The token's 'topics' claim must be a list.")
-        exp = claims.get("exp")
-        return Subscriber(sub, tuple(topics), float(exp) if exp is not None else None)
+        return Subscriber(sub, tuple(topics), float(claims["exp"]))
