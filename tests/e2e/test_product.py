@@ -17,6 +17,7 @@ pytestmark = pytest.mark.browser
 PHONE = {"viewport": {"width": 375, "height": 667}, "device_scale_factor": 2,
          "is_mobile": True, "has_touch": True, "reduced_motion": "reduce"}
 
+LONG_TOASTS: dict[str, Any] = {"t.duration-medium": 60000}
 ACTIVE_IN_BELL = """() => {
   const bell = document.querySelector('tocsin-bell');
   const a = bell.shadowRoot.activeElement;
@@ -52,7 +53,7 @@ def test_phone_center_is_a_full_width_sheet_with_touch_targets(h: Harness) -> No
 def test_phone_toasts_span_the_width(h: Harness) -> None:
     need_chromium()
     user = fresh_user()
-    page = h.open(h.context(**PHONE), user, **{"t.duration-medium": 60000})
+    page = h.open(h.context(**PHONE), user, **LONG_TOASTS)
     h.publish(user, "A toast on a phone")
     toast = page.locator("tocsin-toasts .toast")
     toast.wait_for()
@@ -65,7 +66,7 @@ def test_phone_toasts_span_the_width(h: Harness) -> None:
 def test_toasts_do_not_cover_the_open_center(h: Harness) -> None:
     need_chromium()
     user = fresh_user()
-    page = h.open(h.context(**PHONE), user, **{"t.duration-medium": 60000})
+    page = h.open(h.context(**PHONE), user, **LONG_TOASTS)
     h.publish(user, "Before opening")
     page.locator("tocsin-toasts .toast").wait_for()
     page.locator("tocsin-bell button.bell").tap()
@@ -122,7 +123,7 @@ def test_focus_stays_in_the_center_after_mark_all_and_dismissing_the_last(h: Har
     assert page.locator("tocsin-bell .panel").is_hidden()
     assert page.evaluate("document.querySelector('tocsin-bell').shadowRoot.activeElement"
                          ".classList.contains('bell')")
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page.errors == []
 
 
 def test_source_filter_hidden_without_sources_and_one_item_has_no_blank_strip(
