@@ -105,6 +105,7 @@ SERVER_FLAGS: list[tuple[str, str, Any]] = [
     ("max_user_streams", "--max-user-streams", int),
     ("max_header_bytes", "--max-header-bytes", int),
     ("header_timeout_s", "--header-timeout", str),
+    ("metrics_key", "--metrics-key", str),
 ]
 """The flags of ``serve`` and ``demo``: one per setting."""
 DEMO_FORCED = ("dev", "demo")

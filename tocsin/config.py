@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -45,6 +45,11 @@ DEFAULT_MAX_USER_STREAMS = 100
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_DATABASE_TEXT = "tocsin.db in the user data dir"
+DEFAULT_METRICS_KEY = ""
+MIN_KEY_CHARS = 16
+"""Shortest API key (and metrics key) accepted: a short key can be guessed."""
+MIN_SECRET_CHARS = 32
+"""Shortest JWT secret accepted (HS256: whoever guesses it mints any user's token)."""
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -207,6 +212,31 @@ class Settings(BaseSettings):
         description="Time a connection has to send a complete request head (also closes "
                     "connections that send nothing).",
     )
+    metrics_key: str = Field(
+        DEFAULT_METRICS_KEY,
+        description="When set, /metrics needs 'Authorization: Bearer <this key>' "
+                    f"(at least {MIN_KEY_CHARS} characters); unset, /metrics is open: "
+                    "keep it off the public proxy.",
+    )
+
+    @field_validator("api_keys")
+    @classmethod
+    def _long_keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if len(key) < MIN_KEY_CHARS:
+                raise ValueError(f"an API key must be at least {MIN_KEY_CHARS} characters "
+                                 f"(one has {len(key)}); e.g. python -c 'import secrets; "
+                                 "print(secrets.token_urlsafe(24))'")
+        return value
+
+    @field_validator("jwt_secret", "metrics_key")
+    @classmethod
+    def _long_secret(cls, value: str, info: ValidationInfo) -> str:
+        least = MIN_SECRET_CHARS if info.field_name == "jwt_secret" else MIN_KEY_CHARS
+        if value and len(value) < least:
+            raise ValueError(f"must be at least {least} characters (it has {len(value)}); "
+                             "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return value
 
     @field_validator("rate_topic_posts", "rate_reads", "rate_publish", mode="before")
     @classmethod
