@@ -96,7 +96,8 @@ async def test_publishers_are_not_limited_by_default(tmp_path: Path) -> None:
 
 async def test_publish_limit_is_per_api_key(tmp_path: Path) -> None:
     s = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'db'}",
-                 api_keys=["key-one-0123456789", "key-two-0123456789"], jwt_secret=JWT_SECRET, rate_publish="1/m:2")
+                 api_keys=["key-one-0123456789", "key-two-0123456789"], jwt_secret=JWT_SECRET,
+                 rate_publish="1/m:2")
     app = create_app(s)
     note = {"recipients": ["x"], "type": "t", "title": "t"}
     async with lifespan(app):
