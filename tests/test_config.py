@@ -29,6 +29,7 @@ from tocsin.config import Settings, env_name, parse_duration
 from tocsin.supervisor import worker_env
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+K1, K2 = "k1-0123456789abcdef", "k2-0123456789abcdef"
 
 # (variable, example value as a user writes it, attribute, the value it must produce)
 ROWS: list[tuple[str, str, str, Any]] = [
@@ -37,7 +38,7 @@ ROWS: list[tuple[str, str, str, Any]] = [
     ("TOCSIN_DATABASE_URL", "sqlite+aiosqlite:////tmp/tocsin-cfg/t.db", "database_url",
      "sqlite+aiosqlite:////tmp/tocsin-cfg/t.db"),
     ("TOCSIN_BROKER_URL", "redis://127.0.0.1:6379/3", "broker_url", "redis://127.0.0.1:6379/3"),
-    ("TOCSIN_API_KEYS", "k1, k2", "api_keys", ["k1", "k2"]),
+    ("TOCSIN_API_KEYS", f"{K1}, {K2}", "api_keys", [K1, K2]),
     ("TOCSIN_JWT_SECRET", "s" * 32, "jwt_secret", "s" * 32),
     ("TOCSIN_HEARTBEAT", "500ms", "heartbeat_s", 0.5),
     ("TOCSIN_RETENTION", "2d", "retention_s", 2 * 86400.0),
@@ -55,6 +56,7 @@ ROWS: list[tuple[str, str, str, Any]] = [
     ("TOCSIN_MAX_USER_STREAMS", "20", "max_user_streams", 20),
     ("TOCSIN_MAX_HEADER_BYTES", "16384", "max_header_bytes", 16384),
     ("TOCSIN_HEADER_TIMEOUT", "3s", "header_timeout_s", 3.0),
+    ("TOCSIN_METRICS_KEY", "m" * 16, "metrics_key", "m" * 16),
 ]
 # Where a command's own flag decides a value, the flag wins over the variable.
 FORCED: dict[tuple[str, str], Any] = {("serve --workers 2", "workers"): 2}
@@ -133,18 +135,19 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", ["serve", "demo"])
 def test_flags_win_over_variables(monkeypatch: pytest.MonkeyPatch, command: str) -> None:
-    for var, value in [("TOCSIN_PORT", "9000"), ("TOCSIN_API_KEYS", "env-key"),
+    for var, value in [("TOCSIN_PORT", "9000"), ("TOCSIN_API_KEYS", "env-key-0123456789"),
                        ("TOCSIN_HEARTBEAT", "5s"), ("TOCSIN_CORS_ORIGINS", "http://env.test"),
                        ("TOCSIN_DATABASE_URL", "sqlite:///env.db"), ("TOCSIN_HOST", "::1")]:
         monkeypatch.setenv(var, value)
     captured, result = run_cli(
-        monkeypatch, command, "--port", "9100", "--api-key", "a", "--api-key", "b,c",
+        monkeypatch, command, "--port", "9100", "--api-key", "a" * 16, "--api-key",
+        "b" * 16 + "," + "c" * 16,
         "--heartbeat", "1s", "--cors-origin", "http://flag.test", "--database",
         "sqlite:///flag.db")
     assert result.exit_code == 0, result.output
     (s,) = captured
     assert (s.port, s.api_keys, s.heartbeat_s, s.cors_origins, s.database_url, s.host) == (
-        9100, ["a", "b", "c"], 1.0, ["http://flag.test"], "sqlite:///flag.db", "::1")
+        9100, ["a" * 16, "b" * 16, "c" * 16], 1.0, ["http://flag.test"], "sqlite:///flag.db", "::1")
 
 
 def test_no_dev_flag_wins_over_tocsin_dev(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,7 +171,8 @@ def test_serve_help_shows_every_variable_and_default() -> None:
 INVALID = [
     ("TOCSIN_PORT", "eighty"), ("TOCSIN_PORT", "70000"), ("TOCSIN_HEARTBEAT", "soon"),
     ("TOCSIN_RETENTION", "7 weeks"), ("TOCSIN_WORKERS", "0"), ("TOCSIN_LOG_LEVEL", "loud"),
-    ("TOCSIN_RETRY_MS", "-1"),
+    ("TOCSIN_RETRY_MS", "-1"), ("TOCSIN_API_KEYS", "k"), ("TOCSIN_API_KEYS", K1 + ",short"),
+    ("TOCSIN_JWT_SECRET", "s" * 31), ("TOCSIN_METRICS_KEY", "m" * 15),
 ]
 
 
@@ -183,6 +187,18 @@ def test_invalid_values_exit_2_naming_the_variable(
     captured, result = run_cli(monkeypatch, command)
     assert result.exit_code == 2 and not captured
     assert var in result.output and repr(value) in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("args", [
+    ["serve", "--api-key", "k"], ["serve", "--jwt-secret", "x"], ["demo", "--jwt-secret", "x"],
+    ["serve", "--metrics-key", "m"], ["token", "alice", "--jwt-secret", "x"],
+])
+def test_short_keys_and_secrets_are_refused_by_every_command(
+    monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    captured, result = run_cli(monkeypatch, *args)
+    assert result.exit_code == 2 and not captured
+    assert "at least" in result.output and args[-2] in result.output
 
 
 def test_invalid_flag_names_flag_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -207,7 +223,7 @@ def test_from_env_reads_only_the_mapping(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_to_env_round_trips_every_field(tmp_path: Path) -> None:
     full = Settings(
         host="::", port=0, database_url="postgresql+asyncpg://u:p@h/db?schema=x",
-        broker_url="redis://:pw@r:6379/1?channel=c", api_keys=["k1", "k 2"], jwt_secret="j",
+        broker_url="redis://:pw@r:6379/1?channel=c", api_keys=[K1, "k 2" * 8], jwt_secret="j" * 32,
         heartbeat_s=0.1 + 0.2, retry_ms=0, retention_s=1e-5, degraded_poll_s=1e17,
         dev=True, workers=7, demo=True, cors_origins=["http://x.test"], log_level="trace",
     )
@@ -246,7 +262,7 @@ def test_serve_configured_by_variables_alone(tmp_path: Path) -> None:
     from tests.support.server import free_port
 
     port = free_port()
-    env = {**os.environ, "TOCSIN_PORT": str(port), "TOCSIN_API_KEYS": "k1,k2",
+    env = {**os.environ, "TOCSIN_PORT": str(port), "TOCSIN_API_KEYS": f"{K1},{K2}",
            "TOCSIN_JWT_SECRET": "z" * 32, "TOCSIN_CORS_ORIGINS": "http://example.test",
            "TOCSIN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/e.db"}
     url = f"http://127.0.0.1:{port}"
@@ -258,7 +274,7 @@ def test_serve_configured_by_variables_alone(tmp_path: Path) -> None:
         r = _wait_for(url, proc, lambda: httpx.get(url + "/healthz", headers=origin))
         assert r.status_code == 200
         assert r.headers["access-control-allow-origin"] == "http://example.test"
-        stats = httpx.get(url + "/api/stats", headers={**origin, "Authorization": "Bearer k2"})
+        stats = httpx.get(url + "/api/stats", headers={**origin, "Authorization": f"Bearer {K2}"})
         assert stats.status_code == 200
         assert stats.headers["access-control-allow-origin"] == "http://example.test"
         other = httpx.get(url + "/healthz", headers={"Origin": "http://other.test"})
