@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
 from tocsin.api.deps import PublisherCaller, Service, json_response
 from tocsin.config import redact_url
+from tocsin.errors import TocsinError
 
 router = APIRouter(tags=["health"])
 STATS_HOLDERS = 10
@@ -56,5 +58,14 @@ async def stats(_: PublisherCaller, tocsin: Service) -> Response:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(tocsin: Service) -> Response:
+async def metrics(request: Request, tocsin: Service) -> Response:
+    """Prometheus metrics. With ``--metrics-key`` set, only for
+    ``Authorization: Bearer <metrics key>``; without it, open (bind it privately)."""
+    key: str = request.app.state.settings.metrics_key
+    if key:
+        given = request.headers.get("authorization", "")
+        token = given[7:].strip() if given[:7].lower() == "bearer " else ""
+        if not hmac.compare_digest(token.encode(), key.encode()):
+            raise TocsinError("unauthorized", "/metrics needs 'Authorization: Bearer "
+                              "<metrics key>' (TOCSIN_METRICS_KEY).")
     return Response(generate_latest(tocsin.metrics.registry), media_type=CONTENT_TYPE_LATEST)
