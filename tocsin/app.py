@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tocsin._version import __version__
 from tocsin.api import health, notifications, openapi, tokens, topics
@@ -38,6 +39,60 @@ WEB_DIR = Path(__file__).parent / "web"
 StartHook = Callable[[FastAPI], Awaitable[None]]
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
               403: "forbidden", 413: "payload_too_large", 415: "unsupported_media_type"}
+
+
+# Content-Security-Policy by path. The demo page and the components (shadow-DOM
+# <style> elements) need inline styles; nothing needs inline scripts or other
+# origins. /docs and /redoc are FastAPI's pages: their assets come from the CDN and
+# each has one inline script that starts it.
+_SELF_ONLY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+              "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+              "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+_CDN = "https://cdn.jsdelivr.net"
+_DOCS = (f"default-src 'self'; script-src 'self' 'unsafe-inline' {_CDN}; "
+         f"style-src 'self' 'unsafe-inline' {_CDN} https://fonts.googleapis.com; "
+         "font-src 'self' https://fonts.gstatic.com; worker-src 'self' blob:; "
+         "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+         "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+CSP_BY_PREFIX: tuple[tuple[str, str], ...] = (
+    ("/static/", _SELF_ONLY), ("/demo/", _SELF_ONLY), ("/docs", _DOCS), ("/redoc", _DOCS),
+)
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+def content_security_policy(path: str, demo: bool) -> str | None:
+    """The CSP sent with a framework reply for ``path`` (``None``: none)."""
+    if demo and path == "/":
+        return _SELF_ONLY
+    for prefix, policy in CSP_BY_PREFIX:
+        if path.startswith(prefix):
+            return policy
+    return None
+
+
+class SecurityHeaders:
+    """``X-Content-Type-Options: nosniff`` on every framework reply, and a
+    Content-Security-Policy on the pages and files a browser may open (static files,
+    the demo page, /docs)."""
+
+    def __init__(self, app: ASGIApp, demo: bool) -> None:
+        self.app, self.demo = app, demo
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = [NOSNIFF]
+        csp = content_security_policy(scope["path"], self.demo)
+        if csp is not None:
+            extra.append((b"content-security-policy", csp.encode()))
+
+        async def send_with(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with)
 
 
 def create_app(settings: Settings, service: Tocsin | None = None) -> Gate:
@@ -97,6 +152,7 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
     for module in (notifications, topics, tokens, health):
         app.include_router(module.router)
     openapi.install(app)
+    app.add_middleware(SecurityHeaders, demo=settings.demo)
 
     static = WEB_DIR / "static"
     static.mkdir(parents=True, exist_ok=True)
