@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -24,15 +26,43 @@ def _check_body(v: str) -> str:
     return v
 
 
+INT_RANGE = (-(2**63), 2**64 - 1)
+"""Integers ``data`` may hold: what the stored JSON (orjson) can write back."""
+
+
+def _check_numbers(v: Any) -> None:
+    """Refuse numbers JSON cannot carry back: NaN and infinities (``1e400`` parses as
+    one) would be stored as ``null``; integers beyond 64 bits cannot be serialised."""
+    stack = [v]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("numbers in data must be finite (no NaN, Infinity or 1e400)")
+        elif isinstance(item, int) and not INT_RANGE[0] <= item <= INT_RANGE[1]:
+            raise ValueError("integers in data must fit in 64 bits")
+
+
 def _check_data(v: dict[str, Any] | None) -> dict[str, Any] | None:
-    if v is not None and len(orjson.dumps(v)) > MAX_DATA_BYTES:
+    if v is None:
+        return v
+    _check_numbers(v)
+    if len(orjson.dumps(v)) > MAX_DATA_BYTES:
         raise ValueError(f"data is larger than {MAX_DATA_BYTES} bytes as JSON")
     return v
 
 
 def _check_url(v: str | None) -> str | None:
-    if v is not None and not v.lower().startswith(("http://", "https://", "/")):
-        raise ValueError("url must be an http(s) URL or a path starting with /")
+    """An absolute http(s) URL with a host: never ``//host`` (which browsers read as
+    another site), ``javascript:``, a bare path, or text with spaces or controls."""
+    if v is None:
+        return v
+    parts = urlsplit(v) if v.isprintable() and not any(c.isspace() for c in v) else None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("url must be an absolute http:// or https:// URL")
     return v
 
 

@@ -29,4 +29,4 @@ def error_from_validation(errors: Sequence[Any], *, located: bool = True) -> Toc
         return TocsinError("too_long", f"'{field}': {msg}.", field)
     if "larger than" in msg:
         return TocsinError("too_large", f"'{field}': {msg.removeprefix('Value error, ')}.", field)
-    return TocsinError("invalid_field", f"'{field}': {msg}.", field)
+    return TocsinError("invalid_field", f"'{field}': {msg.removeprefix('Value error, ')}.", field)
