@@ -1,4 +1,5 @@
-"""Take ``docs/screenshot.png``: the demo as Alice, with Bob's messages arriving.
+"""Take ``docs/screenshot.png`` (the demo as Alice, with Bob's messages arriving) and
+``docs/phone.png`` (the same inbox on a 375 px phone, the center open as a sheet).
 
     .venv/bin/python -m tests.e2e.make_screenshot [OUT.png]
 
@@ -59,6 +60,16 @@ def main(out: Path) -> None:
                 page.wait_for_timeout(300)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(out))
+                # The phone: the center as a sheet over the page.
+                phone = browser.new_context(viewport={"width": 375, "height": 667},
+                                            device_scale_factor=2, is_mobile=True,
+                                            has_touch=True, color_scheme="light")
+                pp = phone.new_page()
+                pp.goto(f"{demo.url}/?user=alice")
+                wait_connected(pp)
+                pp.locator("tocsin-bell button.bell").tap()
+                pp.wait_for_timeout(400)
+                pp.screenshot(path=str(out.with_name("phone.png")))
                 browser.close()
         finally:
             demo.stop()
