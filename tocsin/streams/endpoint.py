@@ -26,16 +26,19 @@ from tocsin.streams.sse import SSE_HEADERS, frame, retry_frame
 
 REPLAY_BATCH = 500
 """Most events one catch-up read asks for (small events)."""
-REPLAY_FIRST = 32
+REPLAY_FIRST = 16
 """Events the first catch-up read of a connection asks for: before it knows the
-stream's event sizes, a read stays under ~1 MB even of the largest events (~25 KB)."""
+stream's event sizes, a read stays near 400 KB even of the largest events (~25 KB)."""
 STORE_RETRY_S = 1.0
+FRAME_OVERHEAD = 64
+"""Bytes an SSE frame adds to its payload (id, event name, field names), roughly."""
 
 
 def next_batch(events: list[StreamEvent]) -> int:
     """How many events the next read asks for: as many as fill the outbox bound at the
-    average size of ``events`` (catch-up reads by bytes, not by count)."""
-    size = sum(len(ev.frame) for ev in events)
+    average size of ``events`` (catch-up reads by bytes, not by count). Sized from the
+    payloads, so frames are built only for events actually queued."""
+    size = sum(len(ev.data) + FRAME_OVERHEAD for ev in events)
     if not size:
         return REPLAY_BATCH
     return max(1, min(REPLAY_BATCH, MAX_OUTBOX_BYTES * len(events) // size))
@@ -221,6 +224,8 @@ class EventStream(Response):
                 conn.fill(events, complete=len(events) < batch)
                 if events:
                     batch = next_batch(events)
+                # Not kept alive while the writer waits on a client that does not read.
+                events = []
             else:
                 await conn.wait()
 
