@@ -41,7 +41,8 @@ def _documented() -> list[APIRoute]:
     async def publish(body: PublishIn, _: Annotated[object, Depends(bearer)]) -> None:
         """Store one notification per recipient (a batched write) and deliver them live.
         201 means stored durably. A repeated ``idempotencyKey`` within 24 h returns the
-        original ids and creates nothing. Publisher API key in the Authorization header."""
+        original ids and creates nothing; the same key with a different body is 409
+        ``conflict``. Publisher API key in the Authorization header."""
 
     @router.get(INBOX_STREAM_PATH, responses=_stream_doc(
         "notification, read, unread, read_all, deleted, reset"), tags=["notifications"],
