@@ -19,7 +19,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests.support.inprocess import InProcess, in_process
-from tests.support.server import API_KEY, JWT_SECRET
+from tests.support.server import API_KEY, JWT_SECRET, ServerProcess
 from tocsin.api.deps import parse_cursor
 from tocsin.api.hot_routes import NEVER_ISSUED, parse_last_event_id
 from tocsin.api.topics import check_topic
@@ -210,3 +210,26 @@ async def test_metrics_key(tmp_path: Path) -> None:
             r = await c.get("/metrics")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
 
+
+
+# -- idempotency keys (real servers, SQLite and PostgreSQL) ---------------------------
+def test_idempotency_key_reused_with_another_body_is_409(server: ServerProcess,
+                                                          uid: str) -> None:
+    a, b, new = f"a-{uid}", f"b-{uid}", f"new-{uid}"
+    body = {"recipients": [a, b], "type": "t", "title": "Order shipped",
+            "idempotencyKey": f"k-{uid}"}
+    with server.publisher() as c:
+        first = c.post("/api/notifications", json=body)
+        assert first.status_code == 201, first.text
+        same = c.post("/api/notifications", json={**body, "recipients": [b, a]})
+        assert same.status_code == 201 and same.json() == first.json()
+        for change in ({"recipients": [a, b, new]}, {"title": "Order cancelled"}):
+            r = c.post("/api/notifications", json={**body, **change})
+            assert r.status_code == 409, r.text
+            assert r.json()["error"]["code"] == "conflict"
+            assert r.json()["error"]["field"] == "idempotencyKey"
+    with server.subscriber(new) as c:
+        assert c.get("/api/notifications").json()["items"] == []
+    with server.subscriber(a) as c:
+        assert [i["title"] for i in c.get("/api/notifications").json()["items"]] == [
+            "Order shipped"]

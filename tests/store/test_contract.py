@@ -46,13 +46,49 @@ async def test_publish_stores_one_per_recipient_with_consecutive_seqs(store: Sto
 
 
 async def test_idempotency_key_returns_the_first_result_and_writes_nothing(store: Store) -> None:
-    first = await store.publish("p", ["alice", "bob"], note(), "key-1")
-    again = await store.publish("p", ["alice", "bob"], note("changed"), "key-1")
+    first = await store.publish("p", ["alice", "bob"], note(data={"a": 1, "b": [2]}), "key-1")
+    # The same request (recipients in another order, repeated; data keys reordered).
+    again = await store.publish("p", ["bob", "alice", "bob"], note(data={"b": [2], "a": 1}),
+                                "key-1")
     assert again.ids == first.ids and again.replayed and again.events == []
     heads = await store.heads(["u:alice", "u:bob"])
     assert {k: h for k, (h, _) in heads.items()} == {"u:alice": 1, "u:bob": 1}
     other = await store.publish("other-publisher", ["alice"], note(), "key-1")
     assert other.ids["alice"] != first.ids["alice"]
+
+
+@pytest.mark.parametrize(("recipients", "changes"), [
+    (["alice", "bob", "mallory"], {}),  # a new recipient would never have been notified
+    (["alice"], {}),
+    (["alice", "bob"], {"title": "changed"}),
+    (["alice", "bob"], {"data": {"a": 2}}),
+    (["alice", "bob"], {"priority": "urgent"}),
+    (["alice", "bob"], {"ttl_ms": 60_000}),
+])
+async def test_idempotency_key_with_another_body_is_a_conflict(
+    store: Store, recipients: list[str], changes: dict[str, object]
+) -> None:
+    first = await store.publish("p", ["alice", "bob"], note(data={"a": 1}), "key-2")
+    kw: dict[str, object] = {"data": {"a": 1}, **changes}
+    with pytest.raises(TocsinError) as err:
+        await store.publish("p", recipients, note(str(kw.pop("title", "Hello")), **kw), "key-2")
+    assert err.value.code == "conflict" and err.value.status == 409
+    assert err.value.field == "idempotencyKey"
+    heads = await store.heads(["u:alice", "u:bob", "u:mallory"])
+    assert {k: h for k, (h, _) in heads.items() if h} == {"u:alice": 1, "u:bob": 1}
+    # The original request still replays.
+    again = await store.publish("p", ["alice", "bob"], note(data={"a": 1}), "key-2")
+    assert again.ids == first.ids and again.replayed
+
+
+async def test_idempotency_keys_from_before_the_body_hash_still_replay(store: Store) -> None:
+    """Keys claimed before migration 0003 have no hash: they replay as before."""
+    first = await store.publish("p", ["alice"], note(), "old-key")
+    engine = store.engine  # type: ignore[attr-defined]
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE tocsin_idempotency SET body_hash = ''"))
+    again = await store.publish("p", ["alice"], note("other"), "old-key")
+    assert again.ids == first.ids and again.replayed
 
 
 async def test_concurrent_idempotent_publishes_create_once(store: Store) -> None:

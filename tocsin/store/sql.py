@@ -10,6 +10,8 @@ how writers are serialised, and the upsert construct.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -20,7 +22,7 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.errors import StoreUnavailable
+from tocsin.errors import StoreUnavailable, TocsinError
 from tocsin.events import StreamEvent, user_stream
 from tocsin.ids import Position, event_id, now_ms
 from tocsin.store.base import Change, Json, NewNotification, NewTopicEvent, PublishResult
@@ -44,6 +46,13 @@ IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
 # returns the ids it changed (none: nothing to announce) and the event's data (the
 # store adds ``unreadCount``).
 StateChange = Callable[[AsyncConnection, Allocation, int], Awaitable[tuple[list[str], Json]]]
+
+
+def request_hash(users: list[str], note: NewNotification) -> str:
+    """The identity of a publish request, stored with its idempotency key: the set of
+    recipients (order and repeats do not matter) and every field of the notification."""
+    canonical = {"recipients": sorted(set(users)), **dataclasses.asdict(note)}
+    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 class _NoChange(Exception):
@@ -158,9 +167,11 @@ class SqlStore(SqlReads):
             assert isinstance(result, PublishResult)
             return result
         now = now_ms()
+        body_hash = request_hash(users, note)
         try:
             async with self._write() as conn:
-                earlier = await self._claim_idempotency(conn, publisher, idempotency_key, now)
+                earlier = await self._claim_idempotency(conn, publisher, idempotency_key,
+                                                        body_hash, now)
                 if earlier is not None:
                     raise _NoChange(earlier)
                 (result,) = await self._insert_jobs(conn, [PublishJob(users, note)], now)
@@ -192,9 +203,10 @@ class SqlStore(SqlReads):
         return results
 
     async def _claim_idempotency(
-        self, conn: AsyncConnection, publisher: str, key: str, now: int
+        self, conn: AsyncConnection, publisher: str, key: str, body_hash: str, now: int
     ) -> dict[str, str] | None:
-        """Claim ``key`` for this transaction, or return the result stored under it.
+        """Claim ``key`` for this transaction, or return the result stored under it;
+        ``TocsinError("conflict")`` if it was first used with another request body.
 
         A concurrent transaction with the same key waits on the primary key until the
         first commits, then sees its result.
@@ -202,7 +214,8 @@ class SqlStore(SqlReads):
         i = idempotency.c
         claim = (
             self._insert(idempotency)
-            .values(publisher=publisher, key=key, result="", created_at=now)
+            .values(publisher=publisher, key=key, result="", created_at=now,
+                    body_hash=body_hash)
             .on_conflict_do_nothing()
             .returning(i.key)
         )
@@ -210,17 +223,23 @@ class SqlStore(SqlReads):
             return None
         row = (
             await conn.execute(
-                select(i.result, i.created_at).where(i.publisher == publisher, i.key == key)
+                select(i.result, i.created_at, i.body_hash)
+                .where(i.publisher == publisher, i.key == key)
             )
         ).first()
         if row is not None and row.result and row.created_at >= now - IDEMPOTENCY_WINDOW_MS:
+            if row.body_hash and row.body_hash != body_hash:
+                raise TocsinError(
+                    "conflict", "This idempotencyKey was already used with a different "
+                    "request (recipients or content); use a new key for a new notification.",
+                    "idempotencyKey")
             result: dict[str, str] = orjson.loads(row.result)
             return result
         # Expired (or left empty by a failed writer): take it over.
         await conn.execute(
             update(idempotency)
             .where(i.publisher == publisher, i.key == key)
-            .values(result="", created_at=now)
+            .values(result="", created_at=now, body_hash=body_hash)
         )
         return None
 
