@@ -11,13 +11,17 @@ import asyncio
 import importlib.util
 import logging
 import socket
+from http import HTTPStatus
 from types import FrameType
+from typing import Any
 
+import orjson
 import uvicorn
 
 from tocsin.api.gate import Gate
 from tocsin.app import create_app
 from tocsin.config import Settings
+from tocsin.errors import TocsinError
 from tocsin.streams.hub import Hub
 
 GRACEFUL_SHUTDOWN_S = 15
@@ -39,13 +43,123 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def _refusal(err: TocsinError) -> bytes:
+    body = orjson.dumps(err.body())
+    return (f"HTTP/1.1 {err.status} {HTTPStatus(err.status).phrase}\r\n"
+            "content-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
+
+
+def limited_protocol(max_head_bytes: int, head_timeout_s: float) -> type[Any]:
+    """uvicorn's httptools protocol with two bounds its parser lacks (it keeps any
+    amount of header bytes, for any time):
+
+    - a request head (request line + headers) larger than ``max_head_bytes`` is
+      answered 431 ``headers_too_large`` and the connection closed: the parser is fed
+      at most one socket read (<= 256 KiB) past the bound;
+    - a connection gets ``head_timeout_s`` from connecting (and from the end of each
+      response) to complete a request head; otherwise it is closed. That cuts slow
+      header senders and connections that never send a request; a running stream is
+      never timed (its head was complete).
+
+    Per socket read it costs one integer test (two while a head is incoming); per
+    request one timer."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    too_large = _refusal(TocsinError("headers_too_large",
+                                     f"The request head is larger than {max_head_bytes} "
+                                     "bytes (--max-header-bytes)."))
+
+    class _HeadTooLarge(Exception):
+        pass
+
+    class LimitedHttpToolsProtocol(HttpToolsProtocol):
+        head_bytes = -1
+        """Bytes of the request head received so far; -1 while no head is incoming."""
+        head_timer: asyncio.TimerHandle | None = None
+
+        def _expect_head(self) -> None:
+            self.head_bytes = 0
+            if self.head_timer is not None:
+                self.head_timer.cancel()
+            self.head_timer = self.loop.call_later(head_timeout_s, self._head_timeout)
+
+        def _head_timeout(self) -> None:
+            self.head_timer = None
+            if self.head_bytes >= 0 and not self.transport.is_closing():
+                self.transport.close()  # a slow or silent client: no answer is owed
+
+        def _refuse_head(self) -> None:
+            self.head_bytes = -1
+            if self.head_timer is not None:
+                self.head_timer.cancel()
+                self.head_timer = None
+            if not self.transport.is_closing():
+                self.transport.write(too_large)
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._expect_head()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self.head_timer is not None:
+                self.head_timer.cancel()
+                self.head_timer = None
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self.head_bytes < 0:
+                super().data_received(data)
+                return
+            if self.transport.is_closing():
+                return
+            self.head_bytes += len(data)
+            super().data_received(data)
+            if self.head_bytes > max_head_bytes:  # still incomplete after this read
+                self._refuse_head()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            if self.head_bytes < 0:
+                self.head_bytes = 0  # what follows on this connection is the next head
+
+        def on_headers_complete(self) -> None:
+            if self.head_bytes > max_head_bytes and self.url is not None and (
+                    len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers)
+                    > max_head_bytes):
+                self.head_bytes = max_head_bytes + 1
+                raise _HeadTooLarge  # the parser stops: send_400_response answers 431
+            self.head_bytes = -1
+            if self.head_timer is not None:
+                self.head_timer.cancel()
+                self.head_timer = None
+            super().on_headers_complete()
+
+        def send_400_response(self, msg: str) -> None:
+            if self.head_bytes > max_head_bytes:
+                self._refuse_head()
+            else:
+                super().send_400_response(msg)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and self.head_timer is None:
+                self._expect_head()
+
+    return LimitedHttpToolsProtocol
+
+
 def uvicorn_config(settings: Settings, app: Gate) -> uvicorn.Config:
+    httptools = importlib.util.find_spec("httptools") is not None
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        http=limited_protocol(settings.max_header_bytes, settings.header_timeout_s)
+        if httptools else "h11",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",
