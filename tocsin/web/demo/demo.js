@@ -41,7 +41,10 @@ const client = connect({ token, user, openUrl: (url) => window.open(url, "_blank
 const feed = subscribeTopic({ token, user, topic });
 Object.assign(window, { tocsinClient: client, tocsinFeed: feed });
 
+/** Titles of the notifications this tab has shown (a dismissed one leaves the list at once). */
+const titles = new Map();
 client.subscribe((s) => {
+  for (const n of s.notifications) titles.set(n.id, n.title);
   $("role").textContent = `this tab: ${s.role === "follower" ? "sharing another tab's connection" : "holds the connection"}`;
 });
 
@@ -101,16 +104,19 @@ feed.subscribe(renderFeed);
 setInterval(() => renderFeed(feed.state), 30000);
 
 // What this user did goes to the team feed only once the server accepted it (an action
-// the server refuses is undone, and nothing is reported). Posts that cannot be sent now
-// (offline, server away) wait here, visibly, and go out in order when the feed is back.
-/** @type {{type: string, title: string}[]} */
+// the server refuses is undone, and nothing is reported). Until then, and while the feed
+// cannot be reached (offline, server away), the update waits here, visibly, and goes out
+// in order, exactly once, when the connection is back.
+/** @type {{type: string, title: string, accepted: Promise<boolean>}[]} */
 const outbox = [];
 const pendingEl = $("feed-pending");
 let posting = false;
 function showOutbox() {
-  pendingEl.hidden = outbox.length === 0;
-  pendingEl.textContent = outbox.length
-    ? `${outbox.length} update${outbox.length === 1 ? "" : "s"} of yours will be posted when the connection is back.`
+  // Online, an update passes through in a moment: say nothing unless the feed is away.
+  const n = feed.state.connectionStatus === "connected" && navigator.onLine !== false ? 0 : outbox.length;
+  pendingEl.hidden = n === 0;
+  pendingEl.textContent = n
+    ? `${n} update${n === 1 ? "" : "s"} of yours will be posted when the connection is back.`
     : "";
 }
 async function flushOutbox() {
@@ -118,46 +124,45 @@ async function flushOutbox() {
   posting = true;
   try {
     while (outbox.length) {
+      const next = outbox[0];
+      if (!(await next.accepted)) {
+        outbox.shift(); // refused and undone: nothing happened, nothing to report
+        showOutbox();
+        continue;
+      }
+      if (feed.state.connectionStatus !== "connected") break;
       try {
-        await feed.post(outbox[0]);
+        await feed.post({ type: next.type, title: next.title });
       } catch (err) {
-        // Refused by the server (not a network failure): drop it, say so.
-        if (err instanceof HttpError) {
-          outbox.shift();
-          console.warn("the feed refused an update", err);
-          continue;
-        }
-        break;
+        if (!(err instanceof HttpError)) break; // network: again when the feed is back
+        console.warn("the feed refused an update", err); // refused by the server: drop it
       }
       outbox.shift();
+      showOutbox();
     }
   } finally {
     posting = false;
     showOutbox();
   }
 }
-/** @param {string} title @param {string} type */
-function tell(title, type) {
-  outbox.push({ type, title });
-  showOutbox();
-  if (feed.state.connectionStatus === "connected") flushOutbox();
-}
 feed.subscribe((s) => {
+  showOutbox();
   if (s.connectionStatus === "connected" && outbox.length) flushOutbox();
 });
 client.addEventListener("action", (e) => {
   const d = /** @type {CustomEvent<import("/static/tocsin/tocsin.js").ActionDetail>} */ (e).detail;
-  const n = d.ids?.[0] ? client.notifications.find((x) => x.id === d.ids?.[0]) : undefined;
-  const what = n ? `“${n.title}”` : "a notification";
+  const title = d.ids?.[0] ? titles.get(d.ids[0]) : undefined;
+  const what = title ? `“${title}”` : "a notification";
   const line = {
     readAll: [`${name(user)} marked all notifications read`, "read_all"],
     read: [`${name(user)} read ${what}`, "read"],
     unread: [`${name(user)} marked ${what} unread`, "unread"],
     dismiss: [`${name(user)} dismissed ${what}`, "dismiss"],
   }[d.kind];
-  d.settled.then((accepted) => {
-    if (accepted && line) tell(line[0], line[1]);
-  });
+  if (!line) return;
+  outbox.push({ title: line[0], type: line[1], accepted: d.settled });
+  showOutbox();
+  flushOutbox();
 });
 
 // ---- playground -----------------------------------------------------------------
