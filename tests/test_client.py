@@ -15,7 +15,11 @@ def test_publisher_publish_event_token_and_errors(sqlite_server: ServerProcess) 
     with Publisher(sqlite_server.url, sqlite_server.api_key) as pub:
         ids = pub.publish(["alice"], "Hi", priority="high", group_key="g1",
                           data={"a": 1}, idempotency_key="k1")
-        assert pub.publish(["alice"], "Hi", idempotency_key="k1") == ids
+        assert pub.publish(["alice"], "Hi", priority="high", group_key="g1",
+                           data={"a": 1}, idempotency_key="k1") == ids
+        with pytest.raises(TocsinAPIError) as conflict:
+            pub.publish(["alice"], "Other", idempotency_key="k1")
+        assert conflict.value.status == 409 and conflict.value.code == "conflict"
         ev = pub.post_event("team", "Deployed", actor="ci")
         assert seq_of(ev["id"]) == 1 and ev["actor"] == "ci"
         tok = pub.token("alice", ["team"])

@@ -21,7 +21,8 @@ def test_exported_members() -> None:
              "Tocsin": tocsin.service, "create_app": tocsin.app}
     for name, module in homes.items():
         assert getattr(tocsin, name) is getattr(module, name)  # the lazy name is the real one
-    assert tocsin.client.__all__ == ["Event", "Publisher", "TocsinAPIError", "subscribe"]
+    assert tocsin.client.__all__ == ["AsyncPublisher", "Event", "Publisher", "TocsinAPIError",
+                                     "Token", "TokenFunction", "subscribe"]
     assert "store_from_url" in tocsin.store.__all__ and "Store" in tocsin.store.__all__
     assert "broker_from_url" in tocsin.broker.__all__ and "Broker" in tocsin.broker.__all__
 

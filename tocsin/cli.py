@@ -1,4 +1,4 @@
-"""The ``tocsin`` command: serve, demo, migrate, token, send, bench."""
+"""The ``tocsin`` command: serve, demo, migrate, token, send, listen, bench."""
 
 from __future__ import annotations
 
@@ -106,6 +106,7 @@ SERVER_FLAGS: list[tuple[str, str, Any]] = [
     ("max_header_bytes", "--max-header-bytes", int),
     ("header_timeout_s", "--header-timeout", str),
     ("metrics_key", "--metrics-key", str),
+    ("timer_poll_s", "--timer-poll", str), ("test_clock_file", "--test-clock-file", str),
 ]
 """The flags of ``serve`` and ``demo``: one per setting."""
 DEMO_FORCED = ("dev", "demo")
@@ -226,43 +227,100 @@ def token(
     print(tok)
 
 
+ServerUrl = Annotated[str, typer.Option(
+    envvar="TOCSIN_URL", show_envvar=True,
+    help="Server base URL (a client-side variable, not a server setting).")]
+ClientApiKey = Annotated[str, typer.Option(
+    envvar="TOCSIN_API_KEY", show_envvar=True,
+    help="Publisher key (a client-side variable: one of the server's TOCSIN_API_KEYS).")]
+DEFAULT_SERVER_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+
+
 @app.command()
 def send(
-    to: Annotated[list[str], typer.Option("--to", help="Recipient user id (repeatable).")],
-    title: Annotated[str, typer.Option(help="Title (at most 200 characters).")],
+    to: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        "--to", help="Recipient user id (repeatable).")] = None,
+    title: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Title (at most 200 characters).")] = None,
     body: Annotated[str, typer.Option(help="Body text.")] = "",
     priority: Annotated[str, typer.Option(help="urgent, high, medium or low.")] = "medium",
     type: Annotated[str, typer.Option("--type", help="Notification type.")] = "message",
     url: Annotated[Optional[str], typer.Option(help="Link (http/https).")] = None,  # noqa: UP045
     group_key: Annotated[Optional[str], typer.Option(help="Group key.")] = None,  # noqa: UP045
-    server: Annotated[str, typer.Option(
-        envvar="TOCSIN_URL", show_envvar=True,
-        help="Server base URL (a client-side variable, not a server setting).")]
-    = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
-    api_key: Annotated[str, typer.Option(
-        envvar="TOCSIN_API_KEY", show_envvar=True,
-        help="Publisher key (a client-side variable: one of the server's TOCSIN_API_KEYS).")]
-    = "",
+    server: ServerUrl = DEFAULT_SERVER_URL,
+    api_key: ClientApiKey = "",
 ) -> None:
-    """Publish a notification through the HTTP API."""
+    """Publish a notification through the HTTP API. Without --to and --title, reads
+    JSON from stdin: one object with the API's fields ({"recipients": [...], "title":
+    ...}) or JSON lines, one notification a line. Prints "user<TAB>id" lines."""
     from tocsin.client import Publisher, TocsinAPIError
+    from tocsin.client._commands import InputError, read_notifications
 
-    extra: dict[str, object] = {}
-    if url:
-        extra["url"] = url
-    if group_key:
-        extra["group_key"] = group_key
+    if to is None and title is None:
+        try:
+            batch = list(read_notifications(sys.stdin.read()))
+        except InputError as exc:
+            console.print(f"[red]error:[/] stdin: {escape(str(exc))}")
+            raise typer.Exit(2) from None
+    elif to is None or title is None:
+        console.print("[red]error:[/] give both --to and --title, or neither (JSON on stdin)")
+        raise typer.Exit(2)
+    else:
+        batch = [{"recipients": to, "title": title, "type": type, "body": body,
+                  "priority": priority, "url": url, "group_key": group_key}]
     try:
         with Publisher(server, api_key) as pub:
-            ids = pub.publish(to, title, type=type, body=body, priority=priority, **extra)
+            for fields in batch:
+                ids = pub.publish(**fields)
+                for user, nid in ids.items():
+                    print(f"{user}\t{nid}", flush=True)
     except httpx.HTTPError as exc:
         console.print(f"[red]error:[/] cannot reach {server}: {exc}")
         raise typer.Exit(1) from exc
     except TocsinAPIError as exc:
-        console.print(f"[red]error {exc.status}:[/] {exc.code}: {exc.message}")
+        console.print(f"[red]error {exc.status}:[/] {exc.code}: {escape(exc.message)}")
         raise typer.Exit(1) from exc
-    for user, nid in ids.items():
-        print(f"{user}\t{nid}")
+    except TypeError as exc:  # a field of the wrong kind in the JSON
+        console.print(f"[red]error:[/] stdin: {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def listen(
+    user: Annotated[str, typer.Option(help="Whose inbox (and as whom to read --topic).")],
+    topic: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Follow this topic feed instead of the inbox.")] = None,
+    since: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="Start after this event id (0: all retained history); default: live only.")]
+    = None,
+    ttl: Annotated[str, typer.Option(help="Lifetime of each minted token, e.g. 1h.")] = "1h",
+    transport: Annotated[str, typer.Option(help="sse or ws (WebSocket).")] = "sse",
+    json_lines: Annotated[Optional[bool], typer.Option(  # noqa: UP045
+        "--json/--pretty", help="Output format [default: pretty on a terminal, "
+        "JSON lines otherwise].", show_default=False)] = None,
+    server: ServerUrl = DEFAULT_SERVER_URL,
+    api_key: ClientApiKey = "",
+) -> None:
+    """Print a stream as it arrives, resuming across disconnects and server restarts.
+    Mints the user's token through the API with the publisher key, and a new one
+    whenever it expires. Ctrl-C stops."""
+    from tocsin.client import TocsinAPIError
+    from tocsin.client._commands import listen as run_listen
+    from tocsin.client._commands import printer, stdout_is_terminal
+
+    if transport not in ("sse", "ws"):
+        raise typer.BadParameter("sse or ws", param_hint="--transport")
+    pretty = stdout_is_terminal() if json_lines is None else not json_lines
+    show = printer(sys.stdout, pretty)
+    try:
+        asyncio.run(run_listen(server, api_key, user, topic=topic, since=since,
+                               ttl=max(1, int(_duration(ttl))),
+                               transport="ws" if transport == "ws" else "sse", show=show))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    except TocsinAPIError as exc:
+        console.print(f"[red]error {exc.status}:[/] {exc.code}: {escape(exc.message)}")
+        raise typer.Exit(1) from exc
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
