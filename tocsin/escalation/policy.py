@@ -1,0 +1,43 @@
+"""Escalation policies as the API takes them: ``{steps: [{targets, waitSeconds,
+skipIfNobodyActive?}], repeat?}``."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.:@\-]{1,100}")
+MAX_STEPS = 20
+MAX_TARGETS = 100
+MAX_WAIT_S = 7 * 24 * 3600
+MAX_REPEAT = 10
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    targets: list[str] = Field(min_length=1, max_length=MAX_TARGETS)
+    wait_seconds: int = Field(ge=0, le=MAX_WAIT_S,
+                              description="time to wait for an ack before the next step")
+    skip_if_nobody_active: bool = Field(
+        default=True, description="skip this step when presence says none of its targets "
+        "has a visible tab (never skipped while presence is unknown)")
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if not t or len(t) > 200:
+                raise ValueError("each target must be a user id of 1 to 200 characters")
+        return list(dict.fromkeys(v))
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
+    repeat: int = Field(default=0, ge=0, le=MAX_REPEAT,
+                        description="how many more times to run all steps after the first pass")
+
+    def wire(self) -> dict[str, object]:
+        return self.model_dump(by_alias=True)

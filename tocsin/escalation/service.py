@@ -1,0 +1,230 @@
+"""Incidents: a publish with ``escalation`` opens one and notifies step 1 at once;
+each following step is a durable timer (``tocsin.scheduler``) that notifies the
+step's targets unless someone acknowledged; the first ack closes the incident for
+everyone and cancels its timers.
+
+A step is one timer ``esc:<incident>:<round>:<step>``. Running it (a) marks the step
+begun on the incident row, fixing when the next one is due (a retry keeps that
+plan), (b) publishes to the step's targets with the idempotency key
+``esc:<incident>:<round>:<step>``, (c) records the timeline, and (d) finishes the
+timer while adding the next one, in one transaction. A node dying anywhere in
+between leaves the timer to be claimed again when its lease expires, and every part
+is idempotent, so each step notifies each target once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from tocsin.errors import TocsinError
+from tocsin.escalation.policy import Policy
+from tocsin.escalation.presence import Presence, UnknownPresence
+from tocsin.ids import new_id, now_ms
+from tocsin.scheduler import Clock, NewTimer, Scheduler, Timer
+from tocsin.store.base import Json, NewNotification
+
+if TYPE_CHECKING:
+    from tocsin.service import Tocsin
+    from tocsin.store.incidents import Entry, Incident, SqlIncidentStore
+
+log = logging.getLogger("tocsin.escalation")
+
+ROUND = 1000
+"""A step's position is ``round * ROUND + step``."""
+
+
+def file_clock(path: str) -> Clock:
+    """A clock read from a file holding ms since the epoch (tests move it by hand,
+    shared by every node); the system clock while the file is missing or empty."""
+    p = Path(path)
+
+    def now() -> int:
+        try:
+            text = p.read_text().strip()
+        except OSError:
+            text = ""
+        return int(text) if text else now_ms()
+
+    return now
+
+
+class Escalation:
+    def __init__(self, tocsin: Tocsin, clock: Clock | None = None,
+                 presence: Presence | None = None, poll_s: float = 1.0) -> None:
+        self.tocsin = tocsin
+        self.clock: Clock = clock or now_ms
+        self.presence: Presence = presence or UnknownPresence()
+        self.poll_s = poll_s
+        self._incidents: SqlIncidentStore | None = None
+        self._scheduler: Scheduler | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def start(self) -> None:
+        from tocsin.store.incidents import TIMER_KIND, SqlIncidentStore
+        from tocsin.store.sql import SqlStore
+        from tocsin.store.timers import SqlTimerStore
+
+        store = self.tocsin.store
+        if not isinstance(store, SqlStore):
+            return  # escalation needs the SQL store's tables
+        timers = SqlTimerStore(store)
+        self._incidents = SqlIncidentStore(store, timers)
+        self._scheduler = Scheduler(timers, self.clock, poll_s=self.poll_s)
+        self._scheduler.on(TIMER_KIND, self._run_step)
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            await self._scheduler.stop()
+
+    @property
+    def incidents(self) -> SqlIncidentStore:
+        if self._incidents is None:
+            raise TocsinError("not_found", "Escalation needs a SQL store.")
+        return self._incidents
+
+    @property
+    def scheduler(self) -> Scheduler:
+        if self._scheduler is None:
+            raise TocsinError("not_found", "Escalation needs a SQL store.")
+        return self._scheduler
+
+    # -- policies ------------------------------------------------------------------
+    async def put_policy(self, name: str, policy: Policy) -> bool:
+        return await self.incidents.put_policy(name, policy.wire(), self.clock())
+
+    async def get_policy(self, name: str) -> Json | None:
+        return await self.incidents.get_policy(name)
+
+    async def delete_policy(self, name: str) -> bool:
+        return await self.incidents.delete_policy(name)
+
+    # -- incidents -----------------------------------------------------------------
+    async def open(self, publisher: str, name: str, recipients: list[str],
+                   note: NewNotification) -> dict[str, object]:
+        """Open an incident under policy ``name`` and run its first step now."""
+        from tocsin.store.incidents import TIMER_KIND, Incident
+
+        raw = await self.incidents.get_policy(name)
+        if raw is None:
+            raise TocsinError("invalid_field", f"No escalation policy named {name!r}.",
+                              "escalation")
+        policy = Policy.model_validate(raw)
+        if recipients:  # extra targets of step 1
+            first = policy.steps[0]
+            first.targets = list(dict.fromkeys([*recipients, *first.targets]))
+        id, now = new_id(), self.clock()
+        timer = NewTimer(f"esc:{id}:0:0", TIMER_KIND, id, now, {"round": 0, "step": 0})
+        await self.incidents.open_incident(
+            Incident(id, name, policy.wire(), dataclasses.asdict(note), publisher, "open",
+                     now, now, 0, None, None), timer)
+        await self.scheduler.run_due(ids=[timer.id])
+        ids = {e.user: e.notification_id for e in await self.incidents.timeline(id)
+               if e.kind == "notified" and e.round == 0 and e.step == 0
+               and e.user and e.notification_id}
+        return {"ids": ids, "incident": id}
+
+    async def _run_step(self, timer: Timer) -> list[NewTimer]:
+        from tocsin.store.incidents import TIMER_KIND, Entry
+
+        id, rnd, s = timer.key, int(timer.payload["round"]), int(timer.payload["step"])
+        inc = await self.incidents.get(id)
+        if inc is None or inc.state != "open":
+            return []
+        policy = Policy.model_validate(inc.policy)
+        if rnd > policy.repeat:  # every step ran, nobody acknowledged
+            await self.incidents.record(id, [Entry("exhausted", self.clock(), rnd, 0)],
+                                        state="exhausted")
+            return []
+        step = policy.steps[s]
+        nr, ns = (rnd, s + 1) if s + 1 < len(policy.steps) else (rnd + 1, 0)
+        begun = await self.incidents.begin_step(
+            id, rnd * ROUND + s, self.clock() + step.wait_seconds * 1000)
+        if begun is None:
+            return []
+        inc, next_at = begun
+        due = next_at if next_at is not None else self.clock()
+        active = await self.presence.active(step.targets)
+        if step.skip_if_nobody_active and active and all(
+                active.get(t) is False for t in step.targets):
+            await self.incidents.record(id, [Entry("skipped", self.clock(), rnd, s)])
+            due = self.clock()
+        else:
+            result = await self.tocsin.publish(
+                inc.publisher, step.targets,
+                self._step_note(inc, rnd, s, due if nr <= policy.repeat else None),
+                f"esc:{id}:{rnd}:{s}")
+            at = self.clock()
+            await self.incidents.record(id, [
+                Entry("notified", at, rnd, s, user, nid, active.get(user))
+                for user, nid in result.ids.items()])
+        return [NewTimer(f"esc:{id}:{nr}:{ns}", TIMER_KIND, id, due,
+                         {"round": nr, "step": ns})]
+
+    @staticmethod
+    def _step_note(inc: Incident, rnd: int, step: int, next_at: int | None
+                   ) -> NewNotification:
+        fields: dict[str, Any] = dict(inc.note)
+        data = dict(fields.get("data") or {})
+        data["incident"] = inc.id
+        data["escalation"] = {"round": rnd + 1, "step": step + 1, "nextAt": next_at}
+        fields["data"] = data
+        return NewNotification(**fields)
+
+    async def ack(self, user: str, notification_id: str) -> Json:
+        incident = await self.incidents.incident_of(user, notification_id)
+        if incident is None:
+            raise TocsinError("not_found", "No such notification in an incident.")
+        inc, events = await self.incidents.ack(incident, user, self.clock())
+        if events:
+            await self.tocsin.hub.fan_out(events)
+        return {"incident": inc.id, "state": inc.state, "ackedBy": inc.acked_by,
+                "ackedAt": inc.acked_at}
+
+    async def describe(self, id: str) -> Json | None:
+        inc = await self.incidents.get(id)
+        if inc is None:
+            return None
+        entries = await self.incidents.timeline(id)
+        nxt: Json | None = None
+        if inc.state == "open" and inc.next_step is not None and inc.next_at is not None:
+            policy = Policy.model_validate(inc.policy)
+            rnd, step = divmod(inc.next_step, ROUND)
+            if step >= len(policy.steps):
+                rnd, step = rnd + 1, 0
+            nxt = ({"round": rnd + 1, "step": step + 1, "at": inc.next_at}
+                   if rnd <= policy.repeat else {"exhaustedAt": inc.next_at})
+        return {
+            "id": inc.id, "policy": inc.policy_name, "state": inc.state,
+            "createdAt": inc.created_at, "ackedBy": inc.acked_by, "ackedAt": inc.acked_at,
+            "next": nxt, "steps": inc.policy["steps"], "repeat": inc.policy["repeat"],
+            "timeline": [_entry_json(e) for e in entries],
+        }
+
+
+def _entry_json(e: Entry) -> Json:
+    j: Json = {"kind": e.kind, "at": e.at}
+    if e.kind in ("notified", "skipped"):
+        j["round"], j["step"] = e.round + 1, e.step + 1
+    if e.kind == "exhausted":
+        j["round"] = e.round
+    if e.user is not None:
+        j["user"] = e.user
+    if e.kind == "notified":
+        j["notificationId"] = e.notification_id
+        j["active"] = e.active
+    return j
+
+
+def parse_policy(raw: object) -> Policy:
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        from tocsin.api.validation import error_from_validation
+
+        raise error_from_validation(exc.errors(), located=False) from None

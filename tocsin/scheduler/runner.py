@@ -1,0 +1,96 @@
+"""The node's timer loop: claims due timers (``TimerStore.claim``) and runs the
+handler registered for their kind; a handler returns the timers that follow
+(stored in the same transaction that deletes the fired one)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+
+from tocsin.scheduler.base import Clock, NewTimer, Timer, TimerStore
+
+log = logging.getLogger("tocsin.scheduler")
+
+Handler = Callable[[Timer], Awaitable[list[NewTimer]]]
+DEFAULT_LEASE_MS = 30_000
+MAX_BACKOFF_MS = 60_000
+
+
+def node_id() -> str:
+    return f"{os.getpid()}-{os.urandom(4).hex()}"
+
+
+class Scheduler:
+    def __init__(self, timers: TimerStore, clock: Clock, *, poll_s: float = 1.0,
+                 lease_ms: int = DEFAULT_LEASE_MS, owner: str | None = None,
+                 batch: int = 50) -> None:
+        self.timers = timers
+        self.clock = clock
+        self.poll_s = poll_s
+        self.lease_ms = lease_ms
+        self.owner = owner or node_id()
+        self.batch = batch
+        self.handlers: dict[str, Handler] = {}
+        self.fired = 0
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def on(self, kind: str, handler: Handler) -> None:
+        self.handlers[kind] = handler
+
+    def kick(self) -> None:
+        """Look for due timers now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="tocsin-scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                while await self.run_due() >= self.batch:
+                    pass  # a full batch: there may be more due
+            except Exception as exc:  # the database may be away; next poll
+                log.warning("timer poll failed: %r", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            self._wake.clear()
+
+    async def run_due(self, ids: list[str] | None = None) -> int:
+        """Claim and run what is due now (only ``ids`` if given); how many were claimed."""
+        claimed = await self.timers.claim(self.owner, self.clock(), self.lease_ms,
+                                          self.batch, ids)
+        if claimed:
+            await asyncio.gather(*(self.fire(t) for t in claimed))
+        return len(claimed)
+
+    async def fire(self, timer: Timer) -> bool:
+        """Run one claimed timer; ``True`` if it finished."""
+        handler = self.handlers.get(timer.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for timer kind {timer.kind!r}")
+            then = await handler(timer)
+            done = await self.timers.finish(timer, then, self.clock())
+        except Exception as exc:
+            backoff = min(MAX_BACKOFF_MS, 1000 * 2 ** min(timer.attempts, 16))
+            log.warning("timer %s (%s) failed, retrying in %d ms: %r",
+                        timer.id, timer.kind, backoff, exc)
+            with contextlib.suppress(Exception):
+                await self.timers.release(timer, self.clock() + backoff)
+            return False
+        if done:
+            self.fired += 1
+        else:
+            log.warning("timer %s: lease lost before it finished", timer.id)
+        return done
