@@ -46,6 +46,7 @@ DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_DATABASE_TEXT = "tocsin.db in the user data dir"
 DEFAULT_METRICS_KEY = ""
+DEFAULT_TIMER_POLL_S = 1.0
 MIN_KEY_CHARS = 16
 """Shortest API key (and metrics key) accepted: a short key can be guessed."""
 MIN_SECRET_CHARS = 32
@@ -217,6 +218,14 @@ class Settings(BaseSettings):
         description="When set, /metrics needs 'Authorization: Bearer <this key>' "
                     f"(at least {MIN_KEY_CHARS} characters); unset, /metrics is open: "
                     "keep it off the public proxy.",
+    )
+    timer_poll_s: Duration = Field(
+        DEFAULT_TIMER_POLL_S, gt=0, validation_alias="TOCSIN_TIMER_POLL",
+        description="How often each node looks for due timers (escalation steps).",
+    )
+    test_clock_file: str = Field(
+        "", description="Testing only: the timers' clock reads ms since the epoch from "
+                        "this file (the system clock while it is missing or empty).",
     )
 
     @field_validator("api_keys")
