@@ -57,6 +57,9 @@ ROWS: list[tuple[str, str, str, Any]] = [
     ("TOCSIN_MAX_HEADER_BYTES", "16384", "max_header_bytes", 16384),
     ("TOCSIN_HEADER_TIMEOUT", "3s", "header_timeout_s", 3.0),
     ("TOCSIN_METRICS_KEY", "m" * 16, "metrics_key", "m" * 16),
+    ("TOCSIN_TIMER_POLL", "200ms", "timer_poll_s", 0.2),
+    ("TOCSIN_TEST_CLOCK_FILE", "/tmp/tocsin-cfg/clock", "test_clock_file",
+     "/tmp/tocsin-cfg/clock"),
 ]
 # Where a command's own flag decides a value, the flag wins over the variable.
 FORCED: dict[tuple[str, str], Any] = {("serve --workers 2", "workers"): 2}
