@@ -13,6 +13,8 @@ import time
 
 from tocsin.broker import broker_from_url
 from tocsin.config import Settings
+from tocsin.escalation import Escalation
+from tocsin.escalation.service import file_clock
 from tocsin.events import StreamEvent
 from tocsin.ids import Position, now_ms
 from tocsin.metrics import Metrics
@@ -36,11 +38,15 @@ class Tocsin:
             degraded_poll_s=settings.degraded_poll_s,
         )
         self.metrics = Metrics(self.hub)
+        self.escalation = Escalation(
+            self, file_clock(settings.test_clock_file) if settings.test_clock_file else None,
+            poll_s=settings.timer_poll_s)
         self._pruner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.store.open()
         await self.hub.start()
+        await self.escalation.start()
         self._pruner = asyncio.create_task(self._prune_loop(), name="tocsin-prune")
 
     async def stop(self) -> None:
@@ -48,6 +54,7 @@ class Tocsin:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
+        await self.escalation.stop()
         await self.hub.stop()
         await self.store.close()
 
