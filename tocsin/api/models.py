@@ -70,7 +70,9 @@ Name = Field(min_length=1, max_length=200)
 
 
 class PublishIn(_In):
-    recipients: list[str] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+    recipients: list[str] | None = Field(
+        default=None, min_length=1, max_length=MAX_RECIPIENTS,
+        description="required unless 'escalation' names a policy (then extra step-1 targets)")
     type: str = Field(min_length=1, max_length=100)
     title: str = Field(min_length=1, max_length=200)
     body: str = ""
@@ -82,6 +84,9 @@ class PublishIn(_In):
     data: dict[str, Any] | None = None
     ttl: int | None = Field(default=None, gt=0, le=366 * 24 * 3600, description="seconds")
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    escalation: str | None = Field(
+        default=None, min_length=1, max_length=100,
+        description="an escalation policy: opens an incident (reply carries 'incident')")
 
     _body = field_validator("body")(_check_body)
     _data = field_validator("data")(_check_data)
@@ -89,8 +94,8 @@ class PublishIn(_In):
 
     @field_validator("recipients")
     @classmethod
-    def _recipients(cls, v: list[str]) -> list[str]:
-        for r in v:
+    def _recipients(cls, v: list[str] | None) -> list[str] | None:
+        for r in v or ():
             if not r or len(r) > 200:
                 raise ValueError("each recipient must be a user id of 1 to 200 characters")
         return v
@@ -98,6 +103,7 @@ class PublishIn(_In):
 
 class PublishOut(BaseModel):
     ids: dict[str, str] = Field(description="recipient -> notification id")
+    incident: str | None = Field(default=None, description="with 'escalation': the incident")
 
 
 class TopicEventIn(_In):
