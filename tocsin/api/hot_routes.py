@@ -65,6 +65,14 @@ async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn) -> dict[
         group_key=body.group_key, url=body.url, actor=body.actor, source=body.source,
         data=body.data, ttl_ms=body.ttl * 1000 if body.ttl else None,
     )
+    if body.escalation is not None:  # the only extra cost of a plain publish: this test
+        if body.idempotency_key is not None:
+            raise TocsinError("invalid_field", "idempotencyKey cannot be combined with "
+                              "escalation.", "idempotencyKey")
+        return await tocsin.escalation.open(publisher, body.escalation,
+                                            body.recipients or [], note)
+    if body.recipients is None:
+        raise TocsinError("missing_field", "'recipients' is required.", "recipients")
     result = await tocsin.publish(publisher, body.recipients, note, body.idempotency_key)
     return {"ids": result.ids}
 
