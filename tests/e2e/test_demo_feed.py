@@ -124,6 +124,9 @@ def test_offline_feed_posts_are_queued_visibly_and_posted_once(browser: Any,
             for text in lines:
                 p.locator("#feed li .title", has_text=text).wait_for()
         pending.wait_for(state="hidden")
+        # Carol's own updates, posted once she was back, are not news she missed.
+        assert carol.locator("#feed li.replayed").count() == 0
+        assert carol.locator("#feed-replay").is_hidden()
         # Exactly once: a later action's post arrives, and each line is still there once.
         row(carol, ids[2]).locator("button.toggle").click()
         for p in (carol, bob):

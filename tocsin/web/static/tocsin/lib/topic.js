@@ -33,6 +33,8 @@ export class TopicFeed extends LiveStore {
     this.ids = new Set();
     /** @type {number|null} when the connection was last lost */
     this.lostAt = null;
+    /** @type {number|null} when the connection came back (ms) */
+    this.backAt = null;
     this.replayedCount = 0;
     /** @type {TopicState["connectionStatus"]} */
     this.lastStatus = "disconnected";
@@ -43,9 +45,13 @@ export class TopicFeed extends LiveStore {
   streamChanged() {
     const s = this.connectionStatus;
     if (s !== this.lastStatus) {
-      if (s === "offline" || s === "reconnecting") this.lostAt ??= Date.now();
+      if (s === "offline" || s === "reconnecting") {
+        this.lostAt ??= Date.now();
+        this.backAt = null;
+      }
       if (s === "connected") {
         this.replayedCount = 0;
+        this.backAt = Date.now();
         // Keep lostAt a moment: the replay arrives right after the connection opens.
         setTimeout(() => {
           if (this.connectionStatus === "connected") this.lostAt = null;
@@ -74,7 +80,10 @@ export class TopicFeed extends LiveStore {
     this.ids.add(key);
     /** @type {TopicEvent} */
     const item = { ...ev };
-    if (this.lostAt !== null && num(ev.timestamp) >= this.lostAt - 1000) {
+    // Replayed: it happened while this tab was away (not just after it came back, such
+    // as an update of its own posted on reconnect).
+    const at = num(ev.timestamp);
+    if (this.lostAt !== null && at >= this.lostAt - 1000 && (this.backAt === null || at < this.backAt)) {
       item.replayed = true;
       this.replayedCount++;
     }
