@@ -19,7 +19,7 @@ def tocsin(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 def test_version_and_help() -> None:
     assert tocsin("--version").stdout.strip() == f"tocsin {__version__}"
-    for cmd in ("serve", "demo", "migrate", "token", "send"):
+    for cmd in ("serve", "demo", "migrate", "token", "send", "listen"):
         out = tocsin(cmd, "--help")
         assert out.returncode == 0 and "Usage" in out.stdout, cmd
 

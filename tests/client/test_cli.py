@@ -1,0 +1,147 @@
+"""tocsin listen and tocsin send (stdin), run as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support.ids import seq_of
+from tests.support.server import ServerProcess, start_server
+from tocsin.client import Publisher
+
+
+def tocsin(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tocsin", *args], input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+class Listener:
+    """``tocsin listen`` with its JSON lines collected as they arrive."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tocsin", "listen", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.lines: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(json.loads(line))
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.lines) < count and time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(self.proc.stderr.read() if self.proc.stderr else "")
+            time.sleep(0.05)
+        assert len(self.lines) >= count, self.lines
+        return self.lines
+
+    def interrupt(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(15)
+
+
+def test_listen_prints_json_lines_and_resumes_across_a_server_restart(
+        sqlite_server: ServerProcess, tmp_path: Path) -> None:
+    srv = sqlite_server
+    listener = Listener("--user", "alice", "--since", "0", "--server", srv.url,
+                        "--api-key", srv.api_key)
+    again: ServerProcess | None = None
+    try:
+        with Publisher(srv.url, srv.api_key) as pub:
+            for i in range(3):
+                pub.publish(["alice"], f"n{i}")
+        listener.wait_for(3)
+        srv.stop()
+        db = srv.args[srv.args.index("--database") + 1]
+        again = start_server(tmp_path, database=db, port=srv.port)
+        with Publisher(again.url, again.api_key) as pub:
+            for i in range(3, 6):
+                pub.publish(["alice"], f"n{i}")
+        lines = listener.wait_for(6)
+        time.sleep(0.5)  # nothing more (no duplicate) arrives
+        assert listener.interrupt() == 0
+    finally:
+        if listener.proc.poll() is None:
+            listener.proc.kill()
+        if again is not None:
+            again.stop()
+    assert [seq_of(x["id"]) for x in listener.lines] == [1, 2, 3, 4, 5, 6]
+    assert [x["data"]["title"] for x in lines] == [f"n{i}" for i in range(6)]
+    assert {x["event"] for x in lines} == {"notification"}
+
+
+def test_listen_to_a_topic_with_short_tokens(sqlite_server: ServerProcess) -> None:
+    """Tokens of 2 s: listen mints new ones through the API; nothing lost or repeated."""
+    srv = sqlite_server
+    listener = Listener("--user", "bob", "--topic", "team:core", "--ttl", "2s", "--json",
+                        "--server", srv.url, "--api-key", srv.api_key)
+    try:
+        with Publisher(srv.url, srv.api_key) as pub:
+            time.sleep(1.0)  # listening live (no --since)
+            for i in range(10):
+                pub.post_event("team:core", f"e{i}", actor="ci")
+                time.sleep(0.4)
+        listener.wait_for(10)
+        time.sleep(0.3)
+        assert listener.interrupt() == 0
+    finally:
+        if listener.proc.poll() is None:
+            listener.proc.kill()
+    assert [x["data"]["title"] for x in listener.lines] == [f"e{i}" for i in range(10)]
+    assert [seq_of(x["id"]) for x in listener.lines] == list(range(1, 11))
+
+
+def test_listen_pretty_and_errors(sqlite_server: ServerProcess) -> None:
+    srv = sqlite_server
+    with Publisher(srv.url, srv.api_key) as pub:
+        pub.publish(["carol"], "Deploy finished", body="v1.2", priority="high")
+    proc = subprocess.Popen([sys.executable, "-m", "tocsin", "listen", "--user", "carol",
+                             "--since", "0", "--pretty", "--server", srv.url, "--api-key",
+                             srv.api_key], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(15) == 0
+    assert "notification" in line and "high" in line and "Deploy finished — v1.2" in line
+    assert not line.lstrip().startswith("{")
+    bad = tocsin("listen", "--user", "carol", "--server", srv.url, "--api-key",
+                 "wrong-key-0123456789")
+    assert bad.returncode == 1 and "401" in bad.stderr
+
+
+def test_send_reads_json_and_json_lines_from_stdin(sqlite_server: ServerProcess) -> None:
+    srv = sqlite_server
+    common = ("--server", srv.url, "--api-key", srv.api_key)
+    one = tocsin("send", *common, stdin=json.dumps(
+        {"recipients": ["dan", "eve"], "title": "x", "priority": "high", "groupKey": "g",
+         "data": {"n": 1}}))
+    assert one.returncode == 0, one.stderr
+    assert sorted(line.split("\t")[0] for line in one.stdout.splitlines()) == ["dan", "eve"]
+    lines = "\n".join(json.dumps({"recipients": ["dan"], "title": f"t{i}"}) for i in range(3))
+    many = tocsin("send", *common, stdin=lines + "\n")
+    assert many.returncode == 0 and len(many.stdout.splitlines()) == 3
+    with srv.subscriber("dan") as c:
+        items = c.get("/api/notifications").json()["items"]
+    assert [i["title"] for i in items] == ["t2", "t1", "t0", "x"]
+    assert items[3]["groupKey"] == "g" and items[3]["data"] == {"n": 1}
+    for text, message in (("", "no notification"), ("{nope", "not JSON"),
+                          ('{"title": "x"}', "'recipients' is required"),
+                          ('{"recipients": ["a"], "title": "x", "colour": 1}', "colour")):
+        out = tocsin("send", *common, stdin=text)
+        assert out.returncode == 2 and message in out.stderr, (text, out.stderr)
+    half = tocsin("send", "--to", "a", *common)
+    assert half.returncode == 2 and "--title" in half.stderr
+    invalid = tocsin("send", *common, stdin='{"recipients": ["a"], "title": "x", '
+                     '"priority": "nope"}')
+    assert invalid.returncode == 1 and "invalid_field" in invalid.stderr
