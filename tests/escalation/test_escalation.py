@@ -1,0 +1,324 @@
+"""Acknowledge and escalate against real ``tocsin serve`` processes, with a fake clock
+shared by the nodes (``--test-clock-file``): policies, steps, acks on every node,
+200 concurrent incidents over two nodes counted, a restart mid-policy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import database_url
+from tests.support.server import ServerProcess, start_server
+from tests.support.services import PG_URL, drop_pg_schema, need_postgres, need_redis
+
+T0 = 2_000_000_000_000
+FAST = ["--timer-poll", "100ms", "--heartbeat", "1s"]
+
+
+class Clock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.set(T0)
+
+    def set(self, ms: int) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(str(ms))
+        tmp.replace(self.path)
+        self.now = ms
+
+    def advance(self, seconds: float) -> None:
+        self.set(self.now + int(seconds * 1000))
+
+
+def wait_until(check: Callable[[], Any], within: float = 20) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached in {within}s")
+        time.sleep(0.1)
+
+
+def incident(pub: httpx.Client, id: str) -> dict[str, Any]:
+    r = pub.get(f"/api/incidents/{id}")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def notified(inc: dict[str, Any]) -> list[tuple[int, int, str]]:
+    return [(e["round"], e["step"], e["user"]) for e in inc["timeline"]
+            if e["kind"] == "notified"]
+
+
+def policy(*targets: list[str], wait: int = 60, repeat: int = 0) -> dict[str, Any]:
+    return {"steps": [{"targets": t, "waitSeconds": wait} for t in targets],
+            "repeat": repeat}
+
+
+def acked_events(srv: ServerProcess, user: str) -> list[dict[str, Any]]:
+    """The ``acked`` events in the user's stream (replayed from the start)."""
+    out: list[dict[str, Any]] = []
+    headers = {"Authorization": f"Bearer {srv.token(user)}"}
+    with httpx.Client(base_url=srv.url, headers=headers, timeout=httpx.Timeout(5, read=2)) \
+            as c, c.stream("GET", "/api/notifications/stream?lastEventId=0") as r:
+        name = ""
+        try:
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: ") and name == "acked":
+                    out.append(json.loads(line[6:]))
+                elif line.startswith(": ping"):
+                    break
+        except httpx.ReadTimeout:
+            pass
+    return out
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def clocked(request: pytest.FixtureRequest, tmp_path: Path
+            ) -> Iterator[tuple[ServerProcess, Clock]]:
+    url, schema = database_url(request.param, tmp_path)
+    clock = Clock(tmp_path / "clock")
+    srv = start_server(tmp_path, database=url,
+                       extra=[*FAST, "--test-clock-file", str(clock.path)])
+    try:
+        yield srv, clock
+    finally:
+        srv.stop()
+        if schema:
+            asyncio.run(drop_pg_schema(schema))
+
+
+def test_policy_routes_and_malformed_policies(clocked: tuple[ServerProcess, Clock]) -> None:
+    srv, _ = clocked
+    name = "p-" + uuid.uuid4().hex[:8]
+    with srv.publisher() as pub:
+        assert pub.get(f"/api/escalation-policies/{name}").status_code == 404
+        r = pub.put(f"/api/escalation-policies/{name}", json=policy(["a"], ["b"], repeat=2))
+        assert r.status_code == 201, r.text
+        assert r.json()["steps"][1] == {"targets": ["b"], "waitSeconds": 60,
+                                        "skipIfNobodyActive": True}
+        r = pub.put(f"/api/escalation-policies/{name}", json=policy(["c"]))
+        assert r.status_code == 200 and r.json()["repeat"] == 0
+        assert pub.get(f"/api/escalation-policies/{name}").json()["steps"][0]["targets"] == ["c"]
+        for bad in [{}, {"steps": []}, {"steps": [{"targets": [], "waitSeconds": 1}]},
+                    {"steps": [{"targets": ["a"], "waitSeconds": -1}]},
+                    {"steps": [{"targets": ["a"]}]}, {"steps": "x"}, [1],
+                    {"steps": [{"targets": ["a"], "waitSeconds": 1}], "repeat": -1},
+                    {"steps": [{"targets": ["a"], "waitSeconds": 1}], "extra": 1}]:
+            r = pub.put(f"/api/escalation-policies/{name}", json=bad)
+            assert r.status_code == 400, (bad, r.text)
+            assert r.json()["error"]["code"] in ("invalid_field", "missing_field"), r.text
+        assert pub.put("/api/escalation-policies/bad%20name", json=policy(["a"])
+                       ).status_code == 400
+        r = pub.post("/api/notifications", json={"type": "x", "title": "t",
+                                                 "escalation": "no-such-policy"})
+        assert r.status_code == 400 and r.json()["error"]["field"] == "escalation"
+        assert pub.delete(f"/api/escalation-policies/{name}").status_code == 200
+        assert pub.delete(f"/api/escalation-policies/{name}").status_code == 404
+        assert pub.get("/api/incidents/nope").status_code == 404
+    with srv.subscriber("u") as sub:
+        assert sub.put(f"/api/escalation-policies/{name}", json=policy(["a"])
+                       ).status_code == 403
+        assert sub.post("/api/notifications/nope/ack").status_code == 404
+
+
+def test_a_policy_runs_all_its_steps_with_a_fake_clock(
+        clocked: tuple[ServerProcess, Clock]) -> None:
+    srv, clock = clocked
+    u = uuid.uuid4().hex[:8]
+    a, b, c = f"a{u}", f"b{u}", f"c{u}"
+    with srv.publisher() as pub:
+        assert pub.put(f"/api/escalation-policies/{u}",
+                       json=policy([a], [b, c], wait=60, repeat=1)).status_code == 201
+        r = pub.post("/api/notifications", json={"escalation": u, "type": "alert",
+                                                 "title": "DB down", "priority": "urgent"})
+        assert r.status_code == 201, r.text
+        inc_id, ids = r.json()["incident"], r.json()["ids"]
+        assert list(ids) == [a]
+        inc = incident(pub, inc_id)
+        assert notified(inc) == [(1, 1, a)] and inc["next"] == {"round": 1, "step": 2,
+                                                                   "at": T0 + 60_000}
+        assert inc["timeline"][0]["active"] is None and inc["timeline"][0]["at"] == T0
+        clock.advance(59)
+        time.sleep(0.5)
+        assert notified(incident(pub, inc_id)) == [(1, 1, a)]  # not due yet
+        expected = [(1, 1, a), (1, 2, b), (1, 2, c), (2, 1, a), (2, 2, b), (2, 2, c)]
+        for n in (3, 4, 6):
+            clock.advance(60)
+            wait_until(lambda n=n: len(notified(incident(pub, inc_id))) == n)
+        assert notified(incident(pub, inc_id)) == expected
+        clock.advance(60)
+        done = wait_until(lambda: (i := incident(pub, inc_id))["state"] == "exhausted" and i)
+        assert done["timeline"][-1]["kind"] == "exhausted" and done["next"] is None
+    with srv.subscriber(b) as sub:
+        items = sub.get("/api/notifications").json()["items"]
+        assert [i["data"]["escalation"]["round"] for i in items] == [2, 1]
+        assert {i["data"]["incident"] for i in items} == {inc_id}
+        assert items[1]["data"]["escalation"] == {"round": 1, "step": 2, "nextAt": T0 + 179_000}
+        assert items[0]["data"]["escalation"]["nextAt"] is None  # the last step
+
+
+def test_ack_stops_it_and_every_recipient_gets_acked(
+        clocked: tuple[ServerProcess, Clock]) -> None:
+    srv, clock = clocked
+    u = uuid.uuid4().hex[:8]
+    a, b = f"a{u}", f"b{u}"
+    with srv.publisher() as pub:
+        pub.put(f"/api/escalation-policies/{u}", json=policy([a], [b], [a], wait=30))
+        r = pub.post("/api/notifications", json={"escalation": u, "type": "alert",
+                                                 "title": "Disk full", "priority": "urgent"})
+        inc_id = r.json()["incident"]
+        clock.advance(30)
+        wait_until(lambda: len(notified(incident(pub, inc_id))) == 2)
+        with srv.subscriber(b) as sub:
+            nid = sub.get("/api/notifications").json()["items"][0]["id"]
+            with srv.subscriber(a) as other:  # not b's notification: 404
+                assert other.post(f"/api/notifications/{nid}/ack").status_code == 404
+            r = sub.post(f"/api/notifications/{nid}/ack")
+            assert r.status_code == 200, r.text
+            assert r.json() == {"incident": inc_id, "state": "acked", "ackedBy": b,
+                                "ackedAt": T0 + 30_000}
+            assert sub.post(f"/api/notifications/{nid}/ack").json()["ackedBy"] == b
+            assert sub.get(f"/api/notifications/{nid}").json()["read"] is False
+        clock.advance(120)
+        time.sleep(0.6)
+        inc = incident(pub, inc_id)
+        assert notified(inc) == [(1, 1, a), (1, 2, b)] and inc["state"] == "acked"
+        assert inc["timeline"][-1] == {"kind": "acked", "at": T0 + 30_000, "user": b}
+    for user in (a, b):
+        (ev,) = acked_events(srv, user)
+        assert ev["incident"] == inc_id and ev["by"] == b and ev["at"] == T0 + 30_000
+
+
+def test_a_restart_mid_policy_continues_from_the_right_step(tmp_path: Path) -> None:
+    clock = Clock(tmp_path / "clock")
+    extra = [*FAST, "--test-clock-file", str(clock.path)]
+    db = f"sqlite+aiosqlite:///{tmp_path / 'tocsin.db'}"
+    u = uuid.uuid4().hex[:8]
+    srv = start_server(tmp_path, database=db, extra=extra)
+    try:
+        with srv.publisher() as pub:
+            pub.put(f"/api/escalation-policies/{u}",
+                    json=policy(["s1"], ["s2"], ["s3"], ["s4"], wait=60))
+            inc_id = pub.post("/api/notifications", json={
+                "escalation": u, "type": "alert", "title": "x"}).json()["incident"]
+            clock.advance(60)
+            wait_until(lambda: len(notified(incident(pub, inc_id))) == 2)
+        srv.kill()  # SIGKILL mid-policy; step 3 comes due while no node runs
+        clock.advance(120)
+        srv = start_server(tmp_path, database=db, extra=extra)
+        with srv.publisher() as pub:
+            wait_until(lambda: len(notified(incident(pub, inc_id))) == 3)
+            time.sleep(0.5)
+            inc = incident(pub, inc_id)
+            assert [s for _, s, _ in notified(inc)] == [1, 2, 3]  # step 3 once, no repeat
+            assert inc["next"]["step"] == 4
+            clock.advance(60)
+            wait_until(lambda: len(notified(incident(pub, inc_id))) == 4)
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def two_nodes(tmp_path: Path) -> Iterator[tuple[list[ServerProcess], Clock]]:
+    need_postgres()
+    need_redis()
+    schema = "esc_" + uuid.uuid4().hex[:10]
+    clock = Clock(tmp_path / "clock")
+    url = f"{PG_URL}?schema={schema}"
+    broker = f"redis://127.0.0.1:6379/0?channel=esc-{uuid.uuid4().hex[:8]}"
+    extra = [*FAST, "--test-clock-file", str(clock.path)]
+    nodes: list[ServerProcess] = []
+    try:
+        for i in range(2):
+            d = tmp_path / f"n{i}"
+            d.mkdir()
+            nodes.append(start_server(d, database=url, broker=broker, extra=extra))
+        yield nodes, clock
+    finally:
+        for n in nodes:
+            n.stop()
+        asyncio.run(drop_pg_schema(schema))
+
+
+def test_ack_on_one_node_stops_it_on_every_node(
+        two_nodes: tuple[list[ServerProcess], Clock]) -> None:
+    (n1, n2), clock = two_nodes
+    u = uuid.uuid4().hex[:8]
+    with n1.publisher() as pub1, n2.publisher() as pub2:
+        pub1.put(f"/api/escalation-policies/{u}", json=policy(["x" + u], ["y" + u], wait=10,
+                                                                repeat=3))
+        inc_id = pub2.post("/api/notifications", json={
+            "escalation": u, "type": "alert", "title": "x"}).json()["incident"]
+        with n2.subscriber("x" + u) as sub:
+            nid = sub.get("/api/notifications").json()["items"][0]["id"]
+            assert sub.post(f"/api/notifications/{nid}/ack").status_code == 200
+        for _ in range(5):
+            clock.advance(10)
+            time.sleep(0.3)
+        assert notified(incident(pub1, inc_id)) == [(1, 1, "x" + u)]
+        assert incident(pub1, inc_id)["state"] == "acked"
+    (ev,) = acked_events(n1, "x" + u)
+    assert ev["incident"] == inc_id
+
+
+def test_200_concurrent_incidents_over_two_nodes_fire_each_step_once(
+        two_nodes: tuple[list[ServerProcess], Clock]) -> None:
+    nodes, clock = two_nodes
+    u = uuid.uuid4().hex[:8]
+    users = [f"{s}{u}" for s in ("one", "two", "three")]
+    with nodes[0].publisher() as pub:
+        assert pub.put(f"/api/escalation-policies/{u}",
+                       json=policy([users[0]], [users[1]], [users[2]], wait=30)
+                       ).status_code == 201
+
+    def open_one(i: int) -> str:
+        with nodes[i % 2].publisher() as p:
+            r = p.post("/api/notifications", json={"escalation": u, "type": "alert",
+                                                   "title": f"incident {i}"})
+            assert r.status_code == 201, r.text
+            return str(r.json()["incident"])
+
+    with ThreadPoolExecutor(16) as ex:
+        ids = list(ex.map(open_one, range(200)))
+    with nodes[1].publisher() as pub:
+        for _ in range(3):
+            clock.advance(30)
+            time.sleep(0.3)
+
+        def all_exhausted() -> bool:
+            return all(incident(pub, i)["state"] == "exhausted" for i in ids)
+
+        wait_until(all_exhausted, within=90)
+        steps = Counter()
+        for i in ids:
+            got = notified(incident(pub, i))
+            assert got == [(1, 1, users[0]), (1, 2, users[1]), (1, 3, users[2])], got
+            steps.update(s for _, s, _ in got)
+        assert steps == {1: 200, 2: 200, 3: 200}
+    for user in users:  # one notification per incident in each inbox, no duplicate
+        with nodes[0].subscriber(user) as sub:
+            seen: list[str] = []
+            cursor: str | None = None
+            while True:
+                page = sub.get("/api/notifications", params={
+                    "limit": 200, **({"before": cursor} if cursor else {})}).json()
+                seen += [it["data"]["incident"] for it in page["items"]]
+                cursor = page["nextCursor"]
+                if not cursor:
+                    break
+            assert Counter(seen) == dict.fromkeys(ids, 1)
