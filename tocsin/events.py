@@ -43,6 +43,7 @@ class StreamEvent:
     epoch: str
     _frame: bytes | None = field(default=None, repr=False, compare=False)
     _chunk: bytes | None = field(default=None, repr=False, compare=False)
+    _json: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -63,6 +64,21 @@ class StreamEvent:
         if self._chunk is None:
             self._chunk = sse.chunked(self.frame)
         return self._chunk
+
+    @property
+    def json_frame(self) -> bytes:
+        """The event as one JSON frame ``{stream, id, event, data}`` (WebSocket messages,
+        long-poll replies), encoded once and shared like :attr:`frame`."""
+        if self._json is None:
+            self._json = b'{"stream":%b,"id":"%b","event":"%b","data":%b}' % (
+                orjson.dumps(stream_label(self.stream)), self.id.encode(),
+                self.name.encode(), self.data.encode())
+        return self._json
+
+
+def stream_label(stream: str) -> str:
+    """A stream key as clients name it: ``inbox`` (their own) or ``topic:<name>``."""
+    return "inbox" if stream.startswith(USER_PREFIX) else "topic:" + stream[len(TOPIC_PREFIX):]
 
 
 def encode_batch(node: str, events: list[StreamEvent]) -> bytes:
