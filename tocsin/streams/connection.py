@@ -46,6 +46,10 @@ class StreamCounters:
 
 
 class Connection:
+    json = False
+    """Frames are JSON (``StreamEvent.json_frame``: WebSocket, long-poll), not SSE; set
+    by the subclasses in ``streams/follow.py``."""
+
     __slots__ = ("_waiter", "closed", "counters", "direct", "epoch", "fetching",
                  "first_offered", "highest", "last_seq", "outbox", "outbox_bytes", "owner",
                  "sending", "stale", "stream")
@@ -133,7 +137,7 @@ class Connection:
             self.fetching = True  # slow client: the store serves it once it drains
             self.counters.overflows += 1
         else:
-            f = event.frame
+            f = event.json_frame if self.json else event.frame
             self.last_seq = seq
             if (self.direct is not None and not self.outbox and not self.sending
                     and self.direct(event.chunk)):
@@ -170,7 +174,7 @@ class Connection:
                 complete = False  # the bound holds on the catch-up path too
                 break
             if ev.seq > self.last_seq:
-                f = ev.frame
+                f = ev.json_frame if self.json else ev.frame
                 self.outbox.append(f)
                 self.outbox_bytes += len(f)
                 self.last_seq = ev.seq
