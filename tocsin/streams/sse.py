@@ -8,6 +8,9 @@ writes. It imports nothing from Tocsin, so ``tocsin.events`` can build its frame
 from __future__ import annotations
 
 PING = b": ping\n\n"
+EXPIRED = b"event: expired\ndata: {}\n\n"
+"""Sent (no id) when the subscriber's token expires, just before the stream ends: the
+client reconnects with a fresh token from its last id, nothing lost."""
 
 SSE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
