@@ -15,7 +15,7 @@ from tests.support.fakes import FakeStore
 from tocsin.broker import broker_from_url
 from tocsin.events import StreamEvent
 from tocsin.ids import Position, event_id
-from tocsin.streams import endpoint
+from tocsin.streams import follow
 from tocsin.streams.endpoint import EventStream
 from tocsin.streams.hub import Hub
 from tocsin.streams.sse import frame
@@ -112,7 +112,7 @@ async def test_resume_replays_exactly_the_rest_then_goes_live(
     await c.body_is(RETRY + frames(evs[2:]))
     # One read of exactly the rest (from the client's position, not the start).
     reads = [arg for m, arg in store.calls if m == "events_after"]
-    assert reads == [(STREAM, 2, endpoint.REPLAY_FIRST)]
+    assert reads == [(STREAM, 2, follow.REPLAY_FIRST)]
     new = store.append(STREAM, 1)
     await hub.fan_out(new)
     await c.body_is(RETRY + frames(evs[2:] + new))
@@ -215,7 +215,7 @@ async def test_database_replaced_and_stream_not_written_again_resets_to_zero(
 async def test_store_down_at_connect_still_answers_then_replays(
     hub: Hub, store: FakeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(endpoint, "STORE_RETRY_S", 0.01)
+    monkeypatch.setattr(follow, "STORE_RETRY_S", 0.01)
     evs = store.append(STREAM, 4)
     store.down = True
     c = Client(hub, Position(evs[0].epoch, 1))
@@ -240,7 +240,7 @@ async def test_hub_shutdown_ends_the_stream(hub: Hub, store: FakeStore) -> None:
 async def test_live_only_client_gets_events_published_before_its_position_settled(
     hub: Hub, store: FakeStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(endpoint, "STORE_RETRY_S", 0.01)
+    monkeypatch.setattr(follow, "STORE_RETRY_S", 0.01)
     store.append(STREAM, 3)
     store.down = True  # the position cannot be settled yet
     c = Client(hub, None)

@@ -16,46 +16,21 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tocsin.api.asgi import send_error
-from tocsin.errors import StoreUnavailable, TocsinError
-from tocsin.events import StreamEvent
-from tocsin.ids import Position, event_id
-from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection
+from tocsin.errors import TocsinError
+from tocsin.ids import Position
+from tocsin.streams.connection import Connection
 from tocsin.streams.direct import Drain, direct_writer, drainer
+from tocsin.streams.follow import REPLAY_BATCH as REPLAY_BATCH  # re-exported
+from tocsin.streams.follow import Follower
+from tocsin.streams.follow import next_batch as next_batch  # re-exported
 from tocsin.streams.hub import Hub
-from tocsin.streams.sse import SSE_HEADERS, frame, retry_frame
-
-REPLAY_BATCH = 500
-"""Most events one catch-up read asks for (small events)."""
-REPLAY_FIRST = 16
-"""Events the first catch-up read of a connection asks for: before it knows the
-stream's event sizes, a read stays near 400 KB even of the largest events (~25 KB)."""
-STORE_RETRY_S = 1.0
-FRAME_OVERHEAD = 64
-"""Bytes an SSE frame adds to its payload (id, event name, field names), roughly."""
+from tocsin.streams.sse import EXPIRED, SSE_HEADERS, retry_frame
 
 
-def next_batch(events: list[StreamEvent]) -> int:
-    """How many events the next read asks for: as many as fill the outbox bound at the
-    average size of ``events`` (catch-up reads by bytes, not by count). Sized from the
-    payloads, so frames are built only for events actually queued."""
-    size = sum(len(ev.data) + FRAME_OVERHEAD for ev in events)
-    if not size:
-        return REPLAY_BATCH
-    return max(1, min(REPLAY_BATCH, MAX_OUTBOX_BYTES * len(events) // size))
-
-
-def continues(last: Position, pruned: int, head: int, epoch: str) -> bool:
-    """Whether the store can continue a client exactly after ``last``: the same epoch
-    (the database was not replaced), issued (not past the head), not pruned."""
-    return last.fits(epoch) and pruned <= last.seq <= head
-
-
-def reset(conn: Connection, head: int, epoch: str) -> None:
-    """Tell the client to refetch its state, and carry on live from the head."""
-    conn.counters.resets += 1
-    position = event_id(epoch, head)
-    conn.push_raw(frame("reset", f'{{"lastEventId":"{position}"}}', position))
-    conn.start_at(head, head, epoch)
+def expire(conn: Connection) -> None:
+    """The token expired: say so (``expired``, no id), then end the stream."""
+    conn.push_raw(EXPIRED)
+    conn.close()
 
 
 class EventStream(Response):
@@ -121,11 +96,11 @@ class EventStream(Response):
                         "more_body": True})
             conn.direct = direct_writer(send)
             if self.expires_at is not None:
-                # The token ends the stream when it expires; the client reconnects with a new one.
+                # The token ends the stream when it expires (an ``expired`` event says
+                # why); the client reconnects with a new one.
                 delay = max(0.0, self.expires_at - time.time())
-                expiry = asyncio.get_running_loop().call_later(delay, conn.close)
-            if await self._position(conn):
-                await self._pump(conn, send)
+                expiry = asyncio.get_running_loop().call_later(delay, expire, conn)
+            await self._pump(conn, send)
         except OSError:
             pass  # the client went away mid-write
         finally:
@@ -138,50 +113,11 @@ class EventStream(Response):
                 await send({"type": "http.response.body", "body": conn.take(), "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _position(self, conn: Connection) -> bool:
-        """Place the connection after the client's last event id (or reset it).
-        ``False`` if the stream closed before that could be settled."""
-        last = self.last_event_id
-        known = self._head_at_connect
-        if last is None and known is not None:
-            conn.start_at(known[0], known[0], known[1])
-            return True
-        if last is not None and known is not None and (last.seq, last.epoch) == known:
-            # Already at the head (the common case in a reconnect storm): no database
-            # round trip.
-            conn.start_at(last.seq, last.seq, last.epoch)
-            return True
-        bounds = await self._bounds(conn)
-        if bounds is None:
-            return False
-        pruned, head, epoch = bounds
-        self.hub.note_head(self.stream, head, epoch)
-        if last is None:
-            # Live only (history comes over HTTP): from the head as of registration,
-            # which is before the first event offered since, if any arrived meanwhile.
-            start = head if conn.first_offered is None else min(head, conn.first_offered - 1)
-            conn.start_at(start, head, epoch)
-        elif not continues(last, pruned, head, epoch):
-            # Another epoch (the database was replaced), never issued, or older than
-            # the retention: the client must refetch state.
-            reset(conn, head, epoch)
-        else:
-            conn.start_at(last.seq, head, epoch)
-        return True
-
-    async def _bounds(self, conn: Connection) -> tuple[int, int, str] | None:
-        """The stream's replay bounds, waiting out a database outage (``None``: closed)."""
-        while not conn.closed:
-            try:
-                return await self.hub.store.stream_bounds(self.stream)
-            except StoreUnavailable:
-                await asyncio.sleep(STORE_RETRY_S)
-        return None
-
     async def _pump(self, conn: Connection, send: Send) -> None:
-        store = self.hub.store
+        follower = Follower(self.hub, conn)
+        if not await follower.position(self.last_event_id, self._head_at_connect):
+            return
         drain: Drain | None = drainer(send)
-        batch = REPLAY_FIRST
         while not conn.closed:
             if conn.outbox:
                 conn.sending = True
@@ -190,42 +126,14 @@ class EventStream(Response):
                                 "more_body": True})
                 finally:
                     conn.sending = False
-            elif conn.stale:
-                # Something suggested the position cannot be continued (another epoch
-                # seen, a gap at the start of a read). Only the store's bounds, read
-                # now, decide: news can be older than what the connection already has
-                # (a sweep's snapshot taken before the stream's first event, say), and
-                # a false alarm must not reset a healthy client.
-                bounds = await self._bounds(conn)
-                if bounds is None:
-                    continue
-                pruned, head, epoch = bounds
-                self.hub.note_head(self.stream, head, epoch)
-                if not continues(Position(conn.epoch, conn.last_seq), pruned, head, epoch):
-                    reset(conn, head, epoch)
-                elif conn.confirm(head, epoch):
-                    # The connection knows of events the store did not show yet: give
-                    # the store a moment rather than spin on reads.
-                    await asyncio.sleep(STORE_RETRY_S / 20)
-            elif conn.fetching:
-                if drain is not None:
+            elif follower.busy:
+                if conn.fetching and not conn.stale and drain is not None:
                     # What was sent must leave before more is read: a client that does
                     # not read holds one outbox and the socket's buffer, never a replay.
                     await drain(conn.wait)
                     if conn.closed or conn.outbox:
                         continue
-                try:
-                    events = await store.events_after(self.stream, conn.last_seq, batch)
-                except StoreUnavailable:
-                    # Keep the stream open; delivery resumes when the database returns.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(conn.wait(), STORE_RETRY_S)
-                    continue
-                conn.fill(events, complete=len(events) < batch)
-                if events:
-                    batch = next_batch(events)
-                # Not kept alive while the writer waits on a client that does not read.
-                events = []
+                await follower.step()
             else:
                 await conn.wait()
 
