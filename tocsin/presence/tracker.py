@@ -1,0 +1,324 @@
+"""Presence across nodes: who holds a stream open, and whether they are active.
+
+Fed by the hub (``joined``/``left`` as it registers and unregisters connections) and
+by the users' own reports (``PUT /api/presence``). Never touches the publish or
+fan-out paths; ephemeral (nothing is stored in the database).
+
+Broker traffic, all JSON messages starting ``{"pr":`` (the hub routes them here):
+
+- ``d`` delta: this node's entries that appeared or went away and states reported
+  here, batched per ``FLUSH_DELAY_S`` — one message per batch of *real* changes
+  (a connection joining a stream its user already holds on this node sends nothing;
+  a leave waits ``grace`` so a reload does not flap);
+- ``h`` heartbeat: one per node per ``interval`` (never per connection), carrying how
+  many entries the node holds so a peer that missed a delta notices and asks again;
+- ``q`` snapshot request (a node starting, or a peer that counted wrong), answered
+  by ``f``: one full snapshot per node;
+- ``x`` goodbye on a graceful stop (peers drop the node's entries after ``grace``).
+
+A node that dies without a word (SIGKILL) is dropped by every peer once no message
+came from it for ``EXPIRY_FACTOR * interval``; the peers check every half interval,
+so its entries are gone within ``(EXPIRY_FACTOR + 0.5) * interval`` of its last
+heartbeat, i.e. within ``EXPIRY_BOUND_FACTOR * interval`` of its death.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from tocsin.broker.base import Broker, BrokerUnavailable
+from tocsin.presence.table import ABSENT, STATES, Change, Entry, State, Table
+
+log = logging.getLogger("tocsin.presence")
+
+PREFIX = b'{"pr":'
+"""Every presence broker message starts so (the hub tells them from event batches)."""
+FLUSH_DELAY_S = 0.05
+"""Changes within this window share one broker message (a reconnect storm is a few
+messages, not one per connection)."""
+EXPIRY_FACTOR = 3
+EXPIRY_BOUND_FACTOR = 4
+"""A SIGKILLed node's entries are gone from every peer within this many intervals."""
+DEFAULT_INTERVAL_S = 10.0
+MAX_GRACE_S = 5.0
+STATE_KEEP_S = 600.0
+"""Reported states of users present nowhere are forgotten after this long."""
+
+Emit = Callable[[Change], None]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def grace_for(interval_s: float) -> float:
+    """The leave grace: up to 5 s, never more than the interval."""
+    return min(MAX_GRACE_S, interval_s)
+
+
+class Presence:
+    """The node's presence tracker. Also the seam escalation asks ("is user X active
+    right now?"): :meth:`active` satisfies ``tocsin.escalation.presence.Presence``."""
+
+    def __init__(self, broker: Broker, node_id: str, emit: Emit, *,
+                 interval_s: float = DEFAULT_INTERVAL_S, grace_s: float | None = None) -> None:
+        self.broker = broker
+        self.node = node_id
+        self.emit = emit
+        self.interval_s = interval_s
+        self.grace_s = grace_for(interval_s) if grace_s is None else grace_s
+        self.table = Table()
+        self.counts: dict[Entry, int] = {}
+        """Open connections per entry on this node."""
+        self._leaving: dict[Entry, asyncio.TimerHandle] = {}
+        self._announced: dict[Entry, int] = {}
+        """This node's entries as its peers know them (what the last delta said)."""
+        self._states_out: list[tuple[str, State, int]] = []
+        self._deadlines: dict[str, float] = {}
+        """Peer node -> monotonic time after which its entries are dropped."""
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Task[None] | None = None
+        self._again = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._started = 0.0
+        self._send_full = False
+        self.messages_sent = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self._started = time.monotonic()
+        self._loop_task = asyncio.create_task(self._loop(), name="tocsin-presence")
+        with contextlib.suppress(BrokerUnavailable):  # asked again when the broker is up
+            await self._publish({"pr": "q", "n": self.node})
+
+    async def stop(self) -> None:
+        for h in self._leaving.values():
+            h.cancel()
+        self._leaving.clear()
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+        for t in (self._loop_task, self._flushing):
+            if t is not None:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+        with contextlib.suppress(Exception):
+            await self._publish({"pr": "x", "n": self.node})
+
+    @property
+    def ready(self) -> bool:
+        """Whether the table can be trusted: every live peer has had an interval to
+        answer this node's snapshot request or send a heartbeat."""
+        return time.monotonic() - self._started >= min(self.interval_s, 2.0)
+
+    # -- fed by the hub --------------------------------------------------------------
+    def joined(self, stream: str, user: str) -> None:
+        entry = (stream, user)
+        n = self.counts.get(entry, 0)
+        self.counts[entry] = n + 1
+        if n:
+            return
+        pending = self._leaving.pop(entry, None)
+        if pending is not None:
+            pending.cancel()  # back within the grace period: nobody noticed
+            return
+        self._changed(self.table.add(self.node, entry, now_ms()))
+        self._schedule_flush()
+
+    def left(self, stream: str, user: str) -> None:
+        entry = (stream, user)
+        n = self.counts.get(entry, 0)
+        if n > 1:
+            self.counts[entry] = n - 1
+            return
+        if n == 0:
+            return
+        del self.counts[entry]
+        loop = asyncio.get_running_loop()
+        self._leaving[entry] = loop.call_later(self.grace_s, self._release, entry)
+
+    def _release(self, entry: Entry) -> None:
+        self._leaving.pop(entry, None)
+        if entry in self.counts:
+            return
+        self._changed(self.table.remove(self.node, entry, now_ms()))
+        self._schedule_flush()
+
+    # -- reported by users -----------------------------------------------------------
+    def report(self, user: str, state: State) -> tuple[str, int]:
+        """``user``'s browser says it is ``state``; returns ``(state, since)``."""
+        since = now_ms()
+        for c in self.table.set_state(user, state, since):
+            self.emit(c)
+        current = self.table.states.get(user, (state, since))
+        if current == (state, since):  # news: tell the peers
+            self._states_out.append((user, state, since))
+            self._schedule_flush()
+        return current
+
+    # -- asked by routes and escalation ----------------------------------------------
+    def members(self, stream: str) -> list[dict[str, object]]:
+        return self.table.members(stream)
+
+    def user(self, user: str) -> tuple[str, int, list[str]]:
+        return self.table.user(user)
+
+    def is_active(self, user: str) -> bool:
+        """Whether ``user`` is connected somewhere with a visible tab right now."""
+        state, _, _ = self.table.user(user)
+        return state == "active"
+
+    async def active(self, users: list[str]) -> dict[str, bool | None]:
+        """For escalation: each user active (``True``), idle or away (``False``), or
+        ``None`` while this node has just started and cannot know yet."""
+        if not self.ready:
+            return dict.fromkeys(users)
+        return {u: self.is_active(u) for u in users}
+
+    # -- broker ----------------------------------------------------------------------
+    def on_message(self, message: bytes) -> None:
+        try:
+            m = orjson.loads(message)
+            kind, node = m["pr"], str(m["n"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("ignoring a malformed presence message (%d bytes)", len(message))
+            return
+        if node == self.node:
+            return
+        try:
+            self._apply(kind, node, m)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("ignoring a malformed presence message: %r", exc)
+
+    def _apply(self, kind: str, node: str, m: dict[str, Any]) -> None:
+        now = now_ms()
+        table = self.table
+        if kind == "x":  # goodbye: its clients reconnect elsewhere within the grace
+            self._deadlines[node] = time.monotonic() + self.grace_s
+            return
+        self._deadlines[node] = time.monotonic() + EXPIRY_FACTOR * self.interval_s
+        if kind == "d":
+            for s, u, since in m.get("j", ()):
+                self._changed(table.add(node, (str(s), str(u)), int(since)))
+            for s, u in m.get("l", ()):
+                self._changed(table.remove(node, (str(s), str(u)), now))
+            self._take_states(m)
+        elif kind == "h":
+            if int(m["c"]) != table.count(node):
+                # A delta was lost (broker hiccup): ask that node for all of it.
+                self._spawn(self._publish({"pr": "q", "n": self.node, "to": node}))
+        elif kind == "q":
+            if m.get("to") in (None, self.node):
+                self._send_full = True
+                self._schedule_flush()
+        elif kind == "f":
+            entries = {(str(s), str(u)): int(since) for s, u, since in m["e"]}
+            for c in table.replace_node(node, entries, now):
+                self.emit(c)
+            self._take_states(m)
+
+    def _take_states(self, m: dict[str, Any]) -> None:
+        for u, state, since in m.get("s", ()):
+            if state in STATES:
+                for c in self.table.set_state(str(u), state, int(since)):
+                    self.emit(c)
+
+    def on_broker_up(self) -> None:
+        """The broker (re)connected: messages may have been lost both ways. Tell the
+        peers everything, and ask them for theirs."""
+        self._send_full = True
+        self._spawn(self._publish({"pr": "q", "n": self.node}))
+        self._schedule_flush()
+
+    def _changed(self, change: Change | None) -> None:
+        if change is not None:
+            self.emit(change)
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._flush_handle = loop.call_later(FLUSH_DELAY_S, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._flush_handle = None
+        if self._flushing is not None and not self._flushing.done():
+            self._again = True
+            return
+        self._flushing = asyncio.create_task(self._flush(), name="tocsin-presence-flush")
+
+    def _mine(self) -> dict[Entry, int]:
+        t = self.table
+        return {e: t.holders[e][self.node] for e in t.by_node.get(self.node, ())}
+
+    async def _flush(self) -> None:
+        """Send what peers do not know yet: the difference between this node's entries
+        and what was last announced (idempotent: a failed send is retried whole)."""
+        while True:
+            self._again = False
+            mine = self._mine()
+            states = self._states_out
+            try:
+                if self._send_full:
+                    self._send_full = False
+                    held = set(self.table.by_user) & {u for _, u in mine}
+                    st = [[u, *self.table.states[u]] for u in held if u in self.table.states]
+                    await self._publish({"pr": "f", "n": self.node,
+                                         "e": [[s, u, t] for (s, u), t in mine.items()],
+                                         "s": st})
+                    self._states_out = []
+                else:
+                    known = self._announced
+                    joins = [[s, u, t] for (s, u), t in mine.items() if (s, u) not in known]
+                    leaves = [[s, u] for (s, u) in self._announced if (s, u) not in mine]
+                    if joins or leaves or states:
+                        self._states_out = []
+                        await self._publish({"pr": "d", "n": self.node, "j": joins,
+                                             "l": leaves, "s": [list(x) for x in states]})
+                self._announced = mine
+            except BrokerUnavailable:
+                self._states_out = states + self._states_out
+                return  # sent in full once the broker is back (on_broker_up)
+            if not self._again:
+                return
+
+    async def _publish(self, obj: dict[str, Any]) -> None:
+        await self.broker.publish(orjson.dumps(obj))
+        self.messages_sent += 1
+
+    def _spawn(self, coro: Any) -> None:
+        async def run() -> None:
+            with contextlib.suppress(BrokerUnavailable):
+                await coro
+        asyncio.get_running_loop().create_task(run())
+
+    async def _loop(self) -> None:
+        """Once per half interval: the heartbeat (every interval) and peers' expiry."""
+        beat_at = 0.0
+        while True:
+            await asyncio.sleep(self.interval_s / 2)
+            now = time.monotonic()
+            if now >= beat_at:
+                beat_at = now + self.interval_s - self.interval_s / 4
+                with contextlib.suppress(BrokerUnavailable):
+                    await self._publish({"pr": "h", "n": self.node, "c": len(self._announced)})
+            for node, deadline in list(self._deadlines.items()):
+                if now > deadline:
+                    del self._deadlines[node]
+                    dropped = self.table.drop_node(node, now_ms())
+                    if self.table.count(node) == 0 and dropped:
+                        log.info("presence: node %s went silent; %d entries dropped",
+                                 node, len(dropped))
+                    for c in dropped:
+                        self.emit(c)
+            self.table.forget_states(now_ms() - int(STATE_KEEP_S * 1000))
+
+
+__all__ = ["ABSENT", "PREFIX", "Presence", "grace_for"]
