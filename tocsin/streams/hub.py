@@ -22,10 +22,12 @@ from collections.abc import Iterable
 import orjson
 
 from tocsin.broker.base import Broker, BrokerUnavailable
-from tocsin.events import StreamEvent, decode_batch, encode_batch
+from tocsin.events import TOPIC_PREFIX, StreamEvent, chunked, decode_batch, encode_batch
+from tocsin.presence import PREFIX as PRESENCE_PREFIX
+from tocsin.presence import Change, Presence
 from tocsin.store.base import Store
-from tocsin.streams.connection import Connection, StreamCounters
-from tocsin.streams.sse import PING, PING_CHUNK
+from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection, StreamCounters
+from tocsin.streams.sse import PING, PING_CHUNK, frame
 
 log = logging.getLogger("tocsin.hub")
 
@@ -46,6 +48,7 @@ class Hub:
         heartbeat_s: float = 15.0,
         degraded_poll_s: float = 1.0,
         node_id: str | None = None,
+        presence_interval_s: float = 10.0,
     ) -> None:
         self.store = store
         self.broker = broker
@@ -64,10 +67,14 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._sweep_needed = asyncio.Event()
         self.closing = False
+        self.presence = Presence(broker, self.node_id, self._presence_changed,
+                                 interval_s=presence_interval_s)
+        """Who holds which stream, cluster-wide (fed by register/unregister below)."""
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         await self.broker.start(self._on_message, self._on_state)
+        await self.presence.start()
         self._tasks = [
             asyncio.create_task(self._heartbeat(), name="tocsin-heartbeat"),
             asyncio.create_task(self._catch_up_loop(), name="tocsin-catch-up"),
@@ -87,6 +94,7 @@ class Hub:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        await self.presence.stop()
         await self.broker.close()
 
     # -- connections -------------------------------------------------------------------
@@ -97,6 +105,7 @@ class Hub:
         self.connections += 1
         if conn.owner:
             self.by_owner[conn.owner] = self.by_owner.get(conn.owner, 0) + 1
+            self.presence.joined(conn.stream, conn.owner)
 
     def unregister(self, conn: Connection) -> None:
         conns = self.streams.get(conn.stream)
@@ -111,6 +120,7 @@ class Hub:
                     self.by_owner[conn.owner] = left
                 else:
                     del self.by_owner[conn.owner]
+                self.presence.left(conn.stream, conn.owner)
 
     def open_by(self, owner: str) -> int:
         """Streams ``owner`` holds open on this node."""
@@ -169,6 +179,9 @@ class Hub:
         if message.startswith(b'{"sweep"'):
             self._sweep_needed.set()
             return
+        if message.startswith(PRESENCE_PREFIX):
+            self.presence.on_message(message)
+            return
         try:
             node, events = decode_batch(message)
         except ValueError:
@@ -184,8 +197,29 @@ class Hub:
             self.heads.clear()  # announcements may be missed from now on
         if up != was:
             log.info("broker %s is %s", self.broker.url, "up" if up else "DOWN")
+            if up:
+                self.presence.on_broker_up()
         # Coming back: catch up once. Going down: the catch-up loop starts polling.
         self._sweep_needed.set()
+
+    def signal(self, stream: str, name: str, data: str) -> None:
+        """A live-only event (``presence``) to this node's connections on ``stream``:
+        not stored, no ``id:`` (clients keep their last id, so resuming is unaffected),
+        framed once per node. Dropped for a client already 256 KiB behind (it refetches
+        the state over HTTP). Transports other than SSE hook in here."""
+        conns = self.streams.get(stream)
+        if not conns:
+            return
+        data_frame = frame(name, data)
+        chunk = chunked(data_frame)
+        for c in conns:
+            if c.outbox_bytes <= MAX_OUTBOX_BYTES:
+                c.push_raw(data_frame, chunk)
+
+    def _presence_changed(self, change: Change) -> None:
+        if change.stream.startswith(TOPIC_PREFIX):
+            self.signal(change.stream, "presence", orjson.dumps(
+                {"user": change.user, "state": change.state, "since": change.since}).decode())
 
     # -- catching up from the store ----------------------------------------------------
     async def sweep(self) -> None:
