@@ -47,6 +47,7 @@ DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_DATABASE_TEXT = "tocsin.db in the user data dir"
 DEFAULT_METRICS_KEY = ""
 DEFAULT_TIMER_POLL_S = 1.0
+DEFAULT_PRESENCE_INTERVAL_S = 10.0
 MIN_KEY_CHARS = 16
 """Shortest API key (and metrics key) accepted: a short key can be guessed."""
 MIN_SECRET_CHARS = 32
@@ -222,6 +223,12 @@ class Settings(BaseSettings):
     timer_poll_s: Duration = Field(
         DEFAULT_TIMER_POLL_S, gt=0, validation_alias="TOCSIN_TIMER_POLL",
         description="How often each node looks for due timers (escalation steps).",
+    )
+    presence_interval_s: Duration = Field(
+        DEFAULT_PRESENCE_INTERVAL_S, gt=0, validation_alias="TOCSIN_PRESENCE_INTERVAL",
+        description="Presence heartbeat of each node (one broker message per node); a "
+                    "dead node's presence expires within 4 intervals, a leave waits "
+                    "min(5s, interval).",
     )
     test_clock_file: str = Field(
         "", description="Testing only: the timers' clock reads ms since the epoch from "
