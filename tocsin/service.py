@@ -36,6 +36,7 @@ class Tocsin:
             broker_from_url(settings.broker_url),
             heartbeat_s=settings.heartbeat_s,
             degraded_poll_s=settings.degraded_poll_s,
+            presence_interval_s=settings.presence_interval_s,
         )
         self.metrics = Metrics(self.hub)
         self.escalation = Escalation(
