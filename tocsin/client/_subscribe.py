@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import inspect
 import json
 import random
@@ -218,9 +219,11 @@ async def subscribe(
                 current = await tokens.current()
                 events = (_sse(client, path, current, state) if transport == "sse"
                           else _ws(base, stream, current, state))
-                async for ev in events:
-                    failures, refreshed = 0, False
-                    yield ev
+                # Closed here, not by the garbage collector, when the caller stops early.
+                async with contextlib.aclosing(events):
+                    async for ev in events:
+                        failures, refreshed = 0, False
+                        yield ev
                 if state.connected:
                     failures, refreshed = 0, False
                 if state.expired:
