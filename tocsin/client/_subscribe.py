@@ -21,7 +21,7 @@ import inspect
 import json
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
@@ -110,7 +110,7 @@ class _State:
 
 
 async def _sse(client: httpx.AsyncClient, path: str, token: str,
-               state: _State) -> AsyncIterator[Event]:
+               state: _State) -> AsyncGenerator[Event, None]:
     headers = {"Authorization": f"Bearer {token}"}
     if state.last_event_id is not None:
         headers["Last-Event-ID"] = state.last_event_id
@@ -133,7 +133,8 @@ async def _sse(client: httpx.AsyncClient, path: str, token: str,
         raise _Dropped(str(exc)) from exc
 
 
-async def _ws(base: str, stream: str, token: str, state: _State) -> AsyncIterator[Event]:
+async def _ws(base: str, stream: str, token: str,
+              state: _State) -> AsyncGenerator[Event, None]:
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
