@@ -22,7 +22,7 @@ from tocsin.events import StreamEvent, stream_label
 from tocsin.ids import Position, event_id
 from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection, StreamCounters
 from tocsin.streams.hub import Hub
-from tocsin.streams.sse import PING, frame
+from tocsin.streams.sse import frame
 
 REPLAY_BATCH = 500
 """Most events one catch-up read asks for (small events)."""
@@ -80,7 +80,7 @@ class JsonConnection(Connection):
         self.wake = wake
 
     def push_raw(self, data: bytes, chunk: bytes | None = None) -> None:
-        if data is not PING:
+        if data[:1] == b"{":  # JSON frames only: SSE-only frames (pings …) are not ours
             super().push_raw(data, chunk)
 
     def _wakeup(self) -> None:

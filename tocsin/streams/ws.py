@@ -1,0 +1,359 @@
+"""``GET /api/ws``: one WebSocket carrying the user's inbox and any number of topics.
+
+The gate (``api/gate.py``) has settled the credential from the upgrade request (the
+same ``auth.find_credential`` rule as the streams, with an Origin check for the
+cookie) or left it to the first message, ``{"op": "auth", "token": "..."}``.
+
+Client → server (JSON text messages):
+- ``{"op": "auth", "token"}`` — first message when the upgrade carried no token; later,
+  a fresh token of the same user extends the socket's life (refresh without loss);
+- ``{"op": "subscribe", "stream": "inbox" | "topic:<name>", "since"?: <event id>}`` —
+  acked with ``{"op": "subscribed", "stream", "position"}``, then the stream's events
+  after ``since`` (or live from ``position`` without it) as ``{stream, id, event,
+  data}``; subscribing again to a stream repositions it;
+- ``{"op": "unsubscribe", "stream"}`` → ``{"op": "unsubscribed", "stream"}``;
+- ``{"op": "ping"}`` → ``{"op": "pong"}`` (browsers cannot see protocol pings).
+
+Errors are ``{"op": "error", "stream"?, "error": {"code", "message"}}`` with the HTTP
+API's codes (``forbidden``, ``too_many_streams``, ``rate_limited`` …). Close codes:
+4001 token expired (or never sent), 4003 credentials refused, 4000 bad message,
+4008 policy, 1001 server shutting down.
+
+Each subscription is a :class:`~tocsin.streams.follow.JsonConnection` in the hub and
+follows the SSE rules exactly (``follow.py``: the same position rule, ``reset``,
+catch-up reads and bounded outbox); one writer task per socket drains them all.
+Protocol pings (uvicorn's ``--ws-ping-interval``/``timeout``, 20 s each) drop dead
+peers; a socket whose client does not read blocks its writer's ``send``, and its
+subscriptions fall back to the store like a slow SSE client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from tocsin.api.topics import check_topic
+from tocsin.auth import Principal, Subscriber
+from tocsin.errors import TocsinError
+from tocsin.events import topic_stream, user_stream
+from tocsin.ids import Position, event_id, parse_position
+from tocsin.ratelimit import RateLimited
+from tocsin.streams.follow import Follower, JsonConnection
+from tocsin.streams.hub import Hub
+
+log = logging.getLogger("tocsin.ws")
+
+WS_PATH = "/api/ws"
+AUTH_TIMEOUT_S = 5.0
+"""How long a socket opened without a token has to send ``{"op": "auth"}``."""
+MAX_MESSAGE_BYTES = 16 * 1024
+
+CLOSE_SHUTDOWN = 1001
+CLOSE_BAD_MESSAGE = 4000
+CLOSE_EXPIRED = 4001
+CLOSE_REFUSED = 4003
+CLOSE_POLICY = 4008
+
+NEVER_ISSUED = Position("!", -1)
+
+
+class _RedactTokens(logging.Filter):
+    """uvicorn logs each WebSocket upgrade's path with its query string at INFO (the
+    HTTP access log is off, this is not): never write ``?token=`` to the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple) and any(
+                isinstance(a, str) and "token=" in a for a in record.args):
+            record.args = tuple(_TOKEN.sub(r"\1token=…", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+_TOKEN = re.compile(r"([?&])token=[^&\s\"]*")
+logging.getLogger("uvicorn.error").addFilter(_RedactTokens())
+
+Authenticate = Callable[[str], Principal]
+"""Checks a token from an ``auth`` message (raises ``TocsinError``)."""
+RateCheck = Callable[[Subscriber], Awaitable[None]]
+"""Spends one read token of the user (raises ``RateLimited``)."""
+
+
+def close_code(err: TocsinError) -> int:
+    """The close code for a socket refused at the upgrade: 4001 when the token expired,
+    4003 for other credential errors, 4008 for the rest (rate limits)."""
+    if err.code == "unauthorized":
+        return CLOSE_EXPIRED if "expired" in err.message else CLOSE_REFUSED
+    return CLOSE_REFUSED if err.code == "forbidden" else CLOSE_POLICY
+
+
+def error_frame(err: TocsinError, stream: str | None = None) -> bytes:
+    body: dict[str, Any] = {"op": "error", **err.body()}
+    if stream is not None:
+        body["stream"] = stream
+    if isinstance(err, RateLimited):
+        body["error"]["retryAfter"] = err.retry_after
+    return orjson.dumps(body)
+
+
+class _Close(Exception):
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+class _Sub:
+    __slots__ = ("conn", "follower", "label")
+
+    def __init__(self, label: str, conn: JsonConnection, follower: Follower) -> None:
+        self.label, self.conn, self.follower = label, conn, follower
+
+
+class WebSocketSession:
+    """One socket: the reader is the request's task, plus one writer task."""
+
+    def __init__(self, hub: Hub, who: Subscriber | None, refused: TocsinError | None,
+                 authenticate: Authenticate, rate: RateCheck, max_open: int | None) -> None:
+        self.hub = hub
+        self.who = who
+        self.refused = refused
+        self.authenticate = authenticate
+        self.rate = rate
+        self.max_open = max_open
+        self.subs: dict[str, _Sub] = {}
+        self.control: list[bytes] = []
+        self._wake = asyncio.Event()
+        self.closing: _Close | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+
+    # -- the request task: handshake, then the reader -----------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        writer: asyncio.Task[None] | None = None
+        try:
+            if self.refused is not None:
+                raise _Close(close_code(self.refused), self.refused.message)
+            if self.who is None:
+                await self._first_auth(receive)
+            assert self.who is not None
+            try:
+                await self.rate(self.who)  # a connect spends a read token, like a stream's
+            except TocsinError as err:
+                raise _Close(CLOSE_POLICY, err.message) from None
+            self._schedule_expiry()
+            writer = asyncio.create_task(self._writer(send))
+            await self._read(receive)
+        except _Close as c:
+            self._close(c.code, c.reason)
+        finally:
+            if writer is None:
+                code = self.closing.code if self.closing else CLOSE_POLICY
+                with contextlib.suppress(Exception):
+                    await send({"type": "websocket.close", "code": code,
+                                "reason": self.closing.reason[:120] if self.closing else ""})
+            else:
+                self._wake.set()
+                with contextlib.suppress(Exception):
+                    await writer
+            for sub in self.subs.values():
+                self.hub.unregister(sub.conn)
+            self.subs.clear()
+            if self._expiry is not None:
+                self._expiry.cancel()
+
+    async def _first_auth(self, receive: Receive) -> None:
+        try:
+            async with asyncio.timeout(AUTH_TIMEOUT_S):
+                message = await receive()
+        except TimeoutError:
+            raise _Close(CLOSE_EXPIRED, "no credentials: send {\"op\": \"auth\", "
+                         "\"token\": ...} first") from None
+        if message["type"] == "websocket.disconnect":
+            raise _Close(1000)
+        op = self._parse(message)
+        if op.get("op") != "auth":
+            raise _Close(CLOSE_EXPIRED, "the first message must be {\"op\": \"auth\"}")
+        self._auth(op)
+
+    def _auth(self, op: dict[str, Any]) -> None:
+        token = op.get("token")
+        if not isinstance(token, str) or not token:
+            raise _Close(CLOSE_BAD_MESSAGE, "'token' must be a string")
+        try:
+            who = self.authenticate(token)
+        except TocsinError as err:
+            raise _Close(close_code(err), err.message) from None
+        if not isinstance(who, Subscriber):
+            raise _Close(CLOSE_REFUSED, "a subscriber token is required")
+        if self.who is not None and who.user != self.who.user:
+            raise _Close(CLOSE_REFUSED, "a refreshed token must be for the same user")
+        self.who = who
+        expires = None if who.expires_at is None else int(who.expires_at * 1000)
+        self.control.append(orjson.dumps({"op": "authenticated", "user": who.user,
+                                          "expiresAt": expires}))
+        self._wake.set()
+
+    def _schedule_expiry(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if self.who is not None and self.who.expires_at is not None:
+            self._expiry = asyncio.get_running_loop().call_later(
+                max(0.0, self.who.expires_at - time.time()),
+                self._close, CLOSE_EXPIRED, "token expired")
+
+    def _parse(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        raw = message.get("text")
+        if raw is None:
+            raw = message.get("bytes") or b""
+        if len(raw) > MAX_MESSAGE_BYTES:
+            raise _Close(CLOSE_POLICY, "message too large")
+        try:
+            op = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise _Close(CLOSE_BAD_MESSAGE, "messages must be JSON objects") from None
+        if not isinstance(op, dict):
+            raise _Close(CLOSE_BAD_MESSAGE, "messages must be JSON objects")
+        return op
+
+    async def _read(self, receive: Receive) -> None:
+        while self.closing is None:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                self.closing = _Close(1000)
+                return
+            op = self._parse(message)
+            kind = op.get("op")
+            if kind == "subscribe":
+                await self._subscribe(op)
+            elif kind == "unsubscribe":
+                label = op.get("stream")
+                sub = self.subs.pop(label, None) if isinstance(label, str) else None
+                if sub is not None:
+                    self.hub.unregister(sub.conn)
+                self._reply({"op": "unsubscribed", "stream": label})
+            elif kind == "ping":
+                self._reply({"op": "pong"})
+            elif kind == "auth":
+                self._auth(op)
+                self._schedule_expiry()
+            else:
+                raise _Close(CLOSE_BAD_MESSAGE, f"unknown op {str(kind)[:40]!r}")
+
+    def _reply(self, body: dict[str, Any]) -> None:
+        self.control.append(orjson.dumps(body))
+        self._wake.set()
+
+    async def _subscribe(self, op: dict[str, Any]) -> None:
+        label = op.get("stream")
+        since = op.get("since")
+        if not isinstance(label, str) or (since is not None and not isinstance(since, str)):
+            raise _Close(CLOSE_BAD_MESSAGE, "'stream' must be a string and 'since' an event id")
+        who = self.who
+        assert who is not None
+        try:
+            if label == "inbox":
+                stream = user_stream(who.user)
+            elif label.startswith("topic:"):
+                topic = label[6:]
+                check_topic(topic, who)
+                stream = topic_stream(topic)
+            else:
+                raise TocsinError("invalid_field", "'stream' is 'inbox' or 'topic:<name>'.",
+                                  "stream")
+            old = self.subs.pop(label, None)
+            if old is not None:
+                self.hub.unregister(old.conn)
+            await self.rate(who)
+            if self.max_open is not None and self.hub.open_by(who.user) >= self.max_open:
+                self.hub.counters.refused += 1
+                raise TocsinError("too_many_streams", f"User {who.user!r} already holds "
+                                  f"{self.max_open} open streams on this server "
+                                  "(--max-user-streams).")
+        except TocsinError as err:
+            self.control.append(error_frame(err, label))
+            self._wake.set()
+            return
+        if self.closing is not None:
+            return
+        last: Position | None = None
+        if since is not None and since.strip():
+            try:
+                last = parse_position(since)
+            except ValueError:
+                last = NEVER_ISSUED
+        conn = JsonConnection(stream, who.user, self.hub.counters, self._wake.set)
+        self.hub.register(conn)  # before reading the head: nothing published is missed
+        follower = Follower(self.hub, conn)
+        if not await follower.position(last, self.hub.known_head(stream)) \
+                or self.closing is not None:
+            self.hub.unregister(conn)
+            return
+        if conn.closed:  # the server is shutting down
+            self.hub.unregister(conn)
+            raise _Close(CLOSE_SHUTDOWN, "server shutting down")
+        # The ack first, then the subscription's frames (a reset included).
+        self._reply({"op": "subscribed", "stream": label,
+                     "position": event_id(conn.epoch, conn.last_seq)})
+        self.subs[label] = _Sub(label, conn, follower)
+
+    def _close(self, code: int, reason: str = "") -> None:
+        if self.closing is None:
+            self.closing = _Close(code, reason)
+        self._wake.set()
+
+    # -- the writer task ----------------------------------------------------------------
+    async def _writer(self, send: Send) -> None:
+        try:
+            await self._write_loop(send)
+        except OSError:
+            pass  # the client went away mid-write
+        except Exception:  # never leave the reader waiting on a dead writer
+            log.exception("websocket writer failed")
+            self._close(1011, "internal error")
+        closing = self.closing or _Close(CLOSE_POLICY)
+        with contextlib.suppress(Exception):
+            await send({"type": "websocket.close", "code": closing.code,
+                        "reason": closing.reason[:120]})
+
+    async def _write_loop(self, send: Send) -> None:
+        wake = self._wake
+        while self.closing is None:
+            wake.clear()
+            if self.control:
+                frames, self.control = self.control, []
+                for f in frames:
+                    await send({"type": "websocket.send", "text": f.decode()})
+            busy = False
+            for sub in list(self.subs.values()):
+                conn = sub.conn
+                if conn.closed:
+                    if self.hub.closing:
+                        self._close(CLOSE_SHUTDOWN, "server shutting down")
+                        return
+                    continue
+                if conn.outbox:
+                    frames = conn.outbox[:]
+                    conn.take()
+                    conn.sending = True
+                    try:
+                        for f in frames:
+                            await send({"type": "websocket.send", "text": f.decode()})
+                    finally:
+                        conn.sending = False
+                    busy = True
+                elif sub.follower.busy and self.subs.get(sub.label) is sub:
+                    await sub.follower.step()
+                    busy = True
+            if not busy and not self.control and self.closing is None:
+                await wake.wait()
+
