@@ -26,7 +26,13 @@ from tocsin.api.asgi import Headers, read_body, send_error, send_json
 from tocsin.api.models import PublishIn
 from tocsin.api.topics import check_topic
 from tocsin.api.validation import error_from_validation
-from tocsin.auth import Principal, Publisher, require_publisher, require_subscriber
+from tocsin.auth import (
+    Principal,
+    Publisher,
+    Subscriber,
+    require_publisher,
+    require_subscriber,
+)
 from tocsin.config import Settings
 from tocsin.errors import TocsinError
 from tocsin.events import topic_stream, user_stream
@@ -34,6 +40,8 @@ from tocsin.ids import Position, parse_position
 from tocsin.service import Tocsin
 from tocsin.store.base import NewNotification
 from tocsin.streams.endpoint import EventStream
+from tocsin.streams.poll import LongPoll, parse_wait
+from tocsin.streams.ws import Authenticate, RateCheck, WebSocketSession
 
 log = logging.getLogger("tocsin")
 
@@ -41,6 +49,8 @@ PUBLISH_PATH = "/api/notifications"
 INBOX_STREAM_PATH = "/api/notifications/stream"
 TOPICS_PREFIX = "/api/topics/"
 STREAM_SUFFIX = "/stream"
+INBOX_POLL_PATH = "/api/notifications/poll"
+POLL_SUFFIX = "/poll"
 
 NEVER_ISSUED = Position("!", -1)
 """What a garbage ``Last-Event-ID`` parses to: never issued, so the client gets ``reset``."""
@@ -94,6 +104,12 @@ class HotRoutes:
                 topic = path[len(TOPICS_PREFIX) : -len(STREAM_SUFFIX)]
                 if "/" not in topic:
                     return self._stream(topic, scope, headers, who, cors)
+            if path == INBOX_POLL_PATH:
+                return self._poll(None, scope, who, cors)
+            if path.startswith(TOPICS_PREFIX) and path.endswith(POLL_SUFFIX):
+                topic = path[len(TOPICS_PREFIX) : -len(POLL_SUFFIX)]
+                if "/" not in topic:
+                    return self._poll(topic, scope, who, cors)
         elif method == "POST" and path == PUBLISH_PATH:
             return _Publish(self.tocsin, require_publisher(who), cors)
         return None
@@ -114,6 +130,26 @@ class HotRoutes:
         return EventStream(self.tocsin.hub, stream, parse_last_event_id(raw), self.retry_ms,
                            sub.expires_at, list(cors), owner=sub.user,
                            max_open=self.max_user_streams)
+
+
+    def _poll(self, topic: str | None, scope: Scope, who: Principal | None,
+              cors: Headers) -> LongPoll:
+        sub = require_subscriber(who)
+        if topic is None:
+            stream = user_stream(sub.user)
+        else:
+            check_topic(topic, sub)
+            stream = topic_stream(topic)
+        query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
+        return LongPoll(self.tocsin.hub, stream, parse_last_event_id(query.get("since")),
+                        parse_wait(query.get("wait")), sub.expires_at, cors, sub.user,
+                        self.max_user_streams)
+
+    def socket(self, who: Subscriber | None, refused: TocsinError | None,
+               authenticate: Authenticate, rate: RateCheck) -> WebSocketSession:
+        """``GET /api/ws`` (``streams/ws.py``), admitted by ``Gate.admit_socket``."""
+        return WebSocketSession(self.tocsin.hub, who, refused, authenticate, rate,
+                                self.max_user_streams)
 
 
 class _Publish:
