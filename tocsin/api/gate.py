@@ -39,11 +39,19 @@ from tocsin.api.asgi import (
 )
 from tocsin.api.cors import CorsPolicy
 from tocsin.api.hot_routes import HotRoutes
-from tocsin.auth import Authenticator, Principal, find_credential
+from tocsin.auth import (
+    Authenticator,
+    Credential,
+    Principal,
+    Subscriber,
+    find_credential,
+    require_subscriber,
+)
 from tocsin.errors import TocsinError
 from tocsin.metrics import Metrics
 from tocsin.ratelimit import RateLimited
 from tocsin.ratelimit.limits import Limits, Throttled
+from tocsin.streams.ws import WS_PATH
 
 log = logging.getLogger("tocsin")
 
@@ -82,6 +90,9 @@ class Gate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket" and scope["path"] == WS_PATH:
+                await self.admit_socket(scope)(scope, receive, send)
+                return
             await self.fastapi(scope, receive, send)  # lifespan (and anything else)
             return
         await self.admit(scope)(scope, receive, send)
@@ -125,6 +136,45 @@ class Gate:
             if isinstance(err, RateLimited):
                 cors = [*cors, *err.headers]
             return _Refusal(err, cors)
+
+    def admit_socket(self, scope: Scope) -> ASGIApp:
+        """``GET /api/ws``: the same credential rule as the streams, settled from the
+        upgrade request (or left to the socket's first ``auth`` message). A socket
+        authenticated by the cookie must come from an allowed origin (explicitly
+        listed, or the server's own host): browsers send cookies with cross-site
+        WebSocket upgrades, and CORS does not apply to them (cross-site hijacking)."""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        who: Subscriber | None = None
+        refused: TocsinError | None = None
+        try:
+            found = find_credential(headers, scope["query_string"])
+            if found is not None:
+                who = require_subscriber(self.auth.authenticate(found))
+                origin = headers.get("origin")
+                if found.source == "cookie" and origin is not None \
+                        and origin.rstrip("/") not in self.cors.origins \
+                        and origin.partition("://")[2] != headers.get("host"):
+                    raise TocsinError("forbidden", f"Origin {origin!r} may not open a "
+                                      "WebSocket with the cookie; add it with --cors-origin.")
+        except TocsinError as err:
+            self.refused(err.code)
+            who, refused = None, err
+        return self.routes.socket(who, refused, self._token, self._spend_read)
+
+    def _token(self, token: str) -> Principal:
+        return self.auth.authenticate(Credential(token, "query"))
+
+    async def _spend_read(self, who: Subscriber) -> None:
+        """A WebSocket connect or subscription spends a read token, as a stream does."""
+        try:
+            pending = self.limits.check("GET", WS_PATH, who)
+            if pending is not None:
+                wait = await self.limits.limiter.take(*pending)
+                if wait > 0:
+                    raise RateLimited(wait)
+        except RateLimited as err:
+            self.refused(err.code)
+            raise
 
     def refused(self, code: str) -> None:
         self.metrics.rejections.labels(code).inc()
