@@ -23,6 +23,9 @@ import { isNewer } from "./ids.js";
  * @property {(name: string, id: string, data: any) => void} onEvent a new event (each once)
  * @property {(lastEventId: string|null) => void} onReset the server asked for a refetch
  * @property {() => void} onChange status or role changed
+ * @property {string[]} [signals] live-only SSE events sent without an `id:` (`presence`):
+ *   never deduplicated by id and never moving the position
+ * @property {(name: string, data: any) => void} [onSignal] one of those arrived
  * @property {() => void} [onOnline] the browser came back online
  * @property {() => Promise<boolean>} [authRefused] after the server refused the stream:
  *   was it the token? (then the next connect asks the token function for a new one)
@@ -135,6 +138,8 @@ export class SharedStream {
       // Delivered whatever our role: late messages from a departed leader are
       // deduplicated by id, never dropped.
       this.deliver(m.name, m.id, m.data);
+    } else if (m.t === "sig") {
+      this.o.onSignal?.(m.name, m.data);
     } else if (m.t === "status") {
       if (this.role !== "leader") {
         this.leaderStatus = m.status;
@@ -166,6 +171,12 @@ export class SharedStream {
       return;
     }
     const id = e.lastEventId;
+    if (this.o.signals?.includes(name)) {
+      // No id of its own (EventSource repeats the last one): shared as is.
+      this.ch?.postMessage({ t: "sig", name, data });
+      this.o.onSignal?.(name, data);
+      return;
+    }
     if (name === "reset") {
       // Adopt the server's position whatever its epoch (the stream may have been recreated).
       const raw = data?.lastEventId ?? e.lastEventId;
@@ -230,7 +241,7 @@ export class SharedStream {
       this.closeEs();
       this.schedule();
     };
-    for (const name of this.o.events) {
+    for (const name of [...this.o.events, ...(this.o.signals ?? [])]) {
       es.addEventListener(name, (e) => {
         if (this.es === es) this.handle(name, /** @type {MessageEvent} */ (e));
       });
