@@ -32,6 +32,7 @@ import { http, HttpError, originOf, tokenGetter, tokenSubject } from "./util.js"
  * @property {string} key names the shared connection (with the origin and user)
  * @property {string} path the API path; the stream is `${path}/stream`
  * @property {string[]} events SSE event names besides `reset`
+ * @property {string[]} [signals] live-only event names (no id), dispatched as DOM events
  */
 
 /** @typedef {{name: string, id: string, data: any}} BufferedEvent */
@@ -87,6 +88,8 @@ export class LiveStore extends EventTarget {
         return `${this.base}${feed.path}/stream?${q}`;
       },
       events: [...feed.events, "reset"],
+      signals: feed.signals,
+      onSignal: (name, data) => this.dispatchEvent(new CustomEvent(name, { detail: data })),
       onEvent: (name, id, data) => {
         if (this.buffer) this.buffer.push({ name, id, data });
         else this.apply(name, id, data);
