@@ -39,7 +39,8 @@ export class TopicFeed extends LiveStore {
     /** @type {TopicState["connectionStatus"]} */
     this.lastStatus = "disconnected";
     /** Resolves once the newest page is in (or failed). */
-    this.ready = this.start({ key: `t:${this.topic}`, path: this.path, events: ["activity"] });
+    this.ready = this.start({ key: `t:${this.topic}`, path: this.path, events: ["activity"],
+      signals: ["presence"] });
   }
 
   streamChanged() {
