@@ -22,10 +22,12 @@
  * @module tocsin
  */
 import { TocsinClient } from "./lib/inbox.js";
+import { TopicPresence } from "./lib/presence.js";
 import { TopicFeed } from "./lib/topic.js";
 
 export { TocsinClient } from "./lib/inbox.js";
 export { TopicFeed } from "./lib/topic.js";
+export { reportPresence, TopicPresence } from "./lib/presence.js";
 export {
   compareToasts, HttpError, PRIORITY_RANK, safeUrl, timeAgo, tokenSubject, VERSION,
 } from "./lib/util.js";
@@ -54,6 +56,15 @@ export function connect(opts) {
     document.dispatchEvent(new CustomEvent("tocsin:client", { detail: client }));
   }
   return client;
+}
+
+/**
+ * Who is on a topic, live (and report this browser's own state).
+ * @param {import("./tocsin.js").PresenceOptions} opts
+ * @returns {TopicPresence}
+ */
+export function trackPresence(opts) {
+  return new TopicPresence(opts);
 }
 
 /**
