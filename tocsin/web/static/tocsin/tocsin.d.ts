@@ -102,6 +102,10 @@ export declare class HttpError extends Error {
 export declare class TocsinClient extends EventTarget {
   constructor(opts: ConnectOptions);
   readonly user: string;
+  /** The server's base URL ("" for this origin). */
+  readonly base: string;
+  /** The current token (calls the token function if one was given). */
+  getToken(): Promise<string>;
   /** Resolves once the first page of history is in (or failed). */
   readonly ready: Promise<void>;
   readonly state: ClientState;
@@ -182,6 +186,51 @@ export declare const VERSION: string;
 export declare const PRIORITY_RANK: Readonly<Record<Priority, number>>;
 export declare function connect(opts: ConnectOptions): TocsinClient;
 export declare function subscribeTopic(opts: TopicOptions): TopicFeed;
+
+/** Presence (docs/presence.md). */
+export type PresenceState = "active" | "idle";
+export interface PresenceMember {
+  user: string;
+  state: PresenceState;
+  /** ms since the epoch: when the member's current state began */
+  since: number;
+}
+export interface ReportOptions {
+  url?: string;
+  token: string | ((request: TokenRequest) => string | Promise<string>);
+  user?: string;
+  /** ms without input before a visible tab counts as idle; default 5 minutes */
+  idleAfter?: number;
+  /** ms a change waits before it is sent; default 1000 */
+  debounce?: number;
+  /** ms between repeats of an unchanged state; default 2 minutes */
+  refresh?: number;
+}
+export interface PresenceOptions extends Partial<TopicOptions> {
+  topic: string;
+  /** a feed of the topic the page already has (else one is made from the options) */
+  feed?: TopicFeed;
+  /** report this browser's own state too (with `token`); default true */
+  report?: boolean;
+}
+/** Reports this browser's state (all its tabs together) with `PUT /api/presence`. */
+export interface PresenceReporter {
+  readonly state: PresenceState;
+  own(): PresenceState;
+}
+export declare function reportPresence(opts: ReportOptions): PresenceReporter;
+/** Who is on a topic, live. Fires `change` (detail: the members). */
+export declare class TopicPresence extends EventTarget {
+  constructor(opts: PresenceOptions);
+  readonly feed: TopicFeed;
+  readonly ready: Promise<void>;
+  /** sorted by user */
+  readonly members: PresenceMember[];
+  subscribe(listener: (members: PresenceMember[]) => void): () => void;
+  refetch(): Promise<void>;
+  disconnect(): void;
+}
+export declare function trackPresence(opts: PresenceOptions): TopicPresence;
 export declare function getDefaultClient(): TocsinClient | null;
 /** The absolute URL if http(s), else null. */
 export declare function safeUrl(url: unknown): string | null;
