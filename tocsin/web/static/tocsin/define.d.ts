@@ -24,11 +24,18 @@ export declare class TocsinToasts extends TocsinElement {
 }
 /** `<tocsin-status delay theme>` */
 export declare class TocsinStatus extends TocsinElement {}
+/** `<tocsin-presence topic token server max theme>`: who is on the topic, live. */
+export declare class TocsinPresence extends HTMLElement {
+  /** a feed of the topic to share (else one is made from the attributes or default client) */
+  feed: import("./tocsin.js").TopicFeed | null;
+  readonly presence: import("./tocsin.js").TopicPresence | null;
+}
 
 declare global {
   interface HTMLElementTagNameMap {
     "tocsin-bell": TocsinBell;
     "tocsin-toasts": TocsinToasts;
     "tocsin-status": TocsinStatus;
+    "tocsin-presence": TocsinPresence;
   }
 }
