@@ -351,6 +351,10 @@ def _human_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+SECRET_FIELDS = frozenset({"api_keys", "jwt_secret", "metrics_key"})
+"""Settings whose values are never printed back in an error message."""
+
+
 def describe_error(exc: ValidationError, flags: Mapping[str, str] | None = None) -> str:
     """One line per invalid setting, naming its variable (and its flag, from ``flags``:
     field name -> flag)."""
@@ -366,5 +370,7 @@ def describe_error(exc: ValidationError, flags: Mapping[str, str] | None = None)
         if flags and field in flags:
             where += f" / {flags[field]}"
         msg = str(err["msg"]).removeprefix("Value error, ")
-        lines.append(f"invalid {where}: {msg} (got {err.get('input')!r})")
+        # Never echo a rejected secret to the terminal (or a log collecting it).
+        got = "" if field in SECRET_FIELDS else f" (got {err.get('input')!r})"
+        lines.append(f"invalid {where}: {msg}{got}")
     return "\n".join(lines)

@@ -24,10 +24,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import FileResponse, Response
 
 from tocsin.api.deps import json_response
+from tocsin.api.models import check_url
 from tocsin.auth import mint_token
 from tocsin.errors import TocsinError
 from tocsin.service import Tocsin
@@ -67,6 +68,8 @@ class SendIn(BaseModel):
     priority: Priority = "medium"
     url: str | None = Field(default=None, max_length=2048)
     group_key: str | None = Field(default=None, alias="groupKey", max_length=200)
+
+    _url = field_validator("url")(check_url)  # the API's rule: absolute http(s) only
     source: str | None = Field(default="playground", max_length=64)
 
 

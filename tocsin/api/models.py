@@ -55,7 +55,7 @@ def _check_data(v: dict[str, Any] | None) -> dict[str, Any] | None:
     return v
 
 
-def _check_url(v: str | None) -> str | None:
+def check_url(v: str | None) -> str | None:
     """An absolute http(s) URL with a host: never ``//host`` (which browsers read as
     another site), ``javascript:``, a bare path, or text with spaces or controls."""
     if v is None:
@@ -90,7 +90,7 @@ class PublishIn(_In):
 
     _body = field_validator("body")(_check_body)
     _data = field_validator("data")(_check_data)
-    _url = field_validator("url")(_check_url)
+    _url = field_validator("url")(check_url)
 
     @field_validator("recipients")
     @classmethod
