@@ -4,10 +4,10 @@ tabs count once, a closed page leaves after the grace, and the list is accessibl
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from html import escape
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -71,8 +71,7 @@ def new_context(browser: Any, srv: ServerProcess) -> Any:
     return ctx
 
 
-def test_presence_live_idle_tabs_and_leave(browser: Any, srv: ServerProcess,
-                                           tmp_path: Path) -> None:
+def test_presence_live_idle_tabs_and_leave(browser: Any, srv: ServerProcess) -> None:
     topic = f"room-{int(time.time() * 1000)}"
     a_ctx, b_ctx = new_context(browser, srv), new_context(browser, srv)
     try:
@@ -106,7 +105,5 @@ def test_presence_live_idle_tabs_and_leave(browser: Any, srv: ServerProcess,
             .getAttribute("count")""") == "1"
     finally:
         for ctx in (a_ctx, b_ctx):
-            try:
+            with contextlib.suppress(Exception):
                 ctx.close()
-            except Exception:
-                pass
