@@ -40,6 +40,12 @@ const topic = /** @type {{topic: string}} */ (minted).topic;
 const client = connect({ token, user, openUrl: (url) => window.open(url, "_blank", "noopener") });
 const feed = subscribeTopic({ token, user, topic });
 Object.assign(window, { tocsinClient: client, tocsinFeed: feed });
+// Who is online: <tocsin-presence> on the same feed (no extra connection).
+const who = /** @type {any} */ (document.getElementById("feed-presence"));
+if (who) {
+  who.setAttribute("topic", topic);
+  who.feed = feed;
+}
 
 /** Titles of the notifications this tab has shown (a dismissed one leaves the list at once). */
 const titles = new Map();
