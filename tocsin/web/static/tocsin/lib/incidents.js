@@ -1,0 +1,60 @@
+// @ts-check
+/**
+ * Incidents (docs/escalation.md) as the browser sees them: a notification that belongs
+ * to one carries `data.incident` and `data.escalation: {round, step, nextAt}`; the inbox
+ * adds `acked: {by, at, pending?}` once someone acknowledged it (lib/inbox.js `ack()`,
+ * the stream's `acked` event). Pure helpers, shared by the components.
+ * @module tocsin/lib/incidents
+ */
+
+/** @typedef {import("../tocsin.js").TocsinNotification} TocsinNotification */
+
+/**
+ * The incident id of a notification, or null when it is not part of one.
+ * @param {TocsinNotification} n
+ * @returns {string|null}
+ */
+export function incidentOf(n) {
+  const id = n.data?.incident;
+  return typeof id === "string" && id ? id : null;
+}
+
+/**
+ * When the next escalation step is due (ms since the epoch), or null (the last step,
+ * or not an incident).
+ * @param {TocsinNotification} n
+ * @returns {number|null}
+ */
+export function nextStepAt(n) {
+  const esc = /** @type {{nextAt?: unknown}|null|undefined} */ (n.data?.escalation);
+  const at = esc && typeof esc === "object" ? esc.nextAt : null;
+  return typeof at === "number" && Number.isFinite(at) ? at : null;
+}
+
+/** "0:42", "12:05", "1:02:03". @param {number} ms */
+export function formatDuration(ms) {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
+}
+
+/**
+ * The countdown line of an unacknowledged incident toast.
+ * @param {number} nextAt ms since the epoch
+ * @param {number} [now]
+ */
+export function countdownText(nextAt, now = Date.now()) {
+  return nextAt > now
+    ? `Escalates to the next on-call in ${formatDuration(nextAt - now)}`
+    : "Escalating to the next on-call…";
+}
+
+/**
+ * "Acknowledged by you" / "Acknowledged by bob".
+ * @param {{by: string}} acked @param {string} me the signed-in user
+ */
+export function ackedText(acked, me) {
+  return `Acknowledged by ${acked.by === me ? "you" : acked.by}`;
+}
