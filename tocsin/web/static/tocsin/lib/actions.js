@@ -18,6 +18,7 @@ import { HttpError } from "./util.js";
  * @property {string[]} ids the notifications it is about (none for readAll)
  * @property {string|null} [upTo] readAll: the last event id the tab had seen
  * @property {string|null} [type] readAll: only this type
+ * @property {string} [incident] ack: the incident acknowledged
  * @property {number} [done] when the server confirmed it (ms)
  */
 
@@ -27,6 +28,8 @@ import { HttpError } from "./util.js";
  * @property {boolean} closed
  * @property {() => boolean} canSend the connection is up
  * @property {() => void} changed
+ * @property {Map<string, {by: string, at: number}>} acks incidents the server says are acknowledged
+ * @property {string} user
  * @property {(message: string, op: Op) => void} refused an action was undone
  */
 
@@ -35,9 +38,12 @@ import { HttpError } from "./util.js";
  * @property {Map<string, boolean>} read read state changed by pending actions
  * @property {Set<string>} gone dismissed by pending actions
  * @property {number} unread the unread count with the actions applied
+ * @property {Map<string, {by: string, at: number, pending: true}>} acked incidents
+ *   acknowledged by pending actions
  */
 
-const VERBS = { read: "mark as read", unread: "mark as unread", readAll: "mark all as read", dismiss: "dismiss" };
+const VERBS = { read: "mark as read", unread: "mark as unread", readAll: "mark all as read", dismiss: "dismiss",
+  ack: "acknowledge" };
 
 /**
  * Is notification `n` covered by a readAll up to `upTo` (of `type`)?
@@ -138,6 +144,7 @@ export class Actions {
       });
     }
     if (op.kind === "dismiss") return !op.ids.some((id) => items.has(id));
+    if (op.kind === "ack") return !op.incident || this.host.acks.has(op.incident);
     for (const n of items.values()) if (!n.read && coveredBy(n, op.upTo, op.type)) return false;
     return true;
   }
@@ -153,11 +160,17 @@ export class Actions {
     const read = new Map();
     /** @type {Set<string>} */
     const gone = new Set();
+    /** @type {Overlay["acked"]} */
+    const acked = new Map();
     let unread = serverUnread;
     /** @param {TocsinNotification} n */
     const isRead = (n) => read.get(n.id) ?? n.read;
     for (const op of this.ops) {
-      if (op.kind === "read" || op.kind === "unread") {
+      if (op.kind === "ack") {
+        if (op.incident && !acked.has(op.incident)) {
+          acked.set(op.incident, { by: this.host.user, at: op.done ?? Date.now(), pending: true });
+        }
+      } else if (op.kind === "read" || op.kind === "unread") {
         const r = op.kind === "read";
         for (const id of op.ids) {
           const n = items.get(id);
@@ -185,6 +198,6 @@ export class Actions {
         if (!op.type) unread = newer;
       }
     }
-    return { read, gone, unread };
+    return { read, gone, unread, acked };
   }
 }
