@@ -7,6 +7,7 @@
  */
 import { Actions, coveredBy } from "./actions.js";
 import { compareIds, cursorAfter } from "./ids.js";
+import { incidentOf } from "./incidents.js";
 import { LiveStore } from "./live.js";
 import { OsNotifier } from "./os-notify.js";
 import { compareToasts, HttpError, num, safeUrl } from "./util.js";
@@ -36,6 +37,12 @@ export class TocsinClient extends LiveStore {
     /** @type {Set<string>} */
     this.deletedIds = new Set();
     this.serverUnread = 0;
+    /**
+     * Incidents acknowledged (from the stream's `acked` events and accepted acks): kept
+     * across refetches, since the history API does not say.
+     * @type {Map<string, {by: string, at: number}>}
+     */
+    this.acks = new Map();
     /** @type {TocsinNotification[]} */
     this.toasts = [];
     /** @type {string|null} */
@@ -59,7 +66,7 @@ export class TocsinClient extends LiveStore {
     this.ready = this.start({
       key: "n",
       path: "/api/notifications",
-      events: ["notification", "read", "unread", "read_all", "deleted"],
+      events: ["notification", "read", "unread", "read_all", "deleted", "acked"],
     });
   }
 
@@ -134,6 +141,9 @@ export class TocsinClient extends LiveStore {
         this.os.close(nid);
       }
       this.serverUnread = num(data.unreadCount);
+    } else if (name === "acked") {
+      if (!data || typeof data.incident !== "string" || this.acks.has(data.incident)) return;
+      this.acks.set(data.incident, { by: String(data.by ?? ""), at: num(data.at) });
     } else {
       return;
     }
@@ -146,17 +156,22 @@ export class TocsinClient extends LiveStore {
   /** @returns {ClientState} */
   get state() {
     if (this.cached) return this.cached;
-    const { read, gone, unread } = this.actions.overlay(this.serverUnread);
+    const { read, gone, unread, acked } = this.actions.overlay(this.serverUnread);
     /** @type {TocsinNotification[]} */
     const list = [];
-    for (const n of this.items.values()) {
-      if (gone.has(n.id)) continue;
-      const r = read.get(n.id);
-      list.push(r !== undefined && r !== n.read ? { ...n, read: r, readAt: r ? Date.now() : null } : n);
+    for (const item of this.items.values()) {
+      if (gone.has(item.id)) continue;
+      const r = read.get(item.id);
+      let n = r !== undefined && r !== item.read ? { ...item, read: r, readAt: r ? Date.now() : null } : item;
+      const inc = incidentOf(n);
+      const ack = inc ? (this.acks.get(inc) ?? acked.get(inc)) : undefined;
+      if (ack) n = { ...n, acked: ack };
+      list.push(n);
     }
     list.sort((a, b) => b.timestamp - a.timestamp || compareIds(b.eventId, a.eventId));
     const byId = new Map(list.map((n) => [n.id, n]));
-    const toastQueue = this.toasts.filter((t) => t.local || (byId.has(t.id) && !byId.get(t.id)?.read));
+    const toastQueue = this.toasts.filter((t) => t.local || (byId.has(t.id) && !byId.get(t.id)?.read))
+      .map((t) => (t.local ? t : byId.get(t.id) ?? t));
     this.cached = Object.freeze({
       notifications: list,
       unreadCount: Math.max(0, unread),
@@ -236,6 +251,26 @@ export class TocsinClient extends LiveStore {
         await this.http("DELETE", `/api/notifications/${encodeURIComponent(id)}`);
       } catch (err) {
         if (!(err instanceof HttpError && err.status === 404)) throw err; // already gone
+      }
+    });
+  }
+
+  /**
+   * Acknowledge the incident notification `id` belongs to, for everyone it notified
+   * (docs/escalation.md). Optimistic: it shows as acknowledged by this user at once, and
+   * is undone visibly if the server refuses. Acknowledging is not reading.
+   * @param {string} id
+   */
+  ack(id) {
+    const n = this.items.get(id);
+    const incident = n ? incidentOf(n) : null;
+    if (!incident) return Promise.resolve(false);
+    return this.act({ kind: "ack", ids: [id], incident }, async () => {
+      /** @type {{incident?: string, ackedBy?: string|null, ackedAt?: number|null}} */
+      const r = await this.http("POST", `/api/notifications/${encodeURIComponent(id)}/ack`);
+      // The first ack wins: someone may have been quicker (their `acked` event follows).
+      if (r && r.ackedBy && !this.acks.has(incident)) {
+        this.acks.set(incident, { by: r.ackedBy, at: num(r.ackedAt) });
       }
     });
   }
