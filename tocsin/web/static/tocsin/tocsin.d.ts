@@ -33,6 +33,18 @@ export interface TocsinNotification {
   eventId?: string;
   /** A client-side message (e.g. "the change was undone"), not from the server. */
   local?: boolean;
+  /**
+   * Set by the client on a notification of an incident (`data.incident`) once someone
+   * acknowledged it; `pending` while this user's own `ack()` is on its way.
+   */
+  acked?: IncidentAck;
+}
+
+/** Who acknowledged an incident (docs/escalation.md), and when (ms since the epoch). */
+export interface IncidentAck {
+  by: string;
+  at: number;
+  pending?: boolean;
 }
 
 export interface ClientState {
@@ -79,7 +91,7 @@ export interface ConnectOptions {
 }
 
 export interface ActionDetail {
-  kind: "read" | "unread" | "readAll" | "dismiss";
+  kind: "read" | "unread" | "readAll" | "dismiss" | "ack";
   ids?: string[];
   type?: string;
   /**
@@ -127,6 +139,11 @@ export declare class TocsinClient extends EventTarget {
   /** Marks everything seen so far read (optionally of one type); later arrivals stay unread. */
   markAllRead(opts?: { type?: string }): Promise<boolean>;
   dismiss(id: string): Promise<boolean>;
+  /**
+   * Acknowledge the incident this notification belongs to, for everyone it notified
+   * (optimistic; resolves false at once when it is not part of an incident).
+   */
+  ack(id: string): Promise<boolean>;
   dismissToast(id: string): void;
   /** Mark read and follow the url if it is http(s). */
   open(id: string): void;
