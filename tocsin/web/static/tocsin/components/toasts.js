@@ -14,8 +14,14 @@
  * open, the stack is hidden (it would cover the center, which lists what arrives); when
  * the center closes, the toasts it showed are dropped and later ones appear. Urgent toasts are announced with role="alert", the rest with
  * role="status". Animations are off under `prefers-reduced-motion: reduce`.
+ *
+ * A notification of an incident (docs/escalation.md) gets an "Acknowledge" button and,
+ * until acknowledged, the countdown to the next escalation step (its own 1 s timer that
+ * only rewrites its own text, stopped when the toast leaves); once acknowledged (here,
+ * in another tab or by another recipient) it says who acknowledged.
  * @module tocsin/components/toasts
  */
+import { ackedText, countdownText, incidentOf, nextStepAt } from "../lib/incidents.js";
 import { h, icon, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
 
 /** @typedef {import("../tocsin.js").TocsinNotification} N */
@@ -53,6 +59,14 @@ const STYLES = `${THEME}
 .close { border: none; background: transparent; padding: 8px; cursor: pointer; color: var(--_muted);
   border-radius: 6px; display: inline-grid; place-items: center; }
 .close:hover { color: var(--_fg); }
+.toast.incident { flex-wrap: wrap; }
+.esc { flex-basis: 100%; display: flex; flex-wrap: wrap; align-items: center; gap: 4px 10px;
+  padding: 0 12px 10px; font-size: 13px; }
+.esc .countdown { color: var(--_urgent); font-variant-numeric: tabular-nums; }
+.esc .acked { color: var(--_muted); font-weight: 600; }
+.esc .ack { border: 1px solid var(--_urgent); background: var(--_urgent); color: #fff; font: inherit;
+  font-weight: 600; border-radius: 6px; padding: 4px 10px; cursor: pointer; }
+.esc .ack:hover { filter: brightness(1.1); }
 .more { pointer-events: auto; align-self: flex-end; font-size: 13px; padding: 4px 10px; border-radius: 12px;
   background: var(--_bg); color: var(--_muted); border: 1px solid var(--_border); box-shadow: var(--_shadow); }
 .more[hidden] { display: none; }
@@ -63,6 +77,7 @@ const STYLES = `${THEME}
   :host([position^="top"]) { top: 8px; }
   .close { min-width: 44px; min-height: 44px; }
   .open { min-height: 44px; }
+  .esc .ack { min-height: 44px; }
 }
 @media (prefers-reduced-motion: no-preference) {
   .toast { animation: tocsin-toast-in .18s ease-out; }
@@ -85,6 +100,10 @@ export class TocsinToasts extends TocsinElement {
     this.focused = false;
     /** @type {N[]} */
     this.visible = [];
+    /** @type {Map<string, ReturnType<typeof setInterval>>} countdowns of incident toasts */
+    this.ticks = new Map();
+    /** @type {Map<string, string>} what each incident toast's line shows ("" = not acked) */
+    this.escShown = new Map();
     /** @type {import("../tocsin.js").ClientState|null} */
     this.state = null;
     this.onVisibility = () => this.syncPause();
@@ -161,6 +180,8 @@ export class TocsinToasts extends TocsinElement {
     document.removeEventListener("tocsin-close", this.onCenter);
     for (const t of this.timers.values()) clearTimeout(t.handle);
     this.timers.clear();
+    for (const id of [...this.ticks.keys()]) this.stopTick(id);
+    this.escShown.clear(); // attached again, the incident lines are redrawn (countdowns restart)
   }
 
   attributeChangedCallback() {
@@ -179,6 +200,8 @@ export class TocsinToasts extends TocsinElement {
       if (!ids.has(id)) {
         el.remove();
         this.els.delete(id);
+        this.stopTick(id);
+        this.escShown.delete(id);
       }
     }
     // Timers of toasts that left the stack (dismissed, read elsewhere, or pushed back by
@@ -200,6 +223,7 @@ export class TocsinToasts extends TocsinElement {
         el = this.toast(n);
         this.els.set(n.id, el);
       }
+      if (!n.local && incidentOf(n)) this.renderEscalation(n, el);
       (n.priority === "urgent" && !n.local ? urgent : rest).push(el);
       if (!this.timers.has(n.id)) {
         const d = this.duration(n);
@@ -241,10 +265,57 @@ export class TocsinToasts extends TocsinElement {
       type: "button", class: "close", "aria-label": `Dismiss: ${n.title}`, title: "Dismiss",
       onclick: () => client?.dismissToast(n.id),
     }, icon(ICON_CLOSE, 16));
+    const incident = !n.local && incidentOf(n);
     return h("div", {
-      class: `toast ${n.local ? "local" : n.priority}`, part: "toast",
+      class: `toast ${n.local ? "local" : n.priority}${incident ? " incident" : ""}`, part: "toast",
       dataset: { id: n.id, priority: n.priority },
-    }, open, close);
+    }, open, close, incident ? h("div", { class: "esc", part: "escalation" }) : null);
+  }
+
+  /**
+   * The incident line of toast `el`: Acknowledge and the countdown, or who acknowledged.
+   * Only rewritten when that changes; the countdown ticks by itself.
+   * @param {N} n @param {HTMLElement} el
+   */
+  renderEscalation(n, el) {
+    const me = this.client?.user ?? "";
+    const shown = n.acked ? ackedText(n.acked, me) : "";
+    if (this.escShown.get(n.id) === shown) return;
+    this.escShown.set(n.id, shown);
+    const line = /** @type {HTMLElement|null} */ (el.querySelector(".esc"));
+    if (!line) return;
+    const hadFocus = !!this.shadowRoot?.activeElement && line.contains(this.shadowRoot.activeElement);
+    this.stopTick(n.id);
+    if (n.acked) {
+      line.replaceChildren(h("span", { class: "acked", text: shown }));
+      // Keep keyboard users in the toast, on its main button.
+      if (hadFocus) /** @type {HTMLElement|null} */ (el.querySelector(".open"))?.focus();
+      return;
+    }
+    const ack = h("button", {
+      type: "button", class: "ack", "aria-label": `Acknowledge: ${n.title}`,
+      onclick: () => this.client?.ack(n.id),
+    }, "Acknowledge");
+    const nextAt = nextStepAt(n);
+    if (nextAt === null) {
+      line.replaceChildren(ack);
+      return;
+    }
+    // A timer, not a live region: read on demand, never announced every second.
+    const countdown = h("span", { class: "countdown", role: "timer", "aria-live": "off",
+      text: countdownText(nextAt) });
+    line.replaceChildren(ack, countdown);
+    const tick = () => {
+      countdown.textContent = countdownText(nextAt);
+      if (Date.now() >= nextAt) this.stopTick(n.id);
+    };
+    if (Date.now() < nextAt) this.ticks.set(n.id, setInterval(tick, 1000));
+  }
+
+  /** @param {string} id */
+  stopTick(id) {
+    clearInterval(this.ticks.get(id));
+    this.ticks.delete(id);
   }
 
   /** @param {string} id */
