@@ -17,13 +17,17 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from tocsin.api.deps import SubscriberCredentials, bearer
-from tocsin.api.hot_routes import INBOX_STREAM_PATH, PUBLISH_PATH
+from tocsin.api.hot_routes import INBOX_POLL_PATH, INBOX_STREAM_PATH, PUBLISH_PATH
 from tocsin.api.models import PublishIn, PublishOut
 from tocsin.api.notifications import ERRORS
 
 LastEventIdHeader = Annotated[str | None, Header(
     alias="Last-Event-ID", description="Resume after this event id (sent by EventSource "
     "on its own reconnects; wins over the query parameter).")]
+SinceQuery = Annotated[str | None, Query(
+    description="The last event id held; absent: from the head now.")]
+WaitQuery = Annotated[float, Query(ge=0, description="Seconds to hold the request when "
+                                   "nothing is there yet (at most 30).")]
 LastEventIdQuery = Annotated[str | None, Query(
     alias="lastEventId", description="Resume after this event id (first connect).")]
 
@@ -60,6 +64,23 @@ def _documented() -> list[APIRoute]:
         last_event_id_q: LastEventIdQuery = None,
     ) -> None:
         """Live ``activity`` events, with the same resume rules as the inbox stream."""
+
+    @router.get(INBOX_POLL_PATH, responses=ERRORS, tags=["notifications"],
+                summary="Inbox long-poll")
+    async def inbox_poll(_: SubscriberCredentials, since: SinceQuery = None,
+                         wait: WaitQuery = 25) -> None:
+        """``{events: [{stream, id, event, data}], lastEventId}``: the inbox stream's
+        events after ``since`` at once if there are any, else those arriving within
+        ``wait`` seconds (possibly none). Same ids, events and ``reset`` as the stream;
+        ``"expired": true`` when the token expired during the wait."""
+
+    @router.get("/api/topics/{topic}/poll", responses=ERRORS, tags=["topics"],
+                summary="Topic long-poll")
+    async def topic_poll(
+        topic: Annotated[str, Path(description="letters, digits and _ . : @ -; at most 200")],
+        _: SubscriberCredentials, since: SinceQuery = None, wait: WaitQuery = 25,
+    ) -> None:
+        """The topic stream's events, with the same rules as the inbox long-poll."""
 
     return [r for r in router.routes if isinstance(r, APIRoute)]
 
