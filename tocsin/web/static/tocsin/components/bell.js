@@ -12,6 +12,7 @@
  * and actions it renders live in ../lib/.
  * @module tocsin/components/bell
  */
+import { ackedText, incidentOf } from "../lib/incidents.js";
 import { safeUrl, timeAgo } from "../tocsin.js";
 import { h, icon, ICON_BELL, ICON_CHECK, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
 
@@ -85,6 +86,10 @@ ul { list-style: none; margin: 0; padding: 0; }
 .actions button { border: none; background: transparent; border-radius: 6px; padding: 4px;
   display: inline-grid; place-items: center; cursor: pointer; color: var(--_muted); }
 .actions button:hover { background: var(--_hover-bg); color: var(--_fg); }
+.actions button.ack { border: 1px solid var(--_urgent); color: var(--_urgent); font-size: 12px;
+  font-weight: 600; padding: 2px 6px; }
+.actions button.ack:hover { background: var(--_urgent); color: #fff; }
+.meta .acked { font-weight: 600; }
 li.group { display: block; border-bottom: 1px solid var(--_border); }
 li.group > .row { border-bottom: none; }
 .count { font-size: 12px; color: var(--_muted); }
@@ -422,7 +427,14 @@ export class TocsinBell extends TocsinElement {
       n.priority === "urgent" || n.priority === "high"
         ? h("span", { class: `tag ${n.priority}`, text: n.priority }) : null,
       n.source ? h("span", { class: "source", text: n.source }) : null,
-      hasUrl ? h("span", { class: "link", text: "Opens link" }) : null);
+      hasUrl ? h("span", { class: "link", text: "Opens link" }) : null,
+      n.acked ? h("span", { class: "acked", text: ackedText(n.acked, client?.user ?? "") }) : null);
+    // An incident nobody acknowledged yet: "Acknowledge" (for everyone it notified).
+    const ack = incidentOf(n) && !n.acked ? h("button", {
+      type: "button", class: "ack", dataset: { key, role: "ack" },
+      "aria-label": `Acknowledge “${n.title}”`, title: "Acknowledge the incident",
+      onclick: () => client?.ack(n.id),
+    }, "Acknowledge") : null;
     const open = h("button", {
       type: "button", class: "open", dataset: { key, role: "open", id: n.id },
       onclick: () => {
@@ -449,7 +461,7 @@ export class TocsinBell extends TocsinElement {
     return h("li", {
       class: `row ${n.read ? "read" : "unread"} prio-${n.priority}${child ? " child" : ""}`,
       dataset: { id: n.id },
-    }, open, h("span", { class: "actions" }, toggle, dismiss));
+    }, open, h("span", { class: "actions" }, ack, toggle, dismiss));
   }
 
   /** @param {string} id */
