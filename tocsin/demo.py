@@ -7,7 +7,10 @@ Installed by :func:`tocsin.app.create_app` when ``settings.demo`` is true. It ad
   allowed to read and post ``demo:*`` topics;
 - ``POST /demo/api/send``: the playground (publish a notification to a demo user);
 - ``GET``/``POST /demo/api/generator``: the simulated activity generator (likes that
-  group, comments, order status updates, an urgent incident alert).
+  group, comments, order status updates, an urgent incident alert);
+- ``POST /demo/api/incident``: the incident scenario (docs/escalation.md): an urgent
+  alert to the on-call user that escalates to the next demo user, then the third,
+  every ``waitSeconds`` unless someone acknowledges it.
 
 None of this exists outside demo mode: these routes hand out tokens to anyone.
 """
@@ -71,6 +74,21 @@ class SendIn(BaseModel):
 
     _url = field_validator("url")(check_url)  # the API's rule: absolute http(s) only
     source: str | None = Field(default="playground", max_length=64)
+
+
+class IncidentIn(BaseModel):
+    """The incident scenario: who is on call, and how long each step waits for an ack."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    on_call: str = Field(alias="onCall", description="the demo user paged first")
+    wait_seconds: int = Field(default=30, alias="waitSeconds", ge=5, le=600)
+
+
+def rotation(on_call: str) -> list[str]:
+    """The demo's on-call order starting with ``on_call``: alice -> bob -> carol -> alice."""
+    i = USERS.index(_user(on_call))
+    return [*USERS[i:], *USERS[:i]]
 
 
 class GeneratorIn(BaseModel):
@@ -321,6 +339,31 @@ def install(app: FastAPI) -> None:
                            activity=f"{who} sent {names} {article(body.priority)} "
                                     f"{body.priority} notification")
         return json_response({"ids": ids}, 201)
+
+    @router.post("/incident", status_code=201)
+    async def incident(request: Request, body: IncidentIn) -> Response:
+        """The incident scenario: page the on-call user; unless someone acknowledges,
+        escalate to the next demo user after ``waitSeconds``, then to the third."""
+        from tocsin.escalation.policy import Policy, Step
+
+        service = _service(request)
+        order = rotation(body.on_call)
+        name = f"demo-oncall-{order[0]}"
+        await service.escalation.put_policy(name, Policy(steps=[
+            Step(targets=[u], wait_seconds=body.wait_seconds, skip_if_nobody_active=False)
+            for u in order]))
+        opened = await service.escalation.open(PUBLISHER, name, [], NewNotification(
+            type="incident", title="Incident: checkout API is returning errors",
+            body=f"{display(order[0])} is on call. Acknowledge to stop the escalation.",
+            priority="urgent", source="monitoring",
+            url="https://status.example.com/incidents/checkout"))
+        await service.add_topic_event(TOPIC, NewTopicEvent(
+            type="incident", actor="monitoring",
+            title=f"Monitoring paged {display(order[0])} (escalates to {display(order[1])} "
+                  f"after {body.wait_seconds} s unless acknowledged)",
+            data={"incident": opened["incident"], "onCall": order[0]}))
+        return json_response({**opened, "onCall": order[0], "next": order[1],
+                              "waitSeconds": body.wait_seconds}, 201)
 
     @router.get("/generator")
     async def generator_state(request: Request) -> Response:
