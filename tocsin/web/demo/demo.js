@@ -164,6 +164,7 @@ client.addEventListener("action", (e) => {
     read: [`${name(user)} read ${what}`, "read"],
     unread: [`${name(user)} marked ${what} unread`, "unread"],
     dismiss: [`${name(user)} dismissed ${what}`, "dismiss"],
+    ack: [`${name(user)} acknowledged ${what}`, "ack"],
   }[d.kind];
   if (!line) return;
   outbox.push({ title: line[0], type: line[1], accepted: d.settled });
@@ -194,6 +195,29 @@ form.addEventListener("submit", async (e) => {
     out.textContent = r.ok ? `Sent to ${name(body.to[0])} ✓` : `Not sent: ${reply.error?.message ?? r.status}`;
   } catch {
     out.textContent = "Not sent: the server is unreachable.";
+  }
+});
+
+// ---- the incident scenario -------------------------------------------------------
+const incBtn = /** @type {HTMLButtonElement} */ ($("incident"));
+incBtn.addEventListener("click", async () => {
+  const out = $("inc-result");
+  const waitSeconds = Number(/** @type {HTMLSelectElement} */ ($("inc-wait")).value) || 30;
+  out.textContent = "Paging…";
+  incBtn.disabled = true;
+  try {
+    const r = await fetch("/demo/api/incident", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ onCall: user, waitSeconds }),
+    });
+    const reply = await r.json();
+    out.textContent = r.ok
+      ? `${name(reply.onCall)} paged; escalates to ${name(reply.next)} in ${waitSeconds} s unless acknowledged.`
+      : `Not started: ${reply.error?.message ?? r.status}`;
+  } catch {
+    out.textContent = "Not started: the server is unreachable.";
+  } finally {
+    incBtn.disabled = false;
   }
 });
 
