@@ -150,9 +150,11 @@ async def test_a_position_that_cannot_continue_gets_one_reset_to_the_head(
     user = f"r-{uid}"
     tok = server.token(user)
     with server.publisher() as pub:
-        ids = [pub.post("/api/notifications", json={"recipients": [user], "type": "t",
-                                                    "title": str(i)}).json()["ids"][user]
-               for i in range(3)]
+        for i in range(3):
+            pub.post("/api/notifications", json={"recipients": [user], "type": "t",
+                                                 "title": str(i)}).raise_for_status()
+    with server.subscriber(user) as sub:
+        ids = [sub.get("/api/notifications").json()["lastEventId"]]
     epoch, head = ids[-1].split("-")
     since = {"never-issued": "zz99-2", "other-epoch": f"{epoch[::-1]}x-1",
              "past-head": f"{epoch}-{int(head) + 5}", "garbage": "not an id"}[kind]
@@ -162,10 +164,11 @@ async def test_a_position_that_cannot_continue_gets_one_reset_to_the_head(
         assert (reset.event, reset.id, reset.data) == ("reset", ids[-1],
                                                        {"lastEventId": ids[-1]})
         with server.publisher() as pub:
-            new = pub.post("/api/notifications", json={"recipients": [user], "type": "t",
-                                                       "title": "after"}).json()["ids"][user]
+            pub.post("/api/notifications", json={"recipients": [user], "type": "t",
+                                                 "title": "after"}).raise_for_status()
         events = await r.wait_for(2)
-        assert [e.id for e in events] == [ids[-1], new]  # live on from the head
+        # Live on from the head: the next id.
+        assert [e.id for e in events] == [ids[-1], f"{epoch}-{int(head) + 1}"]
     finally:
         await r.close()
 
