@@ -12,8 +12,8 @@ Broker traffic, all JSON messages starting ``{"pr":`` (the hub routes them here)
   a leave waits ``grace`` so a reload does not flap);
 - ``h`` heartbeat: one per node per ``interval`` (never per connection), carrying how
   many entries the node holds so a peer that missed a delta notices and asks again;
-- ``q`` snapshot request (a node starting, or a peer that counted wrong), answered
-  by ``f``: one full snapshot per node;
+- ``q`` snapshot request to one node whose heartbeat count differs from what this
+  node knows of it (a node that just started, a lost delta), answered by ``f``;
 - ``x`` goodbye on a graceful stop (peers drop the node's entries after ``grace``).
 
 A node that dies without a word (SIGKILL) is dropped by every peer once no message
@@ -47,6 +47,9 @@ EXPIRY_FACTOR = 3
 EXPIRY_BOUND_FACTOR = 4
 """A SIGKILLed node's entries are gone from every peer within this many intervals."""
 DEFAULT_INTERVAL_S = 10.0
+READY_FACTOR = 1.5
+"""A starting node trusts its table after this many intervals (every peer's heartbeat
+came, and the snapshot it asked for with it)."""
 MAX_GRACE_S = 5.0
 STATE_KEEP_S = 600.0
 """Reported states of users present nowhere are forgotten after this long."""
@@ -94,9 +97,9 @@ class Presence:
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         self._started = time.monotonic()
+        # No message now: every peer's next heartbeat (within an interval) carries a
+        # count this node does not match yet, and it asks that peer for a snapshot.
         self._loop_task = asyncio.create_task(self._loop(), name="tocsin-presence")
-        with contextlib.suppress(BrokerUnavailable):  # asked again when the broker is up
-            await self._publish({"pr": "q", "n": self.node})
 
     async def stop(self) -> None:
         for h in self._leaving.values():
@@ -116,7 +119,7 @@ class Presence:
     def ready(self) -> bool:
         """Whether the table can be trusted: every live peer has had an interval to
         answer this node's snapshot request or send a heartbeat."""
-        return time.monotonic() - self._started >= min(self.interval_s, 2.0)
+        return time.monotonic() - self._started >= READY_FACTOR * self.interval_s
 
     # -- fed by the hub --------------------------------------------------------------
     def joined(self, stream: str, user: str) -> None:
@@ -232,10 +235,11 @@ class Presence:
 
     def on_broker_up(self) -> None:
         """The broker (re)connected: messages may have been lost both ways. Tell the
-        peers everything, and ask them for theirs."""
-        self._send_full = True
-        self._spawn(self._publish({"pr": "q", "n": self.node}))
-        self._schedule_flush()
+        peers everything this node holds (what it missed of theirs, their heartbeat
+        counts reveal within an interval)."""
+        if self.table.count(self.node):
+            self._send_full = True
+            self._schedule_flush()
 
     def _changed(self, change: Change | None) -> None:
         if change is not None:
