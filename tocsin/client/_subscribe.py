@@ -35,7 +35,11 @@ TokenFunction = Callable[[], "str | Awaitable[str]"]
 """Returns a fresh subscriber token (a plain or an async function)."""
 Transport = Literal["sse", "ws"]
 EXPIRED_CLOSE_CODE = 4001
-"""WebSocket close code: the token expired."""
+"""WebSocket close code: the token expired (or was never sent)."""
+CLOSE_REFUSED = 4003
+"""WebSocket close code: credentials refused (not a matter of expiry)."""
+CLOSE_BAD_MESSAGE = 4000
+"""WebSocket close code: the server did not understand a message."""
 WS_ERROR_STATUS = {"unauthorized": 401, "forbidden": 403, "not_found": 404,
                    "rate_limited": 429, "too_many_streams": 429,
                    "store_unavailable": 503}
@@ -133,6 +137,17 @@ async def _sse(client: httpx.AsyncClient, path: str, token: str,
         raise _Dropped(str(exc)) from exc
 
 
+def _ws_error(frame: dict[str, Any]) -> TocsinAPIError:
+    """The error of a ``{"op": "error", "error": {code, message, retryAfter?}}`` frame."""
+    body = frame.get("error")
+    code = str(body.get("code", "")) if isinstance(body, dict) else ""
+    err = TocsinAPIError.from_body(WS_ERROR_STATUS.get(code, 400), frame)
+    hint = body.get("retryAfter") if isinstance(body, dict) else None
+    if isinstance(hint, int | float):
+        err.retry_after = float(hint)
+    return err
+
+
 async def _ws(base: str, stream: str, token: str,
               state: _State) -> AsyncGenerator[Event, None]:
     from websockets.asyncio.client import connect
@@ -144,26 +159,30 @@ async def _ws(base: str, stream: str, token: str,
             request: dict[str, Any] = {"op": "subscribe", "stream": stream}
             if state.last_event_id is not None:
                 request["since"] = state.last_event_id
-            await ws.send(json.dumps(request))
-            state.connected = True
             try:
+                await ws.send(json.dumps(request))
                 async for raw in ws:
                     frame = json.loads(raw)
                     if not isinstance(frame, dict):
                         continue
                     if "error" in frame:
-                        code = str((frame.get("error") or {}).get("code", ""))
-                        raise TocsinAPIError.from_body(WS_ERROR_STATUS.get(code, 400), frame)
+                        raise _ws_error(frame)
+                    state.connected = True  # acked ({"op": "subscribed"}) or an event
                     if frame.get("stream", stream) != stream or "event" not in frame:
                         continue
                     yield state.event(str(frame.get("id") or ""), str(frame["event"]),
                                       frame.get("data"))
             except ConnectionClosed:
                 pass
-            if ws.close_code == EXPIRED_CLOSE_CODE:
+            code, reason = ws.close_code, ws.close_reason or ""
+            if code == EXPIRED_CLOSE_CODE:
                 state.expired = True
-            elif ws.close_code not in (1000, 1001):
-                raise _Dropped(f"closed with code {ws.close_code}")
+            elif code == CLOSE_REFUSED:
+                raise TocsinAPIError(403, "refused", reason or "credentials refused")
+            elif code == CLOSE_BAD_MESSAGE:
+                raise TocsinAPIError(400, "bad_message", reason)
+            elif code not in (1000, 1001):
+                raise _Dropped(f"closed with code {code} {reason}")
     except InvalidStatus as exc:
         r = exc.response
         try:
@@ -228,7 +247,9 @@ async def subscribe(
                 if state.connected:
                     failures, refreshed = 0, False
                 if state.expired:
-                    refresh = True
+                    if tokens.function is None or (refreshed and not state.connected):
+                        raise TocsinAPIError(401, "unauthorized", "The token has expired.")
+                    refreshed = refresh = True
                     continue  # at once, from the last id
             except TocsinAPIError as err:
                 if err.status == 401 and tokens.function is not None and not refreshed:
