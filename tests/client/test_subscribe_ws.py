@@ -46,13 +46,11 @@ class FakeWs:
         await ws.send(json.dumps({"op": "subscribed", "stream": op["stream"],
                                   "position": "ep-6"}))
         start = seq_of(op["since"]) if "since" in op else 0
-        sent = 0
-        for ev in EVENTS[start:]:
+        for sent, ev in enumerate(EVENTS[start:]):
             if token.startswith("short") and sent == 2:
                 await ws.close(4001, "token expired")
                 return
             await ws.send(json.dumps({**ev, "stream": op["stream"]}))
-            sent += 1
         await ws.wait_closed()
 
 
