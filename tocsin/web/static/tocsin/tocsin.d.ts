@@ -3,6 +3,11 @@
 export type Priority = "urgent" | "high" | "medium" | "low";
 /** `unauthorized`: the server refused the token (the client keeps asking the token function for a new one). */
 export type ConnectionStatus = "connected" | "reconnecting" | "disconnected" | "offline" | "unauthorized";
+/**
+ * How events arrive: `stream` (SSE), or `poll` (long-polling, the fallback when a stream
+ * does not open within `streamTimeout`, e.g. behind a buffering proxy).
+ */
+export type Transport = "stream" | "poll";
 /** What the client tells a token function: `refused` = the server refused the last token, mint a new one. */
 export interface TokenRequest {
   refused: boolean;
@@ -54,6 +59,8 @@ export interface ClientState {
   /** Urgent before high before medium before low, then oldest first. */
   readonly toastQueue: readonly TocsinNotification[];
   readonly connectionStatus: ConnectionStatus;
+  /** `poll` while the client long-polls because streaming does not work. */
+  readonly transport: Transport;
   readonly role: Role;
   /** The first page of history has arrived. */
   readonly loaded: boolean;
@@ -88,6 +95,10 @@ export interface ConnectOptions {
   backoffBase?: number;
   /** Cap of the reconnect delay in ms (default 30000). */
   backoffMax?: number;
+  /** ms a stream may take to open before the client falls back to long-polling (default 4000). */
+  streamTimeout?: number;
+  /** ms of long-polling before streaming is tried again (default 60000). */
+  streamRetry?: number;
 }
 
 export interface ActionDetail {
@@ -125,6 +136,8 @@ export declare class TocsinClient extends EventTarget {
   readonly unreadCount: number;
   readonly toastQueue: readonly TocsinNotification[];
   readonly connectionStatus: ConnectionStatus;
+  /** `poll` while the client long-polls because streaming does not work. */
+  readonly transport: Transport;
   readonly role: Role;
   readonly permission: NotificationPermission | "unsupported";
   /** Denied now, or denied in an earlier visit (remembered in localStorage). */
@@ -171,6 +184,8 @@ export interface TopicEvent {
 export interface TopicState {
   readonly events: readonly TopicEvent[];
   readonly connectionStatus: ConnectionStatus;
+  /** `poll` while the client long-polls because streaming does not work. */
+  readonly transport: Transport;
   readonly role: Role;
   readonly loaded: boolean;
   readonly replayedCount: number;
@@ -185,6 +200,8 @@ export interface TopicOptions {
   shareConnection?: boolean;
   backoffBase?: number;
   backoffMax?: number;
+  streamTimeout?: number;
+  streamRetry?: number;
 }
 
 /** A topic's activity feed. Event: `activity` (CustomEvent<TopicEvent>). */

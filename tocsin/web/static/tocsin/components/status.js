@@ -3,7 +3,8 @@
  * `<tocsin-status>`: tells the user when live updates are not flowing.
  * Shows nothing while connected; "Reconnecting…" (after `delay` ms, default 800, so a
  * quick hand-over between tabs does not flash), an offline banner, or "Signed out" when
- * the server refused the token.
+ * the server refused the token; "Live (polling)" while connected by long-polling (the
+ * fallback when streaming does not work).
  * Attributes: `delay` (ms), `theme`.
  * @module tocsin/components/status
  */
@@ -13,6 +14,7 @@ export const MESSAGES = Object.freeze({
   reconnecting: "Reconnecting…",
   offline: "You are offline — updates will arrive when you reconnect",
   unauthorized: "Signed out — live updates resume when you sign in again",
+  polling: "Live (polling)",
 });
 
 const STYLES = `${THEME}
@@ -20,6 +22,7 @@ const STYLES = `${THEME}
 .banner { margin: 0; padding: 8px 16px; font-size: 14px; text-align: center;
   background: var(--_warn-bg); color: var(--_warn-fg); border-bottom: 1px solid var(--_border); }
 .banner[hidden] { display: none; }
+.banner.polling { background: transparent; color: var(--_muted, inherit); font-size: 12px; padding: 2px 16px; }
 .banner.unauthorized, .banner.offline { background: var(--tocsin-offline-bg, #344054); color: var(--tocsin-offline-fg, #ffffff); }
 `;
 
@@ -65,11 +68,11 @@ export class TocsinStatus extends TocsinElement {
     } else {
       clearTimeout(this.timer);
       this.timer = undefined;
-      this.show("");
+      this.show(status === "connected" && s.transport === "poll" ? "polling" : "");
     }
   }
 
-  /** @param {""|"offline"|"reconnecting"|"unauthorized"} what */
+  /** @param {""|"offline"|"reconnecting"|"unauthorized"|"polling"} what */
   show(what) {
     this.shown = what;
     this.setAttribute("state", what || "ok");

@@ -8,12 +8,21 @@
  * saw. Every (re)connect resumes from that id; after EventSource's own first retry,
  * failures back off exponentially with jitter; `offline`/`online` are honoured; a `reset`
  * event hands its id over and asks the owner to refetch.
+ *
+ * Transports: a stream that does not open within `streamTimeout` (a proxy buffering the
+ * response) makes the leader fall back to long-polling (`lib/poll.js`: same position,
+ * same events through {@link SharedStream#take}, shared with the other tabs) and try
+ * streaming again every `streamRetry`; `transport` says which is in use. A token that
+ * expires (SSE `expired`, a poll's `expired: true`) reconnects at once from the last id
+ * with a new token from the token function.
  * @module tocsin/lib/connection
  */
 import { isNewer } from "./ids.js";
+import { HttpError } from "./util.js";
 
 /** @typedef {import("../tocsin.js").ConnectionStatus} ConnectionStatus */
 /** @typedef {import("../tocsin.js").Role} Role */
+/** @typedef {import("../tocsin.js").Transport} Transport */
 
 /**
  * @typedef {object} StreamOptions
@@ -29,6 +38,16 @@ import { isNewer } from "./ids.js";
  * @property {() => void} [onOnline] the browser came back online
  * @property {() => Promise<boolean>} [authRefused] after the server refused the stream:
  *   was it the token? (then the next connect asks the token function for a new one)
+ * @property {(lastEventId: string|null, signal: AbortSignal) =>
+ *   Promise<import("./poll.js").PollReply>} [poll] one long-poll (the fallback transport)
+ * @property {() => void} [onRefused] a poll was refused (401/403): the token was
+ *   refused, the next connect asks the token function for a new one
+ * @property {() => void} [onExpired] the token expired (SSE `expired`, a poll's
+ *   `expired`): the next connect asks the token function for a new one
+ * @property {number} [streamTimeout] ms a stream may take to open before the client
+ *   falls back to long-polling (default 4000)
+ * @property {number} [streamRetry] ms of polling before streaming is tried again
+ *   (default 60000)
  * @property {boolean} share share one connection across tabs
  * @property {number} backoffBase ms
  * @property {number} backoffMax ms
@@ -63,6 +82,16 @@ export class SharedStream {
       o.share && typeof BroadcastChannel === "function" && !!navigator.locks?.request;
     /** @type {BroadcastChannel|null} */
     this.ch = null;
+    /** @type {Transport} what the leader uses: SSE, or long-polling as the fallback */
+    this.ownTransport = "stream";
+    /** @type {Transport} */
+    this.leaderTransport = "stream";
+    /** @type {AbortController|null} the running poll loop */
+    this.pollAc = null;
+    /** @type {ReturnType<typeof setTimeout>|undefined} a stream that has not opened yet */
+    this.watchdog = undefined;
+    /** @type {ReturnType<typeof setTimeout>|undefined} next try of streaming while polling */
+    this.probeTimer = undefined;
     this.onOnline = () => {
       this.online = true;
       this.failures = 0;
@@ -73,6 +102,7 @@ export class SharedStream {
     this.onOffline = () => {
       this.online = false;
       this.closeEs();
+      this.stopPoll();
       clearTimeout(this.timer);
       if (this.role !== "follower") this.setOwn("offline");
       this.o.onChange();
@@ -84,6 +114,11 @@ export class SharedStream {
     if (this.stopped) return "disconnected";
     if (!this.online) return "offline";
     return this.role === "follower" ? this.leaderStatus : this.ownStatus;
+  }
+
+  /** @returns {Transport} how the events arrive: `stream` (SSE) or `poll` (the fallback) */
+  get transport() {
+    return this.role === "follower" ? this.leaderTransport : this.ownTransport;
   }
 
   /** Start hearing events (from the leader tab) before the first fetch of state. */
@@ -143,6 +178,7 @@ export class SharedStream {
     } else if (m.t === "status") {
       if (this.role !== "leader") {
         this.leaderStatus = m.status;
+        this.leaderTransport = m.transport === "poll" ? "poll" : "stream";
         this.o.onChange();
       }
     } else if (m.t === "hello") {
@@ -170,7 +206,15 @@ export class SharedStream {
     } catch {
       return;
     }
-    const id = e.lastEventId;
+    this.take(name, e.lastEventId, data, e.lastEventId);
+  }
+
+  /**
+   * One event from either transport, shared with the other tabs.
+   * @param {string} name @param {string} id @param {any} data
+   * @param {string} [sseId] EventSource's last id (repeated on id-less events)
+   */
+  take(name, id, data, sseId) {
     if (this.o.signals?.includes(name)) {
       // No id of its own (EventSource repeats the last one): shared as is.
       this.ch?.postMessage({ t: "sig", name, data });
@@ -179,7 +223,7 @@ export class SharedStream {
     }
     if (name === "reset") {
       // Adopt the server's position whatever its epoch (the stream may have been recreated).
-      const raw = data?.lastEventId ?? e.lastEventId;
+      const raw = data?.lastEventId ?? sseId ?? id;
       const to = raw == null || raw === "" ? null : String(raw);
       this.lastEventId = to;
       this.ch?.postMessage({ t: "reset", lastEventId: to });
@@ -191,19 +235,33 @@ export class SharedStream {
     this.deliver(name, id, data);
   }
 
-  async connect() {
+  /**
+   * (Re)connect with the transport in use; `probe`: while polling, try streaming again
+   * (the polls go on until the stream opens).
+   * @param {boolean} [probe]
+   */
+  async connect(probe = false) {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.stopped || this.role === "follower") return;
     this.closeEs();
+    if (!probe) this.stopPoll();
     if (!this.online) {
       this.setOwn("offline");
+      return;
+    }
+    if (this.ownTransport === "poll" && !probe) {
+      this.startPoll();
       return;
     }
     let url;
     try {
       url = await this.o.url(this.lastEventId);
     } catch {
+      if (probe) {
+        this.armProbe();
+        return;
+      }
       // No token: still signed out if the last one was refused.
       this.failures++;
       this.setOwn(this.ownStatus === "unauthorized" ? "unauthorized" : "reconnecting");
@@ -213,13 +271,30 @@ export class SharedStream {
     if (this.stopped || !this.online || this.es) return;
     const es = new EventSource(url);
     this.es = es;
+    this.armWatchdog(es);
     es.onopen = () => {
       if (this.es !== es) return;
+      clearTimeout(this.watchdog);
       this.failures = 0;
+      if (this.ownTransport === "poll") {
+        // Streaming works again: the stream takes over from the polls.
+        clearTimeout(this.probeTimer);
+        this.probeTimer = undefined;
+        this.stopPoll();
+        this.ownTransport = "stream";
+        this.broadcastStatus();
+        this.o.onChange();
+      }
       this.setOwn("connected");
     };
     es.onerror = () => {
       if (this.es !== es) return;
+      if (this.ownTransport === "poll") {
+        // A try of streaming failed: keep polling, try again later.
+        this.closeEs();
+        this.armProbe();
+        return;
+      }
       this.failures++;
       if (!this.online) return;
       if (es.readyState === EventSource.CLOSED && this.o.authRefused) {
@@ -237,7 +312,10 @@ export class SharedStream {
       if (this.ownStatus !== "unauthorized") this.setOwn("reconnecting");
       // The first failure is left to EventSource's own retry (the server's `retry:`,
       // resuming with its Last-Event-ID); after that we take over with backoff.
-      if (es.readyState === EventSource.CONNECTING && this.failures === 1) return;
+      if (es.readyState === EventSource.CONNECTING && this.failures === 1) {
+        this.armWatchdog(es);
+        return;
+      }
       this.closeEs();
       this.schedule();
     };
@@ -245,6 +323,107 @@ export class SharedStream {
       es.addEventListener(name, (e) => {
         if (this.es === es) this.handle(name, /** @type {MessageEvent} */ (e));
       });
+    }
+    es.addEventListener("expired", () => {
+      // The token expired and the server ends the stream: resume from the last id
+      // at once with a new token (EventSource's own retry would resend the old one).
+      if (this.es !== es) return;
+      this.closeEs();
+      this.expired();
+    });
+  }
+
+  /** The token expired: reconnect now, asking the token function for a new one. */
+  expired() {
+    this.o.onExpired?.();
+    this.failures = 0;
+    this.connect();
+  }
+
+  /**
+   * A stream that does not open within `streamTimeout` (a buffering proxy holds the
+   * response back): fall back to long-polling, or, if this was a try while polling,
+   * keep polling.
+   * @param {EventSource} es
+   */
+  armWatchdog(es) {
+    clearTimeout(this.watchdog);
+    if (!this.o.poll) return;
+    this.watchdog = setTimeout(() => {
+      if (this.es !== es || es.readyState === EventSource.OPEN) return;
+      this.closeEs();
+      if (this.ownTransport === "poll") {
+        this.armProbe();
+        return;
+      }
+      this.ownTransport = "poll";
+      this.failures = 0;
+      this.broadcastStatus();
+      this.o.onChange();
+      this.startPoll();
+      this.armProbe();
+    }, this.o.streamTimeout ?? 4000);
+  }
+
+  /** While polling: try streaming again after `streamRetry`. */
+  armProbe() {
+    clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      if (this.stopped || this.role === "follower" || this.ownTransport !== "poll") return;
+      if (!this.online || this.es) return;
+      this.connect(true);
+    }, this.o.streamRetry ?? 60000);
+  }
+
+  startPoll() {
+    this.stopPoll();
+    if (this.probeTimer === undefined && !this.es) this.armProbe();
+    const ac = new AbortController();
+    this.pollAc = ac;
+    this.pollLoop(ac);
+  }
+
+  stopPoll() {
+    this.pollAc?.abort();
+    this.pollAc = null;
+  }
+
+  /**
+   * Poll until aborted: each reply's events go through {@link take} like the stream's;
+   * an error backs off like a failed stream (and ends the loop: {@link connect} starts
+   * the next one).
+   * @param {AbortController} ac
+   */
+  async pollLoop(ac) {
+    const poll = this.o.poll;
+    if (!poll) return;
+    while (!ac.signal.aborted && this.pollAc === ac) {
+      let reply;
+      try {
+        reply = await poll(this.lastEventId, ac.signal);
+      } catch (err) {
+        if (ac.signal.aborted || this.pollAc !== ac) return;
+        this.pollAc = null;
+        this.failures++;
+        if (err instanceof HttpError && (err.status === 401 || err.status === 403)) {
+          this.o.onRefused?.();
+          this.setOwn("unauthorized");
+        } else if (this.ownStatus !== "unauthorized") {
+          this.setOwn("reconnecting");
+        }
+        this.schedule();
+        return;
+      }
+      if (ac.signal.aborted || this.pollAc !== ac) return;
+      this.failures = 0;
+      this.setOwn("connected");
+      for (const ev of reply.events) {
+        if (this.pollAc !== ac) return; // a handler stopped the loop
+        this.take(ev.event, ev.id, ev.data);
+      }
+      if (!reply.events.some((ev) => ev.event === "reset")) this.advance(reply.lastEventId);
+      if (reply.expired) this.o.onExpired?.();
     }
   }
 
@@ -264,6 +443,8 @@ export class SharedStream {
   }
 
   closeEs() {
+    clearTimeout(this.watchdog);
+    this.watchdog = undefined;
     if (this.es) {
       this.es.close();
       this.es = null;
@@ -279,7 +460,9 @@ export class SharedStream {
   }
 
   broadcastStatus() {
-    if (this.role === "leader") this.ch?.postMessage({ t: "status", status: this.ownStatus });
+    if (this.role === "leader") {
+      this.ch?.postMessage({ t: "status", status: this.ownStatus, transport: this.ownTransport });
+    }
   }
 
   stop() {
@@ -287,7 +470,9 @@ export class SharedStream {
     this.stopped = true;
     this.ac.abort();
     this.closeEs();
+    this.stopPoll();
     clearTimeout(this.timer);
+    clearTimeout(this.probeTimer);
     if (this.role === "leader") {
       this.ownStatus = "disconnected";
       this.broadcastStatus();

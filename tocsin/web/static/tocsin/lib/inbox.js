@@ -177,6 +177,7 @@ export class TocsinClient extends LiveStore {
       unreadCount: Math.max(0, unread),
       toastQueue,
       connectionStatus: this.connectionStatus,
+      transport: this.transport,
       role: this.role,
       loaded: this.loaded,
       loading: this.loading,

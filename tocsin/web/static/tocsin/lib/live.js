@@ -12,6 +12,7 @@
  */
 import { SharedStream } from "./connection.js";
 import { isNewer } from "./ids.js";
+import { pollOnce } from "./poll.js";
 import { http, HttpError, originOf, tokenGetter, tokenSubject } from "./util.js";
 
 /** @typedef {import("../tocsin.js").ConnectionStatus} ConnectionStatus */
@@ -25,6 +26,10 @@ import { http, HttpError, originOf, tokenGetter, tokenSubject } from "./util.js"
  * @property {boolean} [shareConnection] default true
  * @property {number} [backoffBase] ms, default 1000
  * @property {number} [backoffMax] ms, default 30000
+ * @property {number} [streamTimeout] ms a stream may take to open before falling back to
+ *   long-polling, default 4000
+ * @property {number} [streamRetry] ms of long-polling before streaming is tried again,
+ *   default 60000
  */
 
 /**
@@ -48,7 +53,9 @@ export class LiveStore extends EventTarget {
     this.base = (opts.url ?? "").replace(/\/+$/, "");
     /** the server refused the token: the next call of the token function says so */
     this.tokenRefused = false;
-    this.getToken = tokenGetter(opts.token, () => this.tokenRefused);
+    /** the token expired: the next connect asks the token function for a new one */
+    this.tokenExpired = false;
+    this.getToken = tokenGetter(opts.token, () => this.tokenRefused || this.tokenExpired);
     this.user = opts.user ?? (typeof opts.token === "string" ? tokenSubject(opts.token) : "");
     this.live = opts;
     /** @type {SharedStream|null} */
@@ -83,10 +90,20 @@ export class LiveStore extends EventTarget {
     this.stream = new SharedStream({
       key: `${feed.key}:${originOf(this.base)}:${this.user}`,
       url: async (last) => {
-        const q = new URLSearchParams({ token: await this.getToken() });
+        const q = new URLSearchParams({ token: await this.freshToken() });
         if (last !== null) q.set("lastEventId", last);
         return `${this.base}${feed.path}/stream?${q}`;
       },
+      poll: async (last, signal) =>
+        pollOnce(`${this.base}${feed.path}/poll`, await this.freshToken(), last, signal),
+      onExpired: () => {
+        this.tokenExpired = true;
+      },
+      onRefused: () => {
+        this.tokenRefused = true;
+      },
+      streamTimeout: o.streamTimeout,
+      streamRetry: o.streamRetry,
       events: [...feed.events, "reset"],
       signals: feed.signals,
       onSignal: (name, data) => this.dispatchEvent(new CustomEvent(name, { detail: data })),
@@ -127,6 +144,18 @@ export class LiveStore extends EventTarget {
   /** @returns {ConnectionStatus} */
   get connectionStatus() {
     return this.stream?.status ?? "disconnected";
+  }
+
+  /** @returns {import("../tocsin.js").Transport} `poll` while long-polling (the fallback) */
+  get transport() {
+    return this.stream?.transport ?? "stream";
+  }
+
+  /** A token for a (re)connect: a new one after the last expired. */
+  async freshToken() {
+    const token = await this.getToken();
+    this.tokenExpired = false;
+    return token;
   }
 
   /** @returns {Role} */

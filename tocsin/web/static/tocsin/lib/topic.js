@@ -99,6 +99,7 @@ export class TopicFeed extends LiveStore {
     return {
       events: this.events,
       connectionStatus: this.connectionStatus,
+      transport: this.transport,
       role: this.role,
       loaded: this.loaded,
       replayedCount: this.replayedCount,
