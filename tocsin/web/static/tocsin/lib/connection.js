@@ -38,8 +38,9 @@ import { HttpError } from "./util.js";
  * @property {() => void} [onOnline] the browser came back online
  * @property {() => Promise<boolean>} [authRefused] after the server refused the stream:
  *   was it the token? (then the next connect asks the token function for a new one)
- * @property {(lastEventId: string|null, signal: AbortSignal) =>
- *   Promise<import("./poll.js").PollReply>} [poll] one long-poll (the fallback transport)
+ * @property {(lastEventId: string|null, signal: AbortSignal, wait?: number) =>
+ *   Promise<import("./poll.js").PollReply>} [poll] one long-poll (the fallback transport);
+ *   `wait` seconds (0: answer at once)
  * @property {() => void} [onRefused] a poll was refused (401/403): the token was
  *   refused, the next connect asks the token function for a new one
  * @property {() => void} [onExpired] the token expired (SSE `expired`, a poll's
@@ -398,10 +399,15 @@ export class SharedStream {
   async pollLoop(ac) {
     const poll = this.o.poll;
     if (!poll) return;
+    // The first poll answers at once (the held ones answer only when something happens):
+    // the status says "connected" as soon as the server is known to answer.
+    /** @type {number|undefined} */
+    let wait = 0;
     while (!ac.signal.aborted && this.pollAc === ac) {
       let reply;
       try {
-        reply = await poll(this.lastEventId, ac.signal);
+        reply = await poll(this.lastEventId, ac.signal, wait);
+        wait = undefined;
       } catch (err) {
         if (ac.signal.aborted || this.pollAc !== ac) return;
         this.pollAc = null;

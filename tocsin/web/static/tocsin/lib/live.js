@@ -94,8 +94,8 @@ export class LiveStore extends EventTarget {
         if (last !== null) q.set("lastEventId", last);
         return `${this.base}${feed.path}/stream?${q}`;
       },
-      poll: async (last, signal) =>
-        pollOnce(`${this.base}${feed.path}/poll`, await this.freshToken(), last, signal),
+      poll: async (last, signal, wait) =>
+        pollOnce(`${this.base}${feed.path}/poll`, await this.freshToken(), last, signal, wait),
       onExpired: () => {
         this.tokenExpired = true;
       },
