@@ -18,13 +18,16 @@ from bench.machine import facts
 from bench.runner import Load, split_cpus
 from bench.systems import REDIS_URL, System, Tocsin, make_systems
 
-DEFAULT_SYSTEMS = "tocsin,tocsin-pg,floor,typical,typical-redis,socketio"
+DEFAULT_SYSTEMS = "tocsin,tocsin-ws,tocsin-pg,floor,typical,typical-redis,socketio"
 QUICK_SYSTEMS = "tocsin,floor,typical,socketio"
 MATRIX: dict[str, set[str]] = {
-    "idle": {"tocsin", "floor", "typical", "socketio"},
-    "fanout": {"tocsin", "tocsin-pg", "floor", "typical", "typical-redis", "socketio"},
-    "unicast": {"tocsin", "tocsin-pg", "tocsin-normal", "floor", "typical", "socketio"},
-    "storm": {"tocsin", "tocsin-pg", "tocsin-normal", "floor", "typical", "socketio"},
+    "idle": {"tocsin", "tocsin-ws", "floor", "typical", "socketio"},
+    "fanout": {"tocsin", "tocsin-ws", "tocsin-pg", "floor", "typical", "typical-redis",
+               "socketio"},
+    "unicast": {"tocsin", "tocsin-ws", "tocsin-pg", "tocsin-normal", "floor", "typical",
+                "socketio"},
+    "storm": {"tocsin", "tocsin-ws", "tocsin-pg", "tocsin-normal", "floor", "typical",
+              "socketio"},
     "slow": {"tocsin", "floor", "typical", "socketio"},
 }
 ALL_SCENARIOS = ("idle", "fanout", "unicast", "storm", "slow")

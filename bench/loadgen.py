@@ -1,4 +1,5 @@
-"""Lean uvloop load generator: SSE and Socket.IO (Engine.IO v4 over WebSocket) clients.
+"""Lean uvloop load generator: SSE, Tocsin WebSocket (``/api/ws``) and Socket.IO
+(Engine.IO v4 over WebSocket) clients.
 
 One worker process holds up to ~19k client sockets bound to its own loopback source
 address (127.0.0.N) and is driven by the harness over a ``multiprocessing`` pipe.  The
@@ -39,7 +40,7 @@ class Spec:
 
     key: str
     path: str
-    kind: str = "sse"  # "sse" | "sio"
+    kind: str = "sse"  # "sse" | "ws" | "sio"
 
 
 @dataclass
@@ -327,6 +328,115 @@ class SIOClient(BaseClient):
         self.buf = buf[pos:]
 
 
+def ws_frame(payload: bytes, op: int = 1) -> bytes:
+    """A client frame (masked with a zero key, so the payload goes as is)."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | op, 0x80 | n))
+    elif n < 65536:
+        head = bytes((0x80 | op, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | op, 0x80 | 127)) + n.to_bytes(8, "big")
+    return head + b"\0\0\0\0" + payload
+
+
+class WSClient(BaseClient):
+    """Tocsin's ``/api/ws``, minimal: the upgrade carries ``?token=``; after the 101 one
+    ``subscribe`` (with ``since`` when resuming); ready at the ``subscribed`` ack; event
+    frames ``{"stream":..,"id":"<epoch>-<seq>","event":..,"data":{..}}`` are checked
+    like SSE ids. ``spec.path`` is ``/api/ws?token=..#<stream>`` (the fragment names
+    the subscription and is never sent)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        path = self.spec.path.partition("#")[0]
+        req = (f"GET {path} HTTP/1.1\r\n"
+               f"Host: {self.w.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n")
+        self.transport.write(req.encode())
+
+    def _subscribe(self) -> None:
+        stream = self.spec.path.partition("#")[2] or "inbox"
+        since = (f',"since":"{_event_id(self.epoch, self.last_id)}"' if self.resumed else "")
+        if self.transport is not None:
+            self.transport.write(ws_frame(
+                f'{{"op":"subscribe","stream":"{stream}"{since}}}'.encode()))
+
+    def _refused(self, why: str) -> None:
+        self.w.errors.append(why[:200])
+        self.aborting = True
+        if not self.ready.done():
+            self.ready.set_result(False)
+        if self.transport:
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        now = monotonic()
+        if self.head:
+            self.hbuf += data
+            i = self.hbuf.find(b"\r\n\r\n")
+            if i < 0:
+                return
+            head = self.hbuf[:i]
+            data = self.hbuf[i + 4:]
+            self.hbuf = b""
+            self.head = False
+            if not head.startswith(b"HTTP/1.1 101"):
+                self._refused(head.decode(errors="replace"))
+                return
+            self._subscribe()
+        buf = self.buf + data if self.buf else data
+        pos = 0
+        n = len(buf)
+        while n - pos >= 2:
+            b1 = buf[pos + 1] & 0x7F
+            hl = 2
+            if b1 == 126:
+                if n - pos < 4:
+                    break
+                ln = int.from_bytes(buf[pos + 2:pos + 4], "big")
+                hl = 4
+            elif b1 == 127:
+                if n - pos < 10:
+                    break
+                ln = int.from_bytes(buf[pos + 2:pos + 10], "big")
+                hl = 10
+            else:
+                ln = b1
+            if n - pos < hl + ln:
+                break
+            op = buf[pos] & 0x0F
+            p0 = pos + hl
+            p1 = p0 + ln
+            pos = p1
+            if op == 1:
+                if buf.startswith(b'{"stream":', p0):
+                    k = buf.find(b'"id":"', p0, p1)
+                    if k < 0:
+                        continue
+                    k += 6
+                    j = buf.find(b'"', k, p1)
+                    epoch, _, seq = buf[k:j].rpartition(b"-")
+                    if buf.startswith(b'"event":"reset"', j + 2):
+                        self.w.totals.resets += 1
+                    self.on_event(int(seq), _parse_t(buf, j, p1), now, epoch)
+                elif buf.startswith(b'{"op":"subscribed"', p0):
+                    self.connected_at = now
+                    if not self.ready.done():
+                        self.ready.set_result(True)
+                elif buf.startswith(b'{"op":"error"', p0):
+                    self.w.errors.append(buf[p0:p1][:200].decode(errors="replace"))
+                    if not self.ready.done():
+                        self._refused("subscribe refused")
+            elif op == 9 and self.transport is not None:  # protocol ping: pong
+                self.transport.write(ws_frame(buf[p0:p1], 10))
+            elif op == 8 and not self.ready.done():  # closed before the ack
+                code = int.from_bytes(buf[p0:p0 + 2], "big") if ln >= 2 else 0
+                self._refused(f"closed {code}: {buf[p0 + 2:p1].decode(errors='replace')}")
+        self.buf = buf[pos:]
+
+
 class Worker:
     def __init__(self, conn: Connection, wid: int) -> None:
         self.conn = conn
@@ -356,7 +466,8 @@ class Worker:
             sock.close()
             self.errors.append(f"connect: {e!r}")
             return False
-        proto: BaseClient = SIOClient(self, spec) if spec.kind == "sio" else SSEClient(self, spec)
+        proto: BaseClient = (SIOClient(self, spec) if spec.kind == "sio" else
+                             WSClient(self, spec) if spec.kind == "ws" else SSEClient(self, spec))
         old = self.clients.get(spec.key)
         if old is not None:
             proto.resumed = True

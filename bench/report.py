@@ -9,6 +9,7 @@ from typing import Any
 
 LABELS = {
     "tocsin": "Tocsin (SQLite)",
+    "tocsin-ws": "Tocsin WS (SQLite)",
     "tocsin-pg": "Tocsin (PG+Redis)",
     "tocsin-normal": "Tocsin (SQLite sync=normal)",
     "floor": "Floor",
@@ -16,7 +17,8 @@ LABELS = {
     "typical-redis": "Typical+Redis",
     "socketio": "Socket.IO",
 }
-ORDER = ["tocsin", "tocsin-pg", "tocsin-normal", "floor", "typical", "typical-redis", "socketio"]
+ORDER = ["tocsin", "tocsin-ws", "tocsin-pg", "tocsin-normal", "floor", "typical",
+         "typical-redis", "socketio"]
 PEERS = ["typical", "typical-redis", "socketio"]
 
 
@@ -200,6 +202,13 @@ def adv(t: list[float], p: list[float], higher: bool) -> str:
     return f"{b / a:.2f}x" if a else "∞"
 
 
+def _ws_peers(present: list[str]) -> list[str]:
+    """The WebSocket transport's ratio columns: to Tocsin's SSE and to Socket.IO."""
+    if "tocsin-ws" not in present:
+        return []
+    return [p for p in ("tocsin", "socketio") if p in present]
+
+
 def table(raw: dict[str, Any]) -> str:
     present = [s for s in ORDER if any(s in rr for rr in raw["rounds"])]
     peers = [p for p in PEERS if p in present]
@@ -208,6 +217,8 @@ def table(raw: dict[str, Any]) -> str:
         if "floor" in present:
             hdr.append("Tocsin/floor")
         hdr += [f"vs {LABELS[p]}" for p in peers]
+    ws_vs = _ws_peers(present)
+    hdr += [f"WS vs {LABELS[p] if p != 'tocsin' else 'SSE'}" for p in ws_vs]
     lines = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for label, scen, get, unit, higher in rows():
         vals = {s: values(raw, s, scen, get) for s in present}
@@ -220,6 +231,7 @@ def table(raw: dict[str, Any]) -> str:
             if "floor" in present:
                 row.append(adv(t, vals["floor"], higher))
             row += [adv(t, vals[p], higher) for p in peers]
+        row += [adv(vals["tocsin-ws"], vals[p], higher) for p in ws_vs]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -341,7 +353,7 @@ def plots(raw: dict[str, Any], out: Path, suffix: str) -> list[str]:
     ax.set_xscale("log")
     ax.set_xlabel("idle connections held")
     ax.set_ylabel("KB per connection (server RSS + kernel)")
-    ax.set_title("Memory per idle SSE connection")
+    ax.set_title("Memory per idle connection")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -387,6 +399,8 @@ def write(raw: dict[str, Any], out: Path, quick: bool = False) -> str:
           "Medians over rounds, (min-max) where rounds differ. Ratio columns give Tocsin's "
           "advantage: > 1x means Tocsin (SQLite) is ahead, for both higher-is-better and "
           "lower-is-better rows (for latency and memory the ratio is peer / Tocsin). "
+          "'WS vs' columns: the same for Tocsin over WebSocket (`/api/ws`, one "
+          "subscription per socket) against Tocsin's SSE and against Socket.IO. "
           "Peers other than Tocsin keep everything in memory (no durable store). "
           "FAIL: not every client received every event, or (storm) not every client was "
           "back within the harness's wait; see what capped each run. "

@@ -47,7 +47,7 @@ class System:
 
     name: str
     label: str
-    kind: str = "sse"  # client protocol: "sse" | "sio"
+    kind: str = "sse"  # client protocol: "sse" | "ws" | "sio"
     workers: int = 1
     needs: tuple[str, ...] = ()
     durable: bool = False
@@ -293,12 +293,25 @@ class Tocsin(System):
         return {"Authorization": f"Bearer {API_KEY}"}
 
 
+class TocsinWS(Tocsin):
+    """The same server; each client is one ``/api/ws`` socket subscribed to one stream
+    (its inbox or the topic), the token in the upgrade's query (see ``WSClient``)."""
+
+    def topic_stream_path(self, topic: str, user: str) -> str:
+        return f"/api/ws?token={self.token(user, ['bench:*'])}#topic:{topic}"
+
+    def user_stream_path(self, user: str) -> str:
+        return f"/api/ws?token={self.token(user)}#inbox"
+
+
 def make_systems(names: list[str]) -> list[System]:
     table: dict[str, System] = {
         "tocsin": Tocsin("tocsin", "Tocsin (SQLite, memory broker)", durable=True),
         "tocsin-pg": Tocsin("tocsin-pg", "Tocsin (PostgreSQL, Redis broker)", durable=True,
                             database="postgres", broker=REDIS_URL,
                             needs=("postgres", "redis")),
+        "tocsin-ws": TocsinWS("tocsin-ws", "Tocsin over WebSocket (SQLite, memory broker)",
+                              kind="ws", durable=True),
         "tocsin-normal": Tocsin("tocsin-normal", "Tocsin (SQLite synchronous=normal)",
                                 durable=True, database="sqlite-normal"),
         "floor": Floor("floor", "Floor (raw uvloop sockets)"),

@@ -1,6 +1,6 @@
 """``GET /api/ws`` across nodes and workers: a socket on one node receives, in order and
 exactly once, what is published through another node (inbox and topic on one socket),
-resumes on a third party node with the ids it had (``since``), and ``tocsin serve
+resumes on the other node with the ids it had (``since``), and ``tocsin serve
 --workers 2`` serves sockets on the shared port whichever worker a publish goes through.
 """
 
