@@ -67,6 +67,8 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._sweep_needed = asyncio.Event()
         self.closing = False
+        self.signalled: set[Connection] = set()
+        """Connections that asked for live-only signals (``?presence=1``)."""
         self.presence = Presence(broker, self.node_id, self._presence_changed,
                                  interval_s=presence_interval_s)
         """Who holds which stream, cluster-wide (fed by register/unregister below)."""
@@ -98,9 +100,12 @@ class Hub:
         await self.broker.close()
 
     # -- connections -------------------------------------------------------------------
-    def register(self, conn: Connection) -> None:
+    def register(self, conn: Connection, signals: bool = False) -> None:
+        """``signals``: the client wants live-only signals (``presence``, no ``id:``)."""
         if self.closing:
             conn.close()
+        if signals:
+            self.signalled.add(conn)
         self.streams.setdefault(conn.stream, set()).add(conn)
         self.connections += 1
         if conn.owner:
@@ -111,6 +116,7 @@ class Hub:
         conns = self.streams.get(conn.stream)
         if conns is not None and conn in conns:
             conns.discard(conn)
+            self.signalled.discard(conn)
             self.connections -= 1
             if not conns:
                 del self.streams[conn.stream]
@@ -203,17 +209,18 @@ class Hub:
         self._sweep_needed.set()
 
     def signal(self, stream: str, name: str, data: str) -> None:
-        """A live-only event (``presence``) to this node's connections on ``stream``:
+        """A live-only event (``presence``) to this node's connections on ``stream`` that
+        asked for signals:
         not stored, no ``id:`` (clients keep their last id, so resuming is unaffected),
         framed once per node. Dropped for a client already 256 KiB behind (it refetches
         the state over HTTP). Transports other than SSE hook in here."""
         conns = self.streams.get(stream)
-        if not conns:
+        if not conns or not self.signalled:
             return
         data_frame = frame(name, data)
         chunk = chunked(data_frame)
         for c in conns:
-            if c.outbox_bytes <= MAX_OUTBOX_BYTES:
+            if c in self.signalled and c.outbox_bytes <= MAX_OUTBOX_BYTES:
                 c.push_raw(data_frame, chunk)
 
     def _presence_changed(self, change: Change) -> None:
