@@ -52,6 +52,7 @@ class EventStream(Response):
         extra_headers: list[tuple[bytes, bytes]] | None = None,
         owner: str = "",
         max_open: int | None = None,
+        signals: bool = False,
     ) -> None:
         self.hub = hub
         self.stream = stream
@@ -59,6 +60,8 @@ class EventStream(Response):
         """The user holding the stream; with ``max_open``, the most streams they may hold
         open on this node (the one over it gets 429 ``too_many_streams``)."""
         self.max_open = max_open
+        self.signals = signals
+        """The client asked for live-only signals (``presence``; no ``id:``)."""
         self.last_event_id = last_event_id
         self.retry_ms = retry_ms
         self.expires_at = expires_at
@@ -80,7 +83,7 @@ class EventStream(Response):
             return
         conn = Connection(self.stream, self.owner, hub.counters)
         # Register before reading the head: nothing published from here on is missed.
-        hub.register(conn)
+        hub.register(conn, signals=self.signals)
         # A live-only client starts at the head as of *now* (known without a database
         # read when the hub can vouch for it): events published while the headers are
         # being sent are still its to receive.
