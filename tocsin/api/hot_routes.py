@@ -129,7 +129,8 @@ class HotRoutes:
         # in between: a rate limiter may await before the stream runs).
         return EventStream(self.tocsin.hub, stream, parse_last_event_id(raw), self.retry_ms,
                            sub.expires_at, list(cors), owner=sub.user,
-                           max_open=self.max_user_streams)
+                           max_open=self.max_user_streams,
+                           signals=topic is not None and b"presence=1" in scope["query_string"])
 
 
     def _poll(self, topic: str | None, scope: Scope, who: Principal | None,
