@@ -92,6 +92,7 @@ export class LiveStore extends EventTarget {
       url: async (last) => {
         const q = new URLSearchParams({ token: await this.freshToken() });
         if (last !== null) q.set("lastEventId", last);
+        if (feed.signals?.length) q.set("presence", "1");
         return `${this.base}${feed.path}/stream?${q}`;
       },
       poll: async (last, signal, wait) =>
