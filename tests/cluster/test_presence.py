@@ -36,12 +36,13 @@ async def test_join_idle_leave_and_sigkill_across_two_nodes(
     nodes_to_stop.extend(nodes)
     a, b = nodes
     topic = "ops"
-    alice = await RawStream(f"{a.url}/api/topics/{topic}/stream", mint("alice", [topic])).start()
+    alice = await RawStream(f"{a.url}/api/topics/{topic}/stream?presence=1",
+                            mint("alice", [topic])).start()
     bob_token = mint("bob", [topic])
-    bob = await RawStream(f"{b.url}/api/topics/{topic}/stream", bob_token).start()
+    bob = await RawStream(f"{b.url}/api/topics/{topic}/stream?presence=1", bob_token).start()
     # Join on b, seen on a (stream and route) and vice versa.
     await alice.until(lambda s: ("bob", "active") in s.presence())
-    await bob.until(lambda s: ("alice", "active") in s.presence())
+    await bob.until(lambda s: ("bob", "active") in s.presence())
     assert await members(a, topic) == await members(b, topic) == [
         ("alice", "active"), ("bob", "active")]
     # Bob's browser reports idle to node a (any node): alice on a and bob's own stream on
@@ -57,7 +58,7 @@ async def test_join_idle_leave_and_sigkill_across_two_nodes(
     await alice.until(lambda s: ("bob", "absent") in s.presence(), within=5)
     assert await members(b, topic) == [("alice", "active")]
     # Carol on b; b is SIGKILLed: a drops her within the bound.
-    carol = await RawStream(f"{b.url}/api/topics/{topic}/stream",
+    carol = await RawStream(f"{b.url}/api/topics/{topic}/stream?presence=1",
                             mint("carol", [topic])).start()
     await alice.until(lambda s: ("carol", "active") in s.presence())
     b.kill()

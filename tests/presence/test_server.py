@@ -38,10 +38,11 @@ async def members(srv: ServerProcess, topic: str) -> list[tuple[str, str]]:
 
 async def test_presence_frames_routes_and_resume(server: ServerProcess) -> None:
     topic = "room1"
-    url = f"{server.url}/api/topics/{topic}/stream"
+    url = f"{server.url}/api/topics/{topic}/stream?presence=1"
     alice_t, bob_t = mint("alice", [topic]), mint("bob", [topic])
     alice = await RawStream(url, alice_t).start()
     await alice.until(lambda s: ("alice", "active") in s.presence())
+    plain = await RawStream(url.split("?")[0], alice_t).start()  # did not ask for signals
     async with client(server, API_KEY) as pub:
         r = await pub.post(f"/api/topics/{topic}/events", json={"type": "t", "title": "one"})
         assert r.status_code == 201
@@ -66,6 +67,8 @@ async def test_presence_frames_routes_and_resume(server: ServerProcess) -> None:
         assert (await pub.get("/api/users/nobody/presence")).json()["state"] == "absent"
         r = await pub.post(f"/api/topics/{topic}/events", json={"type": "t", "title": "two"})
     await alice.until(lambda s: len([f for f in s.frames if f.event == "activity"]) == 2)
+    assert [f.event for f in plain.frames] == ["activity", "activity"]  # no signals
+    await plain.close()
     # Presence frames carry no id; events keep theirs.
     assert all(f.id is None for f in alice.frames if f.event == "presence")
     assert all(f.id for f in alice.frames if f.event == "activity")
@@ -88,7 +91,7 @@ async def test_presence_frames_routes_and_resume(server: ServerProcess) -> None:
 
 async def test_a_reload_within_the_grace_does_not_flap(server: ServerProcess) -> None:
     topic = "room2"
-    url = f"{server.url}/api/topics/{topic}/stream"
+    url = f"{server.url}/api/topics/{topic}/stream?presence=1"
     watcher = await RawStream(url, mint("watcher", [topic])).start()
     carl = await RawStream(url, mint("carl", [topic])).start()
     await watcher.until(lambda s: ("carl", "active") in s.presence())
