@@ -41,7 +41,7 @@ class Tocsin:
         self.metrics = Metrics(self.hub)
         self.escalation = Escalation(
             self, file_clock(settings.test_clock_file) if settings.test_clock_file else None,
-            poll_s=settings.timer_poll_s)
+            presence=self.hub.presence, poll_s=settings.timer_poll_s)
         self._pruner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

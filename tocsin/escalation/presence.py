@@ -1,6 +1,8 @@
 """The seam presence plugs into: given users, whether each has a visible tab now
-(``None``: unknown). Until presence exists every answer is ``None``; the timeline then
-records ``active: null`` and no step is skipped."""
+(``None``: unknown). The service passes the hub's presence
+(``tocsin.presence.Presence.active``: ``None`` for the first 1.5 intervals after a
+node starts); :class:`UnknownPresence` (every answer ``None``: nothing skipped, the
+timeline records ``active: null``) is what an ``Escalation`` built without one uses."""
 
 from __future__ import annotations
 

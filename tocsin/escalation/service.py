@@ -143,17 +143,19 @@ class Escalation:
             return []
         step = policy.steps[s]
         nr, ns = (rnd, s + 1) if s + 1 < len(policy.steps) else (rnd + 1, 0)
+        # Presence first: a skipped step plans the next one for now (the incident's
+        # ``next.at`` says so); ``None`` (unknown) never skips.
+        active = await self.presence.active(step.targets)
+        skip = step.skip_if_nobody_active and all(
+            active.get(t) is False for t in step.targets)
         begun = await self.incidents.begin_step(
-            id, rnd * ROUND + s, self.clock() + step.wait_seconds * 1000)
+            id, rnd * ROUND + s, self.clock() + (0 if skip else step.wait_seconds * 1000))
         if begun is None:
             return []
         inc, next_at = begun
         due = next_at if next_at is not None else self.clock()
-        active = await self.presence.active(step.targets)
-        if step.skip_if_nobody_active and active and all(
-                active.get(t) is False for t in step.targets):
+        if skip:
             await self.incidents.record(id, [Entry("skipped", self.clock(), rnd, s)])
-            due = self.clock()
         else:
             result = await self.tocsin.publish(
                 inc.publisher, step.targets,
