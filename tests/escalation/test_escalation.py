@@ -1,6 +1,11 @@
 """Acknowledge and escalate against real ``tocsin serve`` processes, with a fake clock
 shared by the nodes (``--test-clock-file``): policies, steps, acks on every node,
-200 concurrent incidents over two nodes counted, a restart mid-policy."""
+200 concurrent incidents over two nodes counted, a restart mid-policy, and steps
+skipped (or not) by presence.
+
+The targets of most tests hold no stream, so once presence is known (1.5 intervals
+after a node starts) their steps would be skipped: those policies say
+``skipIfNobodyActive: false`` (``policy(skip=False)``), skipping is not what they test."""
 
 from __future__ import annotations
 
@@ -62,8 +67,11 @@ def notified(inc: dict[str, Any]) -> list[tuple[int, int, str]]:
             if e["kind"] == "notified"]
 
 
-def policy(*targets: list[str], wait: int = 60, repeat: int = 0) -> dict[str, Any]:
-    return {"steps": [{"targets": t, "waitSeconds": wait} for t in targets],
+def policy(*targets: list[str], wait: int = 60, repeat: int = 0,
+           skip: bool | None = False) -> dict[str, Any]:
+    """``skip``: every step's ``skipIfNobodyActive`` (``None``: left to the default)."""
+    opt = {} if skip is None else {"skipIfNobodyActive": skip}
+    return {"steps": [{"targets": t, "waitSeconds": wait, **opt} for t in targets],
             "repeat": repeat}
 
 
@@ -107,7 +115,8 @@ def test_policy_routes_and_malformed_policies(clocked: tuple[ServerProcess, Cloc
     name = "p-" + uuid.uuid4().hex[:8]
     with srv.publisher() as pub:
         assert pub.get(f"/api/escalation-policies/{name}").status_code == 404
-        r = pub.put(f"/api/escalation-policies/{name}", json=policy(["a"], ["b"], repeat=2))
+        r = pub.put(f"/api/escalation-policies/{name}",
+                    json=policy(["a"], ["b"], repeat=2, skip=None))
         assert r.status_code == 201, r.text
         assert r.json()["steps"][1] == {"targets": ["b"], "waitSeconds": 60,
                                         "skipIfNobodyActive": True}
@@ -321,3 +330,95 @@ def test_200_concurrent_incidents_over_two_nodes_fire_each_step_once(
                 if not cursor:
                     break
             assert Counter(seen) == dict.fromkeys(ids, 1)
+
+
+# -- presence ---------------------------------------------------------------------------
+
+@pytest.fixture
+def present(tmp_path: Path) -> Iterator[tuple[ServerProcess, Clock]]:
+    """A server whose presence is known 0.45 s after it starts (interval 0.3 s)."""
+    clock = Clock(tmp_path / "clock")
+    srv = start_server(tmp_path, extra=[*FAST, "--test-clock-file", str(clock.path),
+                                        "--presence-interval", "300ms"])
+    try:
+        yield srv, clock
+    finally:
+        srv.stop()
+
+
+def entries(inc: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(e["kind"], e.get("round"), e.get("step"), e.get("user"), e.get("active"))
+            for e in inc["timeline"]]
+
+
+def test_a_step_whose_targets_have_no_tab_is_skipped(
+        present: tuple[ServerProcess, Clock]) -> None:
+    srv, _ = present
+    u = uuid.uuid4().hex[:8]
+    a, b = f"a{u}", f"b{u}"
+    time.sleep(1)  # presence known (1.5 intervals)
+    with srv.publisher() as pub:
+        assert pub.put(f"/api/escalation-policies/{u}", json={"steps": [
+            {"targets": [a], "waitSeconds": 60},  # skipIfNobodyActive: true (the default)
+            {"targets": [b], "waitSeconds": 60, "skipIfNobodyActive": False}]}
+        ).status_code == 201
+        r = pub.post("/api/notifications", json={"escalation": u, "type": "alert",
+                                                 "title": "x"})
+        assert r.status_code == 201 and r.json()["ids"] == {}, r.text
+        inc_id = r.json()["incident"]
+        # step 2 is due at once (the fake clock never moved), b is notified, idle
+        inc = wait_until(lambda: (i := incident(pub, inc_id))["timeline"][1:] and i)
+        assert entries(inc) == [("skipped", 1, 1, None, None), ("notified", 1, 2, b, False)]
+        assert [e["at"] for e in inc["timeline"]] == [T0, T0]
+        assert inc["next"] == {"exhaustedAt": T0 + 60_000} and inc["state"] == "open"
+    with srv.subscriber(a) as sub:
+        assert sub.get("/api/notifications").json()["items"] == []
+
+
+def test_a_target_with_a_visible_tab_is_notified_and_recorded_active(
+        present: tuple[ServerProcess, Clock]) -> None:
+    srv, clock = present
+    u = uuid.uuid4().hex[:8]
+    a, b = f"a{u}", f"b{u}"
+    headers = {"Authorization": f"Bearer {srv.token(a)}"}
+    with srv.publisher() as pub, httpx.Client(base_url=srv.url, headers=headers,
+                                              timeout=10) as tab, \
+            tab.stream("GET", "/api/notifications/stream") as stream:
+        assert stream.status_code == 200
+        assert tab.put("/api/presence", json={"state": "active"}).status_code == 200
+        time.sleep(1)  # presence known (1.5 intervals)
+        wait_until(lambda: pub.get(f"/api/users/{a}/presence").json()["state"] == "active")
+        assert pub.put(f"/api/escalation-policies/{u}", json={"steps": [
+            {"targets": [a, b], "waitSeconds": 30}, {"targets": [b], "waitSeconds": 30}]}
+        ).status_code == 201
+        r = pub.post("/api/notifications", json={"escalation": u, "type": "alert",
+                                                 "title": "x"})
+        assert r.status_code == 201 and set(r.json()["ids"]) == {a, b}, r.text
+        inc_id = r.json()["incident"]
+        inc = incident(pub, inc_id)
+        assert sorted(entries(inc)) == [("notified", 1, 1, a, True),
+                                        ("notified", 1, 1, b, False)]
+        assert inc["next"] == {"round": 1, "step": 2, "at": T0 + 30_000}
+        clock.advance(30)  # step 2: b alone, no tab: skipped, the end is due at once
+        done = wait_until(lambda: (i := incident(pub, inc_id))["state"] == "exhausted" and i)
+        assert entries(done)[2:] == [("skipped", 1, 2, None, None),
+                                     ("exhausted", 1, None, None, None)]
+
+
+def test_nothing_is_skipped_while_presence_is_unknown(tmp_path: Path) -> None:
+    clock = Clock(tmp_path / "clock")
+    srv = start_server(tmp_path, extra=[*FAST, "--test-clock-file", str(clock.path),
+                                        "--presence-interval", "10m"])  # unknown 15 min
+    u = uuid.uuid4().hex[:8]
+    try:
+        with srv.publisher() as pub:
+            assert pub.put(f"/api/escalation-policies/{u}", json=policy(
+                [f"a{u}"], [f"b{u}"], wait=10, skip=True)).status_code == 201
+            inc_id = pub.post("/api/notifications", json={
+                "escalation": u, "type": "alert", "title": "x"}).json()["incident"]
+            clock.advance(10)
+            inc = wait_until(lambda: (i := incident(pub, inc_id))["timeline"][1:] and i)
+            assert entries(inc) == [("notified", 1, 1, f"a{u}", None),
+                                    ("notified", 1, 2, f"b{u}", None)]
+    finally:
+        srv.stop()
