@@ -144,6 +144,9 @@ def rows() -> list[tuple[str, str, Getter, str, bool]]:
          idle_at(10000, "total_per_conn_kb"), "", False),
         ("Idle: server RSS per connection at 10k, KB", "idle",
          idle_at(10000, "rss_per_conn_kb"), "", False),
+        # --quick holds 1k and 3k only (the 10k rows above stay empty there)
+        ("Idle: memory per connection at 3k (quick sizes; RSS + kernel), KB", "idle",
+         idle_at(3000, "total_per_conn_kb"), "", False),
         ("Idle: server CPU at 10k (15 s heartbeats), %", "idle",
          lambda r: r["idle_cpu_pct"], "", False),
         ("Fan-out 1k: deliveries/s (burst)", "fanout", fan("1000", "deliveries_per_s"), "", True),
