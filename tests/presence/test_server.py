@@ -1,14 +1,20 @@
 """Presence on one real server (memory://): the routes, ``presence`` frames on topic
 streams without an ``id:`` line (resuming is unaffected), reported states, the leave
-grace, and who may ask what."""
+grace, and who may ask what; presence over WebSocket (``"presence": true`` on a
+topic subscription)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from tests.presence.rawsse import RawStream
 from tests.support.server import API_KEY, ServerProcess, mint, start_server
@@ -102,3 +108,76 @@ async def test_a_reload_within_the_grace_does_not_flap(server: ServerProcess) ->
     assert watcher.presence().count(("carl", "active")) == 1
     await carl.close()
     await watcher.close()
+
+
+_readers: set[asyncio.Task[None]] = set()
+
+
+async def ws_subscribe(server: ServerProcess, token: str, sub: dict[str, Any]
+                       ) -> tuple[Any, list[dict[str, Any]]]:
+    """A socket subscribed as ``sub`` asks, and the list its messages are added to."""
+    ws = await websockets.connect(server.url.replace("http://", "ws://") + "/api/ws?token="
+                                  + token)
+    await ws.send(json.dumps({"op": "subscribe", **sub}))
+    got: list[dict[str, Any]] = []
+
+    async def read() -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for raw in ws:
+                got.append(json.loads(raw))
+
+    _readers.add(task := asyncio.create_task(read()))
+    task.add_done_callback(_readers.discard)
+    return ws, got
+
+
+async def until(check: Any, within: float = 10) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "not reached in time"
+        await asyncio.sleep(0.05)
+
+
+def presence_of(got: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(m["data"]["user"], m["data"]["state"]) for m in got
+            if m.get("event") == "presence"]
+
+
+async def test_presence_frames_over_websocket(server: ServerProcess) -> None:
+    topic = "room-ws"
+    dana_t = mint("dana", [topic])
+    ws, got = await ws_subscribe(server, dana_t, {"stream": f"topic:{topic}",
+                                                  "presence": True})
+    plain, plain_got = await ws_subscribe(server, dana_t, {"stream": f"topic:{topic}"})
+    # An SSE watcher on the same topic: both kinds of frame for the same signals.
+    sse = await RawStream(f"{server.url}/api/topics/{topic}/stream?presence=1",
+                          mint("watcher", [topic])).start()
+    await until(lambda: any(m.get("op") == "subscribed" for m in got)
+                and any(m.get("op") == "subscribed" for m in plain_got))
+    eve = await RawStream(f"{server.url}/api/topics/{topic}/stream", mint("eve", [topic])
+                          ).start()
+    await until(lambda: ("eve", "active") in presence_of(got))
+    await sse.until(lambda s: ("eve", "active") in s.presence())
+    async with client(server, API_KEY) as pub:
+        r = await pub.post(f"/api/topics/{topic}/events", json={"type": "t", "title": "one"})
+        assert r.status_code == 201
+    await until(lambda: any(m.get("event") == "activity" for m in got)
+                and any(m.get("event") == "activity" for m in plain_got))
+    await eve.close()
+    await until(lambda: ("eve", "absent") in presence_of(got), within=5)
+    frames = [m for m in got if m.get("event") == "presence"]
+    assert frames and all(set(m) == {"stream", "event", "data"} for m in frames)  # no id
+    assert all(m["stream"] == f"topic:{topic}" and isinstance(m["data"]["since"], int)
+               for m in frames)
+    assert all(m["id"] for m in got if m.get("event") == "activity")
+    assert [p for p in presence_of(got) if p[0] == "eve"] == \
+        [p for p in sse.presence() if p[0] == "eve"] == [("eve", "active"), ("eve", "absent")]
+    assert [m.get("event") for m in plain_got if "event" in m] == ["activity"]  # no signals
+    await sse.close()
+    await ws.close()
+    await plain.close()
+    # presence must be a boolean: the socket is closed as a bad message
+    bad, _ = await ws_subscribe(server, dana_t, {"stream": f"topic:{topic}",
+                                                       "presence": "yes"})
+    await asyncio.wait_for(bad.wait_closed(), 5)
+    assert bad.close_code == 4000

@@ -22,7 +22,14 @@ from collections.abc import Iterable
 import orjson
 
 from tocsin.broker.base import Broker, BrokerUnavailable
-from tocsin.events import TOPIC_PREFIX, StreamEvent, chunked, decode_batch, encode_batch
+from tocsin.events import (
+    TOPIC_PREFIX,
+    StreamEvent,
+    chunked,
+    decode_batch,
+    encode_batch,
+    stream_label,
+)
 from tocsin.presence import PREFIX as PRESENCE_PREFIX
 from tocsin.presence import Change, Presence
 from tocsin.store.base import Store
@@ -37,6 +44,17 @@ SAFETY_SWEEP_FACTOR = 10
 """Even with a healthy broker, sweep every ``degraded_poll_s * SAFETY_SWEEP_FACTOR``:
 an event stored by a node that died before announcing it (SIGKILL, or killed while
 cut off from the broker) reaches live clients elsewhere within that bound."""
+
+
+def signal_frame(stream: str, name: str, data: str, json: bool) -> tuple[bytes, bytes | None]:
+    """A live-only signal as a connection of that kind takes it, with its direct-write
+    chunk: SSE ``event:``/``data:`` lines without ``id:``, or (``json``: WebSocket) the
+    JSON frame ``{stream, event, data}`` without ``id`` (no direct writes there)."""
+    if json:
+        return b'{"stream":%b,"event":%b,"data":%b}' % (
+            orjson.dumps(stream_label(stream)), orjson.dumps(name), data.encode()), None
+    sse = frame(name, data)
+    return sse, chunked(sse)
 
 
 class Hub:
@@ -212,16 +230,19 @@ class Hub:
         """A live-only event (``presence``) to this node's connections on ``stream`` that
         asked for signals:
         not stored, no ``id:`` (clients keep their last id, so resuming is unaffected),
-        framed once per node. Dropped for a client already 256 KiB behind (it refetches
-        the state over HTTP). Transports other than SSE hook in here."""
+        framed by :func:`signal_frame` once per connection kind (SSE, JSON) per signal,
+        only for kinds present. Dropped for a client already 256 KiB behind (it
+        refetches the state over HTTP)."""
         conns = self.streams.get(stream)
         if not conns or not self.signalled:
             return
-        data_frame = frame(name, data)
-        chunk = chunked(data_frame)
+        framed: dict[bool, tuple[bytes, bytes | None]] = {}
         for c in conns:
             if c in self.signalled and c.outbox_bytes <= MAX_OUTBOX_BYTES:
-                c.push_raw(data_frame, chunk)
+                f = framed.get(c.json)
+                if f is None:
+                    f = framed[c.json] = signal_frame(stream, name, data, c.json)
+                c.push_raw(*f)
 
     def _presence_changed(self, change: Change) -> None:
         if change.stream.startswith(TOPIC_PREFIX):

@@ -7,10 +7,13 @@ cookie) or left it to the first message, ``{"op": "auth", "token": "..."}``.
 Client → server (JSON text messages):
 - ``{"op": "auth", "token"}`` — first message when the upgrade carried no token; later,
   a fresh token of the same user extends the socket's life (refresh without loss);
-- ``{"op": "subscribe", "stream": "inbox" | "topic:<name>", "since"?: <event id>}`` —
-  acked with ``{"op": "subscribed", "stream", "position"}``, then the stream's events
-  after ``since`` (or live from ``position`` without it) as ``{stream, id, event,
-  data}``; subscribing again to a stream repositions it;
+- ``{"op": "subscribe", "stream": "inbox" | "topic:<name>", "since"?: <event id>,
+  "presence"?: true}`` — acked with ``{"op": "subscribed", "stream", "position"}``,
+  then the stream's events after ``since`` (or live from ``position`` without it) as
+  ``{stream, id, event, data}``; subscribing again to a stream repositions it.
+  ``presence: true`` on a topic adds its live-only presence changes as ``{stream,
+  event: "presence", data: {user, state, since}}`` frames, with no ``id`` (the SSE
+  stream's ``?presence=1``: ``docs/presence.md``);
 - ``{"op": "unsubscribe", "stream"}`` → ``{"op": "unsubscribed", "stream"}``;
 - ``{"op": "ping"}`` → ``{"op": "pong"}`` (browsers cannot see protocol pings).
 
@@ -256,8 +259,11 @@ class WebSocketSession:
     async def _subscribe(self, op: dict[str, Any]) -> None:
         label = op.get("stream")
         since = op.get("since")
+        signals = op.get("presence", False)
         if not isinstance(label, str) or (since is not None and not isinstance(since, str)):
             raise _Close(CLOSE_BAD_MESSAGE, "'stream' must be a string and 'since' an event id")
+        if not isinstance(signals, bool):
+            raise _Close(CLOSE_BAD_MESSAGE, "'presence' must be true or false")
         who = self.who
         assert who is not None
         try:
@@ -292,7 +298,8 @@ class WebSocketSession:
             except ValueError:
                 last = NEVER_ISSUED
         conn = JsonConnection(stream, who.user, self.hub.counters, self._wake.set)
-        self.hub.register(conn)  # before reading the head: nothing published is missed
+        # before reading the head: nothing published is missed
+        self.hub.register(conn, signals=signals)
         follower = Follower(self.hub, conn)
         if not await follower.position(last, self.hub.known_head(stream)) \
                 or self.closing is not None:
