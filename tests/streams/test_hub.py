@@ -394,3 +394,36 @@ async def test_stop_returns_right_after_a_sweep_request(make_hub: MakeHub) -> No
             t.cancel()
         await stopping
     assert done
+
+
+async def test_a_signal_is_framed_once_per_connection_kind(
+        make_hub: MakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tocsin.streams.hub as hub_module
+    from tocsin.streams.follow import JsonConnection
+
+    hub = await make_hub(start=False)
+    stream = "t:room"
+    sse = [Connection(stream) for _ in range(3)]
+    ws = [JsonConnection(stream) for _ in range(3)]
+    quiet = [Connection(stream), JsonConnection(stream)]  # did not ask for signals
+    for c in (*sse, *ws):
+        hub.register(c, signals=True)
+        c.start_at(0, 0, "e")
+    for c in quiet:
+        hub.register(c)
+        c.start_at(0, 0, "e")
+    calls: list[bool] = []
+    real = hub_module.signal_frame
+
+    def counting(stream: str, name: str, data: str, json: bool) -> tuple[bytes, bytes | None]:
+        calls.append(json)
+        return real(stream, name, data, json)
+
+    monkeypatch.setattr(hub_module, "signal_frame", counting)
+    hub.signal(stream, "presence", '{"user":"u","state":"active","since":1}')
+    assert sorted(calls) == [False, True]
+    assert all(c.outbox == [b'event: presence\ndata: {"user":"u","state":"active",'
+                            b'"since":1}\n\n'] for c in sse)
+    assert all(c.outbox == [b'{"stream":"topic:room","event":"presence","data":'
+                            b'{"user":"u","state":"active","since":1}}'] for c in ws)
+    assert all(not c.outbox for c in quiet)
