@@ -32,8 +32,11 @@ def open_incident(srv: ServerProcess, steps: list[list[str]], wait: int,
                   title: str = "DB down") -> tuple[str, dict[str, str]]:
     name = "p-" + uuid.uuid4().hex[:8]
     with srv.publisher() as pub:
+        # Skipping by presence is not tested here (tests/escalation): a headless page
+        # may well report idle, so no step is skipped.
         r = pub.put(f"/api/escalation-policies/{name}", json={
-            "steps": [{"targets": t, "waitSeconds": wait} for t in steps]})
+            "steps": [{"targets": t, "waitSeconds": wait, "skipIfNobodyActive": False}
+                      for t in steps]})
         assert r.status_code == 201, r.text
         r = pub.post("/api/notifications", json={
             "escalation": name, "type": "alert", "title": title, "priority": "urgent"})
