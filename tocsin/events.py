@@ -44,6 +44,7 @@ class StreamEvent:
     _frame: bytes | None = field(default=None, repr=False, compare=False)
     _chunk: bytes | None = field(default=None, repr=False, compare=False)
     _json: bytes | None = field(default=None, repr=False, compare=False)
+    _urgent: bool | None = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -74,6 +75,23 @@ class StreamEvent:
                 orjson.dumps(stream_label(self.stream)), self.id.encode(),
                 self.name.encode(), self.data.encode())
         return self._json
+
+
+    @property
+    def urgent(self) -> bool:
+        """A ``notification`` event whose notification has priority ``urgent``. Parsed
+        from ``data`` on first use and cached: only a backed-up connection asks (see
+        ``streams/connection.py``), never the fan-out's common path."""
+        if self._urgent is None:
+            urgent = False
+            if self.name == "notification":
+                try:
+                    obj = orjson.loads(self.data)
+                except orjson.JSONDecodeError:
+                    obj = None
+                urgent = isinstance(obj, dict) and obj.get("priority") == "urgent"
+            self._urgent = urgent
+        return self._urgent
 
 
 def stream_label(stream: str) -> str:

@@ -24,13 +24,20 @@ from tocsin.streams.direct import DirectWrite
 MAX_OUTBOX_BYTES = 256 * 1024
 """Per connection: frames queued beyond this are not queued; the client is served from
 the store once it drains (live events and catch-up reads alike)."""
+URGENT_RESERVE_BYTES = 64 * 1024
+"""Headroom above :data:`MAX_OUTBOX_BYTES` that only live ``urgent`` notifications may
+use: under pressure the lower priorities are the ones left to the store, so an urgent
+event still goes out in the connection's next write (in seq order, behind what is
+already queued) instead of after a drain wait and a store read. The most a connection
+queues is therefore ``MAX_OUTBOX_BYTES + URGENT_RESERVE_BYTES`` plus one frame."""
 
 
 class StreamCounters:
     """A node's stream counters (exported by ``metrics.py``); bumped only on rare paths
     (a catch-up read, an overflow, a reset, a refusal), never per live event."""
 
-    __slots__ = ("catch_up_events", "catch_up_reads", "overflows", "refused", "resets")
+    __slots__ = ("catch_up_events", "catch_up_reads", "overflows", "refused", "resets",
+                 "urgent_reserved")
 
     def __init__(self) -> None:
         self.catch_up_reads = 0
@@ -43,6 +50,9 @@ class StreamCounters:
         """``reset`` events sent (position not continuable)."""
         self.refused = 0
         """Streams refused by the per-user cap."""
+        self.urgent_reserved = 0
+        """Urgent live events queued in the reserve above the outbox bound (each would
+        otherwise have left its connection to the store)."""
 
 
 class Connection:
@@ -133,7 +143,7 @@ class Connection:
             return
         if seq != self.last_seq + 1:
             self.fetching = True  # gap: let the writer read the store
-        elif self.outbox_bytes > MAX_OUTBOX_BYTES:
+        elif self.outbox_bytes > MAX_OUTBOX_BYTES and not self._reserve(event):
             self.fetching = True  # slow client: the store serves it once it drains
             self.counters.overflows += 1
         else:
@@ -145,6 +155,15 @@ class Connection:
             self.outbox.append(f)
             self.outbox_bytes += len(f)
         self._wakeup()
+
+    def _reserve(self, event: StreamEvent) -> bool:
+        """Whether ``event``, arriving over the bound, may use the urgent reserve (rare
+        path: only a backed-up connection asks, so the urgency check costs nothing on
+        the common one)."""
+        if self.outbox_bytes <= MAX_OUTBOX_BYTES + URGENT_RESERVE_BYTES and event.urgent:
+            self.counters.urgent_reserved += 1
+            return True
+        return False
 
     def nudge(self, head: int, epoch: str) -> None:
         """The store's head is ``head`` of ``epoch``: catch up if that is news."""
