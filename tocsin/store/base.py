@@ -58,6 +58,10 @@ class PublishResult:
     events: list[StreamEvent] = field(default_factory=list)
     """The events to fan out; empty when this was an idempotent replay."""
     replayed: bool = False
+    skipped: dict[str, str] | None = None
+    """Recipients not delivered to, by reason (attention preferences); None: nobody."""
+    silent: dict[str, str] | None = None
+    """Recipients who got it silently, with the ``silentReason``; None: nobody."""
 
 
 @dataclass(slots=True)

@@ -18,6 +18,10 @@ class PublishJob:
 
     users: list[str]
     note: NewNotification
+    skipped: dict[str, str] | None = None
+    """Attention: recipients not delivered to (user -> reason), set in the transaction."""
+    silent: dict[str, str] | None = None
+    """Attention: recipients who get it silently (user -> ``silentReason``)."""
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from tocsin.events import StreamEvent, topic_stream, user_stream
 from tocsin.ids import event_id, new_id
 from tocsin.store.base import Json, NewTopicEvent, PublishResult
 from tocsin.store.batch import Job, JobResult, PublishJob, TopicJob
-from tocsin.store.shape import notification_json
+from tocsin.store.shape import notification_json, with_silent
 from tocsin.store.tables import upsert_sql
 
 CHUNK = 1000  # rows per multi-row statement: stays under every driver's parameter cap
@@ -63,7 +63,8 @@ def stream_counts(jobs: list[Job]) -> dict[str, int]:
     """How many seqs each stream needs for ``jobs``."""
     counts: dict[str, int] = {}
     for job in jobs:
-        keys = ([user_stream(u) for u in job.users] if isinstance(job, PublishJob)
+        keys = ([user_stream(u) for u in job.users if not job.skipped or u not in job.skipped]
+                if isinstance(job, PublishJob)
                 else [topic_stream(job.topic)])
         for key in keys:
             counts[key] = counts.get(key, 0) + 1
@@ -109,23 +110,29 @@ def plan_rows(
         data_text = dumps(note.data) if note.data is not None else None
         ids: dict[str, str] = {}
         out: list[StreamEvent] = []
+        skipped, silent = job.skipped or {}, job.silent or {}  # attention
         for u in job.users:
+            if u in skipped:
+                continue
+            reason = silent.get(u) if silent else None
             stream = user_stream(u)
             seq = next_seq[stream]
             next_seq[stream] = seq + 1
             epoch = alloc[stream].epoch
             nid = new_id()
             ids[u] = nid
-            text = dumps(notification_json(nid, seq, epoch, note, now))
+            text = dumps(with_silent(notification_json(nid, seq, epoch, note, now), reason))
             note_rows.append({
                 "id": nid, "user_id": u, "seq": seq, "type": note.type,
                 "title": note.title, "body": note.body, "priority": note.priority,
                 "group_key": note.group_key, "url": note.url, "actor": note.actor,
                 "source": note.source, "data": data_text, "created_at": now,
                 "expires_at": note.expires_at, "read_at": None,
+                "silent_reason": reason,
             })
             event_rows.append({"stream": stream, "seq": seq, "name": "notification",
                                "data": text, "created_at": now})
             out.append(StreamEvent(stream, seq, "notification", text, epoch))
-        results.append(PublishResult(ids=ids, events=out))
+        results.append(PublishResult(ids=ids, events=out, skipped=job.skipped or None,
+                                     silent=job.silent or None))
     return note_rows, event_rows, results

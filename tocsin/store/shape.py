@@ -34,6 +34,7 @@ def notification_json(
         "priority": note.priority,
         "timestamp": created_at,
         "read": read_at is not None,
+        "silent": False,  # attention: with_silent sets the reason
     }
     if read_at is not None:
         j["readAt"] = read_at
@@ -45,6 +46,14 @@ def notification_json(
     return j
 
 
+def with_silent(j: Json, reason: str | None) -> Json:
+    """Attention (docs/attention.md): ``silent`` and, when silent, ``silentReason``."""
+    if reason is not None:
+        j["silent"] = True
+        j["silentReason"] = reason
+    return j
+
+
 def row_json(r: Any, epoch: str) -> Json:
     """A ``tocsin_notifications`` row as JSON; ``epoch`` is its user stream's epoch."""
     note = NewNotification(
@@ -52,4 +61,5 @@ def row_json(r: Any, epoch: str) -> Json:
         url=r.url, actor=r.actor, source=r.source,
         data=orjson.loads(r.data) if r.data is not None else None, expires_at=r.expires_at,
     )
-    return notification_json(r.id, r.seq, epoch, note, r.created_at, r.read_at)
+    return with_silent(notification_json(r.id, r.seq, epoch, note, r.created_at, r.read_at),
+                       r.silent_reason)

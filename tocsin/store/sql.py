@@ -36,6 +36,7 @@ from tocsin.store.plan import (
     stream_counts,
     upsert_statements,
 )
+from tocsin.store.preferences import prepare_sql
 from tocsin.store.reads import SqlReads, check_cursor, is_unavailable
 from tocsin.store.tables import events, idempotency, notifications, streams
 
@@ -82,6 +83,8 @@ class SqlStore(SqlReads):
     def __init__(self, url: str) -> None:
         self.url = url
         self._batcher = GroupCommit(self._write_batch, self.batch_inflight)
+        self.attention_clock: Callable[[], int] = now_ms
+        """The clock quiet hours and DND are judged by (injectable: tests)."""
 
     # -- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
@@ -194,6 +197,7 @@ class SqlStore(SqlReads):
     async def _insert_jobs(
         self, conn: AsyncConnection, jobs: list[Job], now: int
     ) -> list[JobResult]:
+        await prepare_sql(conn, jobs, now, self.attention_clock())  # attention
         alloc = await self._allocate(conn, stream_counts(jobs))
         note_rows, event_rows, results = plan_rows(jobs, alloc, now)
         for rows in chunks(note_rows):

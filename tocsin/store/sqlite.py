@@ -69,7 +69,8 @@ class SqliteStore(SqlStore):
         async with self._lock:
             try:
                 return await loop.run_in_executor(
-                    self._writer, sqlite_writer.write_batch, self._raw, jobs, now_ms())
+                    self._writer, sqlite_writer.write_batch, self._raw, jobs, now_ms(),
+                    self.attention_clock())
             except sqlite3.OperationalError as exc:  # locked by another process, disk I/O
                 raise StoreUnavailable(f"SQLite: {exc}") from exc
 

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from tocsin.store.batch import Job, JobResult
 from tocsin.store.plan import Allocation, allocated, plan_rows, stream_counts, upsert_statements
+from tocsin.store.preferences import prepare_raw
 from tocsin.store.tables import events, insert_sql, notifications
 
 NOTE_INSERT = insert_sql(notifications)
@@ -51,10 +52,13 @@ def allocate(conn: sqlite3.Connection, counts: dict[str, int]) -> dict[str, Allo
     return out
 
 
-def write_batch(conn: sqlite3.Connection, jobs: list[Job], now: int) -> list[JobResult]:
-    """One group-commit transaction (runs on the writer thread)."""
+def write_batch(conn: sqlite3.Connection, jobs: list[Job], now: int,
+                clock_now: int | None = None) -> list[JobResult]:
+    """One group-commit transaction (runs on the writer thread); ``clock_now``: the
+    attention clock (quiet hours, DND)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
+        prepare_raw(conn, jobs, now, now if clock_now is None else clock_now)
         note_rows, event_rows, results = plan_rows(jobs, allocate(conn, stream_counts(jobs)), now)
         if note_rows:
             conn.executemany(NOTE_INSERT, note_rows)

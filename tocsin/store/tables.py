@@ -62,6 +62,7 @@ notifications = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger),
     Column("read_at", BigInteger),
+    Column("silent_reason", String(16)),  # attention (0005): NULL = may interrupt
 )
 Index("tocsin_notifications_user_seq", notifications.c.user_id, notifications.c.seq, unique=True)
 Index("tocsin_notifications_user_unread", notifications.c.user_id, notifications.c.read_at)

@@ -1,0 +1,2 @@
+"""Attention: per-recipient preferences, quiet hours / DND, and the decision
+whether a notification may interrupt (docs/attention.md)."""

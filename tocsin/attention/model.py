@@ -1,0 +1,142 @@
+"""The preferences' wire shape (camelCase), validated with pydantic: what
+``PUT /api/preferences`` and ``PUT /api/preferences/defaults`` accept and what the
+store keeps (as JSON) and the decision reads."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from functools import lru_cache
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from tocsin.errors import TocsinError
+
+Priority = Literal["low", "medium", "high", "urgent"]
+Channel = Literal["inbox", "interrupt", "push", "email"]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
+DEFAULT_CHANNELS: list[Channel] = ["inbox", "interrupt"]
+MAX_TYPES = 100
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+_TYPE = re.compile(r"[^\x00-\x1f]{1,100}")
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class TypePrefs(_M):
+    channels: list[Channel] = Field(default_factory=lambda: list(DEFAULT_CHANNELS),
+                                    max_length=8)
+    min_priority: Priority = "low"
+
+    @field_validator("channels")
+    @classmethod
+    def _dedupe(cls, v: list[Channel]) -> list[Channel]:
+        return list(dict.fromkeys(v))
+
+
+class QuietHours(_M):
+    timezone: str
+    start: str
+    end: str
+    days: list[Day] = Field(default_factory=lambda: list(DAYS), max_length=7)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        zone_of(v)
+        return v
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        if not _HHMM.fullmatch(v):
+            raise ValueError("must be a time of day \"HH:MM\" from 00:00 to 23:59")
+        return v
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, v: list[Day]) -> list[Day]:
+        return [d for d in DAYS if d in v]
+
+
+class Dnd(_M):
+    until: int = Field(ge=0, le=2**53)
+    since: int | None = Field(default=None, ge=0, le=2**53)
+
+
+def _check_types(v: dict[str, TypePrefs]) -> dict[str, TypePrefs]:
+    if len(v) > MAX_TYPES:
+        raise ValueError(f"at most {MAX_TYPES} types")
+    for name in v:
+        if not _TYPE.fullmatch(name):
+            raise ValueError("type names are 1 to 100 characters")
+    return v
+
+
+class Preferences(_M):
+    types: dict[str, TypePrefs] = Field(default_factory=dict)
+    quiet_hours: QuietHours | None = None
+    dnd: Dnd | None = None
+    urgent_bypasses_quiet: bool = True
+    defaults: dict[str, Any] | None = None
+    """Read-only on the wire (GET shows the publisher defaults); ignored on PUT."""
+
+    _types = field_validator("types")(_check_types)
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude={"defaults"})
+
+
+class Defaults(_M):
+    types: dict[str, TypePrefs] = Field(default_factory=dict)
+
+    _types = field_validator("types")(_check_types)
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True)
+
+
+@lru_cache(maxsize=512)
+def zone_of(name: str) -> ZoneInfo:
+    try:
+        if not name or name.startswith(("/", ".")) or ".." in name:
+            raise ValueError
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown IANA time zone {name!r}") from None
+
+
+def hhmm(v: str) -> time:
+    return time(int(v[:2]), int(v[3:]))
+
+
+def _parse(model: type[_M], raw: object) -> Any:
+    from tocsin.api.validation import error_from_validation
+
+    if not isinstance(raw, dict):
+        raise TocsinError("invalid_field", "The body must be a JSON object.", "types")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        err = error_from_validation(exc.errors(), located=False)
+        # pydantic names a bad Literal "types.x.channels.0": the field is the list
+        if err.field and err.field.rsplit(".", 1)[-1].isdigit():
+            err.field = err.field.rsplit(".", 1)[0]
+        raise err from None
+
+
+def parse_preferences(raw: object) -> Preferences:
+    prefs: Preferences = _parse(Preferences, raw)
+    return prefs
+
+
+def parse_defaults(raw: object) -> Defaults:
+    d: Defaults = _parse(Defaults, raw)
+    return d
