@@ -43,6 +43,45 @@ export interface TocsinNotification {
    * acknowledged it; `pending` while this user's own `ack()` is on its way.
    */
   acked?: IncidentAck;
+  /** Delivered without interrupting (no toast, no OS notification): docs/attention.md. */
+  silent?: boolean;
+  silentReason?: "preferences" | "dnd" | "quiet_hours" | string;
+  /** A group of publishes with one `groupKey` shown as this one row: docs/grouping.md. */
+  group?: NotificationGroup | null;
+}
+
+/** `count` publishes of one `groupKey`; `actors` latest first, at most 5. */
+export interface NotificationGroup {
+  key: string;
+  count: number;
+  actors: string[];
+}
+
+export type Channel = "inbox" | "interrupt" | "push" | "email";
+
+export interface TypePreference {
+  channels: Channel[];
+  minPriority: Priority;
+}
+
+export interface QuietHours {
+  /** IANA name, e.g. "Europe/Berlin" */
+  timezone: string;
+  /** "HH:MM" */
+  start: string;
+  end: string;
+  days?: ("mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun")[];
+}
+
+/** GET/PUT /api/preferences (docs/attention.md). */
+export interface Preferences {
+  types: Record<string, TypePreference>;
+  quietHours: QuietHours | null;
+  /** ms since the epoch */
+  dnd: { until: number; since?: number } | null;
+  urgentBypassesQuiet: boolean;
+  /** read-only: the publisher's per-type defaults */
+  defaults?: Record<string, TypePreference>;
 }
 
 /** Who acknowledged an incident (docs/escalation.md), and when (ms since the epoch). */
@@ -157,6 +196,12 @@ export declare class TocsinClient extends EventTarget {
    * (optimistic; resolves false at once when it is not part of an incident).
    */
   ack(id: string): Promise<boolean>;
+  /** Snooze until `until` (ms since the epoch); it comes back as a new notification event. */
+  snooze(id: string, until: number): Promise<boolean>;
+  /** GET /api/preferences (fields an older server lacks filled with the defaults). */
+  preferences(): Promise<Preferences>;
+  /** PUT /api/preferences; resolves to what the server stored. */
+  savePreferences(p: Preferences): Promise<Preferences>;
   dismissToast(id: string): void;
   /** Mark read and follow the url if it is http(s). */
   open(id: string): void;

@@ -12,9 +12,14 @@
  * and actions it renders live in ../lib/.
  * @module tocsin/components/bell
  */
+import { groupActors } from "../lib/attention.js";
 import { ackedText, incidentOf } from "../lib/incidents.js";
 import { safeUrl, timeAgo } from "../tocsin.js";
 import { h, icon, ICON_BELL, ICON_CHECK, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
+import { preferencesPanel, PREFS_STYLES } from "./prefs-panel.js";
+
+const ICON_SNOOZE = "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zm.5-13H11v6l5.2 3.2.8-1.3-4.5-2.7z";
+const SNOOZE_MS = 3600_000;
 
 /** @typedef {import("../tocsin.js").TocsinNotification} N */
 
@@ -123,6 +128,9 @@ li.group > .row { border-bottom: none; }
 @media (pointer: coarse) and (min-width: 481px) {
   .bell, .actions button, .head .close { min-width: 44px; min-height: 44px; }
 }
+${PREFS_STYLES}
+.prefs-btn { font-size: 13px; }
+.group-by { font-size: 12px; }
 @media (prefers-reduced-motion: no-preference) {
   .panel:not([hidden]) { animation: pop .12s ease-out; }
   @keyframes pop { from { opacity: 0; transform: translateY(-4px); } }
@@ -191,6 +199,11 @@ export class TocsinBell extends TocsinElement {
       type: "button", class: "close", "aria-label": "Close notifications", onclick: () => this.hide(),
     }, icon(ICON_CLOSE, 18));
     this.closeBtn = close;
+    this.prefsSlot = h("div", { id: "tocsin-prefs", hidden: true });
+    this.prefsBtn = h("button", {
+      type: "button", class: "prefs-btn", "aria-expanded": "false", "aria-controls": "tocsin-prefs",
+      onclick: () => this.togglePrefs(),
+    }, "Preferences");
     this.unreadOnly = h("input", { type: "checkbox", onchange: () => this.setFilter() });
     this.typeSel = h("select", { "aria-label": "Filter by type", onchange: () => this.setFilter() });
     this.sourceSel = h("select", { "aria-label": "Filter by source", onchange: () => this.setFilter() });
@@ -205,7 +218,8 @@ export class TocsinBell extends TocsinElement {
       id: "panel", class: "panel", part: "panel", role: "dialog", "aria-modal": "true",
       "aria-labelledby": "tocsin-title", hidden: true,
     },
-    h("div", { class: "head" }, h("h2", { id: "tocsin-title", text: "Notifications" }), this.markAll, close),
+    h("div", { class: "head" }, h("h2", { id: "tocsin-title", text: "Notifications" }), this.prefsBtn, this.markAll, close),
+    this.prefsSlot,
     h("div", { class: "filters", role: "group", "aria-label": "Filters" },
       h("label", null, this.unreadOnly, "Unread only"), this.typeSel, this.sourceSel),
     this.perm, this.error, this.scroller);
@@ -338,7 +352,7 @@ export class TocsinBell extends TocsinElement {
       }
     }
     const lis = entries.map((e) => {
-      if ("group" in e) return e.items.length > 1 ? this.groupRow(e.group, e.items) : this.row(e.items[0]);
+      if ("items" in e) return e.items.length > 1 ? this.groupRow(e.group, e.items) : this.row(e.items[0]);
       return this.row(e);
     });
     this.list.replaceChildren(...lis);
@@ -364,6 +378,23 @@ export class TocsinBell extends TocsinElement {
     // Tab trap work, instead of letting it fall to <body>.
     const now = /** @type {HTMLButtonElement|null} */ (root.activeElement);
     if (this.expanded && wasInside && (!now || !this.panel.contains(now) || now.disabled)) this.focusFallback();
+  }
+
+  /** Show or hide the preferences section (loaded fresh each time it opens). */
+  togglePrefs() {
+    const slot = this.prefsSlot;
+    const btn = this.prefsBtn;
+    if (!slot || !btn || !this.client) return;
+    const open = slot.hidden;
+    slot.hidden = !open;
+    btn.setAttribute("aria-expanded", String(open));
+    if (open) {
+      const types = [...new Set((this.state?.notifications ?? []).map((n) => n.type).filter(Boolean))];
+      slot.replaceChildren(preferencesPanel(this.client, types));
+      /** @type {HTMLElement|null} */ (slot.querySelector("button, input, select"))?.focus();
+    } else {
+      slot.replaceChildren();
+    }
   }
 
   /** Focus a sensible control in the open center: the first item, else a header button. */
@@ -428,7 +459,11 @@ export class TocsinBell extends TocsinElement {
         ? h("span", { class: `tag ${n.priority}`, text: n.priority }) : null,
       n.source ? h("span", { class: "source", text: n.source }) : null,
       hasUrl ? h("span", { class: "link", text: "Opens link" }) : null,
-      n.acked ? h("span", { class: "acked", text: ackedText(n.acked, client?.user ?? "") }) : null);
+      n.acked ? h("span", { class: "acked", text: ackedText(n.acked, client?.user ?? "") }) : null,
+      n.group && n.group.count > 1
+        ? h("span", { class: "group-by", text: `${groupActors(n) || `${n.group.count} updates`} · ${n.group.count}` })
+        : null,
+      n.silent ? h("span", { class: "sr-only", text: "Arrived silently" }) : null);
     // An incident nobody acknowledged yet: "Acknowledge" (for everyone it notified).
     const ack = incidentOf(n) && !n.acked ? h("button", {
       type: "button", class: "ack", dataset: { key, role: "ack" },
@@ -453,6 +488,11 @@ export class TocsinBell extends TocsinElement {
       title: n.read ? "Mark as unread" : "Mark as read",
       onclick: () => (n.read ? client?.markUnread(n.id) : client?.markRead(n.id)),
     }, icon(ICON_CHECK, 16));
+    const snooze = n.local ? null : h("button", {
+      type: "button", class: "snooze", dataset: { key, role: "snooze" },
+      "aria-label": `Snooze “${n.title}” for 1 hour`, title: "Snooze for 1 hour",
+      onclick: () => this.snoozeRow(n.id),
+    }, icon(ICON_SNOOZE, 16));
     const dismiss = h("button", {
       type: "button", class: "dismiss", dataset: { key, role: "dismiss" },
       "aria-label": `Dismiss “${n.title}”`, title: "Dismiss",
@@ -461,7 +501,20 @@ export class TocsinBell extends TocsinElement {
     return h("li", {
       class: `row ${n.read ? "read" : "unread"} prio-${n.priority}${child ? " child" : ""}`,
       dataset: { id: n.id },
-    }, open, h("span", { class: "actions" }, ack, toggle, dismiss));
+    }, open, h("span", { class: "actions" }, ack, toggle, snooze, dismiss));
+  }
+
+  /** Snooze for an hour, keeping keyboard focus in the list. @param {string} id */
+  snoozeRow(id) {
+    const opens = this.openButtons();
+    const i = opens.findIndex((b) => b.dataset.id === id);
+    const next = opens[i + 1] ?? opens[i - 1];
+    this.client?.snooze(id, Date.now() + SNOOZE_MS);
+    if (next) queueMicrotask(() => {
+      const el = /** @type {HTMLElement|null} */ (this.list?.querySelector(
+        `[data-key="${CSS.escape(String(next.dataset.key))}"][data-role="open"]`));
+      el?.focus();
+    });
   }
 
   /** @param {string} id */

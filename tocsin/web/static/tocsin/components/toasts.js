@@ -53,6 +53,7 @@ const STYLES = `${THEME}
 .title { font-weight: 600; font-size: 14px; overflow-wrap: anywhere; }
 .body { font-size: 13px; color: var(--_muted); overflow-wrap: anywhere; }
 .local .body { color: inherit; }
+.toast.digest { border-left-color: var(--_accent, currentColor); background: inherit; color: inherit; }
 .prio { font-size: 11px; text-transform: uppercase; letter-spacing: .04em; font-weight: 700; }
 .urgent .prio { color: var(--_urgent); }
 .high .prio { color: var(--_high); }
@@ -267,7 +268,7 @@ export class TocsinToasts extends TocsinElement {
     }, icon(ICON_CLOSE, 16));
     const incident = !n.local && incidentOf(n);
     return h("div", {
-      class: `toast ${n.local ? "local" : n.priority}${incident ? " incident" : ""}`, part: "toast",
+      class: `toast ${n.local ? (n.type === "tocsin.digest" ? "local digest" : "local") : n.priority}${incident ? " incident" : ""}`, part: "toast",
       dataset: { id: n.id, priority: n.priority },
     }, open, close, incident ? h("div", { class: "esc", part: "escalation" }) : null);
   }

@@ -6,6 +6,10 @@
  * @module tocsin/lib/inbox
  */
 import { Actions, coveredBy } from "./actions.js";
+import {
+  applyAttention, ATTENTION_EVENTS, interrupts, loadPreferences, replaceNotification,
+  savePreferences, snooze,
+} from "./attention.js";
 import { compareIds, cursorAfter } from "./ids.js";
 import { incidentOf } from "./incidents.js";
 import { LiveStore } from "./live.js";
@@ -66,7 +70,7 @@ export class TocsinClient extends LiveStore {
     this.ready = this.start({
       key: "n",
       path: "/api/notifications",
-      events: ["notification", "read", "unread", "read_all", "deleted", "acked"],
+      events: ["notification", "read", "unread", "read_all", "deleted", "acked", ...ATTENTION_EVENTS],
     });
   }
 
@@ -104,13 +108,21 @@ export class TocsinClient extends LiveStore {
     if (name === "notification") {
       /** @type {TocsinNotification} */
       const n = data;
-      if (!n || !n.id || this.items.has(n.id)) return;
+      if (!n || !n.id) return;
       if (n.eventId == null) n.eventId = id;
-      this.items.set(n.id, n);
+      const old = this.items.get(n.id);
+      if (old && old.eventId === n.eventId) return; // replayed
+      // The same id again (a group grew, a snoozed one came back): replace the row.
+      if (old) {
+        replaceNotification(this, n);
+        this.toasts = this.toasts.filter((t) => t.id !== n.id);
+      } else {
+        this.items.set(n.id, n);
+        if (!n.read) this.serverUnread++;
+      }
       if (!n.read) {
-        this.serverUnread++;
         const expired = n.expiresAt != null && n.expiresAt < Date.now();
-        if (!expired) {
+        if (!expired && interrupts(n)) {
           this.toasts.push(n);
           this.toasts.sort(compareToasts);
           this.os.notify(n);
@@ -141,6 +153,8 @@ export class TocsinClient extends LiveStore {
         this.os.close(nid);
       }
       this.serverUnread = num(data.unreadCount);
+    } else if (applyAttention(this, name, id, data)) {
+      /* updated, snoozed, digest (lib/attention.js) */
     } else if (name === "acked") {
       if (!data || typeof data.incident !== "string" || this.acks.has(data.incident)) return;
       this.acks.set(data.incident, { by: String(data.by ?? ""), at: num(data.at) });
@@ -274,6 +288,33 @@ export class TocsinClient extends LiveStore {
         this.acks.set(incident, { by: r.ackedBy, at: num(r.ackedAt) });
       }
     });
+  }
+
+  /**
+   * Snooze a notification until `until` (ms since the epoch, docs/grouping.md).
+   * @param {string} id @param {number} until @returns {Promise<boolean>}
+   */
+  async snooze(id, until) {
+    const p = snooze(this, id, until);
+    this.changed();
+    try {
+      return await p;
+    } catch (err) {
+      this.fail(`Could not snooze: ${err instanceof Error ? err.message : err}`);
+      return false;
+    } finally {
+      this.changed();
+    }
+  }
+
+  /** The user's preferences (docs/attention.md). */
+  preferences() {
+    return loadPreferences(this);
+  }
+
+  /** Store the user's preferences. @param {import("../tocsin.js").Preferences} p */
+  savePreferences(p) {
+    return savePreferences(this, p);
   }
 
   /** Take a toast off the stack (the notification stays in the inbox). @param {string} id */
