@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tocsin._version import __version__
 from tocsin.api import escalation, health, notifications, openapi, presence, tokens, topics
+from tocsin.api import preferences as preferences_api
 from tocsin.api.cors import CorsPolicy
 from tocsin.api.deps import json_response
 from tocsin.api.gate import Gate
@@ -151,6 +152,7 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
 
     for module in (escalation, notifications, topics, presence, tokens, health):
         app.include_router(module.router)
+    app.include_router(preferences_api.router)
     openapi.install(app)
     app.add_middleware(SecurityHeaders, demo=settings.demo)
 

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 
+from tocsin.attention.service import Attention
 from tocsin.broker import broker_from_url
 from tocsin.config import Settings
 from tocsin.escalation import Escalation
@@ -42,12 +43,14 @@ class Tocsin:
         self.escalation = Escalation(
             self, file_clock(settings.test_clock_file) if settings.test_clock_file else None,
             presence=self.hub.presence, poll_s=settings.timer_poll_s)
+        self.attention = Attention(self, self.escalation.clock)  # docs/attention.md
         self._pruner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.store.open()
         await self.hub.start()
         await self.escalation.start()
+        await self.attention.start()
         self._pruner = asyncio.create_task(self._prune_loop(), name="tocsin-prune")
 
     async def stop(self) -> None:

@@ -84,7 +84,14 @@ async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn) -> dict[
     if body.recipients is None:
         raise TocsinError("missing_field", "'recipients' is required.", "recipients")
     result = await tocsin.publish(publisher, body.recipients, note, body.idempotency_key)
-    return {"ids": result.ids}
+    if result.skipped is None and result.silent is None:
+        return {"ids": result.ids}
+    reply: dict[str, object] = {"ids": result.ids}  # attention (docs/attention.md)
+    if result.skipped:
+        reply["skipped"] = result.skipped
+    if result.silent:
+        reply["silent"] = result.silent
+    return reply
 
 
 class HotRoutes:

@@ -1,0 +1,85 @@
+"""The attention service: preferences and publisher defaults (validated, stored),
+the digest timer's handler, and the clock quiet hours are judged by."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from tocsin.attention.model import Dnd, parse_defaults, parse_preferences
+from tocsin.errors import TocsinError
+from tocsin.ids import now_ms
+from tocsin.scheduler import Clock, NewTimer, Timer
+from tocsin.store.base import Json
+
+if TYPE_CHECKING:
+    from tocsin.service import Tocsin
+    from tocsin.store.preferences import SqlPreferenceStore
+
+log = logging.getLogger("tocsin.attention")
+
+EMPTY: Json = {"types": {}, "quietHours": None, "dnd": None, "urgentBypassesQuiet": True}
+
+
+class Attention:
+    def __init__(self, tocsin: Tocsin, clock: Clock | None = None) -> None:
+        self.tocsin = tocsin
+        self.clock: Clock = clock or now_ms
+        self._prefs: SqlPreferenceStore | None = None
+
+    async def start(self) -> None:
+        from tocsin.store.preferences import DIGEST_KIND, SqlPreferenceStore
+        from tocsin.store.sql import SqlStore
+
+        store = self.tocsin.store
+        if not isinstance(store, SqlStore):
+            return
+        store.attention_clock = self.clock
+        self._prefs = SqlPreferenceStore(store)
+        # the one durable scheduler (escalation's): a digest fires once across nodes
+        self.tocsin.escalation.scheduler.on(DIGEST_KIND, self._digest)
+
+    @property
+    def prefs(self) -> SqlPreferenceStore:
+        if self._prefs is None:
+            raise TocsinError("not_found", "Preferences need a SQL store.")
+        return self._prefs
+
+    async def get(self, user: str) -> Json:
+        from tocsin.store.preferences import DEFAULTS_USER
+
+        own = await self.prefs.get(user)
+        defaults = await self.prefs.get(DEFAULTS_USER)
+        return {**EMPTY, **(own or {}), "defaults": (defaults or {}).get("types", {})}
+
+    async def put(self, user: str, raw: object) -> Json:
+        prefs = parse_preferences(raw)
+        old = await self.prefs.get(user)
+        if prefs.dnd is not None:
+            old_dnd: dict[str, Any] = (old or {}).get("dnd") or {}
+            since = (old_dnd.get("since") if old_dnd.get("until") == prefs.dnd.until
+                     else None)
+            prefs.dnd = Dnd(until=prefs.dnd.until, since=since or self.clock())
+        await self.prefs.put(user, prefs.wire(), self.clock())
+        return await self.get(user)
+
+    async def get_defaults(self) -> Json:
+        from tocsin.store.preferences import DEFAULTS_USER
+
+        return {"types": ((await self.prefs.get(DEFAULTS_USER)) or {}).get("types", {})}
+
+    async def put_defaults(self, raw: object) -> Json:
+        from tocsin.store.preferences import DEFAULTS_USER
+
+        await self.prefs.put(DEFAULTS_USER, parse_defaults(raw).wire(), self.clock())
+        return await self.get_defaults()
+
+    async def latest_digest(self, user: str) -> Json | None:
+        return await self.prefs.latest_digest(user)
+
+    async def _digest(self, timer: Timer) -> list[NewTimer]:
+        ev = await self.prefs.write_digest(timer.key, int(timer.payload["until"]), now_ms())
+        if ev is not None:
+            self.tocsin.metrics.events.labels("digest").inc()
+            await self.tocsin.hub.fan_out([ev])
+        return []
