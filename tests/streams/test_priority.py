@@ -139,6 +139,7 @@ def test_slow_client_and_healthy_client(tmp_path: Path) -> None:
             assert r.status_code == 201, r.text
             assert healthy.read_until(lambda: "URGENT" in healthy.titles.values(), 5)
             latency = time.monotonic() - t0
+        print(f"urgent latency {latency * 1000:.0f} ms")
         assert latency < 1.0, latency  # publish + delivery, not held up by the slow one
         # The slow client reads again: everything, once, in order, urgent last.
         late = _Reader(slow)
