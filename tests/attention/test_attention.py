@@ -1,0 +1,213 @@
+"""Attention against real ``tocsin serve`` processes on SQLite and PostgreSQL with a
+frozen clock (``--test-clock-file``): the preference routes and their 400s, publisher
+defaults, "not delivered" recipients, silent notifications as stored and as sent,
+quiet hours in another zone across a DST change, DND, and the digest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import database_url
+from tests.escalation.test_escalation import FAST, Clock, wait_until
+from tests.support.server import ServerProcess, start_server
+from tests.support.services import drop_pg_schema
+
+
+def ms(*args: int) -> int:
+    return int(datetime(*args, tzinfo=UTC).timestamp() * 1000)  # type: ignore[misc]
+
+
+@pytest.fixture(params=["sqlite", "postgres"], scope="module")
+def clocked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[tuple[ServerProcess, Clock]]:
+    tmp_path = tmp_path_factory.mktemp("attention")
+    url, schema = database_url(request.param, tmp_path)
+    clock = Clock(tmp_path / "clock")
+    srv = start_server(tmp_path, database=url,
+                       extra=[*FAST, "--test-clock-file", str(clock.path)])
+    try:
+        yield srv, clock
+    finally:
+        srv.stop()
+        if schema:
+            asyncio.run(drop_pg_schema(schema))
+
+
+def stream_events(srv: ServerProcess, user: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(id, event, data)`` of the user's whole stream, replayed from the start."""
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    headers = {"Authorization": f"Bearer {srv.token(user)}"}
+    with httpx.Client(base_url=srv.url, headers=headers, timeout=httpx.Timeout(5, read=2)) \
+            as c, c.stream("GET", "/api/notifications/stream?lastEventId=0") as r:
+        id = name = ""
+        try:
+            for line in r.iter_lines():
+                if line.startswith("id: "):
+                    id = line[4:]
+                elif line.startswith("event: "):
+                    name = line[7:]
+                elif line.startswith("data: "):
+                    out.append((id, name, json.loads(line[6:])))
+                elif line.startswith(": ping"):
+                    break
+        except httpx.ReadTimeout:
+            pass
+    return out
+
+
+def publish(srv: ServerProcess, users: list[str], **kw: Any) -> dict[str, Any]:
+    with srv.publisher() as pub:
+        r = pub.post("/api/notifications", json={"recipients": users, "type": "comment",
+                                                 "title": "t", **kw})
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+
+def test_preference_routes_defaults_and_400s(clocked: tuple[ServerProcess, Clock]) -> None:
+    srv, _ = clocked
+    u = "u" + uuid.uuid4().hex[:8]
+    with srv.subscriber(u) as sub:
+        got = sub.get("/api/preferences").json()
+        assert got["types"] == {} and got["quietHours"] is None and got["dnd"] is None
+        assert got["urgentBypassesQuiet"] is True and isinstance(got["defaults"], dict)
+        prefs = {"types": {"comment": {"channels": ["inbox", "push"], "minPriority": "high"}},
+                 "quietHours": {"timezone": "Asia/Tokyo", "start": "22:30", "end": "06:00",
+                                "days": ["sat", "mon"]},
+                 "dnd": None, "urgentBypassesQuiet": False}
+        r = sub.put("/api/preferences", json=prefs)
+        assert r.status_code == 200, r.text
+        again = sub.get("/api/preferences").json()
+        assert again["types"] == prefs["types"]
+        assert again["quietHours"]["days"] == ["mon", "sat"]
+        assert again["urgentBypassesQuiet"] is False
+        bad = [
+            ({"types": {"a": {"minPriority": "critical"}}}, "types.a.minPriority"),
+            ({"types": {"a": {"channels": ["sms"]}}}, "types.a.channels"),
+            ({"quietHours": {"timezone": "Mars/Olympus", "start": "22:00", "end": "07:00"}},
+             "quietHours.timezone"),
+            ({"quietHours": {"timezone": "UTC", "start": "25:00", "end": "07:00"}},
+             "quietHours.start"),
+            ({"quietHours": {"timezone": "UTC", "start": "22:00", "end": "7:00"}},
+             "quietHours.end"),
+            ({"quietHours": {"timezone": "UTC", "start": "22:00", "end": "07:00",
+                             "days": ["someday"]}}, "quietHours.days"),
+            ({"dnd": {"until": "soon"}}, "dnd.until"),
+            ({"urgentBypassesQuiet": "yes please"}, "urgentBypassesQuiet"),
+            ({"surprise": 1}, "surprise"),
+        ]
+        for body, field in bad:
+            r = sub.put("/api/preferences", json=body)
+            assert r.status_code == 400, (body, r.text)
+            assert r.json()["error"]["field"] == field, (body, r.text)
+        assert sub.get("/api/preferences").json()["types"] == prefs["types"]  # unchanged
+        assert sub.put("/api/preferences/defaults", json={"types": {}}).status_code == 403
+    with srv.publisher() as pub:
+        r = pub.put("/api/preferences/defaults", json={"types": {"x": {"minPriority": "bogus"}}})
+        assert r.status_code == 400 and r.json()["error"]["field"] == "types.x.minPriority"
+        assert pub.get("/api/preferences").status_code == 403
+
+
+def test_not_delivered_silent_and_publisher_defaults(
+        clocked: tuple[ServerProcess, Clock]) -> None:
+    srv, clock = clocked
+    clock.set(ms(2026, 1, 7, 12, 0))
+    u = uuid.uuid4().hex[:8]
+    a, b, c = f"a{u}", f"b{u}", f"c{u}"
+    t_off, t_low = f"off{u}", f"low{u}"
+    with srv.subscriber(b) as sub:
+        assert sub.put("/api/preferences", json={"types": {
+            t_off: {"channels": ["interrupt"]},
+            t_low: {"channels": ["inbox", "interrupt"], "minPriority": "high"}}}
+        ).status_code == 200
+    with srv.publisher() as pub:  # defaults: c's own choice (none) -> the default applies
+        assert pub.put("/api/preferences/defaults", json={"types": {
+            f"quiet{u}": {"channels": ["inbox"]}}}).status_code == 200
+    r = publish(srv, [a, b], type=t_off)
+    assert set(r["ids"]) == {a} and r["skipped"] == {b: "preferences"} and "silent" not in r
+    r = publish(srv, [a, b], type=t_low, priority="medium")
+    assert set(r["ids"]) == {a, b} and r["silent"] == {b: "preferences"}
+    assert "skipped" not in r
+    r = publish(srv, [b], type=t_low, priority="urgent")
+    assert r == {"ids": r["ids"]}
+    with srv.subscriber(c) as sub:  # c overrides the publisher default
+        r = publish(srv, [c], type=f"quiet{u}")
+        assert r["silent"] == {c: "preferences"}
+        assert sub.put("/api/preferences", json={"types": {f"quiet{u}": {}}}).status_code == 200
+        assert "silent" not in publish(srv, [c], type=f"quiet{u}")
+        assert sub.get("/api/preferences").json()["defaults"][f"quiet{u}"]["channels"] == ["inbox"]
+    with srv.subscriber(b) as sub:
+        items = sub.get("/api/notifications").json()["items"]
+        assert [(i["type"], i["silent"], i.get("silentReason")) for i in items] == [
+            (t_low, False, None), (t_low, True, "preferences")]
+    evs = [(n, d) for _, n, d in stream_events(srv, b)]
+    assert [(d["type"], d["silent"], d.get("silentReason")) for n, d in evs
+            if n == "notification"] == [(t_low, True, "preferences"), (t_low, False, None)]
+    with srv.subscriber(a) as sub:  # nobody with preferences: silent false as usual
+        assert {i["silent"] for i in sub.get("/api/notifications").json()["items"]} == {False}
+    with srv.publisher() as pub:
+        pub.put("/api/preferences/defaults", json={"types": {}})
+
+
+def test_quiet_hours_in_the_users_zone_across_spring_forward(
+        clocked: tuple[ServerProcess, Clock]) -> None:
+    srv, clock = clocked
+    u = "q" + uuid.uuid4().hex[:8]
+    with srv.subscriber(u) as sub:
+        assert sub.put("/api/preferences", json={"quietHours": {
+            "timezone": "Europe/Berlin", "start": "22:00", "end": "07:00"}}).status_code == 200
+    # Sat 2026-03-28 21:59 CET: not yet; 22:00 CET = 21:00Z: quiet
+    clock.set(ms(2026, 3, 28, 20, 59))
+    assert "silent" not in publish(srv, [u])
+    clock.set(ms(2026, 3, 28, 21, 0))
+    assert publish(srv, [u])["silent"] == {u: "quiet_hours"}
+    assert "silent" not in publish(srv, [u], priority="urgent")  # urgent bypasses
+    clock.set(ms(2026, 3, 29, 4, 59))  # 06:59 CEST, after the change
+    assert publish(srv, [u], priority="high")["silent"] == {u: "quiet_hours"}
+    clock.set(ms(2026, 3, 29, 5, 0))  # 07:00 CEST: over (8 hours, not 9)
+    assert "silent" not in publish(srv, [u])
+    # the window's end fires one digest: 2 arrived silently
+    digest = wait_until(lambda: [d for _, n, d in stream_events(srv, u) if n == "digest"])
+    assert digest == [{"count": 2, "since": ms(2026, 3, 28, 21, 0),
+                       "until": ms(2026, 3, 29, 5, 0)}]
+    with srv.subscriber(u) as sub:
+        latest = sub.get("/api/preferences/digest").json()["digest"]
+        assert latest["count"] == 2 and latest["eventId"]
+
+
+def test_dnd_silences_and_one_digest_when_it_ends(clocked: tuple[ServerProcess, Clock]) -> None:
+    srv, clock = clocked
+    u = "d" + uuid.uuid4().hex[:8]
+    t0 = ms(2026, 6, 1, 12, 0)
+    clock.set(t0)
+    with srv.subscriber(u) as sub:
+        assert sub.get("/api/preferences/digest").json() == {"digest": None}
+        r = sub.put("/api/preferences", json={"dnd": {"until": t0 + 60_000},
+                                              "urgentBypassesQuiet": False})
+        assert r.json()["dnd"] == {"until": t0 + 60_000, "since": t0}
+    for prio in ("low", "high", "urgent"):
+        assert publish(srv, [u], priority=prio)["silent"] == {u: "dnd"}
+    clock.set(t0 + 30_000)
+    with srv.subscriber(u) as sub:  # re-saving the same DND keeps its start
+        assert sub.put("/api/preferences", json={"dnd": {"until": t0 + 60_000},
+                                                 "urgentBypassesQuiet": False}
+                       ).json()["dnd"]["since"] == t0
+    clock.set(t0 + 60_000)
+    assert "silent" not in publish(srv, [u])
+    wait_until(lambda: any(n == "digest" for _, n, _ in stream_events(srv, u)))
+    clock.advance(3600)
+    time.sleep(1)  # past another timer poll or ten: still one digest
+    evs = stream_events(srv, u)
+    digests = [(id, d) for id, n, d in evs if n == "digest"]
+    assert [d for _, d in digests] == [{"count": 3, "since": t0, "until": t0 + 60_000}]
+    ids = [id for id, _, _ in evs]
+    assert ids == sorted(ids, key=lambda i: int(i.split("-")[-1]))  # one stream, in order
+    assert [n for _, n, _ in evs] == ["notification"] * 4 + ["digest"]  # once, the 4th not quiet
