@@ -58,6 +58,7 @@ ROWS: list[tuple[str, str, str, Any]] = [
     ("TOCSIN_HEADER_TIMEOUT", "3s", "header_timeout_s", 3.0),
     ("TOCSIN_METRICS_KEY", "m" * 16, "metrics_key", "m" * 16),
     ("TOCSIN_TIMER_POLL", "200ms", "timer_poll_s", 0.2),
+    ("TOCSIN_GROUP_WINDOW", "10m", "group_window_s", 600.0),
     ("TOCSIN_PRESENCE_INTERVAL", "500ms", "presence_interval_s", 0.5),
     ("TOCSIN_TEST_CLOCK_FILE", "/tmp/tocsin-cfg/clock", "test_clock_file",
      "/tmp/tocsin-cfg/clock"),

@@ -22,7 +22,16 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tocsin._version import __version__
-from tocsin.api import escalation, health, notifications, openapi, presence, tokens, topics
+from tocsin.api import (
+    escalation,
+    grouping,
+    health,
+    notifications,
+    openapi,
+    presence,
+    tokens,
+    topics,
+)
 from tocsin.api import preferences as preferences_api
 from tocsin.api.cors import CorsPolicy
 from tocsin.api.deps import json_response
@@ -150,7 +159,7 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
         log.exception("unhandled error", exc_info=exc)
         return json_response(TocsinError("internal").body(), 500)
 
-    for module in (escalation, notifications, topics, presence, tokens, health):
+    for module in (escalation, grouping, notifications, topics, presence, tokens, health):
         app.include_router(module.router)
     app.include_router(preferences_api.router)
     openapi.install(app)

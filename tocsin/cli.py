@@ -107,6 +107,7 @@ SERVER_FLAGS: list[tuple[str, str, Any]] = [
     ("header_timeout_s", "--header-timeout", str),
     ("metrics_key", "--metrics-key", str),
     ("timer_poll_s", "--timer-poll", str), ("test_clock_file", "--test-clock-file", str),
+    ("group_window_s", "--group-window", str),
     ("presence_interval_s", "--presence-interval", str),
 ]
 """The flags of ``serve`` and ``demo``: one per setting."""

@@ -224,6 +224,11 @@ class Settings(BaseSettings):
         DEFAULT_TIMER_POLL_S, gt=0, validation_alias="TOCSIN_TIMER_POLL",
         description="How often each node looks for due timers (escalation steps).",
     )
+    group_window_s: Duration = Field(
+        3600.0, gt=0, validation_alias="TOCSIN_GROUP_WINDOW",
+        description="How long after its newest publish a group (groupKey) stays open "
+                    "to further publishes (docs/grouping.md).",
+    )
     presence_interval_s: Duration = Field(
         DEFAULT_PRESENCE_INTERVAL_S, gt=0, validation_alias="TOCSIN_PRESENCE_INTERVAL",
         description="Presence heartbeat of each node (one broker message per node); a "

@@ -17,6 +17,7 @@ from tocsin.config import Settings
 from tocsin.escalation import Escalation
 from tocsin.escalation.service import file_clock
 from tocsin.events import StreamEvent
+from tocsin.grouping import Grouping
 from tocsin.ids import Position, now_ms
 from tocsin.metrics import Metrics
 from tocsin.store import store_from_url
@@ -43,6 +44,7 @@ class Tocsin:
         self.escalation = Escalation(
             self, file_clock(settings.test_clock_file) if settings.test_clock_file else None,
             presence=self.hub.presence, poll_s=settings.timer_poll_s)
+        self.grouping = Grouping(self)  # snooze, update/retract by key (docs/grouping.md)
         self.attention = Attention(self, self.escalation.clock)  # docs/attention.md
         self._pruner: asyncio.Task[None] | None = None
 
@@ -51,6 +53,7 @@ class Tocsin:
         await self.hub.start()
         await self.escalation.start()
         await self.attention.start()
+        await self.grouping.start()
         self._pruner = asyncio.create_task(self._prune_loop(), name="tocsin-prune")
 
     async def stop(self) -> None:

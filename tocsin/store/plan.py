@@ -129,6 +129,7 @@ def plan_rows(
                 "source": note.source, "data": data_text, "created_at": now,
                 "expires_at": note.expires_at, "read_at": None,
                 "silent_reason": reason,
+                "group_count": None, "group_actors": None, "snoozed_until": None,
             })
             event_rows.append({"stream": stream, "seq": seq, "name": "notification",
                                "data": text, "created_at": now})

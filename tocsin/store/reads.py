@@ -93,6 +93,7 @@ class SqlReads:
             n.user_id == user,
             n.read_at.is_(None),
             (n.expires_at.is_(None)) | (n.expires_at > now),
+            n.snoozed_until.is_(None),  # snoozed: out of the inbox until it wakes
         )
         return int((await conn.execute(q)).scalar_one())
 
@@ -120,7 +121,8 @@ class SqlReads:
     async def list_notifications(self, user: str, query: ListQuery) -> Page:
         n = notifications.c
         now = now_ms()
-        conds = [n.user_id == user, (n.expires_at.is_(None)) | (n.expires_at > now)]
+        conds = [n.user_id == user, (n.expires_at.is_(None)) | (n.expires_at > now),
+                 n.snoozed_until.is_(None)]
         if query.unread:
             conds.append(n.read_at.is_(None))
         if query.type is not None:

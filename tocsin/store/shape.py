@@ -22,7 +22,7 @@ _OPTIONAL = (
 
 def notification_json(
     id: str, seq: int, epoch: str, note: NewNotification, created_at: int,
-    read_at: int | None = None,
+    read_at: int | None = None, group: Json | None = None,
 ) -> Json:
     """The notification as the browser sees it (camelCase, optional fields omitted).
     ``eventId`` is the id of its ``notification`` event in the user's stream."""
@@ -42,8 +42,17 @@ def notification_json(
         value = getattr(note, attr)
         if value is not None:
             j[key] = value
+    if group is not None:
+        j["group"] = group
     j["eventId"] = event_id(epoch, seq)
     return j
+
+
+def group_json(key: str | None, count: int | None, actors: str | None) -> Json | None:
+    """A grouped notification's ``group`` (``docs/grouping.md``); ``None`` if ungrouped."""
+    if key is None or count is None:
+        return None
+    return {"key": key, "count": count, "actors": orjson.loads(actors) if actors else []}
 
 
 def with_silent(j: Json, reason: str | None) -> Json:
@@ -61,5 +70,6 @@ def row_json(r: Any, epoch: str) -> Json:
         url=r.url, actor=r.actor, source=r.source,
         data=orjson.loads(r.data) if r.data is not None else None, expires_at=r.expires_at,
     )
-    return with_silent(notification_json(r.id, r.seq, epoch, note, r.created_at, r.read_at),
+    return with_silent(notification_json(r.id, r.seq, epoch, note, r.created_at, r.read_at,
+                             group_json(r.group_key, r.group_count, r.group_actors)),
                        r.silent_reason)

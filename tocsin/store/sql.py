@@ -27,6 +27,7 @@ from tocsin.events import StreamEvent, user_stream
 from tocsin.ids import Position, event_id, now_ms
 from tocsin.store.base import Change, Json, NewNotification, NewTopicEvent, PublishResult
 from tocsin.store.batch import GroupCommit, Job, JobResult, PublishJob, TopicJob
+from tocsin.store.grouping import insert_grouped
 from tocsin.store.plan import (
     Allocation,
     allocated,
@@ -79,6 +80,9 @@ class SqlStore(SqlReads):
 
     batch_inflight = 1
     """Concurrent group-commit transactions (SQLite has one writer anyway)."""
+
+    group_window_ms = 3600 * 1000
+    """How long a group stays open after its newest publish (``--group-window``)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -163,6 +167,10 @@ class SqlStore(SqlReads):
     async def publish(self, publisher: str, recipients: list[str], note: NewNotification,
                       idempotency_key: str | None = None) -> PublishResult:
         users = list(dict.fromkeys(recipients))  # de-duplicate, keep order
+        if idempotency_key is None and note.group_key is not None:
+            async with self._write() as conn:  # grouping: own transaction (grouping.py)
+                return await insert_grouped(self, conn, users, note, now_ms(),
+                                            self.group_window_ms)
         if idempotency_key is None:
             # Group commit: publishes that arrive while a transaction is in flight are
             # written together in the next one (one fsync, multi-row inserts).
@@ -177,7 +185,11 @@ class SqlStore(SqlReads):
                                                         body_hash, now)
                 if earlier is not None:
                     raise _NoChange(earlier)
-                (result,) = await self._insert_jobs(conn, [PublishJob(users, note)], now)
+                if note.group_key is not None:
+                    result = await insert_grouped(self, conn, users, note, now,
+                                                  self.group_window_ms)
+                else:
+                    (result,) = await self._insert_jobs(conn, [PublishJob(users, note)], now)
                 assert isinstance(result, PublishResult)
                 i = idempotency.c
                 await conn.execute(

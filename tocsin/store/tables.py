@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -63,9 +63,14 @@ notifications = Table(
     Column("expires_at", BigInteger),
     Column("read_at", BigInteger),
     Column("silent_reason", String(16)),  # attention (0005): NULL = may interrupt
+    # live grouping and snooze (migration 0006, docs/grouping.md)
+    Column("group_count", Integer),
+    Column("group_actors", Text),  # JSON list, latest first
+    Column("snoozed_until", BigInteger),
 )
 Index("tocsin_notifications_user_seq", notifications.c.user_id, notifications.c.seq, unique=True)
 Index("tocsin_notifications_user_unread", notifications.c.user_id, notifications.c.read_at)
+Index("tocsin_notifications_user_group", notifications.c.user_id, notifications.c.group_key)
 
 idempotency = Table(
     "tocsin_idempotency",

@@ -1,0 +1,80 @@
+"""Snooze (subscriber) and the publisher's update/retract by idempotency key
+(``docs/grouping.md``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from pydantic import Field, field_validator, model_validator
+from starlette.responses import Response
+
+from tocsin.api.deps import PublisherCaller, Service, SubscriberCaller, json_response
+from tocsin.api.models import Priority, _check_body, _check_data, _In, check_url
+from tocsin.api.notifications import ERRORS
+from tocsin.errors import TocsinError
+from tocsin.store.plan import dumps
+
+router = APIRouter(tags=["notifications"])
+Key = Annotated[str, Path(description="the idempotencyKey the notification was published with")]
+
+
+class SnoozeIn(_In):
+    until: int = Field(description="when it comes back: ms since the epoch, in the future")
+
+
+class UpdateIn(_In):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    body: str | None = None
+    priority: Priority | None = None
+    url: str | None = Field(default=None, max_length=2048)
+    data: dict[str, Any] | None = None
+
+    @field_validator("body")
+    @classmethod
+    def _body(cls, v: str | None) -> str | None:
+        return None if v is None else _check_body(v)
+
+    _data = field_validator("data")(_check_data)
+    _url = field_validator("url")(check_url)
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateIn:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of title, body, priority, url, data")
+        return self
+
+
+@router.post("/api/notifications/{id}/snooze", responses=ERRORS)
+async def snooze(id: str, body: SnoozeIn, caller: SubscriberCaller, tocsin: Service
+                 ) -> Response:
+    """Hide the notification from the inbox on every device until ``until`` (a
+    ``snoozed`` event); it comes back unread then (a ``notification`` event)."""
+    change = await tocsin.grouping.snooze(caller.user, id, body.until) if len(id) <= 32 \
+        else None
+    if change is None:
+        raise TocsinError("not_found", "No such notification.")
+    return json_response({"ids": change.ids, "until": body.until,
+                          "unreadCount": change.unread_count})
+
+
+@router.patch("/api/notifications/by-key/{key:path}", responses=ERRORS)
+async def update_by_key(key: Key, body: UpdateIn, caller: PublisherCaller, tocsin: Service
+                        ) -> Response:
+    """Update every recipient's copy (an ``updated`` event each, same id)."""
+    changes: dict[str, Any] = {}
+    for field in body.model_fields_set:
+        value = getattr(body, field)
+        if field == "data":
+            value = dumps(value) if value is not None else None
+        elif value is None and field in ("title", "body", "priority"):
+            raise TocsinError("invalid_field", f"'{field}' cannot be null.", field)
+        changes[field] = value
+    return json_response({"ids": await tocsin.grouping.update_by_key(caller.id, key, changes)})
+
+
+@router.delete("/api/notifications/by-key/{key:path}", responses=ERRORS)
+async def retract_by_key(key: Key, caller: PublisherCaller, tocsin: Service) -> Response:
+    """Retract every recipient's copy (a ``deleted`` event each); replay never shows
+    it again."""
+    return json_response({"ids": await tocsin.grouping.retract_by_key(caller.id, key)})
