@@ -210,4 +210,5 @@ def test_dnd_silences_and_one_digest_when_it_ends(clocked: tuple[ServerProcess, 
     assert [d for _, d in digests] == [{"count": 3, "since": t0, "until": t0 + 60_000}]
     ids = [id for id, _, _ in evs]
     assert ids == sorted(ids, key=lambda i: int(i.split("-")[-1]))  # one stream, in order
-    assert [n for _, n, _ in evs] == ["notification"] * 4 + ["digest"]  # once, the 4th not quiet
+    # the 4th (not quiet) and the digest race each other: either order
+    assert sorted(n for _, n, _ in evs) == ["digest"] + ["notification"] * 4
