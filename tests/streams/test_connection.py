@@ -104,3 +104,21 @@ def test_a_stream_written_after_connecting_adopts_its_epoch() -> None:
     c = live(0, epoch="")
     c.nudge(0, "")  # a sweep of a stream the store does not have: nothing to do
     assert not c.stale and not c.fetching
+
+
+async def test_a_cancelled_wait_never_loses_the_writers_next_wakeup() -> None:
+    """The SSE writer waits on the socket and on the connection at once and cancels the
+    loser; the cancelled wait finishes a loop turn later, possibly after the writer
+    sleeps again. It must not forget the newer wait (writers stalled mid-stream)."""
+    import asyncio
+
+    c = live()
+    first = asyncio.ensure_future(c.wait())
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(c.wait())
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    c.offer(ev(1, size=10))
+    await asyncio.wait_for(second, 1)
+    assert c.take() == ev(1).frame

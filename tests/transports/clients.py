@@ -86,7 +86,9 @@ class SseReader(_Recording):
             source.response.raise_for_status()
             connected.set()
             async for sse in source.aiter_sse():
-                if sse.id and sse.event:
+                # httpx-sse reports a ping comment as an empty "message" carrying the
+                # last id: not an event.
+                if sse.id and sse.event and sse.event != "message":
                     await self._add([Received(sse.id, sse.event, json.loads(sse.data))])
 
 

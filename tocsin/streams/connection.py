@@ -234,8 +234,13 @@ class Connection:
         """Sleep until there is something to do (frames, a fetch, or closing)."""
         if self.outbox or self.closed:
             return
-        self._waiter = asyncio.get_running_loop().create_future()
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
         try:
-            await self._waiter
+            await waiter
         finally:
-            self._waiter = None
+            # Only forget our own future: a wait cancelled from outside (the drain
+            # race in endpoint.py) finishes a loop turn later, after the writer may
+            # already sleep in a new wait — clearing that one would leave the writer
+            # asleep forever (seen as SSE readers stalling mid-stream).
+            if self._waiter is waiter:
+                self._waiter = None
