@@ -1,104 +1,92 @@
-"""Issue 10 in the browser: silent notifications, the digest toast, grouped rows that
-update in place, snooze, the preferences panel.
+"""Issue 10 in the browser against the real server: the preferences panel saving
+through ``PUT /api/preferences``, DND making a notification arrive silently, quiet hours
+ending in one digest toast, live grouping, snooze on every open page (and back, with the
+fake clock), and the publisher's update and retract by idempotency key.
 
-The page runs against the real server, but the attention events are fed to the
-client's event handler (``tocsinClient.apply``) and ``/api/preferences`` and the snooze
-route are answered by Playwright routes: the server parts were landing while this was
-written. Switch each to the real feature once it is in (see the report of issue 10).
+The server runs with ``--test-clock-file`` (quiet hours, DND, the digest and snooze
+timers read it); each test first sets it to the real time, so what the browser computes
+from ``Date.now()`` (DND "for 1 hour", snooze "for 1 hour") means the same to the server.
+
+No test feeds events to the client any more: every feature below is driven through
+the server's routes and stream.
 """
 
 from __future__ import annotations
 
-import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Harness, fresh_user
+from tests.e2e.conftest import Harness, fresh_user, state
+from tests.escalation.test_escalation import FAST, Clock
+from tests.support.server import ServerProcess, start_server
 from tests.support.services import need_chromium
 
 pytestmark = pytest.mark.browser
 
+KEEP = {"t.duration-medium": 60000, "t.duration-high": 60000}
 
-def note(nid: str, title: str, **kw: Any) -> dict[str, Any]:
-    return {"id": nid, "type": "comment", "title": title, "body": "", "priority": "medium",
-            "timestamp": 1_700_000_000_000, "read": False, **kw}
-
-
-def feed(page: Any, name: str, eid: str, data: Any) -> None:
-    page.evaluate("([n, i, d]) => tocsinClient.apply(n, i, d)", [name, eid, data])
+ROOT = "document.querySelector('tocsin-bell').shadowRoot"
+TOASTS = "document.querySelector('tocsin-toasts').shadowRoot"
 
 
-def test_silent_no_toast_and_digest_toast(h: Harness) -> None:
+@pytest.fixture(scope="module")
+def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Clock]]:
     need_chromium()
-    page = h.open(h.context(), fresh_user())
-    feed(page, "notification", "x-1", note("s1", "quiet one", silent=True, silentReason="dnd"))
-    feed(page, "notification", "x-2", note("s2", "loud one"))
-    page.wait_for_function("() => tocsinClient.state.notifications.length === 2")
-    titles = page.locator("tocsin-toasts .toast .title").all_inner_texts()
-    assert titles == ["loud one"]
-    feed(page, "digest", "x-3", {"count": 5, "since": 1, "until": 2})
-    page.wait_for_function("""() => [...document.querySelector("tocsin-toasts").shadowRoot
-        .querySelectorAll(".toast.digest .title")].some(e => e.textContent ===
-        "5 notifications while you were away")""")
+    tmp = tmp_path_factory.mktemp("e2e-attention")
+    clock = Clock(tmp / "clock")
+    clock.set(now_ms())
+    srv = start_server(tmp, extra=[*FAST, "--test-clock-file", str(clock.path)])
+    yield srv, clock
+    srv.stop()
 
 
-def test_grouped_row_updates_in_place_and_updated_event(h: Harness) -> None:
-    need_chromium()
-    page = h.open(h.context(), fresh_user())
-    feed(page, "notification", "x-1", note("g1", "Alice liked your post", actor="Alice",
-                                            group={"key": "k", "count": 1, "actors": ["Alice"]}))
-    page.locator("tocsin-bell .bell").click()
-    rows = page.locator("tocsin-bell li.row")
-    assert rows.count() == 1
-    feed(page, "notification", "x-2", note("g1", "Carol liked your post", actor="Carol",
-         group={"key": "k", "count": 3, "actors": ["Carol", "Bob", "Alice"]}))
-    page.wait_for_function("""() => document.querySelector("tocsin-bell").shadowRoot
-        .querySelector(".group-by")?.textContent === "Carol, Bob and 1 other · 3" """)
-    assert rows.count() == 1
-    assert page.evaluate("tocsinClient.state.unreadCount") == 1  # a group counts once
-    feed(page, "updated", "x-2", note("g1", "Carol loved your post"))
-    page.wait_for_function("""() => document.querySelector("tocsin-bell").shadowRoot
-        .querySelector(".row .title").textContent === "Carol loved your post" """)
+@pytest.fixture(scope="module")
+def server(clocked: tuple[ServerProcess, Clock]) -> ServerProcess:
+    return clocked[0]
 
 
-def test_snooze_from_the_keyboard(h: Harness) -> None:
-    need_chromium()
-    page = h.open(h.context(), fresh_user())
-    bodies: list[Any] = []
-
-    def on_snooze(route: Any) -> None:
-        bodies.append(json.loads(route.request.post_data or "{}"))
-        route.fulfill(status=200, content_type="application/json",
-                      body=json.dumps({"ids": ["z1"], "until": bodies[-1]["until"],
-                                       "unreadCount": 0}))
-
-    page.route("**/api/notifications/*/snooze", on_snooze)
-    feed(page, "notification", "x-1", note("z1", "later please"))
-    page.locator("tocsin-bell .bell").click()
-    page.locator("tocsin-bell .snooze").focus()
-    page.keyboard.press("Enter")
-    page.wait_for_function("() => tocsinClient.state.notifications.length === 0")
-    assert bodies and bodies[0]["until"] > 0
-    feed(page, "notification", "x-5", note("z1", "later please"))  # it comes back
-    page.wait_for_function("() => tocsinClient.state.notifications.length === 1")
+@pytest.fixture
+def clock(clocked: tuple[ServerProcess, Clock]) -> Clock:
+    c = clocked[1]
+    c.set(now_ms())
+    return c
 
 
-def test_preferences_panel(h: Harness) -> None:
-    need_chromium()
-    page = h.open(h.context(), fresh_user())
-    stored: dict[str, Any] = {"types": {}, "quietHours": None, "dnd": None,
-                              "urgentBypassesQuiet": True}
-    puts: list[Any] = []
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
-    def on_prefs(route: Any) -> None:
-        if route.request.method == "PUT":
-            body = json.loads(route.request.post_data or "{}")
-            puts.append(body)
-            stored.update(body)
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(stored))
 
-    page.route("**/api/preferences", on_prefs)
+def toast_titles(page: Any) -> list[str]:
+    return list(page.locator("tocsin-toasts .toast .title").all_inner_texts())
+
+
+def badge(page: Any) -> str:
+    b = page.locator("tocsin-bell .badge")
+    return "" if b.is_hidden() else str(b.inner_text())
+
+
+def publish(h: Harness, user: str, title: str, **kw: Any) -> dict[str, Any]:
+    with h.srv.publisher() as pub:
+        body = {"recipients": [user], "type": kw.pop("type", "comment"), "title": title, **kw}
+        r = pub.post("/api/notifications", json=body)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+
+def prefs(h: Harness, user: str) -> dict[str, Any]:
+    with h.srv.subscriber(user) as sub:
+        r = sub.get("/api/preferences")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+
+def test_preferences_panel_saves_to_the_server(h: Harness, clock: Clock) -> None:
+    u = fresh_user()
+    page = h.open(h.context(), u)
     page.locator("tocsin-bell .bell").click()
     btn = page.locator("tocsin-bell .prefs-btn")
     btn.click()
@@ -106,10 +94,168 @@ def test_preferences_panel(h: Harness) -> None:
     zone = page.locator("tocsin-bell .quiet-zone")
     assert zone.input_value() == page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
     page.locator("tocsin-bell .dnd-hour").click()
-    page.wait_for_function("""() => document.querySelector("tocsin-bell").shadowRoot
-        .querySelector(".dnd-state")?.textContent.startsWith("On until")""")
-    assert puts[-1]["dnd"]["until"] > page.evaluate("Date.now()") + 3_500_000
+    page.wait_for_function(f"() => {ROOT}.querySelector('.dnd-state')?.textContent"
+                           ".startsWith('On until')")
     page.locator("tocsin-bell .quiet-on").check()
+    page.wait_for_function(f"() => !{ROOT}.querySelector('.quiet-on')?.disabled")
+
+    def saved() -> dict[str, Any]:
+        deadline = time.monotonic() + 10
+        while True:
+            p = prefs(h, u)
+            if p["quietHours"] or time.monotonic() > deadline:
+                return p
+            time.sleep(0.1)
+
+    p = saved()
+    assert p["dnd"]["until"] > now_ms() + 3_500_000  # "for 1 hour", as the server has it
+    assert p["dnd"]["since"] >= clock.now
+    assert p["quietHours"]["start"] == "22:00" and p["quietHours"]["end"] == "07:00"
+    assert p["quietHours"]["timezone"] == zone.input_value()
+    # A fresh page shows what the server holds.
+    other = h.open(h.context(), u)
+    other.locator("tocsin-bell .bell").click()
+    other.locator("tocsin-bell .prefs-btn").click()
+    other.wait_for_function(f"() => {ROOT}.querySelector('.dnd-state')?.textContent"
+                            ".startsWith('On until')")
+    assert other.locator("tocsin-bell .quiet-on").is_checked()
+    other.locator("tocsin-bell .dnd-off").click()
+    deadline = time.monotonic() + 10
+    while prefs(h, u)["dnd"] is not None:
+        assert time.monotonic() < deadline, "DND was not turned off on the server"
+        time.sleep(0.1)
+    assert page.errors == [] and other.errors == []  # type: ignore[attr-defined]
+
+
+def test_dnd_for_an_hour_makes_the_next_notification_silent(h: Harness, clock: Clock) -> None:
+    u = fresh_user()
+    page = h.open(h.context(), u, **KEEP)
+    page.locator("tocsin-bell .bell").click()
+    page.locator("tocsin-bell .prefs-btn").click()
+    page.locator("tocsin-bell .dnd-hour").click()
+    deadline = time.monotonic() + 10
+    while not prefs(h, u)["dnd"]:
+        assert time.monotonic() < deadline, "DND was not saved"
+        time.sleep(0.1)
+    page.keyboard.press("Escape")
+    reply = publish(h, u, "Deploy finished", priority="high")
+    assert reply["silent"] == {u: "dnd"}
+    page.wait_for_function("() => tocsinClient.state.notifications.length === 1")
+    n = state(page, "s.notifications[0]")
+    assert n["silent"] is True and n["silentReason"] == "dnd"
+    page.wait_for_timeout(500)
+    assert toast_titles(page) == []  # no toast
+    assert state(page, "s.unreadCount") == 1 and badge(page) == "1"  # but counted
+    assert h.unread(u) == 1
+    # Off again: the next one interrupts.
+    with h.srv.subscriber(u) as sub:
+        assert sub.put("/api/preferences", json={"dnd": None}).status_code == 200
+    assert "silent" not in publish(h, u, "Build broke", priority="high")
+    page.wait_for_function("() => tocsinClient.state.notifications.length === 2")
+    page.wait_for_function(f"() => [...{TOASTS}.querySelectorAll('.toast .title')]"
+                           ".map(e => e.textContent).join() === 'Build broke'")
+    assert badge(page) == "2"
+
+
+def test_quiet_hours_end_with_one_digest_toast(h: Harness, clock: Clock) -> None:
+    u = fresh_user()
+    start = datetime.fromtimestamp(clock.now / 1000, UTC).replace(second=0, microsecond=0)
+    start_ms = int(start.timestamp() * 1000)
+    end_ms = start_ms + 10 * 60_000
+    end = datetime.fromtimestamp(end_ms / 1000, UTC)
+    with h.srv.subscriber(u) as sub:
+        r = sub.put("/api/preferences", json={"quietHours": {
+            "timezone": "UTC", "start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}})
+        assert r.status_code == 200, r.text
+    page = h.open(h.context(), u, **KEEP)
+    for i in range(3):
+        assert publish(h, u, f"quiet {i}", priority="high")["silent"] == {u: "quiet_hours"}
+    page.wait_for_function("() => tocsinClient.state.notifications.length === 3")
     page.wait_for_timeout(300)
-    assert puts[-1]["quietHours"]["start"] == "22:00"
-    assert puts[-1]["quietHours"]["timezone"] == zone.input_value()
+    assert toast_titles(page) == [] and badge(page) == "3"
+    clock.set(end_ms + 1000)  # the window is over: the digest timer fires
+    page.wait_for_function(f"() => [...{TOASTS}.querySelectorAll('.toast.digest .title')]"
+                           ".some(e => e.textContent === '3 notifications while you were away')",
+                           timeout=20_000)
+    page.wait_for_timeout(1500)  # past more timer polls: still one
+    assert toast_titles(page) == ["3 notifications while you were away"]
+    with h.srv.subscriber(u) as sub:
+        assert sub.get("/api/preferences/digest").json()["digest"]["count"] == 3
+
+
+def test_grouped_publishes_update_one_row_counted_once(h: Harness, clock: Clock) -> None:
+    u = fresh_user()
+    page = h.open(h.context(), u, **KEEP)
+    page.locator("tocsin-bell .bell").click()
+    ids = set()
+    for actor in ("Alice", "Bob", "Carol"):
+        r = publish(h, u, f"{actor} liked your post", type="like", actor=actor,
+                    groupKey="post-42-likes")
+        ids.add(r["ids"][u])
+        page.wait_for_function(f"() => {ROOT}.querySelector('.row .title')?.textContent"
+                               f" === '{actor} liked your post'")
+        assert page.locator("tocsin-bell li.row").count() == 1
+    assert len(ids) == 1  # one notification id for the whole group
+    page.wait_for_function(f"() => {ROOT}.querySelector('.group-by')?.textContent"
+                           " === 'Carol, Bob and 1 other · 3'")
+    assert page.locator("tocsin-bell li.row").count() == 1
+    assert state(page, "s.unreadCount") == 1 and badge(page) == "1"
+    assert h.unread(u) == 1
+
+
+def test_snooze_from_the_keyboard_on_every_page_and_back(h: Harness, clock: Clock) -> None:
+    u = fresh_user()
+    one = h.open(h.context(), u)
+    two = h.open(h.context(), u)  # another browser: its own connection
+    publish(h, u, "later please")
+    publish(h, u, "keep me")
+    for p in (one, two):
+        p.wait_for_function("() => tocsinClient.state.notifications.length === 2")
+    one.locator("tocsin-bell .bell").click()
+    row = one.locator("tocsin-bell li.row", has_text="later please")
+    row.locator(".snooze").focus()
+    one.keyboard.press("Enter")
+    for p in (one, two):
+        p.wait_for_function("() => tocsinClient.state.notifications.length === 1"
+                            " && tocsinClient.state.unreadCount === 1")
+        assert state(p, "s.notifications[0].title") == "keep me"
+    assert one.locator("tocsin-bell li.row").count() == 1
+    assert h.unread(u) == 1
+    clock.advance(2 * 3600)  # past the hour: it comes back, unread
+    for p in (one, two):
+        p.wait_for_function("() => tocsinClient.state.notifications.length === 2"
+                            " && tocsinClient.state.unreadCount === 2", timeout=20_000)
+        assert state(p, "s.notifications.find(n => n.title === 'later please').read") is False
+    one.wait_for_function(f"() => {ROOT}.querySelectorAll('li.row').length === 2")
+
+
+def test_publisher_update_and_retract_by_key(h: Harness, clock: Clock) -> None:
+    u = fresh_user()
+    page = h.open(h.context(), u, **KEEP)  # toasts (an open center hides them)
+    center = h.open(h.context(), u, **KEEP)  # another browser, center open
+    key = f"order-{fresh_user('k')}"
+    publish(h, u, "Order #1040 shipped", priority="high", idempotencyKey=key)
+    page.wait_for_function(f"() => [...{TOASTS}.querySelectorAll('.toast .title')]"
+                           ".some(e => e.textContent === 'Order #1040 shipped')")
+    center.wait_for_function("() => tocsinClient.state.notifications.length === 1")
+    center.locator("tocsin-bell .bell").click()
+    with h.srv.publisher() as pub:
+        r = pub.patch(f"/api/notifications/by-key/{key}",
+                      json={"title": "Order #1040 out for delivery"})
+        assert r.status_code == 200, r.text
+    center.wait_for_function(f"() => {ROOT}.querySelector('.row .title')?.textContent"
+                             " === 'Order #1040 out for delivery'")
+    page.wait_for_function(f"() => [...{TOASTS}.querySelectorAll('.toast .title')]"
+                           ".map(e => e.textContent).join() === 'Order #1040 out for delivery'")
+    for p in (page, center):
+        assert state(p, "s.notifications.length") == 1 and badge(p) == "1"
+    assert center.locator("tocsin-bell li.row").count() == 1
+    with h.srv.publisher() as pub:
+        r = pub.delete(f"/api/notifications/by-key/{key}")
+        assert r.status_code == 200, r.text
+    for p in (page, center):
+        p.wait_for_function("() => tocsinClient.state.notifications.length === 0")
+        assert badge(p) == "" and p.errors == []  # type: ignore[attr-defined]
+    page.wait_for_function(f"() => {TOASTS}.querySelectorAll('.toast').length === 0")
+    center.wait_for_function(f"() => {ROOT}.querySelectorAll('li.row').length === 0")
+    assert h.unread(u) == 0

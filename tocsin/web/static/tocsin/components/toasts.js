@@ -220,8 +220,16 @@ export class TocsinToasts extends TocsinElement {
     const rest = [];
     for (const n of visible) {
       let el = this.els.get(n.id);
+      // A publisher's `updated` (docs/grouping.md) changes a shown toast: re-create it.
+      const sig = JSON.stringify([n.title, n.body, n.priority, n.url]);
+      if (el && el.dataset.sig !== sig) {
+        el.remove();
+        el = undefined;
+        this.escShown.delete(n.id);
+      }
       if (!el) {
         el = this.toast(n);
+        el.dataset.sig = sig;
         this.els.set(n.id, el);
       }
       if (!n.local && incidentOf(n)) this.renderEscalation(n, el);
