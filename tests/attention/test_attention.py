@@ -212,3 +212,47 @@ def test_dnd_silences_and_one_digest_when_it_ends(clocked: tuple[ServerProcess, 
     assert ids == sorted(ids, key=lambda i: int(i.split("-")[-1]))  # one stream, in order
     # the 4th (not quiet) and the digest race each other: either order
     assert sorted(n for _, n, _ in evs) == ["digest"] + ["notification"] * 4
+
+
+def test_a_repeated_idempotent_publish_replies_the_same(
+        clocked: tuple[ServerProcess, Clock]) -> None:
+    srv, clock = clocked
+    u = uuid.uuid4().hex[:8]
+    quiet, off, plain = f"i{u}", f"j{u}", f"k{u}"
+    t0 = ms(2026, 7, 1, 12, 0)
+    clock.set(t0)
+    with srv.subscriber(quiet) as sub:
+        assert sub.put("/api/preferences", json={"dnd": {"until": t0 + 60_000}}
+                       ).status_code == 200
+    with srv.subscriber(off) as sub:
+        assert sub.put("/api/preferences", json={"types": {"comment": {"channels": []}}}
+                       ).status_code == 200
+    for group in ({}, {"groupKey": "g" + u}):
+        key = f"idem-{u}-{bool(group)}"
+        first = publish(srv, [quiet, off, plain], idempotencyKey=key, **group)
+        assert first["skipped"] == {off: "preferences"} and first["silent"] == {quiet: "dnd"}
+        clock.set(t0 + 120_000)  # DND over: a fresh decision would differ; a replay not
+        assert publish(srv, [quiet, off, plain], idempotencyKey=key, **group) == first
+        clock.set(t0)
+
+
+def test_the_digest_leaves_out_what_was_dismissed_before_it(
+        clocked: tuple[ServerProcess, Clock]) -> None:
+    srv, clock = clocked
+    u = "x" + uuid.uuid4().hex[:8]
+    t0 = ms(2026, 8, 1, 12, 0)
+    clock.set(t0)
+    with srv.subscriber(u) as sub:
+        assert sub.put("/api/preferences", json={"dnd": {"until": t0 + 60_000}}
+                       ).status_code == 200
+    ids = [publish(srv, [u], title=f"n{i}")["ids"][u] for i in range(4)]
+    with srv.subscriber(u) as sub:  # dismiss one, read one (still counted), before the end
+        assert sub.delete(f"/api/notifications/{ids[0]}").status_code == 200
+        assert sub.patch(f"/api/notifications/{ids[1]}", json={"read": True}
+                         ).status_code == 200
+    clock.set(t0 + 60_000)
+    digest = wait_until(lambda: [d for _, n, d in stream_events(srv, u) if n == "digest"])
+    assert digest == [{"count": 3, "since": t0, "until": t0 + 60_000}]
+    with srv.subscriber(u) as sub:  # after the digest: changes nothing
+        assert sub.delete(f"/api/notifications/{ids[2]}").status_code == 200
+        assert sub.get("/api/preferences/digest").json()["digest"]["count"] == 3

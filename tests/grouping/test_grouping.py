@@ -109,9 +109,7 @@ def test_publishes_with_one_group_key_update_one_row(node: Node) -> None:
         fresh = send(pub, user, "gus", "post:1")
         assert fresh not in ids
         assert inbox(srv, user)["items"][0]["group"]["count"] == 1
-        # outside the window (1 h of the shared clock is not what decides: the
-        # server's wall clock is) a new group starts too: covered by the store's
-        # created_at condition; with an idempotency key grouping still applies
+        # with an idempotency key grouping still applies (the window: the next test)
         r = pub.post("/api/notifications", json={
             "recipients": [user], "type": "like", "title": "t", "actor": "hal",
             "groupKey": "post:1", "idempotencyKey": "k-" + user})
@@ -206,3 +204,51 @@ def test_update_and_retract_by_key(node: Node) -> None:
     assert [n for n, _ in evs] == ["deleted", "deleted", "deleted"]
     assert evs[-1][1] == {"ids": [ids[a]], "unreadCount": 0}
     assert "Secret" not in json.dumps(evs) and "Shipped" not in json.dumps(evs)
+
+
+def test_a_publish_after_the_window_starts_a_new_group(node: Node) -> None:
+    """The window (``--group-window``, 1 h by default) is judged by the server's
+    injectable clock: frozen here, so only ``clock.advance`` moves it."""
+    srv, user, clock = node.srv, "w" + uuid.uuid4().hex[:8], node.clock
+    with srv.publisher() as pub:
+        first = send(pub, user, "alice", "post:w")
+        clock.advance(3599)  # the window slides with each publish
+        assert send(pub, user, "bob", "post:w") == first
+        clock.advance(3599)
+        assert send(pub, user, "carol", "post:w") == first
+        clock.advance(3601)  # quiet for longer than the window: closed
+        fresh = send(pub, user, "dave", "post:w")
+        assert fresh != first
+    top, old = inbox(srv, user)["items"]
+    assert top["id"] == fresh and top["group"] == {"key": "post:w", "count": 1,
+                                                   "actors": ["dave"]}
+    assert old["id"] == first and old["group"]["count"] == 3
+
+
+def test_grouped_and_updated_notifications_carry_the_recipients_silent(node: Node) -> None:
+    srv, clock = node.srv, node.clock
+    quiet, loud = "g" + uuid.uuid4().hex[:8], "h" + uuid.uuid4().hex[:8]
+    with srv.subscriber(quiet) as sub:
+        assert sub.put("/api/preferences", json={"dnd": {"until": clock.now + 600_000}}
+                       ).status_code == 200
+    with srv.publisher() as pub:
+        for actor in ("alice", "bob"):
+            r = pub.post("/api/notifications", json={
+                "recipients": [quiet, loud], "type": "like", "title": "t", "actor": actor,
+                "groupKey": "post:s"})
+            assert r.status_code == 201 and r.json()["silent"] == {quiet: "dnd"}, r.text
+        key = "upd-" + quiet
+        r = pub.post("/api/notifications", json={
+            "recipients": [quiet, loud], "type": "like", "title": "t", "actor": "carol",
+            "groupKey": "post:s", "idempotencyKey": key})
+        assert r.json()["silent"] == {quiet: "dnd"}
+        assert pub.patch(f"/api/notifications/by-key/{key}", json={"title": "new"}
+                         ).status_code == 200
+    for user, silent in ((quiet, True), (loud, False)):
+        (item,) = inbox(srv, user)["items"]
+        assert item["group"]["count"] == 3 and item["silent"] is silent
+        assert item.get("silentReason") == ("dnd" if silent else None)
+        evs = [(n, d) for n, d in replay(srv, user) if n in ("notification", "updated")]
+        assert [n for n, _ in evs] == ["notification"] * 3 + ["updated"]
+        assert [(d["silent"], d.get("silentReason")) for _, d in evs] == [
+            (silent, "dnd" if silent else None)] * 4

@@ -21,7 +21,7 @@ from tocsin.events import StreamEvent, user_stream
 from tocsin.store.base import Json, NewNotification, PublishResult
 from tocsin.store.batch import PublishJob
 from tocsin.store.plan import chunks, dumps, plan_rows
-from tocsin.store.preferences import prepare_sql
+from tocsin.store.preferences import forget_dismissed, prepare_sql
 from tocsin.store.shape import notification_json, row_json, with_silent
 from tocsin.store.tables import events, idempotency, notifications
 
@@ -62,7 +62,9 @@ async def insert_grouped(store: SqlStore, conn: AsyncConnection, users: list[str
                          note: NewNotification, now: int, window_ms: int) -> PublishResult:
     """Publish ``note`` (which has a ``group_key``) to ``users`` inside ``conn``'s
     transaction: a recipient with an open group gets it updated in place (same id,
-    new seq), the others a new notification with ``group.count`` 1."""
+    new seq), the others a new notification with ``group.count`` 1. ``now`` is the
+    store's injectable clock (``attention_clock``: the wall clock but under
+    ``--test-clock-file``): the rows' times and the window are judged by it."""
     assert note.group_key is not None
     key = note.group_key
     if note.ttl_ms is not None and note.expires_at is None:
@@ -127,6 +129,32 @@ async def insert_grouped(store: SqlStore, conn: AsyncConnection, users: list[str
 
 
 # -- publisher update and retract ------------------------------------------------------
+def reply_record(result: PublishResult) -> Json:
+    """What the idempotency record keeps of a publish: its whole reply (``ids`` and,
+    when present, ``skipped``/``silent``), so a repeated publish answers the same."""
+    rec: Json = {"ids": result.ids}
+    if result.skipped:
+        rec["skipped"] = result.skipped
+    if result.silent:
+        rec["silent"] = result.silent
+    return rec
+
+
+def _record_ids(rec: Json) -> dict[str, str]:
+    """The ``ids`` of a record; older records hold only that mapping (recipient ->
+    id, a string: never an object, so a record whose ``"ids"`` is an object is new)."""
+    ids = rec.get("ids")
+    return dict(ids) if isinstance(ids, dict) else dict(rec)
+
+
+def replayed_result(rec: Json) -> PublishResult:
+    return PublishResult(ids=_record_ids(rec), replayed=True,
+                         skipped=rec.get("skipped") if isinstance(rec.get("ids"), dict)
+                         else None,
+                         silent=rec.get("silent") if isinstance(rec.get("ids"), dict)
+                         else None)
+
+
 async def published(store: SqlStore, publisher: str, key: str, since: int
                     ) -> dict[str, str] | None:
     """recipient -> notification id of ``publisher``'s publish with idempotency ``key``
@@ -137,8 +165,7 @@ async def published(store: SqlStore, publisher: str, key: str, since: int
             i.publisher == publisher, i.key == key))).first()
     if row is None or not row.result or row.created_at < since:
         return None
-    result: dict[str, str] = orjson.loads(row.result)
-    return result
+    return _record_ids(orjson.loads(row.result))
 
 
 async def _present(conn: AsyncConnection, ids: dict[str, str]) -> dict[str, str]:
@@ -204,7 +231,10 @@ async def retract_copies(store: SqlStore, ids: dict[str, str], now: int
         for u, nid in ids.items():
             stream = user_stream(u)
             a = alloc[stream]
-            await conn.execute(delete(notifications).where(_N.id == nid, _N.user_id == u))
+            gone = (await conn.execute(delete(notifications).where(
+                _N.id == nid, _N.user_id == u).returning(_N.silent_reason, _N.created_at))).first()
+            if gone is not None:  # not in a digest still to come (docs/attention.md)
+                await forget_dismissed(conn, u, [(gone[0], int(gone[1]))])
             await conn.execute(
                 update(events).where(
                     _E.stream == stream, _E.seq < a.first,

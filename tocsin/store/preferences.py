@@ -11,13 +11,25 @@ row comes back it returns at once: the jobs are left as they are.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, and_, delete, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.attention.decide import attend
+from tocsin.attention.decide import QUIET_REASONS, attend
 from tocsin.events import StreamEvent, user_stream
 from tocsin.ids import event_id
 from tocsin.store.base import Json
@@ -91,35 +103,24 @@ def _writes(periods_: dict[tuple[str, int], tuple[int, int]], now: int
     return ups, timers
 
 
-def prepare_raw(conn: sqlite3.Connection, jobs: list[Job], now: int, clock_now: int) -> None:
-    """The decision for a batch on the SQLite writer's connection (in its transaction)."""
+Step = tuple[str, tuple[Any, ...]]
+"""One statement of the hook (``?`` placeholders) and its parameters."""
+
+
+def _hook(jobs: list[Job], now: int, clock_now: int
+          ) -> Generator[Step, list[tuple[Any, ...]], None]:
+    """The attention hook of a batch, written once for both write paths: it yields
+    each statement and is sent back its rows (:func:`prepare_raw` and
+    :func:`prepare_sql` only execute). One ``IN`` query per 1000 recipients (plus
+    the defaults row); nothing else when no row comes back; during quiet periods a
+    period upsert and a digest timer per (user, period)."""
     users = _users(jobs)
     if not users:
         return
     rows: dict[str, str] = {}
     for chunk in chunks(users):
-        rows.update(conn.execute(_select_sql(len(chunk)), tuple(chunk)).fetchall())
-    for job in jobs:
-        if isinstance(job, PublishJob):
-            job.skipped = job.silent = None
-    if not rows:
-        return
-    ups, timers = _writes(attend(jobs, rows, clock_now), now)
-    if ups:
-        conn.executemany(_PERIOD_UPSERT, ups)
-        conn.executemany(_TIMER_INSERT, timers)
-
-
-async def prepare_sql(conn: AsyncConnection, jobs: list[Job], now: int, clock_now: int) -> None:
-    """:func:`prepare_raw` through SQLAlchemy (PostgreSQL, idempotent publishes)."""
-    users = _users(jobs)
-    if not users:
-        return
-    style = conn.dialect.paramstyle
-    rows: dict[str, str] = {}
-    for chunk in chunks(users):
-        res = await conn.exec_driver_sql(_dollar(_select_sql(len(chunk)), style), tuple(chunk))
-        rows.update({str(r[0]): str(r[-1]) for r in res.all()})
+        got = yield _select_sql(len(chunk)), tuple(chunk)
+        rows.update({str(r[0]): str(r[-1]) for r in got})
     for job in jobs:
         if isinstance(job, PublishJob):
             job.skipped = job.silent = None
@@ -127,9 +128,60 @@ async def prepare_sql(conn: AsyncConnection, jobs: list[Job], now: int, clock_no
         return
     ups, timers = _writes(attend(jobs, rows, clock_now), now)
     for params in ups:
-        await conn.exec_driver_sql(_dollar(_PERIOD_UPSERT, style), params)
+        yield _PERIOD_UPSERT, params
     for params in timers:
-        await conn.exec_driver_sql(_dollar(_TIMER_INSERT, style), params)
+        yield _TIMER_INSERT, params
+
+
+def prepare_raw(conn: sqlite3.Connection, jobs: list[Job], now: int, clock_now: int) -> None:
+    """The decision for a batch on the SQLite writer's connection (in its transaction)."""
+    steps = _hook(jobs, now, clock_now)
+    try:
+        sql, params = next(steps)
+        while True:
+            sql, params = steps.send(conn.execute(sql, params).fetchall())
+    except StopIteration:
+        pass
+
+
+async def prepare_sql(conn: AsyncConnection, jobs: list[Job], now: int, clock_now: int) -> None:
+    """:func:`prepare_raw` through SQLAlchemy (PostgreSQL, idempotent and grouped
+    publishes)."""
+    style = conn.dialect.paramstyle
+    steps = _hook(jobs, now, clock_now)
+    try:
+        sql, params = next(steps)
+        while True:
+            res = await conn.exec_driver_sql(_dollar(sql, style), params)
+            sql, params = steps.send(list(res.all()) if res.returns_rows else [])
+    except StopIteration:
+        pass
+
+
+async def forget_dismissed(conn: AsyncConnection, user: str,
+                           gone: list[tuple[str | None, int]]) -> None:
+    """``gone``: ``(silent_reason, created_at)`` of notifications ``user`` just
+    dismissed (in ``conn``'s transaction). Each one that arrived silently because of
+    a quiet period whose digest is not written yet is taken out of that period's
+    count. Its period is the user's pending digest timer created last at or before
+    the notification (the timer is created with the period's first silent
+    notification, in the same transaction, with the same ``now``)."""
+    from tocsin.store.timers import timers
+
+    t = timers.c
+    for reason, created_at in gone:
+        if reason not in QUIET_REASONS:
+            continue
+        row = (await conn.execute(
+            select(t.payload).where(t.kind == DIGEST_KIND, t.key == user,
+                                    t.created_at <= created_at)
+            .order_by(t.created_at.desc()).limit(1))).first()
+        if row is None:
+            continue
+        until = int(orjson.loads(row[0])["until"])
+        c = periods.c
+        await conn.execute(update(periods).where(
+            c.user_id == user, c.until == until, c.count > 0).values(count=c.count - 1))
 
 
 class SqlPreferenceStore:

@@ -27,7 +27,7 @@ from tocsin.events import StreamEvent, user_stream
 from tocsin.ids import Position, event_id, now_ms
 from tocsin.store.base import Change, Json, NewNotification, NewTopicEvent, PublishResult
 from tocsin.store.batch import GroupCommit, Job, JobResult, PublishJob, TopicJob
-from tocsin.store.grouping import insert_grouped
+from tocsin.store.grouping import insert_grouped, replayed_result, reply_record
 from tocsin.store.plan import (
     Allocation,
     allocated,
@@ -37,7 +37,7 @@ from tocsin.store.plan import (
     stream_counts,
     upsert_statements,
 )
-from tocsin.store.preferences import prepare_sql
+from tocsin.store.preferences import forget_dismissed, prepare_sql
 from tocsin.store.reads import SqlReads, check_cursor, is_unavailable
 from tocsin.store.tables import events, idempotency, notifications, streams
 
@@ -169,7 +169,7 @@ class SqlStore(SqlReads):
         users = list(dict.fromkeys(recipients))  # de-duplicate, keep order
         if idempotency_key is None and note.group_key is not None:
             async with self._write() as conn:  # grouping: own transaction (grouping.py)
-                return await insert_grouped(self, conn, users, note, now_ms(),
+                return await insert_grouped(self, conn, users, note, self.attention_clock(),
                                             self.group_window_ms)
         if idempotency_key is None:
             # Group commit: publishes that arrive while a transaction is in flight are
@@ -186,8 +186,8 @@ class SqlStore(SqlReads):
                 if earlier is not None:
                     raise _NoChange(earlier)
                 if note.group_key is not None:
-                    result = await insert_grouped(self, conn, users, note, now,
-                                                  self.group_window_ms)
+                    result = await insert_grouped(self, conn, users, note,
+                                                  self.attention_clock(), self.group_window_ms)
                 else:
                     (result,) = await self._insert_jobs(conn, [PublishJob(users, note)], now)
                 assert isinstance(result, PublishResult)
@@ -195,10 +195,10 @@ class SqlStore(SqlReads):
                 await conn.execute(
                     update(idempotency)
                     .where(i.publisher == publisher, i.key == idempotency_key)
-                    .values(result=dumps(result.ids))
+                    .values(result=dumps(reply_record(result)))
                 )
         except _NoChange as done:
-            return PublishResult(ids=done.result, replayed=True)
+            return replayed_result(done.result)
         return result
 
     async def _write_batch(self, jobs: list[Job]) -> list[JobResult]:
@@ -220,7 +220,7 @@ class SqlStore(SqlReads):
 
     async def _claim_idempotency(
         self, conn: AsyncConnection, publisher: str, key: str, body_hash: str, now: int
-    ) -> dict[str, str] | None:
+    ) -> Json | None:
         """Claim ``key`` for this transaction, or return the result stored under it;
         ``TocsinError("conflict")`` if it was first used with another request body.
 
@@ -249,7 +249,7 @@ class SqlStore(SqlReads):
                     "conflict", "This idempotencyKey was already used with a different "
                     "request (recipients or content); use a new key for a new notification.",
                     "idempotencyKey")
-            result: dict[str, str] = orjson.loads(row.result)
+            result: Json = orjson.loads(row.result)  # grouping.reply_record's
             return result
         # Expired (or left empty by a failed writer): take it over.
         await conn.execute(
@@ -339,9 +339,12 @@ class SqlStore(SqlReads):
         async def apply(conn: AsyncConnection, _: Allocation, now: int
                         ) -> tuple[list[str], Json]:
             gone = (await conn.execute(
-                delete(notifications).where(n.user_id == user, n.id == id).returning(n.id)
-            )).first()
-            return ([id], {"ids": [id]}) if gone is not None else ([], {})
+                delete(notifications).where(n.user_id == user, n.id == id)
+                .returning(n.silent_reason, n.created_at))).first()
+            if gone is None:
+                return [], {}
+            await forget_dismissed(conn, user, [(gone[0], int(gone[1]))])  # the digest
+            return [id], {"ids": [id]}
 
         return await self._change_state(user, "deleted", apply)
 
