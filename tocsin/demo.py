@@ -8,6 +8,9 @@ Installed by :func:`tocsin.app.create_app` when ``settings.demo`` is true. It ad
 - ``POST /demo/api/send``: the playground (publish a notification to a demo user);
 - ``GET``/``POST /demo/api/generator``: the simulated activity generator (likes that
   group, comments, order status updates, an urgent incident alert);
+- ``POST /demo/api/quiet``: "Simulate a quiet period" (docs/attention.md): a short DND
+  for a demo user, a few notifications that arrive silently during it, and, when it
+  ends, the server's one ``digest`` event ("3 notifications while you were away");
 - ``POST /demo/api/incident``: the incident scenario (docs/escalation.md): an urgent
   alert to the on-call user that escalates to the next demo user, then the third,
   every ``waitSeconds`` unless someone acknowledges it.
@@ -91,6 +94,14 @@ def rotation(on_call: str) -> list[str]:
     return [*USERS[i:], *USERS[:i]]
 
 
+class QuietIn(BaseModel):
+    """A simulated quiet period: DND for ``seconds``, ``count`` silent notifications."""
+
+    user: str
+    seconds: int = Field(default=8, ge=2, le=600)
+    count: int = Field(default=3, ge=1, le=10)
+
+
 class GeneratorIn(BaseModel):
     running: bool
     interval_ms: int = Field(default=2500, alias="intervalMs", ge=200, le=60_000)
@@ -153,7 +164,15 @@ class Generator:
         return self.rng.choice([a for a in (*USERS, *EXTRA_ACTORS) if a != user])
 
     async def like(self) -> None:
+        """A few likes on one post, a moment apart: the server groups them live into one
+        row ("Eve, Dana and 1 other · 3") that moves to the top (docs/grouping.md)."""
         user = self.rng.choice(USERS)
+        for i in range(self.rng.choice([1, 2, 3])):
+            if i:
+                await asyncio.sleep(0.6)
+            await self.one_like(user)
+
+    async def one_like(self, user: str) -> None:
         actor = self._other(user)
         await notify(self.service, [user], NewNotification(
             type="like", title=f"{display(actor)} liked your post",
@@ -364,6 +383,41 @@ def install(app: FastAPI) -> None:
             data={"incident": opened["incident"], "onCall": order[0]}))
         return json_response({**opened, "onCall": order[0], "next": order[1],
                               "waitSeconds": body.wait_seconds}, 201)
+
+    @router.post("/quiet")
+    async def quiet(request: Request, body: QuietIn) -> Response:
+        """Simulate a quiet period: DND for ``seconds`` (replacing the user's own), then
+        ``count`` notifications that arrive silently; when the DND ends the server sends
+        the one ``digest`` event and the page shows one summary toast."""
+        service = _service(request)
+        user = _user(body.user)
+        prefs = await service.attention.get(user)
+        prefs.pop("defaults", None)
+        until = service.attention.clock() + body.seconds * 1000
+        prefs["dnd"] = {"until": until}
+        await service.attention.put(user, prefs)
+        await service.add_topic_event(TOPIC, NewTopicEvent(
+            type="quiet", actor=user,
+            title=f"{display(user)} turned on do not disturb for {body.seconds} s"))
+        gen = generator(request)
+        silent = 0
+        for i in range(body.count):
+            actor = gen._other(user)
+            note = [
+                NewNotification(type="comment", title=f"{display(actor)} commented on your post",
+                                body="Quick question about the rollout plan.",
+                                priority="medium", actor=display(actor), source="social"),
+                NewNotification(type="message", title=f"{display(actor)} sent you a message",
+                                body="Got a minute later?", priority="high",
+                                actor=display(actor), source="chat"),
+                NewNotification(type="like", title=f"{display(actor)} liked your post",
+                                priority="low", actor=display(actor), source="social",
+                                group_key=f"likes:{user}:onboarding-post"),
+            ][i % 3]
+            result = await service.publish(PUBLISHER, [user], note)
+            silent += user in (result.silent or {})
+        return json_response({"user": user, "until": until, "count": body.count,
+                              "silent": silent})
 
     @router.get("/generator")
     async def generator_state(request: Request) -> Response:

@@ -18,9 +18,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.e2e.conftest import Harness, fresh_user, state
+from tests.e2e.conftest import SPY_JS, Harness, fresh_user, state, wait_connected
+from tests.e2e.demo_server import DemoProcess, start_demo
 from tests.escalation.test_escalation import FAST, Clock
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import need_chromium
@@ -259,3 +261,74 @@ def test_publisher_update_and_retract_by_key(h: Harness, clock: Clock) -> None:
     page.wait_for_function(f"() => {TOASTS}.querySelectorAll('.toast').length === 0")
     center.wait_for_function(f"() => {ROOT}.querySelectorAll('li.row').length === 0")
     assert h.unread(u) == 0
+
+
+# ---- the demo (``tocsin demo``): the header's DND toggle and a simulated quiet period ----
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
+    need_chromium()
+    d = start_demo(tmp_path_factory.mktemp("demo-attention"))
+    yield d
+    d.stop()
+
+
+def demo_prefs(demo: DemoProcess, user: str) -> dict[str, Any]:
+    tok = httpx.get(f"{demo.url}/demo/api/token", params={"user": user}).json()["token"]
+    r = httpx.get(f"{demo.url}/api/preferences", headers={"Authorization": f"Bearer {tok}"})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_demo_dnd_toggle_and_quiet_period(browser: Any, demo: DemoProcess) -> None:
+    pages = []
+    for _ in range(2):
+        ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+        ctx.add_init_script(SPY_JS)
+        ctx.set_default_timeout(10_000)
+        page = ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+        page.errors = errors
+        page.goto(f"{demo.url}/?user=carol&quietSeconds=3")
+        wait_connected(page)
+        pages.append(page)
+    one, two = pages
+    try:
+        sel = one.locator("#dnd-select")
+        one.wait_for_function("() => document.getElementById('dnd').dataset.state === 'off'")
+        sel.select_option("hour")
+        one.wait_for_function("() => document.getElementById('dnd').dataset.state === 'on'")
+        assert sel.input_value() == "on"
+        assert one.locator("#dnd-select option:checked").inner_text().startswith("On until")
+        until = demo_prefs(demo, "carol")["dnd"]["until"]
+        assert abs(until - (now_ms() + 3_600_000)) < 60_000
+        # Another browser shows the server's state (at load; here on becoming visible).
+        two.evaluate("() => { __setHidden(true); __setHidden(false); }")
+        two.wait_for_function("() => document.getElementById('dnd').dataset.state === 'on'")
+        assert two.locator("#dnd-select").input_value() == "on"
+        sel.select_option("off")
+        one.wait_for_function("() => document.getElementById('dnd').dataset.state === 'off'")
+        assert demo_prefs(demo, "carol")["dnd"] is None
+
+        # The quiet period: DND for 3 s, three notifications arrive silently, then one
+        # digest toast.
+        before = one.evaluate("tocsinClient.state.unreadCount")
+        one.locator("#quiet").click()
+        one.wait_for_function("() => document.getElementById('dnd').dataset.state === 'on'")
+        # (the like joins the seeded likes' group: two new rows, one grown group)
+        one.wait_for_function("() => tocsinClient.state.notifications"
+                              ".filter(n => n.silentReason === 'dnd').length === 3")
+        assert one.evaluate("tocsinClient.state.unreadCount") == before + 2
+        assert "silently" in one.locator("#quiet-result").inner_text()
+        assert one.locator("tocsin-toasts .toast").count() == 0  # nothing interrupts
+        for p in (one, two):
+            p.wait_for_function(
+                f"() => [...{TOASTS}.querySelectorAll('.toast.digest .title')].some(e =>"
+                " e.textContent === '3 notifications while you were away')", timeout=15_000)
+        one.wait_for_function("() => document.getElementById('dnd').dataset.state === 'off'")
+        assert one.locator("tocsin-toasts .toast").count() == 1
+        assert one.errors == [] and two.errors == []
+    finally:
+        for p in pages:
+            p.context.close()

@@ -221,6 +221,85 @@ incBtn.addEventListener("click", async () => {
   }
 });
 
+// ---- do not disturb (docs/attention.md): the header toggle shows the server's state --
+const dndBox = $("dnd");
+const dndSel = /** @type {HTMLSelectElement} */ ($("dnd-select"));
+const dndOn = /** @type {HTMLOptionElement} */ (dndSel.querySelector('option[value="on"]'));
+/** @type {ReturnType<typeof setTimeout>|undefined} */
+let dndEnd;
+const clockText = (/** @type {number} */ t) => new Date(t).toLocaleTimeString([], {
+  hour: "2-digit", minute: "2-digit", ...(t - Date.now() < 120_000 ? { second: "2-digit" } : {}),
+});
+/** @param {import("/static/tocsin/tocsin.js").Preferences} p */
+function showDnd(p) {
+  const until = p.dnd ? Number(p.dnd.until) : 0;
+  const on = until > Date.now();
+  dndOn.hidden = !on;
+  dndOn.textContent = on ? `On until ${clockText(until)}` : "On";
+  dndSel.value = on ? "on" : "off";
+  dndBox.dataset.state = on ? "on" : "off";
+  dndBox.dataset.until = on ? String(until) : "";
+  clearTimeout(dndEnd);
+  if (on) dndEnd = setTimeout(refreshDnd, Math.min(until - Date.now() + 300, 2 ** 31 - 1));
+}
+async function refreshDnd() {
+  try {
+    showDnd(await client.preferences());
+  } catch { /* offline: keep what we show */ }
+}
+dndSel.addEventListener("change", async () => {
+  const v = dndSel.value;
+  let until = null;
+  if (v === "hour") until = Date.now() + 3600_000;
+  if (v === "tomorrow") {
+    const d = new Date();
+    d.setDate(d.getDate() + 1);
+    d.setHours(8, 0, 0, 0);
+    until = d.getTime();
+  }
+  dndSel.disabled = true;
+  try {
+    const current = await client.preferences(); // keep what the preferences panel set
+    showDnd(await client.savePreferences({ ...current, dnd: until ? { until } : null }));
+  } catch {
+    await refreshDnd();
+  } finally {
+    dndSel.disabled = false;
+  }
+});
+refreshDnd();
+setInterval(refreshDnd, 30_000); // changed in another tab or the preferences panel
+document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshDnd(); });
+
+// ---- a simulated quiet period -------------------------------------------------------
+const quietBtn = /** @type {HTMLButtonElement} */ ($("quiet"));
+quietBtn.addEventListener("click", async () => {
+  const out = $("quiet-result");
+  const seconds = Number(params.get("quietSeconds")) || 8;
+  quietBtn.disabled = true;
+  try {
+    const r = await fetch("/demo/api/quiet", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ user, seconds, count: 3 }),
+    });
+    const reply = await r.json();
+    if (!r.ok) {
+      out.textContent = `Not started: ${reply.error?.message ?? r.status}`;
+      return;
+    }
+    out.textContent = `Do not disturb for ${seconds} s: ${reply.silent} notifications arrived silently…`;
+    await refreshDnd();
+    setTimeout(() => {
+      out.textContent = "Quiet period over: one summary toast instead of the interruptions.";
+      refreshDnd();
+    }, Math.max(0, reply.until - Date.now()) + 300);
+  } catch {
+    out.textContent = "Not started: the server is unreachable.";
+  } finally {
+    quietBtn.disabled = false;
+  }
+});
+
 // ---- simulated activity -----------------------------------------------------------
 const gen = /** @type {HTMLButtonElement} */ ($("gen"));
 /** @param {boolean} running */
