@@ -7,40 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.cluster.helpers import FailoverReader, reader
-from tests.escalation.test_escalation import FAST, T0, Clock
-from tests.support.server import ServerProcess, start_server
-from tests.support.services import PG_URL, drop_pg_schema, need_postgres, need_redis
+from tests.escalation.test_escalation import T0, Clock, two_nodes
+from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 STREAM = "/api/notifications/stream"
-
-
-@pytest.fixture
-def two_nodes(tmp_path: Path) -> Iterator[tuple[list[ServerProcess], Clock]]:
-    need_postgres()
-    need_redis()
-    schema = "att_" + uuid.uuid4().hex[:10]
-    clock = Clock(tmp_path / "clock")
-    url = f"{PG_URL}?schema={schema}"
-    broker = f"redis://127.0.0.1:6379/0?channel=att-{uuid.uuid4().hex[:8]}"
-    extra = [*FAST, "--test-clock-file", str(clock.path)]
-    nodes: list[ServerProcess] = []
-    try:
-        for i in range(2):
-            d = tmp_path / f"n{i}"
-            d.mkdir()
-            nodes.append(start_server(d, database=url, broker=broker, extra=extra))
-        yield nodes, clock
-    finally:
-        for n in nodes:
-            n.stop()
-        asyncio.run(drop_pg_schema(schema))
+__all__ = ["two_nodes"]  # the fixture: two nodes, PostgreSQL + Redis, one fake clock
 
 
 async def readers(nodes: list[ServerProcess], user: str) -> list[FailoverReader]:
