@@ -94,6 +94,15 @@ async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn) -> dict[
     return reply
 
 
+def _stream_of(topic: str | None, sub: Subscriber) -> str:
+    """The stream a subscriber's stream or poll route reads: its inbox, or a topic it
+    may read (``TocsinError`` otherwise: ``invalid_field`` or ``forbidden``)."""
+    if topic is None:
+        return user_stream(sub.user)
+    check_topic(topic, sub)
+    return topic_stream(topic)
+
+
 class HotRoutes:
     def __init__(self, tocsin: Tocsin, settings: Settings) -> None:
         self.tocsin = tocsin
@@ -124,11 +133,7 @@ class HotRoutes:
     def _stream(self, topic: str | None, scope: Scope, headers: dict[str, str],
                 who: Principal | None, cors: Headers) -> EventStream:
         sub = require_subscriber(who)
-        if topic is None:
-            stream = user_stream(sub.user)
-        else:
-            check_topic(topic, sub)
-            stream = topic_stream(topic)
+        stream = _stream_of(topic, sub)
         raw = headers.get("last-event-id")  # sent by EventSource itself: it wins
         if raw is None and b"lastEventId=" in scope["query_string"]:
             raw = dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("lastEventId")
@@ -143,11 +148,7 @@ class HotRoutes:
     def _poll(self, topic: str | None, scope: Scope, who: Principal | None,
               cors: Headers) -> LongPoll:
         sub = require_subscriber(who)
-        if topic is None:
-            stream = user_stream(sub.user)
-        else:
-            check_topic(topic, sub)
-            stream = topic_stream(topic)
+        stream = _stream_of(topic, sub)
         query = dict(parse_qsl(scope["query_string"].decode("latin-1")))
         return LongPoll(self.tocsin.hub, stream, parse_last_event_id(query.get("since")),
                         parse_wait(query.get("wait")), sub.expires_at, cors, sub.user,
