@@ -103,6 +103,25 @@ export class HttpError extends Error {
 }
 
 /**
+ * The `HttpError` for a refused answer, with the message and code of Tocsin's error
+ * body when it has one (else the status text).
+ * @param {Response} res
+ * @returns {Promise<HttpError>}
+ */
+export async function httpError(res) {
+  let message = res.statusText || `HTTP ${res.status}`;
+  let code;
+  try {
+    const err = (await res.json()).error;
+    if (err?.message) message = err.message;
+    code = err?.code;
+  } catch {
+    /* not JSON */
+  }
+  return new HttpError(res.status, message, code);
+}
+
+/**
  * A fetch helper with the bearer token and Tocsin's error body.
  * @param {string} base
  * @param {() => Promise<string>} getToken
@@ -121,18 +140,7 @@ export async function http(base, getToken, method, path, body) {
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (!res.ok) {
-    let message = res.statusText || `HTTP ${res.status}`;
-    let code;
-    try {
-      const err = (await res.json()).error;
-      if (err?.message) message = err.message;
-      code = err?.code;
-    } catch {
-      /* not JSON */
-    }
-    throw new HttpError(res.status, message, code);
-  }
+  if (!res.ok) throw await httpError(res);
   if (res.status === 204) return null;
   const text = await res.text();
   return text ? JSON.parse(text) : null;
