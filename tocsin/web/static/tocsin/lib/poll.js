@@ -8,7 +8,7 @@
  * needs a new one).
  * @module tocsin/lib/poll
  */
-import { HttpError } from "./util.js";
+import { httpError } from "./util.js";
 
 /**
  * @typedef {object} PollEvent
@@ -45,18 +45,7 @@ export async function pollOnce(url, token, since, signal, wait = POLL_WAIT_S) {
     cache: "no-store",
     signal,
   });
-  if (!res.ok) {
-    let message = res.statusText || `HTTP ${res.status}`;
-    let code;
-    try {
-      const err = (await res.json()).error;
-      if (err?.message) message = err.message;
-      code = err?.code;
-    } catch {
-      /* not JSON */
-    }
-    throw new HttpError(res.status, message, code);
-  }
+  if (!res.ok) throw await httpError(res);
   const body = await res.json();
   const events = Array.isArray(body?.events) ? body.events : [];
   const last = body?.lastEventId;
