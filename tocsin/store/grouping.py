@@ -28,6 +28,7 @@ from tocsin.store.tables import events, idempotency, notifications
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from tocsin.store.plan import Allocation
     from tocsin.store.sql import SqlStore
 
 MAX_ACTORS = 5
@@ -177,6 +178,16 @@ async def _present(conn: AsyncConnection, ids: dict[str, str]) -> dict[str, str]
     return {u: nid for u, nid in ids.items() if (u, nid) in have}
 
 
+async def _present_with_seqs(store: SqlStore, conn: AsyncConnection, ids: dict[str, str]
+                             ) -> tuple[dict[str, str], dict[str, Allocation]]:
+    """The copies in ``ids`` still present, and one new seq in each owner's stream
+    (none allocated when no copy is left)."""
+    ids = await _present(conn, ids)
+    if not ids:
+        return {}, {}
+    return ids, await store._allocate(conn, {user_stream(u): 1 for u in ids})
+
+
 async def update_copies(store: SqlStore, ids: dict[str, str], changes: Json, now: int
                         ) -> tuple[dict[str, str], list[StreamEvent]]:
     """Apply ``changes`` (column -> value) to every copy in ``ids``; an ``updated``
@@ -185,10 +196,9 @@ async def update_copies(store: SqlStore, ids: dict[str, str], changes: Json, now
     out: list[StreamEvent] = []
     done: dict[str, str] = {}
     async with store._write() as conn:
-        ids = await _present(conn, ids)
+        ids, alloc = await _present_with_seqs(store, conn, ids)
         if not ids:
             return {}, []
-        alloc = await store._allocate(conn, {user_stream(u): 1 for u in ids})
         rows: list[Json] = []
         for u, nid in ids.items():
             stream = user_stream(u)
@@ -223,10 +233,9 @@ async def retract_copies(store: SqlStore, ids: dict[str, str], now: int
 
     out: list[StreamEvent] = []
     async with store._write() as conn:
-        ids = await _present(conn, ids)
+        ids, alloc = await _present_with_seqs(store, conn, ids)
         if not ids:
             return {}, []
-        alloc = await store._allocate(conn, {user_stream(u): 1 for u in ids})
         rows: list[Json] = []
         for u, nid in ids.items():
             stream = user_stream(u)
