@@ -16,6 +16,9 @@ Installed by :func:`tocsin.app.create_app` when ``settings.demo`` is true. It ad
   every ``waitSeconds`` unless someone acknowledges it.
 
 None of this exists outside demo mode: these routes hand out tokens to anyone.
+
+Longer than most modules on purpose: the whole demo-only feature (routes, generator,
+seed, dev credentials) stays in one file, imported only when demo or dev mode asks.
 """
 
 from __future__ import annotations
