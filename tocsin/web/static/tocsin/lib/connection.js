@@ -15,6 +15,9 @@
  * streaming again every `streamRetry`; `transport` says which is in use. A token that
  * expires (SSE `expired`, a poll's `expired: true`) reconnects at once from the last id
  * with a new token from the token function.
+ *
+ * Longer than most modules on purpose: leader election, SSE, the polling fallback,
+ * backoff and the watchdog are one state machine over shared state (`SharedStream`).
  * @module tocsin/lib/connection
  */
 import { isNewer } from "./ids.js";
