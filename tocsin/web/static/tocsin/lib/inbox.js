@@ -3,6 +3,10 @@
  * The inbox store: a user's notifications (newest first) kept live by the shared
  * connection, with optimistic actions (lib/actions.js), toasts and OS notifications
  * (lib/os-notify.js).
+ *
+ * Longer than most modules on purpose: it is the public `TocsinClient` (the .d.ts
+ * surface, one method per action); the work behind each method lives in the modules
+ * it imports.
  * @module tocsin/lib/inbox
  */
 import { Actions, coveredBy } from "./actions.js";
