@@ -45,7 +45,7 @@ async def test_publish_latency_and_events_by_kind(tmp_path: Path) -> None:
     assert value(text, "tocsin_publish_write_seconds_sum") > 0
     assert value(text, 'tocsin_events_total{kind="notification"}') == 6
     assert value(text, 'tocsin_events_total{kind="activity"}') == 1
-    for name in ("tocsin_connections", "tocsin_streams", "tocsin_broker_up",
+    for name in ('tocsin_connections{transport="sse"}', "tocsin_streams", "tocsin_broker_up",
                  "tocsin_outbox_bytes", "tocsin_ratelimit_errors_total"):
         value(text, name)
 
@@ -60,3 +60,45 @@ async def test_rate_limiter_failing_open_is_counted(tmp_path: Path) -> None:
         text = (await sub.get("/metrics")).text
     assert codes == [200, 200, 200]
     assert value(text, "tocsin_ratelimit_errors_total") == 3
+
+
+async def test_connections_by_transport_and_live_offers(tmp_path: Path) -> None:
+    """A real server with one SSE stream, one WebSocket subscription and one waiting
+    long-poll: tocsin_connections counts each under its transport; a publish to that
+    user is offered live to all three."""
+    import asyncio
+    import json
+
+    import httpx
+    import websockets
+
+    from tests.support.server import start_server
+
+    srv = start_server(tmp_path)
+    try:
+        tok = srv.token("m-user")
+        async with httpx.AsyncClient(base_url=srv.url, timeout=30) as c, \
+                c.stream("GET", "/api/notifications/stream", params={"token": tok}) as sse:
+            assert sse.status_code == 200
+            ws_url = srv.url.replace("http://", "ws://") + f"/api/ws?token={tok}"
+            async with websockets.connect(ws_url) as ws:
+                await ws.send(json.dumps({"op": "subscribe", "stream": "inbox"}))
+                assert json.loads(await ws.recv())["op"] == "subscribed"
+                poll = asyncio.ensure_future(c.get(
+                    "/api/notifications/poll", params={"wait": "20"},
+                    headers={"Authorization": f"Bearer {tok}"}))
+                await asyncio.sleep(0.5)
+                text = (await c.get("/metrics")).text
+                for transport in ("sse", "ws", "poll"):
+                    assert value(text, f'tocsin_connections{{transport="{transport}"}}') \
+                        == 1, text
+                before = value(text, "tocsin_live_offers_total")
+                pub = await c.post("/api/notifications", json={
+                    "recipients": ["m-user"], "type": "t", "title": "x"},
+                    headers={"Authorization": f"Bearer {srv.api_key}"})
+                assert pub.status_code == 201
+                assert (await poll).json()["events"][0]["event"] == "notification"
+                text = (await c.get("/metrics")).text
+                assert value(text, "tocsin_live_offers_total") == before + 3
+    finally:
+        srv.stop()

@@ -6,18 +6,17 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from tocsin.streams.connection import Connection
     from tocsin.streams.hub import Hub
 
 
 class Metrics:
     def __init__(self, hub: Hub) -> None:
         self.registry = CollectorRegistry()
-        g = Gauge("tocsin_connections", "Open SSE streams on this node", registry=self.registry)
-        g.set_function(lambda: hub.connections)
         s = Gauge("tocsin_streams", "Distinct streams with a local subscriber",
                   registry=self.registry)
         s.set_function(lambda: len(hub.streams))
@@ -44,6 +43,9 @@ class Metrics:
 
 _STREAM_COUNTERS = (
     # (metric, StreamCounters attribute, help)
+    ("tocsin_live_offers", "live_offers",
+     "Events offered live to this node's connections (each then goes out live, or, for "
+     "a client that is behind, through catch-up: see tocsin_catchup_events)"),
     ("tocsin_catchup_reads", "catch_up_reads",
      "Store reads by streams catching up (replay, gaps, slow clients)"),
     ("tocsin_catchup_events", "catch_up_events", "Events streams queued from those reads"),
@@ -54,6 +56,13 @@ _STREAM_COUNTERS = (
 )
 
 
+def transport_of(conn: Connection) -> str:
+    """``sse``, ``ws`` (JSON frames woken by a socket's writer) or ``poll``."""
+    if not conn.json:
+        return "sse"
+    return "ws" if getattr(conn, "wake", None) is not None else "poll"
+
+
 class _StreamCollector(Collector):
     """The hub's plain-int stream counters, read at scrape time (nothing per event)."""
 
@@ -61,6 +70,16 @@ class _StreamCollector(Collector):
         self.hub = hub
 
     def collect(self) -> Iterator[Metric]:
+        by_transport = {"sse": 0, "ws": 0, "poll": 0}
+        for conns in list(self.hub.streams.values()):
+            for c in conns:
+                by_transport[transport_of(c)] += 1
+        gauge = GaugeMetricFamily("tocsin_connections", "Open streams on this node by "
+                                  "transport (a WebSocket counts once per subscription, a "
+                                  "long-poll while it waits)", labels=["transport"])
+        for name, n in by_transport.items():
+            gauge.add_metric([name], n)
+        yield gauge
         counters = self.hub.counters
         for name, attr, text in _STREAM_COUNTERS:
             yield CounterMetricFamily(name, text, value=getattr(counters, attr))

@@ -33,13 +33,17 @@ queues is therefore ``MAX_OUTBOX_BYTES + URGENT_RESERVE_BYTES`` plus one frame."
 
 
 class StreamCounters:
-    """A node's stream counters (exported by ``metrics.py``); bumped only on rare paths
-    (a catch-up read, an overflow, a reset, a refusal), never per live event."""
+    """A node's stream counters (exported by ``metrics.py``): plain ints, bumped on rare
+    paths (a catch-up read, an overflow, a reset, a refusal) and once per event and
+    stream on the live path (never per connection)."""
 
-    __slots__ = ("catch_up_events", "catch_up_reads", "overflows", "refused", "resets",
-                 "urgent_reserved")
+    __slots__ = ("catch_up_events", "catch_up_reads", "live_offers", "overflows", "refused",
+                 "resets", "urgent_reserved")
 
     def __init__(self) -> None:
+        self.live_offers = 0
+        """Events offered live to local connections (one addition per event and stream,
+        not per connection: the hub adds the stream's connection count)."""
         self.catch_up_reads = 0
         """Store reads made by streams to catch up (replay, gaps, slow clients)."""
         self.catch_up_events = 0

@@ -166,6 +166,7 @@ class Hub:
                 heads[ev.stream] = (ev.seq, ev.epoch)
             conns = streams.get(ev.stream)
             if conns:
+                self.counters.live_offers += len(conns)
                 for c in conns:
                     c.offer(ev)
 
