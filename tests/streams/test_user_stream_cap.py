@@ -38,11 +38,20 @@ def connect(srv: ServerProcess, user: str, path: str = INBOX) -> socket.socket:
 
 
 def head(s: socket.socket) -> bytes:
-    """The response head and whatever body arrived with it."""
+    """The response head and, for an error reply, its whole body (the head and the
+    body may arrive in separate packets)."""
     data = b""
     deadline = time.monotonic() + 5
-    while b"\r\n\r\n" not in data and time.monotonic() < deadline:
-        data += s.recv(65536)
+    while time.monotonic() < deadline:
+        head_part, sep, body = data.partition(b"\r\n\r\n")
+        if sep and not head_part.startswith(b"HTTP/1.1 429"):
+            break  # a stream: its head is what the caller wants
+        if sep and (b"}}" in body or body.endswith(b"\r\n0\r\n\r\n")):
+            break
+        more = s.recv(65536)
+        if not more:
+            break
+        data += more
     return data
 
 
