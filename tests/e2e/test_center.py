@@ -172,26 +172,22 @@ def test_infinite_scroll_grouping_and_filters(h: Harness) -> None:
     assert state(page, "s.notifications.length") == 10
     page.locator("tocsin-bell button.bell").click()
 
-    # The 4 likes collapse into one entry that expands.
-    group = page.locator("tocsin-bell li.group")
-    assert group.locator(".row .title").first.inner_text() == "Eve and 3 others liked your post"
-    toggle = group.locator("button.group-toggle")
-    assert toggle.get_attribute("aria-expanded") == "false"
-    assert group.locator(".children").is_hidden()
-    toggle.click()
-    assert toggle.get_attribute("aria-expanded") == "true"
-    assert group.locator(".children li.row").count() == 4
-    toggle.click()
+    # The server grouped the 4 likes into one notification, updated in place: one row
+    # with the newest title and who liked it (docs/grouping.md).
+    likes = page.locator("tocsin-bell .list > li", has_text="liked your post")
+    assert likes.count() == 1
+    assert likes.locator(".title").first.inner_text() == "Eve liked your post"
+    assert likes.locator(".group-by").inner_text() == "Eve, Dana and 2 others · 4"
 
     # Infinite scroll: scrolling the list to the end loads older pages until all are in.
     for _ in range(10):
-        if state(page, "s.notifications.length") == 29:
+        if state(page, "s.notifications.length") == 26:
             break
         page.locator("tocsin-bell .scroll").evaluate("el => el.scrollTop = el.scrollHeight")
         page.wait_for_timeout(150)
-    assert state(page, "s.notifications.length") == 29
+    assert state(page, "s.notifications.length") == 26  # 25 updates + 1 group
     assert not state(page, "s.hasMore")
-    assert page.locator("tocsin-bell .list > li").count() == 26  # 25 updates + 1 group
+    assert page.locator("tocsin-bell .list > li").count() == 26
     assert page.locator("tocsin-bell .list > li.row .title").last.inner_text() == "Update 00"
 
     # Filters: by type, by source, unread only.

@@ -135,7 +135,10 @@ def test_source_filter_hidden_without_sources_and_one_item_has_no_blank_strip(
     page.wait_for_function("() => tocsinClient.state.unreadCount === 1")
     page.locator("tocsin-bell button.bell").click()
     assert page.locator("tocsin-bell select[aria-label='Filter by source']").is_hidden()
-    # One item: the list ends where the row ends (no empty strip under it).
+    # One item: the list ends where the row ends (no empty strip under it). Measured
+    # once the panel's opening animation (a scale) has finished.
+    page.evaluate("""() => Promise.all(document.querySelector('tocsin-bell').shadowRoot
+      .getAnimations().map(a => a.finished))""")
     row = box(page, "tocsin-bell li.row")
     scroller = box(page, "tocsin-bell .scroll")
     assert scroller["y"] + scroller["height"] - (row["y"] + row["height"]) <= 2
