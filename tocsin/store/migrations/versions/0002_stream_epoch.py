@@ -1,4 +1,6 @@
-"""Streams carry an epoch: a random tag set when the stream's row is created, part of
+"""Streams carry an epoch.
+
+Streams carry an epoch: a random tag set when the stream's row is created, part of
 every event id (``<epoch>-<seq>``).
 
 Existing streams each get a random epoch of their own, so ids issued before this

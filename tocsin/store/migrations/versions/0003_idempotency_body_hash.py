@@ -1,4 +1,6 @@
-"""Idempotency keys remember a hash of the request they were first used with, so the
+"""Idempotency keys remember a hash of their request.
+
+Idempotency keys remember a hash of the request they were first used with, so the
 same key with a different body is answered ``409 conflict`` instead of the first
 result (which silently dropped the new recipients and content).
 

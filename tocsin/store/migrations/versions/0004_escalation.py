@@ -1,4 +1,6 @@
-"""Durable timers (the scheduler's rows) and escalation: policies, incidents and
+"""Durable timers and escalation.
+
+Durable timers (the scheduler's rows) and escalation: policies, incidents and
 their timeline (who was notified, through which step, who acknowledged).
 
 Revision ID: 0004

@@ -1,4 +1,6 @@
-"""Attention: per-user preferences, publisher defaults per type, quiet-period state,
+"""Attention: preferences, quiet periods, silent notifications.
+
+Attention: per-user preferences, publisher defaults per type, quiet-period state,
 and the silent flag on stored notifications.
 
 Revision ID: 0005

@@ -1,4 +1,6 @@
-"""Live grouping, snooze and publisher update/retract: a group's count and actors and
+"""Live grouping, snooze, publisher update/retract.
+
+Live grouping, snooze and publisher update/retract: a group's count and actors and
 a snooze deadline on each notification, and an index to find a user's open group.
 
 Revision ID: 0006
