@@ -84,6 +84,8 @@ def test_acknowledge_from_toast_and_center_by_keyboard_reaches_everyone(h: Harne
     assert toast.locator(".countdown").count() == 0 and toast.locator(".ack").count() == 0
     assert "open" in shadow_focus(pa, "tocsin-toasts")  # focus stays in the toast
 
+    # The server has it once the optimistic action settled (the UI did not wait).
+    pa.wait_for_function("() => tocsinClient.state.pendingActions === 0")
     got = incident(h.srv, inc)
     assert got["state"] == "acked" and got["ackedBy"] == a, got
     assert not state(pa, "s.notifications[0].read")  # acknowledging is not reading
