@@ -279,29 +279,9 @@ class SIOClient(BaseClient):
                     self.transport.abort()
                 return
         buf = self.buf + data if self.buf else data
-        pos = 0
-        n = len(buf)
-        while n - pos >= 2:
-            b1 = buf[pos + 1] & 0x7F
-            hl = 2
-            if b1 == 126:
-                if n - pos < 4:
-                    break
-                ln = int.from_bytes(buf[pos + 2:pos + 4], "big")
-                hl = 4
-            elif b1 == 127:
-                if n - pos < 10:
-                    break
-                ln = int.from_bytes(buf[pos + 2:pos + 10], "big")
-                hl = 10
-            else:
-                ln = b1
-            if n - pos < hl + ln:
-                break
-            op = buf[pos] & 0x0F
-            p0 = pos + hl
-            p1 = p0 + ln
-            pos = p1
+        frames, pos = ws_frames(buf)
+        for op, p0, p1 in frames:
+            ln = p1 - p0
             if op == 8:  # close
                 continue
             if op != 1 or ln == 0:
@@ -326,6 +306,35 @@ class SIOClient(BaseClient):
             elif c == 0x30:  # '0' open
                 self.send_text(b"40")
         self.buf = buf[pos:]
+
+
+def ws_frames(buf: bytes) -> tuple[list[tuple[int, int, int]], int]:
+    """The complete server frames at the start of ``buf`` as ``(opcode, start, end)`` of
+    each payload, and where the incomplete rest begins (server frames are unmasked).
+    Shared by the Socket.IO and the WebSocket clients."""
+    frames: list[tuple[int, int, int]] = []
+    pos = 0
+    n = len(buf)
+    while n - pos >= 2:
+        b1 = buf[pos + 1] & 0x7F
+        hl = 2
+        if b1 == 126:
+            if n - pos < 4:
+                break
+            ln = int.from_bytes(buf[pos + 2:pos + 4], "big")
+            hl = 4
+        elif b1 == 127:
+            if n - pos < 10:
+                break
+            ln = int.from_bytes(buf[pos + 2:pos + 10], "big")
+            hl = 10
+        else:
+            ln = b1
+        if n - pos < hl + ln:
+            break
+        frames.append((buf[pos] & 0x0F, pos + hl, pos + hl + ln))
+        pos += hl + ln
+    return frames, pos
 
 
 def ws_frame(payload: bytes, op: int = 1) -> bytes:
@@ -387,29 +396,9 @@ class WSClient(BaseClient):
                 return
             self._subscribe()
         buf = self.buf + data if self.buf else data
-        pos = 0
-        n = len(buf)
-        while n - pos >= 2:
-            b1 = buf[pos + 1] & 0x7F
-            hl = 2
-            if b1 == 126:
-                if n - pos < 4:
-                    break
-                ln = int.from_bytes(buf[pos + 2:pos + 4], "big")
-                hl = 4
-            elif b1 == 127:
-                if n - pos < 10:
-                    break
-                ln = int.from_bytes(buf[pos + 2:pos + 10], "big")
-                hl = 10
-            else:
-                ln = b1
-            if n - pos < hl + ln:
-                break
-            op = buf[pos] & 0x0F
-            p0 = pos + hl
-            p1 = p0 + ln
-            pos = p1
+        frames, pos = ws_frames(buf)
+        for op, p0, p1 in frames:
+            ln = p1 - p0
             if op == 1:
                 if buf.startswith(b'{"stream":', p0):
                     k = buf.find(b'"id":"', p0, p1)
