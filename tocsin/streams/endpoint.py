@@ -72,14 +72,10 @@ class EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hub = self.hub
-        if self.max_open is not None and hub.open_by(self.owner) >= self.max_open:
-            # Checked and registered with no await in between: concurrent connects
-            # of one user cannot all slip under the cap.
-            hub.counters.refused += 1
-            await send_error(send, TocsinError(
-                "too_many_streams", f"User {self.owner!r} already holds {self.max_open} "
-                "open streams on this server (--max-user-streams); close one first."),
-                self.extra_headers)
+        try:
+            hub.check_cap(self.owner, self.max_open)  # then registered, no await between
+        except TocsinError as err:
+            await send_error(send, err, self.extra_headers)
             return
         conn = Connection(self.stream, self.owner, hub.counters)
         # Register before reading the head: nothing published from here on is missed.

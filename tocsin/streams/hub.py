@@ -22,6 +22,7 @@ from collections.abc import Iterable
 import orjson
 
 from tocsin.broker.base import Broker, BrokerUnavailable
+from tocsin.errors import TocsinError
 from tocsin.events import (
     TOPIC_PREFIX,
     StreamEvent,
@@ -149,6 +150,17 @@ class Hub:
     def open_by(self, owner: str) -> int:
         """Streams ``owner`` holds open on this node."""
         return self.by_owner.get(owner, 0)
+
+    def check_cap(self, owner: str, max_open: int | None) -> None:
+        """Raise ``too_many_streams`` (counted) if ``owner`` already holds ``max_open``
+        streams on this node. The one cap check of every transport: callers register
+        the connection with no await in between, so concurrent connects of one user
+        cannot all slip under the cap."""
+        if max_open is not None and self.by_owner.get(owner, 0) >= max_open:
+            self.counters.refused += 1
+            raise TocsinError("too_many_streams", f"User {owner!r} already holds "
+                              f"{max_open} open streams on this server "
+                              "(--max-user-streams); close one first.")
 
     def largest_holders(self, n: int) -> list[tuple[str, int]]:
         """The ``n`` users holding the most open streams, most first."""

@@ -62,11 +62,10 @@ class LongPoll:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         hub = self.hub
-        if self.max_open is not None and hub.open_by(self.owner) >= self.max_open:
-            hub.counters.refused += 1
-            await send_error(send, TocsinError(
-                "too_many_streams", f"User {self.owner!r} already holds {self.max_open} "
-                "open streams on this server (--max-user-streams)."), self.cors)
+        try:
+            hub.check_cap(self.owner, self.max_open)  # then registered, no await between
+        except TocsinError as err:
+            await send_error(send, err, self.cors)
             return
         conn = JsonConnection(self.stream, self.owner, hub.counters)
         hub.register(conn)  # before reading the head: nothing published is missed

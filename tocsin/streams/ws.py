@@ -280,11 +280,7 @@ class WebSocketSession:
             if old is not None:
                 self.hub.unregister(old.conn)
             await self.rate(who)
-            if self.max_open is not None and self.hub.open_by(who.user) >= self.max_open:
-                self.hub.counters.refused += 1
-                raise TocsinError("too_many_streams", f"User {who.user!r} already holds "
-                                  f"{self.max_open} open streams on this server "
-                                  "(--max-user-streams).")
+            self.hub.check_cap(who.user, self.max_open)
         except TocsinError as err:
             self.control.append(error_frame(err, label))
             self._wake.set()
