@@ -41,6 +41,7 @@ class Spec:
     key: str
     path: str
     kind: str = "sse"  # "sse" | "ws" | "sio"
+    ids: str = "seq"  # "seq": <epoch>-<seq> / integers | "nchan": <time>:<index> (SSE only)
 
 
 @dataclass
@@ -80,7 +81,10 @@ class BaseClient(asyncio.Protocol):
         self.buf = b""
         self.last_id = 0  # the seq of the newest event id (ids are <epoch>-<seq> or plain)
         self.epoch = b""  # the epoch of the ids received so far (b"" for plain ids)
-        self.seen_ids: set[int] | None = None
+        self.seen_ids: set[Any] | None = None  # seqs, or id keys for keyed ids
+        # keyed ids (Nchan's): the newest id's order key and its text, sent back on resume
+        self.last_key: tuple[int, ...] = ()
+        self.last_raw = b""
         self.ready: asyncio.Future[bool] = w.loop.create_future()
         self.closed = False
         self.aborting = False
@@ -119,6 +123,30 @@ class BaseClient(asyncio.Protocol):
         self.last_id = eid
         if self.seen_ids is not None:
             self.seen_ids.add(eid)
+        self._record(eid, t, now)
+
+    def on_keyed_event(self, key: tuple[int, ...], raw: bytes, t: bytes | None,
+                       now: float) -> None:
+        """An event whose id is ordered but not consecutive (Nchan's ``<time>:<index>``):
+        duplicates and order are checked on the key; gaps cannot be seen in such ids, so
+        the scenarios count deliveries against what was published instead."""
+        tot = self.w.totals
+        tot.events += 1
+        if key <= self.last_key:
+            if (self.seen_ids is not None and key in self.seen_ids) or key == self.last_key:
+                tot.dupes += 1
+            else:
+                tot.disorder += 1
+            return
+        self.last_key = key
+        self.last_raw = raw
+        if self.seen_ids is not None:
+            self.seen_ids.add(key)
+        self._record(0, t, now)
+
+    def _record(self, eid: int, t: bytes | None, now: float) -> None:
+        w = self.w
+        tot = w.totals
         if t is not None and w.recording:
             tf = float(t)
             tot.lat.append(now - tf)
@@ -139,6 +167,21 @@ def _event_id(epoch: bytes, seq: int) -> str:
     return f"{epoch.decode()}-{seq}" if epoch else str(seq)
 
 
+def seq_id_key(raw: bytes) -> tuple[bytes, int]:
+    """Tocsin's ``<epoch>-<seq>`` id (and the peers' plain integers) as ``(epoch, seq)``:
+    within one epoch the seqs are consecutive, so gaps show as well as order."""
+    epoch, _, seq = raw.strip().rpartition(b"-")
+    return epoch, int(seq)
+
+
+def nchan_id_key(raw: bytes) -> tuple[int, ...]:
+    """Nchan's message id ``<time>:<index>`` as a tuple of ints, compared in order.
+    Multiplexed subscriptions get ``<t>:<i>,<t>:<i>`` (the changed channel's part in
+    brackets): every part only moves forward, so the flattened tuple still orders them."""
+    parts = raw.replace(b"[", b"").replace(b"]", b"").replace(b",", b":").split(b":")
+    return tuple(int(x) for x in parts if x.strip())
+
+
 class SSEClient(BaseClient):
     def __init__(self, w: Worker, spec: Spec) -> None:
         super().__init__(w, spec)
@@ -150,7 +193,11 @@ class SSEClient(BaseClient):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         hdr = ""
-        if self.resumed:
+        if self.spec.ids == "nchan":
+            # resume after the newest id held; holding none, the channel's buffer is all new
+            if self.resumed and self.last_raw:
+                hdr = f"Last-Event-ID: {self.last_raw.decode()}\r\n"
+        elif self.resumed:
             hdr = f"Last-Event-ID: {_event_id(self.epoch, self.last_id)}\r\n"
         req = (f"GET {self.spec.path} HTTP/1.1\r\nHost: {self.w.host}\r\n"
                f"Accept: text/event-stream\r\n{hdr}\r\n")
@@ -220,6 +267,7 @@ class SSEClient(BaseClient):
             data = data.replace(b"\r\n", b"\n")
         buf = self.buf + data if self.buf else data
         start = 0
+        keyed = self.spec.ids == "nchan"
         while True:
             end = buf.find(b"\n\n", start)
             if end < 0:
@@ -232,10 +280,15 @@ class SSEClient(BaseClient):
                     i += 1
             if i >= 0:
                 nl = buf.find(b"\n", i, end + 1)
-                epoch, _, seq = buf[i + 3:nl].strip().rpartition(b"-")
+                if keyed:
+                    raw = buf[i + 3:nl].strip()
+                    self.on_keyed_event(nchan_id_key(raw), raw, _parse_t(buf, nl, end), now)
+                    start = end + 2
+                    continue
+                epoch, seq = seq_id_key(buf[i + 3:nl])
                 if buf.find(b"event: reset", start, end) >= 0:
                     self.w.totals.resets += 1
-                self.on_event(int(seq), _parse_t(buf, nl, end), now, epoch)
+                self.on_event(seq, _parse_t(buf, nl, end), now, epoch)
             start = end + 2
         self.buf = buf[start:]
 
@@ -283,6 +336,12 @@ class SIOClient(BaseClient):
         for op, p0, p1 in frames:
             ln = p1 - p0
             if op == 8:  # close
+                continue
+            if op == 9 and self.transport is not None:
+                # the WebSocket protocol ping (uvicorn's keepalive, every 20 s): pong it,
+                # as browsers and socketio.AsyncClient do, else uvicorn closes the socket
+                # 20 s later (1011 keepalive ping timeout)
+                self.transport.write(ws_frame(buf[p0:p1], 10))
                 continue
             if op != 1 or ln == 0:
                 continue
@@ -464,6 +523,7 @@ class Worker:
             proto.epoch = old.epoch
             proto.seen_ids = old.seen_ids
             proto.detail = old.detail
+            proto.last_key, proto.last_raw = old.last_key, old.last_raw
         else:
             proto.last_id = last_id
         try:
@@ -481,7 +541,7 @@ class Worker:
 
     async def cmd_connect(self, host: str, port: int, src: str, specs: list[tuple[str, str, str]],
                           concurrency: int = 256, timeout: float = 30.0,
-                          track_seen: bool = False) -> dict[str, Any]:
+                          track_seen: bool = False, ids: str = "seq") -> dict[str, Any]:
         self.host, self.port, self.src = host, port, src
         sem = asyncio.Semaphore(concurrency)
         ok = 0
@@ -498,7 +558,7 @@ class Worker:
                 else:
                     fail += 1
 
-        sps = [Spec(k, p, kind) for k, p, kind in specs]
+        sps = [Spec(k, p, kind, ids) for k, p, kind in specs]
         for sp in sps:
             self.specs[sp.key] = sp
         await asyncio.gather(*(one(sp) for sp in sps))

@@ -89,8 +89,9 @@ class Load:
         return tot
 
     def connect(self, port: int, specs: list[tuple[str, str, str]], track_seen: bool = False,
-                concurrency: int = 200) -> dict[str, Any]:
-        """Spread ``specs`` (key, path, kind) over the workers round-robin-by-block."""
+                concurrency: int = 200, ids: str = "seq") -> dict[str, Any]:
+        """Spread ``specs`` (key, path, kind) over the workers round-robin-by-block;
+        ``ids`` is the system's id scheme (``System.ids``)."""
         nw = len(self.clients)
         per: list[list[tuple[str, str, str]]] = [[] for _ in range(nw)]
         for i, sp in enumerate(specs):
@@ -98,7 +99,8 @@ class Load:
         srcs = self.sources()
         res = self.all("connect", per=[
             {"host": "127.0.0.1", "port": port, "src": srcs[i], "specs": per[i],
-             "concurrency": concurrency, "track_seen": track_seen} for i in range(nw)])
+             "concurrency": concurrency, "track_seen": track_seen, "ids": ids}
+            for i in range(nw)])
         return {"ok": sum(r["ok"] for r in res), "fail": sum(r["fail"] for r in res),
                 "elapsed": max(r["elapsed"] for r in res),
                 "errors": [e for r in res for e in r["errors"]][:5]}

@@ -73,7 +73,7 @@ def connect_users(sysm: System, load: Load, prefix: str, n: int, *, topic: str |
         user = f"{prefix}{i}"
         path = sysm.topic_stream_path(topic, user) if topic else sysm.user_stream_path(user)
         specs.append((user, path, sysm.kind))
-    return load.connect(sysm.port, specs, track_seen=track_seen)
+    return load.connect(sysm.port, specs, track_seen=track_seen, ids=sysm.ids)
 
 
 def capped_by(server_cpu: float, load_cpu: float, load_cores: int) -> str:
@@ -239,7 +239,7 @@ def unicast(sysm: System, load: Load, sz: Sizes, load_cores: int) -> dict[str, A
         load.close_all()
         return {"error": f"only {r['ok']}/{n} connected: {r['errors'][:2]}"}
     users = [f"uni{i}" for i in range(n)]
-    path = "/api/notifications"
+    path = sysm.user_publish_path()
     hdrs = sysm.publish_headers()
     steps = []
     best = 0.0
@@ -298,7 +298,7 @@ def storm(sysm: System, load: Load, sz: Sizes) -> dict[str, Any]:
     users = [f"storm{i}" for i in range(n)]
     load.record(True, detail=True)
     total = sz.storm_before + sz.storm_after
-    load.pub.send("unicast", host="127.0.0.1", port=sysm.port, path="/api/notifications",
+    load.pub.send("unicast", host="127.0.0.1", port=sysm.port, path=sysm.user_publish_path(),
                   headers=sysm.publish_headers(), users=users, rate=sz.storm_rate,
                   duration=total, batch=1, log=True, seed=7)
     time.sleep(sz.storm_before)

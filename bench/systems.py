@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -48,6 +49,7 @@ class System:
     name: str
     label: str
     kind: str = "sse"  # client protocol: "sse" | "ws" | "sio"
+    ids: str = "seq"  # event ids: "seq" (<epoch>-<seq> or integers) | "nchan" (<time>:<index>)
     workers: int = 1
     needs: tuple[str, ...] = ()
     durable: bool = False
@@ -192,6 +194,11 @@ class System:
     def topic_publish_path(self, topic: str) -> str:
         return f"/api/topics/{quote(topic, safe='')}/events"
 
+    def user_publish_path(self) -> str:
+        """Where unicast notifications go: one request names its ``recipients``; a path
+        with ``{user}`` instead gets one publish per recipient (see the publisher)."""
+        return "/api/notifications"
+
     def publish_headers(self) -> dict[str, str]:
         return {}
 
@@ -304,6 +311,120 @@ class TocsinWS(Tocsin):
         return f"/api/ws?token={self.token(user)}#inbox"
 
 
+NCHAN_PACKAGES = "nginx-light libnginx-mod-nchan"
+# Nchan's per-channel message buffer (memory store). A channel keeps at most this many
+# messages, each for at most NCHAN_MESSAGE_TIMEOUT: enough for a reconnecting client to
+# get, by ``Last-Event-ID``, everything published to it meanwhile. The reconnect storm
+# is the tightest case: sizing in bench/README.md (systems table).
+NCHAN_BUFFER_LENGTH = 64
+NCHAN_MESSAGE_TIMEOUT = "10m"
+
+
+def nchan_module() -> Path | None:
+    """The Nchan module's ``.so`` (Debian's ``libnginx-mod-nchan``), None if missing."""
+    env = os.environ.get("BENCH_NCHAN_MODULE")
+    candidates = [Path(env)] if env else []
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["dpkg", "-L", "libnginx-mod-nchan"], capture_output=True,
+                             text=True, timeout=10, check=False).stdout
+        candidates += [Path(x) for x in out.split() if x.endswith("ngx_nchan_module.so")]
+    candidates.append(Path("/usr/lib/nginx/modules/ngx_nchan_module.so"))
+    return next((c for c in candidates if c.is_file()), None)
+
+
+class Nchan(System):
+    """nginx with the Nchan module (C): its own master + one worker from a config
+    generated in the run's temp dir. Channels: ``/pub/<channel>`` (POST the JSON) and
+    ``/sub/<channel>`` (EventSource), one channel per topic and one per user; messages
+    live in Nchan's memory store only. Ids are ``<time>:<index>`` (``ids="nchan"``)."""
+
+    def available(self) -> str | None:
+        if shutil.which("nginx") is None:
+            return f"nginx is not installed (apt-get install {NCHAN_PACKAGES})"
+        if nchan_module() is None:
+            return f"the Nchan module is not installed (apt-get install {NCHAN_PACKAGES})"
+        return super().available()
+
+    def prepare(self) -> None:
+        assert self.tmp is not None
+        module = nchan_module()
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        nofile = 20_000 if hard == resource.RLIM_INFINITY else min(int(hard), 1 << 20)
+        tmp = self.tmp
+        # as root the worker would become "nobody", who cannot enter the 0700 temp dir
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        conf = f"""load_module {module};
+{user}worker_processes 1;
+worker_rlimit_nofile {nofile};
+pid {tmp}/nginx.pid;
+error_log stderr warn;
+events {{
+    worker_connections {nofile - 20};
+    multi_accept on;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    keepalive_requests 1000000;
+    nchan_shared_memory_size 256m;
+    nchan_message_buffer_length {NCHAN_BUFFER_LENGTH};
+    nchan_message_timeout {NCHAN_MESSAGE_TIMEOUT};
+    server {{
+        listen 127.0.0.1:{self.port} backlog=4096;
+        location = /readyz {{ return 200 "ok\n"; }}
+        location = /api/stats {{ nchan_stub_status; }}
+        location ~ ^/pub/(.+)$ {{
+            nchan_publisher http;
+            nchan_channel_id $1;
+        }}
+        location ~ ^/sub/(.+)$ {{
+            nchan_subscriber eventsource;
+            nchan_channel_id $1;
+            # a new subscriber gets what its channel holds (nothing, on a fresh channel);
+            # one resuming with Last-Event-ID gets what came after that id
+            nchan_subscriber_first_message oldest;
+            nchan_subscriber_timeout 0;
+            nchan_eventsource_ping_interval 15s;
+        }}
+    }}
+}}
+"""
+        (tmp / "nginx.conf").write_text(conf)
+
+    def command(self) -> list[str]:
+        assert self.tmp is not None
+        return ["nginx", "-e", "stderr", "-p", str(self.tmp), "-c", str(self.tmp / "nginx.conf"),
+                "-g", "daemon off;"]
+
+    def connections(self) -> int | None:
+        """Subscribers as ``nchan_stub_status`` counts them."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/stats",
+                                        timeout=2) as r:
+                for line in r.read().decode().splitlines():
+                    if line.startswith("subscribers:"):
+                        return int(line.split(":", 1)[1])
+        except (OSError, ValueError):
+            return None
+        return None
+
+    def topic_stream_path(self, topic: str, user: str) -> str:
+        return f"/sub/{quote(topic, safe='')}"
+
+    def user_stream_path(self, user: str) -> str:
+        return f"/sub/user.{quote(user, safe='')}"
+
+    def topic_publish_path(self, topic: str) -> str:
+        return f"/pub/{quote(topic, safe='')}"
+
+    def user_publish_path(self) -> str:
+        return "/pub/user.{user}"
+
+
 def make_systems(names: list[str]) -> list[System]:
     table: dict[str, System] = {
         "tocsin": Tocsin("tocsin", "Tocsin (SQLite, memory broker)", durable=True),
@@ -319,6 +440,7 @@ def make_systems(names: list[str]) -> list[System]:
         "typical": Typical("typical", "Typical (FastAPI + sse-starlette + Queue)"),
         "typical-redis": Typical("typical-redis", "Typical + broadcaster/Redis",
                                  needs=("redis",)),
+        "nchan": Nchan("nchan", "Nchan (C, nginx)", ids="nchan"),
     }
     out = []
     for n in names:
