@@ -18,17 +18,17 @@ from bench.machine import facts
 from bench.runner import Load, split_cpus
 from bench.systems import REDIS_URL, System, Tocsin, make_systems
 
-DEFAULT_SYSTEMS = "tocsin,tocsin-ws,tocsin-pg,floor,typical,typical-redis,socketio"
+DEFAULT_SYSTEMS = "tocsin,tocsin-ws,tocsin-pg,floor,typical,typical-redis,socketio,nchan"
 QUICK_SYSTEMS = "tocsin,floor,typical,socketio"
 MATRIX: dict[str, set[str]] = {
-    "idle": {"tocsin", "tocsin-ws", "floor", "typical", "socketio"},
+    "idle": {"tocsin", "tocsin-ws", "floor", "typical", "socketio", "nchan"},
     "fanout": {"tocsin", "tocsin-ws", "tocsin-pg", "floor", "typical", "typical-redis",
-               "socketio"},
+               "socketio", "nchan"},
     "unicast": {"tocsin", "tocsin-ws", "tocsin-pg", "tocsin-normal", "floor", "typical",
-                "socketio"},
+                "socketio", "nchan"},
     "storm": {"tocsin", "tocsin-ws", "tocsin-pg", "tocsin-normal", "floor", "typical",
-              "socketio"},
-    "slow": {"tocsin", "floor", "typical", "socketio"},
+              "socketio", "nchan"},
+    "slow": {"tocsin", "floor", "typical", "socketio", "nchan"},
 }
 ALL_SCENARIOS = ("idle", "fanout", "unicast", "storm", "slow")
 # later rounds repeat the noisy timing scenarios; idle capacity and slow consumers run once

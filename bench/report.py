@@ -16,10 +16,11 @@ LABELS = {
     "typical": "Typical",
     "typical-redis": "Typical+Redis",
     "socketio": "Socket.IO",
+    "nchan": "Nchan",
 }
 ORDER = ["tocsin", "tocsin-ws", "tocsin-pg", "tocsin-normal", "floor", "typical",
-         "typical-redis", "socketio"]
-PEERS = ["typical", "typical-redis", "socketio"]
+         "typical-redis", "socketio", "nchan"]
+PEERS = ["typical", "typical-redis", "socketio", "nchan"]
 
 
 def brief(scen: str, res: dict[str, Any]) -> str:
@@ -409,6 +410,13 @@ def write(raw: dict[str, Any], out: Path, quick: bool = False) -> str:
           "back within the harness's wait; see what capped each run. "
           "'-': not measured for that system.", "",
           table(raw), ""]
+    if any("nchan" in rr for rr in raw["rounds"]):
+        md[2] += (" Nchan (C, nginx) keeps messages in its memory store only (not durable). "
+                  "Its ids (`<time>:<index>`) are ordered but not consecutive: its clients "
+                  "check order and duplicates, but a gap cannot show in such ids, so for "
+                  "Nchan loss is counted from deliveries against what was published "
+                  "(fan-out: every client got every event; unicast: delivered >= "
+                  "acknowledged; storm: each user's log), and its 'gaps' are always 0.")
     sc = scale_md(raw)
     if sc:
         md += ["## Machine-wide idle capacity (several server processes sharing the port)", "",

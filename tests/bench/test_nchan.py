@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bench.loadgen import SSEClient, Spec, Totals, nchan_id_key, seq_id_key
+from bench.loadgen import Spec, SSEClient, Totals, nchan_id_key, seq_id_key
 from bench.runner import Load
 from bench.scenarios import connect_users
 from bench.systems import make_systems
