@@ -72,6 +72,8 @@ class Tocsin:
         self.metrics.publish_seconds.observe(time.perf_counter() - started)
         self.metrics.events.labels("notification").inc(len(result.events))
         await self.hub.fan_out(result.events)
+        if result.reached:  # push/email timers due now: don't wait for the next poll
+            self.escalation.scheduler.kick()
         return result
 
     async def add_topic_event(self, topic: str, event: NewTopicEvent) -> StreamEvent:

@@ -86,7 +86,11 @@ def test_preference_routes_defaults_and_400s(clocked: tuple[ServerProcess, Clock
         r = sub.put("/api/preferences", json=prefs)
         assert r.status_code == 200, r.text
         again = sub.get("/api/preferences").json()
-        assert again["types"] == prefs["types"]
+        # the reach fields (tocsin/reach) come back with their defaults filled in
+        stored = {"comment": {**prefs["types"]["comment"], "pushMinPriority": "high",
+                              "emailAfter": 900}}
+        assert again["types"] == stored
+        assert again["emailDigest"] == "off"
         assert again["quietHours"]["days"] == ["mon", "sat"]
         assert again["urgentBypassesQuiet"] is False
         bad = [
@@ -108,7 +112,7 @@ def test_preference_routes_defaults_and_400s(clocked: tuple[ServerProcess, Clock
             r = sub.put("/api/preferences", json=body)
             assert r.status_code == 400, (body, r.text)
             assert r.json()["error"]["field"] == field, (body, r.text)
-        assert sub.get("/api/preferences").json()["types"] == prefs["types"]  # unchanged
+        assert sub.get("/api/preferences").json()["types"] == stored  # unchanged
         assert sub.put("/api/preferences/defaults", json={"types": {}}).status_code == 403
     with srv.publisher() as pub:
         r = pub.put("/api/preferences/defaults", json={"types": {"x": {"minPriority": "bogus"}}})

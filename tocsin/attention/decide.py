@@ -12,16 +12,27 @@ from typing import Any
 
 import orjson
 
-from tocsin.attention.model import DAYS, DEFAULT_CHANNELS, RANK, hhmm, zone_of
+from tocsin.attention.model import (
+    DAYS,
+    DEFAULT_CHANNELS,
+    DEFAULT_EMAIL_AFTER_S,
+    RANK,
+    hhmm,
+    zone_of,
+)
 from tocsin.store.batch import Job, PublishJob
 
 SKIP = "preferences"
 """The reason a recipient was not delivered to (``skipped`` in the publish reply)."""
-_BUILTIN: dict[str, Any] = {"channels": DEFAULT_CHANNELS, "minPriority": "low"}
+_BUILTIN: dict[str, Any] = {"channels": DEFAULT_CHANNELS, "minPriority": "low",
+                            "pushMinPriority": "high"}
 QUIET_REASONS = ("dnd", "quiet_hours")
 
 Period = tuple[int, int]
 """(since, until) of a quiet period, ms since the epoch."""
+Due = tuple[int | None, int | None]
+"""When a recipient is to be reached beyond the tab: (push due, email due), ms since
+the epoch; ``None``: not by that channel."""
 
 
 def quiet_window(q: dict[str, Any], now: int) -> Period | None:
@@ -85,19 +96,49 @@ def decide(prefs: dict[str, Any] | None, defaults: dict[str, Any] | None, type: 
     return None, None
 
 
-def attend(jobs: list[Job], rows: dict[str, str], now: int
+def reach(prefs: dict[str, Any] | None, defaults: dict[str, Any] | None, type: str,
+          priority: str, now: int, reason: str | None, period: Period | None) -> Due:
+    """Whether and when to reach a recipient by Web Push and by email, given the
+    decision ``(reason, period)`` for the tab. Both are interruptions: never below
+    the type's ``minPriority``; push from ``pushMinPriority`` up; email
+    ``emailAfter`` seconds after arrival (the handler checks it is still unread);
+    a quiet period (quiet hours, DND) delays both to its end; never both for
+    ``low`` (email only: the gentler one)."""
+    tp = type_prefs(prefs, defaults, type)
+    channels = tp.get("channels") or ()
+    rank = RANK[priority]
+    if "inbox" not in channels or rank < RANK[tp.get("minPriority", "low")]:
+        return None, None
+    push = "push" in channels and rank >= RANK[tp.get("pushMinPriority", "high")]
+    email = "email" in channels
+    if not (push or email):
+        return None, None
+    if push and email and priority == "low":
+        push = False
+    start = period[1] if reason in QUIET_REASONS and period is not None else now
+    email_due = None
+    if email:
+        email_due = max(now + 1000 * int(tp.get("emailAfter", DEFAULT_EMAIL_AFTER_S)), start)
+    return (start if push else None), email_due
+
+
+def attend(jobs: list[Job], rows: dict[str, str], now: int,
+           reach_out: dict[int, dict[str, Due]] | None = None
            ) -> dict[tuple[str, int], tuple[int, int]]:
     """Decide for every recipient of the batch's publishes given the preference rows
     read for them (``""``: the publisher defaults): sets each job's ``skipped`` and
-    ``silent``; returns the quiet periods touched, ``(user, until) -> (since, n)``."""
+    ``silent``; returns the quiet periods touched, ``(user, until) -> (since, n)``.
+    With ``reach_out``, also fills it: job index -> user -> :data:`Due`, for the
+    recipients the preferences let Tocsin reach beyond the tab."""
     defaults = orjson.loads(rows[""]) if "" in rows else None
     cache: dict[str, dict[str, Any]] = {}
     periods: dict[tuple[str, int], tuple[int, int]] = {}
-    for job in jobs:
+    for i, job in enumerate(jobs):
         if not isinstance(job, PublishJob):
             continue
         skipped: dict[str, str] = {}
         silent: dict[str, str] = {}
+        note = job.note
         for u in job.users:
             raw = rows.get(u) if u else None
             prefs = None
@@ -106,8 +147,16 @@ def attend(jobs: list[Job], rows: dict[str, str], now: int
                 if prefs is None:
                     prefs = cache[u] = orjson.loads(raw)
             elif defaults is None:
+                if reach_out is not None:
+                    due = reach(None, None, note.type, note.priority, now, None, None)
+                    if due != (None, None):
+                        reach_out.setdefault(i, {})[u] = due
                 continue
-            reason, period = decide(prefs, defaults, job.note.type, job.note.priority, now)
+            reason, period = decide(prefs, defaults, note.type, note.priority, now)
+            if reach_out is not None and reason != "skip":
+                due = reach(prefs, defaults, note.type, note.priority, now, reason, period)
+                if due != (None, None):
+                    reach_out.setdefault(i, {})[u] = due
             if reason is None:
                 continue
             if reason == "skip":

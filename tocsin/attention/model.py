@@ -20,7 +20,13 @@ Channel = Literal["inbox", "interrupt", "push", "email"]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
-DEFAULT_CHANNELS: list[Channel] = ["inbox", "interrupt"]
+DEFAULT_CHANNELS: list[Channel] = ["inbox", "interrupt", "push"]
+"""A type with no channels set: in the inbox, may interrupt, and pushed to devices
+whose tab is closed from ``pushMinPriority`` (default ``high``) up."""
+DigestPeriod = Literal["off", "hourly", "daily"]
+DIGEST_PERIOD_MS: dict[str, int] = {"hourly": 3_600_000, "daily": 86_400_000}
+DEFAULT_EMAIL_AFTER_S = 900
+MAX_EMAIL_AFTER_S = 30 * 86_400
 MAX_TYPES = 100
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _TYPE = re.compile(r"[^\x00-\x1f]{1,100}")
@@ -34,6 +40,11 @@ class TypePrefs(_M):
     channels: list[Channel] = Field(default_factory=lambda: list(DEFAULT_CHANNELS),
                                     max_length=8)
     min_priority: Priority = "low"
+    push_min_priority: Priority = "high"
+    """Web Push only from this priority up (and never below ``min_priority``)."""
+    email_after: int = Field(default=DEFAULT_EMAIL_AFTER_S, ge=0, le=MAX_EMAIL_AFTER_S)
+    """With the ``email`` channel: email it if still unread this many seconds after it
+    arrived."""
 
     @field_validator("channels")
     @classmethod
@@ -85,6 +96,8 @@ class Preferences(_M):
     quiet_hours: QuietHours | None = None
     dnd: Dnd | None = None
     urgent_bypasses_quiet: bool = True
+    email_digest: DigestPeriod = "off"
+    """``hourly``/``daily``: emails due in a period are sent as one digest at its end."""
     defaults: dict[str, Any] | None = None
     """Read-only on the wire (GET shows the publisher defaults); ignored on PUT."""
 

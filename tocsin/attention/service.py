@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tocsin.attention")
 
-EMPTY: Json = {"types": {}, "quietHours": None, "dnd": None, "urgentBypassesQuiet": True}
+EMPTY: Json = {"types": {}, "quietHours": None, "dnd": None, "urgentBypassesQuiet": True,
+              "emailDigest": "off"}
 
 
 class Attention:

@@ -19,6 +19,15 @@ DEFAULT_LEASE_MS = 30_000
 MAX_BACKOFF_MS = 60_000
 
 
+class RetryLater(Exception):
+    """Raised by a handler: not done, try again in ``delay_ms`` (e.g. a push service's
+    ``Retry-After``) instead of the scheduler's exponential backoff."""
+
+    def __init__(self, delay_ms: int, reason: str = "") -> None:
+        super().__init__(reason or f"retry in {delay_ms} ms")
+        self.delay_ms = max(0, int(delay_ms))
+
+
 def node_id() -> str:
     return f"{os.getpid()}-{os.urandom(4).hex()}"
 
@@ -82,6 +91,11 @@ class Scheduler:
                 raise LookupError(f"no handler for timer kind {timer.kind!r}")
             then = await handler(timer)
             done = await self.timers.finish(timer, then, self.clock())
+        except RetryLater as later:
+            log.info("timer %s (%s): %s", timer.id, timer.kind, later)
+            with contextlib.suppress(Exception):
+                await self.timers.release(timer, self.clock() + later.delay_ms)
+            return False
         except Exception as exc:
             backoff = min(MAX_BACKOFF_MS, 1000 * 2 ** min(timer.attempts, 16))
             log.warning("timer %s (%s) failed, retrying in %d ms: %r",

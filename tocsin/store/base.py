@@ -62,6 +62,8 @@ class PublishResult:
     """Recipients not delivered to, by reason (attention preferences); None: nobody."""
     silent: dict[str, str] | None = None
     """Recipients who got it silently, with the ``silentReason``; None: nobody."""
+    reached: int = 0
+    """How many push/email timers the publish wrote (the node kicks its scheduler)."""
 
 
 @dataclass(slots=True)

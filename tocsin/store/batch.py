@@ -22,6 +22,9 @@ class PublishJob:
     """Attention: recipients not delivered to (user -> reason), set in the transaction."""
     silent: dict[str, str] | None = None
     """Attention: recipients who get it silently (user -> ``silentReason``)."""
+    reach: dict[str, tuple[int | None, int | None]] | None = None
+    """Reach: recipients to push/email if they don't see it (user -> (push due,
+    email due)), set in the transaction; timers are written once ids are known."""
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from tocsin.events import StreamEvent, user_stream
 from tocsin.store.base import Json, NewNotification, PublishResult
 from tocsin.store.batch import PublishJob
 from tocsin.store.plan import chunks, dumps, plan_rows
-from tocsin.store.preferences import forget_dismissed, prepare_sql
+from tocsin.store.preferences import forget_dismissed, prepare_sql, write_reach_sql
 from tocsin.store.shape import notification_json, row_json, with_silent
 from tocsin.store.tables import events, idempotency, notifications
 
@@ -124,9 +124,12 @@ async def insert_grouped(store: SqlStore, conn: AsyncConnection, users: list[str
 
     for rows in chunks(event_rows):
         await conn.execute(events.insert(), list(rows))
-    return PublishResult(ids={u: ids[u] for u in users},
-                         events=[evs[user_stream(u)] for u in users],
-                         skipped=skipped or None, silent=silent or None)
+    result = PublishResult(ids={u: ids[u] for u in users},
+                           events=[evs[user_stream(u)] for u in users],
+                           skipped=skipped or None, silent=silent or None)
+    # push/email timers by id: an update in place re-notifies (same tag on devices)
+    await write_reach_sql(conn, [job], [result], now)
+    return result
 
 
 # -- publisher update and retract ------------------------------------------------------

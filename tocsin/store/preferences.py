@@ -29,11 +29,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.attention.decide import QUIET_REASONS, attend
+from tocsin.attention.decide import QUIET_REASONS, Due, attend
+from tocsin.attention.model import RANK
 from tocsin.events import StreamEvent, user_stream
 from tocsin.ids import event_id
-from tocsin.store.base import Json
-from tocsin.store.batch import Job, PublishJob
+from tocsin.store.base import Json, PublishResult
+from tocsin.store.batch import Job, JobResult, PublishJob
 from tocsin.store.plan import chunks, dumps
 from tocsin.store.tables import events, metadata, streams
 
@@ -43,6 +44,11 @@ if TYPE_CHECKING:
 DEFAULTS_USER = ""
 """The row holding the publisher defaults (no user id is empty)."""
 DIGEST_KIND = "digest"
+PUSH_KIND = "push"
+"""Timer ``push:<notification id>`` (payload ``{"user"}``): push it to the user's
+devices unless they have seen it (tocsin/reach)."""
+EMAIL_KIND = "email"
+"""Timer ``email:<notification id>`` (payload ``{"user"}``): email it if still unread."""
 
 preferences = Table(
     "tocsin_preferences",
@@ -93,6 +99,47 @@ def _users(jobs: list[Job]) -> list[str]:
     return list(users) if len(users) > 1 else []
 
 
+def _select_reachable_sql(n: int, email: bool) -> str:
+    marks = ", ".join(["?"] * n)
+    if email:
+        return ("SELECT user_id FROM tocsin_users WHERE email IS NOT NULL AND user_id IN ("
+                + marks + ")")
+    return ("SELECT DISTINCT user_id FROM tocsin_push_subscriptions WHERE user_id IN ("
+            + marks + ")")
+
+
+def _may_reach(jobs: list[Job]) -> bool:
+    """Whether the built-in preferences push any of ``jobs`` (high and urgent)."""
+    return any(isinstance(j, PublishJob) and RANK.get(j.note.priority, 0) >= RANK["high"]
+               for j in jobs)
+
+
+def reach_timers(jobs: list[Job], results: list[JobResult], now: int
+                 ) -> list[tuple[Any, ...]]:
+    """The push/email timers of a batch (``_TIMER_INSERT`` parameters), once the
+    notification ids are known: written in the publish's own transaction, so a
+    notification stored is a notification that will be pushed or emailed (or found
+    seen), whichever node dies when."""
+    out: list[tuple[Any, ...]] = []
+    for job, res in zip(jobs, results, strict=True):
+        if not isinstance(job, PublishJob) or not job.reach or not isinstance(res, PublishResult):
+            continue
+        n = 0
+        for u, (push_due, email_due) in job.reach.items():
+            nid = res.ids.get(u)
+            if nid is None:
+                continue
+            payload = dumps({"user": u})
+            if push_due is not None:
+                out.append((f"push:{nid}", PUSH_KIND, nid, payload, push_due, now))
+                n += 1
+            if email_due is not None:
+                out.append((f"email:{nid}", EMAIL_KIND, nid, payload, email_due, now))
+                n += 1
+        res.reached = n
+    return out
+
+
 def _writes(periods_: dict[tuple[str, int], tuple[int, int]], now: int
             ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     ups, timers = [], []
@@ -112,8 +159,11 @@ def _hook(jobs: list[Job], now: int, clock_now: int
     """The attention hook of a batch, written once for both write paths: it yields
     each statement and is sent back its rows (:func:`prepare_raw` and
     :func:`prepare_sql` only execute). One ``IN`` query per 1000 recipients (plus
-    the defaults row); nothing else when no row comes back; during quiet periods a
-    period upsert and a digest timer per (user, period)."""
+    the defaults row); nothing else when no row comes back and nothing is high or
+    urgent; during quiet periods a period upsert and a digest timer per (user,
+    period). Recipients the preferences let Tocsin reach beyond the tab are kept
+    (``job.reach``) only if they have a push subscription / an email address (one
+    ``IN`` query each, only when there are candidates)."""
     users = _users(jobs)
     if not users:
         return
@@ -123,14 +173,42 @@ def _hook(jobs: list[Job], now: int, clock_now: int
         rows.update({str(r[0]): str(r[-1]) for r in got})
     for job in jobs:
         if isinstance(job, PublishJob):
-            job.skipped = job.silent = None
-    if not rows:
+            job.skipped = job.silent = job.reach = None
+    if not rows and not _may_reach(jobs):
         return
-    ups, timers = _writes(attend(jobs, rows, clock_now), now)
+    reach_out: dict[int, dict[str, Due]] = {}
+    periods_ = attend(jobs, rows, clock_now, reach_out)
+    if reach_out:
+        yield from _keep_reachable(jobs, reach_out)
+    ups, timers = _writes(periods_, now)
     for params in ups:
         yield _PERIOD_UPSERT, params
     for params in timers:
         yield _TIMER_INSERT, params
+
+
+def _keep_reachable(jobs: list[Job], reach_out: dict[int, dict[str, Due]]
+                    ) -> Generator[Step, list[tuple[Any, ...]], None]:
+    wanted: tuple[set[str], set[str]] = (set(), set())
+    for per_user in reach_out.values():
+        for u, due in per_user.items():
+            for channel in (0, 1):
+                if due[channel] is not None:
+                    wanted[channel].add(u)
+    have: tuple[set[str], set[str]] = (set(), set())
+    for channel in (0, 1):
+        for chunk in chunks(sorted(wanted[channel])):
+            got = yield _select_reachable_sql(len(chunk), channel == 1), tuple(chunk)
+            have[channel].update(str(r[0]) for r in got)
+    for i, per_user in reach_out.items():
+        kept: dict[str, Due] = {}
+        for u, (push_due, email_due) in per_user.items():
+            due = (push_due if u in have[0] else None, email_due if u in have[1] else None)
+            if due != (None, None):
+                kept[u] = due
+        job = jobs[i]
+        assert isinstance(job, PublishJob)
+        job.reach = kept or None
 
 
 def prepare_raw(conn: sqlite3.Connection, jobs: list[Job], now: int, clock_now: int) -> None:
@@ -156,6 +234,22 @@ async def prepare_sql(conn: AsyncConnection, jobs: list[Job], now: int, clock_no
             sql, params = steps.send(list(res.all()) if res.returns_rows else [])
     except StopIteration:
         pass
+
+
+def write_reach_raw(conn: sqlite3.Connection, jobs: list[Job], results: list[JobResult],
+                    now: int) -> None:
+    """The batch's push/email timers on the SQLite writer's connection."""
+    params = reach_timers(jobs, results, now)
+    if params:
+        conn.executemany(_TIMER_INSERT, params)
+
+
+async def write_reach_sql(conn: AsyncConnection, jobs: list[Job], results: list[JobResult],
+                          now: int) -> None:
+    """:func:`write_reach_raw` through SQLAlchemy."""
+    params = reach_timers(jobs, results, now)
+    if params:
+        await conn.exec_driver_sql(_dollar(_TIMER_INSERT, conn.dialect.paramstyle), params)
 
 
 async def forget_dismissed(conn: AsyncConnection, user: str,

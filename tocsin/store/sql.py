@@ -37,7 +37,7 @@ from tocsin.store.plan import (
     stream_counts,
     upsert_statements,
 )
-from tocsin.store.preferences import forget_dismissed, prepare_sql
+from tocsin.store.preferences import forget_dismissed, prepare_sql, write_reach_sql
 from tocsin.store.reads import SqlReads, check_cursor, is_unavailable
 from tocsin.store.tables import events, idempotency, notifications, streams
 
@@ -216,6 +216,7 @@ class SqlStore(SqlReads):
             await conn.execute(notifications.insert(), list(rows))
         for rows in chunks(event_rows):
             await conn.execute(events.insert(), list(rows))
+        await write_reach_sql(conn, jobs, results, now)  # push/email timers
         return results
 
     async def _claim_idempotency(

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from tocsin.store.batch import Job, JobResult
 from tocsin.store.plan import Allocation, allocated, plan_rows, stream_counts, upsert_statements
-from tocsin.store.preferences import prepare_raw
+from tocsin.store.preferences import prepare_raw, write_reach_raw
 from tocsin.store.tables import events, insert_sql, notifications
 
 NOTE_INSERT = insert_sql(notifications)
@@ -64,6 +64,7 @@ def write_batch(conn: sqlite3.Connection, jobs: list[Job], now: int,
             conn.executemany(NOTE_INSERT, note_rows)
         if event_rows:
             conn.executemany(EVENT_INSERT, event_rows)
+        write_reach_raw(conn, jobs, results, now)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
