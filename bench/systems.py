@@ -350,6 +350,10 @@ class Nchan(System):
         module = nchan_module()
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         nofile = 20_000 if hard == resource.RLIM_INFINITY else min(int(hard), 1 << 20)
+        # nginx closes connections still waiting for their request once fewer than 1/16
+        # of worker_connections are free ("not enough, reusing connections"): size it
+        # so that point lies beyond the open-file cap, which is then the real limit
+        conns = -(-nofile * 16 // 15) + 16
         tmp = self.tmp
         # as root the worker would become "nobody", who cannot enter the 0700 temp dir
         user = "user root root;\n" if os.geteuid() == 0 else ""
@@ -359,7 +363,7 @@ worker_rlimit_nofile {nofile};
 pid {tmp}/nginx.pid;
 error_log stderr warn;
 events {{
-    worker_connections {nofile - 20};
+    worker_connections {conns};
     multi_accept on;
 }}
 http {{
