@@ -320,6 +320,14 @@ NCHAN_BUFFER_LENGTH = 64
 NCHAN_MESSAGE_TIMEOUT = "10m"
 
 
+def nginx_binary() -> str | None:
+    """nginx on the PATH, else Debian's /usr/sbin/nginx (not on a user's PATH)."""
+    found = shutil.which("nginx")
+    if found is None and os.access("/usr/sbin/nginx", os.X_OK):
+        found = "/usr/sbin/nginx"
+    return found
+
+
 def nchan_module() -> Path | None:
     """The Nchan module's ``.so`` (Debian's ``libnginx-mod-nchan``), None if missing."""
     env = os.environ.get("BENCH_NCHAN_MODULE")
@@ -339,7 +347,7 @@ class Nchan(System):
     live in Nchan's memory store only. Ids are ``<time>:<index>`` (``ids="nchan"``)."""
 
     def available(self) -> str | None:
-        if shutil.which("nginx") is None:
+        if nginx_binary() is None:
             return f"nginx is not installed (apt-get install {NCHAN_PACKAGES})"
         if nchan_module() is None:
             return f"the Nchan module is not installed (apt-get install {NCHAN_PACKAGES})"
@@ -401,8 +409,8 @@ http {{
 
     def command(self) -> list[str]:
         assert self.tmp is not None
-        return ["nginx", "-e", "stderr", "-p", str(self.tmp), "-c", str(self.tmp / "nginx.conf"),
-                "-g", "daemon off;"]
+        return [nginx_binary() or "nginx", "-e", "stderr", "-p", str(self.tmp),
+                "-c", str(self.tmp / "nginx.conf"), "-g", "daemon off;"]
 
     def connections(self) -> int | None:
         """Subscribers as ``nchan_stub_status`` counts them."""
