@@ -16,7 +16,8 @@ from typing import Any
 from bench import report, scenarios
 from bench.machine import facts
 from bench.runner import Load, split_cpus
-from bench.systems import REDIS_URL, System, Tocsin, make_systems
+from bench.scale import scale_run
+from bench.systems import System, make_systems
 
 DEFAULT_SYSTEMS = "tocsin,tocsin-ws,tocsin-pg,floor,typical,typical-redis,socketio,nchan"
 QUICK_SYSTEMS = "tocsin,floor,typical,socketio"
@@ -90,30 +91,6 @@ def run_system(sysm: System, scens: list[str], load: Load, sz: scenarios.Sizes,
     return out
 
 
-def scale_run(load_n: int, target: int, server_cpus: list[int] | None) -> dict[str, Any]:
-    """Machine-wide idle capacity: several server processes sharing the port."""
-    out: dict[str, Any] = {}
-    sz = scenarios.Sizes(**{**scenarios.FULL.__dict__, "idle_ns": (target,), "idle_max": 0,
-                            "idle_cpu_window": 1.0})
-    for name, workers in (("floor", 3), ("tocsin", 3)):
-        sysm = make_systems([name])[0]
-        sysm.workers = workers
-        if isinstance(sysm, Tocsin):
-            # several workers need a broker that crosses processes
-            sysm.broker = REDIS_URL
-            sysm.needs = ("redis",)
-            sysm.label = "Tocsin (SQLite, Redis broker)"
-        load = Load(load_n, None)
-        try:
-            log(f"scale: {name} x{workers} -> {target}")
-            out[name] = run_system(sysm, ["idle"], load, sz, 1, "scale: ")["idle"]
-            out[name]["workers"] = workers
-            out[name]["label"] = sysm.label
-        finally:
-            load.close()
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes, one round (< 2 min)")
@@ -124,7 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=None, help="repeats of the whole matrix")
     ap.add_argument("--load-workers", type=int, default=2, help="client processes")
     ap.add_argument("--scale", type=int, default=None,
-                    help="machine-wide idle target with 3 server processes (full: 55000; 0=off)")
+                    help="machine-wide scale-out row: idle topic subscribers over several "
+                         "server processes, held, then one broadcast (full: 100000; 0=off)")
+    ap.add_argument("--scale-hold", type=float, default=300.0,
+                    help="seconds the scale row holds its connections before the broadcast")
+    ap.add_argument("--scale-floor-hold", type=float, default=None,
+                    help="the floor's hold in the scale row (default: --scale-hold)")
+    ap.add_argument("--scale-systems", default="floor,tocsin",
+                    help="systems in the scale row (floor, tocsin)")
+    ap.add_argument("--scale-only", action="store_true",
+                    help="run only the scale row (no rounds)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--no-pin", action="store_true", help="do not pin server/load to cores")
     a = ap.parse_args(argv)
@@ -135,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     rounds = a.rounds or (1 if a.quick else 2)
     names = (a.systems or (QUICK_SYSTEMS if a.quick else DEFAULT_SYSTEMS)).split(",")
     scens = [s for s in a.scenarios.split(",") if s]
-    scale_target = a.scale if a.scale is not None else (0 if a.quick else 52_000)
+    scale_target = a.scale if a.scale is not None else (0 if a.quick else 100_000)
+    if a.scale_only:
+        rounds = 0
+        scale_target = scale_target or 100_000
     server_cpus, load_cpus = (None, None) if a.no_pin else split_cpus()
     load_cores = len(load_cpus) if load_cpus else (os.cpu_count() or 1)
     out = Path(a.out)
@@ -171,11 +160,21 @@ def main(argv: list[str] | None = None) -> int:
         load.close()
     scale: dict[str, Any] = {}
     if scale_target:
-        scale = scale_run(max(3, a.load_workers), scale_target, server_cpus)
+        scale = scale_run(scale_target, a.scale_hold, a.scale_floor_hold,
+                          tuple(x for x in a.scale_systems.split(",") if x))
     meta["elapsed_s"] = round(time.monotonic() - t_start, 1)
     meta["loadavg_at_end"] = os.getloadavg()
     raw = {"meta": meta, "rounds": results, "scale": scale}
     raw = report.compact(raw)
+    if a.scale_only:  # the row alone: its own files, the full run's results stay as they are
+        (out / "raw-scale.json").write_text(json.dumps(raw, indent=None, default=str))
+        md = (f"# Scale-out row alone ({meta['started']}, git {meta['git']}, load average "
+              f"{tuple(round(x, 1) for x in meta['loadavg_at_start'])} at start)\n\n"
+              f"{report.scale_md(raw)}\n")
+        (out / "scale.md").write_text(md)
+        print(md)
+        log(f"done in {meta['elapsed_s']} s; results in {out}/scale.md")
+        return 0
     (out / ("raw-quick.json" if a.quick else "raw.json")).write_text(
         json.dumps(raw, indent=None, default=str))
     md = report.write(raw, out, quick=a.quick)

@@ -274,21 +274,9 @@ def caps(raw: dict[str, Any]) -> str:
 
 
 def scale_md(raw: dict[str, Any]) -> str:
-    sc = raw.get("scale") or {}
-    if not sc:
-        return ""
-    lines = ["| System | Processes | Target | Held | Memory/conn KB | Capped by |",
-             "|---|---|---|---|---|---|"]
-    for name, res in sc.items():
-        if "error" in res or "skipped" in res:
-            lines.append(f"| {LABELS.get(name, name)} | {res.get('workers', '')} | | "
-                         f"{str(res.get('error') or res.get('skipped'))[:120]} | | |")
-            continue
-        p = res["points"][-1] if res["points"] else {}
-        lines.append(f"| {res.get('label', LABELS.get(name, name))} | {res.get('workers')} | "
-                     f"{p.get('target')} | "
-                     f"{p.get('held')} | {p.get('total_per_conn_kb')} | {res['capped_by']} |")
-    return "\n".join(lines)
+    from bench.scale import scale_md as table_md
+
+    return table_md(raw.get("scale") or {})
 
 
 def machine_md(meta: dict[str, Any]) -> str:
@@ -419,7 +407,8 @@ def write(raw: dict[str, Any], out: Path, quick: bool = False) -> str:
                   "acknowledged; storm: each user's log), and its 'gaps' are always 0.")
     sc = scale_md(raw)
     if sc:
-        md += ["## Machine-wide idle capacity (several server processes sharing the port)", "",
+        md += ["## Machine-wide scale-out (several server processes sharing the port, "
+               "idle with heartbeats, then one broadcast)", "",
                sc, ""]
     md += ["## What capped each run", "", caps(raw), "", "## Machine", "",
            machine_md(raw["meta"]), "", "## Plots", ""]

@@ -7,7 +7,10 @@ an in-memory history; a subscriber whose unsent buffer passes 1 MiB is dropped. 
 the most a Python process on this machine can do; ratios to it show headroom.
 
 ``--procs K`` forks K processes sharing the port (SO_REUSEPORT) for the machine-wide
-idle-capacity run (fan-out then only reaches the subscribers of the receiving process).
+scale-out row. The process that receives a topic publish relays the encoded frame to its
+siblings over abstract Unix datagram sockets (the floor's stand-in for a broker), so a
+topic event reaches every subscriber on the machine; ids stay per process, which holds
+while publishes to a topic come one at a time (the row publishes one broadcast).
 """
 
 from __future__ import annotations
@@ -61,6 +64,44 @@ class Hub:
 
 
 HUB = Hub()
+
+
+class Relay:
+    """Topic frames to and from the sibling processes (``--procs`` > 1)."""
+
+    def __init__(self, group: str, index: int, procs: int) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(f"\0{group}-{index}")
+        self.sock.setblocking(False)
+        self.peers = [f"\0{group}-{i}" for i in range(procs) if i != index]
+        self.lost = 0
+
+    def send(self, topic: str, eid: int, frame: bytes) -> None:
+        msg = b"%d %s\n%s" % (eid, topic.encode(), frame)
+        for p in self.peers:
+            try:
+                self.sock.sendto(msg, p)
+            except OSError:  # a sibling not up yet, or its queue full
+                self.lost += 1
+
+    def on_readable(self) -> None:
+        while True:
+            try:
+                msg = self.sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return
+            head, _, frame = msg.partition(b"\n")
+            eid_b, _, topic_b = head.partition(b" ")
+            topic = topic_b.decode()
+            HUB.topic_seq[topic] = max(HUB.topic_seq[topic], int(eid_b))
+            hist = HUB.topic_hist[topic]
+            hist.append(frame)
+            if len(hist) > HISTORY:
+                del hist[: len(hist) - HISTORY]
+            HUB.write_all(HUB.topics[topic], frame)
+
+
+RELAY: Relay | None = None
 
 
 class Conn(asyncio.Protocol):
@@ -128,6 +169,8 @@ class Conn(asyncio.Protocol):
             if len(hist) > HISTORY:
                 del hist[: len(hist) - HISTORY]
             HUB.write_all(HUB.topics[topic], frame)
+            if RELAY is not None:
+                RELAY.send(topic, eid, frame)
             self.reply("201 Created", b'{"id":"%d"}' % eid)
         elif method == "POST" and path == "/api/notifications":
             req = orjson.loads(body)
@@ -177,6 +220,8 @@ async def heartbeat(every: float) -> None:
 
 async def serve(host: str, port: int, hb: float, reuse_port: bool) -> None:
     loop = asyncio.get_running_loop()
+    if RELAY is not None:
+        loop.add_reader(RELAY.sock.fileno(), RELAY.on_readable)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
@@ -215,9 +260,12 @@ def main() -> None:
         run_one(a.host, a.port, a.heartbeat, False)
         return
     pids = []
-    for _ in range(a.procs):
+    group = f"bench-floor-{os.getpid()}"
+    for index in range(a.procs):
         pid = os.fork()
         if pid == 0:
+            global RELAY
+            RELAY = Relay(group, index, a.procs)
             run_one(a.host, a.port, a.heartbeat, True)
             os._exit(0)
         pids.append(pid)
