@@ -16,7 +16,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -85,6 +92,8 @@ def redact_url(url: str) -> str:
     return scheme + sep + rest.rpartition("@")[2] if "@" in rest else url
 
 
+_ADDR = re.compile(r"[^@\s<>]+@[^@\s<>]+")
+"""An envelope address as the From may give it (no DNS rules: a relay may be local)."""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -235,6 +244,26 @@ class Settings(BaseSettings):
                     "dead node's presence expires within 4 intervals, a leave waits "
                     "min(5s, interval).",
     )
+    # -- the email channel (docs/email.md); no --smtp-url: email is off -----------------
+    smtp_url: str = Field(
+        "", description="SMTP server for the email channel: smtp://host:port (plain, or "
+                        "STARTTLS with --smtp-starttls) or smtps://host:port (implicit "
+                        "TLS); user:password@ may be in it, percent-encoded. Unset: no "
+                        "email is sent.",
+    )
+    smtp_user: str = Field("", description="SMTP user name (wins over one in the URL).")
+    smtp_password: SecretStr | None = Field(
+        None, description="SMTP password (wins over one in the URL).")
+    smtp_starttls: bool = Field(
+        False, description="Require STARTTLS on smtp:// (the send fails without it).")
+    smtp_from: str = Field(
+        "", description="The From of emails: addr@example.com or 'Name <addr@example.com>' "
+                        "(default tocsin@<the public URL's host>).",
+    )
+    public_url: str = Field(
+        "", description="Base URL the links in emails point to (the unsubscribe link), "
+                        "e.g. https://notify.example.com (default: from --host/--port).",
+    )
     test_clock_file: str = Field(
         "", description="Testing only: the timers' clock reads ms since the epoch from "
                         "this file (the system clock while it is missing or empty).",
@@ -258,6 +287,49 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least {least} characters (it has {len(value)}); "
                              "e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        if value:
+            from urllib.parse import urlsplit
+
+            try:  # .port raises on a port that is not a number in range
+                u = urlsplit(value.strip())
+                port_ok = u.port is None or u.port > 0
+            except ValueError:
+                port_ok = False
+            if u.scheme not in ("smtp", "smtps") or not u.hostname or not port_ok \
+                    or u.path not in ("", "/") or u.query or u.fragment:
+                raise ValueError("use smtp://host:port or smtps://host:port (user:password@ "
+                                 "may precede the host, percent-encoded)")
+            return value.strip()
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _smtp_from(cls, value: str) -> str:
+        from email.utils import parseaddr
+
+        if not value:
+            return value
+        name, addr = parseaddr(value)
+        if any(c in value for c in "\r\n\0") or not _ADDR.fullmatch(addr):
+            raise ValueError("use addr@example.com or 'Name <addr@example.com>'")
+        return value.strip()
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not value:
+            return value
+        from urllib.parse import urlsplit
+
+        u = urlsplit(value.strip())
+        if u.scheme not in ("http", "https") or not u.netloc or u.query or u.fragment \
+                or any(c.isspace() for c in value.strip()):
+            raise ValueError("use an absolute http(s) URL such as https://notify.example.com")
+        return value.strip().rstrip("/")
 
     @field_validator("rate_topic_posts", "rate_reads", "rate_publish", mode="before")
     @classmethod
@@ -309,6 +381,8 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, bool):
                 text = "1" if value else "0"
+            elif isinstance(value, SecretStr) or value is None:  # None: unset, "" reads as unset
+                text = value.get_secret_value() if value is not None else ""
             elif isinstance(value, list):
                 text = ",".join(value)
             elif name.endswith("_s"):
@@ -346,7 +420,7 @@ def default_text(field: str) -> str:
         return "on" if value else "off"
     if field.endswith("_s"):
         return _human_duration(float(value))
-    return str(value) if value != "" else "none"
+    return str(value) if value not in ("", None) else "none"
 
 
 def _human_duration(seconds: float) -> str:
@@ -356,7 +430,8 @@ def _human_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-SECRET_FIELDS = frozenset({"api_keys", "jwt_secret", "metrics_key"})
+SECRET_FIELDS = frozenset({"api_keys", "jwt_secret", "metrics_key", "smtp_url",
+                           "smtp_password"})
 """Settings whose values are never printed back in an error message."""
 
 
