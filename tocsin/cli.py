@@ -109,6 +109,10 @@ SERVER_FLAGS: list[tuple[str, str, Any]] = [
     ("timer_poll_s", "--timer-poll", str), ("test_clock_file", "--test-clock-file", str),
     ("group_window_s", "--group-window", str),
     ("presence_interval_s", "--presence-interval", str),
+    ("smtp_url", "--smtp-url", str), ("smtp_user", "--smtp-user", str),
+    ("smtp_password", "--smtp-password", str),
+    ("smtp_starttls", "--smtp-starttls/--no-smtp-starttls", bool),
+    ("smtp_from", "--smtp-from", str), ("public_url", "--public-url", str),
 ]
 """The flags of ``serve`` and ``demo``: one per setting."""
 DEMO_FORCED = ("dev", "demo")
