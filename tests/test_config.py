@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 import tocsin.app
@@ -60,6 +61,15 @@ ROWS: list[tuple[str, str, str, Any]] = [
     ("TOCSIN_TIMER_POLL", "200ms", "timer_poll_s", 0.2),
     ("TOCSIN_GROUP_WINDOW", "10m", "group_window_s", 600.0),
     ("TOCSIN_PRESENCE_INTERVAL", "500ms", "presence_interval_s", 0.5),
+    ("TOCSIN_SMTP_URL", "smtps://u%40x:p%3Aw@mail.example.com:465", "smtp_url",
+     "smtps://u%40x:p%3Aw@mail.example.com:465"),
+    ("TOCSIN_SMTP_USER", "mailer", "smtp_user", "mailer"),
+    ("TOCSIN_SMTP_PASSWORD", "pw 1", "smtp_password", SecretStr("pw 1")),
+    ("TOCSIN_SMTP_STARTTLS", "true", "smtp_starttls", True),
+    ("TOCSIN_SMTP_FROM", "Tocsin <noreply@example.com>", "smtp_from",
+     "Tocsin <noreply@example.com>"),
+    ("TOCSIN_PUBLIC_URL", "https://notify.example.com/", "public_url",
+     "https://notify.example.com"),
     ("TOCSIN_TEST_CLOCK_FILE", "/tmp/tocsin-cfg/clock", "test_clock_file",
      "/tmp/tocsin-cfg/clock"),
 ]

@@ -1,4 +1,4 @@
-"""The ``tocsin`` command: serve, demo, migrate, token, send, listen, bench."""
+"""The ``tocsin`` command: serve, demo, migrate, token, vapid, send, listen, bench."""
 
 from __future__ import annotations
 
@@ -111,8 +111,11 @@ SERVER_FLAGS: list[tuple[str, str, Any]] = [
     ("presence_interval_s", "--presence-interval", str),
     ("smtp_url", "--smtp-url", str), ("smtp_user", "--smtp-user", str),
     ("smtp_password", "--smtp-password", str),
-    ("smtp_starttls", "--smtp-starttls/--no-smtp-starttls", bool),
+    ("smtp_starttls", "--smtp-starttls", bool),
     ("smtp_from", "--smtp-from", str), ("public_url", "--public-url", str),
+    ("vapid_private_key", "--vapid-private-key", str),
+    ("vapid_subject", "--vapid-subject", str),
+    ("push_allow_insecure", "--push-allow-insecure", bool),
 ]
 """The flags of ``serve`` and ``demo``: one per setting."""
 DEMO_FORCED = ("dev", "demo")
@@ -231,6 +234,42 @@ def token(
         raise typer.Exit(2)
     tok, _ = mint_token(jwt_secret, user, topic, int(_duration(ttl)))
     print(tok)
+
+
+VapidKey = Annotated[Optional[str],  # noqa: UP045
+                     setting("vapid_private_key", "--vapid-private-key")]
+
+
+@app.command()
+def vapid(database_url: Database = None, vapid_private_key: VapidKey = None) -> None:
+    """Print the server's VAPID public key (base64url, what the browser's
+    PushManager.subscribe() takes as applicationServerKey): derived from
+    --vapid-private-key, else the one kept in the database (created there if it has
+    none yet, as the server's first start would)."""
+    from tocsin.reach.push.vapid import load_private_key, public_text
+
+    settings = build_settings({"database_url": database_url,
+                               "vapid_private_key": vapid_private_key})
+    if settings.vapid_private_key:
+        print(public_text(load_private_key(settings.vapid_private_key)))
+        return
+
+    async def run() -> str:
+        from tocsin.ids import now_ms
+        from tocsin.reach.push.vapid import stored_key
+        from tocsin.store import store_from_url
+        from tocsin.store.push import SqlPushStore
+        from tocsin.store.sql import SqlStore
+
+        store = store_from_url(settings.database_url)
+        assert isinstance(store, SqlStore)
+        await store.open()
+        try:
+            return public_text(await stored_key(SqlPushStore(store), now_ms()))
+        finally:
+            await store.close()
+
+    print(asyncio.run(run()))
 
 
 ServerUrl = Annotated[str, typer.Option(
