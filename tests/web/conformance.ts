@@ -24,3 +24,13 @@ export function states(c: InstanceType<typeof impl.TocsinClient>, f: InstanceTyp
   const t: declared.TopicState = f.state;
   return [s, t];
 }
+
+// Web Push: the JS functions (lib/push.js behind tocsin.js) accept what the .d.ts
+// promises and resolve to the declared shapes.
+export async function push(opts: declared.PushOptions) {
+  const sub: declared.PushSubscriptionInfo = await impl.subscribePush(opts);
+  const st: declared.PushState = await impl.pushState(opts);
+  const had: boolean = await impl.unsubscribePush(opts);
+  const ok: boolean = impl.pushSupported();
+  return [sub, st, had, ok];
+}

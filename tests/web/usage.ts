@@ -2,12 +2,14 @@
 // TypeScript or editor sees it). If the declarations disagree with the docs, tsc fails.
 import { connect, subscribeTopic } from "../../tocsin/web/static/tocsin/tocsin.js";
 import {
-  compareToasts, getDefaultClient, HttpError, PRIORITY_RANK, safeUrl, timeAgo, tokenSubject,
-  TocsinBell, TocsinStatus, TocsinToasts, VERSION,
+  compareToasts, getDefaultClient, HttpError, PRIORITY_RANK, pushState, pushSupported, safeUrl,
+  subscribePush, timeAgo, tokenSubject, TocsinBell, TocsinStatus, TocsinToasts, unsubscribePush,
+  VERSION,
 } from "../../tocsin/web/static/tocsin/define.js";
 import type {
-  ActionDetail, ClientState, ConnectionStatus, Role, TocsinClient, TocsinNotification,
-  TopicEvent, TopicFeed, TopicState,
+  ActionDetail, Channel, ClientState, ConnectionStatus, EmailDigest, Preferences, PushOptions,
+  PushState, PushSubscriptionInfo, Role, TocsinClient, TocsinNotification, TopicEvent, TopicFeed,
+  TopicState, TypePreference,
 } from "../../tocsin/web/static/tocsin/tocsin.js";
 
 declare function render(events: readonly TopicEvent[]): void;
@@ -114,4 +116,35 @@ export function helpers(): void {
   const code: string | undefined = err.code;
   const status: number = err.status;
   void [link, sub, ago, rank, v, code, status];
+}
+
+export function push(client: TocsinClient): void {
+  // "Reach people whose tab is closed: Web Push"
+  const button = document.querySelector("#notify-me");
+  button?.addEventListener("click", () => {
+    // from the click: subscribePush asks for notification permission
+    subscribePush().then(
+      (sub: PushSubscriptionInfo) => console.log("push on", sub.id, sub.endpoint),
+      (err: Error) => console.warn(err.message),
+    );
+  });
+  const appWorker: PushOptions = { client, serviceWorker: "/tocsin-sw.js", scope: "/" };
+  const standalone: PushOptions = { url: "https://tocsin.example.com", token: () => "eyJ…" };
+  void subscribePush(appWorker).catch(() => {});
+  void unsubscribePush(standalone).then((had: boolean) => console.log(had));
+  void pushState().then((st: PushState) => {
+    const shown: boolean = pushSupported() && st !== "unsupported";
+    console.log(shown);
+  });
+}
+
+export async function reachPreferences(client: TocsinClient): Promise<Preferences> {
+  const p = await client.preferences();
+  const digest: EmailDigest | undefined = p.emailDigest;
+  const comment: TypePreference = {
+    channels: ["inbox", "interrupt", "push", "email"] satisfies Channel[],
+    minPriority: "low", pushMinPriority: "high", emailAfter: 900,
+  };
+  void digest;
+  return client.savePreferences({ ...p, emailDigest: "daily", types: { ...p.types, comment } });
 }

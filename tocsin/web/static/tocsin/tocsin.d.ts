@@ -62,7 +62,14 @@ export type Channel = "inbox" | "interrupt" | "push" | "email";
 export interface TypePreference {
   channels: Channel[];
   minPriority: Priority;
+  /** With the `push` channel: Web Push only from this priority up (server default "high"). */
+  pushMinPriority?: Priority;
+  /** With the `email` channel: email it if still unread this many seconds after it arrived (default 900). */
+  emailAfter?: number;
 }
+
+/** `hourly` / `daily`: the emails due in a period go out as one digest at its end. */
+export type EmailDigest = "off" | "hourly" | "daily";
 
 export interface QuietHours {
   /** IANA name, e.g. "Europe/Berlin" */
@@ -80,6 +87,8 @@ export interface Preferences {
   /** ms since the epoch */
   dnd: { until: number; since?: number } | null;
   urgentBypassesQuiet: boolean;
+  /** Absent from servers without email. */
+  emailDigest?: EmailDigest;
   /** read-only: the publisher's per-type defaults */
   defaults?: Record<string, TypePreference>;
 }
@@ -316,3 +325,37 @@ export declare function safeUrl(url: unknown): string | null;
 export declare function tokenSubject(token: string): string;
 export declare function compareToasts(a: TocsinNotification, b: TocsinNotification): number;
 export declare function timeAgo(ts: number, now?: number): string;
+
+/** Web Push in this browser (docs/client.md, "Reach people whose tab is closed"). */
+export type PushState = "unsupported" | "denied" | "default" | "subscribed" | "unsubscribed";
+export interface PushOptions {
+  /** The client whose server and token to use; default: the first client made with `connect()`. */
+  client?: TocsinClient;
+  /** Without a client: the server's base URL (default: this page's origin) ... */
+  url?: string;
+  /** ... and a subscriber token (or a function returning one). */
+  token?: string | ((request: TokenRequest) => string | Promise<string>);
+  /**
+   * The service worker script, on this page's origin; default: `<url>/static/tocsin/sw.js`
+   * (an app on another origin than the server serves its own, see docs/client.md).
+   */
+  serviceWorker?: string;
+  /** The worker's scope; default: the script's folder. */
+  scope?: string;
+}
+/** A subscription the server holds: `id` for `DELETE /api/push-subscriptions/{id}`. */
+export interface PushSubscriptionInfo {
+  id: string;
+  endpoint: string;
+}
+/** Whether this browser has service workers, the Push API and notifications. */
+export declare function pushSupported(): boolean;
+/**
+ * Call only from a user gesture (a click): asks for notification permission, registers
+ * the service worker, subscribes with the server's key and hands the subscription to the
+ * server. Rejects with an Error saying what failed.
+ */
+export declare function subscribePush(opts?: PushOptions): Promise<PushSubscriptionInfo>;
+/** The server forgets the subscription and the browser drops it; true if there was one. */
+export declare function unsubscribePush(opts?: PushOptions): Promise<boolean>;
+export declare function pushState(opts?: PushOptions): Promise<PushState>;

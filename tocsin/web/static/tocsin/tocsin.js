@@ -15,6 +15,7 @@
  * - lib/inbox.js: the inbox store (`TocsinClient`); lib/actions.js: optimistic actions
  *   and the offline queue; lib/os-notify.js: OS notifications;
  * - lib/topic.js: topic activity feeds (`TopicFeed`);
+ * - lib/push.js: Web Push (`subscribePush()`; the service worker is sw.js);
  * - lib/ids.js: event ids (`"<epoch>-<seq>"`, opaque to everything else);
  *   lib/util.js: small helpers.
  *
@@ -23,11 +24,13 @@
  */
 import { TocsinClient } from "./lib/inbox.js";
 import { TopicPresence } from "./lib/presence.js";
+import * as push from "./lib/push.js";
 import { TopicFeed } from "./lib/topic.js";
 
 export { TocsinClient } from "./lib/inbox.js";
 export { TopicFeed } from "./lib/topic.js";
 export { reportPresence, TopicPresence } from "./lib/presence.js";
+export { pushSupported } from "./lib/push.js";
 export {
   compareToasts, HttpError, PRIORITY_RANK, safeUrl, timeAgo, tokenSubject, VERSION,
 } from "./lib/util.js";
@@ -74,4 +77,33 @@ export function trackPresence(opts) {
  */
 export function subscribeTopic(opts) {
   return new TopicFeed(opts);
+}
+
+/**
+ * Reach this browser by Web Push while its tabs are closed (docs/client.md). Call it only
+ * from a click: it asks for notification permission. Uses `opts.client`, else the
+ * default client, for the server and the token.
+ * @param {import("./tocsin.js").PushOptions} [opts]
+ * @returns {Promise<import("./tocsin.js").PushSubscriptionInfo>}
+ */
+export function subscribePush(opts = {}) {
+  return push.subscribePush(opts, defaultClient);
+}
+
+/**
+ * Stop Web Push to this browser (the server forgets the subscription too).
+ * @param {import("./tocsin.js").PushOptions} [opts]
+ * @returns {Promise<boolean>}
+ */
+export function unsubscribePush(opts = {}) {
+  return push.unsubscribePush(opts, defaultClient);
+}
+
+/**
+ * `unsupported` | `denied` | `default` | `subscribed` | `unsubscribed`.
+ * @param {import("./tocsin.js").PushOptions} [opts]
+ * @returns {Promise<import("./tocsin.js").PushState>}
+ */
+export function pushState(opts = {}) {
+  return push.pushState(opts, defaultClient);
 }

@@ -4,7 +4,10 @@
  * center (history with infinite scroll, grouping, filters, keyboard navigation).
  *
  * Attributes: `theme` ("light" | "dark"; default follows the OS), `align`
- * ("right" | "left": which edge of the bell the center lines up with).
+ * ("right" | "left": which edge of the bell the center lines up with), `push-worker`
+ * (the service worker for "Notify me when the tab is closed", on the page's origin;
+ * default: the server's /static/tocsin/sw.js, which only works when the page is on
+ * the server's origin).
  * Parts: `button`, `badge`, `panel`.
  *
  * Longer than the other modules on purpose: one element's template, styles and
@@ -14,6 +17,7 @@
  */
 import { groupActors } from "../lib/attention.js";
 import { ackedText, incidentOf } from "../lib/incidents.js";
+import { pushState, pushSupported, subscribePush, unsubscribePush } from "../lib/push.js";
 import { safeUrl, timeAgo } from "../tocsin.js";
 import { h, icon, ICON_BELL, ICON_CHECK, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
 import { preferencesPanel, PREFS_STYLES } from "./prefs-panel.js";
@@ -63,6 +67,10 @@ const STYLES = `${THEME}
 .perm { padding: 8px 16px; font-size: 13px; color: var(--_muted); border-bottom: 1px solid var(--_border); }
 .perm:empty { display: none; }
 .perm p { margin: 0; }
+.push-perm { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 8px; }
+.push-perm button[aria-pressed="true"] { border-color: var(--_accent); color: var(--_accent); }
+.push-perm .push-state { font-size: 12px; }
+.push-perm .push-error { flex-basis: 100%; color: var(--_warn-fg); }
 .error { padding: 8px 16px; font-size: 13px; background: var(--_warn-bg); color: var(--_warn-fg); }
 .error:empty { display: none; }
 .scroll { overflow-y: auto; flex: 1 1 auto; min-height: 0; overscroll-behavior: contain; }
@@ -169,6 +177,8 @@ export class TocsinBell extends TocsinElement {
     this.state = null;
     this.typeKey = "";
     this.sourceKey = "";
+    /** @type {{state: string, busy: boolean, error: string, seq: number, key: Promise<boolean>|null}} */
+    this.push = { state: "", busy: false, error: "", seq: 0, key: null };
     /** @type {ReturnType<typeof setInterval>|undefined} */
     this.tick = undefined;
     this.onDocPointer = (/** @type {Event} */ e) => {
@@ -208,6 +218,7 @@ export class TocsinBell extends TocsinElement {
     this.typeSel = h("select", { "aria-label": "Filter by type", onchange: () => this.setFilter() });
     this.sourceSel = h("select", { "aria-label": "Filter by source", onchange: () => this.setFilter() });
     this.perm = h("div", { class: "perm" });
+    this.pushRow = h("div", { class: "perm push-perm" });
     this.error = h("div", { class: "error", role: "alert" });
     this.list = h("ul", { class: "list", "aria-label": "Notifications" });
     this.sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
@@ -222,7 +233,7 @@ export class TocsinBell extends TocsinElement {
     this.prefsSlot,
     h("div", { class: "filters", role: "group", "aria-label": "Filters" },
       h("label", null, this.unreadOnly, "Unread only"), this.typeSel, this.sourceSel),
-    this.perm, this.error, this.scroller);
+    this.perm, this.pushRow, this.error, this.scroller);
     root.append(style, this.button, this.panel);
     root.addEventListener("keydown", (e) => {
       if (this.expanded) this.onKey(/** @type {KeyboardEvent} */ (e));
@@ -255,6 +266,7 @@ export class TocsinBell extends TocsinElement {
     this.panel.hidden = false;
     this.button?.setAttribute("aria-expanded", "true");
     this.render();
+    this.refreshPush();
     this.tick = setInterval(() => this.render(), 30000);
     this.focusFallback();
     this.maybeLoadMore();
@@ -446,6 +458,88 @@ export class TocsinBell extends TocsinElement {
     } else {
       perm.replaceChildren();
     }
+  }
+
+  /** The options for lib/push.js: this bell's client and worker. */
+  pushOptions() {
+    const worker = this.getAttribute("push-worker");
+    return { client: this.client ?? undefined, ...(worker ? { serviceWorker: worker } : {}) };
+  }
+
+  /**
+   * Whether "Notify me when the tab is closed" can work here: the browser has Web Push,
+   * the worker would be on this page's origin, and the server has a push key.
+   */
+  pushPossible() {
+    const client = this.client;
+    if (!client || !pushSupported()) return Promise.resolve(false);
+    const worker = this.getAttribute("push-worker") ?? `${client.base}/static/tocsin/sw.js`;
+    try {
+      if (new URL(worker, location.href).origin !== location.origin) return Promise.resolve(false);
+    } catch {
+      return Promise.resolve(false);
+    }
+    // Remembered once the server said yes; asked again on the next opening otherwise.
+    this.push.key ??= fetch(`${client.base}/api/push/vapid-public-key`)
+      .then((r) => r.ok, () => false)
+      .then((ok) => {
+        if (!ok) this.push.key = null;
+        return ok;
+      });
+    return this.push.key;
+  }
+
+  /** Re-read where Web Push stands (async) and redraw its row. */
+  refreshPush() {
+    const seq = ++this.push.seq;
+    const opts = this.pushOptions();
+    this.pushPossible()
+      .then((ok) => (ok ? pushState(opts) : "unsupported"))
+      .catch(() => "unsupported")
+      .then((st) => {
+        if (seq !== this.push.seq) return;
+        this.push.state = st;
+        this.renderPush();
+      });
+  }
+
+  /** The "Notify me when the tab is closed" toggle (hidden where it cannot work). */
+  renderPush() {
+    const row = this.pushRow;
+    const p = this.push;
+    if (!row) return;
+    // Unsupported: nothing; blocked: the desktop-notifications line above explains it.
+    if (!p.state || p.state === "unsupported" || (p.state === "denied" && !p.error)) {
+      row.replaceChildren();
+      return;
+    }
+    const on = p.state === "subscribed";
+    const btn = h("button", {
+      type: "button", class: "push-toggle", "aria-pressed": String(on), disabled: p.busy,
+      "aria-describedby": "tocsin-push-state",
+      // Only ever from this click: subscribePush asks for permission.
+      onclick: () => this.togglePush(on),
+    }, "Notify me when the tab is closed");
+    const said = p.busy ? "Working…" : on ? "On" : "Off";
+    row.replaceChildren(btn, h("span", { id: "tocsin-push-state", class: "push-state", text: said }),
+      ...(p.error ? [h("p", { class: "push-error", role: "alert", text: p.error })] : []));
+  }
+
+  /** @param {boolean} on whether it is on now (the click turns it off) */
+  togglePush(on) {
+    const p = this.push;
+    if (p.busy) return;
+    p.busy = true;
+    p.error = "";
+    const done = on ? unsubscribePush(this.pushOptions()) : subscribePush(this.pushOptions());
+    this.renderPush();
+    done.then(() => {
+      p.busy = false;
+      this.dispatchEvent(new CustomEvent("tocsin-push", { bubbles: true, composed: true, detail: { on: !on } }));
+    }, (err) => {
+      p.busy = false;
+      p.error = err instanceof Error ? err.message : String(err);
+    }).finally(() => this.refreshPush());
   }
 
   /** @param {N} n @param {boolean} [child] */

@@ -1,18 +1,92 @@
 // @ts-check
 /**
  * The preferences section of the notification center (docs/attention.md): per-type
- * channels and minimum priority, quiet hours with a time-zone picker (the browser's
+ * channels (interrupt, push, email) and their priorities and delay, the email digest, quiet hours with a time-zone picker (the browser's
  * zone by default), do-not-disturb for 1 hour / until tomorrow, urgent bypass.
  * Plain labelled form controls, so keyboards and screen readers get them for free.
  * @module tocsin/components/prefs-panel
  */
-import { browserTimeZone, dndActive, dndUntil, timeZones } from "../lib/attention.js";
+import { browserTimeZone, DEFAULT_CHANNELS, dndActive, dndUntil, timeZones } from "../lib/attention.js";
 import { h } from "./common.js";
 
 /** @typedef {import("../tocsin.js").Preferences} Preferences */
 /** @typedef {import("../tocsin.js").TocsinClient} Client */
+/** @typedef {import("../tocsin.js").TypePreference} TypePreference */
+/** @typedef {import("../tocsin.js").Channel} Channel */
+/** @typedef {import("../tocsin.js").Priority} Priority */
 
 const PRIORITIES = ["low", "medium", "high", "urgent"];
+/** @type {[string, string][]} */
+const DIGESTS = [["off", "one by one"], ["hourly", "as an hourly digest"], ["daily", "as a daily digest"]];
+/** @type {[number, string][]} */
+const EMAIL_AFTER = [[0, "at once"], [300, "after 5 min"], [900, "after 15 min"], [3600, "after 1 hour"],
+  [86400, "after 1 day"]];
+const DEFAULT_EMAIL_AFTER = 900;
+
+/**
+ * What a type uses now: the user's choice, else their "*", else the publisher's
+ * default, else the built-in one (inbox, interrupt, push).
+ * @param {Preferences} p @param {string} t @returns {TypePreference}
+ */
+export function typePreference(p, t) {
+  const d = /** @type {Record<string, TypePreference>|undefined} */ (p.defaults);
+  return p.types?.[t] ?? p.types?.["*"] ?? d?.[t] ?? d?.["*"] ??
+    { channels: [...DEFAULT_CHANNELS], minPriority: "low" };
+}
+
+/**
+ * One type's controls: interrupt / push / email, minimum priority, push from which
+ * priority, email after how long unread. Each change saves the whole type at once.
+ * @param {Preferences} p @param {string} t
+ * @param {(next: Preferences, said: string) => void} save
+ */
+function typeRow(p, t, save) {
+  const cur = typePreference(p, t);
+  /** @param {Channel} c @param {string} cls @param {string} label */
+  const box = (c, cls, label) => {
+    const input = /** @type {HTMLInputElement} */ (h("input", { type: "checkbox", class: cls,
+      checked: cur.channels.includes(c) }));
+    return { input, label: h("label", null, input, label) };
+  };
+  const alert = box("interrupt", "type-interrupt", `Interrupt for ${t}`);
+  const push = box("push", "type-push", "Push when the tab is closed");
+  const mail = box("email", "type-email", "Email if unread");
+  /** @param {string} cls @param {string} label @param {string} value */
+  const prio = (cls, label, value) => {
+    const sel = /** @type {HTMLSelectElement} */ (h("select", { class: cls, "aria-label": label },
+      ...PRIORITIES.map((x) => h("option", { value: x, text: `${x} and up` }))));
+    sel.value = value;
+    return sel;
+  };
+  const min = prio("type-min", `Minimum priority to interrupt for ${t}`, cur.minPriority);
+  const pushMin = prio("type-push-min", `Minimum priority to push for ${t}`, cur.pushMinPriority ?? "high");
+  const after = cur.emailAfter ?? DEFAULT_EMAIL_AFTER;
+  const emailAfter = /** @type {HTMLSelectElement} */ (h("select", { class: "type-email-after",
+    "aria-label": `When to email ${t} if still unread` },
+  ...(EMAIL_AFTER.some(([s]) => s === after) ? EMAIL_AFTER : [...EMAIL_AFTER, [after, `after ${after} s`]])
+    .map(([s, label]) => h("option", { value: String(s), text: /** @type {string} */ (label) }))));
+  emailAfter.value = String(after);
+  pushMin.disabled = !push.input.checked;
+  emailAfter.disabled = !mail.input.checked;
+  const onChange = () => {
+    /** @type {Channel[]} */
+    const channels = ["inbox"];
+    if (alert.input.checked) channels.push("interrupt");
+    if (push.input.checked) channels.push("push");
+    if (mail.input.checked) channels.push("email");
+    /** @type {TypePreference} */
+    const next = {
+      ...cur, channels, minPriority: /** @type {Priority} */ (min.value),
+      pushMinPriority: /** @type {Priority} */ (pushMin.value), emailAfter: Number(emailAfter.value),
+    };
+    save({ ...p, types: { ...p.types, [t]: next } }, `Saved for ${t}`);
+  };
+  for (const el of [alert.input, push.input, mail.input, min, pushMin, emailAfter]) el.addEventListener("change", onChange);
+  return h("div", { class: "type-prefs", dataset: { type: t } },
+    h("div", { class: "row2" }, alert.label, min),
+    h("div", { class: "row2" }, push.label, pushMin),
+    h("div", { class: "row2" }, mail.label, emailAfter));
+}
 export const PREFS_STYLES = `
 .prefs { padding: 8px 14px 12px; border-bottom: 1px solid var(--_border); display: grid; gap: 10px; }
 .prefs fieldset { border: 1px solid var(--_border); border-radius: 8px; padding: 6px 10px; margin: 0;
@@ -23,6 +97,8 @@ export const PREFS_STYLES = `
 .prefs button { border: 1px solid var(--_border); background: transparent; color: inherit;
   border-radius: 6px; padding: 4px 8px; cursor: pointer; font: inherit; font-size: 13px; }
 .prefs .status { font-size: 12px; color: var(--_muted); min-height: 1em; }
+.prefs .type-prefs { display: grid; gap: 4px; padding: 4px 0; border-top: 1px dashed var(--_border); }
+.prefs .type-prefs:first-of-type { border-top: none; }
 `;
 
 /** @param {number} until */
@@ -96,31 +172,20 @@ export function preferencesPanel(client, types) {
       h("div", { class: "row2" }, h("label", null, "From", start), h("label", null, "to", end)),
       h("label", null, "Time zone", zone),
       h("label", null, bypass, "Urgent notifications still interrupt"));
-    // Types
+    // Types: which channels each type uses (inbox always), and from which priority.
     const all = [...new Set([...types, ...Object.keys(p.types ?? {}).filter((t) => t !== "*")])].sort();
-    const typeRows = all.map((t) => {
-      const cur = p.types?.[t] ?? p.types?.["*"] ?? { channels: ["inbox", "interrupt"], minPriority: "low" };
-      const alert = h("input", { type: "checkbox", class: "type-interrupt", checked: cur.channels.includes("interrupt") });
-      const min = /** @type {HTMLSelectElement} */ (h("select", { class: "type-min", "aria-label": `Minimum priority to interrupt for ${t}` },
-        ...PRIORITIES.map((x) => h("option", { value: x, text: `${x} and up` }))));
-      min.value = cur.minPriority;
-      const onChange = () => {
-        const checked = /** @type {HTMLInputElement} */ (alert).checked;
-        /** @type {import("../tocsin.js").Channel[]} */
-        const channels = cur.channels.filter((c) => c !== "interrupt");
-        if (checked) channels.push("interrupt");
-        if (!channels.includes("inbox")) channels.unshift("inbox");
-        save({ ...p, types: { ...p.types, [t]: { channels: /** @type {any} */ (channels),
-          minPriority: /** @type {any} */ (min.value) } } }, `Saved for ${t}`);
-      };
-      alert.addEventListener("change", onChange);
-      min.addEventListener("change", onChange);
-      return h("div", { class: "row2", dataset: { type: t } },
-        h("label", null, alert, `Interrupt for ${t}`), min);
-    });
+    const typeRows = all.map((t) => typeRow(p, t, (next, said) => save(next, said)));
     const typesSet = h("fieldset", null, h("legend", { text: "By type" }),
       ...(typeRows.length ? typeRows : [h("p", { class: "status", text: "No types yet." })]));
-    section.replaceChildren(dnd, quiet, typesSet, status);
+    // Email digest (per user)
+    const digest = /** @type {HTMLSelectElement} */ (h("select", { class: "email-digest" },
+      ...DIGESTS.map(([v, label]) => h("option", { value: v, text: label }))));
+    digest.value = p.emailDigest ?? "off";
+    digest.addEventListener("change", () => save({ ...p,
+      emailDigest: /** @type {import("../tocsin.js").EmailDigest} */ (digest.value) }, "Email digest saved"));
+    const email = h("fieldset", null, h("legend", { text: "Email" }),
+      h("label", null, "Send emails", digest));
+    section.replaceChildren(dnd, quiet, typesSet, email, status);
   }
 
   client.preferences().then((p) => {

@@ -164,6 +164,9 @@ export function normalizePreferences(p) {
   };
 }
 
+/** The channels a type gets when neither the user nor the publisher chose (the server's). */
+export const DEFAULT_CHANNELS = Object.freeze(/** @type {const} */ (["inbox", "interrupt", "push"]));
+
 /** GET /api/preferences. @param {AttentionHost} host @returns {Promise<Preferences>} */
 export async function loadPreferences(host) {
   return normalizePreferences(await host.http("GET", "/api/preferences"));
@@ -178,6 +181,8 @@ export async function savePreferences(host, p) {
     types: p.types ?? {}, quietHours: p.quietHours ?? null,
     dnd: p.dnd ? { until: num(p.dnd.until) } : null,
     urgentBypassesQuiet: p.urgentBypassesQuiet !== false,
+    // only when known: a server without email refuses fields it does not have
+    ...(p.emailDigest ? { emailDigest: p.emailDigest } : {}),
   };
   return normalizePreferences(await host.http("PUT", "/api/preferences", body));
 }
