@@ -20,6 +20,7 @@ from tocsin.events import StreamEvent
 from tocsin.grouping import Grouping
 from tocsin.ids import Position, now_ms
 from tocsin.metrics import Metrics
+from tocsin.reach.email.service import EmailChannel
 from tocsin.store import store_from_url
 from tocsin.store.base import Change, NewNotification, NewTopicEvent, PublishResult, Store
 from tocsin.streams.hub import Hub
@@ -46,6 +47,7 @@ class Tocsin:
             presence=self.hub.presence, poll_s=settings.timer_poll_s)
         self.grouping = Grouping(self)  # snooze, update/retract by key (docs/grouping.md)
         self.attention = Attention(self, self.escalation.clock)  # docs/attention.md
+        self.email = EmailChannel(self)  # email to closed tabs (docs/email.md)
         self._pruner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -53,6 +55,7 @@ class Tocsin:
         await self.hub.start()
         await self.escalation.start()
         await self.attention.start()
+        await self.email.start()
         await self.grouping.start()
         self._pruner = asyncio.create_task(self._prune_loop(), name="tocsin-prune")
 

@@ -1,0 +1,288 @@
+"""The email channel: users' addresses, the ``email`` timer (one notification, sent
+now or queued for the user's digest), the ``email.digest`` timer, and unsubscribe.
+
+Timers: the publish hook writes ``email:<notification id>`` (due ``emailAfter``
+after arrival, or a quiet period's end) for every recipient whose preferences want
+email and who has an address. When it fires, :func:`still_wanted` decides whether
+the email is still due (unread, not expired, preferences now; a quiet period makes
+it :class:`RetryLater`). With ``emailDigest`` ``hourly``/``daily`` the notification
+is queued and the digest timer ``email-digest:<user>:<period end>`` is returned as
+the follow-up, so it is written in the transaction that finishes this timer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from tocsin.attention.decide import type_prefs
+from tocsin.attention.model import zone_of
+from tocsin.errors import TocsinError
+from tocsin.reach.common import still_wanted
+from tocsin.reach.email.compose import compose_digest, compose_one
+from tocsin.reach.email.links import unsubscribe_url
+from tocsin.reach.email.smtp import SmtpConfig, SmtpSender
+from tocsin.scheduler import NewTimer, RetryLater, Timer
+from tocsin.store.base import Json
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
+
+    from tocsin.service import Tocsin
+    from tocsin.store.email import SqlEmailStore
+
+log = logging.getLogger("tocsin.email")
+
+DIGEST_KIND = "email.digest"
+MAX_ATTEMPTS = 8
+"""Sends of one email (or digest) before it is given up (logged, counted)."""
+RETRY_BASE_MS = 30_000
+RETRY_MAX_MS = 15 * 60_000
+"""A failed send is retried after 30 s, 1, 2, 4, 8, then 15 min: about 45 minutes
+in all, so a relay restarting or briefly down loses nothing."""
+DIGEST_CHECKED = 200
+"""Queued notifications a digest re-checks (and lists up to ``DIGEST_LISTED``); more
+are counted, not checked: bounded work per digest."""
+MAX_ADDRESS_CHARS = 254
+MAX_USER_CHARS = 200
+HOUR_MS = 3_600_000
+
+
+def period_end(digest: str, now: int, zone: str | None) -> int:
+    """When the digest period containing ``now`` ends (strictly after ``now``):
+    ``hourly`` the next full hour (UTC), ``daily`` the next midnight in ``zone``
+    (the user's quiet-hours zone; UTC without one)."""
+    if digest == "hourly":
+        return (now // HOUR_MS + 1) * HOUR_MS
+    tz = UTC
+    if zone:
+        try:
+            tz = zone_of(zone)  # type: ignore[assignment]
+        except ValueError:
+            tz = UTC
+    day = datetime.fromtimestamp(now / 1000, tz).date() + timedelta(days=1)
+    end = int(datetime.combine(day, time(0), tz).timestamp() * 1000)
+    return end if end > now else now + HOUR_MS  # a zone skipping midnight: never the past
+
+
+def digest_timer_id(user: str, end: int) -> str:
+    """``email-digest:<user>:<end>``, or a hash of a user id too long for the 200-char
+    timer id (the key keeps the real user)."""
+    tid = f"email-digest:{user}:{end}"
+    if len(tid) <= 200:
+        return tid
+    return f"email-digest:#{hashlib.sha256(user.encode()).hexdigest()}:{end}"
+
+
+def check_address(raw: object) -> str | None:
+    """The address to store (normalised), ``None`` to clear; 400 otherwise."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise TocsinError("invalid_field", "email must be a string or null.", "email")
+    if len(raw) > MAX_ADDRESS_CHARS:
+        raise TocsinError("too_long", f"email is longer than {MAX_ADDRESS_CHARS} characters.",
+                          "email")
+    if any(c.isspace() for c in raw) or raw.count("@") != 1:
+        raise TocsinError("invalid_field", "email must be one address: one @, no spaces.",
+                          "email")
+    try:
+        # Syntax only (no DNS at request time); an ASCII local part, so every relay
+        # can take it (no SMTPUTF8 needed); the domain must have a dot.
+        info = validate_email(raw, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise TocsinError("invalid_field", f"email is not a valid address: {exc}",
+                          "email") from None
+    addr = info.ascii_email or info.normalized
+    if len(addr) > MAX_ADDRESS_CHARS:
+        raise TocsinError("too_long", f"email is longer than {MAX_ADDRESS_CHARS} characters.",
+                          "email")
+    return addr
+
+
+def check_user(user: str) -> str:
+    if not user or len(user) > MAX_USER_CHARS:
+        raise TocsinError("invalid_field", f"user must be 1 to {MAX_USER_CHARS} characters.",
+                          "user")
+    return user
+
+
+class EmailChannel:
+    def __init__(self, tocsin: Tocsin) -> None:
+        self.tocsin = tocsin
+        self._store: SqlEmailStore | None = None
+        self.smtp: SmtpConfig | None = None
+        self.sender: SmtpSender | None = None
+
+    async def start(self) -> None:
+        from tocsin.store.email import SqlEmailStore
+        from tocsin.store.preferences import EMAIL_KIND
+        from tocsin.store.sql import SqlStore
+
+        store = self.tocsin.store
+        if not isinstance(store, SqlStore):
+            return
+        self._store = SqlEmailStore(store)
+        settings = self.tocsin.settings
+        self.smtp = SmtpConfig.from_settings(settings)
+        if self.smtp is None:
+            log.info("email: no --smtp-url, the email channel is off (email timers finish "
+                     "without sending)")
+        else:
+            self.sender = SmtpSender(self.smtp)
+            log.info("email: sending through %s", self.smtp.describe())
+            if not self.smtp.encrypted and not self.smtp.local:
+                log.warning("email: %s is not on this machine and neither smtps:// nor "
+                            "--smtp-starttls is set: mail and login go unencrypted",
+                            self.smtp.host)
+            if not settings.smtp_from:
+                log.warning("email: no --smtp-from, sending as %s", self.smtp.sender)
+        # the one durable scheduler (escalation's): each email fires once across nodes
+        scheduler = self.tocsin.escalation.scheduler
+        scheduler.on(EMAIL_KIND, self._email)
+        scheduler.on(DIGEST_KIND, self._digest)
+
+    @property
+    def store(self) -> SqlEmailStore:
+        if self._store is None:
+            raise TocsinError("not_found", "Users need a SQL store.")
+        return self._store
+
+    def _now(self) -> int:
+        return self.tocsin.attention.clock()
+
+    # -- users -------------------------------------------------------------------------
+    async def get_user(self, user: str) -> Json:
+        known, email = await self.store.get_user(check_user(user))
+        if not known:
+            raise TocsinError("not_found", f"No user {user!r} (PUT /api/users/{{user}} "
+                              "stores one).")
+        return {"user": user, "email": email}
+
+    async def put_user(self, user: str, raw: object) -> Json:
+        check_user(user)
+        if not isinstance(raw, dict):
+            raise TocsinError("invalid_field", "The body must be a JSON object "
+                              '{"email": "..." or null}.', "email")
+        extra = sorted(set(raw) - {"email"})
+        if extra:
+            raise TocsinError("invalid_field", f"Unknown field {extra[0]!r}.", extra[0])
+        if "email" not in raw:
+            raise TocsinError("missing_field", "email is required (null clears it).", "email")
+        email = check_address(raw["email"])
+        await self.store.put_user(user, email, self._now())
+        return {"user": user, "email": email}
+
+    # -- unsubscribe -------------------------------------------------------------------
+    async def unsubscribe(self, user: str, types: list[str]) -> list[str]:
+        """Turn the email channel off for ``types`` in ``user``'s preferences. A type
+        without an entry of its own gets a copy of the effective one (the user's
+        ``"*"``, else the publisher default, else the built-in) without email; nothing
+        else changes. Idempotent: nothing is written when email is off already."""
+        from tocsin.attention.service import EMPTY
+        from tocsin.store.preferences import DEFAULTS_USER
+
+        prefs_store = self.tocsin.attention.prefs
+        own = await prefs_store.get(user)
+        defaults = await prefs_store.get(DEFAULTS_USER)
+        new: dict[str, Any] = {**EMPTY, **(own or {})}
+        new.pop("defaults", None)
+        types_out = dict(new.get("types") or {})
+        changed = False
+        for t in types:
+            entry = dict(type_prefs(own, defaults, t))
+            channels = list(entry.get("channels") or [])
+            if "email" not in channels:
+                continue
+            entry["channels"] = [c for c in channels if c != "email"]
+            types_out[t] = entry
+            changed = True
+        if changed:
+            new["types"] = types_out
+            await self.tocsin.attention.put(user, new)
+            log.info("email: user %r unsubscribed from %s", user, ", ".join(map(repr, types)))
+        return types
+
+    # -- timers ------------------------------------------------------------------------
+    async def _email(self, timer: Timer) -> list[NewTimer]:
+        user, nid = str(timer.payload["user"]), timer.key
+        if self.sender is None or self.smtp is None:
+            self._count("off")
+            return []
+        note = await still_wanted(self.tocsin, user, nid, "email")  # RetryLater: quiet
+        if note is None:
+            self._count("unwanted")
+            return []
+        _, address = await self.store.get_user(user)
+        if address is None:
+            self._count("no_address")
+            return []
+        prefs = await self.tocsin.attention.prefs.get(user) or {}
+        digest = prefs.get("emailDigest") or "off"
+        now = self._now()
+        if digest in ("hourly", "daily"):
+            zone = (prefs.get("quietHours") or {}).get("timezone")
+            end = period_end(str(digest), now, zone)
+            await self.store.enqueue(user, nid, end, now)
+            return [NewTimer(digest_timer_id(user, end), DIGEST_KIND, user, end,
+                             {"periodEnd": end})]
+        msg = compose_one(note, user, address, self.smtp.sender,
+                          unsubscribe_url(self.tocsin.settings, user, [str(note["type"])]), now)
+        await self._send(timer, msg, f"notification {nid}")
+        return []
+
+    async def _digest(self, timer: Timer) -> list[NewTimer]:
+        user, end = timer.key, int(timer.payload["periodEnd"])
+        rows, more = await self.store.queued(user, end, DIGEST_CHECKED)
+        after = (rows[-1][1], rows[-1][0]) if more else None
+        ids = [nid for nid, _ in rows]
+        if self.sender is None or self.smtp is None:
+            await self.store.dequeue(user, end, ids, after)
+            self._count("off")
+            return []
+        _, address = await self.store.get_user(user)
+        notes: list[Json] = []
+        if address is not None:
+            for nid in ids:
+                note = await still_wanted(self.tocsin, user, nid, "email")  # quiet: later
+                if note is not None:
+                    notes.append(note)
+        if address is not None and (notes or more):
+            msg = compose_digest(notes, more, user, address, self.smtp.sender,
+                                 self._digest_unsubscribe(user, notes), end, self._now())
+            # a failed send raises RetryLater: the queue rows stay for the next attempt
+            await self._send(timer, msg, f"digest {end} ({len(notes) + more})")
+        await self.store.dequeue(user, end, ids, after)
+        return []
+
+    def _digest_unsubscribe(self, user: str, notes: list[Json]) -> str | None:
+        types = list(dict.fromkeys(str(n["type"]) for n in notes))
+        return unsubscribe_url(self.tocsin.settings, user, types) if types else None
+
+    async def _send(self, timer: Timer, msg: EmailMessage, what: str) -> bool:
+        """Send, counting the result; raise :class:`RetryLater` to try again, or give up
+        after :data:`MAX_ATTEMPTS` (``True``: sent or given up; the timer is done)."""
+        assert self.sender is not None
+        try:
+            await self.sender.send(msg)
+        except Exception as exc:
+            self._count("error")
+            if timer.attempts >= MAX_ATTEMPTS:
+                self._count("gave_up")
+                log.error("email: giving up on %s for user %r after %d attempts: %r",
+                          what, timer.key if timer.kind == DIGEST_KIND else
+                          timer.payload.get("user"), timer.attempts, exc)
+                return True
+            delay = min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** max(0, timer.attempts - 1))
+            log.warning("email: sending %s failed (attempt %d of %d), retrying in %d s: %r",
+                        what, timer.attempts, MAX_ATTEMPTS, delay // 1000, exc)
+            raise RetryLater(delay, f"SMTP: {exc!r}") from exc
+        self._count("sent")
+        return True
+
+    def _count(self, result: str) -> None:
+        self.tocsin.metrics.email_sent.labels(result).inc()
