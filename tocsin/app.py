@@ -33,6 +33,7 @@ from tocsin.api import (
     topics,
 )
 from tocsin.api import preferences as preferences_api
+from tocsin.api import users as users_api
 from tocsin.api.cors import CorsPolicy
 from tocsin.api.deps import json_response
 from tocsin.api.gate import Gate
@@ -162,6 +163,7 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
     for module in (escalation, grouping, notifications, topics, presence, tokens, health):
         app.include_router(module.router)
     app.include_router(preferences_api.router)
+    app.include_router(users_api.router)  # users' addresses, email unsubscribe
     openapi.install(app)
     app.add_middleware(SecurityHeaders, demo=settings.demo)
 

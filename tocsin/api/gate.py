@@ -51,6 +51,7 @@ from tocsin.errors import TocsinError
 from tocsin.metrics import Metrics
 from tocsin.ratelimit import RateLimited
 from tocsin.ratelimit.limits import Limits, Throttled
+from tocsin.reach.email.links import UNSUBSCRIBE_PATH
 from tocsin.streams.ws import WS_PATH
 
 log = logging.getLogger("tocsin")
@@ -108,6 +109,8 @@ class Gate:
             if method == "OPTIONS" and origin is not None \
                     and "access-control-request-method" in headers:
                 return self._preflight(origin)
+            if path == UNSUBSCRIBE_PATH:  # the one exception to steps 2-4: see _open_link
+                return self._open_link(headers, cors)
             who: Principal | None = None
             pending = None
             if path.startswith("/api/"):
@@ -136,6 +139,24 @@ class Gate:
             if isinstance(err, RateLimited):
                 cors = [*cors, *err.headers]
             return _Refusal(err, cors)
+
+    def _open_link(self, headers: dict[str, str], cors: Headers) -> ASGIApp:
+        """``/api/email/unsubscribe``, the link in emails: no credential is looked at
+        (the signed token in its URL is the credential, checked by the route; it never
+        acts on a cookie, so a cross-site form gains nothing), and besides JSON the body
+        may be form-encoded, because RFC 8058's one-click unsubscribe is a mail
+        provider POSTing ``List-Unsubscribe=One-Click`` as
+        ``application/x-www-form-urlencoded``. The size limit is the usual one."""
+        body = has_body(headers)
+        if body:
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) > MAX_BODY_BYTES:
+                raise TocsinError("payload_too_large")
+            mime = headers.get("content-type", "").partition(";")[0].strip().lower()
+            if not is_json(mime) and mime != "application/x-www-form-urlencoded":
+                raise TocsinError("unsupported_media_type", "Send the one-click "
+                                  "unsubscribe as application/x-www-form-urlencoded.")
+        return _Framework(self.fastapi, None, cors, body)
 
     def admit_socket(self, scope: Scope) -> ASGIApp:
         """``GET /api/ws``: the same credential rule as the streams, settled from the
