@@ -31,6 +31,7 @@ from tocsin.supervisor import worker_env
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 K1, K2 = "k1-0123456789abcdef", "k2-0123456789abcdef"
+VAPID_KEY = "CkbpxiLArptc_cx3A82Tl_1feIi6V3gg7J4I4GA6OVI"
 
 # (variable, example value as a user writes it, attribute, the value it must produce)
 ROWS: list[tuple[str, str, str, Any]] = [
@@ -70,6 +71,10 @@ ROWS: list[tuple[str, str, str, Any]] = [
      "Tocsin <noreply@example.com>"),
     ("TOCSIN_PUBLIC_URL", "https://notify.example.com/", "public_url",
      "https://notify.example.com"),
+    ("TOCSIN_VAPID_PRIVATE_KEY", VAPID_KEY, "vapid_private_key", VAPID_KEY),
+    ("TOCSIN_VAPID_SUBJECT", "https://ops.example.com/contact", "vapid_subject",
+     "https://ops.example.com/contact"),
+    ("TOCSIN_PUSH_ALLOW_INSECURE", "1", "push_allow_insecure", True),
     ("TOCSIN_TEST_CLOCK_FILE", "/tmp/tocsin-cfg/clock", "test_clock_file",
      "/tmp/tocsin-cfg/clock"),
 ]
@@ -188,6 +193,7 @@ INVALID = [
     ("TOCSIN_RETENTION", "7 weeks"), ("TOCSIN_WORKERS", "0"), ("TOCSIN_LOG_LEVEL", "loud"),
     ("TOCSIN_RETRY_MS", "-1"), ("TOCSIN_API_KEYS", "k"), ("TOCSIN_API_KEYS", K1 + ",short"),
     ("TOCSIN_JWT_SECRET", "s" * 31), ("TOCSIN_METRICS_KEY", "m" * 15),
+    ("TOCSIN_VAPID_SUBJECT", "admin@example.com"), ("TOCSIN_VAPID_PRIVATE_KEY", "c2hvcnQ"),
 ]
 
 
@@ -203,7 +209,8 @@ def test_invalid_values_exit_2_naming_the_variable(
     assert result.exit_code == 2 and not captured
     shown = " ".join(result.output.split())
     assert var in result.output
-    if var in ("TOCSIN_API_KEYS", "TOCSIN_JWT_SECRET", "TOCSIN_METRICS_KEY"):
+    if var in ("TOCSIN_API_KEYS", "TOCSIN_JWT_SECRET", "TOCSIN_METRICS_KEY",
+               "TOCSIN_VAPID_PRIVATE_KEY"):
         assert repr(value) not in shown  # a rejected secret is never echoed
     else:
         assert repr(value) in shown

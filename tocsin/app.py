@@ -29,6 +29,7 @@ from tocsin.api import (
     notifications,
     openapi,
     presence,
+    push,
     tokens,
     topics,
 )
@@ -160,7 +161,7 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
         log.exception("unhandled error", exc_info=exc)
         return json_response(TocsinError("internal").body(), 500)
 
-    for module in (escalation, grouping, notifications, topics, presence, tokens, health):
+    for module in (escalation, grouping, notifications, topics, presence, tokens, health, push):
         app.include_router(module.router)
     app.include_router(preferences_api.router)
     app.include_router(users_api.router)  # users' addresses, email unsubscribe

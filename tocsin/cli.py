@@ -59,6 +59,10 @@ def main(
 
 FLAGS: dict[str, str] = {}
 """Settings field -> its flag (for error messages)."""
+HELP_PANELS = dict.fromkeys(("vapid_private_key", "vapid_subject", "push_allow_insecure"),
+                            "Web Push")
+"""Settings shown in a panel of their own in ``--help`` (each panel is a table whose
+columns fit its own flags: a long flag does not squeeze every other help text)."""
 
 
 def setting(field: str, flag: str, *, default: str | None = None) -> Any:
@@ -69,7 +73,8 @@ def setting(field: str, flag: str, *, default: str | None = None) -> Any:
     info = Settings.model_fields[field]
     text = (f"{info.description} [default: {default or default_text(field)}] "
             f"[env: {env_name(field)}]")
-    return typer.Option(flag, help=escape(text), show_default=False)
+    return typer.Option(flag, help=escape(text), show_default=False,
+                        rich_help_panel=HELP_PANELS.get(field))
 
 
 def build_settings(given: dict[str, Any], *, demo: bool = False) -> Settings:

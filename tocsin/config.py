@@ -55,6 +55,7 @@ DEFAULT_DATABASE_TEXT = "tocsin.db in the user data dir"
 DEFAULT_METRICS_KEY = ""
 DEFAULT_TIMER_POLL_S = 1.0
 DEFAULT_PRESENCE_INTERVAL_S = 10.0
+DEFAULT_VAPID_SUBJECT = "mailto:admin@localhost"
 MIN_KEY_CHARS = 16
 """Shortest API key (and metrics key) accepted: a short key can be guessed."""
 MIN_SECRET_CHARS = 32
@@ -264,6 +265,20 @@ class Settings(BaseSettings):
         "", description="Base URL the links in emails point to (the unsubscribe link), "
                         "e.g. https://notify.example.com (default: from --host/--port).",
     )
+    vapid_private_key: str = Field(
+        "", description="Web Push: the server's VAPID private key (base64url of the raw "
+                        "32-byte P-256 key, or PEM); unset, one is generated once and kept "
+                        "in the database (tocsin vapid prints its public key).",
+    )
+    vapid_subject: str = Field(
+        DEFAULT_VAPID_SUBJECT,
+        description="Web Push: the contact push services see in every message (the "
+                    "VAPID JWT's sub): a mailto: or https: URI.",
+    )
+    push_allow_insecure: bool = Field(
+        False, description="Testing only: also accept push endpoints on http:// (and "
+                           "https://) loopback addresses (a local push service).",
+    )
     test_clock_file: str = Field(
         "", description="Testing only: the timers' clock reads ms since the epoch from "
                         "this file (the system clock while it is missing or empty).",
@@ -330,6 +345,25 @@ class Settings(BaseSettings):
                 or any(c.isspace() for c in value.strip()):
             raise ValueError("use an absolute http(s) URL such as https://notify.example.com")
         return value.strip().rstrip("/")
+
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _vapid_key(cls, value: str) -> str:
+        if value:
+            from tocsin.reach.push.vapid import load_private_key
+
+            load_private_key(value)  # ValueError says what is wrong
+        return value
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_subject(cls, value: str) -> str:
+        value = value.strip()
+        if not (value.startswith("mailto:") and "@" in value) \
+                and not value.startswith("https://"):
+            raise ValueError("must be a mailto: address or an https:// URL (push services "
+                             "contact the operator there)")
+        return value
 
     @field_validator("rate_topic_posts", "rate_reads", "rate_publish", mode="before")
     @classmethod
@@ -431,7 +465,7 @@ def _human_duration(seconds: float) -> str:
 
 
 SECRET_FIELDS = frozenset({"api_keys", "jwt_secret", "metrics_key", "smtp_url",
-                           "smtp_password"})
+                           "smtp_password", "vapid_private_key"})
 """Settings whose values are never printed back in an error message."""
 
 

@@ -21,6 +21,7 @@ from tocsin.grouping import Grouping
 from tocsin.ids import Position, now_ms
 from tocsin.metrics import Metrics
 from tocsin.reach.email.service import EmailChannel
+from tocsin.reach.push.service import Push
 from tocsin.store import store_from_url
 from tocsin.store.base import Change, NewNotification, NewTopicEvent, PublishResult, Store
 from tocsin.streams.hub import Hub
@@ -47,6 +48,7 @@ class Tocsin:
             presence=self.hub.presence, poll_s=settings.timer_poll_s)
         self.grouping = Grouping(self)  # snooze, update/retract by key (docs/grouping.md)
         self.attention = Attention(self, self.escalation.clock)  # docs/attention.md
+        self.push = Push(self)  # Web Push to closed tabs (docs/push.md)
         self.email = EmailChannel(self)  # email to closed tabs (docs/email.md)
         self._pruner: asyncio.Task[None] | None = None
 
@@ -55,6 +57,7 @@ class Tocsin:
         await self.hub.start()
         await self.escalation.start()
         await self.attention.start()
+        await self.push.start()
         await self.email.start()
         await self.grouping.start()
         self._pruner = asyncio.create_task(self._prune_loop(), name="tocsin-prune")
@@ -65,6 +68,7 @@ class Tocsin:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
         await self.escalation.stop()
+        await self.push.stop()
         await self.hub.stop()
         await self.store.close()
 

@@ -6,7 +6,7 @@ Order, for every request:
 1. CORS preflights are answered here (``cors.py``).
 2. ``/api/`` routes: the caller is authenticated from the headers alone
    (``auth.find_credential``: one rule for every route). An unauthenticated request
-   is refused before a byte of its body is read.
+   is refused before a byte of its body is read. (Except :data:`OPEN_PATHS`.)
 3. A request authenticated by the cookie that changes state must declare a JSON body
    and, when it names an ``Origin``, come from an allowed one (CSRF: a cross-site
    form cannot send ``Content-Type: application/json``; a cross-site ``fetch`` that
@@ -57,6 +57,9 @@ from tocsin.streams.ws import WS_PATH
 log = logging.getLogger("tocsin")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OPEN_PATHS = frozenset({"/api/push/vapid-public-key", "/api/push/read"})
+"""``/api/`` routes that take no credential (one sent anyway is not looked at): the
+VAPID public key, and marking a pushed notification read with the token it carried."""
 NO_HEADERS: Headers = ()
 
 
@@ -113,7 +116,7 @@ class Gate:
                 return self._open_link(headers, cors)
             who: Principal | None = None
             pending = None
-            if path.startswith("/api/"):
+            if path.startswith("/api/") and path not in OPEN_PATHS:
                 found = find_credential(headers, scope["query_string"])
                 who = self.auth.authenticate(found)
                 if found is not None and found.source == "cookie" \

@@ -1,0 +1,63 @@
+"""The local push service (``tocsin.reach.push.LocalPushService``) on its own uvicorn
+in a thread, on a random loopback port: stopped and started again on the same port
+(the same devices), so a test can take the push service away and bring it back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from tests.support.server import free_port
+from tocsin.reach.push.local import LocalPushService
+
+
+class PushServiceThread:
+    def __init__(self, service: LocalPushService | None = None) -> None:
+        self.service = service or LocalPushService()
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/push"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> PushServiceThread:
+        from starlette.applications import Starlette
+        from starlette.routing import Mount
+
+        app = Starlette(routes=[Mount("/push", app=self.service.app)])
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the local push service did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+        self._server = self._thread = None
+
+    def device(self, label: str = "") -> dict[str, Any]:
+        return self.service.create_device(self.base, label)
+
+    def wait(self, endpoint: str, n: int = 1, status: int | None = 201,
+             within: float = 15) -> list[dict[str, Any]]:
+        """The first ``n`` messages ``endpoint`` received (with ``status``), waiting up
+        to ``within`` seconds for them."""
+        deadline = time.monotonic() + within
+        while True:
+            got = self.service.messages(endpoint, status)
+            if len(got) >= n:
+                return got
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(got)} of {n} push messages in {within}s: "
+                                     f"{self.service.messages(endpoint)}")
+            time.sleep(0.05)

@@ -1,0 +1,282 @@
+"""Web Push for a node: the VAPID identity, the subscriptions users register, and
+the two timer kinds that carry a notification to their devices (docs/push.md).
+
+``push:<nid>`` (written by the publish, due at once or at the end of a quiet
+period): if the notification is still unread and wanted (``still_wanted``) and the
+user has no visible tab anywhere (presence), it fans out into one ``push.send``
+timer per device, ``push:<nid>:<subscription>``, so each device is retried on its
+own. ``push.send`` encrypts and POSTs the message and reads the push service's
+answer: delivered, gone (the subscription is deleted), ``Retry-After`` (try again
+then), refused (given up), or a transient failure (the scheduler backs off).
+
+Delivery is at least once: a node dying after the push service accepted a message
+but before its timer finished sends it again, and the device shows it once because
+the service worker uses the notification id as the notification's ``tag``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import jwt
+import orjson
+
+from tocsin.errors import TocsinError
+from tocsin.ids import now_ms
+from tocsin.reach.common import still_wanted
+from tocsin.reach.push import webpush
+from tocsin.reach.push.validate import check_endpoint, check_keys
+from tocsin.reach.push.vapid import Vapid, load_private_key, stored_key
+from tocsin.scheduler import NewTimer, RetryLater, Timer
+from tocsin.store.base import Json
+
+if TYPE_CHECKING:
+    from tocsin.service import Tocsin
+    from tocsin.store.push import SqlPushStore
+
+log = logging.getLogger("tocsin.push")
+
+SEND_KIND = "push.send"
+"""Timer ``push:<nid>:<subscription id>`` (payload ``{"user", "sub"}``): one device."""
+MAX_SUBSCRIPTIONS = 20
+"""Per user; registering one more removes the oldest."""
+MAX_ATTEMPTS = 10
+"""A device's message is given up after this many tries (or once its TTL passed)."""
+MAX_TTL_S = 28 * 86400
+"""How long a push service keeps a message for an offline device (4 weeks)."""
+MAX_PAYLOAD_BYTES = 3072
+"""The JSON before encryption (a push service takes 4096 bytes encrypted); the body
+is shortened to fit."""
+PRESENCE_WAIT_MS = 2000
+PRESENCE_TRIES = 8
+"""While presence is unknown (a node that just started), wait this long, this many
+times, before pushing anyway."""
+MAX_RETRY_AFTER_MS = 3600_000
+READ_PURPOSE = "push-read"
+READ_AUDIENCE = "tocsin:push-read"
+"""The read token's ``aud``: a verifier that expects none (Tocsin's own, PyJWT's
+default) refuses it, so it never passes for a session token."""
+READ_TOKEN_TTL_S = 30 * 86400
+HTTP_TIMEOUT_S = 10.0
+
+
+class PushFailed(Exception):
+    """A transient failure (5xx, network): the scheduler retries with backoff."""
+
+
+class Push:
+    def __init__(self, tocsin: Tocsin) -> None:
+        self.tocsin = tocsin
+        self.settings = tocsin.settings
+        self._store: SqlPushStore | None = None
+        self._vapid: Vapid | None = None
+        self._lock = asyncio.Lock()
+        self._client: httpx.AsyncClient | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        from tocsin.store.preferences import PUSH_KIND
+        from tocsin.store.push import SqlPushStore
+        from tocsin.store.sql import SqlStore
+
+        store = self.tocsin.store
+        if not isinstance(store, SqlStore):
+            return
+        self._store = SqlPushStore(store)
+        self._client = httpx.AsyncClient(
+            timeout=HTTP_TIMEOUT_S, follow_redirects=False,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
+        scheduler = self.tocsin.escalation.scheduler
+        scheduler.on(PUSH_KIND, self._push)
+        scheduler.on(SEND_KIND, self._send)
+        # httpx logs every request's URL at INFO: a push endpoint is a capability URL
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        await self.vapid()  # created now if this is the first start, not on a first push
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def store(self) -> SqlPushStore:
+        if self._store is None:
+            raise TocsinError("not_found", "Web Push needs a SQL store.")
+        return self._store
+
+    async def vapid(self) -> Vapid:
+        """The server's VAPID identity: the configured key, else the database's."""
+        if self._vapid is None:
+            async with self._lock:
+                if self._vapid is None:
+                    given = self.settings.vapid_private_key
+                    key = (load_private_key(given) if given
+                           else await stored_key(self.store, now_ms()))
+                    self._vapid = Vapid(key, self.settings.vapid_subject)
+        return self._vapid
+
+    def _clock(self) -> int:
+        return self.tocsin.escalation.clock()
+
+    def _count(self, result: str) -> None:
+        self.tocsin.metrics.push_sent.labels(result).inc()
+
+    # -- subscriptions ---------------------------------------------------------------
+    async def subscribe(self, user: str, endpoint: str, p256dh: str, auth: str,
+                        user_agent: str | None) -> str:
+        endpoint = check_endpoint(endpoint, self.settings.push_allow_insecure)
+        p256dh, auth = check_keys(p256dh, auth)
+        sid, evicted = await self.store.subscribe(
+            user, endpoint, p256dh, auth, (user_agent or "")[:300] or None, now_ms(),
+            MAX_SUBSCRIPTIONS)
+        if evicted:
+            log.info("user %r has more than %d push subscriptions: removed the oldest %s",
+                     user, MAX_SUBSCRIPTIONS, evicted)
+        return sid
+
+    async def subscriptions(self, user: str) -> list[Json]:
+        return [{"id": s.id, "endpoint": webpush.origin(s.endpoint), "userAgent": s.user_agent,
+                 "createdAt": s.created_at, "lastSentAt": s.last_sent_at}
+                for s in await self.store.list(user)]
+
+    async def unsubscribe(self, user: str, id: str) -> bool:
+        return await self.store.delete(id, user)
+
+    # -- the read token --------------------------------------------------------------
+    def read_token(self, user: str, nid: str) -> str | None:
+        """A token that marks ``nid`` read for ``user`` and does nothing else
+        (``POST /api/push/read``): the device needs no session to do it."""
+        secret = self.settings.jwt_secret
+        if not secret:
+            return None
+        now = int(time.time())
+        return jwt.encode({"sub": user, "nid": nid, "purpose": READ_PURPOSE,
+                           "aud": READ_AUDIENCE, "iat": now, "exp": now + READ_TOKEN_TTL_S},
+                          secret, algorithm="HS256")
+
+    async def mark_read(self, token: str) -> None:
+        try:
+            claims = jwt.decode(token, self.settings.jwt_secret, algorithms=["HS256"],
+                                audience=READ_AUDIENCE,
+                                options={"require": ["sub", "nid", "exp", "purpose", "aud"]})
+        except jwt.ExpiredSignatureError:
+            raise TocsinError("unauthorized", "The read token has expired.") from None
+        except (jwt.InvalidAudienceError, jwt.MissingRequiredClaimError):
+            raise TocsinError("forbidden", "Not a push read token (readToken of a push "
+                              "message).") from None
+        except jwt.InvalidTokenError as exc:
+            raise TocsinError("unauthorized", f"Invalid read token: {exc}.") from None
+        user, nid = claims["sub"], claims["nid"]
+        if claims["purpose"] != READ_PURPOSE or not isinstance(user, str) \
+                or not isinstance(nid, str):
+            raise TocsinError("forbidden", "Not a push read token.")
+        await self.tocsin.set_read(user, [nid], True)
+
+    # -- timers ----------------------------------------------------------------------
+    async def _push(self, timer: Timer) -> list[NewTimer]:
+        """``push:<nid>``: decide, then one ``push.send`` per device."""
+        user, nid = str(timer.payload["user"]), timer.key
+        if await still_wanted(self.tocsin, user, nid, "push") is None:
+            self._count("unwanted")
+            return []
+        active = (await self.tocsin.hub.presence.active([user])).get(user)
+        if active is None and timer.attempts <= PRESENCE_TRIES:
+            raise RetryLater(PRESENCE_WAIT_MS, "presence not known yet")
+        if active:
+            self._count("visible")  # a visible tab shows it
+            return []
+        now = self._clock()
+        sends = [NewTimer(f"push:{nid}:{s.id}", SEND_KIND, nid, now, {"user": user, "sub": s.id})
+                 for s in await self.store.list(user)]
+        if sends:  # due now: the scheduler looks again as soon as this timer is finished
+            self.tocsin.escalation.scheduler.kick()
+        return sends
+
+    async def _send(self, timer: Timer) -> list[NewTimer]:
+        """``push:<nid>:<sub>``: one message to one device."""
+        user, sid, nid = str(timer.payload["user"]), str(timer.payload["sub"]), timer.key
+        note = await still_wanted(self.tocsin, user, nid, "push")
+        if note is None:
+            self._count("unwanted")
+            return []
+        sub = await self.store.get(sid)
+        if sub is None or sub.user != user:  # unsubscribed, or the device changed hands
+            return []
+        ttl_s = ttl_of(note, now_ms())
+        if ttl_s <= 0:
+            log.warning("push %s to %s: given up, its TTL passed", nid, sid)
+            self._count("expired")
+            return []
+        vapid = await self.vapid()
+        assert self._client is not None
+        body = webpush.encrypt(self.payload(user, note), sub.p256dh, sub.auth)
+        answer = await webpush.send(self._client, sub.endpoint, body, webpush.headers(
+            vapid, sub.endpoint, ttl_s, str(note["priority"]), nid))
+        self._count(answer.outcome)
+        if answer.outcome == "sent":
+            await self.store.sent(sid, now_ms())
+            return []
+        if answer.outcome == "gone":
+            log.info("push subscription %s of %r is gone (%d): deleted", sid, user,
+                     answer.status)
+            await self.store.delete(sid)
+            return []
+        if answer.outcome == "rejected":
+            log.warning("push %s to %s refused by the push service (%d %s): given up",
+                        nid, webpush.origin(sub.endpoint), answer.status, answer.detail)
+            return []
+        if timer.attempts >= MAX_ATTEMPTS:
+            log.warning("push %s to %s: given up after %d attempts (%d %s)", nid,
+                        webpush.origin(sub.endpoint), timer.attempts, answer.status,
+                        answer.detail)
+            self._count("expired")
+            return []
+        if answer.outcome == "retry" and answer.retry_after_ms is not None:
+            raise RetryLater(min(answer.retry_after_ms, MAX_RETRY_AFTER_MS, ttl_s * 1000),
+                             f"push service answered {answer.status} with Retry-After")
+        raise PushFailed(f"{webpush.origin(sub.endpoint)}: {answer.status or ''} "
+                         f"{answer.detail}".strip())
+
+    def payload(self, user: str, note: Json) -> bytes:
+        """The message the service worker receives (JSON, at most
+        :data:`MAX_PAYLOAD_BYTES`: the body is cut to fit, then the url dropped)."""
+        msg: dict[str, Any] = {
+            "id": note["id"], "type": note["type"], "title": note["title"],
+            "body": note.get("body") or "", "url": note.get("url"),
+            "priority": note["priority"], "timestamp": note.get("timestamp"),
+        }
+        token = self.read_token(user, str(note["id"]))
+        if token is not None:
+            msg["readToken"] = token
+        return fit(msg, MAX_PAYLOAD_BYTES)
+
+
+def ttl_of(note: Json, now: int) -> int:
+    """Seconds a push service should keep the message: until 4 weeks after the
+    notification was created, or its ``expiresAt`` if sooner (wall clock)."""
+    deadline = int(note.get("timestamp") or now) + MAX_TTL_S * 1000
+    expires = note.get("expiresAt")
+    if isinstance(expires, int):
+        deadline = min(deadline, expires)
+    return (deadline - now) // 1000
+
+
+def fit(msg: dict[str, Any], limit: int) -> bytes:
+    """``msg`` as JSON of at most ``limit`` bytes: the body shortened (with an
+    ellipsis), then the url left out, then the title shortened."""
+    raw = orjson.dumps(msg)
+    for field in ("body", "url", "title"):
+        while len(raw) > limit and msg.get(field):
+            text = str(msg[field])
+            if field == "url":
+                msg[field] = None
+            else:
+                excess = len(raw) - limit + 3
+                cut = text.encode()[:max(0, len(text.encode()) - excess)]
+                msg[field] = cut.decode(errors="ignore").rstrip("…") + "…" if cut else ""
+            raw = orjson.dumps(msg)
+    return raw
