@@ -328,7 +328,7 @@ class Settings(BaseSettings):
 
         if not value:
             return value
-        name, addr = parseaddr(value)
+        addr = parseaddr(value)[1]
         if any(c in value for c in "\r\n\0") or not _ADDR.fullmatch(addr):
             raise ValueError("use addr@example.com or 'Name <addr@example.com>'")
         return value.strip()

@@ -88,11 +88,11 @@ class SmtpSink:
         if self.login is not None:
             kw = {"authenticator": self._authenticate, "auth_required": True,
                   "auth_require_tls": False}
-        with warnings.catch_warnings():  # AUTH without TLS: on purpose, loopback only
-            warnings.simplefilter("ignore")
-            self._controller = Controller(_Handler(self), hostname=self.host, port=self.port,
-                                          **kw)
-            self._controller.start()
+        # AUTH without TLS: on purpose (a loopback test server); aiosmtpd warns per
+        # connection, in its own thread
+        warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+        self._controller = Controller(_Handler(self), hostname=self.host, port=self.port, **kw)
+        self._controller.start()
         return self
 
     def stop(self) -> None:
@@ -132,4 +132,4 @@ class SmtpSink:
                       mechanism: str, auth_data: Any) -> AuthResult:
         ok = isinstance(auth_data, LoginPassword) and self.login is not None and (
             auth_data.login.decode(), auth_data.password.decode()) == self.login
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # aiosmtpd answers 535 itself
