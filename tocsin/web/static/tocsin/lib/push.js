@@ -186,11 +186,13 @@ export async function unsubscribePush(opts = {}, fallback = null) {
   if (t.getToken) {
     const getToken = t.getToken;
     if (!id && sub) {
-      // Not remembered (storage cleared): find it on the server by its endpoint.
-      /** @type {{id: string, endpoint: string}[]|{items: {id: string, endpoint: string}[]}} */
-      const list = await http(t.base, getToken, "GET", "/api/push-subscriptions");
-      const items = Array.isArray(list) ? list : (list?.items ?? []);
-      id = items.find((s) => s.endpoint === sub.endpoint)?.id ?? null;
+      // Not remembered (storage cleared): registering the same endpoint again answers
+      // its id (the server's list shows only the push service's origin).
+      const json = sub.toJSON();
+      /** @type {{id: string}} */
+      const again = await http(t.base, getToken, "POST", "/api/push-subscriptions",
+        { endpoint: sub.endpoint, keys: json.keys ?? {} });
+      id = String(again.id);
     }
     if (id) {
       try {
