@@ -60,6 +60,9 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_PATHS = frozenset({"/api/push/vapid-public-key", "/api/push/read"})
 """``/api/`` routes that take no credential (one sent anyway is not looked at): the
 VAPID public key, and marking a pushed notification read with the token it carried."""
+DEMO_PUSH_SERVICE = "/demo/push-service/"
+"""The demo's local push service (mounted in demo mode only; a 404 otherwise) takes
+what push services take: an ``aes128gcm`` body (``application/octet-stream``), not JSON."""
 NO_HEADERS: Headers = ()
 
 
@@ -129,7 +132,8 @@ class Gate:
                 length = headers.get("content-length", "")
                 if length.isdigit() and int(length) > MAX_BODY_BYTES:
                     raise TocsinError("payload_too_large")
-                if not is_json(headers.get("content-type")):
+                if not is_json(headers.get("content-type")) \
+                        and not path.startswith(DEMO_PUSH_SERVICE):
                     raise TocsinError("unsupported_media_type")
             route = self.routes.match(method, path, scope, headers, who, cors)
             if route is None:
