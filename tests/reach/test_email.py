@@ -390,6 +390,8 @@ def test_users_route(env: Env) -> None:
             "content-type": "application/json"}).status_code == 400
         assert pub.put("/api/users/" + "x" * 201, json={"email": "a@example.com"}
                        ).status_code == 400
+        assert pub.put("/api/users/a%00b", json={"email": "a@example.com"}).status_code == 400
+        assert pub.get("/api/users/a%00b").status_code == 400
         r = pub.put(f"/api/users/{u}", json={"email": "Ann@Example.COM"})
         assert r.status_code == 200 and r.json() == {"user": u, "email": "Ann@example.com"}
         assert pub.get(f"/api/users/{u}").json() == {"user": u, "email": "Ann@example.com"}

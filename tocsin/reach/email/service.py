@@ -105,9 +105,10 @@ def check_address(raw: object) -> str | None:
 
 
 def check_user(user: str) -> str:
-    if not user or len(user) > MAX_USER_CHARS:
-        raise TocsinError("invalid_field", f"user must be 1 to {MAX_USER_CHARS} characters.",
-                          "user")
+    # no control characters: PostgreSQL refuses NUL in text (a 500, not a 400)
+    if not user or len(user) > MAX_USER_CHARS or any(ord(c) < 32 for c in user):
+        raise TocsinError("invalid_field", f"user must be 1 to {MAX_USER_CHARS} characters, "
+                          "none of them control characters.", "user")
     return user
 
 
