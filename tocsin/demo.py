@@ -13,7 +13,12 @@ Installed by :func:`tocsin.app.create_app` when ``settings.demo`` is true. It ad
   ends, the server's one ``digest`` event ("3 notifications while you were away");
 - ``POST /demo/api/incident``: the incident scenario (docs/escalation.md): an urgent
   alert to the on-call user that escalates to the next demo user, then the third,
-  every ``waitSeconds`` unless someone acknowledges it.
+  every ``waitSeconds`` unless someone acknowledges it;
+- beyond the tab (docs/push.md, docs/email.md): a local push service mounted at
+  ``/demo/push-service`` and a local SMTP server on a free port (``--smtp-url``
+  unless one was given), with ``push_allow_insecure`` on; ``POST /demo/api/reach``
+  gives the demo users an email address and a "simulated closed-tab device" (a push
+  subscription to that local service), ``GET /demo/api/sent`` lists what both got.
 
 None of this exists outside demo mode: these routes hand out tokens to anyone.
 
@@ -25,8 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import random
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -103,6 +110,124 @@ class QuietIn(BaseModel):
     user: str
     seconds: int = Field(default=8, ge=2, le=600)
     count: int = Field(default=3, ge=1, le=10)
+
+
+class ReachIn(BaseModel):
+    """Set up reaching demo users beyond the tab (all of them when ``user`` is unset)."""
+
+    user: str | None = None
+    email_after: int = Field(default=10, alias="emailAfter", ge=0, le=3600)
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+SENT_SHOWN = 20
+
+
+@dataclass
+class Reach:
+    """What the demo reaches people with when their tab is closed: a local push service
+    (in this process, at ``/demo/push-service``) and a local SMTP server."""
+
+    push: Any
+    """:class:`tocsin.reach.push.local.LocalPushService`"""
+    sink: Any
+    """:class:`tocsin.reach.email.sink.SmtpSink`, or None with the user's own SMTP server"""
+    owners: dict[str, str] = field(default_factory=dict)
+    """device name -> demo user"""
+
+    @classmethod
+    def install(cls, app: FastAPI) -> Reach:
+        """Mount the push service, point the email channel at a local SMTP server (unless
+        one was given) and accept pushes to http loopback: demo mode only."""
+        from tocsin.reach.email.sink import SmtpSink
+        from tocsin.reach.push.local import LocalPushService
+
+        settings = app.state.settings
+        settings.push_allow_insecure = True
+        sink = None
+        if not settings.smtp_url:
+            with socket.socket() as sock:  # the port now: the URL is needed before start
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            sink = SmtpSink("127.0.0.1", port)
+            settings.smtp_url = sink.url  # read by the email channel when the service starts
+            if not settings.smtp_from:
+                settings.smtp_from = "Tocsin demo <demo@example.com>"
+        reach = cls(LocalPushService(), sink)
+        app.mount("/demo/push-service", reach.push.app)
+        return reach
+
+    def start(self, tasks: list[asyncio.Task[Any]]) -> None:
+        """Start the SMTP server; it stops when the app's tasks are cancelled."""
+        sink = self.sink
+        if sink is None:
+            return
+        sink.start()
+
+        async def hold() -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                sink.stop()
+
+        tasks.append(asyncio.create_task(hold(), name="tocsin-demo-smtp"))
+
+    async def set_up(self, service: Tocsin, user: str, base: str,
+                     email_after: int) -> dict[str, Any]:
+        """An email address, one simulated closed-tab device, and (if the user has no
+        choice of their own for it) the playground's ``message`` type by push and by
+        email after ``email_after`` s unread."""
+        email = f"{user}@example.com"
+        await service.email.put_user(user, {"email": email})
+        label = f"{display(user)}'s closed-tab device"
+        device = next((d for d, u in self.owners.items() if u == user), None)
+        if device is None:
+            sub = self.push.create_device(base, label)
+            device = str(sub["endpoint"]).rsplit("/", 1)[-1]
+            await service.push.subscribe(user, sub["endpoint"], sub["keys"]["p256dh"],
+                                         sub["keys"]["auth"], "Tocsin demo (simulated)")
+            self.owners[device] = user
+        prefs = copy.deepcopy(await service.attention.get(user))  # shares the defaults' dicts
+        prefs.pop("defaults", None)
+        types = prefs.setdefault("types", {})
+        if "message" not in types:
+            types["message"] = {"channels": ["inbox", "interrupt", "push", "email"],
+                                "minPriority": "low", "pushMinPriority": "medium",
+                                "emailAfter": email_after}
+            await service.attention.put(user, prefs)
+        return {"user": user, "email": email, "device": label}
+
+    def sent(self) -> dict[str, Any]:
+        """What the push service and the SMTP server received, newest first (the
+        decrypted push payload without its read token)."""
+        pushes = []
+        for m in reversed(list(self.push.received)[-SENT_SHOWN:]):
+            p = m["payload"] if isinstance(m["payload"], dict) else {}
+            pushes.append({"user": self.owners.get(m["device"]), "device": m["label"],
+                           "status": m["status"], "at": m["at"], "title": p.get("title"),
+                           "body": p.get("body"), "priority": p.get("priority"),
+                           "urgency": m["headers"].get("Urgency")})
+        emails = []
+        if self.sink is not None:
+            for e in reversed(list(self.sink.messages)[-SENT_SHOWN:]):
+                emails.append({"to": e["to"], "subject": e["subject"], "at": e["at"]})
+        return {"push": pushes, "email": emails, "smtp": self.sink is not None,
+                "devices": [{"user": u, "device": self.push.devices[d].label}
+                            for d, u in self.owners.items() if d in self.push.devices]}
+
+
+def device_base(request: Request) -> str:
+    """Where this server's push service is reachable by the server itself: the page's
+    own loopback address, else 127.0.0.1 on the server's port (push endpoints on http
+    must be loopback)."""
+    url = request.url
+    host = url.hostname or "127.0.0.1"
+    if host not in LOOPBACK:
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    port = url.port or request.app.state.settings.port
+    return f"http://{host}:{port}/demo/push-service"
 
 
 class GeneratorIn(BaseModel):
@@ -329,6 +454,7 @@ def install(app: FastAPI) -> None:
     """Add the demo page and its routes to ``app`` (demo mode only)."""
     router = APIRouter(prefix="/demo/api", tags=["demo"])
     holder: dict[str, Generator] = {}
+    reach = Reach.install(app)
 
     def generator(request: Request) -> Generator:
         gen = holder.get("g")
@@ -437,6 +563,21 @@ def install(app: FastAPI) -> None:
             await gen.stop()
         return json_response({"running": gen.running, "intervalMs": int(gen.interval_s * 1000)})
 
+    @router.post("/reach")
+    async def reach_set_up(request: Request, body: ReachIn) -> Response:
+        """Reach demo users beyond the tab: each gets an email address and a simulated
+        closed-tab device (a push subscription to this server's local push service)."""
+        users = [_user(body.user)] if body.user else list(USERS)
+        base = device_base(request)
+        done = [await reach.set_up(_service(request), u, base, body.email_after) for u in users]
+        return json_response({"users": done})
+
+    @router.get("/sent")
+    async def sent(request: Request) -> Response:
+        """What was sent beyond the tab: pushes the local push service received
+        (decrypted) and emails the local SMTP server got."""
+        return json_response(reach.sent())
+
     app.include_router(router)
 
     @app.get("/", include_in_schema=False)
@@ -447,6 +588,7 @@ def install(app: FastAPI) -> None:
 
     async def on_start(app: FastAPI) -> None:
         service: Tocsin = app.state.tocsin
+        reach.start(app.state.tasks)
         try:
             await seed(service)
         except Exception as exc:  # a demo without seed content still works

@@ -315,3 +315,81 @@ gen.addEventListener("click", async () => {
   });
   if (r.ok) showGen(!!(await r.json()).running);
 });
+
+// ---- sent beyond the tab: Web Push and email ------------------------------------------
+const reachBtn = /** @type {HTMLButtonElement} */ ($("reach-setup"));
+/**
+ * @typedef {object} Sent what GET /demo/api/sent answers (newest first)
+ * @property {{user: string|null, device: string, status: number, at: number, title: string|null,
+ *   body: string|null, priority: string|null}[]} push
+ * @property {{to: string[], subject: string, at: number}[]} email
+ * @property {boolean} smtp the demo's own SMTP server (false: the one given with --smtp-url)
+ * @property {{user: string, device: string}[]} devices
+ */
+/** @param {string} cls @param {string} text */
+const span = (cls, text) => {
+  const el = document.createElement("span");
+  el.className = cls;
+  el.textContent = text;
+  return el;
+};
+/** @param {HTMLElement} ol @param {HTMLElement[]} items @param {string} none */
+function fill(ol, items, none) {
+  if (!items.length) {
+    const li = document.createElement("li");
+    li.className = "empty";
+    li.textContent = none;
+    items = [li];
+  }
+  ol.replaceChildren(...items);
+}
+/** @param {Sent} s */
+function showSent(s) {
+  fill($("sent-push"), s.push.map((m) => {
+    const li = document.createElement("li");
+    li.append(span("what", m.title ?? "(unreadable payload)"),
+      m.body ? ` — ${m.body}` : "", document.createElement("br"),
+      span("meta", `to ${m.device} · ${m.priority ?? "?"} · ${m.status === 201 ? "delivered" : `answered ${m.status}`} · ${timeAgo(m.at)}`));
+    return li;
+  }), s.devices.length ? "Nothing pushed yet." : "No closed-tab devices yet.");
+  fill($("sent-email"), s.email.map((m) => {
+    const li = document.createElement("li");
+    li.append(span("what", m.subject), document.createElement("br"),
+      span("meta", `to ${m.to.join(", ")} · ${timeAgo(m.at)}`));
+    return li;
+  }), s.smtp ? "No email yet." : "Emails go to the SMTP server given with --smtp-url.");
+  const said = $("reach-result");
+  if (s.devices.length && !said.textContent) {
+    said.textContent = `Simulated devices: ${s.devices.map((d) => d.device).join(", ")}`;
+  }
+}
+async function refreshSent() {
+  try {
+    const r = await fetch("/demo/api/sent");
+    if (r.ok) showSent(await r.json());
+  } catch {
+    /* the server is restarting: the next poll tries again */
+  }
+}
+reachBtn.addEventListener("click", async () => {
+  const out = $("reach-result");
+  reachBtn.disabled = true;
+  try {
+    const r = await fetch("/demo/api/reach", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ emailAfter: Number(params.get("emailAfter") || 10) }),
+    });
+    if (!r.ok) throw new HttpError(r.status, (await r.json().catch(() => null))?.error?.message ?? r.statusText);
+    const { users } = await r.json();
+    out.textContent = `Done: ${users.map((/** @type {{email: string}} */ u) => u.email).join(", ")}`;
+    await refreshSent();
+  } catch (err) {
+    out.textContent = `Could not set it up: ${err instanceof Error ? err.message : err}`;
+  } finally {
+    reachBtn.disabled = false;
+  }
+});
+refreshSent();
+setInterval(() => {
+  if (document.visibilityState === "visible") refreshSent();
+}, 2000);
