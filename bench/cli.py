@@ -84,6 +84,17 @@ def run_system(sysm: System, scens: list[str], load: Load, sz: scenarios.Sizes,
                 continue
             out[scen] = run_scenario(sysm, scen, load, sz, load_cores)
             log(f"  -> {report.brief(scen, out[scen])}")
+            if sysm.restart_between and scen != scens[-1]:
+                t0 = time.monotonic()
+                sysm.stop()
+                try:
+                    sysm.start()
+                except RuntimeError as e:
+                    for rest in scens[scens.index(scen) + 1:]:
+                        out[rest] = {"error": f"restart failed: {str(e)[-800:]}"}
+                    break
+                out[scen]["restart_s"] = round(time.monotonic() - t0, 2)
+                continue
             # the next scenario starts once the server has released the last one's streams
             out[scen]["release_wait_s"] = round(sysm.wait_idle(), 2)
     finally:

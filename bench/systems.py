@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import psutil
@@ -60,6 +60,8 @@ class System:
     log_path: Path | None = None
     cpus: list[int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # start a fresh server for each scenario instead of waiting for it to go idle
+    restart_between: ClassVar[bool] = False
 
     # --- lifecycle -----------------------------------------------------------
     def command(self) -> list[str]:
@@ -232,8 +234,20 @@ class Typical(System):
 
 
 class SocketIO(System):
+    # python-socketio's per-disconnect cleanup scans every room of the namespace (one per
+    # socket at least): 10k sockets closing cost it ~1 min of CPU. A fresh server per
+    # scenario spares the run that wait; nothing it holds is durable, so it is killed.
+    restart_between: ClassVar[bool] = True
+
     def command(self) -> list[str]:
         return [sys.executable, "-m", "bench.peers.sio", "--port", str(self.port)]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        super().stop()
 
     def topic_stream_path(self, topic: str, user: str) -> str:
         return f"/socket.io/?topic={quote(topic, safe='')}"
