@@ -266,17 +266,25 @@ def ttl_of(note: Json, now: int) -> int:
 
 
 def fit(msg: dict[str, Any], limit: int) -> bytes:
-    """``msg`` as JSON of at most ``limit`` bytes: the body shortened (with an
-    ellipsis), then the url left out, then the title shortened."""
+    """``msg`` as JSON of at most ``limit`` bytes: the body shortened (ending in an
+    ellipsis) as little as needed, then the url left out, then the title shortened."""
     raw = orjson.dumps(msg)
     for field in ("body", "url", "title"):
-        while len(raw) > limit and msg.get(field):
-            text = str(msg[field])
-            if field == "url":
-                msg[field] = None
-            else:
-                excess = len(raw) - limit + 3
-                cut = text.encode()[:max(0, len(text.encode()) - excess)]
-                msg[field] = cut.decode(errors="ignore").rstrip("…") + "…" if cut else ""
-            raw = orjson.dumps(msg)
+        text = msg.get(field)
+        if len(raw) <= limit or not text:
+            continue
+        if field == "url":
+            msg[field] = None
+        else:  # the longest prefix that fits (JSON escapes make bytes hard to predict)
+            text = str(text)
+            lo, hi = 0, len(text)
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                msg[field] = text[:mid] + "…"
+                if len(orjson.dumps(msg)) <= limit:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            msg[field] = text[:lo] + "…" if lo else ""
+        raw = orjson.dumps(msg)
     return raw

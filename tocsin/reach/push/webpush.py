@@ -4,6 +4,7 @@ POSTed to the subscription's endpoint; and what the push service's answer means.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import os
 import time
@@ -22,6 +23,10 @@ RECORD_SIZE = 4096
 """One aes128gcm record: a push service takes at most 4096 bytes of body."""
 URGENCY = {"low": "low", "medium": "normal", "high": "high", "urgent": "high"}
 """Notification priority -> RFC 8030 ``Urgency``."""
+
+SEND_DEADLINE_S = 15.0
+"""One POST, connect to answer, well within the scheduler's 30 s lease (httpx's own
+timeouts apply per phase: connect, write and read could add up past it)."""
 
 Outcome = Literal["sent", "gone", "retry", "rejected", "error"]
 
@@ -65,8 +70,9 @@ async def send(client: httpx.AsyncClient, endpoint: str, body: bytes,
                hdrs: dict[str, str]) -> Answer:
     """POST one message; never raises for the push service's answer or the network."""
     try:
-        r = await client.post(endpoint, content=body, headers=hdrs)
-    except httpx.HTTPError as exc:
+        async with asyncio.timeout(SEND_DEADLINE_S):
+            r = await client.post(endpoint, content=body, headers=hdrs)
+    except (httpx.HTTPError, TimeoutError) as exc:
         return Answer("error", 0, detail=f"{type(exc).__name__}: {exc}")
     return classify(r.status_code, r.headers.get("retry-after"), r.text[:200])
 
