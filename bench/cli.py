@@ -116,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
                          "server processes, held, then one broadcast (full: 100000; 0=off)")
     ap.add_argument("--scale-hold", type=float, default=300.0,
                     help="seconds the scale row holds its connections before the broadcast")
-    ap.add_argument("--scale-floor-hold", type=float, default=None,
-                    help="the floor's hold in the scale row (default: --scale-hold)")
+    ap.add_argument("--scale-floor-hold", type=float, default=30.0,
+                    help="the floor's hold in the scale row (it is there for the memory "
+                         "comparison; the row's budget is ~8 min)")
     ap.add_argument("--scale-systems", default="floor,tocsin",
                     help="systems in the scale row (floor, tocsin)")
     ap.add_argument("--scale-only", action="store_true",
