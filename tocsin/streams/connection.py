@@ -17,6 +17,7 @@ at the head.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from tocsin.events import StreamEvent, chunked
 from tocsin.streams.direct import DirectWrite
@@ -65,8 +66,8 @@ class Connection:
     by the subclasses in ``streams/follow.py``."""
 
     __slots__ = ("_waiter", "closed", "counters", "direct", "epoch", "fetching",
-                 "first_offered", "highest", "last_seq", "outbox", "outbox_bytes", "owner",
-                 "sending", "stale", "stream")
+                 "first_offered", "highest", "last_seq", "on_wake", "outbox", "outbox_bytes",
+                 "owner", "sending", "stale", "stream")
 
     def __init__(self, stream: str, owner: str = "",
                  counters: StreamCounters | None = None) -> None:
@@ -97,6 +98,8 @@ class Connection:
         """True while the writer task is inside an ASGI send."""
         self._waiter: asyncio.Future[None] | None = None
         """Set while the writer sleeps; a bare future is lighter than an Event per client."""
+        self.on_wake: Callable[[], None] | None = None
+        """A parked stream's (``parked.py``): starts its writer when there is work."""
 
     def start_at(self, seq: int, head: int, epoch: str) -> None:
         """Position the connection after ``seq``; ``head`` is the store's newest seq."""
@@ -231,8 +234,11 @@ class Connection:
 
     def _wakeup(self) -> None:
         w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        if w is not None:
+            if not w.done():
+                w.set_result(None)
+        elif self.on_wake is not None:
+            self.on_wake()
 
     async def wait(self) -> None:
         """Sleep until there is something to do (frames, a fetch, or closing)."""

@@ -19,11 +19,12 @@ from tocsin.api.asgi import send_error
 from tocsin.errors import TocsinError
 from tocsin.ids import Position
 from tocsin.streams.connection import Connection
-from tocsin.streams.direct import Drain, direct_writer, drainer
+from tocsin.streams.direct import Drain, direct_writer, drainer, watch_disconnect
 from tocsin.streams.follow import REPLAY_BATCH as REPLAY_BATCH  # re-exported
 from tocsin.streams.follow import Follower
 from tocsin.streams.follow import next_batch as next_batch  # re-exported
 from tocsin.streams.hub import Hub
+from tocsin.streams.parked import park
 from tocsin.streams.sse import EXPIRED, SSE_HEADERS, retry_frame
 
 
@@ -84,8 +85,11 @@ class EventStream(Response):
         # read when the hub can vouch for it): events published while the headers are
         # being sent are still its to receive.
         self._head_at_connect = hub.known_head(self.stream)
-        watcher = asyncio.create_task(self._watch(receive, conn))
+        watcher = None
+        if not watch_disconnect(send, conn.close):  # uvicorn: no task per stream
+            watcher = asyncio.create_task(self._watch(receive, conn))
         expiry: asyncio.TimerHandle | None = None
+        parked = False
         try:
             # Headers and retry go out first: the client is "connected" at once, even
             # while the database is away (the position is settled as soon as it is back).
@@ -99,23 +103,29 @@ class EventStream(Response):
                 # why); the client reconnects with a new one.
                 delay = max(0.0, self.expires_at - time.time())
                 expiry = asyncio.get_running_loop().call_later(delay, expire, conn)
-            await self._pump(conn, send)
+            parked = await self._pump(conn, send, watcher is None, expiry)
         except OSError:
             pass  # the client went away mid-write
         finally:
-            hub.unregister(conn)
-            watcher.cancel()
-            if expiry is not None:
-                expiry.cancel()
+            if not parked:
+                hub.unregister(conn)
+                if watcher is not None:
+                    watcher.cancel()
+                if expiry is not None:
+                    expiry.cancel()
+        if parked:
+            return  # the stream lives on in parked.py; this task ends
         with contextlib.suppress(OSError, RuntimeError):
             if conn.outbox:  # e.g. a reset frame queued behind backpressure
                 await send({"type": "http.response.body", "body": conn.take(), "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _pump(self, conn: Connection, send: Send) -> None:
+    async def _pump(self, conn: Connection, send: Send, parkable: bool,
+                    expiry: asyncio.TimerHandle | None) -> bool:
+        """Write until the stream ends (``False``) or, idle, is parked (``True``)."""
         follower = Follower(self.hub, conn)
         if not await follower.position(self.last_event_id, self._head_at_connect):
-            return
+            return False
         drain: Drain | None = drainer(send)
         while not conn.closed:
             if conn.outbox:
@@ -133,8 +143,11 @@ class EventStream(Response):
                     if conn.closed or conn.outbox:
                         continue
                 await follower.step()
+            elif parkable and park(send, self.hub, conn, follower, expiry):
+                return True
             else:
                 await conn.wait()
+        return False
 
     @staticmethod
     async def _watch(receive: Receive, conn: Connection) -> None:

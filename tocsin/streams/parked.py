@@ -1,0 +1,167 @@
+"""Idle SSE streams parked off the ASGI server: the socket, the connection and a
+small protocol object, nothing else.
+
+Measured reason (ARCHITECTURE.md, "Performance decisions"): an idle stream under
+uvicorn keeps its request task (a chain of six coroutines), the HTTP protocol, its
+parser with a bound method per callback, the request cycle, the scope and headers,
+flow control — about 15 KB of Python objects a stream, where the socket alone costs
+under 1 KB. Once a stream has caught up and has nothing to send, :func:`park` hands
+its socket to a :class:`Parked` protocol and lets the request task end:
+- live events and heartbeats are already written straight to the socket
+  (``direct.py``); a parked stream is its own direct writer;
+- anything that needs the writer (a catch-up read, backpressure, a reset, closing)
+  wakes the connection, which starts a short-lived task running the same steps as
+  the endpoint's writer, until the stream is idle again or closed;
+- the end of a parked stream is written here (the last chunk), then the socket is
+  closed: SSE clients open a new connection to resume anyway.
+
+Only under uvicorn's httptools protocol, detected like ``direct.py`` (never
+assumed): any other server keeps the plain ASGI path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from tocsin.streams.direct import LightEvent
+from tocsin.streams.sse import chunked
+
+if TYPE_CHECKING:
+    from tocsin.streams.connection import Connection
+    from tocsin.streams.follow import Follower
+    from tocsin.streams.hub import Hub
+
+log = logging.getLogger("tocsin.streams")
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+class Parked(asyncio.Protocol):
+    """The protocol of a parked stream's socket, and its direct writer."""
+
+    __slots__ = ("_done", "_drained", "_task", "conn", "expiry", "follower", "hub",
+                 "paused", "transport")
+
+    def __init__(self, hub: Hub, conn: Connection, follower: Follower, transport: Any,
+                 expiry: asyncio.TimerHandle | None) -> None:
+        self.hub = hub
+        self.conn = conn
+        self.follower = follower
+        self.transport = transport
+        self.expiry = expiry
+        self.paused = False
+        self._done = False
+        self._task: asyncio.Task[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+
+    # -- the socket ------------------------------------------------------------------
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn.close()
+
+    def eof_received(self) -> bool:
+        self.conn.close()  # the client half-closed: it is leaving
+        return False
+
+    def data_received(self, data: bytes) -> None:
+        pass  # a stream's client has nothing more to say; dropped, never buffered
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._release()
+
+    # -- direct writes (``Connection.direct``) ---------------------------------------
+    def __call__(self, chunk: bytes) -> bool:
+        if self.paused or self._done or self.transport.is_closing():
+            return False
+        self.transport.write(chunk)
+        return True
+
+    # -- the writer, on demand -------------------------------------------------------
+    def wake(self) -> None:
+        """``Connection.on_wake``: there are frames, a fetch or the end to write."""
+        if self._task is None:
+            if not self._done:
+                self._task = asyncio.get_running_loop().create_task(self._run())
+        else:
+            self._release()  # a writer waiting for the socket re-checks (e.g. closing)
+
+    def _release(self) -> None:
+        d, self._drained = self._drained, None
+        if d is not None and not d.done():
+            d.set_result(None)
+
+    async def _drain(self) -> None:
+        self._drained = asyncio.get_running_loop().create_future()
+        await self._drained
+
+    async def _run(self) -> None:
+        conn, follower = self.conn, self.follower
+        try:
+            while not conn.closed:
+                if conn.outbox:
+                    if self.paused:
+                        await self._drain()
+                        continue
+                    self.transport.write(chunked(conn.take()))
+                elif follower.busy:
+                    if conn.fetching and not conn.stale and self.paused:
+                        # what was sent must leave before more is read (endpoint.py)
+                        await self._drain()
+                        continue
+                    await follower.step()
+                else:
+                    self._task = None  # idle again: parked (no await since the check)
+                    return
+        except Exception as exc:  # the store failing mid-read: end, the client resumes
+            log.warning("parked stream %s ended: %r", conn.stream, exc)
+            conn.close()
+        self._task = None
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.hub.unregister(self.conn)
+        if self.expiry is not None:
+            self.expiry.cancel()
+        transport = self.transport
+        if not transport.is_closing():
+            with contextlib.suppress(OSError, RuntimeError):
+                if self.conn.outbox:  # e.g. ``expired`` or a reset queued at the end
+                    transport.write(chunked(self.conn.take()))
+                transport.write(LAST_CHUNK)
+            transport.close()
+
+
+def park(send: Any, hub: Hub, conn: Connection, follower: Follower,
+         expiry: asyncio.TimerHandle | None) -> bool:
+    """Take the stream off uvicorn (see the module's doc); ``False`` (nothing changed)
+    when this server or this moment does not allow it: the caller keeps writing."""
+    cycle: Any = getattr(send, "__self__", None)
+    transport: Any = getattr(cycle, "transport", None)
+    flow: Any = getattr(cycle, "flow", None)
+    if transport is None or flow is None \
+            or not isinstance(getattr(cycle, "message_event", None), LightEvent) \
+            or cycle.disconnected or cycle.response_complete or flow.write_paused \
+            or cycle.chunked_encoding is not True or transport.is_closing():
+        return False
+    proto = transport.get_protocol()
+    connections = getattr(proto, "connections", None)
+    if not isinstance(connections, set) or getattr(proto, "cycle", None) != cycle:
+        return False
+    parked = Parked(hub, conn, follower, transport, expiry)
+    transport.set_protocol(parked)
+    # uvicorn forgets the connection (its shutdown and limits count live requests;
+    # the hub ends parked streams) and, seeing the cycle "disconnected", lets the
+    # request task end without closing the socket
+    connections.discard(proto)
+    cycle.disconnected = True
+    conn.direct = parked
+    conn.on_wake = parked.wake
+    return True
