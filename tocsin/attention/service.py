@@ -3,6 +3,7 @@ the digest timer's handler, and the clock quiet hours are judged by."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,9 @@ class Attention:
 
         own = await self.prefs.get(user)
         defaults = await self.prefs.get(DEFAULTS_USER)
-        return {**EMPTY, **(own or {}), "defaults": (defaults or {}).get("types", {})}
+        # a fresh copy of EMPTY: a caller editing the reply must not change it for all
+        return {**copy.deepcopy(EMPTY), **(own or {}),
+                "defaults": (defaults or {}).get("types", {})}
 
     async def put(self, user: str, raw: object) -> Json:
         prefs = parse_preferences(raw)
