@@ -41,7 +41,7 @@ LAST_CHUNK = b"0\r\n\r\n"
 class Parked(asyncio.Protocol):
     """The protocol of a parked stream's socket, and its direct writer."""
 
-    __slots__ = ("_done", "_drained", "_task", "conn", "expiry", "follower", "hub",
+    __slots__ = ("_done", "_drained", "_ending", "_task", "conn", "expiry", "follower", "hub",
                  "paused", "transport")
 
     def __init__(self, hub: Hub, conn: Connection, follower: Follower, transport: Any,
@@ -53,6 +53,7 @@ class Parked(asyncio.Protocol):
         self.expiry = expiry
         self.paused = False
         self._done = False
+        self._ending = False
         self._task: asyncio.Task[None] | None = None
         self._drained: asyncio.Future[None] | None = None
 
@@ -83,12 +84,26 @@ class Parked(asyncio.Protocol):
 
     # -- the writer, on demand -------------------------------------------------------
     def wake(self) -> None:
-        """``Connection.on_wake``: there are frames, a fetch or the end to write."""
-        if self._task is None:
-            if not self._done:
-                self._task = asyncio.get_running_loop().create_task(self._run())
-        else:
+        """``Connection.on_wake``: there are frames, a fetch or the end to write.
+        What needs no waiting is done here and now (measured: a task per closing
+        stream was 14 % of a 10k reconnect storm's CPU); a task only for the rest."""
+        if self._task is not None:
             self._release()  # a writer waiting for the socket re-checks (e.g. closing)
+            return
+        if self._done:
+            return
+        conn = self.conn
+        if conn.closed or self.transport.is_closing():
+            conn.closed = True
+            if not self._ending:
+                # soon, not now: the caller may be iterating the hub's streams
+                self._ending = True
+                asyncio.get_running_loop().call_soon(self._finish)
+            return
+        if conn.outbox and not self.paused:
+            self.transport.write(chunked(conn.take()))
+        if conn.outbox or self.follower.busy:
+            self._task = asyncio.get_running_loop().create_task(self._run())
 
     def _release(self) -> None:
         d, self._drained = self._drained, None
