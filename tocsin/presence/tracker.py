@@ -266,7 +266,7 @@ class Presence:
 
     def _mine(self) -> dict[Entry, int]:
         t = self.table
-        return {e: t.holders[e][self.node] for e in t.by_node.get(self.node, ())}
+        return {e: t.held_since(e, self.node) for e in t.by_node.get(self.node, ())}
 
     async def _flush(self) -> None:
         """Send what peers do not know yet: the difference between this node's entries
@@ -290,7 +290,7 @@ class Presence:
                     known = self._announced
                     t = self.table
                     ours = t.by_node.get(self.node, ())
-                    now_in = {e: t.holders[e][self.node] for e in dirty if e in ours}
+                    now_in = {e: t.held_since(e, self.node) for e in dirty if e in ours}
                     joins = [[s, u, at] for (s, u), at in now_in.items() if (s, u) not in known]
                     gone = [e for e in dirty if e not in now_in and e in known]
                     if joins or gone or states:
