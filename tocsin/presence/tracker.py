@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -215,7 +216,7 @@ class Presence:
         self._deadlines[node] = time.monotonic() + EXPIRY_FACTOR * self.interval_s
         if kind == "d":
             for s, u, since in m.get("j", ()):
-                self._changed(table.add(node, (str(s), str(u)), int(since)))
+                self._changed(table.add(node, (sys.intern(str(s)), str(u)), int(since)))
             for s, u in m.get("l", ()):
                 self._changed(table.remove(node, (str(s), str(u)), now))
             self._take_states(m)
@@ -228,7 +229,8 @@ class Presence:
                 self._send_full = True
                 self._schedule_flush()
         elif kind == "f":
-            entries = {(str(s), str(u)): int(since) for s, u, since in m["e"]}
+            # streams interned: a topic's name once, not once per member (memory)
+            entries = {(sys.intern(str(s)), str(u)): int(since) for s, u, since in m["e"]}
             for c in table.replace_node(node, entries, now):
                 self.emit(c)
             self._take_states(m)
