@@ -7,6 +7,8 @@ Order, for every request:
 2. ``/api/`` routes: the caller is authenticated from the headers alone
    (``auth.find_credential``: one rule for every route). An unauthenticated request
    is refused before a byte of its body is read. (Except :data:`OPEN_PATHS`.)
+   Steps 2-4 have their few exceptions in two tables: :data:`OPEN_PATHS`,
+   :data:`OTHER_BODIES`.
 3. A request authenticated by the cookie that changes state must declare a JSON body
    and, when it names an ``Origin``, come from an allowed one (CSRF: a cross-site
    form cannot send ``Content-Type: application/json``; a cross-site ``fetch`` that
@@ -57,12 +59,23 @@ from tocsin.streams.ws import WS_PATH
 log = logging.getLogger("tocsin")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-OPEN_PATHS = frozenset({"/api/push/vapid-public-key", "/api/push/read"})
-"""``/api/`` routes that take no credential (one sent anyway is not looked at): the
-VAPID public key, and marking a pushed notification read with the token it carried."""
+OPEN_PATHS = frozenset({"/api/push/vapid-public-key", "/api/push/read", UNSUBSCRIBE_PATH})
+"""``/api/`` routes that take no credential (one sent anyway is not looked at, so a
+cookie never acts on them): the VAPID public key, marking a pushed notification read
+with the token it carried, and the unsubscribe link in emails (its signed token is
+the credential, checked by the route)."""
 DEMO_PUSH_SERVICE = "/demo/push-service/"
-"""The demo's local push service (mounted in demo mode only; a 404 otherwise) takes
-what push services take: an ``aes128gcm`` body (``application/octet-stream``), not JSON."""
+OTHER_BODIES: tuple[tuple[str, frozenset[str] | None, str], ...] = (
+    # RFC 8058's one-click unsubscribe: a mail provider POSTs
+    # ``List-Unsubscribe=One-Click`` form-encoded
+    (UNSUBSCRIBE_PATH, frozenset({"application/x-www-form-urlencoded"}),
+     "Send the one-click unsubscribe as application/x-www-form-urlencoded."),
+    # the demo's local push service (mounted in demo mode only; a 404 otherwise)
+    # takes what push services take: an aes128gcm body, whatever its type says
+    (DEMO_PUSH_SERVICE, None, ""),
+)
+"""The only paths whose bodies may be other than JSON: ``(path, or a prefix ending in
+"/"; the media types allowed besides JSON, None: any; the 415's message)``."""
 NO_HEADERS: Headers = ()
 
 
@@ -72,6 +85,17 @@ def is_json(content_type: str | None) -> bool:
     mime = content_type.partition(";")[0].strip().lower()
     return mime == "application/json" or (mime.startswith("application/")
                                           and mime.endswith("+json"))
+
+
+def check_other_body(path: str, content_type: str | None) -> None:
+    """A non-JSON body is refused (415) unless :data:`OTHER_BODIES` allows it here."""
+    mime = (content_type or "").partition(";")[0].strip().lower()
+    for where, allowed, message in OTHER_BODIES:
+        if path == where or (where.endswith("/") and path.startswith(where)):
+            if allowed is None or mime in allowed:
+                return
+            raise TocsinError("unsupported_media_type", message)
+    raise TocsinError("unsupported_media_type")
 
 
 def has_body(headers: dict[str, str]) -> bool:
@@ -115,8 +139,6 @@ class Gate:
             if method == "OPTIONS" and origin is not None \
                     and "access-control-request-method" in headers:
                 return self._preflight(origin)
-            if path == UNSUBSCRIBE_PATH:  # the one exception to steps 2-4: see _open_link
-                return self._open_link(headers, cors)
             who: Principal | None = None
             pending = None
             if path.startswith("/api/") and path not in OPEN_PATHS:
@@ -132,9 +154,9 @@ class Gate:
                 length = headers.get("content-length", "")
                 if length.isdigit() and int(length) > MAX_BODY_BYTES:
                     raise TocsinError("payload_too_large")
-                if not is_json(headers.get("content-type")) \
-                        and not path.startswith(DEMO_PUSH_SERVICE):
-                    raise TocsinError("unsupported_media_type")
+                content_type = headers.get("content-type")
+                if not is_json(content_type):
+                    check_other_body(path, content_type)
             route = self.routes.match(method, path, scope, headers, who, cors)
             if route is None:
                 route = _Framework(self.fastapi, who, cors, body)
@@ -146,24 +168,6 @@ class Gate:
             if isinstance(err, RateLimited):
                 cors = [*cors, *err.headers]
             return _Refusal(err, cors)
-
-    def _open_link(self, headers: dict[str, str], cors: Headers) -> ASGIApp:
-        """``/api/email/unsubscribe``, the link in emails: no credential is looked at
-        (the signed token in its URL is the credential, checked by the route; it never
-        acts on a cookie, so a cross-site form gains nothing), and besides JSON the body
-        may be form-encoded, because RFC 8058's one-click unsubscribe is a mail
-        provider POSTing ``List-Unsubscribe=One-Click`` as
-        ``application/x-www-form-urlencoded``. The size limit is the usual one."""
-        body = has_body(headers)
-        if body:
-            length = headers.get("content-length", "")
-            if length.isdigit() and int(length) > MAX_BODY_BYTES:
-                raise TocsinError("payload_too_large")
-            mime = headers.get("content-type", "").partition(";")[0].strip().lower()
-            if not is_json(mime) and mime != "application/x-www-form-urlencoded":
-                raise TocsinError("unsupported_media_type", "Send the one-click "
-                                  "unsubscribe as application/x-www-form-urlencoded.")
-        return _Framework(self.fastapi, None, cors, body)
 
     def admit_socket(self, scope: Scope) -> ASGIApp:
         """``GET /api/ws``: the same credential rule as the streams, settled from the
