@@ -471,6 +471,11 @@ def make_systems(names: list[str]) -> list[System]:
         "tocsin-pg": Tocsin("tocsin-pg", "Tocsin (PostgreSQL, Redis broker)", durable=True,
                             database="postgres", broker=REDIS_URL,
                             needs=("postgres", "redis")),
+        # the multi-core row: two workers (SO_REUSEPORT) on both cores, which the
+        # load shares, so this row is "on the machine", not per core
+        "tocsin-pg2": Tocsin("tocsin-pg2", "Tocsin (PostgreSQL, Redis broker, --workers 2)",
+                             durable=True, database="postgres", broker=REDIS_URL, workers=2,
+                             needs=("postgres", "redis")),
         "tocsin-ws": TocsinWS("tocsin-ws", "Tocsin over WebSocket (SQLite, memory broker)",
                               kind="ws", durable=True),
         "tocsin-normal": Tocsin("tocsin-normal", "Tocsin (SQLite synchronous=normal)",
