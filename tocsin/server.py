@@ -11,6 +11,8 @@ import asyncio
 import importlib.util
 import logging
 import socket
+import urllib.parse
+from collections.abc import Callable
 from http import HTTPStatus
 from types import FrameType
 from typing import Any
@@ -50,7 +52,14 @@ def _refusal(err: TocsinError) -> bytes:
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
 
 
-def limited_protocol(max_head_bytes: int, head_timeout_s: float) -> type[Any]:
+DirectConnect = Callable[[Any, asyncio.Transport, Any], bool]
+"""``(scope, transport, default_headers) -> taken``: offered each ``GET`` head before a
+request task exists (``Gate.connect_direct``); ``True`` when it served the request and
+took the socket."""
+
+
+def limited_protocol(max_head_bytes: int, head_timeout_s: float,
+                     direct: DirectConnect | None = None) -> type[Any]:
     """uvicorn's httptools protocol with two bounds its parser lacks (it keeps any
     amount of header bytes, for any time):
 
@@ -63,7 +72,13 @@ def limited_protocol(max_head_bytes: int, head_timeout_s: float) -> type[Any]:
       never timed (its head was complete).
 
     Per socket read it costs one integer test (two while a head is incoming); per
-    request one timer."""
+    request one timer.
+
+    With ``direct``, a ``GET`` whose head names a stream is offered to it first: a
+    stream that can start idle is parked at once, and this protocol is done with the
+    socket (``taken``: what is left of the read is ignored, as a stream's client has
+    nothing more to say)."""
+    import httptools
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     too_large = _refusal(TocsinError("headers_too_large",
@@ -77,6 +92,8 @@ def limited_protocol(max_head_bytes: int, head_timeout_s: float) -> type[Any]:
         head_bytes = -1
         """Bytes of the request head received so far; -1 while no head is incoming."""
         head_timer: asyncio.TimerHandle | None = None
+        taken = False
+        """The socket went to a parked stream (``direct``): every callback is a no-op."""
 
         def _expect_head(self) -> None:
             self.head_bytes = 0
@@ -109,6 +126,8 @@ def limited_protocol(max_head_bytes: int, head_timeout_s: float) -> type[Any]:
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
+            if self.taken:
+                return
             if self.head_bytes < 0:
                 super().data_received(data)
                 return
@@ -119,7 +138,25 @@ def limited_protocol(max_head_bytes: int, head_timeout_s: float) -> type[Any]:
             if self.head_bytes > max_head_bytes:  # still incomplete after this read
                 self._refuse_head()
 
+        def on_message_begin(self) -> None:
+            if not self.taken:
+                super().on_message_begin()
+
+        def on_url(self, url: bytes) -> None:
+            if not self.taken:
+                super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if not self.taken:
+                super().on_header(name, value)
+
+        def on_body(self, body: bytes) -> None:
+            if not self.taken:
+                super().on_body(body)
+
         def on_message_complete(self) -> None:
+            if self.taken:
+                return
             super().on_message_complete()
             if self.head_bytes < 0:
                 self.head_bytes = 0  # what follows on this connection is the next head
@@ -130,11 +167,38 @@ def limited_protocol(max_head_bytes: int, head_timeout_s: float) -> type[Any]:
                     > max_head_bytes):
                 self.head_bytes = max_head_bytes + 1
                 raise _HeadTooLarge  # the parser stops: send_400_response answers 431
+            if self.taken:
+                return
             self.head_bytes = -1
             if self.head_timer is not None:
                 self.head_timer.cancel()
                 self.head_timer = None
+            if direct is not None and b"/stream" in self.url and self._direct():
+                return
             super().on_headers_complete()
+
+        def _direct(self) -> bool:
+            parser = self.parser
+            if parser.get_method() != b"GET" or parser.get_http_version() != "1.1" \
+                    or parser.should_upgrade() \
+                    or (self.cycle is not None and not self.cycle.response_complete):
+                return False
+            # the scope as uvicorn completes it (it does the same again if not taken)
+            url = httptools.parse_url(self.url)
+            path = url.path.decode("ascii")
+            if "%" in path:
+                path = urllib.parse.unquote(path)
+            scope = self.scope
+            scope["method"] = "GET"
+            scope["path"] = self.root_path + path
+            scope["raw_path"] = self.root_path.encode("ascii") + url.path
+            scope["query_string"] = url.query or b""
+            assert direct is not None
+            if not direct(scope, self.transport, self.server_state.default_headers):
+                return False
+            self.taken = True
+            self.connections.discard(self)  # uvicorn's count of live requests
+            return True
 
         def send_400_response(self, msg: str) -> None:
             if self.head_bytes > max_head_bytes:
@@ -157,7 +221,8 @@ def uvicorn_config(settings: Settings, app: Gate) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http=limited_protocol(settings.max_header_bytes, settings.header_timeout_s)
+        http=limited_protocol(settings.max_header_bytes, settings.header_timeout_s,
+                              app.connect_direct)
         if httptools else "h11",
         h11_max_incomplete_event_size=settings.max_header_bytes,
         log_level=settings.log_level,

@@ -54,6 +54,7 @@ from tocsin.metrics import Metrics
 from tocsin.ratelimit import RateLimited
 from tocsin.ratelimit.limits import Limits, Throttled
 from tocsin.reach.email.links import UNSUBSCRIBE_PATH
+from tocsin.streams.endpoint import EventStream
 from tocsin.streams.ws import WS_PATH
 
 log = logging.getLogger("tocsin")
@@ -77,6 +78,9 @@ OTHER_BODIES: tuple[tuple[str, frozenset[str] | None, str], ...] = (
 """The only paths whose bodies may be other than JSON: ``(path, or a prefix ending in
 "/"; the media types allowed besides JSON, None: any; the 415's message)``."""
 NO_HEADERS: Headers = ()
+ADMITTED = "tocsin.admitted"
+"""Scope key of the app :meth:`Gate.connect_direct` admitted for a request it left
+to the ASGI path (so the request is admitted, and rate-limited, once)."""
 
 
 def is_json(content_type: str | None) -> bool:
@@ -126,7 +130,21 @@ class Gate:
                 return
             await self.fastapi(scope, receive, send)  # lifespan (and anything else)
             return
-        await self.admit(scope)(scope, receive, send)
+        app = scope.pop(ADMITTED, None)  # admitted as the head completed (connect_direct)
+        await (app if app is not None else self.admit(scope))(scope, receive, send)
+
+    def connect_direct(self, scope: Scope, transport: Any, default_headers: Any) -> bool:
+        """Called by the server's protocol as a ``GET`` head completes, before any
+        request task exists (``server.py``): a stream route that can open parked
+        (``EventStream.open_parked``) is served then and there (``True``: the socket
+        is taken). Anything else is admitted once, here, and runs as usual."""
+        if not self.routes.is_stream_path(scope["path"]):
+            return False
+        app = self.admit(scope)
+        if isinstance(app, EventStream) and app.open_parked(transport, default_headers):
+            return True
+        scope[ADMITTED] = app
+        return False
 
     def admit(self, scope: Scope) -> ASGIApp:
         """What serves this request: a route, the framework, or an error reply."""

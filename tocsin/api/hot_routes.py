@@ -109,6 +109,13 @@ class HotRoutes:
         self.retry_ms = settings.retry_ms
         self.max_user_streams = settings.max_user_streams
 
+    @staticmethod
+    def is_stream_path(path: str) -> bool:
+        """The inbox stream or a topic's stream."""
+        return path == INBOX_STREAM_PATH or (
+            path.startswith(TOPICS_PREFIX) and path.endswith(STREAM_SUFFIX)
+            and "/" not in path[len(TOPICS_PREFIX) : -len(STREAM_SUFFIX)])
+
     def match(self, method: str, path: str, scope: Scope, headers: dict[str, str],
               who: Principal | None, cors: Headers) -> ASGIApp | None:
         """The ASGI app serving this request if it is a hot route (``TocsinError`` if the

@@ -24,8 +24,8 @@ from tocsin.streams.follow import REPLAY_BATCH as REPLAY_BATCH  # re-exported
 from tocsin.streams.follow import Follower
 from tocsin.streams.follow import next_batch as next_batch  # re-exported
 from tocsin.streams.hub import Hub
-from tocsin.streams.parked import park
-from tocsin.streams.sse import EXPIRED, SSE_HEADERS, retry_frame
+from tocsin.streams.parked import Parked, park
+from tocsin.streams.sse import EXPIRED, SSE_HEADERS, chunked, retry_frame
 
 
 def expire(conn: Connection) -> None:
@@ -119,6 +119,46 @@ class EventStream(Response):
             if conn.outbox:  # e.g. a reset frame queued behind backpressure
                 await send({"type": "http.response.body", "body": conn.take(), "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def open_parked(self, transport: Any, default_headers: Any) -> bool:
+        """Open the stream straight into the parked state (``parked.py``), called by the
+        server's protocol as the request head completes: no request task, no ASGI
+        cycle, no ``send``. Only when nothing needs the store (the client is at the
+        head the hub vouches for, or live-only), the owner is under the cap and the
+        server is not closing; otherwise ``False``, nothing done, and the request
+        takes the ASGI path (which answers the errors). Measured (ARCHITECTURE.md,
+        "Performance decisions"): the request task, the cycle and two ASGI sends were
+        most of a reconnect's CPU in a 10k storm."""
+        hub = self.hub
+        known = hub.known_head(self.stream)
+        last = self.last_event_id
+        if known is None or hub.closing \
+                or (last is not None and (last.seq, last.epoch) != known):
+            return False
+        if self.max_open is not None and hub.by_owner.get(self.owner, 0) >= self.max_open:
+            return False
+        conn = Connection(self.stream, self.owner, hub.counters)
+        hub.register(conn, signals=self.signals)  # the head read above, no await since
+        conn.start_at(known[0], known[0], known[1])
+        # what uvicorn writes for the same response: its status line and default
+        # headers, ours, chunked framing (no content-length), then the retry frame
+        head = [b"HTTP/1.1 200 OK\r\n"]
+        for name, value in (*default_headers, *SSE_HEADERS, *self.extra_headers):
+            head += [name, b": ", value, b"\r\n"]
+        head += [b"transfer-encoding: chunked\r\n\r\n", chunked(retry_frame(self.retry_ms))]
+        transport.write(b"".join(head))
+        expiry: asyncio.TimerHandle | None = None
+        if self.expires_at is not None:
+            delay = max(0.0, self.expires_at - time.time())
+            expiry = asyncio.get_running_loop().call_later(delay, expire, conn)
+        follower = Follower(hub, conn)
+        parked = Parked(hub, conn, follower, transport, expiry)
+        transport.set_protocol(parked)
+        conn.direct = parked
+        conn.on_wake = parked.wake
+        if conn.outbox or conn.closed or follower.busy:
+            parked.wake()
+        return True
 
     async def _pump(self, conn: Connection, send: Send, parkable: bool,
                     expiry: asyncio.TimerHandle | None) -> bool:
