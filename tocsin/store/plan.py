@@ -17,7 +17,7 @@ from tocsin.ids import event_id, new_id
 from tocsin.store.base import Json, NewTopicEvent, PublishResult
 from tocsin.store.batch import Job, JobResult, PublishJob, TopicJob
 from tocsin.store.shape import notification_json, with_silent
-from tocsin.store.tables import upsert_sql
+from tocsin.store.tables import EVENT_COLUMNS, NOTE_COLUMNS, upsert_sql
 
 CHUNK = 1000  # rows per multi-row statement: stays under every driver's parameter cap
 
@@ -84,13 +84,16 @@ def activity_json(topic: str, seq: int, epoch: str, event: NewTopicEvent, now: i
 
 
 def plan_rows(
-    jobs: list[Job], alloc: dict[str, Allocation], now: int
-) -> tuple[list[Json], list[Json], list[JobResult]]:
+    jobs: list[Job], alloc: dict[str, Allocation], now: int, *, positional: bool = False
+) -> tuple[list[Any], list[Any], list[JobResult]]:
     """The notification and event rows for ``jobs``, given each stream's allocation
-    (seqs consumed in job order), and each job's result."""
+    (seqs consumed in job order), and each job's result. Rows are dicts by column
+    name, or with ``positional`` tuples in table column order (``NOTE_COLUMNS``,
+    ``EVENT_COLUMNS``: the raw SQLite writer's ``executemany`` with ``?``
+    placeholders, which skips a dict lookup per column per row)."""
     next_seq = {key: a.first for key, a in alloc.items()}
-    note_rows: list[Json] = []
-    event_rows: list[Json] = []
+    note_rows: list[Any] = []
+    event_rows: list[Any] = []
     results: list[JobResult] = []
     for job in jobs:
         if isinstance(job, TopicJob):
@@ -100,8 +103,9 @@ def plan_rows(
             epoch = alloc[stream].epoch
             ev = StreamEvent(stream, seq, "activity",
                              dumps(activity_json(job.topic, seq, epoch, job.event, now)), epoch)
-            event_rows.append({"stream": stream, "seq": seq, "name": ev.name,
-                               "data": ev.data, "created_at": now})
+            ev_row = (stream, seq, ev.name, ev.data, now)
+            event_rows.append(ev_row if positional
+                              else dict(zip(EVENT_COLUMNS, ev_row, strict=True)))
             results.append(ev)
             continue
         note = job.note
@@ -122,17 +126,17 @@ def plan_rows(
             nid = new_id()
             ids[u] = nid
             text = dumps(with_silent(notification_json(nid, seq, epoch, note, now), reason))
-            note_rows.append({
-                "id": nid, "user_id": u, "seq": seq, "type": note.type,
-                "title": note.title, "body": note.body, "priority": note.priority,
-                "group_key": note.group_key, "url": note.url, "actor": note.actor,
-                "source": note.source, "data": data_text, "created_at": now,
-                "expires_at": note.expires_at, "read_at": None,
-                "silent_reason": reason,
-                "group_count": None, "group_actors": None, "snoozed_until": None,
-            })
-            event_rows.append({"stream": stream, "seq": seq, "name": "notification",
-                               "data": text, "created_at": now})
+            # NOTE_COLUMNS order (tables.py)
+            row = (nid, u, seq, note.type, note.title, note.body, note.priority,
+                   note.group_key, note.url, note.actor, note.source, data_text, now,
+                   note.expires_at, None, reason, None, None, None)
+            ev_row = (stream, seq, "notification", text, now)  # EVENT_COLUMNS order
+            if positional:
+                note_rows.append(row)
+                event_rows.append(ev_row)
+            else:
+                note_rows.append(dict(zip(NOTE_COLUMNS, row, strict=True)))
+                event_rows.append(dict(zip(EVENT_COLUMNS, ev_row, strict=True)))
             out.append(StreamEvent(stream, seq, "notification", text, epoch))
         results.append(PublishResult(ids=ids, events=out, skipped=job.skipped or None,
                                      silent=job.silent or None))

@@ -59,7 +59,8 @@ def write_batch(conn: sqlite3.Connection, jobs: list[Job], now: int,
     conn.execute("BEGIN IMMEDIATE")
     try:
         prepare_raw(conn, jobs, now, now if clock_now is None else clock_now)
-        note_rows, event_rows, results = plan_rows(jobs, allocate(conn, stream_counts(jobs)), now)
+        note_rows, event_rows, results = plan_rows(
+            jobs, allocate(conn, stream_counts(jobs)), now, positional=True)
         if note_rows:
             conn.executemany(NOTE_INSERT, note_rows)
         if event_rows:

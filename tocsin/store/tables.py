@@ -68,6 +68,13 @@ notifications = Table(
     Column("group_actors", Text),  # JSON list, latest first
     Column("snoozed_until", BigInteger),
 )
+NOTE_COLUMNS = ("id", "user_id", "seq", "type", "title", "body", "priority", "group_key", "url",
+                "actor", "source", "data", "created_at", "expires_at", "read_at",
+                "silent_reason", "group_count", "group_actors", "snoozed_until")
+"""The order of a planned notification row (``plan.plan_rows``): the table's."""
+EVENT_COLUMNS = ("stream", "seq", "name", "data", "created_at")
+assert tuple(c.name for c in notifications.columns) == NOTE_COLUMNS
+assert tuple(c.name for c in events.columns) == EVENT_COLUMNS
 Index("tocsin_notifications_user_seq", notifications.c.user_id, notifications.c.seq, unique=True)
 Index("tocsin_notifications_user_unread", notifications.c.user_id, notifications.c.read_at)
 Index("tocsin_notifications_user_group", notifications.c.user_id, notifications.c.group_key)
@@ -111,8 +118,9 @@ def upsert_sql(rows: int, dialect: str, paramstyle: str) -> str:
 
 
 def insert_sql(table: Table) -> str:
-    """``INSERT`` of one row of ``table`` with named (``:column``) placeholders, for the
-    raw SQLite writer's ``executemany``; the column list comes from the definition."""
+    """``INSERT`` of one row of ``table`` with positional (``?``) placeholders in the
+    table's column order, for the raw SQLite writer's ``executemany`` of
+    ``plan_rows(..., positional=True)``; the column list comes from the definition."""
     names = [c.name for c in table.columns]
     return (f"INSERT INTO {table.name} ({', '.join(names)}) "
-            f"VALUES ({', '.join(':' + n for n in names)})")
+            f"VALUES ({', '.join('?' for _ in names)})")

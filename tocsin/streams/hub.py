@@ -72,6 +72,9 @@ class Hub:
         self.store = store
         self.broker = broker
         self.node_id = node_id or os.urandom(6).hex()
+        self._own_batch = encode_batch(self.node_id, [])[:-6]
+        """How this node's own batches start (``{"n":"<node>",``): the broker hands them
+        back to it, and they are dropped before being decoded."""
         self.heartbeat_s = heartbeat_s
         self.degraded_poll_s = degraded_poll_s
         self.streams: dict[str, set[Connection]] = {}
@@ -219,6 +222,8 @@ class Hub:
         if message.startswith(PRESENCE_PREFIX):
             self.presence.on_message(message)
             return
+        if message.startswith(self._own_batch):
+            return  # our own batch, already delivered here: not decoded for nothing
         try:
             node, events = decode_batch(message)
         except ValueError:
