@@ -42,6 +42,12 @@ class Spec:
     path: str
     kind: str = "sse"  # "sse" | "ws" | "sio"
     ids: str = "seq"  # "seq": <epoch>-<seq> / integers | "nchan": <time>:<index> (SSE only)
+    # a slow consumer (the slow-consumers row): its own counters (``BaseClient.slow``),
+    # never in the worker's totals; ``rcvbuf``/``mss`` (SO_RCVBUF, TCP_MAXSEG) set before
+    # connecting when not 0
+    slow: bool = False
+    rcvbuf: int = 0
+    mss: int = 0
 
 
 @dataclass
@@ -53,6 +59,8 @@ class Totals:
     disorder: int = 0
     resets: int = 0
     closed_by_server: int = 0
+    unique: int = 0  # events taken in order (not duplicates), across reconnects
+    reconnects: int = 0
     lat: array = field(default_factory=lambda: array("d"))
     per_t: dict[bytes, list[float]] = field(default_factory=dict)
 
@@ -92,17 +100,31 @@ class BaseClient(asyncio.Protocol):
         self.detail: list[tuple[int, bytes, float]] | None = None
         self.connected_at = 0.0
         self.resumed = False
+        # a slow consumer's own counters (kept across reconnects); None: the worker's
+        self.slow: Totals | None = Totals() if spec.slow else None
+
+    @property
+    def tot(self) -> Totals:
+        return self.w.totals if self.slow is None else self.slow
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if not self.ready.done():
             self.ready.set_result(False)
         if not self.aborting:
-            self.w.totals.closed_by_server += 1
+            self.tot.closed_by_server += 1
+
+    def on_reset(self, eid: int, epoch: bytes) -> None:
+        """A ``reset`` event: the client refetches its state and goes on from the
+        reset's id (not an event, not a gap)."""
+        self.tot.resets += 1
+        self.epoch = epoch
+        self.last_id = eid
+        if self.seen_ids is not None:
+            self.seen_ids.add(eid)
 
     def on_event(self, eid: int, t: bytes | None, now: float, epoch: bytes = b"") -> None:
-        w = self.w
-        tot = w.totals
+        tot = self.tot
         tot.events += 1
         if epoch != self.epoch:
             if self.epoch:  # the stream's history changed under the client: never expected
@@ -130,7 +152,7 @@ class BaseClient(asyncio.Protocol):
         """An event whose id is ordered but not consecutive (Nchan's ``<time>:<index>``):
         duplicates and order are checked on the key; gaps cannot be seen in such ids, so
         the scenarios count deliveries against what was published instead."""
-        tot = self.w.totals
+        tot = self.tot
         tot.events += 1
         if key <= self.last_key:
             if (self.seen_ids is not None and key in self.seen_ids) or key == self.last_key:
@@ -146,7 +168,8 @@ class BaseClient(asyncio.Protocol):
 
     def _record(self, eid: int, t: bytes | None, now: float) -> None:
         w = self.w
-        tot = w.totals
+        tot = self.tot
+        tot.unique += 1
         if t is not None and w.recording:
             tf = float(t)
             tot.lat.append(now - tf)
@@ -287,8 +310,9 @@ class SSEClient(BaseClient):
                     continue
                 epoch, seq = seq_id_key(buf[i + 3:nl])
                 if buf.find(b"event: reset", start, end) >= 0:
-                    self.w.totals.resets += 1
-                self.on_event(seq, _parse_t(buf, nl, end), now, epoch)
+                    self.on_reset(seq, epoch)
+                else:
+                    self.on_event(seq, _parse_t(buf, nl, end), now, epoch)
             start = end + 2
         self.buf = buf[start:]
 
@@ -467,8 +491,9 @@ class WSClient(BaseClient):
                     j = buf.find(b'"', k, p1)
                     epoch, _, seq = buf[k:j].rpartition(b"-")
                     if buf.startswith(b'"event":"reset"', j + 2):
-                        self.w.totals.resets += 1
-                    self.on_event(int(seq), _parse_t(buf, j, p1), now, epoch)
+                        self.on_reset(int(seq), epoch)
+                    else:
+                        self.on_event(int(seq), _parse_t(buf, j, p1), now, epoch)
                 elif buf.startswith(b'{"op":"subscribed"', p0):
                     self.connected_at = now
                     if not self.ready.done():
@@ -507,6 +532,10 @@ class Worker:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            if spec.rcvbuf:  # before connecting: fixes the window (no autotuning)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, spec.rcvbuf)
+            if spec.mss:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, spec.mss)
             sock.bind((self.src, 0))
             sock.setblocking(False)
             await asyncio.wait_for(self.loop.sock_connect(sock, (self.host, self.port)), timeout)
@@ -524,6 +553,8 @@ class Worker:
             proto.seen_ids = old.seen_ids
             proto.detail = old.detail
             proto.last_key, proto.last_raw = old.last_key, old.last_raw
+            if old.slow is not None:
+                proto.slow = old.slow
         else:
             proto.last_id = last_id
         try:
@@ -541,7 +572,8 @@ class Worker:
 
     async def cmd_connect(self, host: str, port: int, src: str, specs: list[tuple[str, str, str]],
                           concurrency: int = 256, timeout: float = 30.0,
-                          track_seen: bool = False, ids: str = "seq") -> dict[str, Any]:
+                          track_seen: bool = False, ids: str = "seq", slow: bool = False,
+                          rcvbuf: int = 0, mss: int = 0) -> dict[str, Any]:
         self.host, self.port, self.src = host, port, src
         sem = asyncio.Semaphore(concurrency)
         ok = 0
@@ -558,7 +590,7 @@ class Worker:
                 else:
                     fail += 1
 
-        sps = [Spec(k, p, kind, ids) for k, p, kind in specs]
+        sps = [Spec(k, p, kind, ids, slow, rcvbuf, mss) for k, p, kind in specs]
         for sp in sps:
             self.specs[sp.key] = sp
         await asyncio.gather(*(one(sp) for sp in sps))
@@ -618,7 +650,16 @@ class Worker:
                 "all_reconnected_s": max(times) if times else None, "at": at,
                 "errors": self.errors[-5:]}
 
-    def cmd_pause(self, keys: list[str]) -> dict[str, Any]:
+    async def cmd_pause(self, keys: list[str], after: int = 0,
+                        timeout: float = 10.0) -> dict[str, Any]:
+        """Stop reading on ``keys``; with ``after``, each once it holds that many events
+        (a slow client's own count), so it has a position to resume from."""
+        deadline = monotonic() + timeout
+        while after and monotonic() < deadline:
+            if all((c := self.clients.get(k)) is None or c.tot.unique >= after
+                   for k in keys):
+                break
+            await asyncio.sleep(0.02)
         n = 0
         for k in keys:
             c = self.clients.get(k)
@@ -627,6 +668,112 @@ class Worker:
                 c.paused = True
                 n += 1
         return {"paused": n}
+
+    def cmd_final_ids(self) -> dict[str, Any]:
+        """The newest event id held by this worker's other (not slow) clients: the
+        stream's end once they all caught up (``last_key`` for keyed ids)."""
+        others = [c for c in self.clients.values() if c.slow is None]
+        return {"last_id": max((c.last_id for c in others), default=0),
+                "last_key": list(max((c.last_key for c in others), default=()))}
+
+    async def cmd_resume(self, keys: list[str], last_id: int, last_key: list[int],
+                         expected: int = 0, timeout: float = 15.0, quiet: float = 2.0,
+                         attempts: int = 5) -> dict[str, Any]:
+        """Let paused slow clients read again; one the server closed reconnects with
+        ``Last-Event-ID`` (its newest id). Waits until each holds the stream's end
+        (``last_id`` / ``last_key``), or has received nothing for ``quiet`` s since
+        it was last (re)connected, or ``timeout``. Then the verdict per client:
+        consistent = no gap, duplicate or disorder, holds the end, and either holds
+        every one of the ``expected`` events (``unique``: the only check Nchan's ids
+        allow) or was told to refetch (``reset``)."""
+        t0 = monotonic()
+        end_key = tuple(last_key)
+        for k in keys:
+            c = self.clients.get(k)
+            if c is not None and c.paused:
+                c.paused = False
+                if c.transport is not None and not c.closed:
+                    c.transport.resume_reading()
+        busy: dict[str, asyncio.Task[bool]] = {}
+        seen: dict[str, tuple[int, float]] = {}  # key -> (unique events, since when)
+        tries: dict[str, int] = {}
+
+        def holds_end(c: BaseClient) -> bool:
+            return (c.last_key >= end_key if c.spec.ids == "nchan"
+                    else c.last_id >= last_id)
+
+        async def again(c: BaseClient) -> bool:
+            assert c.slow is not None
+            c.slow.reconnects += 1
+            return await self.open_one(c.spec, last_id=c.last_id, timeout=10)
+
+        while monotonic() - t0 < timeout:
+            now = monotonic()
+            waiting = False
+            for k in keys:
+                c = self.clients.get(k)
+                if c is None or c.slow is None:
+                    continue
+                if k in busy:
+                    if not busy[k].done():
+                        waiting = True
+                        continue
+                    del busy[k]
+                    seen.pop(k, None)
+                    c = self.clients[k]
+                if c.closed:
+                    if tries.get(k, 0) < attempts:
+                        tries[k] = tries.get(k, 0) + 1
+                        busy[k] = asyncio.create_task(again(c))
+                        waiting = True
+                    continue
+                if holds_end(c):
+                    continue
+                n, since = seen.get(k, (-1, now))
+                assert c.slow is not None
+                if c.slow.unique != n:
+                    seen[k] = (c.slow.unique, now)
+                    waiting = True
+                elif now - since < quiet:
+                    waiting = True
+            if not waiting:
+                break
+            await asyncio.sleep(0.05)
+        for tk in busy.values():
+            tk.cancel()
+        out: dict[str, Any] = {"n": 0, "consistent": 0, "all_in_order": 0, "refetch": 0,
+                               "reset": 0, "closed": 0, "reconnected": 0, "holds_end": 0,
+                               "gaps": 0, "missing": 0, "dupes": 0, "disorder": 0,
+                               "unique": [], "elapsed": monotonic() - t0, "examples": []}
+        for k in keys:
+            c = self.clients.get(k)
+            if c is None or c.slow is None:
+                continue
+            s = c.slow
+            end = holds_end(c) and not c.closed
+            clean = not (s.gaps or s.dupes or s.disorder)
+            out["n"] += 1
+            out["holds_end"] += end
+            out["reset"] += s.resets > 0
+            out["closed"] += s.closed_by_server > 0
+            out["reconnected"] += s.reconnects > 0 and not c.closed
+            for f in ("gaps", "missing", "dupes", "disorder"):
+                out[f] += getattr(s, f)
+            out["unique"].append(s.unique)
+            ok = clean and end and (s.resets > 0 or s.unique >= expected)
+            if ok and s.resets:
+                out["refetch"] += 1
+            elif ok:
+                out["all_in_order"] += 1
+            out["consistent"] += ok
+            if not ok and len(out["examples"]) < 3:
+                out["examples"].append(
+                    f"{k}: last {c.last_id or c.last_raw.decode()} (end "
+                    f"{last_id or end_key}), {s.unique} events, gaps {s.gaps} "
+                    f"(missing {s.missing}), dupes {s.dupes}, disorder {s.disorder}, "
+                    f"resets {s.resets}, closed {s.closed_by_server}, "
+                    f"reconnects {s.reconnects}, open {not c.closed}")
+        return out
 
     def cmd_record(self, on: bool, track_t: bool = False, detail: bool = False,
                    reset: bool = True) -> dict[str, Any]:

@@ -18,6 +18,19 @@ import orjson
 
 monotonic = time.monotonic
 BODY_TEXT = "Your build #4521 finished: all 312 checks passed on main"
+BODY_MAX = 4000
+"""Most of a padded event that goes into ``body`` (Tocsin takes <= 4 KiB there); the
+rest goes into ``data.pad`` (Tocsin takes <= 16 KiB of ``data`` as JSON)."""
+
+
+def padded(pad: int) -> tuple[str, str | None]:
+    """``body`` and ``data.pad`` for an event carrying about ``pad`` bytes of filler
+    (``pad`` <= 0: the usual short body, no filler)."""
+    if pad <= 0:
+        return BODY_TEXT, None
+    body = (BODY_TEXT + " " + "x" * BODY_MAX)[:min(pad, BODY_MAX)]
+    rest = pad - len(body)
+    return body, ("y" * rest if rest > 0 else None)
 
 
 class HTTPConn(asyncio.Protocol):
@@ -148,9 +161,12 @@ class Publisher:
         self.tasks: set[asyncio.Task[Any]] = set()
 
     async def cmd_burst(self, host: str, port: int, path: str, headers: dict[str, str],
-                        n: int, concurrency: int = 4, gap: float = 0.0) -> dict[str, Any]:
-        """Publish ``n`` topic events (``gap`` s apart, or back to back); return send times."""
+                        n: int, concurrency: int = 4, gap: float = 0.0,
+                        pad: int = 0) -> dict[str, Any]:
+        """Publish ``n`` topic events (``gap`` s apart, or back to back); return send times.
+        ``pad``: about that many bytes of filler in each event (``padded``)."""
         pool = Pool(host, port, concurrency)
+        body_text, filler = padded(pad)
         sem = asyncio.Semaphore(concurrency)
         sent: list[float] = []
         statuses: dict[int, int] = {}
@@ -159,9 +175,11 @@ class Publisher:
             async with sem:
                 t = now_t()
                 sent.append(t)
+                data: dict[str, Any] = {"run": i, "bench_t": t}
+                if filler:
+                    data["pad"] = filler  # after bench_t: the clients find it early
                 body = orjson.dumps({"type": "build", "title": f"Build {i} finished",
-                                     "body": BODY_TEXT,
-                                     "data": {"run": i, "bench_t": t}})
+                                     "body": body_text, "data": data})
                 try:
                     st, _ = await pool.request("POST", path, headers, body)
                 except OSError:

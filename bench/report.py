@@ -47,8 +47,20 @@ def brief(scen: str, res: dict[str, Any]) -> str:
                 f"caught up {res['caught_up_s']} s, reconnected {res['all_reconnected_s']} s, "
                 f"lost {res['lost']}, dup {res['duplicated']}, published {res['published']}")
     if scen == "slow":
-        return (f"p99 {res['p99_base_ms']} -> {res['p99_with_slow_ms']} ms, "
-                f"rss +{res['rss_growth_mb']} MB")
+        if "slow_consistent" not in res:  # a result from before the reworked row
+            return (f"p99 {res['p99_base_ms']} -> {res['p99_with_slow_ms']} ms, "
+                    f"rss +{res['rss_growth_mb']} MB")
+        return (f"{res['paused']}/{res['users']} stop reading, {res['events']} events of "
+                f"~{res['pad_bytes'] // 1000} KB at {res['rate']}/s: others' p99 "
+                f"{res['p99_base_ms']} -> {res['p99_with_slow_ms']} ms; rss "
+                f"+{res['rss_growth_slow_phase_mb']} MB while they do not read, "
+                f"+{res['rss_growth_mb']} MB until caught up; bound reached {res['bound_reached']} "
+                f"(overflows {res['outbox_overflows']:.0f}); slow consistent "
+                f"{res['slow_consistent']}/{res['paused']} (in order {res['slow_all_in_order']}, "
+                f"reset {res['slow_reset']}, closed {res['slow_closed']}, reconnected "
+                f"{res['slow_reconnected']}, missing {res['slow_missing']}, dupes "
+                f"{res['slow_dupes']}); resume {res['resume_s']} s; srv "
+                f"{res['server_cpu_pct']}% load {res['load_cpu_pct']}%")
     return ""
 
 
@@ -121,8 +133,8 @@ def _uni_at_best(res: dict[str, Any], key: str) -> float | None:
     return steps[-1][key] if steps else None
 
 
-def rows() -> list[tuple[str, str, Getter, str, bool]]:
-    """(label, scenario, getter, unit, higher_is_better)"""
+def rows() -> list[tuple[str, str, Getter, str, bool | None]]:
+    """(label, scenario, getter, unit, higher_is_better; None: a count, no ratios)"""
     def fan(n: str, key: str) -> Getter:
         # a run that did not deliver every event to every client counts as a failure
         def g(r: dict[str, Any]) -> float | None:
@@ -180,13 +192,31 @@ def rows() -> list[tuple[str, str, Getter, str, bool]]:
          lambda r: FAIL if r.get("incomplete") else r["caught_up_s"], "", False),
         ("Reconnect storm: lost", "storm", lambda r: r["lost"], "", False),
         ("Reconnect storm: duplicated", "storm", lambda r: r["duplicated"], "", False),
-        ("Slow consumers (1%): others' p99 before, ms", "slow", lambda r: r["p99_base_ms"], "",
-         False),
-        ("Slow consumers (1%): others' p99 with slow, ms", "slow",
+        ("Slow consumers (4 % stop reading, large events): others' p99 before, ms", "slow",
+         lambda r: r["p99_base_ms"], "", False),
+        ("... others' p99 while the slow ones do not read, ms", "slow",
          lambda r: r["p99_with_slow_ms"], "", False),
-        ("Slow consumers: server RSS growth, MB", "slow", lambda r: r["rss_growth_mb"], "",
-         False),
+        ("... server RSS growth while they do not read (peak - before), MB", "slow",
+         lambda r: r.get("rss_growth_slow_phase_mb", r["rss_growth_mb"]), "", False),
+        ("... server RSS growth until they caught up again, MB", "slow",
+         lambda r: r["rss_growth_mb"] if "slow_consistent" in r else None, "", False),
+        # counts, no ratios (higher=None)
+        ("... server's per-connection bound reached (1: it closed, reset or left them to "
+         "the store)", "slow", lambda r: int(r["bound_reached"]), "", None),
+        ("... slow clients consistent after reading again (every event in order, or "
+         "reset)", "slow", lambda r: r["slow_consistent"], "", None),
+        ("... of them: reset (refetch)", "slow", lambda r: r["slow_reset"], "", None),
+        ("... of them: closed by the server, resumed by Last-Event-ID", "slow",
+         lambda r: r["slow_closed"], "", None),
     ]
+
+
+def count_cell(vs: list[float]) -> str:
+    """A count: median as an integer (min-max when rounds differ)."""
+    if not vs:
+        return "-"
+    med = f"{statistics.median(vs):,.0f}"
+    return f"{med} ({min(vs):,.0f}-{max(vs):,.0f})" if min(vs) != max(vs) else med
 
 
 def _with_fails(text: str, n: int) -> str:
@@ -230,7 +260,12 @@ def table(raw: dict[str, Any]) -> str:
         nfail = {s: fails(raw, s, scen, get) for s in present}
         if not any(vals.values()) and not any(nfail.values()):
             continue
-        row = [label, *(_with_fails(cell(vals[s], unit), nfail[s]) for s in present)]
+        row = [label, *(_with_fails(cell(vals[s], unit) if higher is not None
+                                    else count_cell(vals[s]), nfail[s]) for s in present)]
+        if higher is None:  # a count: ratios say nothing
+            row += ["-"] * (len(hdr) - len(row))
+            lines.append("| " + " | ".join(row) + " |")
+            continue
         if "tocsin" in present:
             t = vals["tocsin"]
             if "floor" in present:
@@ -271,6 +306,9 @@ def caps(raw: dict[str, Any]) -> str:
                                f"{last.get('p99_ms')} ms, server CPU "
                                f"{last.get('server_cpu_pct')}%, load CPU "
                                f"{last.get('load_cpu_pct')}% -> {res['capped_by']}")
+                elif scen == "slow" and "slow_consistent" in res:
+                    out.append(f"- round {rnd}, {LABELS[s]}, slow consumers: "
+                               f"{brief(scen, res)} -> {res['capped_by']}")
     return "\n".join(out)
 
 

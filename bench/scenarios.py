@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,30 +31,38 @@ class Sizes:
     storm_before: float
     storm_after: float
     storm_jitter: float
-    slow_users: int
-    slow_rate: float
-    slow_duration: float
+    slow_users: int  # clients of the topic in all, the slow ones included
+    slow_rate: float  # events/s in both phases
+    slow_duration: float  # the phase with slow clients, s (the baseline: slow_base_s)
     settle: float = 2.0
+    slow_share: float = 0.04  # of slow_users, stop reading (at least 1)
+    slow_base_s: float = 2.0
+    slow_pad: int = 19_000  # bytes of filler per event (publisher.padded): ~19.3 KB events
+    slow_rcvbuf: int = 4096  # the slow clients' SO_RCVBUF (0: autotuned)
+    slow_mss: int = 1400  # and TCP_MAXSEG (0: loopback's 64 KiB)
+    slow_resume_s: float = 20.0  # most the resumed slow clients are waited for
 
 
 QUICK = Sizes(idle_ns=(1000, 3000), idle_max=0, idle_cpu_window=2.0, fan_ns=(1000,),
               fan_latency_events=5, fan_burst=10, fan_bursts=1, uni_users=2000,
               uni_rates=(500, 2000), uni_duration=1.2, uni_batch=10, storm_users=1000,
               storm_rate=200, storm_before=0.8, storm_after=1.5, storm_jitter=0.5,
-              slow_users=1000, slow_rate=10, slow_duration=1.0, settle=0.7)
+              slow_users=500, slow_rate=20, slow_duration=3.0, settle=0.7,
+              slow_base_s=1.0, slow_resume_s=10.0)
 SMOKE = Sizes(idle_ns=(50,), idle_max=0, idle_cpu_window=0.2, fan_ns=(50,),
               fan_latency_events=2, fan_burst=3, fan_bursts=1, uni_users=50,
               uni_rates=(100,), uni_duration=0.5, uni_batch=2, storm_users=50,
               storm_rate=50, storm_before=0.3, storm_after=0.5, storm_jitter=0.2,
-              slow_users=100, slow_rate=10, slow_duration=0.3, settle=0.2)
+              slow_users=40, slow_rate=20, slow_duration=0.5, settle=0.2,
+              slow_share=0.1, slow_base_s=0.2, slow_pad=2000, slow_resume_s=5.0)
 FULL = Sizes(idle_ns=(1000, 10000), idle_max=19_900, idle_cpu_window=16.0,
              fan_ns=(1000, 10000), fan_latency_events=12, fan_burst=15, fan_bursts=2,
              uni_users=10000,
              uni_rates=(1000, 2000, 3000, 4000, 5000, 7500, 10000, 15000, 20000),
              uni_duration=2.5,
              uni_batch=10, storm_users=10000, storm_rate=200, storm_before=2.5,
-             storm_after=4.0, storm_jitter=1.0, slow_users=10000, slow_rate=5,
-             slow_duration=4.0, settle=1.5)
+             storm_after=4.0, storm_jitter=1.0, slow_users=500, slow_rate=15,
+             slow_duration=8.0, settle=1.5)
 
 
 # the issue's criterion for a sustained unicast rate (it was 100 ms before round 2)
@@ -361,43 +370,178 @@ def storm(sysm: System, load: Load, sz: Sizes) -> dict[str, Any]:
 
 
 # --- 5. slow consumers --------------------------------------------------------------
-def slow(sysm: System, load: Load, sz: Sizes) -> dict[str, Any]:
+def _tocsin_counters(sysm: System) -> dict[str, float]:
+    """Tocsin's stream counters from ``/metrics`` ({} for a server without them):
+    outbox overflows (live events left to the store for a client that does not read),
+    resets, catch-up reads."""
+    want = ("tocsin_outbox_overflows", "tocsin_stream_resets", "tocsin_catchup_reads")
+    out: dict[str, float] = {}
+    if not sysm.name.startswith("tocsin"):
+        return out
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{sysm.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except (OSError, ValueError):
+        return out
+    for line in text.splitlines():
+        for w in want:
+            if line.startswith(w + "_total ") or line.startswith(w + " "):
+                out[w] = float(line.split()[-1])
+    return out
+
+
+def slow(sysm: System, load: Load, sz: Sizes, load_cores: int = 1) -> dict[str, Any]:
+    """Slow consumers. The others (``1 - slow_share`` of ``slow_users``) subscribe to a
+    topic and get large events at ``slow_rate`` (the baseline: their p99 before). Then
+    the slow clients join (small receive window, see ``Sizes``), take one event and
+    stop reading while the events keep coming, past their socket buffers, until the
+    server's per-connection bound acts (or, without one, its memory grows): the others'
+    p99 and the server's RSS meanwhile. Then the slow ones read again (one the server
+    closed reconnects with ``Last-Event-ID``) and each must end consistent."""
+    t0 = time.monotonic()
+    steps: dict[str, float] = {}
+
+    def step(name: str) -> None:  # where the row's time goes
+        steps[name] = round(time.monotonic() - t0, 2)
+
     n = sz.slow_users
+    n_slow = max(1, round(n * sz.slow_share))
+    n_fast = n - n_slow
     topic = "bench:slow"
-    r = connect_users(sysm, load, "slow", n, topic=topic)
-    if r["ok"] < n:
-        load.close_all()
-        return {"error": f"only {r['ok']}/{n} connected: {r['errors'][:2]}"}
+    # the slow clients spread over the workers like the others (round robin)
+    nw = len(load.clients)
+    srcs = load.sources()
+    fast = [(f"slow{i}", sysm.topic_stream_path(topic, f"slow{i}"), sysm.kind)
+            for i in range(n_fast)]
+    slow_specs = [(f"slowc{i}", sysm.topic_stream_path(topic, f"slowc{i}"), sysm.kind)
+                  for i in range(n_slow)]
+
+    def connect(group: list[tuple[str, str, str]], **extra: Any) -> str | None:
+        per = [{"host": "127.0.0.1", "port": sysm.port, "src": srcs[i],
+                "specs": group[i::nw], "concurrency": 200, "ids": sysm.ids, **extra}
+               for i in range(nw)]
+        res = load.all("connect", per=per)
+        ok = sum(r["ok"] for r in res)
+        if ok < len(group):
+            errs = [e for r in res for e in r["errors"]][:2]
+            load.close_all()
+            return f"only {ok}/{len(group)} connected: {errs}"
+        return None
+
+    err = connect(fast)
+    if err:
+        return {"error": err}
+    step("connected")
     path = sysm.topic_publish_path(topic)
     hdrs = sysm.publish_headers()
-    n_ev = max(1, int(sz.slow_rate * sz.slow_duration))
+    slow_keys = [k for k, _, _ in slow_specs]
+    published = 0
 
-    def phase() -> tuple[float | None, float, float]:
+    def publish(n_ev: int, wait_for: int, timeout: float) -> dict[str, Any]:
+        """``n_ev`` events at ``slow_rate``; waits until the others got ``wait_for``
+        events. RSS peak, CPU and the others' latencies over that time."""
+        nonlocal published
         load.record(True)
-        rss_before = sysm.rss()
-        peak = rss_before
+        rss0 = sysm.rss()
+        peak = rss0
+        c0s, c0l, w0 = sysm.cpu_seconds(), load.cpu_seconds(), time.monotonic()
         load.pub.send("burst", host="127.0.0.1", port=sysm.port, path=path, headers=hdrs,
-                      n=n_ev, concurrency=1, gap=1.0 / sz.slow_rate)
+                      n=n_ev, concurrency=1, gap=1.0 / sz.slow_rate, pad=sz.slow_pad)
         while load.pub.conn.poll(0.2) is False:
             peak = max(peak, sysm.rss())
-        load.pub.recv()
+        pub = load.pub.recv()
+        ok = sum(v for k, v in pub["statuses"].items() if 200 <= int(k) < 300)
+        published += ok
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            peak = max(peak, sysm.rss())
+            if sum(r["events"] for r in load.all("stats", light=True)) >= wait_for:
+                break
+            time.sleep(0.1)
+        wall = time.monotonic() - w0
         time.sleep(sz.settle / 2)
         peak = max(peak, sysm.rss())
         st = load.stats()
-        return pct(list(st["lat"]), 99), rss_before, peak
+        return {"p99": pct(list(st["lat"]), 99), "rss0": rss0, "peak": peak, "st": st,
+                "ok": ok, "statuses": pub["statuses"],
+                "server_cpu": cpu_pct(c0s, sysm.cpu_seconds(), wall),
+                "load_cpu": cpu_pct(c0l, load.cpu_seconds(), wall)}
 
-    p99_base, _, _peak_base = phase()
-    slow_keys = [f"slow{i}" for i in range(0, n, 100)]
-    load.all("pause", keys=slow_keys)
+    # warm-up (not recorded), then the baseline: the others alone
+    publish(1, n_fast, 20)
+    step("warmed_up")
+    n_base = max(1, int(sz.slow_rate * sz.slow_base_s))
+    base = publish(n_base, n_fast * n_base, 20)
+    step("baseline")
+    # the slow ones join, take one event (a position to resume from) and stop reading;
+    # then the same rate, for longer
+    err = connect(slow_specs, slow=True, rcvbuf=sz.slow_rcvbuf, mss=sz.slow_mss)
+    if err:
+        return {"error": err}
+    published = 0
+    publish(1, n_fast, 20)
+    paused = sum(r["paused"] for r in load.all("pause", keys=slow_keys, after=1))
+    step("slow_joined")
+    c0 = _tocsin_counters(sysm)
     k0 = kernel_mem()
-    p99_slow, rss0, peak_slow = phase()
+    n_ev = max(1, int(sz.slow_rate * sz.slow_duration))
+    with_slow = publish(n_ev, n_fast * n_ev, 20)
+    step("with_slow")
     k1 = kernel_mem()
-    st = load.stats()
+    c1 = _tocsin_counters(sysm)
+    rss_before = with_slow["rss0"]
+    # read again: each slow client must end consistent
+    finals = load.all("final_ids")
+    last_id = max(f["last_id"] for f in finals)
+    last_key = max((tuple(f["last_key"]) for f in finals), default=())
+    t_res = time.monotonic()
+    peak = with_slow["peak"]
+    for w in load.clients:
+        w.send("resume", keys=slow_keys, last_id=last_id, last_key=list(last_key),
+               expected=published, timeout=sz.slow_resume_s)
+    while not all(w.conn.poll(0) for w in load.clients):
+        peak = max(peak, sysm.rss())
+        time.sleep(0.1)
+    verdicts = [w.recv() for w in load.clients]
+    resume_s = time.monotonic() - t_res
+    step("resumed")
+    v: dict[str, Any] = {k: sum(x[k] for x in verdicts) for k in
+                         ("n", "consistent", "all_in_order", "refetch", "reset", "closed",
+                          "reconnected", "holds_end", "gaps", "missing", "dupes", "disorder")}
+    unique = [u for x in verdicts for u in x["unique"]]
+    st = with_slow["st"]
+    overflows = c1.get("tocsin_outbox_overflows", 0) - c0.get("tocsin_outbox_overflows", 0)
+    resets = c1.get("tocsin_stream_resets", 0) - c0.get("tocsin_stream_resets", 0)
+    # the server's bound acted: it closed or reset a slow client, or (Tocsin) left its
+    # live events to the store once the outbox was full
+    bound = bool(v["closed"] or v["reset"] or overflows)
     load.close_all()
+    step("closed")
     return {
-        "users": n, "paused": len(slow_keys), "events": n_ev, "rate": sz.slow_rate,
-        "p99_base_ms": _ms(p99_base), "p99_with_slow_ms": _ms(p99_slow),
-        "rss_growth_mb": round((peak_slow - rss0) / 2**20, 1),
+        "steps_s": steps,
+        "users": n, "paused": n_slow, "paused_ok": paused, "others": n_fast,
+        "rate": sz.slow_rate,
+        "events": n_ev, "base_events": n_base, "published_since_join": published,
+        "pad_bytes": sz.slow_pad, "rcvbuf": sz.slow_rcvbuf, "mss": sz.slow_mss,
+        "owed_per_slow_mb": round(n_ev * (sz.slow_pad + 300) / 2**20, 2),
+        "p99_base_ms": _ms(base["p99"]), "p99_with_slow_ms": _ms(with_slow["p99"]),
+        "others_gaps": st["gaps"], "others_dupes": st["dupes"],
+        "others_closed": st["closed_by_server"],
+        "rss_growth_mb": round((peak - rss_before) / 2**20, 1),
+        "rss_growth_slow_phase_mb": round((with_slow["peak"] - rss_before) / 2**20, 1),
         "kernel_growth_mb": round((k1 - k0) / 2**20, 1),
-        "server_closed_slow": st["closed_by_server"],
+        "server_cpu_pct": round(with_slow["server_cpu"], 1),
+        "load_cpu_pct": round(with_slow["load_cpu"], 1),
+        "capped_by": capped_by(with_slow["server_cpu"], with_slow["load_cpu"], load_cores),
+        "bound_reached": bound, "outbox_overflows": overflows, "server_resets": resets,
+        "slow_consistent": v["consistent"], "slow_all_in_order": v["all_in_order"],
+        "slow_refetch": v["refetch"], "slow_reset": v["reset"], "slow_closed": v["closed"],
+        "slow_reconnected": v["reconnected"], "slow_holds_end": v["holds_end"],
+        "slow_gaps": v["gaps"], "slow_missing": v["missing"], "slow_dupes": v["dupes"],
+        "slow_disorder": v["disorder"],
+        "slow_events_min": min(unique, default=0), "slow_events_max": max(unique, default=0),
+        "resume_s": round(resume_s, 2),
+        "slow_examples": [e for x in verdicts for e in x["examples"]][:3],
+        # the earlier name, for older readers of raw.json
+        "server_closed_slow": v["closed"],
     }

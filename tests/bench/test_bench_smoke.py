@@ -69,6 +69,7 @@ def test_tiny_run_writes_table_and_plots(tmp_path: Path) -> None:
     for scen in ("idle", "fanout", "unicast", "storm", "slow"):
         assert "error" not in res[scen], res[scen]
     assert res["storm"]["lost"] == 0 and res["storm"]["duplicated"] == 0
+    assert res["slow"]["slow_consistent"] == res["slow"]["paused"] > 0, res["slow"]
     md = (tmp_path / "results-quick.md").read_text()
     assert "| Metric |" in md
     for png in ("latency_cdf-quick.png", "memory_per_conn-quick.png",
