@@ -11,7 +11,8 @@ Broker traffic, all JSON messages starting ``{"pr":`` (the hub routes them here)
   (a connection joining a stream its user already holds on this node sends nothing;
   a leave waits ``grace`` so a reload does not flap);
 - ``h`` heartbeat: one per node per ``interval`` (never per connection), carrying how
-  many entries the node holds so a peer that missed a delta notices and asks again;
+  many entries the node holds as of its delta ``i`` (deltas and snapshots are
+  numbered) so a peer that missed a delta notices and asks again;
 - ``q`` snapshot request to one node whose heartbeat count differs from what this
   node knows of it (a node that just started, a lost delta), answered by ``f``;
 - ``x`` goodbye on a graceful stop (peers drop the node's entries after ``grace``).
@@ -82,7 +83,7 @@ class Presence:
         self.counts: dict[Entry, int] = {}
         """Open connections per entry on this node."""
         self._leaving: dict[Entry, asyncio.TimerHandle] = {}
-        self._announced: dict[Entry, int] = {}
+        self._announced: set[Entry] = set()
         """This node's entries as its peers know them (what the last delta said)."""
         self._dirty: set[Entry] = set()
         """Entries of this node added or removed since the last flush: a delta looks at
@@ -97,6 +98,12 @@ class Presence:
         self._loop_task: asyncio.Task[None] | None = None
         self._started = 0.0
         self._send_full = False
+        self._sent = 0
+        """Number of this node's last delta or snapshot (each carries its ``i``)."""
+        self._out = 0
+        """The last of them whose publish completed: what ``_announced`` counts."""
+        self._seen: dict[str, int | None] = {}
+        """Per peer: the ``i`` of its last delta or snapshot applied here."""
         self.messages_sent = 0
 
     # -- lifecycle -------------------------------------------------------------------
@@ -212,16 +219,26 @@ class Presence:
         table = self.table
         if kind == "x":  # goodbye: its clients reconnect elsewhere within the grace
             self._deadlines[node] = time.monotonic() + self.grace_s
+            self._seen.pop(node, None)
             return
         self._deadlines[node] = time.monotonic() + EXPIRY_FACTOR * self.interval_s
         if kind == "d":
+            self._seen[node] = m.get("i")
             for s, u, since in m.get("j", ()):
                 self._changed(table.add(node, (sys.intern(str(s)), str(u)), int(since)))
             for s, u in m.get("l", ()):
                 self._changed(table.remove(node, (str(s), str(u)), now))
             self._take_states(m)
         elif kind == "h":
-            if int(m["c"]) != table.count(node):
+            # The count covers that node's deltas up to ``i`` (their publish completed
+            # before it counted, so they came before this heartbeat). One published
+            # meanwhile may come before it or after (the broker client is a pool): when
+            # a later one came already, the counts cannot be compared (measured: they
+            # differed at almost every heartbeat of a ramp, each a full snapshot).
+            seen, upto = self._seen.get(node), m.get("i")
+            if (seen is not None and upto is not None and seen < int(upto)) or (
+                    (seen is None or upto is None or seen == upto)
+                    and int(m["c"]) != table.count(node)):
                 # A delta was lost (broker hiccup): ask that node for all of it.
                 self._spawn(self._publish({"pr": "q", "n": self.node, "to": node}))
         elif kind == "q":
@@ -229,6 +246,7 @@ class Presence:
                 self._send_full = True
                 self._schedule_flush()
         elif kind == "f":
+            self._seen[node] = m.get("i")
             # streams interned: a topic's name once, not once per member (memory)
             entries = {(sys.intern(str(s)), str(u)): int(since) for s, u, since in m["e"]}
             for c in table.replace_node(node, entries, now):
@@ -267,8 +285,7 @@ class Presence:
         self._flushing = asyncio.create_task(self._flush(), name="tocsin-presence-flush")
 
     def _mine(self) -> dict[Entry, int]:
-        t = self.table
-        return {e: t.held_since(e, self.node) for e in t.by_node.get(self.node, ())}
+        return dict(self.table.held_by(self.node))
 
     async def _flush(self) -> None:
         """Send what peers do not know yet: the difference between this node's entries
@@ -281,27 +298,32 @@ class Presence:
                 if self._send_full:
                     self._send_full = False
                     mine = self._mine()
-                    held = set(self.table.by_user) & {u for _, u in mine}
-                    st = [[u, *self.table.states[u]] for u in held if u in self.table.states]
-                    await self._publish({"pr": "f", "n": self.node,
+                    states_of = self.table.states
+                    st = [[u, *states_of[u]] for u in {u for _, u in mine} if u in states_of]
+                    self._sent += 1
+                    i = self._sent
+                    await self._publish({"pr": "f", "n": self.node, "i": i,
                                          "e": [[s, u, t] for (s, u), t in mine.items()],
                                          "s": st})
                     self._states_out = []
-                    self._announced = mine
+                    self._announced = set(mine)
+                    self._out = i
                 else:
                     known = self._announced
                     t = self.table
-                    ours = t.by_node.get(self.node, ())
-                    now_in = {e: t.held_since(e, self.node) for e in dirty if e in ours}
+                    now_in = {e: at for e in dirty
+                              if (at := t.since(e, self.node)) is not None}
                     joins = [[s, u, at] for (s, u), at in now_in.items() if (s, u) not in known]
                     gone = [e for e in dirty if e not in now_in and e in known]
                     if joins or gone or states:
                         self._states_out = []
-                        await self._publish({"pr": "d", "n": self.node, "j": joins,
+                        self._sent += 1
+                        i = self._sent
+                        await self._publish({"pr": "d", "n": self.node, "i": i, "j": joins,
                                              "l": [[s, u] for s, u in gone],
                                              "s": [list(x) for x in states]})
-                    for e in gone:
-                        del known[e]
+                        self._out = i
+                    known.difference_update(gone)
                     known.update(now_in)
             except BrokerUnavailable:
                 self._states_out = states + self._states_out
@@ -329,10 +351,12 @@ class Presence:
             if now >= beat_at:
                 beat_at = now + self.interval_s - self.interval_s / 4
                 with contextlib.suppress(BrokerUnavailable):
-                    await self._publish({"pr": "h", "n": self.node, "c": len(self._announced)})
+                    await self._publish({"pr": "h", "n": self.node, "c": len(self._announced),
+                                         "i": self._out})
             for node, deadline in list(self._deadlines.items()):
                 if now > deadline:
                     del self._deadlines[node]
+                    self._seen.pop(node, None)
                     dropped = self.table.drop_node(node, now_ms())
                     if self.table.count(node) == 0 and dropped:
                         log.info("presence: node %s went silent; %d entries dropped",
