@@ -263,7 +263,9 @@ class Hub:
                 c.push_raw(*f)
 
     def _presence_changed(self, change: Change) -> None:
-        if change.stream.startswith(TOPIC_PREFIX):
+        # nobody here asked for presence events (the common case, and every join of a
+        # 100k ramp): no JSON is encoded
+        if self.signalled and change.stream.startswith(TOPIC_PREFIX):
             self.signal(change.stream, "presence", orjson.dumps(
                 {"user": change.user, "state": change.state, "since": change.since}).decode())
 
