@@ -112,6 +112,12 @@ def plan_rows(
         if note.ttl_ms is not None and note.expires_at is None:
             note = replace(note, expires_at=now + note.ttl_ms)
         data_text = dumps(note.data) if note.data is not None else None
+        # The notification's JSON but for its id and eventId, encoded once per job:
+        # each recipient's text is this with the two spliced in (the same bytes as
+        # dumps(notification_json(...)): "id" is its first key, "eventId" its last).
+        middle = notification_json("", 0, "", note, now)
+        del middle["id"], middle["eventId"]
+        inner = dumps(middle)[1:-1]
         ids: dict[str, str] = {}
         out: list[StreamEvent] = []
         skipped, silent = job.skipped or {}, job.silent or {}  # attention
@@ -125,7 +131,11 @@ def plan_rows(
             epoch = alloc[stream].epoch
             nid = new_id()
             ids[u] = nid
-            text = dumps(with_silent(notification_json(nid, seq, epoch, note, now), reason))
+            if reason is None:
+                text = (f'{{"id":{dumps(nid)},{inner},'
+                        f'"eventId":{dumps(event_id(epoch, seq))}}}')
+            else:  # attention: silent (docs/attention.md)
+                text = dumps(with_silent(notification_json(nid, seq, epoch, note, now), reason))
             # NOTE_COLUMNS order (tables.py)
             row = (nid, u, seq, note.type, note.title, note.body, note.priority,
                    note.group_key, note.url, note.actor, note.source, data_text, now,
