@@ -66,7 +66,9 @@ async def test_an_async_token_function_for_a_topic(server: ServerProcess, uid: s
         nonlocal calls
         calls += 1
         await asyncio.sleep(0)
-        return server.token(uid, [f"{uid}:*"], ttl=1)
+        # exp is whole seconds: 1 to 2 s from now (with ttl=1 it could be a few ms, and
+        # a loaded machine then saw the first subscribe refresh it: calls == 2)
+        return server.token(uid, [f"{uid}:*"], ttl=2)
 
     with Publisher(server.url, server.api_key) as pub:
         for i in range(3):
@@ -76,7 +78,7 @@ async def test_an_async_token_function_for_a_topic(server: ServerProcess, uid: s
     assert [e.event for e in got] == ["activity"] * 3 and calls == 1
 
     async def later() -> None:
-        await asyncio.sleep(1.5)  # past the first token's expiry
+        await asyncio.sleep(2.5)  # past the first token's expiry
         with Publisher(server.url, server.api_key) as pub:
             pub.post_event(f"{uid}:core", "e3")
 
