@@ -24,7 +24,7 @@ from tocsin.streams.follow import REPLAY_BATCH as REPLAY_BATCH  # re-exported
 from tocsin.streams.follow import Follower
 from tocsin.streams.follow import next_batch as next_batch  # re-exported
 from tocsin.streams.hub import Hub
-from tocsin.streams.parked import Parked, park
+from tocsin.streams.parked import Parked, park, unstarted_socket
 from tocsin.streams.sse import EXPIRED, SSE_HEADERS, chunked, retry_frame
 
 
@@ -72,6 +72,12 @@ class EventStream(Response):
         self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # At the head (e.g. admitted after a remote rate limiter's check, which the
+        # server's head-time path does not wait for): opened parked from this task.
+        sock = unstarted_socket(send)
+        if sock is not None and self.open_parked(sock.transport, sock.default_headers):
+            sock.release()
+            return
         hub = self.hub
         try:
             hub.check_cap(self.owner, self.max_open)  # then registered, no await between

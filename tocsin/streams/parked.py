@@ -154,6 +154,41 @@ class Parked(asyncio.Protocol):
             transport.close()
 
 
+class UvicornSocket:
+    """A request's socket that uvicorn would let go of before its response started (see
+    :func:`unstarted_socket`): where a stream can open parked from its request task."""
+
+    __slots__ = ("cycle", "default_headers", "proto", "transport")
+
+    def __init__(self, cycle: Any, proto: Any, transport: Any) -> None:
+        self.cycle, self.proto, self.transport = cycle, proto, transport
+        self.default_headers = cycle.default_headers
+
+    def release(self) -> None:
+        """uvicorn forgets the connection, as in :func:`park` (the request task ends
+        without a response of its own: the stream wrote it)."""
+        self.proto.connections.discard(self.proto)
+        self.cycle.disconnected = True
+
+
+def unstarted_socket(send: Any) -> UvicornSocket | None:
+    """The socket under uvicorn's httptools ``send`` when nothing was written on this
+    request yet and nothing else is queued on the connection; ``None`` otherwise
+    (another server, a pipelined request, HTTP/1.0, a paused or closing socket)."""
+    cycle: Any = getattr(send, "__self__", None)
+    transport: Any = getattr(cycle, "transport", None)
+    flow: Any = getattr(cycle, "flow", None)
+    if transport is None or flow is None or not hasattr(cycle, "default_headers") \
+            or cycle.disconnected or cycle.response_started or flow.write_paused \
+            or transport.is_closing() or cycle.scope.get("http_version") != "1.1":
+        return None
+    proto = transport.get_protocol()
+    if not isinstance(getattr(proto, "connections", None), set) \
+            or getattr(proto, "cycle", None) is not cycle or getattr(proto, "pipeline", True):
+        return None
+    return UvicornSocket(cycle, proto, transport)
+
+
 def park(send: Any, hub: Hub, conn: Connection, follower: Follower,
          expiry: asyncio.TimerHandle | None) -> bool:
     """Take the stream off uvicorn (see the module's doc); ``False`` (nothing changed)
