@@ -46,6 +46,8 @@ def test_card_hints_line_up_on_desktop(browser: Any, demo: DemoProcess, scheme: 
           .map(c => c.querySelector('.hint').getBoundingClientRect().top
                     - c.getBoundingClientRect().top)""")
         assert abs(tops[0] - tops[1]) <= 1, tops
+        # the feed's history arrives on its own request, after the inbox is connected
+        page.wait_for_selector(".feed-list li .text")
         sizes = page.evaluate("""() => ['.embed p', '.feed-list li .text']
           .map(s => getComputedStyle(document.querySelector(s)).fontSize)""")
         assert sizes == ["14px", "14px"]
