@@ -24,7 +24,7 @@ from tocsin.streams.follow import REPLAY_BATCH as REPLAY_BATCH  # re-exported
 from tocsin.streams.follow import Follower
 from tocsin.streams.follow import next_batch as next_batch  # re-exported
 from tocsin.streams.hub import Hub
-from tocsin.streams.parked import Parked, park, unstarted_socket
+from tocsin.streams.parked import attach, park, unstarted_socket
 from tocsin.streams.sse import EXPIRED, SSE_HEADERS, chunked, retry_frame
 
 
@@ -158,10 +158,7 @@ class EventStream(Response):
             delay = max(0.0, self.expires_at - time.time())
             expiry = asyncio.get_running_loop().call_later(delay, expire, conn)
         follower = Follower(hub, conn)
-        parked = Parked(hub, conn, follower, transport, expiry)
-        transport.set_protocol(parked)
-        conn.direct = parked
-        conn.on_wake = parked.wake
+        parked = attach(hub, conn, follower, transport, expiry)
         if conn.outbox or conn.closed or follower.busy:
             parked.wake()
         return True

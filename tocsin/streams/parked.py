@@ -205,13 +205,21 @@ def park(send: Any, hub: Hub, conn: Connection, follower: Follower,
     connections = getattr(proto, "connections", None)
     if not isinstance(connections, set) or getattr(proto, "cycle", None) != cycle:
         return False
-    parked = Parked(hub, conn, follower, transport, expiry)
-    transport.set_protocol(parked)
+    attach(hub, conn, follower, transport, expiry)
     # uvicorn forgets the connection (its shutdown and limits count live requests;
     # the hub ends parked streams) and, seeing the cycle "disconnected", lets the
     # request task end without closing the socket
     connections.discard(proto)
     cycle.disconnected = True
+    return True
+
+
+def attach(hub: Hub, conn: Connection, follower: Follower, transport: Any,
+           expiry: asyncio.TimerHandle | None) -> Parked:
+    """Give the socket to a :class:`Parked` protocol, which becomes the connection's
+    writer (``park`` and ``EventStream.open_parked``)."""
+    parked = Parked(hub, conn, follower, transport, expiry)
+    transport.set_protocol(parked)
     conn.direct = parked
     conn.on_wake = parked.wake
-    return True
+    return parked
