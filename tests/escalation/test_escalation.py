@@ -422,3 +422,34 @@ def test_nothing_is_skipped_while_presence_is_unknown(tmp_path: Path) -> None:
                                     ("notified", 1, 2, f"b{u}", None)]
     finally:
         srv.stop()
+
+
+def test_the_publish_answer_names_the_first_steps_recipients_however_fast_the_poll(
+        tmp_path: Path) -> None:
+    """The first step runs before the publish answers, even with the node's own poll
+    looking for due timers every millisecond: were its timer stored unleased, the poll
+    could claim it first and the answer would leave with ``ids`` empty."""
+    clock = Clock(tmp_path / "clock")
+    srv = start_server(tmp_path, extra=["--timer-poll", "1ms", "--heartbeat", "1s",
+                                        "--test-clock-file", str(clock.path)])
+    u = uuid.uuid4().hex[:8]
+    try:
+        with srv.publisher() as pub:
+            assert pub.put(f"/api/escalation-policies/{u}",
+                           json=policy([f"a{u}"], wait=30)).status_code == 201
+
+            def open_one(_: int) -> dict[str, Any]:
+                with srv.publisher() as p:
+                    r = p.post("/api/notifications", json={
+                        "escalation": u, "type": "alert", "title": "x"})
+                    assert r.status_code == 201, r.text
+                    return dict(r.json())
+
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(open_one, range(120)))
+            assert [sorted(a["ids"]) for a in answers] == [[f"a{u}"]] * 120
+            # and the step ran once: one notified entry each, none from a poller too
+            for a in answers[:10]:
+                assert len(notified(incident(pub, a["incident"]))) == 1
+    finally:
+        srv.stop()

@@ -120,10 +120,17 @@ class Escalation:
             first.targets = list(dict.fromkeys([*recipients, *first.targets]))
         id, now = new_id(), self.clock()
         timer = NewTimer(f"esc:{id}:0:0", TIMER_KIND, id, now, {"round": 0, "step": 0})
+        # The first step's timer is stored already leased to this node and fired here:
+        # were it stored free, the scheduler's own poll could claim it first and this
+        # answer would go out before the step ran (``ids`` empty). If this node dies
+        # now, the lease expires and another node runs the step.
+        sched = self.scheduler
+        lease_until = now + sched.lease_ms
         await self.incidents.open_incident(
             Incident(id, name, policy.wire(), dataclasses.asdict(note), publisher, "open",
-                     now, now, 0, None, None), timer)
-        await self.scheduler.run_due(ids=[timer.id])
+                     now, now, 0, None, None), timer, sched.owner, lease_until)
+        await sched.fire(Timer(timer.id, timer.kind, timer.key, timer.due_at,
+                               timer.payload, 1, sched.owner, lease_until))
         ids = {e.user: e.notification_id for e in await self.incidents.timeline(id)
                if e.kind == "notified" and e.round == 0 and e.step == 0
                and e.user and e.notification_id}

@@ -142,14 +142,17 @@ class SqlIncidentStore:
                                        .returning(_P.name))).first() is not None
 
     # -- incidents -----------------------------------------------------------------
-    async def open_incident(self, inc: Incident, first: NewTimer) -> None:
-        """The incident and the timer of its first step, in one transaction."""
+    async def open_incident(self, inc: Incident, first: NewTimer, owner: str,
+                            lease_until: int) -> None:
+        """The incident and the timer of its first step, in one transaction; the timer
+        is leased to ``owner`` (the opener runs the step itself, see
+        ``Escalation.open``)."""
         async with self.store._write() as conn:
             await conn.execute(incidents.insert().values(
                 id=inc.id, policy_name=inc.policy_name, policy=dumps(inc.policy),
                 note=dumps(inc.note), publisher=inc.publisher, state=inc.state,
                 created_at=inc.created_at, next_at=first.due_at, next_step=0))
-            await self.timers.insert(conn, [first], inc.created_at)
+            await self.timers.insert(conn, [first], inc.created_at, owner, lease_until)
 
     async def get(self, id: str) -> Incident | None:
         async with self.store._read() as conn:

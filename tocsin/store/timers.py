@@ -71,14 +71,18 @@ class SqlTimerStore:
         async with self.store._write() as conn:
             await self.insert(conn, new, now)
 
-    async def insert(self, conn: Any, new: list[NewTimer], now: int) -> None:
-        """Add ``new`` inside the caller's transaction (existing ids are kept)."""
+    async def insert(self, conn: Any, new: list[NewTimer], now: int,
+                     leased_to: str | None = None, lease_until: int = 0) -> None:
+        """Add ``new`` inside the caller's transaction (existing ids are kept);
+        ``leased_to``: already claimed by that owner until ``lease_until``, so no poller
+        takes them before the caller fires them itself (and one does if it crashes)."""
         for t in new:
             await conn.execute(
                 self.store._insert(timers).values(
                     id=t.id, kind=t.kind, key=t.key, payload=dumps(t.payload),
-                    due_at=t.due_at, lease_owner=None, lease_until=0, attempts=0,
-                    created_at=now,
+                    due_at=t.due_at, lease_owner=leased_to,
+                    lease_until=lease_until if leased_to else 0,
+                    attempts=1 if leased_to else 0, created_at=now,
                 ).on_conflict_do_nothing()
             )
 
