@@ -131,6 +131,12 @@ class Follower:
             return False
         pruned, head, epoch = bounds
         self.hub.note_head(self.stream, head, epoch)
+        if not epoch and conn.epoch:
+            # The read saw a stream never written, and its first event was offered
+            # before the read returned (the connection adopted that event's epoch):
+            # that is the stream's epoch now. Positioning with "" would forget the
+            # event (``highest`` is per epoch) until the next one or the sweep.
+            epoch = conn.epoch
         if last is None:
             # Live only (history comes over HTTP): from the head as of registration,
             # which is before the first event offered since, if any arrived meanwhile.
