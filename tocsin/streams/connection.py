@@ -65,7 +65,7 @@ class Connection:
     """Frames are JSON (``StreamEvent.json_frame``: WebSocket, long-poll), not SSE; set
     by the subclasses in ``streams/follow.py``."""
 
-    __slots__ = ("_waiter", "closed", "counters", "direct", "epoch", "fetching",
+    __slots__ = ("_waiter", "closed", "counters", "direct", "epoch", "expires", "fetching",
                  "first_offered", "highest", "last_seq", "on_wake", "outbox", "outbox_bytes",
                  "owner", "sending", "stale", "stream")
 
@@ -100,6 +100,8 @@ class Connection:
         """Set while the writer sleeps; a bare future is lighter than an Event per client."""
         self.on_wake: Callable[[], None] | None = None
         """A parked stream's (``parked.py``): starts its writer when there is work."""
+        self.expires: int | None = None
+        """The second its token expires, while the hub's ``Expiries`` holds it."""
 
     def start_at(self, seq: int, head: int, epoch: str) -> None:
         """Position the connection after ``seq``; ``head`` is the store's newest seq."""

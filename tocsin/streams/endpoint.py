@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
 from starlette.responses import Response
@@ -25,13 +24,7 @@ from tocsin.streams.follow import Follower
 from tocsin.streams.follow import next_batch as next_batch  # re-exported
 from tocsin.streams.hub import Hub
 from tocsin.streams.parked import attach, park, unstarted_socket
-from tocsin.streams.sse import EXPIRED, SSE_HEADERS, chunked, retry_frame
-
-
-def expire(conn: Connection) -> None:
-    """The token expired: say so (``expired``, no id), then end the stream."""
-    conn.push_raw(EXPIRED)
-    conn.close()
+from tocsin.streams.sse import SSE_HEADERS, chunked, retry_frame
 
 
 class EventStream(Response):
@@ -94,7 +87,6 @@ class EventStream(Response):
         watcher = None
         if not watch_disconnect(send, conn.close):  # uvicorn: no task per stream
             watcher = asyncio.create_task(self._watch(receive, conn))
-        expiry: asyncio.TimerHandle | None = None
         parked = False
         try:
             # Headers and retry go out first: the client is "connected" at once, even
@@ -107,9 +99,8 @@ class EventStream(Response):
             if self.expires_at is not None:
                 # The token ends the stream when it expires (an ``expired`` event says
                 # why); the client reconnects with a new one.
-                delay = max(0.0, self.expires_at - time.time())
-                expiry = asyncio.get_running_loop().call_later(delay, expire, conn)
-            parked = await self._pump(conn, send, watcher is None, expiry)
+                hub.expiries.add(conn, self.expires_at)
+            parked = await self._pump(conn, send, watcher is None)
         except OSError:
             pass  # the client went away mid-write
         finally:
@@ -117,8 +108,6 @@ class EventStream(Response):
                 hub.unregister(conn)
                 if watcher is not None:
                     watcher.cancel()
-                if expiry is not None:
-                    expiry.cancel()
         if parked:
             return  # the stream lives on in parked.py; this task ends
         with contextlib.suppress(OSError, RuntimeError):
@@ -153,18 +142,15 @@ class EventStream(Response):
             head += [name, b": ", value, b"\r\n"]
         head += [b"transfer-encoding: chunked\r\n\r\n", chunked(retry_frame(self.retry_ms))]
         transport.write(b"".join(head))
-        expiry: asyncio.TimerHandle | None = None
         if self.expires_at is not None:
-            delay = max(0.0, self.expires_at - time.time())
-            expiry = asyncio.get_running_loop().call_later(delay, expire, conn)
+            hub.expiries.add(conn, self.expires_at)
         follower = Follower(hub, conn)
-        parked = attach(hub, conn, follower, transport, expiry)
+        parked = attach(hub, conn, follower, transport)
         if conn.outbox or conn.closed or follower.busy:
             parked.wake()
         return True
 
-    async def _pump(self, conn: Connection, send: Send, parkable: bool,
-                    expiry: asyncio.TimerHandle | None) -> bool:
+    async def _pump(self, conn: Connection, send: Send, parkable: bool) -> bool:
         """Write until the stream ends (``False``) or, idle, is parked (``True``)."""
         follower = Follower(self.hub, conn)
         if not await follower.position(self.last_event_id, self._head_at_connect):
@@ -186,7 +172,7 @@ class EventStream(Response):
                     if conn.closed or conn.outbox:
                         continue
                 await follower.step()
-            elif parkable and park(send, self.hub, conn, follower, expiry):
+            elif parkable and park(send, self.hub, conn, follower):
                 return True
             else:
                 await conn.wait()

@@ -35,6 +35,7 @@ from tocsin.presence import PREFIX as PRESENCE_PREFIX
 from tocsin.presence import Change, Presence
 from tocsin.store.base import Store
 from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection, StreamCounters
+from tocsin.streams.expiry import Expiries
 from tocsin.streams.sse import PING, PING_CHUNK, frame
 
 log = logging.getLogger("tocsin.hub")
@@ -99,6 +100,9 @@ class Hub:
         self.presence = Presence(broker, self.node_id, self._presence_changed,
                                  interval_s=presence_interval_s)
         """Who holds which stream, cluster-wide (fed by register/unregister below)."""
+        self.expiries = Expiries()
+        """Token expiries of SSE streams (``streams/expiry.py``), forgotten below as each
+        connection is unregistered."""
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -118,6 +122,7 @@ class Hub:
 
     async def stop(self) -> None:
         self.close_streams()
+        self.expiries.close()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -140,6 +145,8 @@ class Hub:
             self.presence.joined(conn.stream, conn.owner)
 
     def unregister(self, conn: Connection) -> None:
+        if conn.expires is not None:
+            self.expiries.discard(conn)
         conns = self.streams.get(conn.stream)
         if conns is not None and conn in conns:
             conns.discard(conn)

@@ -41,16 +41,15 @@ LAST_CHUNK = b"0\r\n\r\n"
 class Parked(asyncio.Protocol):
     """The protocol of a parked stream's socket, and its direct writer."""
 
-    __slots__ = ("_done", "_drained", "_ending", "_task", "conn", "expiry", "follower", "hub",
+    __slots__ = ("_done", "_drained", "_ending", "_task", "conn", "follower", "hub",
                  "paused", "transport")
 
-    def __init__(self, hub: Hub, conn: Connection, follower: Follower, transport: Any,
-                 expiry: asyncio.TimerHandle | None) -> None:
+    def __init__(self, hub: Hub, conn: Connection, follower: Follower,
+                 transport: Any) -> None:
         self.hub = hub
         self.conn = conn
         self.follower = follower
         self.transport = transport
-        self.expiry = expiry
         self.paused = False
         self._done = False
         self._ending = False
@@ -142,9 +141,7 @@ class Parked(asyncio.Protocol):
         if self._done:
             return
         self._done = True
-        self.hub.unregister(self.conn)
-        if self.expiry is not None:
-            self.expiry.cancel()
+        self.hub.unregister(self.conn)  # its expiry too
         transport = self.transport
         if not transport.is_closing():
             with contextlib.suppress(OSError, RuntimeError):
@@ -189,8 +186,7 @@ def unstarted_socket(send: Any) -> UvicornSocket | None:
     return UvicornSocket(cycle, proto, transport)
 
 
-def park(send: Any, hub: Hub, conn: Connection, follower: Follower,
-         expiry: asyncio.TimerHandle | None) -> bool:
+def park(send: Any, hub: Hub, conn: Connection, follower: Follower) -> bool:
     """Take the stream off uvicorn (see the module's doc); ``False`` (nothing changed)
     when this server or this moment does not allow it: the caller keeps writing."""
     cycle: Any = getattr(send, "__self__", None)
@@ -205,7 +201,7 @@ def park(send: Any, hub: Hub, conn: Connection, follower: Follower,
     connections = getattr(proto, "connections", None)
     if not isinstance(connections, set) or getattr(proto, "cycle", None) != cycle:
         return False
-    attach(hub, conn, follower, transport, expiry)
+    attach(hub, conn, follower, transport)
     # uvicorn forgets the connection (its shutdown and limits count live requests;
     # the hub ends parked streams) and, seeing the cycle "disconnected", lets the
     # request task end without closing the socket
@@ -214,11 +210,10 @@ def park(send: Any, hub: Hub, conn: Connection, follower: Follower,
     return True
 
 
-def attach(hub: Hub, conn: Connection, follower: Follower, transport: Any,
-           expiry: asyncio.TimerHandle | None) -> Parked:
+def attach(hub: Hub, conn: Connection, follower: Follower, transport: Any) -> Parked:
     """Give the socket to a :class:`Parked` protocol, which becomes the connection's
     writer (``park`` and ``EventStream.open_parked``)."""
-    parked = Parked(hub, conn, follower, transport, expiry)
+    parked = Parked(hub, conn, follower, transport)
     transport.set_protocol(parked)
     conn.direct = parked
     conn.on_wake = parked.wake
