@@ -425,3 +425,26 @@ async def another_database(
         await other.close()
         if schema:
             await drop_pg_schema(schema)
+
+
+async def test_an_inbox_page_counts_exactly_the_unread_it_lists_while_publishes_race_it(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A publish committed between the page's items and its unread count (two
+    statements) made the count include a notification the items lacked; a client then
+    counted it again as it arrived live (seen in CI as a badge of 2 beside one item)."""
+    await store.publish("p", ["racy"], note("first"))
+    original = type(store)._unread  # type: ignore[attr-defined]
+    raced: list[int] = []
+
+    async def publish_then_count(self: Store, conn: object, user: str, now: int) -> int:
+        if not raced:
+            raced.append(1)
+            await store.publish("p", ["racy"], note("between the reads"))
+        return int(await original(self, conn, user, now))
+
+    monkeypatch.setattr(type(store), "_unread", publish_then_count)
+    page = await store.list_notifications("racy", ListQuery())
+    assert raced
+    assert page.unread_count == len(page.items) == 2
+    assert [i["title"] for i in page.items] == ["between the reads", "first"]
+    assert page.last_event_id is not None and page.last_event_id.endswith("-2")

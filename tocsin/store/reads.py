@@ -72,6 +72,11 @@ _STREAM_BOUNDS = select(streams.c.pruned_upto, streams.c.last_seq, streams.c.epo
 )
 
 
+PAGE_READ_TRIES = 4
+"""Reads of an inbox page while publishes to that user keep racing it; the last is
+returned as it is (what every read returned before the check)."""
+
+
 class SqlReads:
     """The queries of :class:`tocsin.store.sql.SqlStore`."""
 
@@ -131,18 +136,29 @@ class SqlReads:
             conds.append(n.priority == query.priority)
         if query.source is not None:
             conds.append(n.source == query.source)
+        stream = user_stream(user)
         async with self._read() as conn:
-            # Head first: anything committed after it is also in the stream after it,
-            # so a client resuming from this id can get duplicates but never a gap.
-            _, head, epoch = await self._bounds(conn, user_stream(user))
-            order = _window(n.seq, query, epoch, conds)
-            rows = (
-                await conn.execute(
-                    select(notifications).where(and_(*conds)).order_by(order)
-                    .limit(query.limit + 1)
-                )
-            ).all()
-            count = await self._unread(conn, user, now)
+            for _ in range(PAGE_READ_TRIES):
+                # Head first: anything committed after it is also in the stream after
+                # it, so a client resuming from this id can get duplicates but never a
+                # gap.
+                _, head, epoch = await self._bounds(conn, stream)
+                order = _window(n.seq, query, epoch, conds)
+                rows = (
+                    await conn.execute(
+                        select(notifications).where(and_(*conds)).order_by(order)
+                        .limit(query.limit + 1)
+                    )
+                ).all()
+                count = await self._unread(conn, user, now)
+                # The items and the count are two statements, each its own snapshot
+                # (SQLite outside a transaction, PostgreSQL read committed): a publish
+                # committed between them gave a count that included a notification
+                # the items lacked, and a client applying it live counted it twice.
+                # Every change to the inbox moves the stream's head: unchanged, the
+                # two reads saw the same inbox.
+                if (await self._bounds(conn, stream))[1:] == (head, epoch):
+                    break
         return _page(rows, lambda r: row_json(r, epoch), query, head, epoch, count)
 
     async def topic_history(self, topic: str, query: ListQuery) -> Page:
