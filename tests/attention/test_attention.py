@@ -6,20 +6,19 @@ quiet hours in another zone across a DST change, DND, and the digest."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import database_url
 from tests.escalation.test_escalation import FAST, Clock, wait_until
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import drop_pg_schema
+from tests.support.sse import replay_to_head
 
 
 def ms(*args: int) -> int:
@@ -44,24 +43,7 @@ def clocked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 def stream_events(srv: ServerProcess, user: str) -> list[tuple[str, str, dict[str, Any]]]:
     """``(id, event, data)`` of the user's whole stream, replayed from the start."""
-    out: list[tuple[str, str, dict[str, Any]]] = []
-    headers = {"Authorization": f"Bearer {srv.token(user)}"}
-    with httpx.Client(base_url=srv.url, headers=headers, timeout=httpx.Timeout(5, read=2)) \
-            as c, c.stream("GET", "/api/notifications/stream?lastEventId=0") as r:
-        id = name = ""
-        try:
-            for line in r.iter_lines():
-                if line.startswith("id: "):
-                    id = line[4:]
-                elif line.startswith("event: "):
-                    name = line[7:]
-                elif line.startswith("data: "):
-                    out.append((id, name, json.loads(line[6:])))
-                elif line.startswith(": ping"):
-                    break
-        except httpx.ReadTimeout:
-            pass
-    return out
+    return [(e.id, e.event, e.data) for e in replay_to_head(srv.url, srv.token(user))]
 
 
 def publish(srv: ServerProcess, users: list[str], **kw: Any) -> dict[str, Any]:

@@ -10,7 +10,6 @@ after a node starts) their steps would be skipped: those policies say
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections import Counter
@@ -25,6 +24,7 @@ import pytest
 from tests.conftest import database_url
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import PG_URL, drop_pg_schema, need_postgres, need_redis
+from tests.support.sse import replay_to_head
 
 T0 = 2_000_000_000_000
 FAST = ["--timer-poll", "100ms", "--heartbeat", "1s"]
@@ -76,23 +76,8 @@ def policy(*targets: list[str], wait: int = 60, repeat: int = 0,
 
 
 def acked_events(srv: ServerProcess, user: str) -> list[dict[str, Any]]:
-    """The ``acked`` events in the user's stream (replayed from the start)."""
-    out: list[dict[str, Any]] = []
-    headers = {"Authorization": f"Bearer {srv.token(user)}"}
-    with httpx.Client(base_url=srv.url, headers=headers, timeout=httpx.Timeout(5, read=2)) \
-            as c, c.stream("GET", "/api/notifications/stream?lastEventId=0") as r:
-        name = ""
-        try:
-            for line in r.iter_lines():
-                if line.startswith("event: "):
-                    name = line[7:]
-                elif line.startswith("data: ") and name == "acked":
-                    out.append(json.loads(line[6:]))
-                elif line.startswith(": ping"):
-                    break
-        except httpx.ReadTimeout:
-            pass
-    return out
+    """The ``acked`` events in the user's stream (replayed from the start to its head)."""
+    return [e.data for e in replay_to_head(srv.url, srv.token(user)) if e.event == "acked"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import database_url
 from tests.escalation.test_escalation import FAST, Clock, wait_until
 from tests.support.server import ServerProcess, start_server
+from tests.support.sse import replay_to_head
 
 
 class Node:
@@ -50,22 +51,8 @@ def node(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Node]:
 
 def replay(srv: ServerProcess, user: str) -> list[tuple[str, dict[str, Any]]]:
     """Every event in the user's stream, replayed from before the first."""
-    out: list[tuple[str, dict[str, Any]]] = []
-    headers = {"Authorization": f"Bearer {srv.token(user)}"}
-    with httpx.Client(base_url=srv.url, headers=headers, timeout=httpx.Timeout(5, read=2)) \
-            as c, c.stream("GET", "/api/notifications/stream?lastEventId=0") as r:
-        name = ""
-        try:
-            for line in r.iter_lines():
-                if line.startswith("event: "):
-                    name = line[7:]
-                elif line.startswith("data: ") and name not in ("", "reset"):
-                    out.append((name, json.loads(line[6:])))
-                elif line.startswith(": ping"):
-                    break
-        except httpx.ReadTimeout:
-            pass
-    return out
+    return [(e.event, e.data) for e in replay_to_head(srv.url, srv.token(user))
+            if e.event not in ("", "reset")]
 
 
 def inbox(srv: ServerProcess, user: str) -> dict[str, Any]:
