@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from httpx_sse import aconnect_sse
+from httpx_sse import aconnect_sse, connect_sse
 
 from tests.support.ids import seq_of
 
@@ -116,16 +116,12 @@ def replay_to_head(base_url: str, token: str) -> list[Received]:
         head = inbox.json()["lastEventId"]
         if seq_of(head) == 0:
             return out
-        with c.stream("GET", "/api/notifications/stream?lastEventId=0") as r:
-            r.raise_for_status()
-            id = name = ""
-            for line in r.iter_lines():  # a read timeout raises: the head never came
-                if line.startswith("id: "):
-                    id = line[4:]
-                elif line.startswith("event: "):
-                    name = line[7:]
-                elif line.startswith("data: "):
-                    out.append(Received(id, name, json.loads(line[6:])))
-                    if id == head:
-                        break
+        with connect_sse(c, "GET", "/api/notifications/stream?lastEventId=0") as source:
+            source.response.raise_for_status()
+            for sse in source.iter_sse():  # a read timeout raises: the head never came
+                if not sse.data:  # the retry frame, and pings (a comment after an id)
+                    continue
+                out.append(Received(sse.id, sse.event, json.loads(sse.data)))
+                if sse.id == head:
+                    break
     return out
