@@ -62,7 +62,10 @@ _STREAM_COUNTERS = (
     ("tocsin_outbox_overflows", "overflows",
      "Live events a stream left to the store because its client's outbox was full"),
     ("tocsin_stream_resets", "resets", "reset events sent (position not continuable)"),
-    ("tocsin_streams_refused", "refused", "Streams refused by the per-user cap (429)"),
+    ("tocsin_streams_refused", "refused", "Streams refused by the per-user cap (429; a "
+     "WebSocket over the cap is closed with 4008)"),
+    ("tocsin_ws_unread_closes", "unread_closes",
+     "WebSockets closed (4008) because their client let control replies pile up unread"),
 )
 
 
@@ -80,16 +83,19 @@ class _StreamCollector(Collector):
         self.hub = hub
 
     def collect(self) -> Iterator[Metric]:
-        by_transport = {"sse": 0, "ws": 0, "poll": 0}
+        by_transport = {"sse": 0, "ws": self.hub.idle_sockets, "poll": 0}
         for conns in list(self.hub.streams.values()):
             for c in conns:
                 by_transport[transport_of(c)] += 1
         gauge = GaugeMetricFamily("tocsin_connections", "Open streams on this node by "
-                                  "transport (a WebSocket counts once per subscription, a "
-                                  "long-poll while it waits)", labels=["transport"])
+                                  "transport (a WebSocket counts once per subscription, "
+                                  "once while it has none; a long-poll while it waits)",
+                                  labels=["transport"])
         for name, n in by_transport.items():
             gauge.add_metric([name], n)
         yield gauge
+        yield GaugeMetricFamily("tocsin_websockets", "Open WebSocket sockets on this node",
+                                value=self.hub.sockets)
         counters = self.hub.counters
         for name, attr, text in _STREAM_COUNTERS:
             yield CounterMetricFamily(name, text, value=getattr(counters, attr))

@@ -25,6 +25,7 @@ from tocsin.app import create_app
 from tocsin.config import Settings
 from tocsin.errors import TocsinError
 from tocsin.streams.hub import Hub
+from tocsin.streams.ws import MAX_MESSAGE_BYTES as WS_MAX_MESSAGE_BYTES
 
 GRACEFUL_SHUTDOWN_S = 15
 
@@ -225,6 +226,16 @@ def uvicorn_config(settings: Settings, app: Gate) -> uvicorn.Config:
                               app.connect_direct)
         if httptools else "h11",
         h11_max_incomplete_event_size=settings.max_header_bytes,
+        # WebSocket limits at the protocol layer, before a message is assembled: a frame
+        # whose header declares more, or fragments adding up to more, close the socket
+        # with 1009 without the payload being buffered (``streams/ws.py`` checks the
+        # same size again for servers that do not apply this).
+        ws_max_size=WS_MAX_MESSAGE_BYTES,
+        # No permessage-deflate: wsproto inflates a frame without any limit (16 KB of
+        # deflate became 16 MiB before any size check), and with the websockets library,
+        # where inflation is capped, each socket would still hold ~40 KB of zlib state
+        # and compress every shared frame once per socket.
+        ws_per_message_deflate=False,
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",

@@ -49,6 +49,7 @@ async def stats(_: PublisherCaller, tocsin: Service) -> Response:
     return json_response({
         "node": hub.node_id,
         "connections": hub.connections,
+        "webSockets": hub.sockets,
         "streams": len(hub.streams),
         "largestHolders": [{"user": user, "streams": n}
                            for user, n in hub.largest_holders(STATS_HOLDERS)],

@@ -39,7 +39,7 @@ class StreamCounters:
     stream on the live path (never per connection)."""
 
     __slots__ = ("catch_up_events", "catch_up_reads", "live_offers", "overflows", "refused",
-                 "resets", "urgent_reserved")
+                 "resets", "unread_closes", "urgent_reserved")
 
     def __init__(self) -> None:
         self.live_offers = 0
@@ -58,6 +58,9 @@ class StreamCounters:
         self.urgent_reserved = 0
         """Urgent live events queued in the reserve above the outbox bound (each would
         otherwise have left its connection to the store)."""
+        self.unread_closes = 0
+        """WebSockets closed because their client let control replies pile up
+        (``streams/ws.py: MAX_CONTROL_BYTES``)."""
 
 
 class Connection:

@@ -87,8 +87,15 @@ class Hub:
         self.heads: dict[str, tuple[int, str]] = {}
         """Newest (seq, epoch) seen per stream (from events and sweeps): see ``known_head``."""
         self.connections = 0
+        """Open streams, idle WebSocket sockets included (``hold``)."""
         self.by_owner: dict[str, int] = {}
-        """Open streams per user (only users holding at least one)."""
+        """Open streams per user (only users holding at least one), idle WebSocket
+        sockets included."""
+        self.sockets = 0
+        """Open WebSocket sockets (each counted in ``connections`` once per subscription,
+        once while it has none)."""
+        self.idle_sockets = 0
+        """Open WebSocket sockets following no stream (``hold``)."""
         self.counters = StreamCounters()
         self.broker_up = False
         self._missed_publish = False
@@ -141,7 +148,7 @@ class Hub:
         self.streams.setdefault(conn.stream, set()).add(conn)
         self.connections += 1
         if conn.owner:
-            self.by_owner[conn.owner] = self.by_owner.get(conn.owner, 0) + 1
+            self._own(conn.owner)
             self.presence.joined(conn.stream, conn.owner)
 
     def unregister(self, conn: Connection) -> None:
@@ -155,12 +162,40 @@ class Hub:
             if not conns:
                 del self.streams[conn.stream]
             if conn.owner:
-                left = self.by_owner[conn.owner] - 1
-                if left:
-                    self.by_owner[conn.owner] = left
-                else:
-                    del self.by_owner[conn.owner]
+                self._disown(conn.owner)
                 self.presence.left(conn.stream, conn.owner)
+
+    def _own(self, owner: str) -> None:
+        self.by_owner[owner] = self.by_owner.get(owner, 0) + 1
+
+    def _disown(self, owner: str) -> None:
+        left = self.by_owner[owner] - 1
+        if left:
+            self.by_owner[owner] = left
+        else:
+            del self.by_owner[owner]
+
+    # -- WebSocket sockets -------------------------------------------------------------
+    def socket_opened(self) -> None:
+        self.sockets += 1
+
+    def socket_closed(self) -> None:
+        self.sockets -= 1
+
+    def hold(self, owner: str) -> None:
+        """Count a WebSocket that follows no stream as one open stream of ``owner``
+        (``streams/ws.py``): an idle socket costs the server as much as an idle stream,
+        so it takes a place under the per-user cap and shows in ``connections``. The
+        caller checks the cap first (``check_cap``), with no await in between."""
+        self.idle_sockets += 1
+        self.connections += 1
+        self._own(owner)
+
+    def release(self, owner: str) -> None:
+        """Undo one :meth:`hold` (the socket subscribed to a stream, or closed)."""
+        self.idle_sockets -= 1
+        self.connections -= 1
+        self._disown(owner)
 
     def open_by(self, owner: str) -> int:
         """Streams ``owner`` holds open on this node."""

@@ -49,6 +49,7 @@ from tocsin.errors import TocsinError
 from tocsin.events import topic_stream, user_stream
 from tocsin.ids import Position, event_id, parse_position
 from tocsin.ratelimit import RateLimited
+from tocsin.streams.connection import MAX_OUTBOX_BYTES
 from tocsin.streams.follow import Follower, JsonConnection
 from tocsin.streams.hub import Hub
 
@@ -58,6 +59,13 @@ WS_PATH = "/api/ws"
 AUTH_TIMEOUT_S = 5.0
 """How long a socket opened without a token has to send ``{"op": "auth"}``."""
 MAX_MESSAGE_BYTES = 16 * 1024
+"""Largest client message; ``server.py`` also sets it as uvicorn's ``ws_max_size`` so
+that it applies to frames and fragments before a message is assembled."""
+MAX_CONTROL_BYTES = MAX_OUTBOX_BYTES // 4
+"""Control replies (``pong``, ``subscribed``, ``unsubscribed``, errors …) a socket may
+have waiting to be written, as an event outbox is bounded. Unlike events they cannot be
+read again from the store, so a client that lets them pass this (64 KiB, hundreds of
+replies: a reading client never comes near it) is closed with 4008."""
 
 CLOSE_SHUTDOWN = 1001
 CLOSE_BAD_MESSAGE = 4000
@@ -120,7 +128,11 @@ class _Sub:
 
 
 class WebSocketSession:
-    """One socket: the reader is the request's task, plus one writer task."""
+    """One socket: the reader is the request's task, plus one writer task.
+
+    Counted under the per-user cap as ``max(1, subscriptions)``: while it follows no
+    stream the socket itself holds one place (``Hub.hold``), which its first
+    subscription takes over and its last unsubscribe gives back."""
 
     def __init__(self, hub: Hub, who: Subscriber | None, refused: TocsinError | None,
                  authenticate: Authenticate, rate: RateCheck, max_open: int | None) -> None:
@@ -132,15 +144,22 @@ class WebSocketSession:
         self.max_open = max_open
         self.subs: dict[str, _Sub] = {}
         self.control: list[bytes] = []
+        self.control_bytes = 0
+        """Bytes of control replies queued or being written (``MAX_CONTROL_BYTES``)."""
         self._wake = asyncio.Event()
         self.closing: _Close | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        self._registered = 0
+        """This socket's connections in the hub (subscriptions, and one being positioned)."""
+        self._holding = False
+        """Whether the socket itself holds a place under the cap (``Hub.hold``)."""
 
     # -- the request task: handshake, then the reader -----------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
+        self.hub.socket_opened()
         writer: asyncio.Task[None] | None = None
         try:
             if self.refused is not None:
@@ -150,14 +169,26 @@ class WebSocketSession:
             assert self.who is not None
             try:
                 await self.rate(self.who)  # a connect spends a read token, like a stream's
+                # An idle socket holds a place like a stream: checked and held with no
+                # await in between, so concurrent connects cannot slip past the cap.
+                self.hub.check_cap(self.who.user, self.max_open)
             except TocsinError as err:
                 raise _Close(CLOSE_POLICY, err.message) from None
+            self._hold()
             self._schedule_expiry()
             writer = asyncio.create_task(self._writer(send))
             await self._read(receive)
         except _Close as c:
             self._close(c.code, c.reason)
         finally:
+            # Nothing more is queued for a closing socket: its subscriptions leave the
+            # hub now, even if the writer is still blocked on a client that does not read.
+            for sub in list(self.subs.values()):
+                self._unregister(sub.conn)
+            self.subs.clear()
+            self.control.clear()
+            if self._expiry is not None:
+                self._expiry.cancel()
             if writer is None:
                 code = self.closing.code if self.closing else CLOSE_POLICY
                 with contextlib.suppress(Exception):
@@ -167,11 +198,32 @@ class WebSocketSession:
                 self._wake.set()
                 with contextlib.suppress(Exception):
                     await writer
-            for sub in self.subs.values():
-                self.hub.unregister(sub.conn)
-            self.subs.clear()
-            if self._expiry is not None:
-                self._expiry.cancel()
+            # The socket keeps its place until it is really done writing: a client that
+            # never reads holds at most its user's cap of sockets.
+            if self._holding:
+                self._holding = False
+                assert self.who is not None
+                self.hub.release(self.who.user)
+            self.hub.socket_closed()
+
+    def _hold(self) -> None:
+        if not self._holding and self._registered == 0 and self.who is not None:
+            self._holding = True
+            self.hub.hold(self.who.user)
+
+    def _register(self, conn: JsonConnection, signals: bool) -> None:
+        if self._holding:  # the first subscription takes over the socket's place
+            self._holding = False
+            self.hub.release(conn.owner)
+        self.hub.register(conn, signals=signals)
+        self._registered += 1
+
+    def _unregister(self, conn: JsonConnection) -> None:
+        """The last subscription gives its place back to the socket (never a new place:
+        one stream leaves as the socket's place is held)."""
+        self.hub.unregister(conn)
+        self._registered -= 1
+        self._hold()
 
     async def _first_auth(self, receive: Receive) -> None:
         try:
@@ -201,9 +253,22 @@ class WebSocketSession:
             raise _Close(CLOSE_REFUSED, "a refreshed token must be for the same user")
         self.who = who
         expires = None if who.expires_at is None else int(who.expires_at * 1000)
-        self.control.append(orjson.dumps({"op": "authenticated", "user": who.user,
-                                          "expiresAt": expires}))
-        self._wake.set()
+        self._reply({"op": "authenticated", "user": who.user, "expiresAt": expires})
+        self._recheck_topics(who)
+
+    def _recheck_topics(self, who: Subscriber) -> None:
+        """A refreshed token may allow fewer topics: each subscription it does not allow
+        ends, with an error frame naming it (as a subscribe with that token would be
+        refused, and REST answers 403)."""
+        for label, sub in list(self.subs.items()):
+            if not label.startswith("topic:"):
+                continue  # the inbox: the same user
+            try:
+                check_topic(label[6:], who)
+            except TocsinError as err:
+                del self.subs[label]
+                self._unregister(sub.conn)
+                self._reply(error_frame(err, label))
 
     def _schedule_expiry(self) -> None:
         if self._expiry is not None:
@@ -236,24 +301,46 @@ class WebSocketSession:
                 return
             op = self._parse(message)
             kind = op.get("op")
+            if kind not in ("subscribe", "unsubscribe", "ping", "auth"):
+                raise _Close(CLOSE_BAD_MESSAGE, f"unknown op {str(kind)[:40]!r}")
+            label = op.get("stream") if kind in ("subscribe", "unsubscribe") else None
+            if label is not None and not isinstance(label, str):
+                raise _Close(CLOSE_BAD_MESSAGE, "'stream' must be a string")
+            # Every message spends a read token (--rate-reads), as a subscribe always did:
+            # each one makes the server write a reply. A refused one changes nothing.
+            assert self.who is not None
+            try:
+                await self.rate(self.who)
+            except TocsinError as err:
+                self._reply(error_frame(err, label))
+                continue
+            if self.closing is not None:
+                return
             if kind == "subscribe":
                 await self._subscribe(op)
             elif kind == "unsubscribe":
-                label = op.get("stream")
-                sub = self.subs.pop(label, None) if isinstance(label, str) else None
+                sub = self.subs.pop(label, None) if label is not None else None
                 if sub is not None:
-                    self.hub.unregister(sub.conn)
+                    self._unregister(sub.conn)
                 self._reply({"op": "unsubscribed", "stream": label})
             elif kind == "ping":
                 self._reply({"op": "pong"})
-            elif kind == "auth":
+            else:
                 self._auth(op)
                 self._schedule_expiry()
-            else:
-                raise _Close(CLOSE_BAD_MESSAGE, f"unknown op {str(kind)[:40]!r}")
 
-    def _reply(self, body: dict[str, Any]) -> None:
-        self.control.append(orjson.dumps(body))
+    def _reply(self, body: dict[str, Any] | bytes) -> None:
+        """Queue a control reply, or close a socket whose client lets them pile up."""
+        if self.closing is not None:
+            return
+        frame = body if isinstance(body, bytes) else orjson.dumps(body)
+        if self.control_bytes + len(frame) > MAX_CONTROL_BYTES:
+            self.control.clear()
+            self.hub.counters.unread_closes += 1
+            self._close(CLOSE_POLICY, "the client does not read its replies")
+            return
+        self.control.append(frame)
+        self.control_bytes += len(frame)
         self._wake.set()
 
     async def _subscribe(self, op: dict[str, Any]) -> None:
@@ -276,17 +363,18 @@ class WebSocketSession:
             else:
                 raise TocsinError("invalid_field", "'stream' is 'inbox' or 'topic:<name>'.",
                                   "stream")
-            old = self.subs.pop(label, None)
-            if old is not None:
-                self.hub.unregister(old.conn)
-            await self.rate(who)
-            self.hub.check_cap(who.user, self.max_open)
+            # Re-subscribing replaces a subscription, and the first one takes over the
+            # socket's own place: neither adds a stream. Any refusal leaves the existing
+            # subscription as it was.
+            old = self.subs.get(label)
+            if old is None and not self._holding:
+                self.hub.check_cap(who.user, self.max_open)
         except TocsinError as err:
-            self.control.append(error_frame(err, label))
-            self._wake.set()
+            self._reply(error_frame(err, label))
             return
-        if self.closing is not None:
-            return
+        if old is not None:
+            del self.subs[label]
+            self._unregister(old.conn)
         last: Position | None = None
         if since is not None and since.strip():
             try:
@@ -295,14 +383,18 @@ class WebSocketSession:
                 last = NEVER_ISSUED
         conn = JsonConnection(stream, who.user, self.hub.counters, self._wake.set)
         # before reading the head: nothing published is missed
-        self.hub.register(conn, signals=signals)
+        self._register(conn, signals)
         follower = Follower(self.hub, conn)
-        if not await follower.position(last, self.hub.known_head(stream)) \
-                or self.closing is not None:
-            self.hub.unregister(conn)
+        try:
+            placed = await follower.position(last, self.hub.known_head(stream))
+        except BaseException:  # cancelled (or a bug): never leave it registered
+            self._unregister(conn)
+            raise
+        if not placed or self.closing is not None:
+            self._unregister(conn)
             return
         if conn.closed:  # the server is shutting down
-            self.hub.unregister(conn)
+            self._unregister(conn)
             raise _Close(CLOSE_SHUTDOWN, "server shutting down")
         # The ack first, then the subscription's frames (a reset included).
         self._reply({"op": "subscribed", "stream": label,
@@ -336,6 +428,9 @@ class WebSocketSession:
                 frames, self.control = self.control, []
                 for f in frames:
                     await send({"type": "websocket.send", "text": f.decode()})
+                    self.control_bytes -= len(f)  # counted until written
+                    if self.closing is not None:
+                        return
             busy = False
             for sub in list(self.subs.values()):
                 conn = sub.conn
@@ -359,4 +454,3 @@ class WebSocketSession:
                     busy = True
             if not busy and not self.control and self.closing is None:
                 await wake.wait()
-

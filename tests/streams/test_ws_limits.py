@@ -1,0 +1,247 @@
+"""Issue 21, items 1, 2, 3 and 9: the WebSocket surface against a real ``tocsin serve``,
+played by a raw socket (``tests/support/ws.py``) where the finding needs a hostile
+client.
+
+1. Control replies are bounded: a client that sends pings and never reads is closed
+   with 4008 once its replies pass ``MAX_CONTROL_BYTES``, the server's memory stays
+   flat; every message spends a read token (``--rate-reads``).
+2. Frames are limited at the protocol layer: no permessage-deflate (a compressed frame
+   is a protocol error, never inflated), a frame declaring more than 16 KiB or
+   fragments adding up to more are closed with 1009 before the payload is held. Idle
+   sockets count toward ``--max-user-streams``, ``/api/stats`` and ``/metrics``.
+3. A token refresh ends each subscription the new token does not allow.
+9. A refused (rate-limited) re-subscribe leaves the live subscription alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from websockets.frames import Opcode
+
+from tests.support.server import ServerProcess, start_server
+from tests.support.ws import RawWs, rss_mb
+from tocsin.streams.ws import MAX_MESSAGE_BYTES
+
+CAP = 3
+PING = RawWs.frame(Opcode.TEXT, b'{"op":"ping"}')
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    s = start_server(tmp_path_factory.mktemp("ws"), extra=["--max-user-streams", str(CAP)])
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A read bucket of 2: the connect and one more message."""
+    s = start_server(tmp_path_factory.mktemp("ws-tight"), extra=["--rate-reads", "1/h:2"])
+    yield s
+    s.stop()
+
+
+def stats(srv: ServerProcess) -> dict[str, Any]:
+    with srv.publisher() as c:
+        body: dict[str, Any] = c.get("/api/stats").json()
+        return body
+
+
+def metric(srv: ServerProcess, name: str, labels: dict[str, str] | None = None) -> float:
+    text = httpx.get(srv.url + "/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and (labels is None or sample.labels == labels):
+                return float(sample.value)
+    return 0.0  # not exported (yet)
+
+
+def until(check: Any, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert check()
+
+
+def pong(ws: RawWs) -> None:
+    """A round trip: the socket is past its handshake, accepted and counted."""
+    seen = len(ws.messages)
+    ws.send({"op": "ping"})
+    assert ws.read_until(lambda w: any(m.get("op") in ("pong", "error")
+                                       for m in w.messages[seen:]))
+
+
+# -- item 1: control replies -------------------------------------------------------------
+def test_a_client_that_sends_pings_and_never_reads_is_closed_and_memory_stays_flat(
+        srv: ServerProcess) -> None:
+    before_closes = metric(srv, "tocsin_ws_unread_closes_total")
+    ws = RawWs(srv, srv.token("flood"), rcvbuf=4096)
+    pong(ws)
+    rss_before = rss_mb(srv)
+    # ~2 MB of pings, whose replies are far more than the socket buffers hold: before
+    # the fix every reply was kept (the server took ~170 MB a second of this).
+    for _ in range(200):
+        if not ws.send_raw(PING * 500, timeout=3):
+            break  # the server stopped reading: it has closed the socket
+    # The client reads at last: what was written, then the close frame.
+    close = ws.read_to_close(timeout=30)
+    assert close is not None and close.code == 4008, close
+    assert "read" in close.reason
+    replies = [m for m in ws.messages if m.get("op") in ("pong", "error")]
+    assert 0 < len(replies) < 100_000
+    grown = rss_mb(srv) - rss_before
+    assert grown < 30, f"RSS grew {grown:.0f} MB"
+    ws.close()
+    assert metric(srv, "tocsin_ws_unread_closes_total") == before_closes + 1
+    until(lambda: stats(srv)["webSockets"] == 0)
+    with srv.publisher() as c:
+        assert c.get("/readyz").status_code == 200
+
+
+def test_control_messages_spend_read_tokens(tight: ServerProcess) -> None:
+    ws = RawWs(tight, tight.token("pinger"))  # the connect spends the first token
+    ws.send({"op": "ping"})
+    ws.wait_for(lambda m: m.get("op") == "pong")
+    for _ in range(3):
+        ws.send({"op": "ping"})
+    err = ws.wait_for(lambda m: m.get("op") == "error")
+    assert err["error"]["code"] == "rate_limited" and err["error"]["retryAfter"] >= 1
+    ws.read_until(lambda w: len(w.messages) >= 4, timeout=2)
+    assert [m["op"] for m in ws.messages] == ["pong", "error", "error", "error"]
+    ws.close()
+
+
+# -- item 2: frames, compression, counting -------------------------------------------------
+def test_compression_is_not_negotiated_and_a_compressed_frame_is_never_inflated(
+        srv: ServerProcess) -> None:
+    big = b'{"op":"auth","token":"' + b"a" * (16 * 1024 * 1024) + b'"}'
+    frame = RawWs.frame(Opcode.TEXT, big, compress=True)
+    assert len(frame) < 20_000  # 16 MiB of text deflates to ~16 KB
+    rss_before = rss_mb(srv)
+    socks = []
+    for _ in range(10):  # unauthenticated: the first message is still to come
+        ws = RawWs(srv, headers={"Sec-WebSocket-Extensions": "permessage-deflate"})
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        ws.send_raw(frame)
+        socks.append(ws)
+    for ws in socks:
+        close = ws.read_to_close()
+        assert close is not None and close.code == 1002, close  # RSV1 without the extension
+        ws.close()
+    assert rss_mb(srv) - rss_before < 30
+
+
+def test_a_frame_declaring_more_than_16_kib_is_closed_before_its_payload(
+        srv: ServerProcess) -> None:
+    ws = RawWs(srv, srv.token("big-frame"))
+    header = RawWs.frame(Opcode.TEXT, b" " * (16 * 1024 * 1024))[:14]  # 2 + 8 + mask
+    ws.send_raw(header + b"x" * 1000)  # the rest never comes
+    close = ws.read_to_close()
+    assert close is not None and close.code == 1009, close
+    ws.close()
+
+
+def test_fragments_without_fin_are_closed_at_16_kib(srv: ServerProcess) -> None:
+    ws = RawWs(srv, srv.token("fragments"))
+    pong(ws)
+    part = b" " * 8192
+    ws.send_raw(RawWs.frame(Opcode.TEXT, b'{"op":"ping","x":"' + part, fin=False))
+    for _ in range(3):
+        if not ws.send_raw(RawWs.frame(Opcode.CONT, part, fin=False), timeout=5):
+            break
+    close = ws.read_to_close()
+    assert close is not None and close.code == 1009, close
+    ws.close()
+
+
+def test_a_message_at_the_limit_still_passes(srv: ServerProcess) -> None:
+    ws = RawWs(srv, srv.token("at-limit"))
+    body = b'{"op":"ping","pad":"' + b"p" * (MAX_MESSAGE_BYTES - 100) + b'"}'
+    ws.send_raw(RawWs.frame(Opcode.TEXT, body))
+    ws.wait_for(lambda m: m.get("op") == "pong")
+    ws.close()
+
+
+def test_idle_sockets_count_toward_the_cap_stats_and_metrics(srv: ServerProcess) -> None:
+    user = "idle-holder"
+    held = [RawWs(srv, srv.token(user, ["room:*"])) for _ in range(CAP)]
+    for ws in held:
+        pong(ws)
+    over = RawWs(srv, srv.token(user))
+    close = over.read_to_close()
+    over.close()
+    assert close is not None and close.code == 4008 and "streams" in close.reason, close
+    body = stats(srv)
+    assert body["connections"] == CAP and body["webSockets"] == CAP
+    assert {"user": user, "streams": CAP} in body["largestHolders"]
+    assert metric(srv, "tocsin_connections", {"transport": "ws"}) == CAP
+    assert metric(srv, "tocsin_websockets") == CAP
+    # An SSE stream of the same user is refused too: one cap for every transport.
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        r = c.get("/api/notifications/stream", params={"token": srv.token(user)})
+        assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_streams"
+    # A socket's first subscription takes over its place; a second one needs another.
+    held[0].send({"op": "subscribe", "stream": "inbox"})
+    held[0].wait_for(lambda m: m.get("op") == "subscribed")
+    assert stats(srv)["connections"] == CAP
+    held[0].send({"op": "subscribe", "stream": "topic:room:1"})
+    err = held[0].wait_for(lambda m: m.get("op") == "error")
+    assert err["stream"] == "topic:room:1" and err["error"]["code"] == "too_many_streams"
+    # Unsubscribing gives the place back to the socket; closing one frees it.
+    held[0].send({"op": "unsubscribe", "stream": "inbox"})
+    held[0].wait_for(lambda m: m.get("op") == "unsubscribed")
+    assert stats(srv)["connections"] == CAP
+    held.pop().close()
+    until(lambda: stats(srv)["connections"] == CAP - 1)
+    for ws in held:
+        ws.close()
+    until(lambda: stats(srv)["webSockets"] == 0 and stats(srv)["connections"] == 0)
+
+
+# -- item 3: a refreshed token re-checks the subscriptions -------------------------------
+def test_a_refreshed_token_ends_the_subscriptions_it_does_not_allow(
+        srv: ServerProcess) -> None:
+    user = "refresher"
+    ws = RawWs(srv, srv.token(user, ["team:*"]))
+    for label in ("topic:team:b", "topic:team:a", "inbox"):
+        ws.send({"op": "subscribe", "stream": label})
+        ws.wait_for(lambda m, label=label: m.get("op") == "subscribed"
+                    and m["stream"] == label)
+    ws.send({"op": "auth", "token": srv.token(user, ["team:a"])})
+    ws.wait_for(lambda m: m.get("op") == "authenticated")
+    err = ws.wait_for(lambda m: m.get("op") == "error")
+    assert err["stream"] == "topic:team:b" and err["error"]["code"] == "forbidden"
+    with srv.publisher() as c:
+        for topic, title in (("team:b", "secret"), ("team:a", "first"), ("team:a", "last")):
+            r = c.post(f"/api/topics/{topic}/events", json={"type": "t", "title": title})
+            assert r.status_code == 201
+    ws.wait_for(lambda m: m.get("stream") == "topic:team:a"
+                and m.get("data", {}).get("title") == "last")
+    assert not [m for m in ws.messages if m.get("stream") == "topic:team:b"
+                and m.get("event")]
+    ws.close()
+
+
+# -- item 9: a refused re-subscribe keeps the subscription ------------------------------
+def test_a_rate_limited_resubscribe_leaves_the_subscription_alone(
+        tight: ServerProcess) -> None:
+    user = "resubscriber"
+    ws = RawWs(tight, tight.token(user))  # token 1: the connect
+    ws.send({"op": "subscribe", "stream": "inbox"})  # token 2
+    ws.wait_for(lambda m: m.get("op") == "subscribed")
+    ws.send({"op": "subscribe", "stream": "inbox"})  # none left
+    err = ws.wait_for(lambda m: m.get("op") == "error")
+    assert err["stream"] == "inbox" and err["error"]["code"] == "rate_limited"
+    with tight.publisher() as c:
+        r = c.post("/api/notifications", json={"recipients": [user], "type": "t",
+                                               "title": "still here"})
+        assert r.status_code == 201
+    ws.wait_for(lambda m: m.get("stream") == "inbox" and m.get("event") == "notification")
+    ws.close()
