@@ -17,10 +17,19 @@ Client → server (JSON text messages):
 - ``{"op": "unsubscribe", "stream"}`` → ``{"op": "unsubscribed", "stream"}``;
 - ``{"op": "ping"}`` → ``{"op": "pong"}`` (browsers cannot see protocol pings).
 
+Every message after the socket is authenticated spends a read token (``--rate-reads``);
+a refused one changes nothing. A later ``auth`` ends each topic subscription the new
+token does not allow.
+
 Errors are ``{"op": "error", "stream"?, "error": {"code", "message"}}`` with the HTTP
 API's codes (``forbidden``, ``too_many_streams``, ``rate_limited`` …). Close codes:
 4001 token expired (or never sent), 4003 credentials refused, 4000 bad message,
-4008 policy, 1001 server shutting down.
+4008 policy (rate limit or stream cap at connect, control replies left unread), 1009
+message too large (the protocol's, ``server.py``), 1001 server shutting down.
+
+Bounds: messages of 16 KiB (``MAX_MESSAGE_BYTES``), control replies waiting to be
+written (``MAX_CONTROL_BYTES``), and the socket itself under the per-user cap as
+``max(1, subscriptions)``.
 
 Each subscription is a :class:`~tocsin.streams.follow.JsonConnection` in the hub and
 follows the SSE rules exactly (``follow.py``: the same position rule, ``reset``,
