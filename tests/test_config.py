@@ -58,6 +58,7 @@ ROWS: list[tuple[str, str, str, Any]] = [
     ("TOCSIN_MAX_USER_STREAMS", "20", "max_user_streams", 20),
     ("TOCSIN_MAX_HEADER_BYTES", "16384", "max_header_bytes", 16384),
     ("TOCSIN_HEADER_TIMEOUT", "3s", "header_timeout_s", 3.0),
+    ("TOCSIN_WS_WRITE_TIMEOUT", "5s", "ws_write_timeout_s", 5.0),
     ("TOCSIN_METRICS_KEY", "m" * 16, "metrics_key", "m" * 16),
     ("TOCSIN_TIMER_POLL", "200ms", "timer_poll_s", 0.2),
     ("TOCSIN_GROUP_WINDOW", "10m", "group_window_s", 600.0),

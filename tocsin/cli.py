@@ -110,6 +110,7 @@ SERVER_FLAGS: list[tuple[str, str, Any]] = [
     ("max_user_streams", "--max-user-streams", int),
     ("max_header_bytes", "--max-header-bytes", int),
     ("header_timeout_s", "--header-timeout", str),
+    ("ws_write_timeout_s", "--ws-write-timeout", str),
     ("metrics_key", "--metrics-key", str),
     ("timer_poll_s", "--timer-poll", str), ("test_clock_file", "--test-clock-file", str),
     ("group_window_s", "--group-window", str),

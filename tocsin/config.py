@@ -51,6 +51,7 @@ DEFAULT_RATE_PUBLISH = "off"
 DEFAULT_MAX_USER_STREAMS = 100
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
+DEFAULT_WS_WRITE_TIMEOUT_S = 30.0
 DEFAULT_DATABASE_TEXT = "tocsin.db in the user data dir"
 DEFAULT_METRICS_KEY = ""
 DEFAULT_TIMER_POLL_S = 1.0
@@ -223,6 +224,11 @@ class Settings(BaseSettings):
         DEFAULT_HEADER_TIMEOUT_S, gt=0, validation_alias="TOCSIN_HEADER_TIMEOUT",
         description="Time a connection has to send a complete request head (also closes "
                     "connections that send nothing).",
+    )
+    ws_write_timeout_s: Duration = Field(
+        DEFAULT_WS_WRITE_TIMEOUT_S, gt=0, validation_alias="TOCSIN_WS_WRITE_TIMEOUT",
+        description="A WebSocket whose client takes none of the data waiting for it for "
+                    "this long is dropped.",
     )
     metrics_key: str = Field(
         DEFAULT_METRICS_KEY,

@@ -215,6 +215,55 @@ def limited_protocol(max_head_bytes: int, head_timeout_s: float,
     return LimitedHttpToolsProtocol
 
 
+def write_limited_ws(write_timeout_s: float) -> type[Any] | str:
+    """uvicorn's WebSocket protocol (the websockets library's sans-I/O implementation,
+    which uvicorn's ``auto`` picks with the ``websockets`` package this project
+    requires) with a bound it lacks: a socket whose transport has stayed paused (its
+    buffers full: the client takes nothing) for ``write_timeout_s`` is aborted.
+
+    Without it a client that stops reading keeps its socket forever: closing it (a
+    4008 from ``streams/ws.py``, or uvicorn's keepalive timeout) waits for the
+    buffered data to drain, which a client advertising a zero window never lets
+    happen. The abort frees the buffers and ends the session (its ``send`` sees the
+    disconnect). Costs nothing until a socket's writes back up.
+
+    ``"auto"`` (no write bound; the size limits of ``uvicorn_config`` still apply) on
+    a uvicorn without that implementation."""
+    try:
+        from uvicorn.protocols.websockets.websockets_sansio_impl import (
+            WebSocketsSansIOProtocol,
+        )
+    except ImportError:  # pragma: no cover - uvicorn older than the sans-I/O protocol
+        return "auto"
+
+    class WriteLimitedWebSocketProtocol(WebSocketsSansIOProtocol):
+        write_timer: asyncio.TimerHandle | None = None
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            if self.write_timer is None:
+                self.write_timer = self.loop.call_later(write_timeout_s, self._write_timeout)
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            self._cancel_write_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._cancel_write_timer()
+            super().connection_lost(exc)
+
+        def _cancel_write_timer(self) -> None:
+            if self.write_timer is not None:
+                self.write_timer.cancel()
+                self.write_timer = None
+
+        def _write_timeout(self) -> None:
+            self.write_timer = None
+            self.transport.abort()  # connection_lost follows: the app sees a disconnect
+
+    return WriteLimitedWebSocketProtocol
+
+
 def uvicorn_config(settings: Settings, app: Gate) -> uvicorn.Config:
     httptools = importlib.util.find_spec("httptools") is not None
     return uvicorn.Config(
@@ -236,6 +285,7 @@ def uvicorn_config(settings: Settings, app: Gate) -> uvicorn.Config:
         # where inflation is capped, each socket would still hold ~40 KB of zlib state
         # and compress every shared frame once per socket.
         ws_per_message_deflate=False,
+        ws=write_limited_ws(settings.ws_write_timeout_s),
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",

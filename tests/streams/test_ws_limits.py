@@ -4,7 +4,8 @@ client.
 
 1. Control replies are bounded: a client that sends pings and never reads is closed
    with 4008 once its replies pass ``MAX_CONTROL_BYTES``, the server's memory stays
-   flat; every message spends a read token (``--rate-reads``).
+   flat, and a socket whose client takes nothing at all is dropped after
+   ``--ws-write-timeout``; every message spends a read token (``--rate-reads``).
 2. Frames are limited at the protocol layer: no permessage-deflate (a compressed frame
    is a protocol error, never inflated), a frame declaring more than 16 KiB or
    fragments adding up to more are closed with 1009 before the payload is held. Idle
@@ -15,6 +16,7 @@ client.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +28,7 @@ from websockets.frames import Opcode
 
 from tests.support.server import ServerProcess, start_server
 from tests.support.ws import RawWs, rss_mb
-from tocsin.streams.ws import MAX_MESSAGE_BYTES
+from tocsin.streams.ws import DRAIN_TIMEOUT_S, MAX_MESSAGE_BYTES
 
 CAP = 3
 PING = RawWs.frame(Opcode.TEXT, b'{"op":"ping"}')
@@ -43,6 +45,13 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A read bucket of 2: the connect and one more message."""
     s = start_server(tmp_path_factory.mktemp("ws-tight"), extra=["--rate-reads", "1/h:2"])
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def stalling(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    s = start_server(tmp_path_factory.mktemp("ws-stall"), extra=["--ws-write-timeout", "2s"])
     yield s
     s.stop()
 
@@ -85,10 +94,14 @@ def test_a_client_that_sends_pings_and_never_reads_is_closed_and_memory_stays_fl
     pong(ws)
     rss_before = rss_mb(srv)
     # ~2 MB of pings, whose replies are far more than the socket buffers hold: before
-    # the fix every reply was kept (the server took ~170 MB a second of this).
+    # the fix every reply was kept (the server took ~170 MB a second of this). Now the
+    # server stops reading once 32 KiB of replies wait, and closes the socket when
+    # they have not gone out in DRAIN_TIMEOUT_S.
     for _ in range(200):
         if not ws.send_raw(PING * 500, timeout=3):
-            break  # the server stopped reading: it has closed the socket
+            break  # the server stopped reading
+    until(lambda: metric(srv, "tocsin_ws_unread_closes_total") == before_closes + 1,
+          timeout=DRAIN_TIMEOUT_S + 20)
     # The client reads at last: what was written, then the close frame.
     close = ws.read_to_close(timeout=30)
     assert close is not None and close.code == 4008, close
@@ -98,10 +111,45 @@ def test_a_client_that_sends_pings_and_never_reads_is_closed_and_memory_stays_fl
     grown = rss_mb(srv) - rss_before
     assert grown < 30, f"RSS grew {grown:.0f} MB"
     ws.close()
-    assert metric(srv, "tocsin_ws_unread_closes_total") == before_closes + 1
     until(lambda: stats(srv)["webSockets"] == 0)
     with srv.publisher() as c:
         assert c.get("/readyz").status_code == 200
+
+
+def test_a_client_that_sends_fast_and_reads_is_slowed_not_closed(srv: ServerProcess) -> None:
+    """5,000 pings in one burst while reading: the replies (~0.5 MB, rate_limited
+    errors past the read bucket) outrun the writer, so the reader waits for them to
+    go out instead of closing the socket."""
+    ws = RawWs(srv, srv.token("fast-reader"))
+    pong(ws)
+    sender = threading.Thread(target=ws.send_raw, args=(PING * 5000, 60), daemon=True)
+    sender.start()
+    ws.read_until(lambda w: len(w.messages) >= 5001 or w.close_frame is not None,
+                  timeout=60)
+    sender.join(10)
+    assert ws.close_frame is None, ws.close_frame
+    assert len(ws.messages) == 5001
+    ws.close()
+
+
+def test_a_socket_whose_client_takes_nothing_is_dropped(stalling: ServerProcess) -> None:
+    """The 4008 above can only reach a client that reads; one that never does would
+    keep its socket (and its buffers) forever. After --ws-write-timeout with the
+    server's writes backed up, the socket is aborted."""
+    ws = RawWs(stalling, stalling.token("stall"), rcvbuf=4096)
+    pong(ws)
+    assert stats(stalling)["webSockets"] == 1
+    for _ in range(200):  # replies back up until the server closes, then stops reading
+        if not ws.send_raw(PING * 500, timeout=3):
+            break
+    until(lambda: stats(stalling)["webSockets"] == 0, timeout=30)  # nothing read
+    assert stats(stalling)["connections"] == 0
+
+    def gone() -> bool:
+        return not ws.send_raw(PING, timeout=1)
+
+    until(gone, timeout=15)  # reset by the server: sending fails
+    ws.close()
 
 
 def test_control_messages_spend_read_tokens(tight: ServerProcess) -> None:

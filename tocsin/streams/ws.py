@@ -28,8 +28,9 @@ API's codes (``forbidden``, ``too_many_streams``, ``rate_limited`` …). Close c
 message too large (the protocol's, ``server.py``), 1001 server shutting down.
 
 Bounds: messages of 16 KiB (``MAX_MESSAGE_BYTES``), control replies waiting to be
-written (``MAX_CONTROL_BYTES``), and the socket itself under the per-user cap as
-``max(1, subscriptions)``.
+written (past ``CONTROL_PAUSE_BYTES`` the reader stops reading until they go out; not
+gone in ``DRAIN_TIMEOUT_S``, or past ``MAX_CONTROL_BYTES``: close 4008), and the socket
+itself under the per-user cap as ``max(1, subscriptions)``.
 
 Each subscription is a :class:`~tocsin.streams.follow.JsonConnection` in the hub and
 follows the SSE rules exactly (``follow.py``: the same position rule, ``reset``,
@@ -70,11 +71,18 @@ AUTH_TIMEOUT_S = 5.0
 MAX_MESSAGE_BYTES = 16 * 1024
 """Largest client message; ``server.py`` also sets it as uvicorn's ``ws_max_size`` so
 that it applies to frames and fragments before a message is assembled."""
-MAX_CONTROL_BYTES = MAX_OUTBOX_BYTES // 4
-"""Control replies (``pong``, ``subscribed``, ``unsubscribed``, errors …) a socket may
-have waiting to be written, as an event outbox is bounded. Unlike events they cannot be
-read again from the store, so a client that lets them pass this (64 KiB, hundreds of
-replies: a reading client never comes near it) is closed with 4008."""
+CONTROL_PAUSE_BYTES = 32 * 1024
+"""Control replies (``pong``, ``subscribed``, ``unsubscribed``, errors …) waiting to be
+written past which the reader stops reading the client's messages until the writer has
+sent them: the client's own sends back up (TCP), so a fast client is slowed, not
+closed. Unlike events, replies cannot be read again from the store."""
+DRAIN_TIMEOUT_S = 10.0
+"""How long the reader waits for those replies to go out; a client that does not read
+them in that time is closed with 4008."""
+MAX_CONTROL_BYTES = MAX_OUTBOX_BYTES // 2
+"""The hard bound on waiting replies (128 KiB, as an event outbox is bounded): above
+``CONTROL_PAUSE_BYTES`` by more than the replies of any one message (an ``auth`` that
+ends 100 subscriptions writes ~50 KB); past it the socket is closed with 4008."""
 
 CLOSE_SHUTDOWN = 1001
 CLOSE_BAD_MESSAGE = 4000
@@ -156,6 +164,8 @@ class WebSocketSession:
         self.control_bytes = 0
         """Bytes of control replies queued or being written (``MAX_CONTROL_BYTES``)."""
         self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
+        """Set by the writer as control replies go out (and when anything closes)."""
         self.closing: _Close | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._registered = 0
@@ -304,6 +314,9 @@ class WebSocketSession:
 
     async def _read(self, receive: Receive) -> None:
         while self.closing is None:
+            if self.control_bytes > CONTROL_PAUSE_BYTES and not await self._drain():
+                self._unread()
+                return
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 self.closing = _Close(1000)
@@ -338,15 +351,30 @@ class WebSocketSession:
                 self._auth(op)
                 self._schedule_expiry()
 
+    async def _drain(self) -> bool:
+        """Wait (without reading) until the writer has sent the replies down to
+        ``CONTROL_PAUSE_BYTES``; ``False`` if the client did not take them in time."""
+        try:
+            async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                while self.control_bytes > CONTROL_PAUSE_BYTES and self.closing is None:
+                    self._drained.clear()
+                    await self._drained.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def _unread(self) -> None:
+        self.control.clear()
+        self.hub.counters.unread_closes += 1
+        self._close(CLOSE_POLICY, "the client does not read its replies")
+
     def _reply(self, body: dict[str, Any] | bytes) -> None:
         """Queue a control reply, or close a socket whose client lets them pile up."""
         if self.closing is not None:
             return
         frame = body if isinstance(body, bytes) else orjson.dumps(body)
         if self.control_bytes + len(frame) > MAX_CONTROL_BYTES:
-            self.control.clear()
-            self.hub.counters.unread_closes += 1
-            self._close(CLOSE_POLICY, "the client does not read its replies")
+            self._unread()
             return
         self.control.append(frame)
         self.control_bytes += len(frame)
@@ -414,13 +442,14 @@ class WebSocketSession:
         if self.closing is None:
             self.closing = _Close(code, reason)
         self._wake.set()
+        self._drained.set()
 
     # -- the writer task ----------------------------------------------------------------
     async def _writer(self, send: Send) -> None:
         try:
             await self._write_loop(send)
         except OSError:
-            pass  # the client went away mid-write
+            self._close(1000)  # the client went away mid-write (the reader may be waiting)
         except Exception:  # never leave the reader waiting on a dead writer
             log.exception("websocket writer failed")
             self._close(1011, "internal error")
@@ -438,6 +467,7 @@ class WebSocketSession:
                 for f in frames:
                     await send({"type": "websocket.send", "text": f.decode()})
                     self.control_bytes -= len(f)  # counted until written
+                    self._drained.set()
                     if self.closing is not None:
                         return
             busy = False
