@@ -215,20 +215,30 @@ def limited_protocol(max_head_bytes: int, head_timeout_s: float,
     return LimitedHttpToolsProtocol
 
 
-def write_limited_ws(write_timeout_s: float) -> type[Any] | str:
+WS_FEED_BYTES = 4096
+"""Bytes of a socket read handed to the WebSocket parser at a time (``limited_ws``)."""
+
+
+def limited_ws(write_timeout_s: float) -> type[Any] | str:
     """uvicorn's WebSocket protocol (the websockets library's sans-I/O implementation,
     which uvicorn's ``auto`` picks with the ``websockets`` package this project
-    requires) with a bound it lacks: a socket whose transport has stayed paused (its
-    buffers full: the client takes nothing) for ``write_timeout_s`` is aborted.
+    requires) with two bounds it lacks:
 
-    Without it a client that stops reading keeps its socket forever: closing it (a
-    4008 from ``streams/ws.py``, or uvicorn's keepalive timeout) waits for the
-    buffered data to drain, which a client advertising a zero window never lets
-    happen. The abort frees the buffers and ends the session (its ``send`` sees the
-    disconnect). Costs nothing until a socket's writes back up.
+    - **Messages parsed ahead of the application.** uvicorn parses a whole socket read
+      (up to 256 KiB) at once and queues every message in it, pausing reads only
+      after: 256 KiB of 19-byte pings became ~13,000 queued dicts (~4 MB) per socket
+      while ``streams/ws.py`` was holding back. Here a read is parsed
+      ``WS_FEED_BYTES`` at a time, and the rest is kept as bytes until the
+      application has taken what was queued.
+    - **Writes that never drain.** A socket whose transport has stayed paused (its
+      buffers full: the client takes nothing) for ``write_timeout_s`` is aborted.
+      Closing it otherwise (a 4008 from ``streams/ws.py``, or uvicorn's keepalive
+      timeout) waits for the buffer to drain, which a client advertising a zero
+      window never lets happen; the abort frees the buffers and ends the session
+      (its ``send`` sees the disconnect). Costs nothing until a socket backs up.
 
-    ``"auto"`` (no write bound; the size limits of ``uvicorn_config`` still apply) on
-    a uvicorn without that implementation."""
+    ``"auto"`` (neither bound; the size limits of ``uvicorn_config`` still apply) on a
+    uvicorn without that implementation."""
     try:
         from uvicorn.protocols.websockets.websockets_sansio_impl import (
             WebSocketsSansIOProtocol,
@@ -236,9 +246,44 @@ def write_limited_ws(write_timeout_s: float) -> type[Any] | str:
     except ImportError:  # pragma: no cover - uvicorn older than the sans-I/O protocol
         return "auto"
 
-    class WriteLimitedWebSocketProtocol(WebSocketsSansIOProtocol):
+    class LimitedWebSocketProtocol(WebSocketsSansIOProtocol):
         write_timer: asyncio.TimerHandle | None = None
+        backlog = b""
+        """Read but not yet parsed: waits for the application to take its messages."""
 
+        # -- reading: parse no further ahead than the application -----------------------
+        def data_received(self, data: bytes) -> None:
+            if self.close_sent:  # past the application's close uvicorn drops messages
+                data, self.backlog = self.backlog + data, b""
+                super().data_received(data)
+            elif self.backlog:  # reading stays paused until the application catches up
+                self.backlog += data
+                if not self.read_paused:
+                    self.read_paused = True
+                    self.transport.pause_reading()
+            else:
+                self._feed(data)
+
+        def _feed(self, data: bytes) -> None:
+            view = memoryview(data)
+            while view and not self.transport.is_closing():
+                super().data_received(bytes(view[:WS_FEED_BYTES]))
+                view = view[WS_FEED_BYTES:]
+                if view and not self.queue.empty():
+                    self.backlog = bytes(view)
+                    if not self.read_paused:
+                        self.read_paused = True
+                        self.transport.pause_reading()
+                    return
+
+        async def receive(self) -> Any:
+            message = await super().receive()
+            if self.backlog and self.queue.empty():
+                data, self.backlog = self.backlog, b""
+                self._feed(data)  # pauses reading again if it queued a message
+            return message
+
+        # -- writing: drop a client that takes nothing ----------------------------------
         def pause_writing(self) -> None:
             super().pause_writing()
             if self.write_timer is None:
@@ -250,6 +295,7 @@ def write_limited_ws(write_timeout_s: float) -> type[Any] | str:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._cancel_write_timer()
+            self.backlog = b""
             super().connection_lost(exc)
 
         def _cancel_write_timer(self) -> None:
@@ -261,7 +307,7 @@ def write_limited_ws(write_timeout_s: float) -> type[Any] | str:
             self.write_timer = None
             self.transport.abort()  # connection_lost follows: the app sees a disconnect
 
-    return WriteLimitedWebSocketProtocol
+    return LimitedWebSocketProtocol
 
 
 def uvicorn_config(settings: Settings, app: Gate) -> uvicorn.Config:
@@ -285,7 +331,7 @@ def uvicorn_config(settings: Settings, app: Gate) -> uvicorn.Config:
         # where inflation is capped, each socket would still hold ~40 KB of zlib state
         # and compress every shared frame once per socket.
         ws_per_message_deflate=False,
-        ws=write_limited_ws(settings.ws_write_timeout_s),
+        ws=limited_ws(settings.ws_write_timeout_s),
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",

@@ -293,3 +293,68 @@ def test_a_rate_limited_resubscribe_leaves_the_subscription_alone(
         assert r.status_code == 201
     ws.wait_for(lambda m: m.get("stream") == "inbox" and m.get("event") == "notification")
     ws.close()
+
+
+# -- the protocol under tocsin serve: no parsing ahead of the application ----------------
+async def test_the_protocol_parses_no_further_ahead_than_the_application() -> None:
+    """uvicorn parses a whole socket read and queues every message in it: 256 KiB of
+    pings became ~13,000 queued messages per socket while the application held back.
+    ``server.py: limited_ws`` parses ``WS_FEED_BYTES`` at a time and keeps the rest
+    as bytes; every message still arrives, in order."""
+    import asyncio
+
+    import uvicorn
+    from uvicorn.server import ServerState
+    from websockets.client import ClientProtocol
+    from websockets.http11 import Response
+    from websockets.uri import parse_uri
+
+    from tocsin.server import WS_FEED_BYTES, limited_ws
+
+    n = 12_000
+    gate = asyncio.Event()
+    received: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await gate.wait()
+        while len(received) < n:
+            received.append((await receive())["text"])
+
+    config = uvicorn.Config(app, ws_ping_interval=None, lifespan="off")
+    config.load()
+    protocol = limited_ws(30.0)
+    assert not isinstance(protocol, str)
+    made: list[Any] = []
+
+    def factory() -> Any:
+        made.append(protocol(config=config, server_state=ServerState(), app_state={}))
+        return made[-1]
+
+    server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        client = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}/"))
+        client.send_request(client.connect())
+        writer.write(b"".join(client.data_to_send()))
+        while not any(isinstance(e, Response) for e in client.events_received()):
+            client.receive_data(await asyncio.wait_for(reader.read(65536), 10))
+        frames = [RawWs.frame(Opcode.TEXT, b'{"n":%d}' % i) for i in range(n)]
+        writer.write(b"".join(frames))  # ~170 KB of small messages
+        await asyncio.wait_for(writer.drain(), 10)
+        proto = made[0]
+        deadline = time.monotonic() + 10
+        while not proto.backlog and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert proto.backlog, "nothing held back"
+        assert proto.queue.qsize() <= WS_FEED_BYTES // min(map(len, frames)) + 1
+        gate.set()
+        deadline = time.monotonic() + 20
+        while len(received) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert received == [f'{{"n":{i}}}' for i in range(n)]
+    finally:
+        writer.close()
+        server.close()
