@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +27,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.frames import Opcode
 
+from tests.cluster.helpers import channel_url
 from tests.support.server import ServerProcess, start_server
+from tests.support.services import REDIS_URL, need_redis
 from tests.support.ws import RawWs, rss_mb
 from tocsin.streams.ws import DRAIN_TIMEOUT_S, MAX_MESSAGE_BYTES
 
@@ -207,6 +210,26 @@ def test_fragments_without_fin_are_closed_at_16_kib(srv: ServerProcess) -> None:
     close = ws.read_to_close()
     assert close is not None and close.code == 1009, close
     ws.close()
+
+
+@pytest.mark.redis
+def test_workers_get_the_same_protocol_limits(tmp_path: Path) -> None:
+    """``--workers N`` runs each worker through the same ``server.py`` settings."""
+    need_redis()
+    srv = start_server(tmp_path, broker=channel_url(REDIS_URL), extra=["--workers", "2"])
+    try:
+        for _ in range(4):  # sockets land on either worker
+            ws = RawWs(srv, srv.token("worker-limits"),
+                       headers={"Sec-WebSocket-Extensions": "permessage-deflate"})
+            assert ws.response is not None
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers
+            header = RawWs.frame(Opcode.TEXT, b" " * (1 << 20))[:14]
+            ws.send_raw(header + b"x" * 100)
+            close = ws.read_to_close()
+            assert close is not None and close.code == 1009, close
+            ws.close()
+    finally:
+        srv.stop()
 
 
 def test_a_message_at_the_limit_still_passes(srv: ServerProcess) -> None:
