@@ -314,9 +314,11 @@ class WebSocketSession:
 
     async def _read(self, receive: Receive) -> None:
         while self.closing is None:
-            if self.control_bytes > CONTROL_PAUSE_BYTES and not await self._drain():
-                self._unread()
-                return
+            if self.control_bytes > CONTROL_PAUSE_BYTES:
+                if not await self._drain():
+                    self._unread()
+                    return
+                continue
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 self.closing = _Close(1000)
