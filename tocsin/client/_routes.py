@@ -80,8 +80,11 @@ def publish(
     key = idempotency_key
     if key is None and escalation is None:
         key = str(uuid.uuid4())
-    payload = _some(recipients=names(recipients, "recipients"), type=type, title=title,
-                    body=body, priority=priority, groupKey=group_key, url=url, actor=actor,
+    people = names(recipients, "recipients")
+    # With escalation the policy names the people; extra ones are optional.
+    payload = _some(recipients=people if people or escalation is None else None, type=type,
+                    title=title, body=body, priority=priority, groupKey=group_key, url=url,
+                    actor=actor,
                     source=source, data=data, ttl=ttl, idempotencyKey=key,
                     escalation=escalation)
     return Op(Call("POST", "/api/notifications", payload, repeatable=key is not None),
