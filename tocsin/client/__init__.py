@@ -26,6 +26,7 @@ from tocsin.client._models import (
     Ack,
     Defaults,
     Digest,
+    Dnd,
     InboxChange,
     Incident,
     Notification,
@@ -35,6 +36,7 @@ from tocsin.client._models import (
     Preferences,
     Priority,
     PublishResult,
+    QuietHours,
     SnoozeResult,
     Token,
     TopicEvent,
@@ -49,9 +51,9 @@ from tocsin.client._user import AsyncUserClient, UserClient
 
 __all__ = [
     "Ack", "AsyncPublisher", "AsyncUserClient", "AuthenticationError", "ConflictError",
-    "Defaults", "Digest", "Event", "InboxChange", "Incident", "NotFoundError",
+    "Defaults", "Digest", "Dnd", "Event", "InboxChange", "Incident", "NotFoundError",
     "Notification", "NotificationPage", "Policy", "PolicyStep", "Preferences", "Priority",
-    "PublishResult", "Publisher", "RateLimitError", "SnoozeResult", "Status",
+    "PublishResult", "Publisher", "QuietHours", "RateLimitError", "SnoozeResult", "Status",
     "TocsinAPIError", "TocsinConnectionError", "TocsinError", "Token", "TokenFunction",
     "TopicEvent", "TopicPage", "TypePreferences", "User", "UserClient", "ValidationError",
     "subscribe",
