@@ -28,7 +28,7 @@ def test_exported_members() -> None:
         "AuthenticationError", "ConflictError", "NotFoundError", "RateLimitError",
         "TocsinAPIError", "TocsinConnectionError", "TocsinError", "ValidationError",
         # results and arguments
-        "Ack", "Defaults", "Digest", "Dnd", "Event", "InboxChange", "Incident",
+        "Ack", "Acked", "Defaults", "Digest", "Dnd", "Event", "InboxChange", "Incident",
         "Notification", "NotificationPage", "Policy", "PolicyStep", "Preferences",
         "Priority", "PublishResult", "QuietHours", "SnoozeResult", "Status", "Token",
         "TokenFunction", "TopicEvent", "TopicPage", "TypePreferences", "User"])

@@ -273,7 +273,9 @@ async def test_websocket_sends_the_token_in_a_message_not_the_url(
             return ev
         raise AssertionError("no event")
 
-    assert (await asyncio.wait_for(first(), 30)).data["title"] == "one"
+    ev = await asyncio.wait_for(first(), 30)
+    assert ev.notification is not None and ev.notification["title"] == "one"
+    assert ev.change is None and ev.digest is None and ev.activity is None
     assert token not in srv.log()  # uvicorn logs each upgrade's path
 
 

@@ -24,6 +24,7 @@ from tocsin.client._errors import (
 )
 from tocsin.client._models import (
     Ack,
+    Acked,
     Defaults,
     Digest,
     Dnd,
@@ -50,7 +51,7 @@ from tocsin.client._tokens import TokenFunction
 from tocsin.client._user import AsyncUserClient, UserClient
 
 __all__ = [
-    "Ack", "AsyncPublisher", "AsyncUserClient", "AuthenticationError", "ConflictError",
+    "Ack", "Acked", "AsyncPublisher", "AsyncUserClient", "AuthenticationError", "ConflictError",
     "Defaults", "Digest", "Dnd", "Event", "InboxChange", "Incident", "NotFoundError",
     "Notification", "NotificationPage", "Policy", "PolicyStep", "Preferences", "Priority",
     "PublishResult", "Publisher", "QuietHours", "RateLimitError", "SnoozeResult", "Status",

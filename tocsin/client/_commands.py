@@ -18,6 +18,7 @@ PUBLISH_FIELDS = {
     "priority": "priority", "groupKey": "group_key", "group_key": "group_key",
     "url": "url", "actor": "actor", "source": "source", "data": "data", "ttl": "ttl",
     "idempotencyKey": "idempotency_key", "idempotency_key": "idempotency_key",
+    "escalation": "escalation",
 }
 """Keys a notification read from stdin may have (the API's names or snake_case) ->
 :meth:`Publisher.publish` arguments."""
@@ -39,7 +40,7 @@ class Item:
 KINDS: dict[str, tuple[type, ...]] = {
     "title": (str,), "type": (str,), "body": (str,), "priority": (str,),
     "group_key": (str,), "url": (str,), "actor": (str,), "source": (str,),
-    "data": (dict,), "ttl": (int,), "idempotency_key": (str,),
+    "data": (dict,), "ttl": (int,), "idempotency_key": (str,), "escalation": (str,),
 }
 """The JSON type each field must have (``recipients``: checked on its own)."""
 
@@ -50,11 +51,12 @@ def _fields(where: str, item: Any) -> Item:
     unknown = sorted(set(item) - set(PUBLISH_FIELDS))
     if unknown:
         raise InputError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    for needed in ("recipients", "title"):
-        if needed not in item:
-            raise InputError(f"{where}: {needed!r} is required")
+    if "title" not in item:
+        raise InputError(f"{where}: 'title' is required")
+    if "recipients" not in item and "escalation" not in item:
+        raise InputError(f"{where}: 'recipients' is required (or 'escalation')")
     fields = {PUBLISH_FIELDS[k]: v for k, v in item.items()}
-    recipients = fields["recipients"]
+    recipients = fields.setdefault("recipients", [])
     if isinstance(recipients, str):
         fields["recipients"] = [recipients]
     elif not (isinstance(recipients, list) and all(isinstance(r, str) for r in recipients)):

@@ -127,6 +127,17 @@ class Ack(TypedDict):
     ackedAt: int | None
 
 
+class Acked(TypedDict):
+    """An ``acked`` event's data: ``incident`` was acknowledged by ``by``;
+    ``ids`` are this user's notifications of it."""
+
+    id: str
+    ids: list[str]
+    incident: str
+    by: str
+    at: int
+
+
 class PolicyStep(TypedDict):
     """One step of an escalation policy: notify ``targets``, then wait."""
 

@@ -25,13 +25,14 @@ import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import quote
 
 import httpx
 from httpx_sse import aconnect_sse
 
 from tocsin.client._errors import TocsinAPIError, TocsinConnectionError, api_error
+from tocsin.client._models import Acked, Digest, InboxChange, Notification, TopicEvent
 from tocsin.client._tokens import AsyncTokens, TokenFunction, jwt_expiry
 
 __all__ = ["Event", "Status", "TokenFunction", "jwt_expiry", "subscribe"]
@@ -56,14 +57,40 @@ FATAL_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 415})
 @dataclass(frozen=True, slots=True)
 class Event:
     """One stream event: ``id`` (``<epoch>-<seq>``), ``event`` (its kind: see
-    docs/python.md) and its JSON ``data`` (typed shapes: ``Notification`` for
-    ``notification`` and ``updated``, ``InboxChange`` for ``read``, ``unread``,
-    ``read_all``, ``deleted`` and ``snoozed``, ``Digest``, ``TopicEvent`` for
-    ``activity``)."""
+    docs/python.md) and its JSON ``data``. The properties give ``data`` its type when
+    the kind has it (else None): ``ev.notification["title"]`` for a ``notification``
+    or ``updated`` event."""
 
     id: str
     event: str
     data: Any
+
+    @property
+    def notification(self) -> Notification | None:
+        """``notification`` (new, or back from a snooze) and ``updated`` events."""
+        return cast(Notification, self.data) if self.event in NOTIFICATION_KINDS else None
+
+    @property
+    def change(self) -> InboxChange | None:
+        """``read``, ``unread``, ``read_all``, ``deleted`` and ``snoozed`` events."""
+        return cast(InboxChange, self.data) if self.event in CHANGE_KINDS else None
+
+    @property
+    def acked(self) -> Acked | None:
+        return cast(Acked, self.data) if self.event == "acked" else None
+
+    @property
+    def digest(self) -> Digest | None:
+        return cast(Digest, self.data) if self.event == "digest" else None
+
+    @property
+    def activity(self) -> TopicEvent | None:
+        """A topic feed's ``activity`` events."""
+        return cast(TopicEvent, self.data) if self.event == "activity" else None
+
+
+NOTIFICATION_KINDS = frozenset({"notification", "updated"})
+CHANGE_KINDS = frozenset({"read", "unread", "read_all", "deleted", "snoozed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +258,7 @@ async def _renew(tokens: AsyncTokens, state: _State,
             return
         await asyncio.sleep(max(0.0, wait))
         before = tokens.value
-        if (tokens.renew_in() or 0.0) > 0:
+        if not tokens.due():
             continue  # the connect loop already fetched one
         try:
             report(Status("refreshing"))
@@ -239,7 +266,7 @@ async def _renew(tokens: AsyncTokens, state: _State,
         except Exception as exc:  # the app's function: retried at the next connect
             log.warning("token function failed: %s", _reason(exc))
             return
-        if fresh == before or (tokens.renew_in() or 0.0) <= 0:
+        if fresh == before or tokens.due():
             return  # no newer token to be had: the expiry path will ask again
         if state.on_token is not None:
             await state.on_token(fresh)

@@ -59,6 +59,11 @@ class TokenHolder:
     def needs_fetch(self) -> bool:
         return self.value is None or (self.function is not None and self.expired())
 
+    def due(self) -> bool:
+        """The next token is due now."""
+        wait = self.renew_in()
+        return wait is not None and wait <= 0
+
     def renew_in(self) -> float | None:
         """Seconds until the next token is due (None: never, e.g. a token string)."""
         expiry = self.expiry()
@@ -70,7 +75,7 @@ class TokenHolder:
 
 class SyncTokens(TokenHolder):
     def get(self, *, force: bool = False) -> str:
-        if force or self.needs_fetch() or (self.renew_in() or 1.0) <= 0:
+        if force or self.needs_fetch() or self.due():
             self.fetch()
         assert self.value is not None
         return self.value
@@ -84,7 +89,7 @@ class SyncTokens(TokenHolder):
 
 class AsyncTokens(TokenHolder):
     async def get(self, *, force: bool = False) -> str:
-        if force or self.needs_fetch() or (self.renew_in() or 1.0) <= 0:
+        if force or self.needs_fetch() or self.due():
             await self.fetch()
         assert self.value is not None
         return self.value

@@ -82,9 +82,15 @@ async def follow(url: str, key: str) -> None:
 
 
 def handle(event: Event) -> None:
-    if event.event in ("notification", "updated"):
-        note: Notification = event.data
-        print(note["title"], note.get("url"))
+    note = event.notification
+    if note is not None:
+        print(note["title"], note.get("url"), note["priority"])
+    elif event.change is not None:
+        print(event.change["ids"], event.change["unreadCount"])
+    elif event.acked is not None:
+        print(event.acked["incident"], event.acked["by"])
+    elif event.digest is not None:
+        print(event.digest["count"])
 
 
 if __name__ == "__main__":
