@@ -201,3 +201,25 @@ def test_token_refuses_what_the_api_refuses() -> None:
     out = tocsin("token", "alice", "--ttl", "0", *secret)
     assert out.returncode == 2 and "--ttl" in out.stderr
     assert tocsin("token", "alice", "--ttl", "1h", *secret).stdout.count(".") == 2
+
+
+def test_send_on_a_terminal_says_it_is_reading_stdin() -> None:
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "tocsin", "send", "--api-key", "k" * 20,
+                             "--server", f"http://127.0.0.1:{free_port()}"],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    os.close(slave)
+    try:
+        assert proc.stderr is not None
+        ready, _, _ = select.select([proc.stderr], [], [], 30)
+        assert ready, "nothing said"  # before: silence, waiting for input
+        line = proc.stderr.readline()
+        assert "reading notifications from stdin" in line, line
+    finally:
+        proc.kill()
+        proc.wait(10)
+        os.close(master)
