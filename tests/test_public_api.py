@@ -21,8 +21,24 @@ def test_exported_members() -> None:
              "Tocsin": tocsin.service, "create_app": tocsin.app}
     for name, module in homes.items():
         assert getattr(tocsin, name) is getattr(module, name)  # the lazy name is the real one
-    assert tocsin.client.__all__ == ["AsyncPublisher", "Event", "Publisher", "TocsinAPIError",
-                                     "Token", "TokenFunction", "subscribe"]
+    assert sorted(tocsin.client.__all__) == sorted([
+        # clients
+        "AsyncPublisher", "AsyncUserClient", "Publisher", "UserClient", "subscribe",
+        # errors
+        "AuthenticationError", "ConflictError", "NotFoundError", "RateLimitError",
+        "TocsinAPIError", "TocsinConnectionError", "TocsinError", "ValidationError",
+        # results and arguments
+        "Ack", "Acked", "Defaults", "Digest", "Dnd", "Event", "InboxChange", "Incident",
+        "Notification", "NotificationPage", "Policy", "PolicyStep", "Preferences",
+        "Priority", "PublishResult", "QuietHours", "SnoozeResult", "Status", "Token",
+        "TokenFunction", "TopicEvent", "TopicPage", "TypePreferences", "User"])
+    for name in tocsin.client.__all__:
+        assert hasattr(tocsin.client, name), name
+    for error in ("AuthenticationError", "NotFoundError", "ConflictError", "RateLimitError",
+                  "ValidationError"):
+        assert issubclass(getattr(tocsin.client, error), tocsin.client.TocsinAPIError)
+    assert issubclass(tocsin.client.TocsinAPIError, tocsin.client.TocsinError)
+    assert issubclass(tocsin.client.TocsinConnectionError, tocsin.client.TocsinError)
     assert "store_from_url" in tocsin.store.__all__ and "Store" in tocsin.store.__all__
     assert "broker_from_url" in tocsin.broker.__all__ and "Broker" in tocsin.broker.__all__
 

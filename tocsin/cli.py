@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
-import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -238,7 +237,10 @@ def token(
     if not jwt_secret:
         console.print("[red]error:[/] give --jwt-secret or TOCSIN_JWT_SECRET")
         raise typer.Exit(2)
-    tok, _ = mint_token(jwt_secret, user, topic, int(_duration(ttl)))
+    if not 1 <= len(user) <= 200:  # what POST /api/tokens takes (api/models.py: TokenIn)
+        console.print("[red]error:[/] USER must be 1 to 200 characters")
+        raise typer.Exit(2)
+    tok, _ = mint_token(jwt_secret, user, topic, _token_ttl(ttl))
     print(tok)
 
 
@@ -278,6 +280,19 @@ def vapid(database_url: Database = None, vapid_private_key: VapidKey = None) -> 
     print(asyncio.run(run()))
 
 
+MAX_TOKEN_TTL_S = 30 * 24 * 3600
+"""The longest token ``POST /api/tokens`` mints (api/models.py: TokenIn)."""
+
+
+def _token_ttl(text: str) -> int:
+    """A token lifetime in whole seconds, refused where the API refuses it."""
+    seconds = int(_duration(text))
+    if not 1 <= seconds <= MAX_TOKEN_TTL_S:
+        console.print(f"[red]error:[/] --ttl must be from 1s to 30d, not {escape(text)}")
+        raise typer.Exit(2)
+    return seconds
+
+
 ServerUrl = Annotated[str, typer.Option(
     envvar="TOCSIN_URL", show_envvar=True,
     help="Server base URL (a client-side variable, not a server setting).")]
@@ -285,6 +300,13 @@ ClientApiKey = Annotated[str, typer.Option(
     envvar="TOCSIN_API_KEY", show_envvar=True,
     help="Publisher key (a client-side variable: one of the server's TOCSIN_API_KEYS).")]
 DEFAULT_SERVER_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+
+
+def _need_api_key(api_key: str) -> None:
+    """Without a key nothing can work: say so at once (not after the retries)."""
+    if not api_key.strip():
+        console.print("[red]error:[/] no API key: set TOCSIN_API_KEY or pass --api-key")
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -303,37 +325,47 @@ def send(
 ) -> None:
     """Publish a notification through the HTTP API. Without --to and --title, reads
     JSON from stdin: one object with the API's fields ({"recipients": [...], "title":
-    ...}) or JSON lines, one notification a line. Prints "user<TAB>id" lines."""
-    from tocsin.client import Publisher, TocsinAPIError
-    from tocsin.client._commands import InputError, read_notifications
+    ...}), a JSON array of them, or JSON lines, one notification a line. Prints
+    "user<TAB>id" lines."""
+    from tocsin.client import Publisher, TocsinAPIError, TocsinConnectionError
+    from tocsin.client._commands import InputError, Item, read_notifications
 
+    _need_api_key(api_key)
     if to is None and title is None:
+        if sys.stdin.isatty():
+            console.print("reading notifications from stdin (JSON; Ctrl-D to end, or give "
+                          "--to and --title)", style="dim")
         try:
-            batch = list(read_notifications(sys.stdin.read()))
+            batch = read_notifications(sys.stdin.read())
         except InputError as exc:
-            console.print(f"[red]error:[/] stdin: {escape(str(exc))}")
+            console.print(f"[red]error:[/] stdin {escape(str(exc))}")
             raise typer.Exit(2) from None
     elif to is None or title is None:
         console.print("[red]error:[/] give both --to and --title, or neither (JSON on stdin)")
         raise typer.Exit(2)
     else:
-        batch = [{"recipients": to, "title": title, "type": type, "body": body,
-                  "priority": priority, "url": url, "group_key": group_key}]
+        batch = [Item("the command line", {
+            "recipients": to, "title": title, "type": type, "body": body,
+            "priority": priority, "url": url, "group_key": group_key})]
+    where = ""
     try:
         with Publisher(server, api_key) as pub:
-            for fields in batch:
-                ids = pub.publish(**fields)
-                for user, nid in ids.items():
+            for item in batch:
+                where = f"stdin {item.where}: " if len(batch) > 1 or to is None else ""
+                result = pub.publish(**item.fields)
+                for user, nid in result.ids.items():
                     print(f"{user}\t{nid}", flush=True)
-    except httpx.HTTPError as exc:
-        console.print(f"[red]error:[/] cannot reach {server}: {exc}")
+                for user, why in result.skipped.items():
+                    console.print(f"{escape(user)}: not delivered ({escape(why)})",
+                                  style="dim")
+    except TocsinConnectionError as exc:
+        console.print(f"[red]error:[/] {escape(where)}{escape(str(exc))}")
         raise typer.Exit(1) from exc
     except TocsinAPIError as exc:
-        console.print(f"[red]error {exc.status}:[/] {exc.code}: {escape(exc.message)}")
+        field = f" ({exc.field})" if exc.field else ""
+        console.print(f"[red]error {exc.status}:[/] {escape(where)}{exc.code}{field}: "
+                      f"{escape(exc.message)}")
         raise typer.Exit(1) from exc
-    except TypeError as exc:  # a field of the wrong kind in the JSON
-        console.print(f"[red]error:[/] stdin: {escape(str(exc))}")
-        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -342,31 +374,33 @@ def listen(
     topic: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="Follow this topic feed instead of the inbox.")] = None,
     since: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        help="Start after this event id (0: all retained history); default: live only.")]
-    = None,
+        help="Start after this event id (0: all retained history).",
+        show_default="live only")] = None,
     ttl: Annotated[str, typer.Option(help="Lifetime of each minted token, e.g. 1h.")] = "1h",
     transport: Annotated[str, typer.Option(help="sse or ws (WebSocket).")] = "sse",
     json_lines: Annotated[Optional[bool], typer.Option(  # noqa: UP045
-        "--json/--pretty", help="Output format [default: pretty on a terminal, "
-        "JSON lines otherwise].", show_default=False)] = None,
+        "--json/--pretty", help="Output format.",
+        show_default="pretty on a terminal, JSON lines otherwise")] = None,
     server: ServerUrl = DEFAULT_SERVER_URL,
     api_key: ClientApiKey = "",
 ) -> None:
-    """Print a stream as it arrives, resuming across disconnects and server restarts.
-    Mints the user's token through the API with the publisher key, and a new one
-    whenever it expires. Ctrl-C stops."""
+    """Print a stream as it arrives, resuming across disconnects and server restarts
+    (each retry said on stderr). Mints the user's token through the API with the
+    publisher key, and a new one before each expires. Ctrl-C stops."""
     from tocsin.client import TocsinAPIError
     from tocsin.client._commands import listen as run_listen
-    from tocsin.client._commands import printer, stdout_is_terminal
+    from tocsin.client._commands import printer, status_printer, stdout_is_terminal
 
+    _need_api_key(api_key)
     if transport not in ("sse", "ws"):
         raise typer.BadParameter("sse or ws", param_hint="--transport")
+    seconds = _token_ttl(ttl)
     pretty = stdout_is_terminal() if json_lines is None else not json_lines
     show = printer(sys.stdout, pretty)
     try:
-        asyncio.run(run_listen(server, api_key, user, topic=topic, since=since,
-                               ttl=max(1, int(_duration(ttl))),
-                               transport="ws" if transport == "ws" else "sse", show=show))
+        asyncio.run(run_listen(server, api_key, user, topic=topic, since=since, ttl=seconds,
+                               transport="ws" if transport == "ws" else "sse", show=show,
+                               on_status=status_printer(sys.stderr)))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     except TocsinAPIError as exc:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.ids import seq_of
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import ServerProcess, free_port, start_server
 from tocsin.client import Publisher
 
 
@@ -145,3 +145,81 @@ def test_send_reads_json_and_json_lines_from_stdin(sqlite_server: ServerProcess)
     invalid = tocsin("send", *common, stdin='{"recipients": ["a"], "title": "x", '
                      '"priority": "nope"}')
     assert invalid.returncode == 1 and "invalid_field" in invalid.stderr
+
+
+def test_send_and_listen_without_an_api_key_exit_2_at_once(
+        sqlite_server: ServerProcess) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TOCSIN_API_KEY"}
+    for args in (["send", "--to", "a", "--title", "t"], ["listen", "--user", "a"]):
+        started = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "tocsin", *args, "--server",
+                              sqlite_server.url], capture_output=True, text=True,
+                             timeout=30, env=env)
+        # Before: send said "Illegal header value" after its retries; listen hung.
+        assert out.returncode == 2 and "TOCSIN_API_KEY" in out.stderr, out.stderr
+        assert time.monotonic() - started < 10
+
+
+def test_listen_says_it_is_retrying_when_the_server_is_unreachable() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "tocsin", "listen", "--user", "a",
+                             "--api-key", "k" * 20, "--server",
+                             f"http://127.0.0.1:{free_port()}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # before: nothing for 25 s
+        assert line.startswith("retrying in ") and "connection refused" in line, line
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def test_listen_help_shows_its_defaults() -> None:
+    out = subprocess.run([sys.executable, "-m", "tocsin", "listen", "--help"],
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "COLUMNS": "200"})
+    assert "pretty on a terminal, JSON lines otherwise" in out.stdout  # rich ate it
+    assert "live only" in out.stdout and "[default: 1h]" in out.stdout
+
+
+def test_send_batch_errors_name_their_line(sqlite_server: ServerProcess) -> None:
+    key = ["--server", sqlite_server.url, "--api-key", sqlite_server.api_key]
+    batch = '{"recipients": ["a"], "title": "ok"}\n{"recipients": ["a"], "title": ""}\n'
+    out = tocsin("send", *key, stdin=batch)
+    assert out.returncode == 1 and "line 2" in out.stderr and "title" in out.stderr
+    assert out.stdout.count("\t") == 1  # the first was sent
+    out = tocsin("send", *key, stdin='{"recipients": 5, "title": "x"}')
+    # Before: "'int' object is not iterable".
+    assert out.returncode == 2 and "'recipients' must be a user id or a list" in out.stderr
+    out = tocsin("send", *key, stdin='{"recipients": ["a"], "title": "x", "ttl": "1h"}')
+    assert out.returncode == 2 and "'ttl' must be a JSON int" in out.stderr
+
+
+def test_token_refuses_what_the_api_refuses() -> None:
+    secret = ["--jwt-secret", "s" * 40]
+    assert tocsin("token", "", *secret).returncode == 2
+    out = tocsin("token", "alice", "--ttl", "0", *secret)
+    assert out.returncode == 2 and "--ttl" in out.stderr
+    assert tocsin("token", "alice", "--ttl", "1h", *secret).stdout.count(".") == 2
+
+
+def test_send_on_a_terminal_says_it_is_reading_stdin() -> None:
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "tocsin", "send", "--api-key", "k" * 20,
+                             "--server", f"http://127.0.0.1:{free_port()}"],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    os.close(slave)
+    try:
+        assert proc.stderr is not None
+        ready, _, _ = select.select([proc.stderr], [], [], 30)
+        assert ready, "nothing said"  # before: silence, waiting for input
+        line = proc.stderr.readline()
+        assert "reading notifications from stdin" in line, line
+    finally:
+        proc.kill()
+        proc.wait(10)
+        os.close(master)

@@ -23,7 +23,7 @@ def test_a_publish_whose_reply_is_lost_is_stored_once(server: ServerProcess,
         ids = pub.publish([uid], "Deploy finished", data={"v": 1})
         assert proxy.dropped == 1 and proxy.connections == 2  # sent twice
     items = inbox(server, uid)
-    assert len(items) == 1 and items[0]["id"] == ids[uid]
+    assert len(items) == 1 and items[0]["id"] == ids.ids[uid]
 
 
 def test_without_the_retry_the_lost_reply_would_have_been_a_duplicate(
@@ -52,7 +52,7 @@ def test_every_publisher_route(server: ServerProcess, uid: str) -> None:
         ids = pub.publish([uid, uid + "b"], "T", type="deploy", body="B", priority="urgent",
                           group_key="g", url="https://ci.example/1", actor="ci",
                           source="build", data={"n": 1}, ttl=600)
-        assert set(ids) == {uid, uid + "b"}
+        assert set(ids.ids) == {uid, uid + "b"}
         first = pub.post_event(f"{uid}:core", "one", actor="ci", data={"k": 1})
         pub.post_event(f"{uid}:core", "two")
         page = pub.topic_events(f"{uid}:core", limit=1)
@@ -84,4 +84,4 @@ async def test_async_publisher_against_a_real_server(server: ServerProcess,
             assert (await pub.token(uid)).count(".") == 2
             assert isinstance(await pub.stats(), dict)
     items = inbox(server, uid)
-    assert [i["id"] for i in items] == [ids[uid]]
+    assert [i["id"] for i in items] == [ids.ids[uid]]

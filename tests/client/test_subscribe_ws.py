@@ -13,7 +13,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from tests.support.ids import seq_of
 from tests.support.server import ServerProcess
-from tocsin.client import Event, Publisher, TocsinAPIError, subscribe
+from tocsin.client import AuthenticationError, Event, Publisher, TocsinAPIError, subscribe
 
 EVENTS = [{"stream": "inbox", "id": f"ep-{i}", "event": "notification",
            "data": {"title": f"n{i}"}} for i in range(1, 7)]
@@ -32,7 +32,10 @@ class FakeWs:
 
     async def handler(self, ws: ServerConnection) -> None:
         assert ws.request is not None
-        token = ws.request.path.partition("token=")[2]
+        assert "token" not in ws.request.path  # in the first message, never in the URL
+        auth = json.loads(await ws.recv())
+        assert auth["op"] == "auth"
+        token = auth["token"]
         self.tokens.append(token)
         if self.close is not None:
             await ws.close(self.close, "refused")
@@ -96,7 +99,9 @@ async def test_error_frames_and_refusals_raise() -> None:
     async for url in run_fake(FakeWs(close=4003)):
         with pytest.raises(TocsinAPIError) as caught:
             await asyncio.wait_for(take(url, "t", 1), 15)
-    assert caught.value.status == 403
+    # A refused token: what an SSE connect answers for it (tests/client/test_sdk.py).
+    assert isinstance(caught.value, AuthenticationError)
+    assert (caught.value.status, caught.value.code) == (401, "unauthorized")
 
 
 async def test_topic_subscription_names_the_stream() -> None:

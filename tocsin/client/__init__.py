@@ -1,7 +1,7 @@
 """The Python SDK for Tocsin (httpx; SSE through httpx-sse, WebSocket through
 ``websockets``). See docs/python.md.
 
-    from tocsin.client import Publisher, subscribe
+    from tocsin.client import Publisher, UserClient, subscribe
 
     with Publisher("http://127.0.0.1:8000", api_key) as pub:
         pub.publish(["alice"], "Deploy finished", priority="high")
@@ -12,9 +12,50 @@
 
 from __future__ import annotations
 
-from tocsin.client._errors import TocsinAPIError
-from tocsin.client._publisher import AsyncPublisher, Publisher, Token
-from tocsin.client._subscribe import Event, TokenFunction, subscribe
+from tocsin.client._errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    RateLimitError,
+    TocsinAPIError,
+    TocsinConnectionError,
+    TocsinError,
+    ValidationError,
+)
+from tocsin.client._models import (
+    Ack,
+    Acked,
+    Defaults,
+    Digest,
+    Dnd,
+    InboxChange,
+    Incident,
+    Notification,
+    NotificationPage,
+    Policy,
+    PolicyStep,
+    Preferences,
+    Priority,
+    PublishResult,
+    QuietHours,
+    SnoozeResult,
+    Token,
+    TopicEvent,
+    TopicPage,
+    TypePreferences,
+    User,
+)
+from tocsin.client._publisher import AsyncPublisher, Publisher
+from tocsin.client._subscribe import Event, Status, subscribe
+from tocsin.client._tokens import TokenFunction
+from tocsin.client._user import AsyncUserClient, UserClient
 
-__all__ = ["AsyncPublisher", "Event", "Publisher", "TocsinAPIError", "Token",
-           "TokenFunction", "subscribe"]
+__all__ = [
+    "Ack", "Acked", "AsyncPublisher", "AsyncUserClient", "AuthenticationError", "ConflictError",
+    "Defaults", "Digest", "Dnd", "Event", "InboxChange", "Incident", "NotFoundError",
+    "Notification", "NotificationPage", "Policy", "PolicyStep", "Preferences", "Priority",
+    "PublishResult", "Publisher", "QuietHours", "RateLimitError", "SnoozeResult", "Status",
+    "TocsinAPIError", "TocsinConnectionError", "TocsinError", "Token", "TokenFunction",
+    "TopicEvent", "TopicPage", "TypePreferences", "User", "UserClient", "ValidationError",
+    "subscribe",
+]

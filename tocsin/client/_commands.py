@@ -4,18 +4,21 @@ only read their flags)."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from tocsin.client._publisher import AsyncPublisher
-from tocsin.client._subscribe import Event, Transport, subscribe
+from tocsin.client._subscribe import Event, Status, Transport, subscribe
 
 PUBLISH_FIELDS = {
     "recipients": "recipients", "title": "title", "type": "type", "body": "body",
     "priority": "priority", "groupKey": "group_key", "group_key": "group_key",
     "url": "url", "actor": "actor", "source": "source", "data": "data", "ttl": "ttl",
     "idempotencyKey": "idempotency_key", "idempotency_key": "idempotency_key",
+    "escalation": "escalation",
 }
 """Keys a notification read from stdin may have (the API's names or snake_case) ->
 :meth:`Publisher.publish` arguments."""
@@ -25,35 +28,74 @@ class InputError(ValueError):
     """Standard input is not a notification (or JSON lines of them)."""
 
 
-def read_notifications(text: str) -> Iterator[dict[str, Any]]:
-    """The notifications in ``text``: one JSON object, a JSON array of objects, or JSON
-    lines (one object a line), each as :meth:`Publisher.publish` keyword arguments."""
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One notification read from stdin: where it was (``line 3``, ``item 2``) and its
+    :meth:`Publisher.publish` keyword arguments."""
+
+    where: str
+    fields: dict[str, Any]
+
+
+KINDS: dict[str, tuple[type, ...]] = {
+    "title": (str,), "type": (str,), "body": (str,), "priority": (str,),
+    "group_key": (str,), "url": (str,), "actor": (str,), "source": (str,),
+    "data": (dict,), "ttl": (int,), "idempotency_key": (str,), "escalation": (str,),
+}
+"""The JSON type each field must have (``recipients``: checked on its own)."""
+
+
+def _fields(where: str, item: Any) -> Item:
+    if not isinstance(item, dict):
+        raise InputError(f"{where}: expected a JSON object")
+    unknown = sorted(set(item) - set(PUBLISH_FIELDS))
+    if unknown:
+        raise InputError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    if "title" not in item:
+        raise InputError(f"{where}: 'title' is required")
+    if "recipients" not in item and "escalation" not in item:
+        raise InputError(f"{where}: 'recipients' is required (or 'escalation')")
+    fields = {PUBLISH_FIELDS[k]: v for k, v in item.items()}
+    recipients = fields.setdefault("recipients", [])
+    if isinstance(recipients, str):
+        fields["recipients"] = [recipients]
+    elif not (isinstance(recipients, list) and all(isinstance(r, str) for r in recipients)):
+        raise InputError(f"{where}: 'recipients' must be a user id or a list of user ids, "
+                         f"not {json.dumps(recipients)[:60]}")
+    for name, kinds in KINDS.items():
+        value = fields.get(name)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            key = next(k for k, v in PUBLISH_FIELDS.items() if v == name and k in item)
+            raise InputError(f"{where}: {key!r} must be a JSON "
+                             f"{'object' if kinds == (dict,) else kinds[0].__name__}, "
+                             f"not {json.dumps(value)[:60]}")
+    return Item(where, fields)
+
+
+def read_notifications(text: str) -> list[Item]:
+    """The notifications in ``text``: one JSON object, a JSON array of objects (``item
+    N``), or JSON lines (``line N``), each checked before anything is sent."""
     try:
         whole: Any = json.loads(text)
-        items: list[tuple[int, Any]] = [
-            (1, x) for x in (whole if isinstance(whole, list) else [whole])]
     except ValueError:
-        items = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    items.append((number, json.loads(line)))
-                except ValueError as exc:
-                    raise InputError(f"line {number}: not JSON ({exc})") from None
-    if not items:
-        raise InputError("no notification on standard input")
-    for number, item in items:
-        if not isinstance(item, dict):
-            raise InputError(f"line {number}: expected a JSON object")
-        unknown = sorted(set(item) - set(PUBLISH_FIELDS))
-        if unknown:
-            raise InputError(f"line {number}: unknown field(s) {', '.join(unknown)}")
-        for needed in ("recipients", "title"):
-            if needed not in item:
-                raise InputError(f"line {number}: {needed!r} is required")
-        if isinstance(item["recipients"], str):
-            item["recipients"] = [item["recipients"]]
-        yield {PUBLISH_FIELDS[k]: v for k, v in item.items()}
+        pass
+    else:
+        if isinstance(whole, list):
+            return [_fields(f"item {n}", x) for n, x in enumerate(whole, 1)] or _none()
+        return [_fields("line 1", whole)]
+    items: list[Item] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                raise InputError(f"line {number}: not JSON ({exc})") from None
+            items.append(_fields(f"line {number}", value))
+    return items or _none()
+
+
+def _none() -> list[Item]:
+    raise InputError("no notification on standard input")
 
 
 def _text(data: Any) -> str:
@@ -96,17 +138,40 @@ def printer(out: TextIO, pretty: bool) -> Callable[[Event], None]:
     return pretty_line
 
 
+def status_printer(err: TextIO) -> Callable[[Status], None]:
+    """Tells the person at the terminal why nothing arrives: a line a retry."""
+    retried = False
+
+    def show(status: Status) -> None:
+        nonlocal retried
+        if status.state == "retrying":
+            err.write(f"retrying in {status.delay:.2g} s: {status.reason}\n")
+            retried = True
+        elif status.state == "connected" and retried:
+            err.write("connected\n")
+            retried = False
+        err.flush()
+
+    return show
+
+
 async def listen(server: str, api_key: str, user: str, *, topic: str | None,
                  since: str | None, ttl: int, transport: Transport,
-                 show: Callable[[Event], None]) -> None:
+                 show: Callable[[Event], None],
+                 on_status: Callable[[Status], None] | None = None) -> None:
     """Mint tokens for ``user`` through the API (again whenever one expires) and show
     every event of the inbox (or ``topic``) as it arrives, resuming after any drop."""
-    async with AsyncPublisher(server, api_key) as pub:
+    # The retries are shown by on_status: without a handler of its own, the logger's
+    # warnings would print each line twice (logging's last-resort handler).
+    logging.getLogger("tocsin.client").addHandler(logging.NullHandler())
+    # No retries of its own: subscribe() retries the whole connect, and says so.
+    async with AsyncPublisher(server, api_key, retries=0) as pub:
         async def fresh_token() -> str:
             return await pub.token(user, [topic] if topic is not None else None, ttl)
 
         async for event in subscribe(server, fresh_token, topic=topic, last_event_id=since,
-                                     transport=transport, max_backoff=5.0):
+                                     transport=transport, max_backoff=5.0,
+                                     on_status=on_status):
             show(event)
 
 

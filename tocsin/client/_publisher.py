@@ -1,236 +1,154 @@
 """Publishers for an app's backend: :class:`Publisher` (sync) and :class:`AsyncPublisher`
-(asyncio), the same methods on both, over httpx.
+(asyncio), the same methods on both, over httpx, with the retries of ``_http.py``.
 
-Every call retries with exponential backoff and jitter when that is safe:
-
-- a connection that could not be made (the request never left): always;
-- 429 and 503 (the server did nothing; ``Retry-After`` is honoured): always;
-- a reply lost after the request was sent, and other 5xx: only for calls that are safe
-  to repeat: reads, token minting, and :meth:`Publisher.publish`, which sends an
-  idempotency key (a uuid4 unless you give one) and reuses it on every retry, so the
-  server stores the notification once and answers the retry with the first ids.
-  A topic event has no idempotency key, so it is not repeated once it may have arrived.
+:meth:`Publisher.publish` sends an idempotency key (a uuid4 unless you give one) and
+reuses it on every retry, so a retried publish is stored once and answered with the
+first ids. A topic event, and a publish with ``escalation`` (the server refuses a key
+with it), have none, so they are not repeated once they may have arrived.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal
-from urllib.parse import quote
+from typing import Any, TypeVar
 
 import httpx
 
-from tocsin.client._errors import TocsinAPIError, check
+from tocsin.client import _routes as routes
+from tocsin.client._errors import check_credential
+from tocsin.client._http import AsyncHTTP, RetryPolicy, SyncHTTP
+from tocsin.client._models import (
+    Defaults,
+    Incident,
+    Policy,
+    PolicyStep,
+    Priority,
+    PublishResult,
+    Token,
+    TopicEvent,
+    TopicPage,
+    TypePreferences,
+    User,
+)
 
-Priority = Literal["urgent", "high", "medium", "low"]
-RETRY_STATUSES = frozenset({429, 503})
-"""Replies that mean the server did nothing: any call may be repeated."""
-UNSURE_STATUSES = frozenset({500, 502, 504})
-"""Replies after which the request may or may not have taken effect."""
-NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-"""Transport errors raised before the request reached the server."""
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    """A subscriber token and when it expires (seconds since the epoch)."""
-
-    token: str
-    expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    method: str
-    path: str
-    json: Any = None
-    params: Mapping[str, str | int] | None = None
-    repeatable: bool = True
-    """True when sending it twice does no harm (see the module doc)."""
-
-
-def _publish_call(
-    recipients: list[str], title: str, *, type: str, body: str, priority: Priority | str,
-    group_key: str | None, url: str | None, actor: str | None, source: str | None,
-    data: Mapping[str, Any] | None, ttl: int | None, idempotency_key: str | None,
-) -> _Call:
-    payload: dict[str, Any] = {"recipients": list(recipients), "type": type, "title": title,
-                               "body": body, "priority": priority,
-                               "idempotencyKey": idempotency_key or str(uuid.uuid4())}
-    for name, value in (("groupKey", group_key), ("url", url), ("actor", actor),
-                        ("source", source), ("data", data), ("ttl", ttl)):
-        if value is not None:
-            payload[name] = dict(value) if isinstance(value, Mapping) else value
-    return _Call("POST", "/api/notifications", payload)
-
-
-def _topic_path(topic: str) -> str:
-    return f"/api/topics/{quote(topic, safe=':@')}/events"
-
-
-def _post_event_call(topic: str, title: str, *, type: str, body: str, actor: str | None,
-                     data: Mapping[str, Any] | None) -> _Call:
-    payload: dict[str, Any] = {"type": type, "title": title, "body": body}
-    if actor is not None:
-        payload["actor"] = actor
-    if data is not None:
-        payload["data"] = dict(data)
-    return _Call("POST", _topic_path(topic), payload, repeatable=False)
-
-
-def _history_call(topic: str, *, limit: int, before: str | None, since: str | None) -> _Call:
-    params: dict[str, str | int] = {"limit": limit}
-    if before is not None:
-        params["before"] = before
-    if since is not None:
-        params["since"] = since
-    return _Call("GET", _topic_path(topic), params=params)
-
-
-def _token_call(user: str, topics: list[str] | None, ttl: int) -> _Call:
-    body: dict[str, Any] = {"user": user, "ttl": ttl}
-    if topics is not None:
-        body["topics"] = list(topics)
-    return _Call("POST", "/api/tokens", body)
-
-
-def _token(reply: Any) -> Token:
-    return Token(str(reply["token"]), float(reply["expiresAt"]) / 1000)
-
-
-def retry_after(r: httpx.Response, limit: float) -> float | None:
-    """``Retry-After`` in seconds (a number; an HTTP date is not used), at most ``limit``."""
-    value = r.headers.get("retry-after")
-    try:
-        return None if value is None else min(limit, max(0.0, float(value)))
-    except ValueError:
-        return None
-
-
-class _Policy:
-    """When to retry and how long to wait."""
-
-    def __init__(self, retries: int, backoff: float, max_backoff: float) -> None:
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-
-    def delay(self, attempt: int, reply: httpx.Response | None) -> float:
-        """Seconds before retry number ``attempt`` (1, 2, ...)."""
-        if reply is not None:
-            hinted = retry_after(reply, max(self.max_backoff, 60.0))
-            if hinted is not None:
-                return hinted
-        cap = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
-        return cap * random.uniform(0.5, 1.0)
-
-    def should_retry(self, call: _Call, attempt: int, reply: httpx.Response | None,
-                     error: Exception | None) -> bool:
-        if attempt > self.retries:
-            return False
-        if reply is not None:
-            return reply.status_code in RETRY_STATUSES or (
-                call.repeatable and reply.status_code in UNSURE_STATUSES)
-        if isinstance(error, NOT_SENT):
-            return True
-        return call.repeatable and isinstance(error, httpx.TransportError)
+T = TypeVar("T")
 
 
 def _client_args(url: str, api_key: str, timeout: float) -> dict[str, Any]:
+    check_credential(api_key, "api_key")
     return {"base_url": url.rstrip("/"), "timeout": timeout,
             "headers": {"Authorization": f"Bearer {api_key}"}}
 
 
 class Publisher:
-    """Publish notifications and topic events, read topic history, mint subscriber
-    tokens, read node stats. ``retries`` extra attempts (see the module doc) with
-    backoff from ``backoff`` seconds doubling up to ``max_backoff``."""
+    """Everything an app's backend does with its API key: publish, update and retract
+    notifications, topic events and their history, subscriber tokens, escalation
+    policies and incidents, per-type defaults, users' email addresses, node stats.
+    ``retries`` extra attempts when safe (see the module doc) with backoff from
+    ``backoff`` seconds doubling up to ``max_backoff``. An empty ``api_key`` raises
+    ``ValueError`` here."""
 
     def __init__(self, url: str, api_key: str, *, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.25, max_backoff: float = 8.0,
                  transport: httpx.BaseTransport | None = None) -> None:
-        self._http = httpx.Client(transport=transport, **_client_args(url, api_key, timeout))
-        self._policy = _Policy(retries, backoff, max_backoff)
+        client = httpx.Client(transport=transport, **_client_args(url, api_key, timeout))
+        self._http = SyncHTTP(client, RetryPolicy(retries, backoff, max_backoff))
 
-    def _run(self, call: _Call) -> Any:
-        attempt = 0
-        while True:
-            attempt += 1
-            reply: httpx.Response | None = None
-            try:
-                reply = self._http.request(call.method, call.path, json=call.json,
-                                           params=call.params)
-                error: Exception | None = None
-            except httpx.TransportError as exc:
-                error = exc
-            if not self._policy.should_retry(call, attempt, reply, error):
-                if error is not None:
-                    raise error
-                assert reply is not None
-                return check(reply)
-            time.sleep(self._policy.delay(attempt, reply))
+    def _do(self, op: routes.Op[T]) -> T:
+        return op.read(self._http.run(op.call))
 
     def publish(
-        self, recipients: list[str], title: str, *, type: str = "message", body: str = "",
-        priority: Priority | str = "medium", group_key: str | None = None,
+        self, recipients: Sequence[str], title: str, *, type: str = "message",
+        body: str = "", priority: Priority = "medium", group_key: str | None = None,
         url: str | None = None, actor: str | None = None, source: str | None = None,
         data: Mapping[str, Any] | None = None, ttl: int | None = None,
-        idempotency_key: str | None = None,
-    ) -> dict[str, str]:
-        """Store and deliver a notification; returns ``{recipient: notification id}``.
-        Retried safely: the idempotency key (generated unless given) is reused."""
-        call = _publish_call(recipients, title, type=type, body=body, priority=priority,
-                             group_key=group_key, url=url, actor=actor, source=source,
-                             data=data, ttl=ttl, idempotency_key=idempotency_key)
-        ids: dict[str, str] = self._run(call)["ids"]
-        return ids
+        idempotency_key: str | None = None, escalation: str | None = None,
+    ) -> PublishResult:
+        """Store and deliver a notification to each of ``recipients`` (a list: a bare
+        string raises ``TypeError``). With ``escalation`` (a policy name) it opens an
+        incident instead: ``recipients`` may be empty, the result has ``incident``."""
+        return self._do(routes.publish(
+            recipients, title, type=type, body=body, priority=priority,
+            group_key=group_key, url=url, actor=actor, source=source, data=data, ttl=ttl,
+            idempotency_key=idempotency_key, escalation=escalation))
+
+    def update(self, key: str, *, title: str | None = None, body: str | None = None,
+               priority: Priority | None = None, url: str | None = None,
+               data: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """Edit every recipient's copy of the notification published with idempotency
+        key ``key`` (an ``updated`` event each); returns recipient -> id."""
+        return self._do(routes.update(key, title=title, body=body, priority=priority,
+                                      url=url, data=data))
+
+    def retract(self, key: str) -> dict[str, str]:
+        """Take back every copy of the notification published with ``key`` (a
+        ``deleted`` event each); returns recipient -> id."""
+        return self._do(routes.retract(key))
 
     def post_event(self, topic: str, title: str, *, type: str = "activity", body: str = "",
                    actor: str | None = None, data: Mapping[str, Any] | None = None
-                   ) -> dict[str, Any]:
+                   ) -> TopicEvent:
         """Append an activity event to ``topic``; returns the stored event."""
-        event: dict[str, Any] = self._run(_post_event_call(
-            topic, title, type=type, body=body, actor=actor, data=data))
-        return event
+        return self._do(routes.post_event(topic, title, type=type, body=body, actor=actor,
+                                          data=data))
 
     def topic_events(self, topic: str, *, limit: int = 50, before: str | None = None,
-                     since: str | None = None) -> dict[str, Any]:
-        """A page of the topic's history: ``{items, nextCursor, lastEventId}`` (newest
-        first; oldest first after ``since``)."""
-        page: dict[str, Any] = self._run(_history_call(topic, limit=limit, before=before,
-                                                       since=since))
-        return page
+                     since: str | None = None) -> TopicPage:
+        """A page of the topic's history (newest first; oldest first after ``since``)."""
+        return self._do(routes.topic_events(topic, limit=limit, before=before, since=since))
 
-    def token(self, user: str, topics: list[str] | None = None, ttl: int = 3600) -> str:
+    def token(self, user: str, topics: Sequence[str] | None = None, ttl: int = 3600) -> str:
         """A subscriber token (JWT) for ``user`` that may read ``topics`` patterns."""
         return self.token_info(user, topics, ttl).token
 
-    def token_info(self, user: str, topics: list[str] | None = None,
+    def token_info(self, user: str, topics: Sequence[str] | None = None,
                    ttl: int = 3600) -> Token:
         """Like :meth:`token`, with its expiry."""
-        return _token(self._run(_token_call(user, topics, ttl)))
+        return self._do(routes.token(user, topics, ttl))
+
+    def put_policy(self, name: str, steps: Sequence[PolicyStep], repeat: int = 0) -> Policy:
+        """Create or replace escalation policy ``name``."""
+        return self._do(routes.put_policy(name, steps, repeat))
+
+    def get_policy(self, name: str) -> Policy:
+        return self._do(routes.get_policy(name))
+
+    def delete_policy(self, name: str) -> None:
+        self._do(routes.delete_policy(name))
+
+    def incident(self, id: str) -> Incident:
+        """An incident and its timeline."""
+        return self._do(routes.incident(id))
+
+    def set_defaults(self, types: Mapping[str, TypePreferences]) -> Defaults:
+        """Replace the per-type defaults (a user's own preferences override them)."""
+        return self._do(routes.set_defaults(types))
+
+    def defaults(self) -> Defaults:
+        return self._do(routes.defaults())
+
+    def set_user(self, user: str, *, email: str | None) -> User:
+        """Set (``None``: clear) the address the email channel sends ``user``'s mail to."""
+        return self._do(routes.set_user(user, email))
+
+    def get_user(self, user: str) -> User:
+        return self._do(routes.get_user(user))
 
     def stats(self) -> dict[str, Any]:
         """This node's stats (``GET /api/stats``)."""
-        stats: dict[str, Any] = self._run(_Call("GET", "/api/stats"))
-        return stats
+        return self._do(routes.stats())
 
     def request(self, method: str, path: str, *, json: Any = None,
                 params: Mapping[str, str | int] | None = None,
                 repeatable: bool | None = None) -> Any:
         """Any other publisher route, with the same auth, errors and retries (a call
-        other than GET is retried after it may have arrived only if ``repeatable``)."""
-        again = method.upper() == "GET" if repeatable is None else repeatable
-        return self._run(_Call(method.upper(), path, json, params, again))
+        other than GET is retried after it may have arrived only if ``repeatable``).
+        ``path`` is sent as given: quote its parts (``urllib.parse.quote(x, safe="")``)."""
+        return self._do(routes.raw(method, path, json, params, repeatable))
 
     def close(self) -> None:
-        self._http.close()
+        self._http.client.close()
 
     def __enter__(self) -> Publisher:
         return self
@@ -246,81 +164,98 @@ class AsyncPublisher:
     def __init__(self, url: str, api_key: str, *, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.25, max_backoff: float = 8.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._http = httpx.AsyncClient(transport=transport,
-                                       **_client_args(url, api_key, timeout))
-        self._policy = _Policy(retries, backoff, max_backoff)
+        client = httpx.AsyncClient(transport=transport,
+                                   **_client_args(url, api_key, timeout))
+        self._http = AsyncHTTP(client, RetryPolicy(retries, backoff, max_backoff))
 
-    async def _run(self, call: _Call) -> Any:
-        attempt = 0
-        while True:
-            attempt += 1
-            reply: httpx.Response | None = None
-            try:
-                reply = await self._http.request(call.method, call.path, json=call.json,
-                                                 params=call.params)
-                error: Exception | None = None
-            except httpx.TransportError as exc:
-                error = exc
-            if not self._policy.should_retry(call, attempt, reply, error):
-                if error is not None:
-                    raise error
-                assert reply is not None
-                return check(reply)
-            await asyncio.sleep(self._policy.delay(attempt, reply))
+    async def _do(self, op: routes.Op[T]) -> T:
+        return op.read(await self._http.run(op.call))
 
     async def publish(
-        self, recipients: list[str], title: str, *, type: str = "message", body: str = "",
-        priority: Priority | str = "medium", group_key: str | None = None,
+        self, recipients: Sequence[str], title: str, *, type: str = "message",
+        body: str = "", priority: Priority = "medium", group_key: str | None = None,
         url: str | None = None, actor: str | None = None, source: str | None = None,
         data: Mapping[str, Any] | None = None, ttl: int | None = None,
-        idempotency_key: str | None = None,
-    ) -> dict[str, str]:
+        idempotency_key: str | None = None, escalation: str | None = None,
+    ) -> PublishResult:
         """See :meth:`Publisher.publish`."""
-        call = _publish_call(recipients, title, type=type, body=body, priority=priority,
-                             group_key=group_key, url=url, actor=actor, source=source,
-                             data=data, ttl=ttl, idempotency_key=idempotency_key)
-        ids: dict[str, str] = (await self._run(call))["ids"]
-        return ids
+        return await self._do(routes.publish(
+            recipients, title, type=type, body=body, priority=priority,
+            group_key=group_key, url=url, actor=actor, source=source, data=data, ttl=ttl,
+            idempotency_key=idempotency_key, escalation=escalation))
+
+    async def update(self, key: str, *, title: str | None = None, body: str | None = None,
+                     priority: Priority | None = None, url: str | None = None,
+                     data: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """See :meth:`Publisher.update`."""
+        return await self._do(routes.update(key, title=title, body=body, priority=priority,
+                                            url=url, data=data))
+
+    async def retract(self, key: str) -> dict[str, str]:
+        """See :meth:`Publisher.retract`."""
+        return await self._do(routes.retract(key))
 
     async def post_event(self, topic: str, title: str, *, type: str = "activity",
                          body: str = "", actor: str | None = None,
-                         data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                         data: Mapping[str, Any] | None = None) -> TopicEvent:
         """See :meth:`Publisher.post_event`."""
-        event: dict[str, Any] = await self._run(_post_event_call(
-            topic, title, type=type, body=body, actor=actor, data=data))
-        return event
+        return await self._do(routes.post_event(topic, title, type=type, body=body,
+                                                actor=actor, data=data))
 
     async def topic_events(self, topic: str, *, limit: int = 50, before: str | None = None,
-                           since: str | None = None) -> dict[str, Any]:
+                           since: str | None = None) -> TopicPage:
         """See :meth:`Publisher.topic_events`."""
-        page: dict[str, Any] = await self._run(_history_call(topic, limit=limit,
-                                                             before=before, since=since))
-        return page
+        return await self._do(routes.topic_events(topic, limit=limit, before=before,
+                                                  since=since))
 
-    async def token(self, user: str, topics: list[str] | None = None,
+    async def token(self, user: str, topics: Sequence[str] | None = None,
                     ttl: int = 3600) -> str:
         """See :meth:`Publisher.token`."""
         return (await self.token_info(user, topics, ttl)).token
 
-    async def token_info(self, user: str, topics: list[str] | None = None,
+    async def token_info(self, user: str, topics: Sequence[str] | None = None,
                          ttl: int = 3600) -> Token:
         """See :meth:`Publisher.token_info`."""
-        return _token(await self._run(_token_call(user, topics, ttl)))
+        return await self._do(routes.token(user, topics, ttl))
+
+    async def put_policy(self, name: str, steps: Sequence[PolicyStep],
+                         repeat: int = 0) -> Policy:
+        """See :meth:`Publisher.put_policy`."""
+        return await self._do(routes.put_policy(name, steps, repeat))
+
+    async def get_policy(self, name: str) -> Policy:
+        return await self._do(routes.get_policy(name))
+
+    async def delete_policy(self, name: str) -> None:
+        await self._do(routes.delete_policy(name))
+
+    async def incident(self, id: str) -> Incident:
+        return await self._do(routes.incident(id))
+
+    async def set_defaults(self, types: Mapping[str, TypePreferences]) -> Defaults:
+        return await self._do(routes.set_defaults(types))
+
+    async def defaults(self) -> Defaults:
+        return await self._do(routes.defaults())
+
+    async def set_user(self, user: str, *, email: str | None) -> User:
+        return await self._do(routes.set_user(user, email))
+
+    async def get_user(self, user: str) -> User:
+        return await self._do(routes.get_user(user))
 
     async def stats(self) -> dict[str, Any]:
         """See :meth:`Publisher.stats`."""
-        stats: dict[str, Any] = await self._run(_Call("GET", "/api/stats"))
-        return stats
+        return await self._do(routes.stats())
 
     async def request(self, method: str, path: str, *, json: Any = None,
                       params: Mapping[str, str | int] | None = None,
                       repeatable: bool | None = None) -> Any:
         """See :meth:`Publisher.request`."""
-        again = method.upper() == "GET" if repeatable is None else repeatable
-        return await self._run(_Call(method.upper(), path, json, params, again))
+        return await self._do(routes.raw(method, path, json, params, repeatable))
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._http.client.aclose()
 
     async def __aenter__(self) -> AsyncPublisher:
         return self
@@ -330,4 +265,4 @@ class AsyncPublisher:
         await self.aclose()
 
 
-__all__ = ["AsyncPublisher", "Publisher", "TocsinAPIError", "Token"]
+__all__ = ["AsyncPublisher", "Publisher"]

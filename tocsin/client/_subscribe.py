@@ -3,36 +3,42 @@ SSE or WebSocket, that resumes by itself.
 
 - After any disconnect (network, server restart, graceful shutdown) it reconnects with
   exponential backoff and jitter and resumes exactly after the last event it yielded.
+  Each wait is logged to the ``tocsin.client`` logger ("retrying in 2 s: connection
+  refused") and told to ``on_status``.
 - ``reset`` events (the position cannot be continued: refetch over HTTP) are yielded
   and the position moves to the reset's id.
-- Token expiry (SSE ``expired`` event, WebSocket close code 4001, or a 401 on
-  reconnect) makes it ask ``token`` for a new one when ``token`` is a function, and
-  resume from the last id: nothing lost or repeated. With a token string, the 401
-  raises :class:`TocsinAPIError`. A token function is also asked ahead of time when the
-  current token (a JWT) is about to expire.
+- A token function is asked once per token, ahead of its expiry (see ``_tokens.py``).
+  Over WebSocket the new token extends the open socket (an ``auth`` message); over SSE
+  the stream ends at the old token's expiry (``expired``) and resumes with the new one
+  from the last id: nothing lost or repeated. With a token string, expiry raises
+  :class:`AuthenticationError`.
+- Over WebSocket the token travels in the first ``auth`` message, never in the URL
+  (where proxies and access logs keep it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import inspect
 import json
+import logging
 import random
-import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
-from urllib.parse import quote, urlencode
+from typing import Any, Literal, cast
+from urllib.parse import quote
 
 import httpx
 from httpx_sse import aconnect_sse
 
-from tocsin.client._errors import TocsinAPIError
+from tocsin.client._errors import TocsinAPIError, TocsinConnectionError, api_error
+from tocsin.client._models import Acked, Digest, InboxChange, Notification, TopicEvent
+from tocsin.client._tokens import AsyncTokens, TokenFunction, jwt_expiry
 
-TokenFunction = Callable[[], "str | Awaitable[str]"]
-"""Returns a fresh subscriber token (a plain or an async function)."""
+__all__ = ["Event", "Status", "TokenFunction", "jwt_expiry", "subscribe"]
+
+log = logging.getLogger("tocsin.client")
+
 Transport = Literal["sse", "ws"]
 EXPIRED_CLOSE_CODE = 4001
 """WebSocket close code: the token expired (or was never sent)."""
@@ -50,52 +56,79 @@ FATAL_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 415})
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One stream event: ``id`` (``<epoch>-<seq>``), ``event`` (``notification``,
-    ``read``, ``activity``, ``reset``, ...) and its JSON ``data``."""
+    """One stream event: ``id`` (``<epoch>-<seq>``), ``event`` (its kind: see
+    docs/python.md) and its JSON ``data``. The properties give ``data`` its type when
+    the kind has it (else None): ``ev.notification["title"]`` for a ``notification``
+    or ``updated`` event."""
 
     id: str
     event: str
     data: Any
+
+    @property
+    def notification(self) -> Notification | None:
+        """``notification`` (new, or back from a snooze) and ``updated`` events."""
+        return cast(Notification, self.data) if self.event in NOTIFICATION_KINDS else None
+
+    @property
+    def change(self) -> InboxChange | None:
+        """``read``, ``unread``, ``read_all``, ``deleted`` and ``snoozed`` events."""
+        return cast(InboxChange, self.data) if self.event in CHANGE_KINDS else None
+
+    @property
+    def acked(self) -> Acked | None:
+        return cast(Acked, self.data) if self.event == "acked" else None
+
+    @property
+    def digest(self) -> Digest | None:
+        return cast(Digest, self.data) if self.event == "digest" else None
+
+    @property
+    def activity(self) -> TopicEvent | None:
+        """A topic feed's ``activity`` events."""
+        return cast(TopicEvent, self.data) if self.event == "activity" else None
+
+
+NOTIFICATION_KINDS = frozenset({"notification", "updated"})
+CHANGE_KINDS = frozenset({"read", "unread", "read_all", "deleted", "snoozed"})
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What ``subscribe`` is doing, for ``on_status``: ``"connected"`` (the stream is
+    open), ``"retrying"`` (it dropped or could not open: ``delay`` seconds until the
+    next attempt, ``attempt`` counting failures in a row, ``reason``), or
+    ``"refreshing"`` (a new token was asked for)."""
+
+    state: Literal["connected", "retrying", "refreshing"]
+    delay: float = 0.0
+    attempt: int = 0
+    reason: str = ""
+
+
+StatusCallback = Callable[[Status], None]
 
 
 class _Dropped(Exception):
     """The connection failed or dropped: reconnect after a backoff."""
 
 
-def jwt_expiry(token: str) -> float | None:
-    """The ``exp`` claim of a JWT, read without verifying (None if unreadable)."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
-    except (IndexError, ValueError, KeyError, TypeError):
-        return None
+class _Fatal(Exception):
+    """The token function raised an error that asking again will not change."""
+
+    def __init__(self, error: TocsinAPIError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
-class _Tokens:
-    """The current token, refreshed through the app's function when there is one."""
-
-    def __init__(self, source: str | TokenFunction, skew: float) -> None:
-        self.function = None if isinstance(source, str) else source
-        self.value: str | None = source if isinstance(source, str) else None
-        self.skew = skew
-
-    async def current(self) -> str:
-        expiry = None if self.value is None else jwt_expiry(self.value)
-        stale = expiry is not None and expiry - self.skew <= time.time()
-        if self.value is None or (stale and self.function is not None):
-            await self.refresh()  # a transient failure in it: _Dropped, tried again
-        assert self.value is not None
-        return self.value
-
-    async def refresh(self) -> None:
-        if self.function is None:
-            return  # a token string: the server's 401 will say it
-        try:
-            got = self.function()
-            self.value = str(await got) if inspect.isawaitable(got) else str(got)
-        except (httpx.TransportError, OSError) as exc:
-            raise _Dropped(f"token function: {exc}") from exc
+def _reason(exc: BaseException) -> str:
+    """A short cause: "connection refused" wherever in the chain a refusal is."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
+            return "connection refused"
+        seen = seen.__cause__ or seen.__context__
+    return str(exc) or type(exc).__name__
 
 
 @dataclass(slots=True)
@@ -104,6 +137,15 @@ class _State:
     retry_ms: int = 3000
     connected: bool = False
     expired: bool = False
+    on_token: Callable[[str], Any] | None = None
+    """While a WebSocket is open: sends a renewed token on it."""
+    on_connect: Callable[[], None] | None = None
+
+    def mark_connected(self) -> None:
+        if not self.connected:
+            self.connected = True
+            if self.on_connect is not None:
+                self.on_connect()
 
     def event(self, event_id: str, name: str, data: Any) -> Event:
         if name == "reset" and not event_id and isinstance(data, dict):
@@ -123,7 +165,7 @@ async def _sse(client: httpx.AsyncClient, path: str, token: str,
             if source.response.status_code >= 400:
                 await source.response.aread()
                 raise TocsinAPIError.from_response(source.response)
-            state.connected = True
+            state.mark_connected()
             async for sse in source.aiter_sse():
                 if sse.retry is not None:
                     state.retry_ms = sse.retry
@@ -134,7 +176,7 @@ async def _sse(client: httpx.AsyncClient, path: str, token: str,
                     continue  # pings, retry
                 yield state.event(sse.id, sse.event, json.loads(sse.data))
     except httpx.TransportError as exc:
-        raise _Dropped(str(exc)) from exc
+        raise _Dropped(_reason(exc)) from exc
 
 
 def _ws_error(frame: dict[str, Any]) -> TocsinAPIError:
@@ -153,34 +195,46 @@ async def _ws(base: str, stream: str, token: str,
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-    url = "ws" + base.removeprefix("http") + "/api/ws?" + urlencode({"token": token})
+    url = "ws" + base.removeprefix("http") + "/api/ws"
     try:
         async with connect(url, open_timeout=15, max_size=32 * 2**20) as ws:
             request: dict[str, Any] = {"op": "subscribe", "stream": stream}
             if state.last_event_id is not None:
                 request["since"] = state.last_event_id
+
+            async def renewed(fresh: str) -> None:
+                with contextlib.suppress(ConnectionClosed):
+                    await ws.send(json.dumps({"op": "auth", "token": fresh}))
+
             try:
+                await ws.send(json.dumps({"op": "auth", "token": token}))
                 await ws.send(json.dumps(request))
+                state.on_token = renewed
                 async for raw in ws:
                     frame = json.loads(raw)
                     if not isinstance(frame, dict):
                         continue
                     if "error" in frame:
                         raise _ws_error(frame)
-                    state.connected = True  # acked ({"op": "subscribed"}) or an event
+                    if frame.get("op") == "subscribed" or "event" in frame:
+                        state.mark_connected()
                     if frame.get("stream", stream) != stream or "event" not in frame:
                         continue
                     yield state.event(str(frame.get("id") or ""), str(frame["event"]),
                                       frame.get("data"))
             except ConnectionClosed:
                 pass
+            finally:
+                state.on_token = None
             code, reason = ws.close_code, ws.close_reason or ""
             if code == EXPIRED_CLOSE_CODE:
                 state.expired = True
             elif code == CLOSE_REFUSED:
-                raise TocsinAPIError(403, "refused", reason or "credentials refused")
+                # The token was refused: the same error an SSE connect gets for it
+                # (401 unauthorized, the server's message).
+                raise api_error(401, "unauthorized", reason or "Invalid API key or token.")
             elif code == CLOSE_BAD_MESSAGE:
-                raise TocsinAPIError(400, "bad_message", reason)
+                raise api_error(400, "bad_message", reason)
             elif code not in (1000, 1001):
                 raise _Dropped(f"closed with code {code} {reason}")
     except InvalidStatus as exc:
@@ -191,7 +245,31 @@ async def _ws(base: str, stream: str, token: str,
             body = {"error": {"code": "http_error", "message": (r.body or b"")[:200]}}
         raise TocsinAPIError.from_body(r.status_code, body) from exc
     except (OSError, InvalidHandshake, TimeoutError) as exc:
-        raise _Dropped(str(exc)) from exc
+        raise _Dropped(_reason(exc)) from exc
+
+
+async def _renew(tokens: AsyncTokens, state: _State,
+                 report: Callable[[Status], None]) -> None:
+    """Asks the token function for the next token when it is due, once per token; a
+    WebSocket then carries it on the open socket."""
+    while True:
+        wait = tokens.renew_in()
+        if wait is None:
+            return
+        await asyncio.sleep(max(0.0, wait))
+        before = tokens.value
+        if not tokens.due():
+            continue  # the connect loop already fetched one
+        try:
+            report(Status("refreshing"))
+            fresh = await tokens.fetch()
+        except Exception as exc:  # the app's function: retried at the next connect
+            log.warning("token function failed: %s", _reason(exc))
+            return
+        if fresh == before or tokens.due():
+            return  # no newer token to be had: the expiry path will ask again
+        if state.on_token is not None:
+            await state.on_token(fresh)
 
 
 async def subscribe(
@@ -205,65 +283,102 @@ async def subscribe(
     max_backoff: float = 30.0,
     read_timeout: float = 90.0,
     refresh_skew: float = 5.0,
+    on_status: StatusCallback | None = None,
 ) -> AsyncIterator[Event]:
     """Yield the events of the token's user's inbox (or of ``topic``) forever.
 
     ``token``: a subscriber token, or a function (plain or async) returning a fresh one,
-    called when the token expires. ``last_event_id``: resume after this id (``"0"``:
-    from the start of the retained history); None: live events only.
-    ``transport``: ``"sse"`` or ``"ws"`` (the server's ``/api/ws``). Reconnects after
-    ``initial_backoff`` seconds doubling up to ``max_backoff``, with jitter; a silent
-    SSE connection (no event nor ping for ``read_timeout`` seconds) counts as dropped.
-    Raises :class:`TocsinAPIError` for replies that retrying cannot change (400, 401
-    without a token function or again after a refresh, 403, 404)."""
+    called once per token, ``refresh_skew`` seconds (at most a quarter of its life)
+    before it expires. ``last_event_id``: resume after this id (``"0"``: from the start
+    of the retained history); None: live events only. ``transport``: ``"sse"`` or
+    ``"ws"`` (the server's ``/api/ws``). Reconnects after ``initial_backoff`` seconds
+    doubling up to ``max_backoff``, with jitter; a silent SSE connection (no event nor
+    ping for ``read_timeout`` seconds) counts as dropped. ``on_status`` is called with a
+    :class:`Status` as the connection opens, drops and retries. Raises
+    :class:`TocsinAPIError` for replies that retrying cannot change (400, 401 without a
+    token function or again after a new token, 403, 404)."""
     base = url.rstrip("/")
     if topic is not None:
         path = f"/api/topics/{quote(topic, safe=':@')}/stream"
     else:
         path = "/api/notifications/stream"
     stream = f"topic:{topic}" if topic is not None else "inbox"
-    tokens = _Tokens(token, refresh_skew)
+    tokens = AsyncTokens(token, refresh_skew)
     state = _State(last_event_id)
+
+    def report(status: Status) -> None:
+        if on_status is not None:
+            on_status(status)
+
+    state.on_connect = lambda: report(Status("connected"))
+
     failures = 0
-    refreshed = False  # a refresh since the last successful connect
-    refresh = False  # ask the token function before the next connect
+    refreshed = False  # a token fetched since the last successful connect
+    force = False  # ask the token function before the next connect
+    renewal: asyncio.Task[None] | None = None
     async with httpx.AsyncClient(base_url=base,
                                  timeout=httpx.Timeout(15, read=read_timeout)) as client:
-        while True:
-            state.connected = state.expired = False
-            hint: float | None = None
-            try:
-                if refresh:
-                    await tokens.refresh()
-                    refresh = False
-                current = await tokens.current()
-                events = (_sse(client, path, current, state) if transport == "sse"
-                          else _ws(base, stream, current, state))
-                # Closed here, not by the garbage collector, when the caller stops early.
-                async with contextlib.aclosing(events):
-                    async for ev in events:
+        try:
+            while True:
+                state.connected = state.expired = False
+                hint: float | None = None
+                reason = ""
+                try:
+                    try:
+                        if force or tokens.needs_fetch():
+                            if tokens.value is not None:  # not the first: a new one
+                                report(Status("refreshing"))
+                                refreshed = True
+                            await tokens.get(force=force)
+                            force = False
+                    except (TocsinConnectionError, httpx.TransportError, OSError) as exc:
+                        raise _Dropped(f"token function: {_reason(exc)}") from exc
+                    except TocsinAPIError as err:  # e.g. a Publisher.token that is refused
+                        if err.status in FATAL_STATUSES:
+                            raise _Fatal(err) from err
+                        raise _Dropped(f"token function: {err}") from err
+                    if renewal is None or renewal.done():
+                        renewal = asyncio.create_task(_renew(tokens, state, report))
+                    used = tokens.value
+                    assert used is not None
+                    events = (_sse(client, path, used, state) if transport == "sse"
+                              else _ws(base, stream, used, state))
+                    # Closed here, not by the garbage collector, when the caller stops.
+                    async with contextlib.aclosing(events):
+                        async for ev in events:
+                            if failures or refreshed:
+                                failures, refreshed = 0, False
+                            yield ev
+                    if state.connected:
                         failures, refreshed = 0, False
-                        yield ev
-                if state.connected:
-                    failures, refreshed = 0, False
-                if state.expired:
-                    if tokens.function is None or (refreshed and not state.connected):
-                        raise TocsinAPIError(401, "unauthorized", "The token has expired.")
-                    refreshed = refresh = True
-                    continue  # at once, from the last id
-            except TocsinAPIError as err:
-                if err.status == 401 and tokens.function is not None and not refreshed:
-                    refreshed = refresh = True
-                    continue
-                if err.status in FATAL_STATUSES:
-                    raise
-                failures += 1
-                hint = err.retry_after
-            except _Dropped:
-                failures += 1
-            if failures:
-                delay = min(max_backoff, initial_backoff * 2.0 ** (failures - 1))
-                delay *= random.uniform(0.5, 1.0)
-                await asyncio.sleep(max(delay, min(hint or 0.0, max_backoff * 2)))
-            else:  # the server ended the stream (e.g. a graceful shutdown)
-                await asyncio.sleep(state.retry_ms / 1000 * random.uniform(0.1, 0.3))
+                    if state.expired:
+                        if tokens.function is None or (refreshed and not state.connected):
+                            raise api_error(401, "unauthorized", "The token has expired.")
+                        # A token renewed ahead of time is used as it is; else ask now.
+                        force = tokens.value == used
+                        continue  # at once, from the last id
+                except TocsinAPIError as err:
+                    if err.status == 401 and tokens.function is not None and not refreshed:
+                        force = True
+                        continue
+                    if err.status in FATAL_STATUSES:
+                        raise
+                    failures += 1
+                    hint, reason = err.retry_after, f"{err.status} {err.code}"
+                except _Dropped as exc:
+                    failures += 1
+                    reason = str(exc)
+                except _Fatal as fatal:
+                    raise fatal.error from None
+                if failures:
+                    delay = min(max_backoff, initial_backoff * 2.0 ** (failures - 1))
+                    delay = max(delay * random.uniform(0.5, 1.0),
+                                min(hint or 0.0, max_backoff * 2))
+                    log.warning("retrying in %.2g s: %s", delay, reason)
+                    report(Status("retrying", delay, failures, reason))
+                    await asyncio.sleep(delay)
+                else:  # the server ended the stream (e.g. a graceful shutdown)
+                    await asyncio.sleep(state.retry_ms / 1000 * random.uniform(0.1, 0.3))
+        finally:
+            if renewal is not None:
+                renewal.cancel()

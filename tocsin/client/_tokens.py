@@ -1,0 +1,102 @@
+"""Subscriber tokens as clients hold them: a string, or a function the app gives that
+returns a fresh one, asked once per token, ahead of its expiry."""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import time
+from collections.abc import Awaitable, Callable
+
+from tocsin.client._errors import check_credential
+
+TokenFunction = Callable[[], "str | Awaitable[str]"]
+"""Returns a fresh subscriber token (a plain or an async function)."""
+SyncTokenFunction = Callable[[], str]
+
+
+def jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim of a JWT, read without verifying (None if unreadable)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+
+
+class TokenHolder:
+    """The current token and when to ask for the next one.
+
+    The next is due ``skew`` seconds before the current one expires, but never earlier
+    than three quarters into its life: a 3 s token is renewed 0.75 s before it
+    expires, not at once (which asked for every token twice, once more at expiry)."""
+
+    def __init__(self, source: str | Callable[[], object], skew: float) -> None:
+        if isinstance(source, str):
+            check_credential(source, "token")
+            self.function: Callable[[], object] | None = None
+            self.value: str | None = source
+        else:
+            self.function, self.value = source, None
+        self.skew = skew
+        self._fetched = time.time()
+
+    def set(self, value: object) -> str:
+        token = check_credential(str(value), "the token function's token")
+        self.value, self._fetched = token, time.time()
+        return token
+
+    def expiry(self) -> float | None:
+        return None if self.value is None else jwt_expiry(self.value)
+
+    def expired(self) -> bool:
+        """The current token is past its ``exp`` (by this machine's clock)."""
+        expiry = self.expiry()
+        return expiry is not None and expiry <= time.time()
+
+    def needs_fetch(self) -> bool:
+        return self.value is None or (self.function is not None and self.expired())
+
+    def due(self) -> bool:
+        """The next token is due now."""
+        wait = self.renew_in()
+        return wait is not None and wait <= 0
+
+    def renew_in(self) -> float | None:
+        """Seconds until the next token is due (None: never, e.g. a token string)."""
+        expiry = self.expiry()
+        if self.function is None or expiry is None:
+            return None
+        margin = min(self.skew, (expiry - self._fetched) / 4)
+        return expiry - margin - time.time()
+
+
+class SyncTokens(TokenHolder):
+    def get(self, *, force: bool = False) -> str:
+        if force or self.needs_fetch() or self.due():
+            self.fetch()
+        assert self.value is not None
+        return self.value
+
+    def fetch(self) -> str:
+        if self.function is None:
+            assert self.value is not None
+            return self.value
+        return self.set(self.function())
+
+
+class AsyncTokens(TokenHolder):
+    async def get(self, *, force: bool = False) -> str:
+        if force or self.needs_fetch() or self.due():
+            await self.fetch()
+        assert self.value is not None
+        return self.value
+
+    async def fetch(self) -> str:
+        if self.function is None:
+            assert self.value is not None
+            return self.value
+        got = self.function()
+        return self.set(await got if inspect.isawaitable(got) else got)
