@@ -1,0 +1,128 @@
+"""An incident never pages nobody (issue 27), and a step that can never run stops and
+says so (issue 21 #6), against real ``tocsin serve`` processes.
+
+- docs/escalation.md's quick start, run as written (its curl commands, by bash) on a
+  server whose presence is known and with no tab open: alice is notified.
+- A first step that would have more than 100 targets is refused at publish (400
+  naming the limit) instead of storing an incident whose step can never run.
+- A step whose stored policy no longer validates is given up at once (no retry for
+  ever): the incident is ``failed`` with the reason, ``GET /api/incidents/{id}``
+  answers 200, ``tocsin_timers_given_up_total`` counts it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.escalation.test_escalation import FAST, Clock, incident, wait_until
+from tests.support.server import API_KEY, ServerProcess, start_server
+from tests.test_docs_commands import HOSTS, ROOT, curl_commands
+
+
+@pytest.fixture
+def known(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server whose presence is known (on one node it is from the start; the
+    interval is short so that the code before the fix, which waited 1.5 intervals,
+    knows it too, as it did in the issue's run a minute after the start)."""
+    srv = start_server(tmp_path, extra=[*FAST, "--presence-interval", "300ms"])
+    time.sleep(1)
+    yield srv
+    srv.stop()
+
+
+def test_the_quick_start_as_written_notifies_alice_without_a_tab(known: ServerProcess) -> None:
+    doc = (ROOT / "docs" / "escalation.md").read_text()
+    put, post = curl_commands(doc)[:2]
+    assert "escalation-policies/urgent" in put and '"escalation": "urgent"' in post
+    env = {**os.environ, "PUBLISHER_KEY": API_KEY}
+    answers = []
+    for cmd in (put, post):
+        proc = subprocess.run(["bash", "-c", f"{HOSTS.sub(known.url, cmd)} -sS"],
+                              capture_output=True, text=True, env=env, timeout=30,
+                              check=True)
+        answers.append(json.loads(proc.stdout))
+    reply = answers[1]
+    assert list(reply["ids"]) == ["alice"], reply  # before the fix: {"ids": {}}
+    with known.subscriber("alice") as alice:
+        (item,) = alice.get("/api/notifications").json()["items"]
+        assert item["id"] == reply["ids"]["alice"] and item["title"] == "DB down"
+    with known.publisher() as pub:
+        inc = incident(pub, reply["incident"])
+        first = [e for e in inc["timeline"] if e.get("round") == 1 and e.get("step") == 1]
+        assert [e["kind"] for e in first] == ["notified", "waitSkipped"], inc
+        # nobody has a tab: every following step is due at once, and notifies too
+        done = wait_until(lambda: (i := incident(pub, reply["incident"]))["state"]
+                          == "exhausted" and i)
+        users = [(e["round"], e["step"], e["user"]) for e in done["timeline"]
+                 if e["kind"] == "notified"]
+        assert sorted(users) == [(1, 1, "alice"), (1, 2, "bob"), (1, 2, "carol"),
+                                 (2, 1, "alice"), (2, 2, "bob"), (2, 2, "carol")]
+
+
+def test_a_first_step_over_100_targets_is_refused_at_publish(known: ServerProcess) -> None:
+    u = uuid.uuid4().hex[:8]
+    with known.publisher() as pub:
+        assert pub.put(f"/api/escalation-policies/{u}", json={"steps": [
+            {"targets": ["one"], "waitSeconds": 60}]}).status_code == 201
+        r = pub.post("/api/notifications", json={
+            "escalation": u, "type": "alert", "title": "x",
+            "recipients": [f"r{i}" for i in range(100)]})
+        assert r.status_code == 400, r.text  # before: 201 {"ids": {}}, a broken timer
+        err = r.json()["error"]
+        assert err["field"] == "recipients" and "at most 100" in err["message"], err
+        r = pub.post("/api/notifications", json={  # 99 + 1 = 100: fine
+            "escalation": u, "type": "alert", "title": "x",
+            "recipients": [f"r{i}" for i in range(99)]})
+        assert r.status_code == 201 and len(r.json()["ids"]) == 100, r.text
+
+
+def test_a_step_that_can_never_run_is_given_up_and_shown_failed(tmp_path: Path) -> None:
+    clock = Clock(tmp_path / "clock")
+    srv = start_server(tmp_path, extra=[*FAST, "--test-clock-file", str(clock.path)])
+    u = uuid.uuid4().hex[:8]
+    try:
+        with srv.publisher() as pub:
+            assert pub.put(f"/api/escalation-policies/{u}", json={"steps": [
+                {"targets": ["a"], "waitSeconds": 60, "skipIfNobodyActive": False},
+                {"targets": ["b"], "waitSeconds": 60, "skipIfNobodyActive": False}]}
+            ).status_code == 201
+            inc_id = pub.post("/api/notifications", json={
+                "escalation": u, "type": "alert", "title": "x"}).json()["incident"]
+            # The incident's stored policy turns invalid (as one stored before a limit
+            # was enforced at publish): step 2 has 101 targets.
+            db = sqlite3.connect(tmp_path / "tocsin.db")
+            with db:
+                (raw,) = db.execute("SELECT policy FROM tocsin_incidents WHERE id = ?",
+                                    (inc_id,)).fetchone()
+                policy = json.loads(raw)
+                policy["steps"][1]["targets"] = [f"t{i}" for i in range(101)]
+                db.execute("UPDATE tocsin_incidents SET policy = ? WHERE id = ?",
+                           (json.dumps(policy), inc_id))
+            db.close()
+            clock.advance(60)
+            done = wait_until(lambda: (r := pub.get(f"/api/incidents/{inc_id}")
+                                       ).status_code == 200
+                              and r.json()["state"] == "failed" and r.json(), within=15)
+            assert done["next"] is None and "targets" in done["error"], done
+            assert done["timeline"][-1]["kind"] == "failed"
+            assert done["timeline"][-1]["step"] == 2
+            # counted once the timer is deleted, just after the incident was marked
+            wait_until(lambda: re.search(
+                r'tocsin_timers_given_up_total\{kind="escalation"\} 1\.0',
+                pub.get("/metrics").text), within=10)
+            # given up, not retried: no timer left, nothing more in the log
+            time.sleep(1.5)
+            assert srv.log().count("given up") == 1, srv.log()
+            assert pub.get(f"/api/incidents/{inc_id}").status_code == 200
+    finally:
+        srv.stop()
