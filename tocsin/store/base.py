@@ -121,7 +121,8 @@ class Store(Protocol):
                       idempotency_key: str | None = None) -> PublishResult:
         """Store one notification per recipient (one transaction, batched writes) and one
         ``notification`` event in each recipient's stream. A repeated ``idempotency_key``
-        of the same ``publisher`` within 24 h returns the first result and writes nothing."""
+        within 24 h returns the first result and writes nothing, whichever API key
+        (``publisher``) repeats it: a deployment's keys are one publisher."""
         ...
 
     async def set_read(self, user: str, ids: list[str], read: bool) -> Change | None:

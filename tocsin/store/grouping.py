@@ -23,7 +23,7 @@ from tocsin.store.batch import PublishJob
 from tocsin.store.plan import chunks, dumps, plan_rows
 from tocsin.store.preferences import forget_dismissed, prepare_sql, write_reach_sql
 from tocsin.store.shape import notification_json, row_json, with_silent
-from tocsin.store.tables import events, idempotency, notifications
+from tocsin.store.tables import TENANT, events, idempotency, notifications
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -159,14 +159,13 @@ def replayed_result(rec: Json) -> PublishResult:
                          else None)
 
 
-async def published(store: SqlStore, publisher: str, key: str, since: int
-                    ) -> dict[str, str] | None:
-    """recipient -> notification id of ``publisher``'s publish with idempotency ``key``
-    (claimed at or after ``since``), or ``None``."""
+async def published(store: SqlStore, key: str, since: int) -> dict[str, str] | None:
+    """recipient -> notification id of the publish with idempotency ``key`` (claimed
+    at or after ``since``, through any API key: they are one publisher), or ``None``."""
     i = idempotency.c
     async with store._read() as conn:
         row = (await conn.execute(select(i.result, i.created_at).where(
-            i.publisher == publisher, i.key == key))).first()
+            i.publisher == TENANT, i.key == key))).first()
     if row is None or not row.result or row.created_at < since:
         return None
     return _record_ids(orjson.loads(row.result))

@@ -39,7 +39,7 @@ from tocsin.store.plan import (
 )
 from tocsin.store.preferences import forget_dismissed, prepare_sql, write_reach_sql
 from tocsin.store.reads import SqlReads, check_cursor, is_unavailable
-from tocsin.store.tables import events, idempotency, notifications, streams
+from tocsin.store.tables import TENANT, events, idempotency, notifications, streams
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
@@ -181,7 +181,8 @@ class SqlStore(SqlReads):
         body_hash = request_hash(users, note)
         try:
             async with self._write() as conn:
-                earlier = await self._claim_idempotency(conn, publisher, idempotency_key,
+                # deployment-wide: every API key is the same publisher (tables.TENANT)
+                earlier = await self._claim_idempotency(conn, TENANT, idempotency_key,
                                                         body_hash, now)
                 if earlier is not None:
                     raise _NoChange(earlier)
@@ -194,7 +195,7 @@ class SqlStore(SqlReads):
                 i = idempotency.c
                 await conn.execute(
                     update(idempotency)
-                    .where(i.publisher == publisher, i.key == idempotency_key)
+                    .where(i.publisher == TENANT, i.key == idempotency_key)
                     .values(result=dumps(reply_record(result)))
                 )
         except _NoChange as done:
