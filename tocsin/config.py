@@ -206,8 +206,9 @@ class Settings(BaseSettings):
     )
     rate_publish: str = Field(
         DEFAULT_RATE_PUBLISH,
-        description="Publishes (notifications and topic events) per API key: N/s:burst, "
-                    "or off.",
+        description="Notifications per API key (a publish costs one per recipient, an "
+                    "update/retract by key one per copy, an escalation its potential "
+                    "fan-out, a topic event one): N/s:burst, or off.",
     )
     max_user_streams: int = Field(
         DEFAULT_MAX_USER_STREAMS, ge=1,

@@ -43,3 +43,9 @@ class Policy(BaseModel):
 
     def wire(self) -> dict[str, object]:
         return self.model_dump(by_alias=True)
+
+    def potential_notifications(self) -> int:
+        """How many notifications an incident under this policy makes if nobody
+        acknowledges: every target of every step, every round (at most 20 x 100 x 11
+        = 22,000)."""
+        return (self.repeat + 1) * sum(len(s.targets) for s in self.steps)

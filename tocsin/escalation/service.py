@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,8 +115,12 @@ class Escalation:
 
     # -- incidents -----------------------------------------------------------------
     async def open(self, publisher: str, name: str, recipients: list[str],
-                   note: NewNotification) -> dict[str, object]:
-        """Open an incident under policy ``name`` and run its first step now."""
+                   note: NewNotification,
+                   charge: Callable[[int], Awaitable[None]] | None = None
+                   ) -> dict[str, object]:
+        """Open an incident under policy ``name`` and run its first step now;
+        ``charge`` is given the notifications it may make beyond the first (every
+        step of every round, nobody acknowledging): the publisher's rate budget."""
         from tocsin.store.incidents import TIMER_KIND, Incident
 
         raw = await self.incidents.get_policy(name)
@@ -133,6 +138,8 @@ class Escalation:
                     "invalid_field", f"An escalation's first step has at most {MAX_TARGETS} "
                     f"targets; policy {name!r} and these recipients make "
                     f"{len(first.targets)}.", "recipients")
+        if charge is not None:
+            await charge(policy.potential_notifications() - 1)
         id, now = new_id(), self.clock()
         timer = NewTimer(f"esc:{id}:0:0", TIMER_KIND, id, now, {"round": 0, "step": 0})
         # The first step's timer is stored already leased to this node and fired here:
