@@ -126,3 +126,28 @@ def test_a_step_that_can_never_run_is_given_up_and_shown_failed(tmp_path: Path) 
             assert pub.get(f"/api/incidents/{inc_id}").status_code == 200
     finally:
         srv.stop()
+
+
+def test_a_target_who_left_the_type_out_of_the_inbox_still_gets_the_incident(
+        known: ServerProcess) -> None:
+    """Preferences decide how an incident's notification may interrupt, never whether
+    it arrives: delivered silently (``silentReason: preferences``), no push or email.
+    A plain publish of that type still skips them."""
+    u = uuid.uuid4().hex[:8]
+    target = f"t{u}"
+    with known.subscriber(target) as sub:
+        r = sub.put("/api/preferences", json={"types": {"alert": {"channels": []}}})
+        assert r.status_code == 200, r.text
+    with known.publisher() as pub:
+        plain = pub.post("/api/notifications", json={"recipients": [target], "type": "alert",
+                                                     "title": "plain"})
+        assert plain.json() == {"ids": {}, "skipped": {target: "preferences"}}, plain.text
+        assert pub.put(f"/api/escalation-policies/{u}", json={"steps": [
+            {"targets": [target], "waitSeconds": 60}]}).status_code == 201
+        r = pub.post("/api/notifications", json={"escalation": u, "type": "alert",
+                                                 "title": "DB down", "priority": "urgent"})
+        assert r.status_code == 201 and list(r.json()["ids"]) == [target], r.text  # before: {}
+    with known.subscriber(target) as sub:
+        (item,) = sub.get("/api/notifications").json()["items"]
+        assert item["title"] == "DB down" and item["silent"] is True
+        assert item["silentReason"] == "preferences"

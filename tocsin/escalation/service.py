@@ -188,7 +188,7 @@ class Escalation:
         result = await self.tocsin.publish(
             inc.publisher, step.targets,
             self._step_note(inc, rnd, s, due if nr <= policy.repeat else None),
-            f"esc:{id}:{rnd}:{s}")
+            f"esc:{id}:{rnd}:{s}", always_inbox=True)
         at = self.clock()
         entries = [Entry("notified", at, rnd, s, user, nid, active.get(user))
                    for user, nid in result.ids.items()]

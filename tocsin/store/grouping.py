@@ -60,7 +60,8 @@ async def open_groups(conn: AsyncConnection, users: list[str], key: str, since: 
 
 
 async def insert_grouped(store: SqlStore, conn: AsyncConnection, users: list[str],
-                         note: NewNotification, now: int, window_ms: int) -> PublishResult:
+                         note: NewNotification, now: int, window_ms: int,
+                         always_inbox: bool = False) -> PublishResult:
     """Publish ``note`` (which has a ``group_key``) to ``users`` inside ``conn``'s
     transaction: a recipient with an open group gets it updated in place (same id,
     new seq), the others a new notification with ``group.count`` 1. ``now`` is the
@@ -71,7 +72,7 @@ async def insert_grouped(store: SqlStore, conn: AsyncConnection, users: list[str
     if note.ttl_ms is not None and note.expires_at is None:
         note = replace(note, expires_at=now + note.ttl_ms)
     # attention (preferences.py): who is skipped or gets it silently, as in _insert_jobs
-    job = PublishJob(users, note)
+    job = PublishJob(users, note, always_inbox=always_inbox)
     await prepare_sql(conn, [job], now, store.attention_clock())
     skipped, silent = job.skipped or {}, job.silent or {}
     users = [u for u in users if u not in skipped]

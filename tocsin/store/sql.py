@@ -165,16 +165,18 @@ class SqlStore(SqlReads):
 
     # -- publishing --------------------------------------------------------------------
     async def publish(self, publisher: str, recipients: list[str], note: NewNotification,
-                      idempotency_key: str | None = None) -> PublishResult:
+                      idempotency_key: str | None = None, *,
+                      always_inbox: bool = False) -> PublishResult:
         users = list(dict.fromkeys(recipients))  # de-duplicate, keep order
         if idempotency_key is None and note.group_key is not None:
             async with self._write() as conn:  # grouping: own transaction (grouping.py)
                 return await insert_grouped(self, conn, users, note, self.attention_clock(),
-                                            self.group_window_ms)
+                                            self.group_window_ms, always_inbox)
         if idempotency_key is None:
             # Group commit: publishes that arrive while a transaction is in flight are
             # written together in the next one (one fsync, multi-row inserts).
-            result = await self._batcher.submit(PublishJob(users, note))
+            result = await self._batcher.submit(PublishJob(users, note,
+                                                           always_inbox=always_inbox))
             assert isinstance(result, PublishResult)
             return result
         now = now_ms()
@@ -188,9 +190,11 @@ class SqlStore(SqlReads):
                     raise _NoChange(earlier)
                 if note.group_key is not None:
                     result = await insert_grouped(self, conn, users, note,
-                                                  self.attention_clock(), self.group_window_ms)
+                                                  self.attention_clock(), self.group_window_ms,
+                                                  always_inbox)
                 else:
-                    (result,) = await self._insert_jobs(conn, [PublishJob(users, note)], now)
+                    (result,) = await self._insert_jobs(
+                        conn, [PublishJob(users, note, always_inbox=always_inbox)], now)
                 assert isinstance(result, PublishResult)
                 i = idempotency.c
                 await conn.execute(
