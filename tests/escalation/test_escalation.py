@@ -146,7 +146,8 @@ def test_a_policy_runs_all_its_steps_with_a_fake_clock(
         inc = incident(pub, inc_id)
         assert notified(inc) == [(1, 1, a)] and inc["next"] == {"round": 1, "step": 2,
                                                                    "at": T0 + 60_000}
-        assert inc["timeline"][0]["active"] is None and inc["timeline"][0]["at"] == T0
+        # presence is known from the start on one node: no tab, not active
+        assert inc["timeline"][0]["active"] is False and inc["timeline"][0]["at"] == T0
         clock.advance(59)
         time.sleep(0.5)
         assert notified(incident(pub, inc_id)) == [(1, 1, a)]  # not due yet
