@@ -5,6 +5,8 @@ says so (issue 21 #6), against real ``tocsin serve`` processes.
   server whose presence is known and with no tab open: alice is notified.
 - A first step that would have more than 100 targets is refused at publish (400
   naming the limit) instead of storing an incident whose step can never run.
+- Preferences never withhold a step's notification; an urgent one reaches a
+  closed tab by Web Push.
 - A step whose stored policy no longer validates is given up at once (no retry for
   ever): the incident is ``failed`` with the reason, ``GET /api/incidents/{id}``
   answers 200, ``tocsin_timers_given_up_total`` counts it.
@@ -22,9 +24,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.escalation.test_escalation import FAST, Clock, incident, wait_until
+from tests.reach.pushsvc import PushServiceThread
 from tests.support.server import API_KEY, ServerProcess, start_server
 from tests.test_docs_commands import HOSTS, ROOT, curl_commands
 
@@ -151,3 +155,32 @@ def test_a_target_who_left_the_type_out_of_the_inbox_still_gets_the_incident(
         (item,) = sub.get("/api/notifications").json()["items"]
         assert item["title"] == "DB down" and item["silent"] is True
         assert item["silentReason"] == "preferences"
+
+
+def test_an_urgent_step_reaches_a_closed_tab_by_push(tmp_path: Path) -> None:
+    """Nobody has a tab open: the step's target gets the urgent notification on their
+    device (before: the step was skipped, nothing was pushed)."""
+    push = PushServiceThread().start()
+    srv = start_server(tmp_path, extra=[*FAST, "--push-allow-insecure",
+                                        "--presence-interval", "300ms"])
+    u = uuid.uuid4().hex[:8]
+    target = f"t{u}"
+    try:
+        time.sleep(1)  # presence known, also for the code before the fix (see `known`)
+        push.service.expected_key = httpx.get(
+            srv.url + "/api/push/vapid-public-key", timeout=5).json()["publicKey"]
+        dev = push.device(target)
+        with srv.subscriber(target) as sub:
+            assert sub.post("/api/push-subscriptions", json=dev).status_code == 201
+        with srv.publisher() as pub:
+            assert pub.put(f"/api/escalation-policies/{u}", json={"steps": [
+                {"targets": [target], "waitSeconds": 300}]}).status_code == 201
+            r = pub.post("/api/notifications", json={"escalation": u, "type": "alert",
+                                                     "title": "DB down",
+                                                     "priority": "urgent"})
+            assert r.status_code == 201 and list(r.json()["ids"]) == [target], r.text
+        (msg,) = push.wait(dev["endpoint"], within=15)
+        assert msg["payload"]["id"] == r.json()["ids"][target]
+    finally:
+        srv.stop()
+        push.stop()
