@@ -75,14 +75,11 @@ Charge = Callable[[int], Awaitable[None]]
 token the gate admitted it for (``Limits.charge``)."""
 
 
-async def _free(_: int) -> None:
-    return None
-
-
 async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn,
-                       charge: Charge = _free) -> dict[str, object]:
+                       charge: Charge | None = None) -> dict[str, object]:
     """The publish operation: one notification per recipient, stored, then fanned
-    out; its cost (one per notification) charged to the publisher's budget first."""
+    out; with ``charge`` (``--rate-publish`` on), its cost (one per notification)
+    charged to the publisher's budget first."""
     note = NewNotification(
         type=body.type, title=body.title, body=body.body, priority=body.priority,
         group_key=body.group_key, url=body.url, actor=body.actor, source=body.source,
@@ -96,7 +93,8 @@ async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn,
                                             body.recipients or [], note, charge)
     if body.recipients is None:
         raise TocsinError("missing_field", "'recipients' is required.", "recipients")
-    await charge(len(set(body.recipients)) - 1)
+    if charge is not None:
+        await charge(len(set(body.recipients)) - 1)
     result = await tocsin.publish(publisher, body.recipients, note, body.idempotency_key)
     if result.skipped is None and result.silent is None:
         return {"ids": result.ids}
@@ -201,8 +199,9 @@ class _Publish:
                 body = PublishIn.model_validate_json(raw)
             except ValidationError as exc:
                 raise error_from_validation(exc.errors(), located=False) from None
-            reply = orjson.dumps(await publish_body(self.tocsin, self.publisher.id, body,
-                                                    self.charge))
+            reply = orjson.dumps(await publish_body(
+                self.tocsin, self.publisher.id, body,
+                self.charge if self.limits.publish is not None else None))
         except TocsinError as err:
             await send_error(send, err, self.cors)
             return
