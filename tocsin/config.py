@@ -166,7 +166,8 @@ class Settings(BaseSettings):
                             description="memory:// (one process) or redis://host:6379/0.")
     api_keys: CommaList = Field(
         default_factory=list,
-        description="Publisher API keys (comma-separated; the flag is repeatable).",
+        description="Publisher API keys (comma-separated; the flag is repeatable). "
+                    "Several keys are for rotation: all are the same publisher.",
     )
     jwt_secret: str = Field("", description="Secret that signs subscriber tokens (HS256).")
     heartbeat_s: Duration = Field(
