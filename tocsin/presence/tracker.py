@@ -99,7 +99,8 @@ class Presence:
         self._again = False
         self._loop_task: asyncio.Task[None] | None = None
         self._started = 0.0
-        self._ready_at = 0.0
+        self._ready_at: float | None = None
+        """When the table can be trusted (monotonic); ``None`` until started."""
         self._send_full = False
         self._sent = 0
         """Number of this node's last delta or snapshot (each carries its ``i``)."""
@@ -142,12 +143,12 @@ class Presence:
         """Whether the table can be trusted: every live peer has had an interval to
         answer this node's snapshot request or send a heartbeat (at once on a local
         broker)."""
-        return self._started > 0 and time.monotonic() >= self._ready_at
+        return self._ready_at is not None and time.monotonic() >= self._ready_at
 
     def unknown_for(self) -> float:
         """Seconds until the table can be trusted (0 once it can; at most an interval
         after the start)."""
-        if self._started == 0:
+        if self._ready_at is None:
             return READY_FACTOR * self.interval_s
         return max(0.0, self._ready_at - time.monotonic())
 
