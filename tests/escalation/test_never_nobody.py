@@ -14,6 +14,7 @@ says so (issue 21 #6), against real ``tocsin serve`` processes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -27,9 +28,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import database_url
 from tests.escalation.test_escalation import FAST, Clock, incident, wait_until
 from tests.reach.pushsvc import PushServiceThread
 from tests.support.server import API_KEY, ServerProcess, start_server
+from tests.support.services import PG_URL, drop_pg_schema
 from tests.test_docs_commands import HOSTS, ROOT, curl_commands
 
 
@@ -90,9 +93,48 @@ def test_a_first_step_over_100_targets_is_refused_at_publish(known: ServerProces
         assert r.status_code == 201 and len(r.json()["ids"]) == 100, r.text
 
 
-def test_a_step_that_can_never_run_is_given_up_and_shown_failed(tmp_path: Path) -> None:
+def corrupt_step_2(url: str, schema: str | None, inc_id: str, targets: list[str]) -> None:
+    """Rewrite the incident's stored policy: step 2's targets become ``targets``."""
+    if schema is None:
+        db = sqlite3.connect(url.partition(":///")[2])
+        with db:
+            (raw,) = db.execute("SELECT policy FROM tocsin_incidents WHERE id = ?",
+                                (inc_id,)).fetchone()
+            policy = json.loads(raw)
+            policy["steps"][1]["targets"] = targets
+            db.execute("UPDATE tocsin_incidents SET policy = ? WHERE id = ?",
+                       (json.dumps(policy), inc_id))
+        db.close()
+        return
+
+    async def pg() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            table = f'"{schema}".tocsin_incidents'
+            raw = await conn.fetchval(f"SELECT policy FROM {table} WHERE id = $1", inc_id)
+            policy = json.loads(raw)
+            policy["steps"][1]["targets"] = targets
+            await conn.execute(f"UPDATE {table} SET policy = $1 WHERE id = $2",
+                               json.dumps(policy), inc_id)
+        finally:
+            await conn.close()
+
+    asyncio.run(pg())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_step_that_can_never_run_is_given_up_and_shown_failed(
+        backend: str, tmp_path: Path) -> None:
+    """The stored policy turns invalid (as one stored before a limit was enforced at
+    publish): on SQLite step 2 gets 101 targets (the step's validation refuses it);
+    on PostgreSQL a target with a NUL character (valid JSON, but the database refuses
+    the value: before, that timer failed for ever)."""
+    url, schema = database_url(backend, tmp_path)
     clock = Clock(tmp_path / "clock")
-    srv = start_server(tmp_path, extra=[*FAST, "--test-clock-file", str(clock.path)])
+    srv = start_server(tmp_path, database=url,
+                       extra=[*FAST, "--test-clock-file", str(clock.path)])
     u = uuid.uuid4().hex[:8]
     try:
         with srv.publisher() as pub:
@@ -102,22 +144,13 @@ def test_a_step_that_can_never_run_is_given_up_and_shown_failed(tmp_path: Path) 
             ).status_code == 201
             inc_id = pub.post("/api/notifications", json={
                 "escalation": u, "type": "alert", "title": "x"}).json()["incident"]
-            # The incident's stored policy turns invalid (as one stored before a limit
-            # was enforced at publish): step 2 has 101 targets.
-            db = sqlite3.connect(tmp_path / "tocsin.db")
-            with db:
-                (raw,) = db.execute("SELECT policy FROM tocsin_incidents WHERE id = ?",
-                                    (inc_id,)).fetchone()
-                policy = json.loads(raw)
-                policy["steps"][1]["targets"] = [f"t{i}" for i in range(101)]
-                db.execute("UPDATE tocsin_incidents SET policy = ? WHERE id = ?",
-                           (json.dumps(policy), inc_id))
-            db.close()
+            corrupt_step_2(url, schema, inc_id, [f"t{i}" for i in range(101)]
+                           if schema is None else ["b\x00"])
             clock.advance(60)
             done = wait_until(lambda: (r := pub.get(f"/api/incidents/{inc_id}")
                                        ).status_code == 200
                               and r.json()["state"] == "failed" and r.json(), within=15)
-            assert done["next"] is None and "targets" in done["error"], done
+            assert done["next"] is None and done["error"], done
             assert done["timeline"][-1]["kind"] == "failed"
             assert done["timeline"][-1]["step"] == 2
             # counted once the timer is deleted, just after the incident was marked
@@ -130,6 +163,8 @@ def test_a_step_that_can_never_run_is_given_up_and_shown_failed(tmp_path: Path) 
             assert pub.get(f"/api/incidents/{inc_id}").status_code == 200
     finally:
         srv.stop()
+        if schema:
+            asyncio.run(drop_pg_schema(schema))
 
 
 def test_a_target_who_left_the_type_out_of_the_inbox_still_gets_the_incident(

@@ -4,9 +4,9 @@ handler registered for their kind; a handler returns the timers that follow
 
 A timer that can never succeed must not be retried for ever, invisibly: one whose
 handler fails :data:`MAX_FAILURES` times, or fails in a way no retry can change
-(:class:`GiveUp`, a 4xx ``TocsinError``, a validation error), is deleted after the
-kind's give-up hook ran (escalation marks its incident ``failed``), logged at ERROR
-and counted (``tocsin_timers_given_up_total``)."""
+(:class:`GiveUp`, a 4xx ``TocsinError``, a validation error, a value the database
+cannot store), is deleted after the kind's give-up hook ran (escalation marks its
+incident ``failed``), logged at ERROR and counted (``tocsin_timers_given_up_total``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import os
 from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from tocsin.errors import TocsinError
 from tocsin.scheduler.base import Clock, NewTimer, Timer, TimerStore
@@ -159,7 +160,10 @@ class Scheduler:
 
 def permanent(exc: Exception) -> bool:
     """Whether no retry can change this failure: the handler said so, or its input is
-    refused (a 4xx other than a rate limit, which passes)."""
+    refused: a 4xx other than a rate limit (which passes), or a value the database
+    cannot store (SQLSTATE class 22, e.g. a NUL character on PostgreSQL)."""
     if isinstance(exc, GiveUp | ValidationError):
         return True
+    if isinstance(exc, DBAPIError):
+        return str(getattr(exc.orig, "sqlstate", "") or "").startswith("22")
     return isinstance(exc, TocsinError) and 400 <= exc.status < 500 and exc.status != 429
