@@ -43,6 +43,7 @@ from tocsin.api.validation import error_from_validation
 from tocsin.auth import Authenticator
 from tocsin.config import Settings
 from tocsin.errors import TocsinError
+from tocsin.ratelimit.limits import Limits
 from tocsin.service import Tocsin
 
 log = logging.getLogger("tocsin")
@@ -114,7 +115,11 @@ def create_app(settings: Settings, service: Tocsin | None = None) -> Gate:
     app = _framework(settings, tocsin)
     auth = Authenticator(settings.api_keys, settings.jwt_secret)
     app.state.auth = auth
-    return Gate(app, auth, HotRoutes(tocsin, settings), CorsPolicy(settings.cors_origins))
+    # one set of buckets: the gate admits, the routes charge what a request made
+    limits = app.state.limits = Limits.from_settings(settings,
+                                                     tocsin.metrics.ratelimit_errors.inc)
+    return Gate(app, auth, HotRoutes(tocsin, settings, limits),
+                CorsPolicy(settings.cors_origins), limits)
 
 
 def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:

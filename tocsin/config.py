@@ -167,7 +167,8 @@ class Settings(BaseSettings):
                             description="memory:// (one process) or redis://host:6379/0.")
     api_keys: CommaList = Field(
         default_factory=list,
-        description="Publisher API keys (comma-separated; the flag is repeatable).",
+        description="Publisher API keys (comma-separated; the flag is repeatable). "
+                    "Several keys are for rotation: all are the same publisher.",
     )
     jwt_secret: str = Field("", description="Secret that signs subscriber tokens (HS256).")
     heartbeat_s: Duration = Field(
@@ -207,8 +208,9 @@ class Settings(BaseSettings):
     )
     rate_publish: str = Field(
         DEFAULT_RATE_PUBLISH,
-        description="Publishes (notifications and topic events) per API key: N/s:burst, "
-                    "or off.",
+        description="Notifications per API key (a publish costs one per recipient, an "
+                    "update/retract by key one per copy, an escalation its potential "
+                    "fan-out, a topic event one): N/s:burst, or off.",
     )
     max_user_streams: int = Field(
         DEFAULT_MAX_USER_STREAMS, ge=1,

@@ -65,11 +65,11 @@ class Grouping:
         return []
 
     # -- publisher update / retract ----------------------------------------------------
-    async def _copies(self, publisher: str, key: str) -> dict[str, str]:
+    async def _copies(self, key: str) -> dict[str, str]:
         from tocsin.store.grouping import published
 
         # the idempotency record's times are the store's own clock (store/sql.py)
-        ids = await published(self._sql(), publisher, key, now_ms() - KEY_WINDOW_MS)
+        ids = await published(self._sql(), key, now_ms() - KEY_WINDOW_MS)
         if ids is None:
             raise TocsinError("not_found", "No notification was published with this "
                               "idempotencyKey in the last 24 hours (only publishes made "
@@ -79,7 +79,7 @@ class Grouping:
     async def update_by_key(self, publisher: str, key: str, changes: Json) -> dict[str, str]:
         from tocsin.store.grouping import update_copies
 
-        ids = await self._copies(publisher, key)
+        ids = await self._copies(key)
         done, evs = await update_copies(self._sql(), ids, changes, now_ms())
         await self.tocsin.hub.fan_out(evs)
         return done
@@ -87,7 +87,7 @@ class Grouping:
     async def retract_by_key(self, publisher: str, key: str) -> dict[str, str]:
         from tocsin.store.grouping import retract_copies
 
-        ids = await self._copies(publisher, key)
+        ids = await self._copies(key)
         done, evs = await retract_copies(self._sql(), ids, now_ms())
         await self.tocsin.hub.fan_out(evs)
         return done

@@ -48,6 +48,10 @@ class Metrics:
             "tocsin_email_sent_total", "Email timers by outcome (sent; error: a failed send, "
             "retried; gave_up: failed 8 times; unwanted: read, expired or no longer wanted "
             "when due; no_address; off: no --smtp-url)", ["result"], registry=self.registry)
+        self.timers_given_up = Counter(
+            "tocsin_timers_given_up_total", "Durable timers deleted because they could "
+            "never succeed (failed 15 times, or refused input), by kind; an escalation's "
+            "incident then shows state failed", ["kind"], registry=self.registry)
         self.registry.register(_StreamCollector(hub))
 
 

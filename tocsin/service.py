@@ -73,9 +73,11 @@ class Tocsin:
         await self.store.close()
 
     async def publish(self, publisher: str, recipients: list[str], note: NewNotification,
-                      idempotency_key: str | None = None) -> PublishResult:
+                      idempotency_key: str | None = None, *,
+                      always_inbox: bool = False) -> PublishResult:
         started = time.perf_counter()
-        result = await self.store.publish(publisher, recipients, note, idempotency_key)
+        result = await self.store.publish(publisher, recipients, note, idempotency_key,
+                                          always_inbox=always_inbox)
         self.metrics.publish_seconds.observe(time.perf_counter() - started)
         self.metrics.events.labels("notification").inc(len(result.events))
         await self.hub.fan_out(result.events)

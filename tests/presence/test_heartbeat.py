@@ -12,6 +12,8 @@ from tocsin.presence import Presence
 
 
 class Sent:
+    local = True  # a lone node: no start-up snapshot request among the messages
+
     def __init__(self) -> None:
         self.messages: list[dict[str, object]] = []
 

@@ -162,6 +162,50 @@ async def test_late_node_gets_a_snapshot(cluster: Callable[[str], Node]) -> None
     await until(lambda: users(c) == [("dave", "idle")])
 
 
+class ClusterBroker(MemoryBroker):
+    """A memory channel that says it crosses processes, as Redis does."""
+
+    local = False
+
+
+async def test_a_starting_node_knows_its_peers_within_one_interval() -> None:
+    """Issue 21 #13: a node of a cluster asks every peer for a snapshot as it starts,
+    so it learns their entries at once (before: at the peer's next heartbeat, up to an
+    interval later) and trusts its table one interval after the start (before: 1.5);
+    on a local broker it trusts it from the start."""
+    channel, interval = uuid.uuid4().hex, 4.0
+    a, b = Node(channel, "a", interval=interval), Node(channel, "b", interval=interval)
+    for n in (a, b):
+        n.broker = ClusterBroker(f"memory://{channel}")
+        n.p.broker = n.broker
+    try:
+        await a.start()
+        a.p.joined("t:room", "erin")
+        a.p.report("erin", "active")
+        await asyncio.sleep(0.2)  # a's delta went out before b exists
+        started = time.monotonic()
+        await b.start()
+        assert not b.p.ready and (await b.p.active(["erin"])) == {"erin": None}
+        await until(lambda: users(b) == [("erin", "active")], timeout=1.0)
+        assert 0.9 * interval < b.p.unknown_for() + (time.monotonic() - started) \
+            <= interval + 0.01
+        await until(lambda: b.p.ready, timeout=interval + 0.5)
+        assert time.monotonic() - started < 1.2 * interval  # before: 1.5 intervals
+        assert (await b.p.active(["erin"])) == {"erin": True}
+    finally:
+        for n in (a, b):
+            await n.p.stop()
+            await n.broker.close()
+    lone = Node(uuid.uuid4().hex, "lone", interval=interval)  # memory://: local
+    await lone.start()
+    try:
+        assert lone.p.ready and lone.p.unknown_for() == 0
+        assert (await lone.p.active(["erin"])) == {"erin": False}
+    finally:
+        await lone.p.stop()
+        await lone.broker.close()
+
+
 async def test_a_silent_node_expires_within_the_bound(cluster: Callable[[str], Node]) -> None:
     a, b = cluster("a"), cluster("b")
     await a.start()

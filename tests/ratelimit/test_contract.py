@@ -70,3 +70,16 @@ async def test_concurrent_takes_never_exceed_the_burst(limiter: RateLimiter) -> 
     k, rate = key(), Rate(0.01, 10)
     waits = await asyncio.gather(*(limiter.take(k, rate) for _ in range(50)))
     assert sum(1 for w in waits if w == 0.0) == 10
+
+
+async def test_a_charge_spends_whatever_the_bucket_holds_and_takes_wait_out_the_debt(
+        limiter: RateLimiter) -> None:
+    """``charge`` (the work of an admitted request beyond its token) never refuses;
+    the bucket goes below zero, and ``take`` waits until it is back above one."""
+    k, rate = key(), Rate(10.0, 5)
+    assert await limiter.take(k, rate) == 0.0  # 4 left
+    await limiter.charge(k, rate, 24)  # -20
+    wait = await limiter.take(k, rate)
+    assert 2.0 < wait <= 2.1  # 21 tokens at 10/s
+    await limiter.charge(k, rate, 10)  # charged even in debt: -30
+    assert 3.0 < await limiter.take(k, rate) <= 3.1

@@ -134,3 +134,37 @@ async def test_a_failing_handler_is_retried_with_backoff(store: Store) -> None:
     now[0] = t.due_at
     await s.run_due()
     assert calls == 2 and await ts.pending() == []
+
+
+async def test_a_timer_that_keeps_failing_is_given_up_after_max_failures(store: Store) -> None:
+    """Bounded retries: after ``MAX_FAILURES`` failed runs the kind's give-up hook runs
+    and the timer is deleted (before, it was retried every minute for ever); a
+    refused input (4xx, ``GiveUp``) is given up at the first failure."""
+    from tocsin.errors import TocsinError
+    from tocsin.scheduler.runner import MAX_FAILURES
+
+    ts = timers_of(store)
+    now = [T0]
+    calls: Counter[str] = Counter()
+    given_up: list[tuple[str, str]] = []
+    counted: list[str] = []
+
+    async def failing(t: Timer) -> list[NewTimer]:
+        calls[t.id] += 1
+        if t.id == "t2":
+            raise TocsinError("invalid_field", "never valid", "x")
+        raise RuntimeError("down")
+
+    async def hook(t: Timer, reason: str) -> None:
+        given_up.append((t.id, reason))
+
+    s = Scheduler(ts, lambda: now[0], owner="a")
+    s.on("test", failing, give_up=hook)
+    s.on_given_up = counted.append
+    await ts.add_timers([timer(1), timer(2)], T0)
+    for _ in range(MAX_FAILURES + 5):
+        await s.run_due()
+        now[0] += 3_600_000
+    assert calls == {"t1": MAX_FAILURES, "t2": 1}
+    assert given_up == [("t2", "never valid"), ("t1", "down")]
+    assert counted == ["test", "test"] and await ts.pending() == []

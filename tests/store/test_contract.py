@@ -53,8 +53,10 @@ async def test_idempotency_key_returns_the_first_result_and_writes_nothing(store
     assert again.ids == first.ids and again.replayed and again.events == []
     heads = await store.heads(["u:alice", "u:bob"])
     assert {k: h for k, (h, _) in heads.items()} == {"u:alice": 1, "u:bob": 1}
-    other = await store.publish("other-publisher", ["alice"], note(), "key-1")
-    assert other.ids["alice"] != first.ids["alice"]
+    # Another API key is the same publisher (rotation): the same reply, nothing written
+    rotated = await store.publish("other-publisher", ["alice", "bob"],
+                                  note(data={"a": 1, "b": [2]}), "key-1")
+    assert rotated.ids == first.ids and rotated.replayed and rotated.events == []
 
 
 @pytest.mark.parametrize(("recipients", "changes"), [
@@ -403,6 +405,34 @@ async def test_migration_gives_existing_streams_an_epoch_each(
         assert EPOCH.fullmatch(a.epoch) and EPOCH.fullmatch(b.epoch) and a.epoch != b.epoch
         nxt = (await old.publish("p", ["a"], note())).events[0]
         assert (nxt.seq, nxt.epoch) == (4, a.epoch)
+
+
+async def test_migration_0008_makes_idempotency_records_deployment_wide(
+    store: Store, tmp_path: Path
+) -> None:
+    """Records claimed per API key before 0008 answer a retry under any key; where two
+    keys had claimed the same idempotency key, the newest record is kept."""
+    from tocsin.ids import now_ms
+    from tocsin.store.sql import SqlStore
+
+    async with another_database(store, tmp_path, open=False) as old:
+        assert isinstance(old, SqlStore)
+        await old._prepare()
+        await old.migrate("0007")
+        now = now_ms()
+        async with old.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO tocsin_idempotency (publisher, key, result, created_at, "
+                "body_hash) VALUES ('k1', 'only', :a, :t, ''), ('k1', 'both', :b, :t, ''), "
+                "('k2', 'both', :c, :t2, '')"),
+                {"a": '{"ids":{"u":"n1"}}', "b": '{"ids":{"u":"n2"}}',
+                 "c": '{"ids":{"u":"n3"}}', "t": now - 10, "t2": now - 5})
+        await old.engine.dispose()
+        await old.open()
+        only = await old.publish("k2", ["u"], note(), "only")
+        both = await old.publish("k1", ["u"], note(), "both")
+        assert (only.ids, only.replayed) == ({"u": "n1"}, True)
+        assert (both.ids, both.replayed) == ({"u": "n3"}, True)
 
 
 @contextlib.asynccontextmanager

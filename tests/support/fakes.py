@@ -128,6 +128,8 @@ class FakeStore:
 class RecordingBroker:
     """A ``Broker`` around a ``MemoryBroker`` that records every publish and can fail."""
 
+    local = True
+
     def __init__(self, url: str) -> None:
         self.inner = MemoryBroker(url)
         self.url = url

@@ -21,6 +21,7 @@ from tocsin.auth import (
 )
 from tocsin.errors import TocsinError
 from tocsin.ids import Position, parse_position
+from tocsin.ratelimit.limits import Limits
 from tocsin.service import Tocsin
 
 # Declared for OpenAPI (the "Authorize" button in /docs); the gate does the parsing.
@@ -62,7 +63,14 @@ async def subscriber(who: Annotated[Principal, Depends(principal)]) -> Subscribe
     return require_subscriber(who)
 
 
+async def get_limits(request: Request) -> Limits:
+    limits: Limits = request.app.state.limits
+    return limits
+
+
 Service = Annotated[Tocsin, Depends(get_tocsin)]
+RateLimits = Annotated[Limits, Depends(get_limits)]
+"""The gate's buckets: a route charges the work a request made (``Limits.charge``)."""
 AnyCaller = Annotated[Principal, Depends(principal)]
 PublisherCaller = Annotated[Publisher, Depends(publisher)]
 SubscriberCaller = Annotated[Subscriber, Depends(subscriber)]

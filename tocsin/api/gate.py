@@ -113,14 +113,14 @@ class Gate:
     """The application as served: the gate in front of the hot routes and FastAPI."""
 
     def __init__(self, app: FastAPI, auth: Authenticator, routes: HotRoutes,
-                 cors: CorsPolicy) -> None:
+                 cors: CorsPolicy, limits: Limits) -> None:
         self.fastapi = app
         self.state = app.state
         self.auth = auth
         self.routes = routes
         self.cors = cors
         self.metrics: Metrics = app.state.tocsin.metrics
-        self.limits = Limits.from_settings(app.state.settings, self.metrics.ratelimit_errors.inc)
+        self.limits = limits
         self.limits.hold(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Path
 from pydantic import Field, field_validator, model_validator
 from starlette.responses import Response
 
-from tocsin.api.deps import PublisherCaller, Service, SubscriberCaller, json_response
+from tocsin.api.deps import (
+    PublisherCaller,
+    RateLimits,
+    Service,
+    SubscriberCaller,
+    json_response,
+)
 from tocsin.api.models import Priority, _check_body, _check_data, _In, check_url
 from tocsin.api.notifications import ERRORS
 from tocsin.errors import TocsinError
@@ -59,9 +65,10 @@ async def snooze(id: str, body: SnoozeIn, caller: SubscriberCaller, tocsin: Serv
 
 
 @router.patch("/api/notifications/by-key/{key:path}", responses=ERRORS)
-async def update_by_key(key: Key, body: UpdateIn, caller: PublisherCaller, tocsin: Service
-                        ) -> Response:
-    """Update every recipient's copy (an ``updated`` event each, same id)."""
+async def update_by_key(key: Key, body: UpdateIn, caller: PublisherCaller, tocsin: Service,
+                        limits: RateLimits) -> Response:
+    """Update every recipient's copy (an ``updated`` event each, same id); each copy
+    changed counts against ``--rate-publish``."""
     changes: dict[str, Any] = {}
     for field in body.model_fields_set:
         value = getattr(body, field)
@@ -70,11 +77,16 @@ async def update_by_key(key: Key, body: UpdateIn, caller: PublisherCaller, tocsi
         elif value is None and field in ("title", "body", "priority"):
             raise TocsinError("invalid_field", f"'{field}' cannot be null.", field)
         changes[field] = value
-    return json_response({"ids": await tocsin.grouping.update_by_key(caller.id, key, changes)})
+    ids = await tocsin.grouping.update_by_key(caller.id, key, changes)
+    await limits.charge(caller, len(ids) - 1)
+    return json_response({"ids": ids})
 
 
 @router.delete("/api/notifications/by-key/{key:path}", responses=ERRORS)
-async def retract_by_key(key: Key, caller: PublisherCaller, tocsin: Service) -> Response:
+async def retract_by_key(key: Key, caller: PublisherCaller, tocsin: Service,
+                         limits: RateLimits) -> Response:
     """Retract every recipient's copy (a ``deleted`` event each); replay never shows
-    it again."""
-    return json_response({"ids": await tocsin.grouping.retract_by_key(caller.id, key)})
+    it again. Each copy retracted counts against ``--rate-publish``."""
+    ids = await tocsin.grouping.retract_by_key(caller.id, key)
+    await limits.charge(caller, len(ids) - 1)
+    return json_response({"ids": ids})

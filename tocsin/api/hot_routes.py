@@ -16,6 +16,7 @@ Why outside the framework, measured (ARCHITECTURE.md, "Performance decisions"):
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 import orjson
@@ -37,6 +38,7 @@ from tocsin.config import Settings
 from tocsin.errors import TocsinError
 from tocsin.events import topic_stream, user_stream
 from tocsin.ids import Position, parse_position
+from tocsin.ratelimit.limits import Limits
 from tocsin.service import Tocsin
 from tocsin.store.base import NewNotification
 from tocsin.streams.endpoint import EventStream
@@ -68,8 +70,16 @@ def parse_last_event_id(raw: str | None) -> Position | None:
         return NEVER_ISSUED
 
 
-async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn) -> dict[str, object]:
-    """The publish operation: one notification per recipient, stored, then fanned out."""
+Charge = Callable[[int], Awaitable[None]]
+"""Spends a publisher's rate budget: the notifications a request makes beyond the one
+token the gate admitted it for (``Limits.charge``)."""
+
+
+async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn,
+                       charge: Charge | None = None) -> dict[str, object]:
+    """The publish operation: one notification per recipient, stored, then fanned
+    out; with ``charge`` (``--rate-publish`` on), its cost (one per notification)
+    charged to the publisher's budget first."""
     note = NewNotification(
         type=body.type, title=body.title, body=body.body, priority=body.priority,
         group_key=body.group_key, url=body.url, actor=body.actor, source=body.source,
@@ -80,9 +90,11 @@ async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn) -> dict[
             raise TocsinError("invalid_field", "idempotencyKey cannot be combined with "
                               "escalation.", "idempotencyKey")
         return await tocsin.escalation.open(publisher, body.escalation,
-                                            body.recipients or [], note)
+                                            body.recipients or [], note, charge)
     if body.recipients is None:
         raise TocsinError("missing_field", "'recipients' is required.", "recipients")
+    if charge is not None:
+        await charge(len(set(body.recipients)) - 1)
     result = await tocsin.publish(publisher, body.recipients, note, body.idempotency_key)
     if result.skipped is None and result.silent is None:
         return {"ids": result.ids}
@@ -104,8 +116,9 @@ def _stream_of(topic: str | None, sub: Subscriber) -> str:
 
 
 class HotRoutes:
-    def __init__(self, tocsin: Tocsin, settings: Settings) -> None:
+    def __init__(self, tocsin: Tocsin, settings: Settings, limits: Limits) -> None:
         self.tocsin = tocsin
+        self.limits = limits
         self.retry_ms = settings.retry_ms
         self.max_user_streams = settings.max_user_streams
 
@@ -134,7 +147,7 @@ class HotRoutes:
                 if "/" not in topic:
                     return self._poll(topic, scope, who, cors)
         elif method == "POST" and path == PUBLISH_PATH:
-            return _Publish(self.tocsin, require_publisher(who), cors)
+            return _Publish(self.tocsin, require_publisher(who), cors, self.limits)
         return None
 
     def _stream(self, topic: str | None, scope: Scope, headers: dict[str, str],
@@ -169,10 +182,15 @@ class HotRoutes:
 
 
 class _Publish:
-    __slots__ = ("cors", "publisher", "tocsin")
+    __slots__ = ("cors", "limits", "publisher", "tocsin")
 
-    def __init__(self, tocsin: Tocsin, publisher: Publisher, cors: Headers) -> None:
+    def __init__(self, tocsin: Tocsin, publisher: Publisher, cors: Headers,
+                 limits: Limits) -> None:
         self.tocsin, self.publisher, self.cors = tocsin, publisher, cors
+        self.limits = limits
+
+    async def charge(self, cost: int) -> None:
+        await self.limits.charge(self.publisher, cost)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -181,7 +199,9 @@ class _Publish:
                 body = PublishIn.model_validate_json(raw)
             except ValidationError as exc:
                 raise error_from_validation(exc.errors(), located=False) from None
-            reply = orjson.dumps(await publish_body(self.tocsin, self.publisher.id, body))
+            reply = orjson.dumps(await publish_body(
+                self.tocsin, self.publisher.id, body,
+                self.charge if self.limits.publish is not None else None))
         except TocsinError as err:
             await send_error(send, err, self.cors)
             return

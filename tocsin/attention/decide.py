@@ -153,6 +153,8 @@ def attend(jobs: list[Job], rows: dict[str, str], now: int,
                         reach_out.setdefault(i, {})[u] = due
                 continue
             reason, period = decide(prefs, defaults, note.type, note.priority, now)
+            if reason == "skip" and job.always_inbox:  # delivered, silently
+                reason = "preferences"
             if reach_out is not None and reason != "skip":
                 due = reach(prefs, defaults, note.type, note.priority, now, reason, period)
                 if due != (None, None):

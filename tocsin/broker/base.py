@@ -39,6 +39,9 @@ class Broker(Protocol):
     """
 
     url: str
+    local: bool
+    """``True`` when every node this broker reaches runs in this process
+    (``memory://``): a node then knows all its peers' presence from the start."""
 
     async def start(self, on_message: MessageHandler, on_state: StateHandler) -> None:
         """Connect and subscribe. Returns once subscribed, or once the first attempt failed

@@ -11,6 +11,9 @@ _channels: dict[str, set[MemoryBroker]] = {}
 
 
 class MemoryBroker:
+    local = True
+    """Its peers are in this process (tests' named channels) or there are none."""
+
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         # memory://name lets tests run several "nodes" in one process.

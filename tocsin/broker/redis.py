@@ -119,6 +119,7 @@ def _split_url(url: str) -> tuple[str, dict[str, str]]:
 
 
 class RedisBroker:
+    local = False
     """The :class:`~tocsin.broker.base.Broker` contract over one Redis Pub/Sub channel."""
 
     def __init__(self, url: str) -> None:

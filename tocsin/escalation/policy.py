@@ -21,8 +21,10 @@ class Step(BaseModel):
     wait_seconds: int = Field(ge=0, le=MAX_WAIT_S,
                               description="time to wait for an ack before the next step")
     skip_if_nobody_active: bool = Field(
-        default=True, description="skip this step when presence says none of its targets "
-        "has a visible tab (never skipped while presence is unknown)")
+        default=True, description="when presence says none of this step's targets has a "
+        "visible tab, they are notified all the same (inbox, push, email) and the next "
+        "step is due at once instead of after waitSeconds (never while presence is "
+        "unknown)")
 
     @field_validator("targets")
     @classmethod
@@ -41,3 +43,9 @@ class Policy(BaseModel):
 
     def wire(self) -> dict[str, object]:
         return self.model_dump(by_alias=True)
+
+    def potential_notifications(self) -> int:
+        """How many notifications an incident under this policy makes if nobody
+        acknowledges: every target of every step, every round (at most 20 x 100 x 11
+        = 22,000)."""
+        return (self.repeat + 1) * sum(len(s.targets) for s in self.steps)

@@ -1,8 +1,9 @@
 """The seam presence plugs into: given users, whether each has a visible tab now
 (``None``: unknown). The service passes the hub's presence
-(``tocsin.presence.Presence.active``: ``None`` for the first 1.5 intervals after a
-node starts); :class:`UnknownPresence` (every answer ``None``: nothing skipped, the
-timeline records ``active: null``) is what an ``Escalation`` built without one uses."""
+(``tocsin.presence.Presence.active``: ``None`` for the first interval after a node
+of a cluster starts; never on ``memory://``); :class:`UnknownPresence` (every answer
+``None``: no wait cut short, the timeline records ``active: null``) is what an
+``Escalation`` built without one uses."""
 
 from __future__ import annotations
 

@@ -3,6 +3,12 @@ each following step is a durable timer (``tocsin.scheduler``) that notifies the
 step's targets unless someone acknowledged; the first ack closes the incident for
 everyone and cancels its timers.
 
+Every step notifies every target (inbox, and push/email per their preferences):
+the people an incident must reach are exactly the ones without a tab open, so
+presence (``skipIfNobodyActive``) only shortens the wait before the next step.
+A step that can never run (its stored policy no longer valid) is given up by the
+scheduler and the incident ends ``failed`` with the reason.
+
 A step is one timer ``esc:<incident>:<round>:<step>``. Running it (a) marks the step
 begun on the incident row, fixing when the next one is due (a retry keeps that
 plan), (b) publishes to the step's targets with the idempotency key
@@ -16,13 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from tocsin.errors import TocsinError
-from tocsin.escalation.policy import Policy
+from tocsin.escalation.policy import MAX_TARGETS, Policy
 from tocsin.escalation.presence import Presence, UnknownPresence
 from tocsin.ids import new_id, now_ms
 from tocsin.scheduler import Clock, NewTimer, Scheduler, Timer
@@ -75,7 +82,9 @@ class Escalation:
         timers = SqlTimerStore(store)
         self._incidents = SqlIncidentStore(store, timers)
         self._scheduler = Scheduler(timers, self.clock, poll_s=self.poll_s)
-        self._scheduler.on(TIMER_KIND, self._run_step)
+        self._scheduler.on(TIMER_KIND, self._run_step, give_up=self._failed)
+        given_up = self.tocsin.metrics.timers_given_up
+        self._scheduler.on_given_up = lambda kind: given_up.labels(kind).inc()
         self._scheduler.start()
 
     async def stop(self) -> None:
@@ -106,8 +115,12 @@ class Escalation:
 
     # -- incidents -----------------------------------------------------------------
     async def open(self, publisher: str, name: str, recipients: list[str],
-                   note: NewNotification) -> dict[str, object]:
-        """Open an incident under policy ``name`` and run its first step now."""
+                   note: NewNotification,
+                   charge: Callable[[int], Awaitable[None]] | None = None
+                   ) -> dict[str, object]:
+        """Open an incident under policy ``name`` and run its first step now;
+        ``charge`` is given the notifications it may make beyond the first (every
+        step of every round, nobody acknowledging): the publisher's rate budget."""
         from tocsin.store.incidents import TIMER_KIND, Incident
 
         raw = await self.incidents.get_policy(name)
@@ -118,6 +131,15 @@ class Escalation:
         if recipients:  # extra targets of step 1
             first = policy.steps[0]
             first.targets = list(dict.fromkeys([*recipients, *first.targets]))
+            if len(first.targets) > MAX_TARGETS:
+                # refused here: stored, the step could never run (a step has at most
+                # MAX_TARGETS targets, and every run validates the stored policy)
+                raise TocsinError(
+                    "invalid_field", f"An escalation's first step has at most {MAX_TARGETS} "
+                    f"targets; policy {name!r} and these recipients make "
+                    f"{len(first.targets)}.", "recipients")
+        if charge is not None:
+            await charge(policy.potential_notifications() - 1)
         id, now = new_id(), self.clock()
         timer = NewTimer(f"esc:{id}:0:0", TIMER_KIND, id, now, {"round": 0, "step": 0})
         # The first step's timer is stored already leased to this node and fired here:
@@ -150,30 +172,40 @@ class Escalation:
             return []
         step = policy.steps[s]
         nr, ns = (rnd, s + 1) if s + 1 < len(policy.steps) else (rnd + 1, 0)
-        # Presence first: a skipped step plans the next one for now (the incident's
-        # ``next.at`` says so); ``None`` (unknown) never skips.
+        # Presence first: when every target is known to have no visible tab, the
+        # next step is due at once (the incident's ``next.at`` says so) -- but these
+        # targets are notified all the same: push and email reach closed tabs.
+        # ``None`` (unknown) never shortens the wait.
         active = await self.presence.active(step.targets)
-        skip = step.skip_if_nobody_active and all(
+        no_wait = step.skip_if_nobody_active and all(
             active.get(t) is False for t in step.targets)
         begun = await self.incidents.begin_step(
-            id, rnd * ROUND + s, self.clock() + (0 if skip else step.wait_seconds * 1000))
+            id, rnd * ROUND + s, self.clock() + (0 if no_wait else step.wait_seconds * 1000))
         if begun is None:
             return []
         inc, next_at = begun
         due = next_at if next_at is not None else self.clock()
-        if skip:
-            await self.incidents.record(id, [Entry("skipped", self.clock(), rnd, s)])
-        else:
-            result = await self.tocsin.publish(
-                inc.publisher, step.targets,
-                self._step_note(inc, rnd, s, due if nr <= policy.repeat else None),
-                f"esc:{id}:{rnd}:{s}")
-            at = self.clock()
-            await self.incidents.record(id, [
-                Entry("notified", at, rnd, s, user, nid, active.get(user))
-                for user, nid in result.ids.items()])
+        result = await self.tocsin.publish(
+            inc.publisher, step.targets,
+            self._step_note(inc, rnd, s, due if nr <= policy.repeat else None),
+            f"esc:{id}:{rnd}:{s}", always_inbox=True)
+        at = self.clock()
+        entries = [Entry("notified", at, rnd, s, user, nid, active.get(user))
+                   for user, nid in result.ids.items()]
+        if no_wait:
+            entries.append(Entry("waitSkipped", at, rnd, s))
+        await self.incidents.record(id, entries)
         return [NewTimer(f"esc:{id}:{nr}:{ns}", TIMER_KIND, id, due,
                          {"round": nr, "step": ns})]
+
+    async def _failed(self, timer: Timer, reason: str) -> None:
+        """The scheduler gave a step up: it can never run. The incident ends
+        ``failed``, with the reason, instead of looking open for ever."""
+        from tocsin.store.incidents import Entry
+
+        rnd, s = int(timer.payload.get("round", 0)), int(timer.payload.get("step", 0))
+        await self.incidents.record(timer.key, [Entry("failed", self.clock(), rnd, s)],
+                                    state="failed", error=reason[:1000])
 
     @staticmethod
     def _step_note(inc: Incident, rnd: int, step: int, next_at: int | None
@@ -200,25 +232,33 @@ class Escalation:
         if inc is None:
             return None
         entries = await self.incidents.timeline(id)
+        # The stored policy as it is, never validated again here: an incident whose
+        # policy no longer validates (its step was given up) must still be shown.
+        steps = inc.policy.get("steps")
+        steps = steps if isinstance(steps, list) else []
+        repeat = inc.policy.get("repeat")
+        repeat = repeat if isinstance(repeat, int) else 0
         nxt: Json | None = None
         if inc.state == "open" and inc.next_step is not None and inc.next_at is not None:
-            policy = Policy.model_validate(inc.policy)
             rnd, step = divmod(inc.next_step, ROUND)
-            if step >= len(policy.steps):
+            if step >= len(steps):
                 rnd, step = rnd + 1, 0
             nxt = ({"round": rnd + 1, "step": step + 1, "at": inc.next_at}
-                   if rnd <= policy.repeat else {"exhaustedAt": inc.next_at})
-        return {
+                   if rnd <= repeat else {"exhaustedAt": inc.next_at})
+        out: Json = {
             "id": inc.id, "policy": inc.policy_name, "state": inc.state,
             "createdAt": inc.created_at, "ackedBy": inc.acked_by, "ackedAt": inc.acked_at,
-            "next": nxt, "steps": inc.policy["steps"], "repeat": inc.policy["repeat"],
+            "next": nxt, "steps": steps, "repeat": repeat,
             "timeline": [_entry_json(e) for e in entries],
         }
+        if inc.error is not None:
+            out["error"] = inc.error
+        return out
 
 
 def _entry_json(e: Entry) -> Json:
     j: Json = {"kind": e.kind, "at": e.at}
-    if e.kind in ("notified", "skipped"):
+    if e.kind in ("notified", "waitSkipped", "skipped", "failed"):
         j["round"], j["step"] = e.round + 1, e.step + 1
     if e.kind == "exhausted":
         j["round"] = e.round

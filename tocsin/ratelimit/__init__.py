@@ -71,9 +71,14 @@ class RateLimited(TocsinError):
 @runtime_checkable
 class RateLimiter(Protocol):
     """Token buckets by key. ``take`` spends one token of ``key``'s bucket (created
-    full) and returns 0 if it could, else how many seconds until one is there."""
+    full) and returns 0 if it could, else how many seconds until one is there.
+    ``charge`` spends ``cost`` more whatever the bucket holds: the rest of the work of
+    a request ``take`` admitted (a publish to 1,000 recipients). The bucket may go
+    below zero, a debt the following ``take``s wait out at the rate."""
 
     async def take(self, key: str, rate: Rate) -> float: ...
+
+    async def charge(self, key: str, rate: Rate, cost: float) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -9,8 +9,15 @@ Route classes (each a bucket per principal):
   token per connect: a stream is one replay read however long it stays open, and a
   client reconnecting in a loop is exactly what the bucket should stop),
   ``--rate-reads`` per user;
-- ``publish``: a publisher's ``POST /api/notifications`` and topic events,
-  ``--rate-publish`` per API key (off by default: then no bucket is touched at all).
+- ``publish``: a publisher's ``POST /api/notifications``, topic events and
+  ``PATCH``/``DELETE /api/notifications/by-key/…``, ``--rate-publish`` per API key
+  (off by default: then no bucket is touched at all). Its tokens count
+  **notifications**, not requests: the gate admits a request for one token, and the
+  route charges the rest of its work once it is known (:meth:`Limits.charge`): a
+  publish one per recipient, an escalation its potential fan-out, an update or
+  retract by key one per copy it changed. The bucket may go into debt, which the
+  following requests wait out (one request of 10,000 recipients is one request, and
+  then 10,000 tokens owed).
 
 The check runs in ``Gate.admit`` after authentication and before any body is read.
 The memory limiter answers inline; the Redis limiter's check is awaited by
@@ -34,6 +41,7 @@ from tocsin.ratelimit.memory import MemoryLimiter
 TOPICS_PREFIX = "/api/topics/"
 EVENTS_SUFFIX = "/events"
 PUBLISH_PATH = "/api/notifications"
+BY_KEY_PREFIX = "/api/notifications/by-key/"
 
 Pending = tuple[str, Rate]
 """A check still to make (the Redis limiter): bucket key and rate."""
@@ -57,8 +65,9 @@ class Limits:
         topic_post = method == "POST" and path.startswith(TOPICS_PREFIX) \
             and path.endswith(EVENTS_SUFFIX)
         if isinstance(who, Publisher):
-            if self.publish is not None and (topic_post or (method == "POST"
-                                                            and path == PUBLISH_PATH)):
+            if self.publish is not None and (
+                    topic_post or (method == "POST" and path == PUBLISH_PATH)
+                    or (method in ("PATCH", "DELETE") and path.startswith(BY_KEY_PREFIX))):
                 return "publish:" + who.id, self.publish
             return None
         if topic_post:
@@ -77,6 +86,18 @@ class Limits:
                 raise RateLimited(wait)
             return None
         return pending
+
+    async def charge(self, who: Publisher, cost: int) -> None:
+        """Spend ``cost`` more of ``who``'s publish bucket (the request itself was
+        admitted for one token): the notifications it makes beyond the first. Never
+        refuses; the debt delays ``who``'s next requests."""
+        if self.publish is None or cost <= 0:
+            return
+        key = "publish:" + who.id
+        if self.inline is not None:
+            self.inline.charge_now(key, self.publish, cost)
+        else:
+            await self.limiter.charge(key, self.publish, cost)
 
     def hold(self, app: Any) -> None:
         """Close a remote limiter with the application (an ``on_start`` hook's task,

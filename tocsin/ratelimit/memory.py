@@ -47,5 +47,21 @@ class MemoryLimiter:
     async def take(self, key: str, rate: Rate) -> float:
         return self.take_now(key, rate)
 
+    def charge_now(self, key: str, rate: Rate, cost: float) -> None:
+        now = self.clock()
+        buckets = self._buckets
+        state = buckets.get(key)
+        if state is None:
+            tokens = float(rate.burst)
+            if len(buckets) >= self.max_keys:
+                buckets.popitem(last=False)
+        else:
+            tokens = min(float(rate.burst), state[0] + max(0.0, now - state[1]) * rate.per_s)
+            buckets.move_to_end(key)
+        buckets[key] = (tokens - cost, now)
+
+    async def charge(self, key: str, rate: Rate, cost: float) -> None:
+        self.charge_now(key, rate, cost)
+
     async def close(self) -> None:
         self._buckets.clear()

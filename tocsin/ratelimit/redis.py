@@ -29,9 +29,13 @@ KEY_PREFIX = "tocsin:rl:"
 TIMEOUT_S = 0.25
 PAUSE_AFTER_ERROR_S = 1.0
 
+# ARGV: rate, burst, cost, force ("1": charge, spend ``cost`` whatever the bucket
+# holds, possibly below zero; "0": take, spend it only if one token is there).
 TOKEN_BUCKET = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local force = ARGV[4] == '1'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
@@ -43,8 +47,8 @@ else
   tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
 end
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if force or tokens >= 1 then
+  tokens = tokens - cost
 else
   wait = (1 - tokens) / rate
 end
@@ -76,12 +80,19 @@ class RedisLimiter:
         return self._script
 
     async def take(self, key: str, rate: Rate) -> float:
+        return await self._run(key, rate, 1.0, False)
+
+    async def charge(self, key: str, rate: Rate, cost: float) -> None:
+        await self._run(key, rate, cost, True)
+
+    async def _run(self, key: str, rate: Rate, cost: float, force: bool) -> float:
         if time.monotonic() < self._paused_until:
             self._failed_open(None)
             return 0.0
         script = self._bucket_script()
         try:
-            reply = await script(keys=[self.prefix + key], args=[repr(rate.per_s), rate.burst])
+            reply = await script(keys=[self.prefix + key], args=[
+                repr(rate.per_s), rate.burst, repr(float(cost)), "1" if force else "0"])
         except (RedisError, OSError) as exc:
             self._paused_until = time.monotonic() + PAUSE_AFTER_ERROR_S
             self._failed_open(exc)

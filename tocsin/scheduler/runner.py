@@ -1,6 +1,12 @@
 """The node's timer loop: claims due timers (``TimerStore.claim``) and runs the
 handler registered for their kind; a handler returns the timers that follow
-(stored in the same transaction that deletes the fired one)."""
+(stored in the same transaction that deletes the fired one).
+
+A timer that can never succeed must not be retried for ever, invisibly: one whose
+handler fails :data:`MAX_FAILURES` times, or fails in a way no retry can change
+(:class:`GiveUp`, a 4xx ``TocsinError``, a validation error, a value the database
+cannot store), is deleted after the kind's give-up hook ran (escalation marks its
+incident ``failed``), logged at ERROR and counted (``tocsin_timers_given_up_total``)."""
 
 from __future__ import annotations
 
@@ -10,13 +16,28 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from tocsin.errors import TocsinError
 from tocsin.scheduler.base import Clock, NewTimer, Timer, TimerStore
 
 log = logging.getLogger("tocsin.scheduler")
 
 Handler = Callable[[Timer], Awaitable[list[NewTimer]]]
+GiveUpHook = Callable[[Timer, str], Awaitable[None]]
+"""Called with the timer and why, before a timer that can never succeed is deleted."""
 DEFAULT_LEASE_MS = 30_000
 MAX_BACKOFF_MS = 60_000
+MAX_FAILURES = 15
+"""Failed runs before a timer is given up: with the backoff (1, 2, 4 … 60 s) about
+ten minutes of failing, longer than a database failover; a database that is away
+altogether fails the claims, which count nothing."""
+
+
+class GiveUp(Exception):
+    """Raised by a handler: this timer can never succeed; delete it now (after the
+    kind's give-up hook) instead of retrying."""
 
 
 class RetryLater(Exception):
@@ -43,12 +64,17 @@ class Scheduler:
         self.owner = owner or node_id()
         self.batch = batch
         self.handlers: dict[str, Handler] = {}
+        self.give_up_hooks: dict[str, GiveUpHook] = {}
+        self.on_given_up: Callable[[str], None] | None = None
+        """Counts a timer given up, by kind (the node's metric)."""
         self.fired = 0
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
-    def on(self, kind: str, handler: Handler) -> None:
+    def on(self, kind: str, handler: Handler, give_up: GiveUpHook | None = None) -> None:
         self.handlers[kind] = handler
+        if give_up is not None:
+            self.give_up_hooks[kind] = give_up
 
     def kick(self) -> None:
         """Look for due timers now rather than at the next poll."""
@@ -97,6 +123,9 @@ class Scheduler:
                 await self.timers.release(timer, self.clock() + later.delay_ms)
             return False
         except Exception as exc:
+            if permanent(exc) or timer.attempts >= MAX_FAILURES:
+                await self._give_up(timer, exc)
+                return False
             backoff = min(MAX_BACKOFF_MS, 1000 * 2 ** min(timer.attempts, 16))
             log.warning("timer %s (%s) failed, retrying in %d ms: %r",
                         timer.id, timer.kind, backoff, exc)
@@ -108,3 +137,33 @@ class Scheduler:
         else:
             log.warning("timer %s: lease lost before it finished", timer.id)
         return done
+
+    async def _give_up(self, timer: Timer, exc: Exception) -> None:
+        """The hook first, then the delete: a node dying in between leaves the timer
+        to fail and be given up again, and hooks are idempotent."""
+        reason = str(exc) or type(exc).__name__
+        log.error("timer %s (%s) given up after %d attempts: %s", timer.id, timer.kind,
+                  timer.attempts, reason)
+        hook = self.give_up_hooks.get(timer.kind)
+        try:
+            if hook is not None:
+                await hook(timer, reason)
+            await self.timers.finish(timer, [], self.clock())
+        except Exception as failed:  # retried as a failure of the timer itself
+            log.warning("timer %s: giving up failed (%r); retrying later", timer.id, failed)
+            with contextlib.suppress(Exception):
+                await self.timers.release(timer, self.clock() + MAX_BACKOFF_MS)
+            return
+        if self.on_given_up is not None:
+            self.on_given_up(timer.kind)
+
+
+def permanent(exc: Exception) -> bool:
+    """Whether no retry can change this failure: the handler said so, or its input is
+    refused: a 4xx other than a rate limit (which passes), or a value the database
+    cannot store (SQLSTATE class 22, e.g. a NUL character on PostgreSQL)."""
+    if isinstance(exc, GiveUp | ValidationError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return str(getattr(exc.orig, "sqlstate", "") or "").startswith("22")
+    return isinstance(exc, TocsinError) and 400 <= exc.status < 500 and exc.status != 429

@@ -118,10 +118,14 @@ class Store(Protocol):
         ...
 
     async def publish(self, publisher: str, recipients: list[str], note: NewNotification,
-                      idempotency_key: str | None = None) -> PublishResult:
+                      idempotency_key: str | None = None, *,
+                      always_inbox: bool = False) -> PublishResult:
         """Store one notification per recipient (one transaction, batched writes) and one
-        ``notification`` event in each recipient's stream. A repeated ``idempotency_key``
-        of the same ``publisher`` within 24 h returns the first result and writes nothing."""
+        ``notification`` event in each recipient's stream; ``always_inbox``: even to
+        recipients whose preferences leave its type out of the inbox (silently). A
+        repeated ``idempotency_key`` within 24 h returns the first result and writes
+        nothing, whichever API key (``publisher``) repeats it: a deployment's keys are
+        one publisher."""
         ...
 
     async def set_read(self, user: str, ids: list[str], read: bool) -> Change | None:

@@ -25,6 +25,9 @@ class PublishJob:
     reach: dict[str, tuple[int | None, int | None]] | None = None
     """Reach: recipients to push/email if they don't see it (user -> (push due,
     email due)), set in the transaction; timers are written once ids are known."""
+    always_inbox: bool = False
+    """An escalation step's: preferences decide how it may interrupt, never whether
+    it is delivered (an incident must reach its targets: docs/escalation.md)."""
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from tocsin.store.batch import PublishJob
 from tocsin.store.plan import chunks, dumps, plan_rows
 from tocsin.store.preferences import forget_dismissed, prepare_sql, write_reach_sql
 from tocsin.store.shape import notification_json, row_json, with_silent
-from tocsin.store.tables import events, idempotency, notifications
+from tocsin.store.tables import TENANT, events, idempotency, notifications
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -60,7 +60,8 @@ async def open_groups(conn: AsyncConnection, users: list[str], key: str, since: 
 
 
 async def insert_grouped(store: SqlStore, conn: AsyncConnection, users: list[str],
-                         note: NewNotification, now: int, window_ms: int) -> PublishResult:
+                         note: NewNotification, now: int, window_ms: int,
+                         always_inbox: bool = False) -> PublishResult:
     """Publish ``note`` (which has a ``group_key``) to ``users`` inside ``conn``'s
     transaction: a recipient with an open group gets it updated in place (same id,
     new seq), the others a new notification with ``group.count`` 1. ``now`` is the
@@ -71,7 +72,7 @@ async def insert_grouped(store: SqlStore, conn: AsyncConnection, users: list[str
     if note.ttl_ms is not None and note.expires_at is None:
         note = replace(note, expires_at=now + note.ttl_ms)
     # attention (preferences.py): who is skipped or gets it silently, as in _insert_jobs
-    job = PublishJob(users, note)
+    job = PublishJob(users, note, always_inbox=always_inbox)
     await prepare_sql(conn, [job], now, store.attention_clock())
     skipped, silent = job.skipped or {}, job.silent or {}
     users = [u for u in users if u not in skipped]
@@ -159,14 +160,13 @@ def replayed_result(rec: Json) -> PublishResult:
                          else None)
 
 
-async def published(store: SqlStore, publisher: str, key: str, since: int
-                    ) -> dict[str, str] | None:
-    """recipient -> notification id of ``publisher``'s publish with idempotency ``key``
-    (claimed at or after ``since``), or ``None``."""
+async def published(store: SqlStore, key: str, since: int) -> dict[str, str] | None:
+    """recipient -> notification id of the publish with idempotency ``key`` (claimed
+    at or after ``since``, through any API key: they are one publisher), or ``None``."""
     i = idempotency.c
     async with store._read() as conn:
         row = (await conn.execute(select(i.result, i.created_at).where(
-            i.publisher == publisher, i.key == key))).first()
+            i.publisher == TENANT, i.key == key))).first()
     if row is None or not row.result or row.created_at < since:
         return None
     return _record_ids(orjson.loads(row.result))

@@ -50,12 +50,13 @@ incidents = Table(
     Column("policy", Text, nullable=False),  # the policy as it was when it opened
     Column("note", Text, nullable=False),  # the notification every step sends
     Column("publisher", String(64), nullable=False),
-    Column("state", String(16), nullable=False),  # open | acked | exhausted
+    Column("state", String(16), nullable=False),  # open | acked | exhausted | failed
     Column("created_at", BigInteger, nullable=False),
     Column("next_at", BigInteger),
     Column("next_step", Integer),  # round * 1000 + step of the step begun last
     Column("acked_by", String(200)),
     Column("acked_at", BigInteger),
+    Column("error", Text),  # why a step could never run (state failed; migration 0008)
 )
 
 # One row per thing that happened; ``entry`` names it uniquely (e.g.
@@ -65,7 +66,8 @@ timeline = Table(
     metadata,
     Column("incident_id", String(32), primary_key=True),
     Column("entry", String(300), primary_key=True),
-    Column("kind", String(16), nullable=False),  # notified | skipped | acked | exhausted
+    # notified | waitSkipped | acked | exhausted | failed (skipped: before 0008)
+    Column("kind", String(16), nullable=False),
     Column("at", BigInteger, nullable=False),
     Column("round", Integer, nullable=False),
     Column("step", Integer, nullable=False),
@@ -92,6 +94,7 @@ class Incident:
     next_step: int | None
     acked_by: str | None
     acked_at: int | None
+    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -105,7 +108,7 @@ class Entry:
     active: bool | None = None
 
     def key(self) -> str:
-        if self.kind in ("acked", "exhausted"):
+        if self.kind in ("acked", "exhausted", "failed"):
             return self.kind
         return f"{self.kind}:{self.round}:{self.step}:{self.user or ''}"
 
@@ -113,7 +116,7 @@ class Entry:
 def _incident(r: Any) -> Incident:
     return Incident(r.id, r.policy_name, orjson.loads(r.policy), orjson.loads(r.note),
                     r.publisher, r.state, r.created_at, r.next_at, r.next_step, r.acked_by,
-                    r.acked_at)
+                    r.acked_at, r.error)
 
 
 class SqlIncidentStore:
@@ -175,12 +178,15 @@ class SqlIncidentStore:
                 return inc, next_at
             return inc, inc.next_at
 
-    async def record(self, id: str, entries: list[Entry], state: str | None = None) -> None:
+    async def record(self, id: str, entries: list[Entry], state: str | None = None,
+                     error: str | None = None) -> None:
+        """Append ``entries``; with ``state``, end the incident so (if still open),
+        keeping ``error`` (why it failed)."""
         async with self.store._write() as conn:
             await self._record(conn, id, entries)
             if state is not None:
                 await conn.execute(update(incidents).where(_I.id == id, _I.state == "open")
-                                   .values(state=state, next_at=None))
+                                   .values(state=state, next_at=None, error=error))
 
     async def _record(self, conn: Any, id: str, entries: list[Entry]) -> None:
         for e in entries:
@@ -196,7 +202,7 @@ class SqlIncidentStore:
         out = [Entry(r.kind, r.at, r.round, r.step, r.user_id, r.notification_id, r.active)
                for r in rows]
         # an ack or the end comes after what was sent at the same instant
-        out.sort(key=lambda e: (e.at, e.kind in ("acked", "exhausted")))
+        out.sort(key=lambda e: (e.at, e.kind in ("acked", "exhausted", "failed")))
         return out
 
     async def incident_of(self, user: str, notification_id: str) -> str | None:

@@ -39,7 +39,7 @@ from tocsin.store.plan import (
 )
 from tocsin.store.preferences import forget_dismissed, prepare_sql, write_reach_sql
 from tocsin.store.reads import SqlReads, check_cursor, is_unavailable
-from tocsin.store.tables import events, idempotency, notifications, streams
+from tocsin.store.tables import TENANT, events, idempotency, notifications, streams
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
@@ -165,36 +165,41 @@ class SqlStore(SqlReads):
 
     # -- publishing --------------------------------------------------------------------
     async def publish(self, publisher: str, recipients: list[str], note: NewNotification,
-                      idempotency_key: str | None = None) -> PublishResult:
+                      idempotency_key: str | None = None, *,
+                      always_inbox: bool = False) -> PublishResult:
         users = list(dict.fromkeys(recipients))  # de-duplicate, keep order
         if idempotency_key is None and note.group_key is not None:
             async with self._write() as conn:  # grouping: own transaction (grouping.py)
                 return await insert_grouped(self, conn, users, note, self.attention_clock(),
-                                            self.group_window_ms)
+                                            self.group_window_ms, always_inbox)
         if idempotency_key is None:
             # Group commit: publishes that arrive while a transaction is in flight are
             # written together in the next one (one fsync, multi-row inserts).
-            result = await self._batcher.submit(PublishJob(users, note))
+            result = await self._batcher.submit(PublishJob(users, note,
+                                                           always_inbox=always_inbox))
             assert isinstance(result, PublishResult)
             return result
         now = now_ms()
         body_hash = request_hash(users, note)
         try:
             async with self._write() as conn:
-                earlier = await self._claim_idempotency(conn, publisher, idempotency_key,
+                # deployment-wide: every API key is the same publisher (tables.TENANT)
+                earlier = await self._claim_idempotency(conn, TENANT, idempotency_key,
                                                         body_hash, now)
                 if earlier is not None:
                     raise _NoChange(earlier)
                 if note.group_key is not None:
                     result = await insert_grouped(self, conn, users, note,
-                                                  self.attention_clock(), self.group_window_ms)
+                                                  self.attention_clock(), self.group_window_ms,
+                                                  always_inbox)
                 else:
-                    (result,) = await self._insert_jobs(conn, [PublishJob(users, note)], now)
+                    (result,) = await self._insert_jobs(
+                        conn, [PublishJob(users, note, always_inbox=always_inbox)], now)
                 assert isinstance(result, PublishResult)
                 i = idempotency.c
                 await conn.execute(
                     update(idempotency)
-                    .where(i.publisher == publisher, i.key == idempotency_key)
+                    .where(i.publisher == TENANT, i.key == idempotency_key)
                     .values(result=dumps(reply_record(result)))
                 )
         except _NoChange as done:

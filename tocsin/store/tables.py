@@ -79,10 +79,15 @@ Index("tocsin_notifications_user_seq", notifications.c.user_id, notifications.c.
 Index("tocsin_notifications_user_unread", notifications.c.user_id, notifications.c.read_at)
 Index("tocsin_notifications_user_group", notifications.c.user_id, notifications.c.group_key)
 
+TENANT = ""
+"""The ``publisher`` of every idempotency record since migration 0008: all API keys
+of a deployment are one publisher (rotation, docs/deploy.md "Security"), so a key
+claimed through one API key is the same key through another."""
+
 idempotency = Table(
     "tocsin_idempotency",
     metadata,
-    Column("publisher", String(64), primary_key=True),
+    Column("publisher", String(64), primary_key=True),  # TENANT
     Column("key", String(200), primary_key=True),
     Column("result", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),

@@ -51,10 +51,11 @@ MAX_TTL_S = 28 * 86400
 MAX_PAYLOAD_BYTES = 3072
 """The JSON before encryption (a push service takes 4096 bytes encrypted); the body
 is shortened to fit."""
-PRESENCE_WAIT_MS = 2000
 PRESENCE_TRIES = 8
-"""While presence is unknown (a node that just started), wait this long, this many
-times, before pushing anyway."""
+"""While presence is unknown (a node of a cluster that just started: at most one
+``--presence-interval``), the push waits until it is known, at most this many times
+(a safety bound), then goes anyway."""
+MIN_PRESENCE_WAIT_MS = 50
 MAX_RETRY_AFTER_MS = 3600_000
 READ_PURPOSE = "push-read"
 READ_AUDIENCE = "tocsin:push-read"
@@ -183,9 +184,12 @@ class Push:
         if await still_wanted(self.tocsin, user, nid, "push") is None:
             self._count("unwanted")
             return []
-        active = (await self.tocsin.hub.presence.active([user])).get(user)
+        presence = self.tocsin.hub.presence
+        active = (await presence.active([user])).get(user)
         if active is None and timer.attempts <= PRESENCE_TRIES:
-            raise RetryLater(PRESENCE_WAIT_MS, "presence not known yet")
+            # due again the moment presence is known, not at a fixed 2 s step
+            raise RetryLater(max(MIN_PRESENCE_WAIT_MS, int(presence.unknown_for() * 1000)),
+                             "presence not known yet")
         if active:
             self._count("visible")  # a visible tab shows it
             return []
