@@ -17,6 +17,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -56,17 +57,19 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
 
 # Content-Security-Policy by path. The demo page and the components (shadow-DOM
 # <style> elements) need inline styles; nothing needs inline scripts or other
-# origins. /docs and /redoc are FastAPI's pages: their assets come from the CDN and
-# each has one inline script that starts it.
+# origins. /docs and /redoc load their viewers from this server (DOCS_ASSETS, pinned
+# by the fastapi-offline package: nothing from a CDN, so they work on an air-gapped
+# network); each page has one inline script that starts its viewer.
 _SELF_ONLY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
               "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-_CDN = "https://cdn.jsdelivr.net"
-_DOCS = (f"default-src 'self'; script-src 'self' 'unsafe-inline' {_CDN}; "
-         f"style-src 'self' 'unsafe-inline' {_CDN} https://fonts.googleapis.com; "
-         "font-src 'self' https://fonts.gstatic.com; worker-src 'self' blob:; "
-         "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-         "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+_DOCS = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
+         "style-src 'self' 'unsafe-inline'; font-src 'self'; worker-src 'self' blob:; "
+         "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+         "frame-ancestors 'none'")
+DOCS_ASSETS = "/docs/assets"
+"""Swagger UI and ReDoc files (``fastapi_offline``'s; the versions it ships are the
+versions served: swagger-ui 5.32.6 and redoc 2.5.3 with fastapi-offline 1.7.7)."""
 CSP_BY_PREFIX: tuple[tuple[str, str], ...] = (
     ("/static/", _SELF_ONLY), ("/demo/", _SELF_ONLY), ("/docs", _DOCS), ("/redoc", _DOCS),
 )
@@ -135,7 +138,8 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
                 task.cancel()
             await tocsin.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="Tocsin",
         version=__version__,
         summary="Real-time notifications: durable inboxes and topic feeds over SSE.",

@@ -192,6 +192,12 @@ def _run(settings: Settings) -> None:
                   f"(database {redact_url(settings.database_url)}, "
                   f"broker {redact_url(settings.broker_url)}, workers {settings.workers})",
                   soft_wrap=True)
+    if settings.demo:
+        from tocsin.demo import exposure_warning
+
+        warning = exposure_warning(settings.host)
+        if warning is not None:  # the last line before the server's own: hard to miss
+            console.print(f"[bold red]{escape(warning)}[/]", soft_wrap=True)
     if settings.workers > 1:
         from tocsin.supervisor import run_workers
 

@@ -15,8 +15,9 @@ Installed by :func:`tocsin.app.create_app` when ``settings.demo`` is true. It ad
   alert to the on-call user that escalates to the next demo user, then the third,
   every ``waitSeconds`` unless someone acknowledges it;
 - beyond the tab (docs/push.md, docs/email.md): a local push service mounted at
-  ``/demo/push-service`` and a local SMTP server on a free port (``--smtp-url``
-  unless one was given), with ``push_allow_insecure`` on; ``POST /demo/api/reach``
+  ``/demo/push-service`` (the one insecure push endpoint the demo accepts: loopback,
+  its own port, that path) and a local SMTP server on a free port (``--smtp-url``
+  unless one was given); ``POST /demo/api/reach``
   gives the demo users an email address and a "simulated closed-tab device" (a push
   subscription to that local service), ``GET /demo/api/sent`` lists what both got.
 
@@ -121,6 +122,25 @@ class ReachIn(BaseModel):
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 SENT_SHOWN = 20
+PUSH_SERVICE_PATH = "/demo/push-service"
+
+
+def exposure_warning(host: str) -> str | None:
+    """What to say when the demo listens on ``host`` and that is not a loopback
+    address (``None``: it is): the demo hands out tokens to anyone who asks."""
+    import ipaddress
+
+    name = host.strip("[]").lower()
+    try:
+        loopback = ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = name == "localhost"
+    if loopback:
+        return None
+    return (f"WARNING: the demo is listening on {host}, not on a loopback address. "
+            "Anyone who can reach this port can mint tokens for the demo users, read and "
+            "send their notifications, and use every demo route. Run it on 127.0.0.1 "
+            "(the default) unless every machine on this network is yours.")
 
 
 @dataclass
@@ -138,12 +158,14 @@ class Reach:
     @classmethod
     def install(cls, app: FastAPI) -> Reach:
         """Mount the push service, point the email channel at a local SMTP server (unless
-        one was given) and accept pushes to http loopback: demo mode only."""
+        one was given) and accept push endpoints of that service, and no other
+        insecure one (anyone can mint a demo token: a blanket loopback allowance would
+        let them make the server POST to any local port): demo mode only."""
         from tocsin.reach.email.sink import SmtpSink
         from tocsin.reach.push.local import LocalPushService
 
         settings = app.state.settings
-        settings.push_allow_insecure = True
+        app.state.tocsin.push.accept_local(settings.port, PUSH_SERVICE_PATH + "/")
         sink = None
         if not settings.smtp_url:
             with socket.socket() as sock:  # the port now: the URL is needed before start
@@ -154,7 +176,7 @@ class Reach:
             if not settings.smtp_from:
                 settings.smtp_from = "Tocsin demo <demo@example.com>"
         reach = cls(LocalPushService(), sink)
-        app.mount("/demo/push-service", reach.push.app)
+        app.mount(PUSH_SERVICE_PATH, reach.push.app)
         return reach
 
     def start(self, tasks: list[asyncio.Task[Any]]) -> None:
@@ -218,16 +240,16 @@ class Reach:
 
 def device_base(request: Request) -> str:
     """Where this server's push service is reachable by the server itself: the page's
-    own loopback address, else 127.0.0.1 on the server's port (push endpoints on http
-    must be loopback)."""
+    own loopback address, else 127.0.0.1, on the port the server listens on (the
+    only insecure push endpoints the demo accepts)."""
     url = request.url
     host = url.hostname or "127.0.0.1"
     if host not in LOOPBACK:
         host = "127.0.0.1"
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    port = url.port or request.app.state.settings.port
-    return f"http://{host}:{port}/demo/push-service"
+    port = request.app.state.settings.port or url.port
+    return f"http://{host}:{port}{PUSH_SERVICE_PATH}"
 
 
 class GeneratorIn(BaseModel):

@@ -41,8 +41,9 @@ class Metrics:
         self.push_sent = Counter(
             "tocsin_push_sent_total", "Web Push outcomes per device message (sent, gone: "
             "subscription deleted, retry: Retry-After, error: retried with backoff, "
-            "rejected, expired: given up) and per notification not pushed (visible: a "
-            "tab showed it, unwanted: read or no longer wanted)", ["result"],
+            "rejected, refused: address not allowed, expired: given up) and per "
+            "notification not pushed (visible: a tab showed it, unwanted: read or no "
+            "longer wanted)", ["result"],
             registry=self.registry)
         self.email_sent = Counter(
             "tocsin_email_sent_total", "Email timers by outcome (sent; error: a failed send, "

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.support.inprocess import InProcess, in_process
 from tocsin.errors import TocsinError
+from tocsin.outbound import Rules
 from tocsin.reach.push import webpush
 from tocsin.reach.push.local import LocalPushService
 from tocsin.reach.push.service import MAX_PAYLOAD_BYTES, fit, ttl_of
@@ -94,10 +95,10 @@ def test_the_vapid_header_is_a_valid_es256_jwt_reused_while_fresh() -> None:
 ])
 def test_endpoints(endpoint: str, insecure: bool, ok: bool) -> None:
     if ok:
-        assert check_endpoint(endpoint, insecure) == endpoint
+        assert check_endpoint(endpoint, Rules(allow_loopback=insecure)) == endpoint
     else:
         with pytest.raises(TocsinError) as err:
-            check_endpoint(endpoint, insecure)
+            check_endpoint(endpoint, Rules(allow_loopback=insecure))
         assert err.value.field == "endpoint"
 
 

@@ -27,6 +27,7 @@ import orjson
 
 from tocsin.errors import TocsinError
 from tocsin.ids import now_ms
+from tocsin.outbound import LocalService, Rules, client
 from tocsin.reach.common import still_wanted
 from tocsin.reach.push import webpush
 from tocsin.reach.push.validate import check_endpoint, check_keys
@@ -77,6 +78,19 @@ class Push:
         self._vapid: Vapid | None = None
         self._lock = asyncio.Lock()
         self._client: httpx.AsyncClient | None = None
+        self._local: tuple[LocalService, ...] = ()
+
+    @property
+    def rules(self) -> Rules:
+        """Where push requests may go (tocsin.outbound): public addresses; loopback
+        too with ``--push-allow-insecure``; and the local services :meth:`accept_local`
+        named."""
+        return Rules(allow_loopback=self.settings.push_allow_insecure, local=self._local)
+
+    def accept_local(self, port: int, path: str) -> None:
+        """Also accept endpoints of one push service on this machine: a loopback
+        address, ``port``, under ``path`` (the demo's own; call before :meth:`start`)."""
+        self._local = (*self._local, LocalService(port, path))
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -88,9 +102,8 @@ class Push:
         if not isinstance(store, SqlStore):
             return
         self._store = SqlPushStore(store)
-        self._client = httpx.AsyncClient(
-            timeout=HTTP_TIMEOUT_S, follow_redirects=False,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
+        self._client = client(self.rules, HTTP_TIMEOUT_S, httpx.Limits(
+            max_connections=64, max_keepalive_connections=16))
         scheduler = self.tocsin.escalation.scheduler
         scheduler.on(PUSH_KIND, self._push)
         scheduler.on(SEND_KIND, self._send)
@@ -129,7 +142,7 @@ class Push:
     # -- subscriptions ---------------------------------------------------------------
     async def subscribe(self, user: str, endpoint: str, p256dh: str, auth: str,
                         user_agent: str | None) -> str:
-        endpoint = check_endpoint(endpoint, self.settings.push_allow_insecure)
+        endpoint = check_endpoint(endpoint, self.rules)
         p256dh, auth = check_keys(p256dh, auth)
         sid, evicted = await self.store.subscribe(
             user, endpoint, p256dh, auth, (user_agent or "")[:300] or None, now_ms(),
@@ -228,6 +241,10 @@ class Push:
             log.info("push subscription %s of %r is gone (%d): deleted", sid, user,
                      answer.status)
             await self.store.delete(sid)
+            return []
+        if answer.outcome == "refused":  # its address is not allowed (tocsin.outbound)
+            log.warning("push %s to %s: not sent, %s", nid, webpush.origin(sub.endpoint),
+                        answer.detail)
             return []
         if answer.outcome == "rejected":
             log.warning("push %s to %s refused by the push service (%d %s): given up",

@@ -17,6 +17,7 @@ import http_ece
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tocsin.outbound import Refused
 from tocsin.reach.push.vapid import Vapid, unb64url
 
 RECORD_SIZE = 4096
@@ -28,7 +29,7 @@ SEND_DEADLINE_S = 15.0
 """One POST, connect to answer, well within the scheduler's 30 s lease (httpx's own
 timeouts apply per phase: connect, write and read could add up past it)."""
 
-Outcome = Literal["sent", "gone", "retry", "rejected", "error"]
+Outcome = Literal["sent", "gone", "retry", "rejected", "refused", "error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +69,13 @@ def headers(vapid: Vapid, endpoint: str, ttl_s: int, priority: str, topic: str |
 
 async def send(client: httpx.AsyncClient, endpoint: str, body: bytes,
                hdrs: dict[str, str]) -> Answer:
-    """POST one message; never raises for the push service's answer or the network."""
+    """POST one message; never raises for the push service's answer, the network, or
+    an endpoint whose address the client's rules refuse (``refused``)."""
     try:
         async with asyncio.timeout(SEND_DEADLINE_S):
             r = await client.post(endpoint, content=body, headers=hdrs)
+    except (Refused, httpx.InvalidURL) as exc:  # nothing sent: not an address Tocsin may reach
+        return Answer("refused", 0, detail=str(exc))
     except (httpx.HTTPError, TimeoutError) as exc:
         return Answer("error", 0, detail=f"{type(exc).__name__}: {exc}")
     return classify(r.status_code, r.headers.get("retry-after"), r.text[:200])
