@@ -53,14 +53,27 @@ def test_no_generated_request_gets_a_5xx(fuzzed_server: ServerProcess) -> None:
     assert "Traceback" not in fuzzed_server.log()
 
 
+def with_nul(case: schemathesis.Case) -> schemathesis.Case:
+    """A valid request with a NUL in every string path and query parameter: the
+    generators alone rarely make one, and PostgreSQL refused NUL with a 500 on a
+    dozen routes while SQLite did not (issue 21 item 7)."""
+    for part in ("path_parameters", "query"):
+        values = getattr(case, part)
+        if values:
+            setattr(case, part, {k: f"{v}\x00" if isinstance(v, str) else v
+                                 for k, v in values.items()})
+    return case
+
+
 def fuzz(operation: schemathesis.APIOperation, srv: ServerProcess) -> Callable[[], None]:
     """A hypothesis test calling ``operation`` with generated requests."""
     credentials = {"publisher": srv.api_key,
                    "subscriber": mint("fuzz-user", ["*"], ttl=24 * 3600)}
     stream = operation.path.endswith("/stream")
 
-    cases = st.one_of(operation.as_strategy(schemathesis.GenerationMode.POSITIVE),
-                      operation.as_strategy(schemathesis.GenerationMode.NEGATIVE))
+    positive = operation.as_strategy(schemathesis.GenerationMode.POSITIVE)
+    cases = st.one_of(positive, operation.as_strategy(schemathesis.GenerationMode.NEGATIVE),
+                      positive.map(with_nul))
 
     @given(case=cases)
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
