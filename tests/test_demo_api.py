@@ -32,3 +32,31 @@ def test_a_rejected_secret_is_never_echoed() -> None:
     else:
         raise AssertionError("a short secret was accepted")
     assert "TOCSIN_JWT_SECRET" in message and "hunter2" not in message
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_demo_send_follows_the_text_rule(tmp_path: Path, backend: str) -> None:
+    """Issue 21 item 7: the playground publishes for anyone; NUL in its title was a 500
+    on PostgreSQL. The API's text rule (tocsin/text.py) applies here too."""
+    import asyncio
+
+    import httpx
+
+    from tests.conftest import database_url
+    from tests.support.server import start_server
+    from tests.support.services import drop_pg_schema
+
+    url, schema = database_url(backend, tmp_path)
+    srv = start_server(tmp_path, database=url, extra=["--demo"])
+    try:
+        for field, value in [("title", "a\x00"), ("body", "\x00"), ("type", "t\x0b"),
+                             ("groupKey", "\x00"), ("source", "\x85")]:
+            r = httpx.post(srv.url + "/demo/api/send",
+                           json={"to": ["alice"], "title": "x", field: value})
+            assert r.status_code == 400, (field, r.text)
+            assert r.json()["error"]["field"] == field
+        assert "Traceback" not in srv.log()
+    finally:
+        srv.stop()
+        if schema:
+            asyncio.run(drop_pg_schema(schema))

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 import jwt
 
 from tocsin.errors import TocsinError
+from tocsin.text import name_error
 
 COOKIE_NAME = "tocsin_token"
 ALGORITHM = "HS256"
@@ -197,6 +198,9 @@ class Authenticator:
         topics = claims.get("topics") or []
         if not isinstance(sub, str) or not sub:
             raise TocsinError("unauthorized", "The token's 'sub' claim must be a user id.")
+        why = name_error(sub)
+        if why is not None:  # the user id reaches the store: the name rule (text.py)
+            raise TocsinError("unauthorized", f"The token's 'sub' claim {why}.")
         if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
             raise TocsinError("unauthorized", "The token's 'topics' claim must be a list.")
         return Subscriber(sub, tuple(topics), float(claims["exp"]))

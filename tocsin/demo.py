@@ -50,6 +50,7 @@ from tocsin.auth import mint_token
 from tocsin.errors import TocsinError
 from tocsin.service import Tocsin
 from tocsin.store.base import ListQuery, NewNotification, NewTopicEvent
+from tocsin.text import Name, Text
 
 log = logging.getLogger("tocsin.demo")
 
@@ -79,15 +80,15 @@ class SendIn(BaseModel):
 
     to: list[str] = Field(min_length=1, max_length=3, description="demo users")
     sender: str | None = Field(default=None, alias="from", description="the demo user sending")
-    type: str = Field(default="message", min_length=1, max_length=64)
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(default="", max_length=4096)
+    type: Name = Field(default="message", min_length=1, max_length=64)
+    title: Text = Field(min_length=1, max_length=200)
+    body: Text = Field(default="", max_length=4096)
     priority: Priority = "medium"
     url: str | None = Field(default=None, max_length=2048)
-    group_key: str | None = Field(default=None, alias="groupKey", max_length=200)
+    group_key: Name | None = Field(default=None, alias="groupKey", max_length=200)
 
     _url = field_validator("url")(check_url)  # the API's rule: absolute http(s) only
-    source: str | None = Field(default="playground", max_length=64)
+    source: Name | None = Field(default="playground", max_length=64)
 
 
 class IncidentIn(BaseModel):

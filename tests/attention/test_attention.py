@@ -86,6 +86,10 @@ def test_preference_routes_defaults_and_400s(clocked: tuple[ServerProcess, Clock
              "quietHours.end"),
             ({"quietHours": {"timezone": "UTC", "start": "22:00", "end": "07:00",
                              "days": ["someday"]}}, "quietHours.days"),
+            # issue 21 item 12: [] was taken as every day; omit days for that
+            ({"quietHours": {"timezone": "UTC", "start": "22:00", "end": "07:00",
+                             "days": []}}, "quietHours.days"),
+            ({"types": {"a\x85": {}}}, "types"),  # a type is a name: no C1 (tocsin/text.py)
             ({"dnd": {"until": "soon"}}, "dnd.until"),
             ({"urgentBypassesQuiet": "yes please"}, "urgentBypassesQuiet"),
             ({"surprise": 1}, "surprise"),

@@ -404,3 +404,67 @@ def test_users_route(env: Env) -> None:
     with env.srv.subscriber(u) as sub:
         assert sub.put(f"/api/users/{u}", json={"email": "a@example.com"}).status_code == 403
         assert sub.get(f"/api/users/{u}").status_code == 403
+
+
+def test_unsubscribe_works_beyond_the_type_cap(env: Env) -> None:
+    """Issue 21 item 8: a user with 100 types (the most PUT /api/preferences takes)
+    got 400 from both the link and the one-click POST; the link must always work."""
+    u, kx, ky = uid("cap"), uid("kx"), uid("ky")
+    # "*" has email: the types the links name get an entry of their own without it
+    hundred = {"*": {"channels": EMAIL}, **{f"k{i}": {"channels": EMAIL} for i in range(99)}}
+    user_with(env, u, None, {"types": hundred})
+    base = f"{env.srv.url}/api/email/unsubscribe"
+    r = httpx.get(base, params={"token": mint_unsubscribe(env.srv.secret, u, [kx])})
+    assert r.status_code == 200 and kx in r.text, r.text
+    r = httpx.post(base, params={"token": mint_unsubscribe(env.srv.secret, u, [ky, "k7"])},
+                   content=b"List-Unsubscribe=One-Click",
+                   headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and r.json() == {"unsubscribed": [ky, "k7"]}, r.text
+    with env.srv.subscriber(u) as sub:
+        got = sub.get("/api/preferences").json()
+        types = got["types"]
+        assert len(types) == 102
+        assert types[kx]["channels"] == types[ky]["channels"] == ["inbox", "interrupt"]
+        assert types["k7"]["channels"] == ["inbox", "interrupt"]
+        assert types["k8"]["channels"] == EMAIL
+        # the settings page sends back what GET showed: still accepted
+        got.pop("defaults")
+        assert sub.put("/api/preferences", json=got).status_code == 200
+        # but the API adds no type beyond 100
+        more = {**got, "types": {**types, "one-more": {}}}
+        r = sub.put("/api/preferences", json=more)
+        assert r.status_code == 400 and r.json()["error"]["field"] == "types", r.text
+        assert sub.put("/api/preferences", json={"types": hundred}).status_code == 200
+        r = sub.put("/api/preferences", json={"types": {**hundred, "one-more": {}}})
+        assert r.status_code == 400, r.text
+
+
+def test_old_link_with_a_control_character_type_still_works(env: Env) -> None:
+    """Issue 21 item 8: publish took the type "t\\x0bype" and its email's link then
+    answered 400 for good. Publish refuses such a type now (tests/api/test_text_rule.py);
+    a link from before leaves it out, since no email of that type can come again."""
+    u, k = uid("cc"), uid("k")
+    user_with(env, u, None, {"types": {"*": {"channels": EMAIL}}})
+    with env.srv.publisher() as pub:
+        r = pub.post("/api/notifications", json={"recipients": [u], "type": "t\x0bype",
+                                                 "title": "x"})
+        assert r.status_code == 400 and r.json()["error"]["field"] == "type", r.text
+    token = mint_unsubscribe(env.srv.secret, u, ["t\x0bype", k])
+    r = httpx.get(f"{env.srv.url}/api/email/unsubscribe", params={"token": token})
+    assert r.status_code == 200, r.text
+    with env.srv.subscriber(u) as sub:
+        assert sorted(sub.get("/api/preferences").json()["types"]) == sorted(["*", k])
+
+
+@pytest.mark.parametrize("address", ["alice@host.local", "alice@example.test",
+                                     "alice@mail.localhost", "alice@nas.home.arpa"])
+def test_addresses_on_special_use_domains_are_accepted_and_mailed(env: Env,
+                                                                  address: str) -> None:
+    """Issue 21 item 14: email-validator refuses special-use domains by default, and
+    intranets (Active Directory's .local) and test set-ups use exactly those."""
+    env.clock.set(ms(2026, 2, 5, 9, 0))
+    u, kind = uid("sp"), uid("ks")
+    user_with(env, u, address, {"types": {kind: {"channels": EMAIL, "emailAfter": 0}}})
+    publish(env, [u], kind, title="to an intranet address")
+    [mail] = wait_until(lambda: env.mails(address))
+    assert mail["subject"] == "to an intranet address"

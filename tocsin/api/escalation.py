@@ -9,13 +9,15 @@ from fastapi import APIRouter, Body, Path
 from starlette.responses import Response
 
 from tocsin.api.deps import PublisherCaller, Service, SubscriberCaller, json_response
-from tocsin.api.notifications import ERRORS
+from tocsin.api.notifications import ERRORS, NotificationId
 from tocsin.errors import TocsinError
 from tocsin.escalation.policy import NAME_RE, Policy
 from tocsin.escalation.service import parse_policy
+from tocsin.text import Name
 
 router = APIRouter(tags=["escalation"])
 PolicyName = Annotated[str, Path(description="letters, digits and _ . : @ -; at most 100")]
+IncidentId = Annotated[Name, Path(description="an incident id")]
 
 
 def _check_name(name: str) -> None:
@@ -59,7 +61,7 @@ async def delete_policy(name: PolicyName, _: PublisherCaller, tocsin: Service) -
 
 
 @router.get("/api/incidents/{id}", responses=ERRORS)
-async def get_incident(id: str, _: PublisherCaller, tocsin: Service) -> Response:
+async def get_incident(id: IncidentId, _: PublisherCaller, tocsin: Service) -> Response:
     """The incident and its timeline: who was notified when, through which step (and
     whether they had a visible tab: ``active``, ``null`` while unknown), who
     acknowledged."""
@@ -70,7 +72,7 @@ async def get_incident(id: str, _: PublisherCaller, tocsin: Service) -> Response
 
 
 @router.post("/api/notifications/{id}/ack", responses=ERRORS)
-async def ack(id: str, caller: SubscriberCaller, tocsin: Service) -> Response:
+async def ack(id: NotificationId, caller: SubscriberCaller, tocsin: Service) -> Response:
     """Acknowledge the incident this notification belongs to, for every recipient
     (each gets an ``acked`` event); acknowledging is not reading. Acknowledging again
     changes nothing."""

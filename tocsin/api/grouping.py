@@ -17,12 +17,13 @@ from tocsin.api.deps import (
     json_response,
 )
 from tocsin.api.models import Priority, _check_body, _check_data, _In, check_url
-from tocsin.api.notifications import ERRORS
+from tocsin.api.notifications import ERRORS, NotificationId
 from tocsin.errors import TocsinError
 from tocsin.store.plan import dumps
+from tocsin.text import Name, Text
 
 router = APIRouter(tags=["notifications"])
-Key = Annotated[str, Path(description="the idempotencyKey the notification was published with")]
+Key = Annotated[Name, Path(description="the idempotencyKey the notification was published with")]
 
 
 class SnoozeIn(_In):
@@ -30,8 +31,8 @@ class SnoozeIn(_In):
 
 
 class UpdateIn(_In):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    body: str | None = None
+    title: Text | None = Field(default=None, min_length=1, max_length=200)
+    body: Text | None = None
     priority: Priority | None = None
     url: str | None = Field(default=None, max_length=2048)
     data: dict[str, Any] | None = None
@@ -52,7 +53,7 @@ class UpdateIn(_In):
 
 
 @router.post("/api/notifications/{id}/snooze", responses=ERRORS)
-async def snooze(id: str, body: SnoozeIn, caller: SubscriberCaller, tocsin: Service
+async def snooze(id: NotificationId, body: SnoozeIn, caller: SubscriberCaller, tocsin: Service
                  ) -> Response:
     """Hide the notification from the inbox on every device until ``until`` (a
     ``snoozed`` event); it comes back unread then (a ``notification`` event)."""

@@ -10,6 +10,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from tocsin.text import Name, Text, check_names
+
 Priority = Literal["urgent", "high", "medium", "low"]
 MAX_RECIPIENTS = 10_000
 MAX_BODY_BYTES = 4 * 1024
@@ -50,7 +52,11 @@ def _check_data(v: dict[str, Any] | None) -> dict[str, Any] | None:
     if v is None:
         return v
     _check_numbers(v)
-    if len(orjson.dumps(v)) > MAX_DATA_BYTES:
+    try:
+        size = len(orjson.dumps(v))
+    except orjson.JSONEncodeError:  # a lone surrogate (Python's json lets one through)
+        raise ValueError("must be valid Unicode text (no lone surrogate)") from None
+    if size > MAX_DATA_BYTES:
         raise ValueError(f"data is larger than {MAX_DATA_BYTES} bytes as JSON")
     return v
 
@@ -66,25 +72,25 @@ def check_url(v: str | None) -> str | None:
     return v
 
 
-Name = Field(min_length=1, max_length=200)
+UserName = Field(min_length=1, max_length=200)
 
 
 class PublishIn(_In):
     recipients: list[str] | None = Field(
         default=None, min_length=1, max_length=MAX_RECIPIENTS,
         description="required unless 'escalation' names a policy (then extra step-1 targets)")
-    type: str = Field(min_length=1, max_length=100)
-    title: str = Field(min_length=1, max_length=200)
-    body: str = ""
+    type: Name = Field(min_length=1, max_length=100)
+    title: Text = Field(min_length=1, max_length=200)
+    body: Text = ""
     priority: Priority = "medium"
-    group_key: str | None = Field(default=None, max_length=200)
+    group_key: Name | None = Field(default=None, max_length=200)
     url: str | None = Field(default=None, max_length=2048)
-    actor: str | None = Field(default=None, max_length=200)
-    source: str | None = Field(default=None, max_length=200)
+    actor: Name | None = Field(default=None, max_length=200)
+    source: Name | None = Field(default=None, max_length=200)
     data: dict[str, Any] | None = None
     ttl: int | None = Field(default=None, gt=0, le=366 * 24 * 3600, description="seconds")
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    escalation: str | None = Field(
+    idempotency_key: Name | None = Field(default=None, min_length=1, max_length=200)
+    escalation: Name | None = Field(
         default=None, min_length=1, max_length=100,
         description="an escalation policy: opens an incident (reply carries 'incident')")
 
@@ -98,7 +104,7 @@ class PublishIn(_In):
         for r in v or ():
             if not r or len(r) > 200:
                 raise ValueError("each recipient must be a user id of 1 to 200 characters")
-        return v
+        return check_names(v)
 
 
 class PublishOut(BaseModel):
@@ -107,10 +113,10 @@ class PublishOut(BaseModel):
 
 
 class TopicEventIn(_In):
-    type: str = Field(min_length=1, max_length=100)
-    title: str = Field(min_length=1, max_length=200)
-    body: str = ""
-    actor: str | None = Field(default=None, max_length=200)
+    type: Name = Field(min_length=1, max_length=100)
+    title: Text = Field(min_length=1, max_length=200)
+    body: Text = ""
+    actor: Name | None = Field(default=None, max_length=200)
     data: dict[str, Any] | None = None
 
     _body = field_validator("body")(_check_body)
@@ -122,13 +128,13 @@ class ReadIn(_In):
 
 
 class ReadAllIn(_In):
-    type: str | None = Field(default=None, max_length=100)
+    type: Name | None = Field(default=None, max_length=100)
     before: str | None = Field(default=None, description="event id cursor (exclusive)")
 
 
 class TokenIn(_In):
-    user: str = Name
-    topics: list[str] | None = None
+    user: Name = UserName
+    topics: list[Name] | None = None
     ttl: int = Field(default=3600, gt=0, le=30 * 24 * 3600, description="seconds")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from starlette.responses import Response
 
 from tocsin.api.deps import (
@@ -24,11 +24,13 @@ from tocsin.api.models import (
 )
 from tocsin.errors import TocsinError
 from tocsin.store.base import ListQuery
+from tocsin.text import Name
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut} for code in (400, 401, 403, 404, 413, 415, 503)
 }
+NotificationId = Annotated[Name, Path(description="a notification id")]
 
 
 @router.get("", response_model=NotificationPage, responses=ERRORS)
@@ -40,9 +42,9 @@ async def list_notifications(
     since: Annotated[str | None, Query(description="event id: what came after, oldest first")]
     = None,
     unread: bool = False,
-    type: str | None = None,
+    type: Name | None = None,
     priority: Priority | None = None,
-    source: str | None = None,
+    source: Name | None = None,
 ) -> Response:
     """The caller's inbox, newest first (oldest first with ``since``)."""
     query = ListQuery(
@@ -72,7 +74,7 @@ async def read_all(
 
 
 @router.get("/{id}", response_model=Notification, responses=ERRORS)
-async def get_one(id: str, caller: SubscriberCaller, tocsin: Service) -> Response:
+async def get_one(id: NotificationId, caller: SubscriberCaller, tocsin: Service) -> Response:
     note = await tocsin.store.get_notification(caller.user, id)
     if note is None:
         raise TocsinError("not_found", "No such notification.")
@@ -80,7 +82,8 @@ async def get_one(id: str, caller: SubscriberCaller, tocsin: Service) -> Respons
 
 
 @router.patch("/{id}", response_model=Notification, responses=ERRORS)
-async def set_read(id: str, body: ReadIn, caller: SubscriberCaller, tocsin: Service) -> Response:
+async def set_read(id: NotificationId, body: ReadIn, caller: SubscriberCaller,
+                   tocsin: Service) -> Response:
     """Mark one notification read or unread; other tabs and devices get a read/unread event."""
     change = await tocsin.set_read(caller.user, [id], body.read)
     note = await tocsin.store.get_notification(caller.user, id) if change else None
@@ -90,7 +93,7 @@ async def set_read(id: str, body: ReadIn, caller: SubscriberCaller, tocsin: Serv
 
 
 @router.delete("/{id}", status_code=200, responses=ERRORS)
-async def dismiss(id: str, caller: SubscriberCaller, tocsin: Service) -> Response:
+async def dismiss(id: NotificationId, caller: SubscriberCaller, tocsin: Service) -> Response:
     """Remove a notification from the inbox."""
     change = await tocsin.dismiss(caller.user, id)
     if change is None:

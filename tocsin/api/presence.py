@@ -15,9 +15,10 @@ from tocsin.api.notifications import ERRORS
 from tocsin.api.topics import TopicName, check_topic
 from tocsin.errors import TocsinError
 from tocsin.events import topic_stream
+from tocsin.text import Name
 
 router = APIRouter(tags=["presence"])
-UserName = Annotated[str, Path(description="a user id (a token's sub)", max_length=200)]
+UserName = Annotated[Name, Path(description="a user id (a token's sub)", max_length=200)]
 
 
 class PresenceIn(BaseModel):

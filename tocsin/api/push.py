@@ -14,6 +14,7 @@ from tocsin.api.notifications import ERRORS
 from tocsin.auth import Subscriber
 from tocsin.errors import TocsinError
 from tocsin.reach.push.validate import MAX_ENDPOINT_CHARS
+from tocsin.text import Name
 
 router = APIRouter(tags=["push"])
 PUBLIC_KEY_MAX_AGE_S = 3600
@@ -64,7 +65,7 @@ class ReadTokenIn(BaseModel):
     token: str = Field(min_length=1, max_length=4096, description="a push message's readToken")
 
 
-SubscriptionId = Annotated[str, Path(max_length=40)]
+SubscriptionId = Annotated[Name, Path(max_length=40)]
 
 
 @router.get("/api/push/vapid-public-key", response_model=PublicKeyOut, responses=ERRORS)

@@ -19,10 +19,11 @@ from tocsin.api.deps import PublisherCaller, Service, json_response
 from tocsin.api.notifications import ERRORS
 from tocsin.errors import TocsinError
 from tocsin.reach.email.links import UNSUBSCRIBE_PATH, verify_unsubscribe
+from tocsin.text import Name
 
 router = APIRouter(tags=["email"])
 
-UserPath = Annotated[str, Path(min_length=1, max_length=200, description="user id")]
+UserPath = Annotated[Name, Path(min_length=1, max_length=200, description="user id")]
 TokenQuery = Annotated[str | None, Query(max_length=4096,
                                          description="the signed token of the link")]
 # The page is static text: no script, style inline only, nothing loaded.

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from tocsin.errors import TocsinError
+from tocsin.text import name_error
 
 Priority = Literal["low", "medium", "high", "urgent"]
 Channel = Literal["inbox", "interrupt", "push", "email"]
@@ -28,8 +29,13 @@ DIGEST_PERIOD_MS: dict[str, int] = {"hourly": 3_600_000, "daily": 86_400_000}
 DEFAULT_EMAIL_AFTER_S = 900
 MAX_EMAIL_AFTER_S = 30 * 86_400
 MAX_TYPES = 100
+"""Types a user may set through ``PUT /api/preferences`` (and the publisher's defaults)."""
+MAX_STORED_TYPES = 1000
+"""Types one user's preferences may hold in all. Unsubscribe links add their types
+beyond :data:`MAX_TYPES` (the link must work however many a user set); each is a
+type the server emailed that user, so only the publisher's vocabulary grows this."""
+MAX_TYPE_CHARS = 100
 _HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
-_TYPE = re.compile(r"[^\x00-\x1f]{1,100}")
 
 
 class _M(BaseModel):
@@ -56,7 +62,9 @@ class QuietHours(_M):
     timezone: str
     start: str
     end: str
-    days: list[Day] = Field(default_factory=lambda: list(DAYS), max_length=7)
+    days: list[Day] = Field(default_factory=lambda: list(DAYS), max_length=7,
+                            description="the days a window starts on; omit it for every "
+                            "day (an empty list is refused)")
 
     @field_validator("timezone")
     @classmethod
@@ -74,6 +82,10 @@ class QuietHours(_M):
     @field_validator("days")
     @classmethod
     def _days(cls, v: list[Day]) -> list[Day]:
+        # [] once meant every day (the decision reads a missing list that way): refused
+        # rather than guessed at; omitting ``days`` is every day
+        if not v:
+            raise ValueError("give at least one day, or omit days for every day")
         return [d for d in DAYS if d in v]
 
 
@@ -82,13 +94,21 @@ class Dnd(_M):
     since: int | None = Field(default=None, ge=0, le=2**53)
 
 
-def _check_types(v: dict[str, TypePrefs]) -> dict[str, TypePrefs]:
-    if len(v) > MAX_TYPES:
-        raise ValueError(f"at most {MAX_TYPES} types")
+def _check_types(v: dict[str, TypePrefs], cap: int = MAX_STORED_TYPES
+                 ) -> dict[str, TypePrefs]:
+    if len(v) > cap:
+        raise ValueError(f"at most {cap} types")
     for name in v:
-        if not _TYPE.fullmatch(name):
-            raise ValueError("type names are 1 to 100 characters")
+        if not 0 < len(name) <= MAX_TYPE_CHARS:
+            raise ValueError(f"type names are 1 to {MAX_TYPE_CHARS} characters")
+        why = name_error(name)  # a type is a name (text.py), as at publish
+        if why is not None:
+            raise ValueError(f"type names {why}")
     return v
+
+
+def _check_default_types(v: dict[str, TypePrefs]) -> dict[str, TypePrefs]:
+    return _check_types(v, MAX_TYPES)
 
 
 class Preferences(_M):
@@ -110,7 +130,7 @@ class Preferences(_M):
 class Defaults(_M):
     types: dict[str, TypePrefs] = Field(default_factory=dict)
 
-    _types = field_validator("types")(_check_types)
+    _types = field_validator("types")(_check_default_types)
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True)

@@ -7,7 +7,7 @@ import copy
 import logging
 from typing import TYPE_CHECKING, Any
 
-from tocsin.attention.model import Dnd, parse_defaults, parse_preferences
+from tocsin.attention.model import MAX_TYPES, Dnd, parse_defaults, parse_preferences
 from tocsin.errors import TocsinError
 from tocsin.ids import now_ms
 from tocsin.scheduler import Clock, NewTimer, Timer
@@ -56,9 +56,16 @@ class Attention:
         return {**copy.deepcopy(EMPTY), **(own or {}),
                 "defaults": (defaults or {}).get("types", {})}
 
-    async def put(self, user: str, raw: object) -> Json:
+    async def put(self, user: str, raw: object, *, unsubscribe: bool = False) -> Json:
+        """Replace ``user``'s preferences. At most :data:`MAX_TYPES` types, or as many
+        as are stored already (unsubscribe links may have added some beyond it, and the
+        page that sends back what ``GET`` showed must keep working); ``unsubscribe``:
+        an unsubscribe link's write, which may add types up to the model's hard cap."""
         prefs = parse_preferences(raw)
         old = await self.prefs.get(user)
+        stored = len((old or {}).get("types") or {})
+        if not unsubscribe and len(prefs.types) > max(MAX_TYPES, stored):
+            raise TocsinError("invalid_field", f"'types': at most {MAX_TYPES} types.", "types")
         if prefs.dnd is not None:
             old_dnd: dict[str, Any] = (old or {}).get("dnd") or {}
             since = (old_dnd.get("since") if old_dnd.get("until") == prefs.dnd.until

@@ -8,6 +8,8 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from tocsin.text import check_names
+
 NAME_RE = re.compile(r"[A-Za-z0-9_.:@\-]{1,100}")
 MAX_STEPS = 20
 MAX_TARGETS = 100
@@ -32,6 +34,7 @@ class Step(BaseModel):
         for t in v:
             if not t or len(t) > 200:
                 raise ValueError("each target must be a user id of 1 to 200 characters")
+        check_names(v)  # a stored target is a recipient later: refused now, not per run
         return list(dict.fromkeys(v))
 
 

@@ -17,10 +17,11 @@ import logging
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+import email_validator
 from email_validator import EmailNotValidError, validate_email
 
 from tocsin.attention.decide import type_prefs
-from tocsin.attention.model import zone_of
+from tocsin.attention.model import MAX_TYPE_CHARS, zone_of
 from tocsin.errors import TocsinError
 from tocsin.reach.common import still_wanted
 from tocsin.reach.email.compose import compose_digest, compose_one
@@ -28,6 +29,7 @@ from tocsin.reach.email.links import unsubscribe_url
 from tocsin.reach.email.smtp import SmtpConfig, SmtpSender
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
+from tocsin.text import name_error
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -50,6 +52,13 @@ are counted, not checked: bounded work per digest."""
 MAX_ADDRESS_CHARS = 254
 MAX_USER_CHARS = 200
 HOUR_MS = 3_600_000
+
+# email-validator refuses addresses on special-use domains (.local, .test, .localhost,
+# home.arpa, .invalid, .onion) on every call, whatever its options; emptying this list
+# is its documented switch. Tocsin checks syntax only and sends through the one relay
+# it is given, which decides what it delivers; intranets (Active Directory's .local)
+# and test set-ups use exactly these names (docs/email.md, "Addresses").
+email_validator.SPECIAL_USE_DOMAIN_NAMES.clear()
 
 
 def period_end(digest: str, now: int, zone: str | None) -> int:
@@ -105,8 +114,8 @@ def check_address(raw: object) -> str | None:
 
 
 def check_user(user: str) -> str:
-    # no control characters: PostgreSQL refuses NUL in text (a 500, not a 400)
-    if not user or len(user) > MAX_USER_CHARS or any(ord(c) < 32 for c in user):
+    # the name rule (text.py): PostgreSQL refuses NUL in text (a 500, not a 400)
+    if not user or len(user) > MAX_USER_CHARS or name_error(user) is not None:
         raise TocsinError("invalid_field", f"user must be 1 to {MAX_USER_CHARS} characters, "
                           "none of them control characters.", "user")
     return user
@@ -183,7 +192,12 @@ class EmailChannel:
         """Turn the email channel off for ``types`` in ``user``'s preferences. A type
         without an entry of its own gets a copy of the effective one (the user's
         ``"*"``, else the publisher default, else the built-in) without email; nothing
-        else changes. Idempotent: nothing is written when email is off already."""
+        else changes. Idempotent: nothing is written when email is off already.
+
+        Works beyond the 100 types a user may set (``Attention.put(unsubscribe=True)``).
+        A type that is not a valid name (a link from before publish checked types) is
+        left out: no notification of that type can be published any more, so no email
+        of it comes again, and the link still works."""
         from tocsin.attention.service import EMPTY
         from tocsin.store.preferences import DEFAULTS_USER
 
@@ -195,6 +209,8 @@ class EmailChannel:
         types_out = dict(new.get("types") or {})
         changed = False
         for t in types:
+            if name_error(t) is not None or len(t) > MAX_TYPE_CHARS:
+                continue
             entry = dict(type_prefs(own, defaults, t))
             channels = list(entry.get("channels") or [])
             if "email" not in channels:
@@ -204,7 +220,7 @@ class EmailChannel:
             changed = True
         if changed:
             new["types"] = types_out
-            await self.tocsin.attention.put(user, new)
+            await self.tocsin.attention.put(user, new, unsubscribe=True)
             log.info("email: user %r unsubscribed from %s", user, ", ".join(map(repr, types)))
         return types
 
