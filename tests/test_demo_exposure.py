@@ -4,15 +4,19 @@ non-loopback address it warns loudly at start (``demo`` and ``serve --demo``).""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.demo_server import start_demo
 from tests.escalation.test_escalation import wait_until
 from tests.support.listener import CountingListener
 from tests.support.server import start_server
+from tocsin.outbound.address import names_loopback
 from tocsin.reach.push.local import LocalPushService
 
 WARNING = "WARNING: the demo is listening on"
@@ -49,6 +53,49 @@ def test_the_demo_accepts_only_its_own_push_service(tmp_path: Path) -> None:
             assert pushed[0]["user"] == "alice"
             assert listener.connections == 0
         assert WARNING not in demo.log()  # on loopback: no warning
+    finally:
+        demo.stop()
+
+
+def _name_for_loopback() -> str | None:
+    """A host name that resolves to loopback only but does not say so itself (not
+    ``localhost``): this machine's name often is one (/etc/hosts)."""
+    for name in (socket.gethostname(), "ip6-localhost", "localhost.localdomain"):
+        if not name or names_loopback(name):
+            continue
+        try:
+            infos = socket.getaddrinfo(name, 443, type=socket.SOCK_STREAM)
+        except OSError:
+            continue
+        if infos and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos):
+            return name
+    return None
+
+
+def test_a_name_resolving_to_loopback_does_not_reach_the_demo_port(tmp_path: Path) -> None:
+    """The local push service is allowed only to a host that names loopback itself
+    (the path is checked for those): before, ``https://<this machine's name>:<demo
+    port>/api/...`` was registered (names are judged at send time) and then connected
+    to, any path, because the send-time check allowed every loopback address on the
+    demo's port."""
+    name = _name_for_loopback()
+    if name is None:
+        pytest.skip("no host name here resolves to loopback only")
+    demo = start_demo(tmp_path)
+    try:
+        port = demo.url.rsplit(":", 1)[1]
+        token = httpx.get(f"{demo.url}/demo/api/token?user=alice", timeout=5).json()["token"]
+        device = LocalPushService().create_device("http://127.0.0.1:9/x")  # real keys
+        endpoint = f"https://{name}:{port}/api/notifications"
+        with httpx.Client(base_url=demo.url, headers={"Authorization": f"Bearer {token}"},
+                          timeout=10) as alice:
+            r = alice.post("/api/push-subscriptions", json={**device, "endpoint": endpoint})
+            assert r.status_code == 201, r.text  # a name: judged when a message is sent
+            r = alice.post("/demo/api/send", json={
+                "to": ["alice"], "title": "t" + uuid.uuid4().hex[:6], "priority": "urgent"})
+            assert r.status_code == 201, r.text
+        wait_until(lambda: f"https://{name.lower()}:{port}: not sent" in demo.log(), within=60)
+        assert "Invalid HTTP request" not in demo.log()  # before: a TLS hello reached it
     finally:
         demo.stop()
 

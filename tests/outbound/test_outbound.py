@@ -133,7 +133,10 @@ async def test_the_connection_goes_to_the_address_that_was_checked(
                 await c.post(f"http://rebind.example.com:{listener.port}/other", content=b"")
             r = await c.post(f"http://127.0.0.1:{listener.port}/push/1", content=b"x")
             assert r.status_code == 201
-        backend = GuardedBackend(rules)
+        with pytest.raises(Refused):  # nor a connection: only a host naming loopback is
+            await GuardedBackend(rules).connect_tcp("rebind.example.com", listener.port,
+                                                    timeout=5)
+        backend = GuardedBackend(Rules(allow_loopback=True))
         lookups.clear()
         stream = await backend.connect_tcp("rebind.example.com", listener.port, timeout=5)
         await stream.aclose()

@@ -45,8 +45,8 @@ class Rules:
     allow_loopback: bool = False
     local: tuple[LocalService, ...] = field(default=())
 
-    def allows_loopback_port(self, port: int) -> bool:
-        return self.allow_loopback or any(s.port == port for s in self.local)
+    def serves_locally(self, port: int) -> bool:
+        return any(s.port == port for s in self.local)
 
 
 def legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
@@ -132,9 +132,21 @@ def is_loopback(ip: IPAddress) -> bool:
     return ip.is_loopback
 
 
-def connect_refusal(ip: IPAddress, port: int, rules: Rules) -> str | None:
-    """Why a connection to ``ip``:``port`` is not allowed (``None``: it is)."""
-    if is_loopback(ip) and rules.allows_loopback_port(port):
+def names_loopback(host: str) -> bool:
+    """``host`` (a URL's host) itself says loopback: an address literal in any encoding,
+    or ``localhost`` and its subdomains. A name that merely resolves there does not."""
+    host = host.lower().rstrip(".")
+    ip = literal_ip(host)
+    return _is_local_name(host, "localhost") if ip is None else is_loopback(ip)
+
+
+def connect_refusal(ip: IPAddress, port: int, rules: Rules, host: str) -> str | None:
+    """Why a connection to ``ip``:``port``, resolved from the URL's ``host``, is not
+    allowed (``None``: it is). A local service is allowed only to a host that names
+    loopback itself: only for those has :func:`check_url` checked the path (and the
+    scheme), so another name resolving to loopback cannot reach any path on that port."""
+    if is_loopback(ip) and (rules.allow_loopback
+                            or (names_loopback(host) and rules.serves_locally(port))):
         return None
     return ip_refusal(ip)
 
@@ -166,7 +178,7 @@ def check_url(url: str | httpx.URL, rules: Rules) -> httpx.URL:
         raise Refused("must name a host (letters, digits, '.', '-')")
     port = port or (443 if scheme == "https" else 80)
     ip = literal_ip(host)
-    loopback = _is_local_name(host, "localhost") if ip is None else is_loopback(ip)
+    loopback = names_loopback(host)
     if loopback and _local_service(parsed, port, rules):
         return parsed
     if loopback and rules.allow_loopback:

@@ -81,7 +81,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                           ) -> httpcore.AsyncNetworkStream:
         addresses = await resolve(host, port, timeout)
         for ip in addresses:  # all of them: a name with one bad address is refused
-            why = connect_refusal(ip, port, self.rules)
+            why = connect_refusal(ip, port, self.rules, host)
             if why is not None:
                 raise Refused(f"{host!r} resolves to {ip}, {why}")
         failure: Exception = httpcore.ConnectError(f"{host!r} has no address")
