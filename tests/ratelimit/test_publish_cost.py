@@ -67,3 +67,29 @@ def test_small_publishes_still_cost_one_token_each(tmp_path: Path) -> None:
                     for _ in range(4)] == [201, 201, 201, 429]
     finally:
         srv.stop()
+
+
+def test_a_retry_with_the_same_idempotency_key_costs_only_its_admission(
+        tmp_path: Path) -> None:
+    """A retry of a publish that was stored (its reply lost: what idempotency keys are
+    for) makes nothing, so it spends only the token it was admitted for. Before, the
+    route charged the recipients again before finding the key: with 1/h:5, a publish
+    of 3 and its retry left the bucket at -1 and the next publish got 429."""
+    srv = start_server(tmp_path, extra=["--rate-publish", "1/h:5"])  # no refill here
+    u = uuid.uuid4().hex[:8]
+    body = {"recipients": [f"a-{u}", f"b-{u}", f"c-{u}"], "type": "t", "title": "t",
+            "idempotencyKey": u}
+    try:
+        with srv.publisher() as pub:
+            first = pub.post("/api/notifications", json=body)
+            assert first.status_code == 201, first.text  # 5 - 3 = 2 left
+            again = pub.post("/api/notifications", json=body)
+            assert again.status_code == 201 and again.json() == first.json()  # 1 left
+            r = pub.post("/api/notifications", json={
+                "recipients": [f"d-{u}"], "type": "t", "title": "t"})
+            assert r.status_code == 201, r.text  # before: 429 (the retry cost 3)
+            r = pub.post("/api/notifications", json={
+                "recipients": [f"e-{u}"], "type": "t", "title": "t"})
+            assert r.status_code == 429, r.text  # and the budget is still counted
+    finally:
+        srv.stop()

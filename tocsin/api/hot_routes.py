@@ -78,8 +78,8 @@ token the gate admitted it for (``Limits.charge``)."""
 async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn,
                        charge: Charge | None = None) -> dict[str, object]:
     """The publish operation: one notification per recipient, stored, then fanned
-    out; with ``charge`` (``--rate-publish`` on), its cost (one per notification)
-    charged to the publisher's budget first."""
+    out; with ``charge`` (``--rate-publish`` on), what it made (one per notification)
+    charged to the publisher's budget once stored."""
     note = NewNotification(
         type=body.type, title=body.title, body=body.body, priority=body.priority,
         group_key=body.group_key, url=body.url, actor=body.actor, source=body.source,
@@ -93,9 +93,11 @@ async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn,
                                             body.recipients or [], note, charge)
     if body.recipients is None:
         raise TocsinError("missing_field", "'recipients' is required.", "recipients")
-    if charge is not None:
-        await charge(len(set(body.recipients)) - 1)
     result = await tocsin.publish(publisher, body.recipients, note, body.idempotency_key)
+    if charge is not None and not result.replayed:
+        # After the write: a retry with the same idempotencyKey (its reason to exist)
+        # makes nothing and costs only the token it was admitted for.
+        await charge(len(set(body.recipients)) - 1)
     if result.skipped is None and result.silent is None:
         return {"ids": result.ids}
     reply: dict[str, object] = {"ids": result.ids}  # attention (docs/attention.md)
