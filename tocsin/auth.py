@@ -31,9 +31,9 @@ MAX_TOKEN_TTL_S = 30 * 24 * 3600
 @dataclass(frozen=True, slots=True)
 class Publisher:
     id: str
-    """A stable, non-secret name for the key (hash prefix): names its ``--rate-publish``
-    bucket. Every key is the same publisher otherwise (idempotency keys, groups,
-    policies and incidents are the deployment's: docs/deploy.md, Security)."""
+    """A stable, non-secret name for the key (hash prefix), for logs. Every key is the
+    same publisher (idempotency keys, groups, policies, incidents and the
+    ``--rate-publish`` bucket are the deployment's: docs/deploy.md, Security)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ Route classes (each a bucket per principal):
   client reconnecting in a loop is exactly what the bucket should stop),
   ``--rate-reads`` per user;
 - ``publish``: a publisher's ``POST /api/notifications``, topic events and
-  ``PATCH``/``DELETE /api/notifications/by-key/…``, ``--rate-publish`` per API key
+  ``PATCH``/``DELETE /api/notifications/by-key/…``, ``--rate-publish`` for the whole deployment (one
+  bucket for every API key: the keys are one publisher, docs/deploy.md Security)
   (off by default: then no bucket is touched at all). Its tokens count
   **notifications**, not requests: the gate admits a request for one token, and the
   route charges the rest of its work once it is known (:meth:`Limits.charge`): a
@@ -42,6 +43,9 @@ TOPICS_PREFIX = "/api/topics/"
 EVENTS_SUFFIX = "/events"
 PUBLISH_PATH = "/api/notifications"
 BY_KEY_PREFIX = "/api/notifications/by-key/"
+PUBLISH_BUCKET = "publish"
+"""Every API key spends this one bucket: a deployment's keys are one publisher (a
+rotation must not double the budget)."""
 
 Pending = tuple[str, Rate]
 """A check still to make (the Redis limiter): bucket key and rate."""
@@ -68,7 +72,7 @@ class Limits:
             if self.publish is not None and (
                     topic_post or (method == "POST" and path == PUBLISH_PATH)
                     or (method in ("PATCH", "DELETE") and path.startswith(BY_KEY_PREFIX))):
-                return "publish:" + who.id, self.publish
+                return PUBLISH_BUCKET, self.publish
             return None
         if topic_post:
             return None if self.topic_posts is None else ("topic:" + who.user, self.topic_posts)
@@ -93,7 +97,7 @@ class Limits:
         refuses; the debt delays ``who``'s next requests."""
         if self.publish is None or cost <= 0:
             return
-        key = "publish:" + who.id
+        key = PUBLISH_BUCKET
         if self.inline is not None:
             self.inline.charge_now(key, self.publish, cost)
         else:
