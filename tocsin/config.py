@@ -208,7 +208,8 @@ class Settings(BaseSettings):
     )
     rate_publish: str = Field(
         DEFAULT_RATE_PUBLISH,
-        description="Notifications per deployment, all API keys together (a publish costs one per recipient, an "
+        description="Notifications per deployment, all API keys together (a publish "
+                    "costs one per recipient, an "
                     "update/retract by key one per copy, an escalation its potential "
                     "fan-out, a topic event one): N/s:burst, or off.",
     )
