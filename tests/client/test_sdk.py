@@ -214,6 +214,16 @@ def test_one_exception_family(srv: ServerProcess, uid: str) -> None:
         bad.stats()
 
 
+def test_a_reply_that_is_not_json_stays_in_the_exception_family(srv: ServerProcess) -> None:
+    # /metrics answers 200 with Prometheus text: before, request() let json's
+    # JSONDecodeError out, outside TocsinError.
+    with Publisher(srv.url, srv.api_key) as pub, \
+            pytest.raises(TocsinAPIError) as caught:
+        pub.request("GET", "/metrics")
+    assert (caught.value.status, caught.value.code) == (200, "invalid_response")
+    assert "not JSON (text/plain" in caught.value.message
+
+
 @pytest.mark.parametrize("transport", ["sse", "ws"])
 async def test_the_same_bad_token_gives_the_same_error_on_both_transports(
         srv: ServerProcess, uid: str, transport: str) -> None:
