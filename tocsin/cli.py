@@ -35,7 +35,9 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-console = Console(stderr=True)
+# soft_wrap: a message is one line however long; rich otherwise breaks it at 80
+# columns when stderr is not a terminal, and a script reading stderr gets half a line.
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
