@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -212,6 +213,26 @@ def test_one_exception_family(srv: ServerProcess, uid: str) -> None:
     with Publisher(srv.url, "wrong-key-0123456789") as bad, \
             pytest.raises(AuthenticationError):
         bad.stats()
+
+
+def test_a_token_function_that_returns_no_str_is_refused_before_sending(
+        srv: ServerProcess, uid: str) -> None:
+    async def async_token() -> str:
+        return srv.token(uid)
+
+    # Before: str() of the coroutine (or of None) went out as the bearer token and came
+    # back as 401 "Invalid API key or token".
+    rec = Recorder()
+    wrong: list[Any] = [async_token, lambda: None]  # what mypy would refuse; Python not
+    with UserClient(srv.url, wrong[0], transport=rec) as u, \
+            pytest.raises(TypeError, match="not coroutine: an async function needs"):
+        u.unread_count()
+    with UserClient(srv.url, wrong[1], transport=rec) as u, \
+            pytest.raises(TypeError, match="must return a str, not NoneType"):
+        u.unread_count()
+    assert rec.sent == []
+    with UserClient(srv.url, lambda: srv.token(uid), transport=rec) as u:
+        assert u.unread_count() == 0
 
 
 def test_a_reply_that_is_not_json_stays_in_the_exception_family(srv: ServerProcess) -> None:

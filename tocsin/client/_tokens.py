@@ -44,7 +44,17 @@ class TokenHolder:
         self._fetched = time.time()
 
     def set(self, value: object) -> str:
-        token = check_credential(str(value), "the token function's token")
+        # Not str(value): a coroutine (an async function given to the sync UserClient),
+        # None or bytes went out as "Bearer <coroutine object ...>" and came back as a
+        # puzzling 401 "Invalid API key or token".
+        if not isinstance(value, str):
+            hint = (": an async function needs AsyncUserClient (or subscribe)"
+                    if inspect.isawaitable(value) else "")
+            if inspect.iscoroutine(value):
+                value.close()  # never awaited: no "was never awaited" warning
+            raise TypeError(f"the token function must return a str, not "
+                            f"{type(value).__name__}{hint}")
+        token = check_credential(value, "the token function's token")
         self.value, self._fetched = token, time.time()
         return token
 
