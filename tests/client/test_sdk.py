@@ -188,6 +188,33 @@ async def test_async_user_client_asks_again_after_a_401(srv: ServerProcess,
     assert caught.value.status == 401
 
 
+async def test_concurrent_calls_share_one_token(srv: ServerProcess, uid: str) -> None:
+    # Before: 20 calls gathered on a fresh client each asked the token function (20
+    # tokens), and 20 calls that all got 401 each asked again.
+    calls: list[str] = []
+
+    async def token() -> str:
+        await asyncio.sleep(0.05)  # a token function that awaits, as a real one does
+        calls.append("good")
+        return srv.token(uid)
+
+    async with AsyncUserClient(srv.url, token) as u:
+        counts = await asyncio.gather(*(u.unread_count() for _ in range(20)))
+    assert counts == [0] * 20 and len(calls) == 1
+
+    calls.clear()
+    bad = mint(uid, secret="wrong-secret-" * 4)
+
+    async def first_bad() -> str:
+        await asyncio.sleep(0.05)
+        calls.append("bad" if not calls else "good")
+        return bad if calls[-1] == "bad" else srv.token(uid)
+
+    async with AsyncUserClient(srv.url, first_bad) as u:
+        counts = await asyncio.gather(*(u.unread_count() for _ in range(20)))
+    assert counts == [0] * 20 and calls == ["bad", "good"]
+
+
 def test_one_exception_family(srv: ServerProcess, uid: str) -> None:
     for empty in ("", " key", "key\n"):
         with pytest.raises(ValueError, match="api_key"):
