@@ -31,7 +31,9 @@ def test_exported_members() -> None:
         "Ack", "Acked", "Defaults", "Digest", "Dnd", "Event", "InboxChange", "Incident",
         "Notification", "NotificationPage", "Policy", "PolicyStep", "Preferences",
         "Priority", "PublishResult", "QuietHours", "SnoozeResult", "Status", "Token",
-        "TokenFunction", "TopicEvent", "TopicPage", "TypePreferences", "User"])
+        "TokenFunction", "TopicEvent", "TopicPage", "TypePreferences", "User",
+        # the Literal types an app needs to annotate its own variables
+        "Channel", "DigestPeriod", "Transport"])
     for name in tocsin.client.__all__:
         assert hasattr(tocsin.client, name), name
     for error in ("AuthenticationError", "NotFoundError", "ConflictError", "RateLimitError",

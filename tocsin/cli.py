@@ -35,7 +35,9 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-console = Console(stderr=True)
+# soft_wrap: a message is one line however long; rich otherwise breaks it at 80
+# columns when stderr is not a terminal, and a script reading stderr gets half a line.
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -306,6 +308,7 @@ ClientApiKey = Annotated[str, typer.Option(
     envvar="TOCSIN_API_KEY", show_envvar=True,
     help="Publisher key (a client-side variable: one of the server's TOCSIN_API_KEYS).")]
 DEFAULT_SERVER_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+PRIORITIES = ("urgent", "high", "medium", "low")
 
 
 def _need_api_key(api_key: str) -> None:
@@ -337,6 +340,8 @@ def send(
     from tocsin.client._commands import InputError, Item, read_notifications
 
     _need_api_key(api_key)
+    if priority not in PRIORITIES:  # refused here, like --transport: exit 2, nothing sent
+        raise typer.BadParameter("urgent, high, medium or low", param_hint="--priority")
     if to is None and title is None:
         if sys.stdin.isatty():
             console.print("reading notifications from stdin (JSON; Ctrl-D to end, or give "

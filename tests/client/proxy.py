@@ -22,7 +22,16 @@ class DroppingProxy:
         self.port = int(self._listener.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        """Drops every connection open now (a network failure); new ones go through."""
+        with self._lock:
+            open_now, self._open = self._open, []
+        for s in open_now:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
 
     def _accept(self) -> None:
         while True:
@@ -34,6 +43,8 @@ class DroppingProxy:
                 self.connections += 1
                 lose = self.connections <= self.drop
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            with self._lock:
+                self._open += [client, upstream]
             threading.Thread(target=self._pump, args=(client, upstream, False),
                              daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, lose),

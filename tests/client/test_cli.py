@@ -195,6 +195,22 @@ def test_send_batch_errors_name_their_line(sqlite_server: ServerProcess) -> None
     assert out.returncode == 2 and "'ttl' must be a JSON int" in out.stderr
 
 
+def test_send_errors_are_one_line_and_a_bad_flag_exits_2() -> None:
+    # Rich broke a message at 80 columns when stderr was a pipe ("... enclosed in
+    # double\nquotes"), and an empty stdin said "stdin no notification on standard input".
+    key = ["--server", f"http://127.0.0.1:{free_port()}", "--api-key", "k" * 20]
+    out = tocsin("send", *key, stdin='{"recipients": ["a"], "title": "ok"}\n{oops\n')
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        "error: stdin line 2: not JSON (Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1))"]
+    out = tocsin("send", *key, stdin="")
+    assert (out.returncode, out.stderr) == (2, "error: stdin has no notification in it\n")
+    # Before: sent, and the server's 400 came back as exit 1 (here: "cannot reach").
+    out = tocsin("send", *key, "--to", "a", "--title", "t", "--priority", "bogus")
+    assert out.returncode == 2 and "--priority" in out.stderr and "urgent" in out.stderr
+
+
 def test_token_refuses_what_the_api_refuses() -> None:
     secret = ["--jwt-secret", "s" * 40]
     assert tocsin("token", "", *secret).returncode == 2

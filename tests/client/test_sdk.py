@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -187,6 +188,33 @@ async def test_async_user_client_asks_again_after_a_401(srv: ServerProcess,
     assert caught.value.status == 401
 
 
+async def test_concurrent_calls_share_one_token(srv: ServerProcess, uid: str) -> None:
+    # Before: 20 calls gathered on a fresh client each asked the token function (20
+    # tokens), and 20 calls that all got 401 each asked again.
+    calls: list[str] = []
+
+    async def token() -> str:
+        await asyncio.sleep(0.05)  # a token function that awaits, as a real one does
+        calls.append("good")
+        return srv.token(uid)
+
+    async with AsyncUserClient(srv.url, token) as u:
+        counts = await asyncio.gather(*(u.unread_count() for _ in range(20)))
+    assert counts == [0] * 20 and len(calls) == 1
+
+    calls.clear()
+    bad = mint(uid, secret="wrong-secret-" * 4)
+
+    async def first_bad() -> str:
+        await asyncio.sleep(0.05)
+        calls.append("bad" if not calls else "good")
+        return bad if calls[-1] == "bad" else srv.token(uid)
+
+    async with AsyncUserClient(srv.url, first_bad) as u:
+        counts = await asyncio.gather(*(u.unread_count() for _ in range(20)))
+    assert counts == [0] * 20 and calls == ["bad", "good"]
+
+
 def test_one_exception_family(srv: ServerProcess, uid: str) -> None:
     for empty in ("", " key", "key\n"):
         with pytest.raises(ValueError, match="api_key"):
@@ -212,6 +240,36 @@ def test_one_exception_family(srv: ServerProcess, uid: str) -> None:
     with Publisher(srv.url, "wrong-key-0123456789") as bad, \
             pytest.raises(AuthenticationError):
         bad.stats()
+
+
+def test_a_token_function_that_returns_no_str_is_refused_before_sending(
+        srv: ServerProcess, uid: str) -> None:
+    async def async_token() -> str:
+        return srv.token(uid)
+
+    # Before: str() of the coroutine (or of None) went out as the bearer token and came
+    # back as 401 "Invalid API key or token".
+    rec = Recorder()
+    wrong: list[Any] = [async_token, lambda: None]  # what mypy would refuse; Python not
+    with UserClient(srv.url, wrong[0], transport=rec) as u, \
+            pytest.raises(TypeError, match="not coroutine: an async function needs"):
+        u.unread_count()
+    with UserClient(srv.url, wrong[1], transport=rec) as u, \
+            pytest.raises(TypeError, match="must return a str, not NoneType"):
+        u.unread_count()
+    assert rec.sent == []
+    with UserClient(srv.url, lambda: srv.token(uid), transport=rec) as u:
+        assert u.unread_count() == 0
+
+
+def test_a_reply_that_is_not_json_stays_in_the_exception_family(srv: ServerProcess) -> None:
+    # /metrics answers 200 with Prometheus text: before, request() let json's
+    # JSONDecodeError out, outside TocsinError.
+    with Publisher(srv.url, srv.api_key) as pub, \
+            pytest.raises(TocsinAPIError) as caught:
+        pub.request("GET", "/metrics")
+    assert (caught.value.status, caught.value.code) == (200, "invalid_response")
+    assert "not JSON (text/plain" in caught.value.message
 
 
 @pytest.mark.parametrize("transport", ["sse", "ws"])

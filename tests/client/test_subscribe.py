@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.client.proxy import DroppingProxy
 from tests.support.ids import seq_of
 from tests.support.server import ServerProcess
-from tocsin.client import Event, Publisher, TocsinAPIError, subscribe
+from tocsin.client import Event, Publisher, Status, TocsinAPIError, subscribe
 
 
 async def collect(stream: Callable[[], object], count: int, timeout: float = 30,
@@ -158,3 +159,40 @@ async def test_token_function_failures_are_retried(server: ServerProcess, uid: s
                                           initial_backoff=0.05), 1)
     assert calls == 3 and got[0].data["title"] == "x"
 
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+async def test_live_only_loses_nothing_published_while_it_reconnects(
+        server: ServerProcess, uid: str, transport: str) -> None:
+    """``last_event_id=None`` starts with live events, then resumes like any other: a
+    notification published while the connection is down arrives after the reconnect.
+    Before, a stream that had yielded nothing yet reconnected live-only again and lost
+    it (SSE and WebSocket alike)."""
+    connected, retrying = asyncio.Event(), asyncio.Event()
+
+    def status(s: Status) -> None:
+        (connected if s.state == "connected" else retrying).set()
+
+    got: list[str] = []
+    with DroppingProxy(server.port, drop=0) as proxy, \
+            Publisher(server.url, server.api_key) as pub:
+        async def run() -> None:
+            async for ev in subscribe(proxy.url, server.token(uid), on_status=status,
+                                      transport="ws" if transport == "ws" else "sse",
+                                      initial_backoff=2.0, max_backoff=2.0):
+                got.append(ev.data["title"])
+                if len(got) == 2:
+                    return
+
+        task = asyncio.create_task(run())
+        await asyncio.wait_for(connected.wait(), 30)
+        connected.clear()
+        proxy.cut()
+        await asyncio.wait_for(retrying.wait(), 30)
+        # Published during the backoff (1 to 2 s), straight to the server.
+        await asyncio.to_thread(pub.publish, [uid], "while down")
+        await asyncio.wait_for(connected.wait(), 30)
+        await asyncio.to_thread(pub.publish, [uid], "after")
+        await asyncio.wait({task}, timeout=30)
+        task.cancel()
+    assert got == ["while down", "after"]

@@ -25,8 +25,10 @@ from tocsin.client._errors import (
 from tocsin.client._models import (
     Ack,
     Acked,
+    Channel,
     Defaults,
     Digest,
+    DigestPeriod,
     Dnd,
     InboxChange,
     Incident,
@@ -46,16 +48,16 @@ from tocsin.client._models import (
     User,
 )
 from tocsin.client._publisher import AsyncPublisher, Publisher
-from tocsin.client._subscribe import Event, Status, subscribe
+from tocsin.client._subscribe import Event, Status, Transport, subscribe
 from tocsin.client._tokens import TokenFunction
 from tocsin.client._user import AsyncUserClient, UserClient
 
 __all__ = [
-    "Ack", "Acked", "AsyncPublisher", "AsyncUserClient", "AuthenticationError", "ConflictError",
-    "Defaults", "Digest", "Dnd", "Event", "InboxChange", "Incident", "NotFoundError",
-    "Notification", "NotificationPage", "Policy", "PolicyStep", "Preferences", "Priority",
-    "PublishResult", "Publisher", "QuietHours", "RateLimitError", "SnoozeResult", "Status",
-    "TocsinAPIError", "TocsinConnectionError", "TocsinError", "Token", "TokenFunction",
-    "TopicEvent", "TopicPage", "TypePreferences", "User", "UserClient", "ValidationError",
-    "subscribe",
+    "Ack", "Acked", "AsyncPublisher", "AsyncUserClient", "AuthenticationError", "Channel",
+    "ConflictError", "Defaults", "Digest", "DigestPeriod", "Dnd", "Event", "InboxChange",
+    "Incident", "NotFoundError", "Notification", "NotificationPage", "Policy", "PolicyStep",
+    "Preferences", "Priority", "PublishResult", "Publisher", "QuietHours", "RateLimitError",
+    "SnoozeResult", "Status", "TocsinAPIError", "TocsinConnectionError", "TocsinError",
+    "Token", "TokenFunction", "TopicEvent", "TopicPage", "Transport", "TypePreferences",
+    "User", "UserClient", "ValidationError", "subscribe",
 ]

@@ -95,7 +95,7 @@ def read_notifications(text: str) -> list[Item]:
 
 
 def _none() -> list[Item]:
-    raise InputError("no notification on standard input")
+    raise InputError("has no notification in it")  # shown as "stdin has no …"
 
 
 def _text(data: Any) -> str:

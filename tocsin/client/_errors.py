@@ -108,10 +108,20 @@ def api_error(status: int, code: str, message: str = "", field: str | None = Non
 
 
 def check(r: httpx.Response) -> Any:
-    """The reply's JSON, or :class:`TocsinAPIError` for a 4xx/5xx."""
+    """The reply's JSON (None for an empty reply, e.g. 204), or :class:`TocsinAPIError`
+    for a 4xx/5xx, or for a success whose body is not JSON (a route that answers text,
+    such as ``/metrics`` through ``request()``, or a proxy's page): a raw
+    ``JSONDecodeError`` would fall outside the exception family."""
     if r.status_code >= 400:
         raise TocsinAPIError.from_response(r)
-    return r.json()
+    if not r.content:
+        return None
+    try:
+        return r.json()
+    except ValueError:
+        kind = r.headers.get("content-type", "no content type")
+        raise TocsinAPIError(r.status_code, "invalid_response",
+                             f"the reply is not JSON ({kind}): {r.text[:200]}") from None
 
 
 def check_credential(value: str, what: str) -> str:

@@ -207,7 +207,7 @@ class Preferences(TypedDict):
     dnd: Dnd | None
     urgentBypassesQuiet: bool
     emailDigest: DigestPeriod
-    defaults: NotRequired[dict[str, Any] | None]
+    defaults: NotRequired[dict[str, TypePreferences]]
 
 
 class Defaults(TypedDict):

@@ -31,7 +31,7 @@ from urllib.parse import quote
 import httpx
 from httpx_sse import aconnect_sse
 
-from tocsin.client._errors import TocsinAPIError, TocsinConnectionError, api_error
+from tocsin.client._errors import TocsinAPIError, TocsinConnectionError, api_error, check
 from tocsin.client._models import Acked, Digest, InboxChange, Notification, TopicEvent
 from tocsin.client._tokens import AsyncTokens, TokenFunction, jwt_expiry
 
@@ -179,6 +179,17 @@ async def _sse(client: httpx.AsyncClient, path: str, token: str,
         raise _Dropped(_reason(exc)) from exc
 
 
+async def _head(client: httpx.AsyncClient, listing: str, token: str) -> str | None:
+    """The stream's newest event id, from its listing's ``lastEventId``."""
+    try:
+        r = await client.get(listing, params={"limit": 1},
+                             headers={"Authorization": f"Bearer {token}"})
+    except httpx.TransportError as exc:
+        raise _Dropped(_reason(exc)) from exc
+    head = check(r).get("lastEventId")
+    return None if head is None else str(head)
+
+
 def _ws_error(frame: dict[str, Any]) -> TocsinAPIError:
     """The error of a ``{"op": "error", "error": {code, message, retryAfter?}}`` frame."""
     body = frame.get("error")
@@ -218,6 +229,10 @@ async def _ws(base: str, stream: str, token: str,
                         raise _ws_error(frame)
                     if frame.get("op") == "subscribed" or "event" in frame:
                         state.mark_connected()
+                    if (frame.get("op") == "subscribed" and state.last_event_id is None
+                            and frame.get("stream") == stream and frame.get("position")):
+                        # Where a live-only subscription started: a reconnect resumes here.
+                        state.last_event_id = str(frame["position"])
                     if frame.get("stream", stream) != stream or "event" not in frame:
                         continue
                     yield state.event(str(frame.get("id") or ""), str(frame["event"]),
@@ -290,18 +305,21 @@ async def subscribe(
     ``token``: a subscriber token, or a function (plain or async) returning a fresh one,
     called once per token, ``refresh_skew`` seconds (at most a quarter of its life)
     before it expires. ``last_event_id``: resume after this id (``"0"``: from the start
-    of the retained history); None: live events only. ``transport``: ``"sse"`` or
-    ``"ws"`` (the server's ``/api/ws``). Reconnects after ``initial_backoff`` seconds
-    doubling up to ``max_backoff``, with jitter; a silent SSE connection (no event nor
-    ping for ``read_timeout`` seconds) counts as dropped. ``on_status`` is called with a
-    :class:`Status` as the connection opens, drops and retries. Raises
-    :class:`TocsinAPIError` for replies that retrying cannot change (400, 401 without a
-    token function or again after a new token, 403, 404)."""
+    of the retained history); None: live events only, those published from this call on
+    (a reconnect resumes from where the first connection started: over SSE the stream's
+    head is read over HTTP first; a WebSocket's ``subscribed`` reply gives it).
+    ``transport``: ``"sse"`` or ``"ws"`` (the server's ``/api/ws``). Reconnects after
+    ``initial_backoff`` seconds doubling up to ``max_backoff``, with jitter; a silent SSE
+    connection (no event nor ping for ``read_timeout`` seconds) counts as dropped.
+    ``on_status`` is called with a :class:`Status` as the connection opens, drops and
+    retries. Raises :class:`TocsinAPIError` for replies that retrying cannot change (400,
+    401 without a token function or again after a new token, 403, 404)."""
     base = url.rstrip("/")
     if topic is not None:
         path = f"/api/topics/{quote(topic, safe=':@')}/stream"
+        listing = f"/api/topics/{quote(topic, safe=':@')}/events"
     else:
-        path = "/api/notifications/stream"
+        path, listing = "/api/notifications/stream", "/api/notifications"
     stream = f"topic:{topic}" if topic is not None else "inbox"
     tokens = AsyncTokens(token, refresh_skew)
     state = _State(last_event_id)
@@ -341,6 +359,12 @@ async def subscribe(
                         renewal = asyncio.create_task(_renew(tokens, state, report))
                     used = tokens.value
                     assert used is not None
+                    if state.last_event_id is None and transport == "sse":
+                        # Live only means from this call on, across reconnects too. An
+                        # SSE stream says nowhere where it started (a WebSocket does: its
+                        # `subscribed` position), so one that dropped before its first
+                        # event would reconnect live-only and lose what came meanwhile.
+                        state.last_event_id = await _head(client, listing, used)
                     events = (_sse(client, path, used, state) if transport == "sse"
                               else _ws(base, stream, used, state))
                     # Closed here, not by the garbage collector, when the caller stops.

@@ -3,9 +3,11 @@ returns a fresh one, asked once per token, ahead of its expiry."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import inspect
 import json
+import threading
 import time
 from collections.abc import Awaitable, Callable
 
@@ -44,7 +46,17 @@ class TokenHolder:
         self._fetched = time.time()
 
     def set(self, value: object) -> str:
-        token = check_credential(str(value), "the token function's token")
+        # Not str(value): a coroutine (an async function given to the sync UserClient),
+        # None or bytes went out as "Bearer <coroutine object ...>" and came back as a
+        # puzzling 401 "Invalid API key or token".
+        if not isinstance(value, str):
+            hint = (": an async function needs AsyncUserClient (or subscribe)"
+                    if inspect.isawaitable(value) else "")
+            if inspect.iscoroutine(value):
+                value.close()  # never awaited: no "was never awaited" warning
+            raise TypeError(f"the token function must return a str, not "
+                            f"{type(value).__name__}{hint}")
+        token = check_credential(value, "the token function's token")
         self.value, self._fetched = token, time.time()
         return token
 
@@ -74,13 +86,28 @@ class TokenHolder:
 
 
 class SyncTokens(TokenHolder):
-    def get(self, *, force: bool = False) -> str:
-        if force or self.needs_fetch() or self.due():
-            self.fetch()
-        assert self.value is not None
-        return self.value
+    """Shared by a client's threads: one of them asks the function, the others wait
+    for its token."""
+
+    def __init__(self, source: str | Callable[[], object], skew: float) -> None:
+        super().__init__(source, skew)
+        self._lock = threading.Lock()
+
+    def get(self, *, force: bool = False, refused: str | None = None) -> str:
+        """The token to send. ``refused``: the token the server just refused (401): a
+        new one is fetched unless another caller already replaced it."""
+        with self._lock:
+            if (force or self.needs_fetch() or self.due()
+                    or (refused is not None and refused == self.value)):
+                self._fetch()
+            assert self.value is not None
+            return self.value
 
     def fetch(self) -> str:
+        with self._lock:
+            return self._fetch()
+
+    def _fetch(self) -> str:
         if self.function is None:
             assert self.value is not None
             return self.value
@@ -88,13 +115,28 @@ class SyncTokens(TokenHolder):
 
 
 class AsyncTokens(TokenHolder):
-    async def get(self, *, force: bool = False) -> str:
-        if force or self.needs_fetch() or self.due():
-            await self.fetch()
-        assert self.value is not None
-        return self.value
+    """Shared by a client's concurrent calls: one of them asks the function, the others
+    wait for its token (20 gathered calls on a fresh client made 20 tokens)."""
+
+    def __init__(self, source: str | Callable[[], object], skew: float) -> None:
+        super().__init__(source, skew)
+        self._lock = asyncio.Lock()
+
+    async def get(self, *, force: bool = False, refused: str | None = None) -> str:
+        """The token to send. ``refused``: the token the server just refused (401): a
+        new one is fetched unless another call already replaced it."""
+        async with self._lock:
+            if (force or self.needs_fetch() or self.due()
+                    or (refused is not None and refused == self.value)):
+                await self._fetch()
+            assert self.value is not None
+            return self.value
 
     async def fetch(self) -> str:
+        async with self._lock:
+            return await self._fetch()
+
+    async def _fetch(self) -> str:
         if self.function is None:
             assert self.value is not None
             return self.value

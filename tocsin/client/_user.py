@@ -57,12 +57,13 @@ class UserClient:
         self._http = SyncHTTP(client, RetryPolicy(retries, backoff, max_backoff))
 
     def _do(self, op: routes.Op[T]) -> T:
+        used = self._tokens.get()
         try:
-            return op.read(self._http.run(op.call, _auth(self._tokens.get())))
+            return op.read(self._http.run(op.call, _auth(used)))
         except AuthenticationError as err:
             if err.status != 401 or self._tokens.function is None:
                 raise
-        return op.read(self._http.run(op.call, _auth(self._tokens.get(force=True))))
+        return op.read(self._http.run(op.call, _auth(self._tokens.get(refused=used))))
 
     def notifications(self, *, limit: int = 50, before: str | None = None,
                       since: str | None = None, unread: bool = False,
@@ -143,12 +144,15 @@ class AsyncUserClient:
         self._http = AsyncHTTP(client, RetryPolicy(retries, backoff, max_backoff))
 
     async def _do(self, op: routes.Op[T]) -> T:
+        used = await self._tokens.get()
         try:
-            return op.read(await self._http.run(op.call, _auth(await self._tokens.get())))
+            return op.read(await self._http.run(op.call, _auth(used)))
         except AuthenticationError as err:
             if err.status != 401 or self._tokens.function is None:
                 raise
-        fresh = await self._tokens.get(force=True)
+        # Concurrent calls refused the same token: the first to get here asks for a new
+        # one, the others use it.
+        fresh = await self._tokens.get(refused=used)
         return op.read(await self._http.run(op.call, _auth(fresh)))
 
     async def notifications(self, *, limit: int = 50, before: str | None = None,

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import assert_type
 
 from tocsin.client import (
     AsyncPublisher,
     AuthenticationError,
+    Channel,
+    DigestPeriod,
     Event,
     NotFoundError,
     Notification,
@@ -20,6 +23,8 @@ from tocsin.client import (
     TocsinAPIError,
     TocsinConnectionError,
     TocsinError,
+    Transport,
+    TypePreferences,
     UserClient,
     subscribe,
 )
@@ -79,6 +84,27 @@ async def follow(url: str, key: str) -> None:
             print(err.status)
         except TocsinError:
             raise
+
+
+def settings(url: str, key: str, token: str) -> None:
+    # An app's own variables, annotated with the SDK's Literal types (a bare list of
+    # str would not fit TypePreferences["channels"]).
+    channels: list[Channel] = ["inbox", "email"]
+    period: DigestPeriod = "hourly"
+    with Publisher(url, key) as pub:
+        pub.set_defaults({"digest": {"channels": channels, "emailAfter": 3600}})
+    with UserClient(url, token) as user:
+        prefs = user.set_preferences(email_digest=period)
+        # The publisher's defaults, typed like the user's own types.
+        assert_type(prefs.get("defaults"), dict[str, TypePreferences] | None)
+
+
+async def both_ways(url: str, token: str) -> None:
+    transports: list[Transport] = ["sse", "ws"]
+    for transport in transports:
+        async for event in subscribe(url, token, transport=transport):
+            handle(event)
+            break
 
 
 def handle(event: Event) -> None:
