@@ -249,6 +249,10 @@ def test_idle_sockets_count_toward_the_cap_stats_and_metrics(srv: ServerProcess)
     close = over.read_to_close()
     over.close()
     assert close is not None and close.code == 4008 and "streams" in close.reason, close
+    # Before the close, the refusal's error frame: the same code an SSE connect gets,
+    # so a client can tell a cap from a rate limit without parsing the reason.
+    assert [m["error"]["code"] for m in over.messages if m.get("op") == "error"] == [
+        "too_many_streams"]
     body = stats(srv)
     assert body["connections"] == CAP and body["webSockets"] == CAP
     assert {"user": user, "streams": CAP} in body["largestHolders"]

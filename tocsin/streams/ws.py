@@ -132,9 +132,13 @@ def error_frame(err: TocsinError, stream: str | None = None) -> bytes:
 
 
 class _Close(Exception):
-    def __init__(self, code: int, reason: str = "") -> None:
+    def __init__(self, code: int, reason: str = "", frame: bytes | None = None) -> None:
         super().__init__(reason)
         self.code, self.reason = code, reason
+        self.frame = frame
+        """An error frame sent just before the close (a refusal at connect): its code
+        and ``retryAfter`` say what a close code and reason cannot, the same body an SSE
+        connect gets."""
 
 
 class _Sub:
@@ -192,12 +196,15 @@ class WebSocketSession:
                 # await in between, so concurrent connects cannot slip past the cap.
                 self.hub.check_cap(self.who.user, self.max_open)
             except TocsinError as err:
-                raise _Close(CLOSE_POLICY, err.message) from None
+                raise _Close(CLOSE_POLICY, err.message, error_frame(err)) from None
             self._hold()
             self._schedule_expiry()
             writer = asyncio.create_task(self._writer(send))
             await self._read(receive)
         except _Close as c:
+            if c.frame is not None and writer is None:
+                with contextlib.suppress(Exception):
+                    await send({"type": "websocket.send", "text": c.frame.decode()})
             self._close(c.code, c.reason)
         finally:
             # Nothing more is queued for a closing socket: its subscriptions leave the
