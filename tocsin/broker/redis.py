@@ -74,7 +74,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from tocsin.broker.base import BrokerUnavailable, MessageHandler, StateHandler
-from tocsin.config import parse_duration
+from tocsin.units import parse_duration
 
 log = logging.getLogger("tocsin.broker.redis")
 
