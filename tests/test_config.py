@@ -26,8 +26,9 @@ from typer.testing import CliRunner
 
 import tocsin.app
 from tocsin import cli
-from tocsin.config import Settings, env_name, parse_duration
+from tocsin.config import Settings, env_name
 from tocsin.supervisor import worker_env
+from tocsin.units import parse_duration
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 K1, K2 = "k1-0123456789abcdef", "k2-0123456789abcdef"

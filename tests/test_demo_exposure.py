@@ -16,8 +16,8 @@ from tests.e2e.demo_server import start_demo
 from tests.escalation.test_escalation import wait_until
 from tests.support.listener import CountingListener
 from tests.support.server import start_server
+from tocsin.devtools.push_service import LocalPushService
 from tocsin.outbound.address import names_loopback
-from tocsin.reach.push.local import LocalPushService
 
 WARNING = "WARNING: the demo is listening on"
 

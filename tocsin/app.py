@@ -40,12 +40,12 @@ from tocsin.api.cors import CorsPolicy
 from tocsin.api.deps import json_response
 from tocsin.api.gate import Gate
 from tocsin.api.hot_routes import HotRoutes
-from tocsin.api.validation import error_from_validation
 from tocsin.auth import Authenticator
 from tocsin.config import Settings
 from tocsin.errors import TocsinError
 from tocsin.ratelimit.limits import Limits
 from tocsin.service import Tocsin
+from tocsin.validation import error_from_validation
 
 log = logging.getLogger("tocsin")
 WEB_DIR = Path(__file__).parent / "web"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -112,6 +113,18 @@ def glob_match(pattern: str, text: str) -> bool:
             return False
         pos = found + len(part)
     return True
+
+
+TOPIC_RE = re.compile(r"[A-Za-z0-9_.:@\-]{1,200}")
+
+
+def check_topic(topic: str, who: Principal) -> None:
+    """A valid topic name that the caller may use (publishers may use any)."""
+    if not TOPIC_RE.fullmatch(topic):
+        raise TocsinError("invalid_field", "Topic names use letters, digits and _ . : @ -, "
+                          "at most 200 characters.", "topic")
+    if isinstance(who, Subscriber) and not who.may_read(topic):
+        raise TocsinError("forbidden", f"This token does not allow topic {topic!r}.")
 
 
 def require_publisher(who: Principal | None) -> Publisher:

@@ -24,9 +24,9 @@ from tocsin.config import (
     demo_database_url,
     describe_error,
     env_name,
-    parse_duration,
     redact_url,
 )
+from tocsin.units import parse_duration
 
 app = typer.Typer(
     name="tocsin",

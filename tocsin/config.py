@@ -34,6 +34,8 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from tocsin.units import OFF, format_duration, parse_duration, parse_rate
+
 ENV_PREFIX = "TOCSIN_"
 
 DEFAULT_HOST = "127.0.0.1"
@@ -96,21 +98,6 @@ def redact_url(url: str) -> str:
 
 _ADDR = re.compile(r"[^@\s<>]+@[^@\s<>]+")
 """An envelope address as the From may give it (no DNS rules: a relay may be local)."""
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(text: str) -> float:
-    """``"15"``, ``"15s"``, ``"500ms"``, ``"7d"`` -> seconds."""
-    m = _DURATION.match(text)
-    if not m:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 7d)")
-    return float(m.group(1)) * _UNIT_S[m.group(2)]
-
-
-def format_duration(seconds: float) -> str:
-    """The inverse of :func:`parse_duration`, exact: ``parse_duration(format_duration(x)) == x``."""
-    return f"{seconds!r}s"
 
 
 def _duration(value: Any) -> Any:
@@ -378,8 +365,6 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_rate(cls, value: Any) -> Any:
         if isinstance(value, str):
-            from tocsin.ratelimit import OFF, parse_rate
-
             return value.strip() if parse_rate(value) is not None else OFF
         return value
 

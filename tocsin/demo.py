@@ -150,9 +150,9 @@ class Reach:
     (in this process, at ``/demo/push-service``) and a local SMTP server."""
 
     push: Any
-    """:class:`tocsin.reach.push.local.LocalPushService`"""
+    """:class:`tocsin.devtools.push_service.LocalPushService`"""
     sink: Any
-    """:class:`tocsin.reach.email.sink.SmtpSink`, or None with the user's own SMTP server"""
+    """:class:`tocsin.devtools.smtp_sink.SmtpSink`, or None with the user's own SMTP server"""
     owners: dict[str, str] = field(default_factory=dict)
     """device name -> demo user"""
 
@@ -162,8 +162,8 @@ class Reach:
         one was given) and accept push endpoints of that service, and no other
         insecure one (anyone can mint a demo token: a blanket loopback allowance would
         let them make the server POST to any local port): demo mode only."""
-        from tocsin.reach.email.sink import SmtpSink
-        from tocsin.reach.push.local import LocalPushService
+        from tocsin.devtools.push_service import LocalPushService
+        from tocsin.devtools.smtp_sink import SmtpSink
 
         settings = app.state.settings
         app.state.tocsin.push.accept_local(settings.port, PUSH_SERVICE_PATH + "/")

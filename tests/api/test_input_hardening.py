@@ -22,8 +22,7 @@ from tests.support.inprocess import InProcess, in_process
 from tests.support.server import API_KEY, JWT_SECRET, ServerProcess
 from tocsin.api.deps import parse_cursor
 from tocsin.api.hot_routes import NEVER_ISSUED, parse_last_event_id
-from tocsin.api.topics import check_topic
-from tocsin.auth import Publisher, find_credential
+from tocsin.auth import Publisher, check_topic, find_credential
 from tocsin.errors import TocsinError
 from tocsin.ids import Position, parse_position
 

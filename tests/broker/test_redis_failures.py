@@ -17,7 +17,8 @@ from tests.broker.conftest import Recorder, url_for
 from tests.broker.netproxy import TcpProxy
 from tests.broker.redis_server import PrivateRedis
 from tocsin.broker import BrokerUnavailable, broker_from_url
-from tocsin.broker.redis import RedisBroker, redact
+from tocsin.broker.redis import RedisBroker
+from tocsin.redis_url import redact
 
 pytestmark = pytest.mark.redis
 

@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from tocsin.config import Settings, describe_error
-from tocsin.ratelimit import Rate, RateLimited, parse_rate, retry_after
+from tocsin.ratelimit import Rate, RateLimited, retry_after
+from tocsin.units import parse_rate
 
 
 @pytest.mark.parametrize(("text", "rate"), [

@@ -11,7 +11,7 @@ from typing import Any
 import uvicorn
 
 from tests.support.server import free_port
-from tocsin.reach.push.local import LocalPushService
+from tocsin.devtools.push_service import LocalPushService
 
 
 class PushServiceThread:

@@ -26,8 +26,8 @@ from tests.conftest import database_url
 from tests.escalation.test_escalation import FAST, Clock, wait_until
 from tests.support.server import ServerProcess, free_port, start_server
 from tests.support.services import drop_pg_schema
+from tocsin.devtools.smtp_sink import SmtpSink
 from tocsin.reach.email.links import _key, mint_unsubscribe
-from tocsin.reach.email.sink import SmtpSink
 from tocsin.scheduler import Timer
 from tocsin.store import store_from_url
 from tocsin.store.sql import SqlStore

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from tests.support.server import free_port
 from tocsin.attention.decide import reach
 from tocsin.config import Settings
+from tocsin.devtools.smtp_sink import SmtpSink
 from tocsin.errors import TocsinError
 from tocsin.reach.email.compose import compose_digest, compose_one, one_line, safe_link
 from tocsin.reach.email.links import mint_unsubscribe, public_base, verify_unsubscribe
@@ -27,7 +28,6 @@ from tocsin.reach.email.service import (
     digest_timer_id,
     period_end,
 )
-from tocsin.reach.email.sink import SmtpSink
 from tocsin.reach.email.smtp import SmtpConfig, SmtpSender
 from tocsin.scheduler import RetryLater, Timer
 from tocsin.service import Tocsin

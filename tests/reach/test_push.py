@@ -1,5 +1,5 @@
 """Web Push against real ``tocsin serve`` processes on SQLite and PostgreSQL, pushing
-to the local push service (``tocsin.reach.push.local``) on its own uvicorn on a
+to the local push service (``tocsin.devtools.push_service``) on its own uvicorn on a
 random loopback port (hence ``--push-allow-insecure``): registration and its
 checks, the VAPID key (route, ``tocsin vapid``, two servers on one database), what
 is pushed when (priority, preferences, a visible tab, quiet hours), and how each

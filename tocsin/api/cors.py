@@ -13,7 +13,7 @@ an embedded bell. The rules are the usual ones:
 
 from __future__ import annotations
 
-from tocsin.api.asgi import Headers
+from tocsin.asgi import Headers
 
 ALLOWED_METHODS = b"GET, POST, PUT, PATCH, DELETE, OPTIONS"
 ALLOWED_HEADERS = b"Authorization, Content-Type, Last-Event-ID, Idempotency-Key"

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
-from tocsin.api.asgi import PRINCIPAL_KEY
+from tocsin.asgi import PRINCIPAL_KEY
 from tocsin.auth import (
     COOKIE_NAME,
     Principal,

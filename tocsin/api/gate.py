@@ -31,7 +31,9 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tocsin.api.asgi import (
+from tocsin.api.cors import CorsPolicy
+from tocsin.api.hot_routes import HotRoutes
+from tocsin.asgi import (
     MAX_BODY_BYTES,
     PRINCIPAL_KEY,
     Headers,
@@ -39,8 +41,6 @@ from tocsin.api.asgi import (
     replay,
     send_error,
 )
-from tocsin.api.cors import CorsPolicy
-from tocsin.api.hot_routes import HotRoutes
 from tocsin.auth import (
     Authenticator,
     Credential,

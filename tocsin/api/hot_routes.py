@@ -23,14 +23,13 @@ import orjson
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tocsin.api.asgi import Headers, read_body, send_error, send_json
 from tocsin.api.models import PublishIn
-from tocsin.api.topics import check_topic
-from tocsin.api.validation import error_from_validation
+from tocsin.asgi import Headers, read_body, send_error, send_json
 from tocsin.auth import (
     Principal,
     Publisher,
     Subscriber,
+    check_topic,
     require_publisher,
     require_subscriber,
 )
@@ -44,6 +43,7 @@ from tocsin.store.base import NewNotification
 from tocsin.streams.endpoint import EventStream
 from tocsin.streams.poll import LongPoll, parse_wait
 from tocsin.streams.ws import Authenticate, RateCheck, WebSocketSession
+from tocsin.validation import error_from_validation
 
 log = logging.getLogger("tocsin")
 

@@ -12,7 +12,8 @@ from starlette.responses import Response
 
 from tocsin.api.deps import AnyCaller, PublisherCaller, Service, SubscriberCaller, json_response
 from tocsin.api.notifications import ERRORS
-from tocsin.api.topics import TopicName, check_topic
+from tocsin.api.topics import TopicName
+from tocsin.auth import check_topic
 from tocsin.errors import TocsinError
 from tocsin.events import topic_stream
 from tocsin.text import Name

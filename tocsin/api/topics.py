@@ -3,7 +3,6 @@ posting; the live stream is a hot route: ``hot_routes.py``)."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -12,22 +11,11 @@ from starlette.responses import Response
 from tocsin.api.deps import AnyCaller, Service, json_response, parse_cursor
 from tocsin.api.models import TopicEvent, TopicEventIn, TopicPage
 from tocsin.api.notifications import ERRORS
-from tocsin.auth import Principal, Subscriber
-from tocsin.errors import TocsinError
+from tocsin.auth import Subscriber, check_topic
 from tocsin.store.base import ListQuery, NewTopicEvent
 
 router = APIRouter(prefix="/api/topics", tags=["topics"])
-TOPIC_RE = re.compile(r"[A-Za-z0-9_.:@\-]{1,200}")
 TopicName = Annotated[str, Path(description="letters, digits and _ . : @ -; at most 200")]
-
-
-def check_topic(topic: str, who: Principal) -> None:
-    """A valid topic name that the caller may use (publishers may use any)."""
-    if not TOPIC_RE.fullmatch(topic):
-        raise TocsinError("invalid_field", "Topic names use letters, digits and _ . : @ -, "
-                          "at most 200 characters.", "topic")
-    if isinstance(who, Subscriber) and not who.may_read(topic):
-        raise TocsinError("forbidden", f"This token does not allow topic {topic!r}.")
 
 
 @router.post("/{topic}/events", status_code=201, response_model=TopicEvent, responses=ERRORS)

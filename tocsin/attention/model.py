@@ -151,7 +151,7 @@ def hhmm(v: str) -> time:
 
 
 def _parse(model: type[_M], raw: object) -> Any:
-    from tocsin.api.validation import error_from_validation
+    from tocsin.validation import error_from_validation
 
     if not isinstance(raw, dict):
         raise TocsinError("invalid_field", "The body must be a JSON object.", "types")

@@ -48,7 +48,8 @@ sweeps it from the store.
 URL
 ---
 ``redis://[user:password@]host[:port][/db][?options]`` (also ``rediss://`` and
-``unix:///path.sock``). Options read here (the rest go to redis-py):
+``unix:///path.sock``). Options read here (the rest go to redis-py; split off by
+``tocsin/redis_url.py``, which the rate limiter shares):
 
 ``channel``        Pub/Sub channel (default ``tocsin``); nodes of one cluster share it.
 ``ping_interval``  idle time before the watchdog pings the subscription (default 5s).
@@ -64,7 +65,6 @@ import logging
 import random
 import time
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection, Connection, parse_url
@@ -74,7 +74,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from tocsin.broker.base import BrokerUnavailable, MessageHandler, StateHandler
-from tocsin.config import parse_duration
+from tocsin.redis_url import redact, split_url
+from tocsin.units import parse_duration
 
 log = logging.getLogger("tocsin.broker.redis")
 
@@ -85,37 +86,11 @@ BACKOFF_MIN_S = 0.05
 DEFAULT_BACKOFF_MAX_S = 3.0
 PUBLISH_POOL_SIZE = 16
 
-_OWN_OPTIONS = ("channel", "ping_interval", "ping_timeout", "backoff_max")
 _NETWORK_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
 class _SubscriptionLost(Exception):
     """The subscription connection stopped answering or said something unexpected."""
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for logs and ``/readyz``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
-def _split_url(url: str) -> tuple[str, dict[str, str]]:
-    """Separate this module's query options from the ones redis-py understands."""
-    parts = urlsplit(url)
-    own: dict[str, str] = {}
-    rest: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in _OWN_OPTIONS:
-            own[key] = value
-        else:
-            rest.append((key, value))
-    return urlunsplit(parts._replace(query=urlencode(rest))), own
 
 
 class RedisBroker:
@@ -125,7 +100,7 @@ class RedisBroker:
     def __init__(self, url: str) -> None:
         self.url = redact(url)
         """The URL without its password (the hub logs it and ``/readyz`` may show it)."""
-        redis_url, own = _split_url(url)
+        redis_url, own = split_url(url)
         self.channel = own.get("channel") or DEFAULT_CHANNEL
         self.ping_interval_s = parse_duration(own.get("ping_interval", "")
                                               or str(DEFAULT_PING_INTERVAL_S))

@@ -274,6 +274,6 @@ def parse_policy(raw: object) -> Policy:
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:
-        from tocsin.api.validation import error_from_validation
+        from tocsin.validation import error_from_validation
 
         raise error_from_validation(exc.errors(), located=False) from None

@@ -2,7 +2,8 @@
 
 A :class:`Rate` is written ``"N/s:burst"`` (``"10/s:50"``: 10 requests a second on
 average, 50 at once after a quiet spell); ``/m`` and ``/h`` are accepted too, and
-``off`` disables a limit. :func:`parse_rate` is the one parser (settings and tests).
+``off`` disables a limit. :func:`tocsin.units.parse_rate` is the one parser (settings
+and tests); :class:`Rate` is re-exported here because the limiter protocol takes it.
 
 Which store keeps the buckets is chosen like the broker: ``memory://`` keeps them in
 this process (:class:`~tocsin.ratelimit.memory.MemoryLimiter`, checked synchronously
@@ -15,43 +16,13 @@ front of the route). When Redis cannot be reached the Redis limiter *fails open*
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from tocsin.errors import TocsinError
+from tocsin.units import Rate
 
-__all__ = ["OFF", "Rate", "RateLimited", "RateLimiter", "limiter_from_url", "parse_rate",
-           "retry_after"]
-
-OFF = "off"
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|m|h)\s*(?::\s*(\d+)\s*)?$")
-_PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-@dataclass(frozen=True, slots=True)
-class Rate:
-    per_s: float
-    """Tokens added per second."""
-    burst: int
-    """Bucket size: how many requests may arrive at once after a quiet spell."""
-
-
-def parse_rate(text: str) -> Rate | None:
-    """``"10/s:50"`` -> ``Rate(10.0, 50)``; ``"10/s"`` -> burst = max(1, ceil(10));
-    ``"off"`` (or empty) -> ``None``. Raises ``ValueError`` with the accepted forms."""
-    if text.strip().lower() in ("", OFF):
-        return None
-    m = _RATE.match(text)
-    if not m:
-        raise ValueError(f"not a rate: {text!r} (use N/s:burst such as 10/s:50, "
-                         "N/m or N/h, or 'off')")
-    per_s = float(m.group(1)) / _PER[m.group(2)]
-    burst = int(m.group(3)) if m.group(3) is not None else max(1, math.ceil(per_s))
-    if per_s <= 0 or burst < 1:
-        raise ValueError(f"not a rate: {text!r} (the rate and the burst must be above 0)")
-    return Rate(per_s, burst)
+__all__ = ["Rate", "RateLimited", "RateLimiter", "limiter_from_url", "retry_after"]
 
 
 def retry_after(wait_s: float) -> int:

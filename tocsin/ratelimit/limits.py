@@ -33,11 +33,12 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tocsin.api.asgi import Headers, send_error
+from tocsin.asgi import Headers, send_error
 from tocsin.auth import Principal, Publisher
 from tocsin.config import Settings
-from tocsin.ratelimit import Rate, RateLimited, RateLimiter, limiter_from_url, parse_rate
+from tocsin.ratelimit import Rate, RateLimited, RateLimiter, limiter_from_url
 from tocsin.ratelimit.memory import MemoryLimiter
+from tocsin.units import parse_rate
 
 TOPICS_PREFIX = "/api/topics/"
 EVENTS_SUFFIX = "/events"

@@ -6,7 +6,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from tocsin.ratelimit import Rate
+from tocsin.units import Rate
 
 DEFAULT_MAX_KEYS = 100_000
 """Buckets kept at most (about 150 bytes each: ~15 MB). Past it the least recently

@@ -20,8 +20,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
-from tocsin.broker.redis import _split_url, redact
-from tocsin.ratelimit import Rate
+from tocsin.redis_url import redact, split_url
+from tocsin.units import Rate
 
 log = logging.getLogger("tocsin.ratelimit")
 
@@ -64,7 +64,7 @@ class RedisLimiter:
     def __init__(self, url: str, on_error: Callable[[], None] | None = None,
                  prefix: str = KEY_PREFIX) -> None:
         self.url = redact(url)
-        self._redis_url = _split_url(url)[0]  # without the broker's own options
+        self._redis_url = split_url(url)[0]  # without the broker's own options
         self.prefix = prefix
         self.on_error = on_error
         self._client: Redis | None = None

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tocsin.api.asgi import send_error
+from tocsin.asgi import send_error
 from tocsin.errors import TocsinError
 from tocsin.ids import Position
 from tocsin.streams.connection import Connection

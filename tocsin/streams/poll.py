@@ -25,7 +25,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from tocsin.api.asgi import Headers, send_error, send_json
+from tocsin.asgi import Headers, send_error, send_json
 from tocsin.errors import TocsinError
 from tocsin.ids import Position, event_id
 from tocsin.streams.follow import Follower, JsonConnection

@@ -53,8 +53,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from tocsin.api.topics import check_topic
-from tocsin.auth import Principal, Subscriber
+from tocsin.auth import Principal, Subscriber, check_topic
 from tocsin.errors import TocsinError
 from tocsin.events import topic_stream, user_stream
 from tocsin.ids import Position, event_id, parse_position

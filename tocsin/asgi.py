@@ -1,5 +1,6 @@
-"""Small ASGI helpers shared by the gate and the hot routes: headers, JSON replies,
-bounded body reads."""
+"""Small ASGI helpers shared by the gate, the hot routes, the stream transports and
+the rate limiter: headers, JSON replies, bounded body reads. Below ``api/`` and
+``streams/`` (it imports only ``errors``), so the transports need no web framework."""
 
 from __future__ import annotations
 
