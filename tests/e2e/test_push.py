@@ -82,7 +82,7 @@ class PushServiceThread:
     def __init__(self) -> None:
         import uvicorn
 
-        from tocsin.reach.push.local import LocalPushService
+        from tocsin.devtools.push_service import LocalPushService
 
         self.service = LocalPushService()
         self.port = free_port()
