@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.demo_server import start_demo
-from tests.escalation.test_escalation import wait_until
 from tests.support.listener import CountingListener
 from tests.support.server import start_server
+from tests.support.wait import wait_until
 from tocsin.reach.push.local import LocalPushService
 
 WARNING = "WARNING: the demo is listening on"
