@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.server import ServerProcess, start_server
-from tests.support.services import drop_pg_schema, need_postgres, pg_schema_url
+from tests.support.server import ServerProcess, served, start_server
+from tests.support.services import database_url, drop_pg_schema
 from tocsin.store import Store, store_from_url
 
 BACKENDS = ["sqlite", "postgres"]
-
-
-def database_url(backend: str, tmp_path: Path) -> tuple[str, str | None]:
-    """A fresh database for one test: ``(url, pg schema to drop or None)``."""
-    if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'tocsin.db'}", None
-    need_postgres()
-    schema = "t_" + uuid.uuid4().hex[:12]
-    return pg_schema_url(schema), schema
 
 
 @pytest.fixture(params=BACKENDS)
@@ -44,15 +34,8 @@ def server(
 ) -> Iterator[ServerProcess]:
     """A real ``tocsin serve`` process on each backend, shared by a module's tests
     (tests keep apart by using their own user and topic names: see ``uid``)."""
-    tmp_path = tmp_path_factory.mktemp("server")
-    url, schema = database_url(request.param, tmp_path)
-    srv = start_server(tmp_path, database=url, extra=["--heartbeat", "1s"])
-    try:
+    with served(request.param, tmp_path_factory.mktemp("server")) as srv:
         yield srv
-    finally:
-        srv.stop()
-        if schema:
-            asyncio.run(drop_pg_schema(schema))
 
 
 @pytest.fixture

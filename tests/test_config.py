@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 import tocsin.app
+from tests.support.wait import wait_until
 from tocsin import cli
 from tocsin.config import Settings, env_name
 from tocsin.supervisor import worker_env
@@ -276,15 +276,15 @@ def test_token_reads_the_secret_through_settings(monkeypatch: pytest.MonkeyPatch
 
 def _wait_for(url: str, proc: subprocess.Popen[bytes], get: Callable[[], httpx.Response],
               timeout: float = 30.0) -> httpx.Response:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answer() -> list[httpx.Response]:  # a list: a response may be falsy
         if proc.poll() is not None:
             raise AssertionError(f"server exited with {proc.returncode}")
         try:
-            return get()
+            return [get()]
         except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer in {timeout}s")
+            return []
+
+    return wait_until(answer, timeout, f"{url} to answer")[0]
 
 
 def test_serve_configured_by_variables_alone(tmp_path: Path) -> None:

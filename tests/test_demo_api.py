@@ -42,9 +42,8 @@ def test_demo_send_follows_the_text_rule(tmp_path: Path, backend: str) -> None:
 
     import httpx
 
-    from tests.conftest import database_url
     from tests.support.server import start_server
-    from tests.support.services import drop_pg_schema
+    from tests.support.services import database_url, drop_pg_schema
 
     url, schema = database_url(backend, tmp_path)
     srv = start_server(tmp_path, database=url, extra=["--demo"])

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from tests.e2e.demo_server import start_demo
-from tests.escalation.test_escalation import wait_until
 from tests.support.listener import CountingListener
 from tests.support.server import start_server
+from tests.support.wait import wait_until
 from tocsin.devtools.push_service import LocalPushService
 from tocsin.outbound.address import names_loopback
 

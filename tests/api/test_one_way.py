@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.inprocess import InProcess, in_process
+from tests.support.listener import recv_until
 from tests.support.server import API_KEY, ServerProcess, mint, start_server
 
 ORIGIN = "https://app.example"
@@ -199,11 +200,6 @@ def test_declared_too_large_is_refused_before_reading(served: ServerProcess) -> 
                      b"Authorization: Bearer " + API_KEY.encode() + b"\r\n"
                      b"Content-Type: application/json\r\n"
                      b"Content-Length: 9437184\r\n\r\n{")
-        reply = b""
-        while b"payload_too_large" not in reply and len(reply) < 4096:
-            more = sock.recv(4096)
-            if not more:
-                break
-            reply += more
+        reply = recv_until(sock, b"payload_too_large", 4096)
     assert reply.startswith(b"HTTP/1.1 413"), reply
     assert b"payload_too_large" in reply

@@ -12,9 +12,7 @@ input SQLite stores (NUL in text was a 500 on a dozen routes there, issue 21 ite
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -23,9 +21,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import BACKENDS, database_url
-from tests.support.server import ServerProcess, mint, start_server
-from tests.support.services import drop_pg_schema
+from tests.conftest import BACKENDS
+from tests.support.server import ServerProcess, mint, served
 
 MAX_EXAMPLES = 100
 """Per operation, valid and invalid requests mixed (~1 min in all on 2 cores)."""
@@ -34,15 +31,8 @@ MAX_EXAMPLES = 100
 @pytest.fixture(scope="module", params=BACKENDS)
 def fuzzed_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[ServerProcess]:
-    tmp: Path = tmp_path_factory.mktemp("fuzz")
-    url, schema = database_url(request.param, tmp)
-    srv = start_server(tmp, database=url, extra=["--heartbeat", "1s"])
-    try:
+    with served(request.param, tmp_path_factory.mktemp("fuzz")) as srv:
         yield srv
-    finally:
-        srv.stop()
-        if schema:
-            asyncio.run(drop_pg_schema(schema))
 
 
 def test_no_generated_request_gets_a_5xx(fuzzed_server: ServerProcess) -> None:

@@ -5,7 +5,6 @@ quiet hours in another zone across a DST change, DND, and the digest."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,11 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import database_url
-from tests.escalation.test_escalation import FAST, Clock, wait_until
-from tests.support.server import ServerProcess, start_server
-from tests.support.services import drop_pg_schema
+from tests.support.clock import Clock, clocked_server
+from tests.support.server import ServerProcess
 from tests.support.sse import replay_to_head
+from tests.support.wait import wait_until
 
 
 def ms(*args: int) -> int:
@@ -29,16 +27,8 @@ def ms(*args: int) -> int:
 def clocked(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[tuple[ServerProcess, Clock]]:
     tmp_path = tmp_path_factory.mktemp("attention")
-    url, schema = database_url(request.param, tmp_path)
-    clock = Clock(tmp_path / "clock")
-    srv = start_server(tmp_path, database=url,
-                       extra=[*FAST, "--test-clock-file", str(clock.path)])
-    try:
-        yield srv, clock
-    finally:
-        srv.stop()
-        if schema:
-            asyncio.run(drop_pg_schema(schema))
+    with clocked_server(request.param, tmp_path) as served:
+        yield served
 
 
 def stream_events(srv: ServerProcess, user: str) -> list[tuple[str, str, dict[str, Any]]]:

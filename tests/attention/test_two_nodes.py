@@ -11,7 +11,8 @@ import uuid
 import pytest
 
 from tests.cluster.helpers import FailoverReader, reader
-from tests.escalation.test_escalation import T0, Clock, two_nodes
+from tests.escalation.test_escalation import two_nodes
+from tests.support.clock import T0, Clock
 from tests.support.server import ServerProcess
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]

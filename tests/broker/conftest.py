@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -10,6 +8,7 @@ import pytest
 
 from tests.broker.redis_server import PrivateRedis, need_redis_server
 from tests.support.services import REDIS_URL, need_redis
+from tests.support.wait import eventually
 from tocsin.broker import Broker, broker_from_url
 
 
@@ -28,12 +27,8 @@ class Recorder:
 
     async def wait(self, pred: Callable[[], bool], within: float = 5.0,
                    what: str = "condition") -> None:
-        deadline = time.monotonic() + within
-        while not pred():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {within}s waiting for {what}; "
-                                     f"messages={len(self.messages)} states={self.states}")
-            await asyncio.sleep(0.01)
+        await eventually(pred, within, what=lambda: (
+            f"{what}; messages={len(self.messages)} states={self.states}"))
 
 
 Started = tuple[Broker, Recorder]
@@ -54,22 +49,40 @@ def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def make_broker(kind: str) -> AsyncIterator[MakeBroker]:
-    """Start brokers of the parametrised kind on one fresh channel (or one given)."""
-    channel = f"test-{uuid.uuid4().hex[:12]}"
-    started: list[Broker] = []
+class Brokers:
+    """The brokers one test started, each with its recorder; closed at the test's end."""
 
-    async def make(ch: str | None = None) -> Started:
-        broker = broker_from_url(url_for(kind, ch or channel))
+    def __init__(self) -> None:
+        self.started: list[Broker] = []
+
+    async def start(self, url: str) -> Started:
+        broker = broker_from_url(url)
         rec = Recorder()
         await broker.start(rec.on_message, rec.on_state)
-        started.append(broker)
+        self.started.append(broker)
         return broker, rec
 
-    yield make
-    for b in started:
-        await b.close()
+    async def close(self) -> None:
+        for b in self.started:
+            await b.close()
+
+
+@pytest.fixture
+async def brokers() -> AsyncIterator[Brokers]:
+    b = Brokers()
+    yield b
+    await b.close()
+
+
+@pytest.fixture
+async def make_broker(kind: str, brokers: Brokers) -> MakeBroker:
+    """Start brokers of the parametrised kind on one fresh channel (or one given)."""
+    channel = f"test-{uuid.uuid4().hex[:12]}"
+
+    async def make(ch: str | None = None) -> Started:
+        return await brokers.start(url_for(kind, ch or channel))
+
+    return make
 
 
 @pytest.fixture

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.broker.conftest import Recorder, url_for
+from tests.broker.conftest import Brokers, Recorder, url_for
 from tests.broker.netproxy import TcpProxy
 from tests.broker.redis_server import PrivateRedis
-from tocsin.broker import BrokerUnavailable, broker_from_url
+from tocsin.broker import BrokerUnavailable
 from tocsin.broker.redis import RedisBroker
 from tocsin.redis_url import redact
 
@@ -27,21 +27,15 @@ Make = Callable[..., Awaitable[tuple[RedisBroker, Recorder]]]
 
 
 @pytest.fixture
-async def make() -> AsyncIterator[Make]:
-    started: list[RedisBroker] = []
+async def make(brokers: Brokers) -> Make:
     channel = f"fail-{uuid.uuid4().hex[:10]}"
 
     async def make_(base: str, **opts: str) -> tuple[RedisBroker, Recorder]:
-        broker = broker_from_url(url_for("redis", channel, base, **{**FAST, **opts}))
+        broker, rec = await brokers.start(url_for("redis", channel, base, **{**FAST, **opts}))
         assert isinstance(broker, RedisBroker)
-        rec = Recorder()
-        await broker.start(rec.on_message, rec.on_state)
-        started.append(broker)
         return broker, rec
 
-    yield make_
-    for b in started:
-        await b.close()
+    return make_
 
 
 async def publish_fails_fast(broker: RedisBroker, message: bytes, within: float) -> None:

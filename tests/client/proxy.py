@@ -6,25 +6,21 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from types import TracebackType
+
+from tests.support.listener import LoopbackServer
 
 
-class DroppingProxy:
+class DroppingProxy(LoopbackServer):
     """Forwards 127.0.0.1:``port`` to ``upstream``; the first ``drop`` connections get
     their request through and then lose the reply."""
 
     def __init__(self, upstream_port: int, drop: int = 1) -> None:
         self.upstream_port = upstream_port
         self.drop = drop
-        self.connections = 0
         self.dropped = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._listener.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._lock = threading.Lock()
         self._open: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
+        super().__init__()
+        self.url = f"http://127.0.0.1:{self.port}"
     def cut(self) -> None:
         """Drops every connection open now (a network failure); new ones go through."""
         with self._lock:
@@ -33,22 +29,15 @@ class DroppingProxy:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-                lose = self.connections <= self.drop
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            with self._lock:
-                self._open += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, False),
-                             daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, lose),
-                             daemon=True).start()
+    def _handle(self, client: socket.socket, n: int) -> None:
+        lose = n <= self.drop
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        with self._lock:
+            self._open += [client, upstream]
+        threading.Thread(target=self._pump, args=(client, upstream, False),
+                         daemon=True).start()
+        threading.Thread(target=self._pump, args=(upstream, client, lose),
+                         daemon=True).start()
 
     def _pump(self, src: socket.socket, dst: socket.socket, lose: bool) -> None:
         try:
@@ -64,13 +53,3 @@ class DroppingProxy:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
-
-    def close(self) -> None:
-        self._listener.close()
-
-    def __enter__(self) -> DroppingProxy:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()

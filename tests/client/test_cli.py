@@ -14,6 +14,7 @@ from typing import Any
 
 from tests.support.ids import seq_of
 from tests.support.server import ServerProcess, free_port, start_server
+from tests.support.wait import wait_until
 from tocsin.client import Publisher
 
 
@@ -38,12 +39,14 @@ class Listener:
             self.lines.append(json.loads(line))
 
     def wait_for(self, count: int, timeout: float = 30) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while len(self.lines) < count and time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        def enough() -> bool:
+            if len(self.lines) >= count:
+                return True
+            if self.proc.poll() is not None:  # it will print no more: say why
                 raise AssertionError(self.proc.stderr.read() if self.proc.stderr else "")
-            time.sleep(0.05)
-        assert len(self.lines) >= count, self.lines
+            return False
+
+        wait_until(enough, timeout, lambda: f"{count} lines; got {self.lines}", 0.05)
         return self.lines
 
     def interrupt(self) -> int:

@@ -8,9 +8,8 @@ import asyncio
 import contextlib
 import json
 import random
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,9 @@ import httpx
 from httpx_sse import aconnect_sse
 
 from tests.support.ids import seq_of
+from tests.support.recording import Recording
 from tests.support.server import API_KEY, ServerProcess, mint, start_server
+from tests.support.wait import eventually
 
 
 def channel_url(base: str, **opts: str) -> str:
@@ -79,7 +80,7 @@ class Event:
 
 
 @dataclass
-class FailoverReader:
+class FailoverReader(Recording[Event]):
     """An EventSource behind a load balancer: one stream, and when the node ends it or
     goes away, it reconnects to the next node with ``Last-Event-ID``."""
 
@@ -87,14 +88,11 @@ class FailoverReader:
     """Full stream URLs, one per node, in failover order."""
     token: str
     last_id: str | None = None
-    events: list[Event] = field(default_factory=list)
     connects: int = 0
     ended_by_server: int = 0
     errors: list[str] = field(default_factory=list)
     resets: int = 0
-    _task: asyncio.Task[None] | None = None
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def _run(self) -> None:
         i = 0
@@ -118,10 +116,9 @@ class FailoverReader:
                             continue
                         if sse.event == "reset":
                             self.resets += 1
-                        self.events.append(Event(seq_of(sse.id), sse.event,
-                                                 json.loads(sse.data), url, sse.id))
                         self.last_id = sse.id
-                        self._changed.set()
+                        await self._add([Event(seq_of(sse.id), sse.event,
+                                               json.loads(sse.data), url, sse.id)])
                 self.ended_by_server += 1
             except (httpx.HTTPError, OSError) as exc:
                 self.errors.append(f"{url}: {exc!r}")
@@ -133,31 +130,8 @@ class FailoverReader:
         await asyncio.wait_for(self._connected.wait(), within)
         return self
 
-    async def wait_for(self, n: int, within: float = 20,
-                       pred: Callable[[Event], bool] | None = None) -> list[Event]:
-        deadline = time.monotonic() + within
-        while True:
-            have = [e for e in self.events if pred is None or pred(e)]
-            if len(have) >= n:
-                return have
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(
-                    f"got {len(have)} of {n} events after {within}s; connects={self.connects}"
-                    f" errors={self.errors[-3:]} last ids={[e.id for e in self.events][-10:]}")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-
-    @property
-    def ids(self) -> list[int]:
-        return [e.id for e in self.events]
+    def _describe(self) -> str:
+        return f"; connects={self.connects} errors={self.errors[-3:]}"
 
 
 def stream_urls(nodes: Sequence[ServerProcess], path: str, first: int = 0) -> list[str]:
@@ -212,7 +186,7 @@ async def check_random_resumes(nodes: Sequence[ServerProcess], path: str, token:
 
         task = asyncio.create_task(collect())
         try:
-            await wait_until(lambda: len(got) >= len(expect) or task.done(), 10,
+            await eventually(lambda: len(got) >= len(expect) or task.done(), 10,
                              what=f"resume after {full[k].id}")
             await asyncio.sleep(0.3)  # nothing more may follow the suffix
         finally:
@@ -225,19 +199,6 @@ async def check_random_resumes(nodes: Sequence[ServerProcess], path: str, token:
 
     await asyncio.gather(*(one(k) for k in points))
 
-
-async def wait_until(pred: Callable[[], Any], within: float = 10, what: str = "condition",
-                     interval: float = 0.05) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        result = pred()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 async def readyz(node: ServerProcess) -> tuple[int, dict[str, Any]]:

@@ -55,11 +55,11 @@ async def test_concurrent_publishers_over_two_nodes(
     n_notes, n_topic = len(acked_notes), len(acked_topic)
     assert n_notes + n_topic == PUBLISHERS * PER_PUBLISHER
     for rd in inbox_readers:
-        events = await rd.wait_for(n_notes, within=15)
+        events = await rd.wait_for(n_notes, timeout=15)
         assert_exact_sequence(events, expected_ids=range(1, n_notes + 1), what="inbox")
         assert {e.data["id"] for e in events} == acked_notes
     for rd in feed_readers:
-        events = await rd.wait_for(n_topic, within=15)
+        events = await rd.wait_for(n_topic, timeout=15)
         assert_exact_sequence(events, expected_ids=range(1, n_topic + 1), what="topic")
         assert {e.data["id"] for e in events} == acked_topic
     await asyncio.sleep(0.3)

@@ -112,7 +112,7 @@ async def test_broadcast_over_nodes_is_one_broker_message(
                 "recipients": [f"r{i}" for i in range(12)], "type": "t", "title": "hi"})
             assert resp.status_code == 201
         for rd in readers + inboxes:
-            await rd.wait_for(1, within=5)
+            await rd.wait_for(1, timeout=5)
             assert_exact_sequence(rd.events, expected_ids=[1])
         msgs = []
         while (m := await ps.get_message(timeout=0.3)) is not None:

@@ -25,10 +25,10 @@ from tests.cluster.helpers import (
     reader,
     readyz,
     start_nodes,
-    wait_until,
 )
 from tests.support.server import API_KEY, ServerProcess, mint
 from tests.support.services import REDIS_URL
+from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -92,14 +92,14 @@ async def check_no_loss(pub: FailoverPublisher, inbox: list[FailoverReader],
                         feed: list[FailoverReader], within: float = 15) -> None:
     notes = set(pub.acked_notes.values())
     for rd in inbox:
-        await rd.wait_for(len(notes), within=within,
+        await rd.wait_for(len(notes), timeout=within,
                           pred=lambda e: e.data.get("id") in notes)
         await asyncio.sleep(0.2)
         assert_exact_sequence(rd.events, what="inbox")
         got = [e.data["id"] for e in rd.events]
         assert notes <= set(got), f"lost acknowledged notifications: {notes - set(got)}"
     for rd in feed:
-        await rd.wait_for(len(pub.acked_topic), within=within,
+        await rd.wait_for(len(pub.acked_topic), timeout=within,
                           pred=lambda e: e.data.get("id") in pub.acked_topic)
         assert_exact_sequence(rd.events, what="feed")
 
@@ -130,7 +130,7 @@ async def test_sigterm_under_load(tmp_path: Path, pg_url: str,
     # The node ended its streams (clients were told to go), they did not break.
     on_node1 = [rd for rd in inbox + feed if rd.urls[0].startswith(nodes[0].url)]
     for rd in on_node1:
-        await wait_until(lambda rd=rd: rd.connects >= 2, 5, "the client to move")
+        await eventually(lambda rd=rd: rd.connects >= 2, 5, "the client to move")
         assert rd.ended_by_server >= 1, rd.errors
     await asyncio.sleep(1.0)
     stop.set()
@@ -158,7 +158,7 @@ async def test_sigterm_finishes_an_in_flight_publish(
     assert r.status_code == 201, r.text
     assert len(r.json()["ids"]) == 10_000
     assert await asyncio.to_thread(nodes[0].proc.wait, 20) in (0, -signal.SIGTERM)
-    await last.wait_for(1, within=5)
+    await last.wait_for(1, timeout=5)
     assert last.events[0].data["id"] == r.json()["ids"]["u9999"]
     async with httpx.AsyncClient(base_url=nodes[1].url, timeout=10, headers={
             "Authorization": f"Bearer {mint('u1234')}"}) as c:
@@ -200,12 +200,12 @@ async def test_killed_node_acknowledged_but_unannounced_event(
         nodes_to_stop.extend(nodes)
         on2 = await FailoverReader([nodes[1].url + INBOX], mint("alice")).start()
         proxy.freeze()
-        await wait_until(lambda: _degraded(nodes[0]), 4, "node 1 degraded")
+        await eventually(lambda: _degraded(nodes[0]), 4, "node 1 degraded")
         async with publisher(nodes[0].url) as p:
             nid = await publish_note(p, "alice", "acknowledged by node 1")
         nodes[0].kill()
         proxy.restore()
-        events = await on2.wait_for(1, within=10)
+        events = await on2.wait_for(1, timeout=10)
         assert events[0].data["id"] == nid
         await on2.close()
 

@@ -20,10 +20,10 @@ from tests.cluster.helpers import (
     reader,
     readyz,
     start_nodes,
-    wait_until,
 )
 from tests.support.server import ServerProcess, mint
 from tests.support.services import PG_HOST, PG_PORT, PG_URL, REDIS_URL
+from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -44,7 +44,7 @@ async def test_database_unreachable_then_back(tmp_path: Path, pg_schema: str,
         sub = await reader([n1], INBOX, "alice", last_id="0")
         async with publisher(n1.url) as p1, publisher(n2.url) as p2:
             first = await publish_note(p1, "alice", "before")
-            await sub.wait_for(1, within=5)
+            await sub.wait_for(1, timeout=5)
 
             proxy.cut()
             r = await p1.post("/api/notifications", json={
@@ -59,7 +59,7 @@ async def test_database_unreachable_then_back(tmp_path: Path, pg_schema: str,
 
             # The node's open stream stays open and still delivers what other nodes store.
             second = await publish_note(p2, "alice", "through node 2")
-            await sub.wait_for(2, within=5)
+            await sub.wait_for(2, timeout=5)
             await asyncio.sleep(2.5)  # heartbeats (every 1 s) keep it open
             assert sub.connects == 1, sub.errors
 
@@ -70,12 +70,12 @@ async def test_database_unreachable_then_back(tmp_path: Path, pg_schema: str,
                     "recipients": ["alice"], "type": "t", "title": "after",
                     "idempotencyKey": "after-1"})
                 return r.status_code == 201
-            await wait_until(publishes, 10, "publishes through node 1 to work again", 0.2)
+            await eventually(publishes, 10, "publishes through node 1 to work again", 0.2)
 
             async def ready() -> bool:
                 return (await readyz(n1))[0] == 200
-            await wait_until(ready, 5, "readyz 200 again")
-            events = await sub.wait_for(3, within=5)
+            await eventually(ready, 5, "readyz 200 again")
+            events = await sub.wait_for(3, timeout=5)
             assert_exact_sequence(events, expected_ids=[1, 2, 3])
             assert [e.data["title"] for e in events] == ["before", "through node 2", "after"]
             assert events[0].data["id"] == first and events[1].data["id"] == second

@@ -22,9 +22,9 @@ from tests.cluster.helpers import (
     reader,
     readyz,
     start_nodes,
-    wait_until,
 )
 from tests.support.server import ServerProcess
+from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -76,7 +76,7 @@ async def check_everyone_has_everything(load: Load, inbox: list[FailoverReader],
                                         feed: list[FailoverReader], within: float) -> None:
     for readers, acked in ((inbox, load.notes), (feed, load.topic)):
         for rd in readers:
-            events = await rd.wait_for(len(acked), within=within)
+            events = await rd.wait_for(len(acked), timeout=within)
             assert_exact_sequence(events, expected_ids=range(1, len(acked) + 1))
             assert [(e.id, e.data) for e in events] == \
                 [(e.id, e.data) for e in readers[0].events]
@@ -97,7 +97,7 @@ async def test_redis_restarted_mid_stream(tmp_path: Path, pg_url: str,
     private_redis.stop()
     down_at = time.monotonic()
     for n in nodes:
-        await wait_until(lambda n=n: _broker_state(n, "down"), 3, "readyz to report it")
+        await eventually(lambda n=n: _broker_state(n, "down"), 3, "readyz to report it")
         code, body = await readyz(n)
         assert code == 200 and body["status"] == "degraded", body
     before = len(load.notes) + len(load.topic)
@@ -106,14 +106,14 @@ async def test_redis_restarted_mid_stream(tmp_path: Path, pg_url: str,
     # Still down: what was stored meanwhile reaches every subscriber from the store.
     marks = (len(load.notes), len(load.topic))
     for rd in inbox:
-        await rd.wait_for(marks[0], within=3)
+        await rd.wait_for(marks[0], timeout=3)
     for rd in feed:
-        await rd.wait_for(marks[1], within=3)
+        await rd.wait_for(marks[1], timeout=3)
     assert not await _broker_state(nodes[0], "ok"), "Redis came back too early for the check"
 
     private_redis.start()
     for n in nodes:
-        await wait_until(lambda n=n: _broker_state(n, "ok"), 5, "the broker to come back")
+        await eventually(lambda n=n: _broker_state(n, "ok"), 5, "the broker to come back")
     await asyncio.sleep(0.7)
     await load.finish()
     await check_everyone_has_everything(load, inbox, feed, within=10)
@@ -136,14 +136,14 @@ async def test_one_node_partitioned_from_redis(tmp_path: Path, pg_url: str,
         load = Load(nodes).start()
         await asyncio.sleep(0.5)
         proxy.freeze()
-        await wait_until(lambda: _broker_state(nodes[0], "down"), 4, "node 1 degraded")
+        await eventually(lambda: _broker_state(nodes[0], "down"), 4, "node 1 degraded")
         assert await _broker_state(nodes[1], "ok")
         # While partitioned, node 1's clients still get node 2's events (from the store).
         mark = len(load.notes)
         await asyncio.sleep(1.5)
-        await inbox[0].wait_for(mark, within=3)
+        await inbox[0].wait_for(mark, timeout=3)
         proxy.restore()
-        await wait_until(lambda: _broker_state(nodes[0], "ok"), 5, "node 1 back")
+        await eventually(lambda: _broker_state(nodes[0], "ok"), 5, "node 1 back")
         await asyncio.sleep(0.5)
         await load.finish()
         await check_everyone_has_everything(load, inbox, feed, within=10)

@@ -17,52 +17,15 @@ import pytest
 from tests.cluster.helpers import (
     FailoverReader,
     assert_exact_sequence,
-    channel_url,
     publish_note,
     publisher,
-    wait_until,
 )
-from tests.support.server import API_KEY, JWT_SECRET, ServerProcess, mint, start_server
-from tests.support.services import REDIS_URL
+from tests.cluster.workers import alive, children, client_on, start_workers, stats_by_worker
+from tests.support.server import API_KEY, JWT_SECRET, ServerProcess, mint
+from tests.support.wait import eventually
 
 INBOX = "/api/notifications/stream"
 USERS = [f"w{i}" for i in range(16)]
-
-
-def children(pid: int) -> set[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return set()
-    return {int(p) for p in text.split()}
-
-
-def alive(pids: set[int]) -> set[int]:
-    return {p for p in pids if os.path.exists(f"/proc/{p}")}
-
-
-async def stats_by_worker(url: str, want: int = 2, within: float = 10) -> dict[str, int]:
-    """``node id -> open streams``, asking over fresh connections (each lands on
-    whichever worker the kernel picks) until ``want`` workers have answered."""
-    seen: dict[str, int] = {}
-    deadline = time.monotonic() + within
-    while len(seen) < want and time.monotonic() < deadline:
-        async with httpx.AsyncClient(timeout=5) as c:
-            r = await c.get(url + "/api/stats", headers={"Authorization": f"Bearer {API_KEY}"})
-            body = r.json()
-            seen[body["node"]] = body["connections"]
-    return seen
-
-
-async def client_on(url: str, worker: str, tries: int = 100) -> httpx.AsyncClient:
-    """A keep-alive publisher client whose connection landed on ``worker``."""
-    for _ in range(tries):
-        client = publisher(url)
-        r = await client.get("/api/stats")
-        if r.json()["node"] == worker:
-            return client
-        await client.aclose()
-    raise AssertionError(f"no connection landed on worker {worker}")
 
 
 def test_workers_refused_with_the_memory_broker(tmp_path: Path) -> None:
@@ -79,11 +42,7 @@ def test_workers_refused_with_the_memory_broker(tmp_path: Path) -> None:
 @pytest.mark.redis
 async def test_two_workers_share_a_port_and_survive_a_killed_worker(
         tmp_path: Path, pg_url: str, nodes_to_stop: list[ServerProcess]) -> None:
-    srv = await asyncio.to_thread(
-        start_server, tmp_path, database=pg_url, broker=channel_url(REDIS_URL),
-        extra=["--workers", "2", "--heartbeat", "1s"])
-    nodes_to_stop.append(srv)
-    await wait_until(lambda: len(children(srv.proc.pid)) == 2, 10, "two workers")
+    srv = await start_workers(tmp_path, pg_url, nodes_to_stop)
     assert len(await stats_by_worker(srv.url)) == 2, "the second worker never answered"
 
     readers = [await FailoverReader([srv.url + INBOX], mint(u)).start() for u in USERS]
@@ -112,7 +71,7 @@ async def test_two_workers_share_a_port_and_survive_a_killed_worker(
         finally:
             await client.aclose()
     for rd in readers:
-        await rd.wait_for(2, within=5)
+        await rd.wait_for(2, timeout=5)
 
     # Kill one worker while publishing continues.
     pids = children(srv.proc.pid)
@@ -135,7 +94,7 @@ async def test_two_workers_share_a_port_and_survive_a_killed_worker(
     pub = asyncio.create_task(keep_publishing())
     await asyncio.sleep(0.3)
     os.kill(victim, signal.SIGKILL)
-    await wait_until(lambda: len(children(srv.proc.pid) - {victim}) == 2, 10,
+    await eventually(lambda: len(children(srv.proc.pid) - {victim}) == 2, 10,
                      "a replacement worker")
     new_workers = children(srv.proc.pid) - pids
     assert len(new_workers) == 1
@@ -146,7 +105,7 @@ async def test_two_workers_share_a_port_and_survive_a_killed_worker(
 
     moved = 0
     for u, rd in zip(USERS, readers, strict=True):
-        events = await rd.wait_for(len(acked[u]), within=10)
+        events = await rd.wait_for(len(acked[u]), timeout=10)
         assert_exact_sequence(events, expected_ids=range(1, len(acked[u]) + 1), what=u)
         assert [e.data["id"] for e in events] == acked[u]
         moved += rd.connects > 1
@@ -166,11 +125,7 @@ async def test_two_workers_share_a_port_and_survive_a_killed_worker(
 async def test_two_workers_on_a_shared_socket(
         tmp_path: Path, pg_url: str, nodes_to_stop: list[ServerProcess]) -> None:
     """Where SO_REUSEPORT is missing the workers accept from one inherited socket."""
-    srv = await asyncio.to_thread(
-        start_server, tmp_path, database=pg_url, broker=channel_url(REDIS_URL),
-        extra=["--workers", "2", "--heartbeat", "1s"], env={"TOCSIN_NO_REUSEPORT": "1"})
-    nodes_to_stop.append(srv)
-    await wait_until(lambda: len(children(srv.proc.pid)) == 2, 10, "two workers")
+    srv = await start_workers(tmp_path, pg_url, nodes_to_stop, env={"TOCSIN_NO_REUSEPORT": "1"})
     assert "shared socket" in srv.log()
     readers = [await FailoverReader([srv.url + INBOX], mint(u)).start() for u in USERS]
     async with publisher(srv.url) as p:
@@ -178,7 +133,7 @@ async def test_two_workers_on_a_shared_socket(
     spread = await stats_by_worker(srv.url, within=5)
     assert len(spread) == 2 and sum(spread.values()) == len(USERS), spread
     for u, rd in zip(USERS, readers, strict=True):
-        events = await rd.wait_for(1, within=5)
+        events = await rd.wait_for(1, timeout=5)
         assert [e.data["id"] for e in events] == [ids[u]]
         await rd.close()
     assert srv.terminate(timeout=30) == 0

@@ -22,12 +22,12 @@ from tests.cluster.helpers import (
     publish_topic,
     publisher,
     start_nodes,
-    wait_until,
 )
-from tests.cluster.test_workers import children, client_on, stats_by_worker
+from tests.cluster.workers import client_on, start_workers, stats_by_worker
 from tests.support.ids import seq_of
-from tests.support.server import ServerProcess, mint, start_server
+from tests.support.server import ServerProcess, mint
 from tests.support.services import REDIS_URL
+from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -46,7 +46,6 @@ class WsClient:
         self.frames: dict[str, list[dict[str, Any]]] = {}
         self.control: list[dict[str, Any]] = []
         self.close_code: int | None = None
-        self._changed = asyncio.Event()
         self._ws: Any = None
         self._task: asyncio.Task[None] | None = None
 
@@ -68,24 +67,25 @@ class WsClient:
                     self.control.append(msg)
                 else:
                     self.frames.setdefault(msg["stream"], []).append(msg)
-                self._changed.set()
         except websockets.ConnectionClosed:
             pass
         # ``async for`` ends quietly on 1000/1001; 1006: closed without a close frame
         self.close_code = self._ws.close_code
-        self._changed.set()
 
     async def _wait(self, pred: Any, what: str, within: float = 10) -> None:
-        deadline = time.monotonic() + within
-        while not pred():
-            left = deadline - time.monotonic()
-            if left <= 0 or self.close_code is not None:
-                tails = {k: [f["id"] for f in v][-5:] for k, v in self.frames.items()}
-                raise AssertionError(f"{what}: not within {within}s (close {self.close_code},"
-                                     f" control {self.control[-3:]}, frames {tails})")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
+        def state() -> str:
+            tails = {k: [f["id"] for f in v][-5:] for k, v in self.frames.items()}
+            return (f"{what} (close {self.close_code}, control {self.control[-3:]},"
+                    f" frames {tails})")
+
+        def done() -> bool:
+            if pred():
+                return True
+            if self.close_code is not None:  # nothing more can come: fail now
+                raise AssertionError(f"closed while waiting for {state()}")
+            return False
+
+        await eventually(done, within, what=state)
 
     async def subscribe(self, stream: str, since: str | None = None) -> dict[str, Any]:
         op: dict[str, Any] = {"op": "subscribe", "stream": stream}
@@ -195,11 +195,7 @@ async def test_ws_on_one_node_gets_what_another_publishes_and_resumes_elsewhere(
 
 async def test_ws_with_two_workers_on_the_shared_port(
         tmp_path: Path, pg_url: str, nodes_to_stop: list[ServerProcess]) -> None:
-    srv = await asyncio.to_thread(
-        start_server, tmp_path, database=pg_url, broker=channel_url(REDIS_URL),
-        extra=["--workers", "2", "--heartbeat", "1s"])
-    nodes_to_stop.append(srv)
-    await wait_until(lambda: len(children(srv.proc.pid)) == 2, 10, "two workers")
+    srv = await start_workers(tmp_path, pg_url, nodes_to_stop)
     workers = await stats_by_worker(srv.url)
     assert len(workers) == 2, "the second worker never answered"
 

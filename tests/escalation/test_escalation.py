@@ -13,7 +13,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,39 +21,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import database_url
+from tests.support.clock import FAST, T0, Clock, clocked_server
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import PG_URL, drop_pg_schema, need_postgres, need_redis
 from tests.support.sse import replay_to_head
-
-T0 = 2_000_000_000_000
-FAST = ["--timer-poll", "100ms", "--heartbeat", "1s"]
-
-
-class Clock:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.set(T0)
-
-    def set(self, ms: int) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(str(ms))
-        tmp.replace(self.path)
-        self.now = ms
-
-    def advance(self, seconds: float) -> None:
-        self.set(self.now + int(seconds * 1000))
-
-
-def wait_until(check: Callable[[], Any], within: float = 20) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {within}s")
-        time.sleep(0.1)
+from tests.support.wait import wait_until
 
 
 def incident(pub: httpx.Client, id: str) -> dict[str, Any]:
@@ -83,16 +55,8 @@ def acked_events(srv: ServerProcess, user: str) -> list[dict[str, Any]]:
 @pytest.fixture(params=["sqlite", "postgres"])
 def clocked(request: pytest.FixtureRequest, tmp_path: Path
             ) -> Iterator[tuple[ServerProcess, Clock]]:
-    url, schema = database_url(request.param, tmp_path)
-    clock = Clock(tmp_path / "clock")
-    srv = start_server(tmp_path, database=url,
-                       extra=[*FAST, "--test-clock-file", str(clock.path)])
-    try:
-        yield srv, clock
-    finally:
-        srv.stop()
-        if schema:
-            asyncio.run(drop_pg_schema(schema))
+    with clocked_server(request.param, tmp_path) as served:
+        yield served
 
 
 def test_policy_routes_and_malformed_policies(clocked: tuple[ServerProcess, Clock]) -> None:
@@ -201,7 +165,7 @@ def test_ack_stops_it_and_every_recipient_gets_acked(
 
 def test_a_restart_mid_policy_continues_from_the_right_step(tmp_path: Path) -> None:
     clock = Clock(tmp_path / "clock")
-    extra = [*FAST, "--test-clock-file", str(clock.path)]
+    extra = [*FAST, *clock.flags]
     db = f"sqlite+aiosqlite:///{tmp_path / 'tocsin.db'}"
     u = uuid.uuid4().hex[:8]
     srv = start_server(tmp_path, database=db, extra=extra)
@@ -236,7 +200,7 @@ def two_nodes(tmp_path: Path) -> Iterator[tuple[list[ServerProcess], Clock]]:
     clock = Clock(tmp_path / "clock")
     url = f"{PG_URL}?schema={schema}"
     broker = f"redis://127.0.0.1:6379/0?channel=esc-{uuid.uuid4().hex[:8]}"
-    extra = [*FAST, "--test-clock-file", str(clock.path)]
+    extra = [*FAST, *clock.flags]
     nodes: list[ServerProcess] = []
     try:
         for i in range(2):
@@ -324,7 +288,7 @@ def test_200_concurrent_incidents_over_two_nodes_fire_each_step_once(
 def present(tmp_path: Path) -> Iterator[tuple[ServerProcess, Clock]]:
     """A server whose presence is known (at once: one node on memory://)."""
     clock = Clock(tmp_path / "clock")
-    srv = start_server(tmp_path, extra=[*FAST, "--test-clock-file", str(clock.path),
+    srv = start_server(tmp_path, extra=[*FAST, *clock.flags,
                                         "--presence-interval", "300ms"])
     try:
         yield srv, clock
@@ -404,7 +368,7 @@ def test_no_wait_is_cut_short_while_presence_is_unknown(tmp_path: Path) -> None:
     clock = Clock(tmp_path / "clock")
     broker = f"redis://127.0.0.1:6379/0?channel=esc-{uuid.uuid4().hex[:8]}"
     srv = start_server(tmp_path, broker=broker,
-                       extra=[*FAST, "--test-clock-file", str(clock.path),
+                       extra=[*FAST, *clock.flags,
                               "--presence-interval", "10m"])  # unknown 10 min
     u = uuid.uuid4().hex[:8]
     try:
@@ -428,7 +392,7 @@ def test_the_publish_answer_names_the_first_steps_recipients_however_fast_the_po
     could claim it first and the answer would leave with ``ids`` empty."""
     clock = Clock(tmp_path / "clock")
     srv = start_server(tmp_path, extra=["--timer-poll", "1ms", "--heartbeat", "1s",
-                                        "--test-clock-file", str(clock.path)])
+                                        *clock.flags])
     u = uuid.uuid4().hex[:8]
     try:
         with srv.publisher() as pub:

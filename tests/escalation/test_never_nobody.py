@@ -28,11 +28,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import database_url
-from tests.escalation.test_escalation import FAST, Clock, incident, wait_until
+from tests.escalation.test_escalation import incident
 from tests.reach.pushsvc import PushServiceThread
+from tests.support.clock import FAST, Clock
 from tests.support.server import API_KEY, ServerProcess, start_server
-from tests.support.services import PG_URL, drop_pg_schema
+from tests.support.services import PG_URL, database_url, drop_pg_schema
+from tests.support.wait import wait_until
 from tests.test_docs_commands import HOSTS, ROOT, curl_commands
 
 
@@ -134,7 +135,7 @@ def test_a_step_that_can_never_run_is_given_up_and_shown_failed(
     url, schema = database_url(backend, tmp_path)
     clock = Clock(tmp_path / "clock")
     srv = start_server(tmp_path, database=url,
-                       extra=[*FAST, "--test-clock-file", str(clock.path)])
+                       extra=[*FAST, *clock.flags])
     u = uuid.uuid4().hex[:8]
     try:
         with srv.publisher() as pub:

@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import database_url
-from tests.escalation.test_escalation import FAST, Clock, wait_until
+from tests.support.clock import FAST, Clock
 from tests.support.server import ServerProcess, start_server
+from tests.support.services import database_url
 from tests.support.sse import replay_to_head
+from tests.support.wait import wait_until
 
 
 class Node:
@@ -28,7 +29,7 @@ class Node:
 
     def start(self) -> ServerProcess:
         return start_server(self.tmp_path, database=self.url,
-                            extra=[*FAST, "--test-clock-file", str(self.clock.path)])
+                            extra=[*FAST, *self.clock.flags])
 
     def restart(self) -> None:
         self.srv.stop()

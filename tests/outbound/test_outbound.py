@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.escalation.test_escalation import wait_until
 from tests.support.listener import ENCODINGS, CountingListener, loopback_names
+from tests.support.wait import wait_until
 from tocsin.outbound import MAX_REPLY_BYTES, LocalService, Refused, Rules, check_url, client
 from tocsin.outbound.address import legacy_ipv4
 from tocsin.outbound.connect import GuardedBackend

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from tests.support.wait import eventually
 
 
 @dataclass
@@ -57,12 +58,12 @@ class RawStream:
         return [(f.data["user"], f.data["state"]) for f in self.frames if f.event == "presence"]
 
     async def until(self, pred: Any, within: float = 10) -> None:
-        deadline = time.monotonic() + within
-        while not pred(self):
+        def reached() -> bool:
             if self._task is not None and self._task.done():
-                self._task.result()
-            assert time.monotonic() < deadline, f"timed out; frames: {self.frames}"
-            await asyncio.sleep(0.02)
+                self._task.result()  # the reader failed: say why, now
+            return bool(pred(self))
+
+        await eventually(reached, within, what=lambda: f"a frame; frames: {self.frames}")
 
     async def close(self) -> None:
         if self._task is not None:

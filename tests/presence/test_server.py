@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +17,7 @@ import websockets
 
 from tests.presence.rawsse import RawStream
 from tests.support.server import API_KEY, ServerProcess, mint, start_server
+from tests.support.wait import eventually
 
 INTERVAL = "0.5s"  # grace = 0.5 s
 
@@ -131,13 +131,6 @@ async def ws_subscribe(server: ServerProcess, token: str, sub: dict[str, Any]
     return ws, got
 
 
-async def until(check: Any, within: float = 10) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, "not reached in time"
-        await asyncio.sleep(0.05)
-
-
 def presence_of(got: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(m["data"]["user"], m["data"]["state"]) for m in got
             if m.get("event") == "presence"]
@@ -152,19 +145,19 @@ async def test_presence_frames_over_websocket(server: ServerProcess) -> None:
     # An SSE watcher on the same topic: both kinds of frame for the same signals.
     sse = await RawStream(f"{server.url}/api/topics/{topic}/stream?presence=1",
                           mint("watcher", [topic])).start()
-    await until(lambda: any(m.get("op") == "subscribed" for m in got)
+    await eventually(lambda: any(m.get("op") == "subscribed" for m in got)
                 and any(m.get("op") == "subscribed" for m in plain_got))
     eve = await RawStream(f"{server.url}/api/topics/{topic}/stream", mint("eve", [topic])
                           ).start()
-    await until(lambda: ("eve", "active") in presence_of(got))
+    await eventually(lambda: ("eve", "active") in presence_of(got))
     await sse.until(lambda s: ("eve", "active") in s.presence())
     async with client(server, API_KEY) as pub:
         r = await pub.post(f"/api/topics/{topic}/events", json={"type": "t", "title": "one"})
         assert r.status_code == 201
-    await until(lambda: any(m.get("event") == "activity" for m in got)
+    await eventually(lambda: any(m.get("event") == "activity" for m in got)
                 and any(m.get("event") == "activity" for m in plain_got))
     await eve.close()
-    await until(lambda: ("eve", "absent") in presence_of(got), within=5)
+    await eventually(lambda: ("eve", "absent") in presence_of(got), within=5)
     frames = [m for m in got if m.get("event") == "presence"]
     assert frames and all(set(m) == {"stream", "event", "data"} for m in frames)  # no id
     assert all(m["stream"] == f"topic:{topic}" and isinstance(m["data"]["since"], int)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 import orjson
 import pytest
 
+from tests.support.wait import eventually
 from tocsin.broker.memory import MemoryBroker
 from tocsin.presence import EXPIRY_BOUND_FACTOR, Change, Presence
 
@@ -66,14 +67,6 @@ async def cluster() -> AsyncIterator[Callable[[str], Node]]:
         await n.broker.close()
 
 
-async def until(check: Callable[[], bool], timeout: float = 3.0) -> float:
-    start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < timeout, "condition not met in time"
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
-
-
 def users(node: Node, stream: str = "t:room") -> list[tuple[str, str]]:
     return [(str(m["user"]), str(m["state"])) for m in node.p.members(stream)]
 
@@ -86,7 +79,8 @@ async def test_join_leave_across_nodes_and_one_member_per_user(
     for _ in range(3):  # three tabs of alice on node a
         a.p.joined("t:room", "alice")
     b.p.joined("t:room", "alice")  # and one on node b
-    await until(lambda: users(b) == [("alice", "active")] and users(a) == [("alice", "active")])
+    await eventually(lambda: users(b) == [("alice", "active")]
+                     and users(a) == [("alice", "active")])
     joins = [c for c in a.changes + b.changes if c.state != "absent"]
     assert [(c.stream, c.user) for c in joins] == [("t:room", "alice")] * 2  # once per node
     for _ in range(3):
@@ -95,7 +89,7 @@ async def test_join_leave_across_nodes_and_one_member_per_user(
     assert users(b) == [("alice", "active")]  # still on b
     assert not [c for c in a.changes + b.changes if c.state == "absent"]
     b.p.left("t:room", "alice")
-    await until(lambda: users(a) == [] and users(b) == [])
+    await eventually(lambda: users(a) == [] and users(b) == [])
     assert [c.state for c in a.changes] == ["active", "absent"]
     assert [c.state for c in b.changes] == ["active", "absent"]
 
@@ -105,7 +99,7 @@ async def test_reload_within_grace_does_not_flap(cluster: Callable[[str], Node])
     await a.start()
     await b.start()
     a.p.joined("t:room", "bob")
-    await until(lambda: users(b) == [("bob", "active")])
+    await eventually(lambda: users(b) == [("bob", "active")])
     deltas = a.kinds().count("d")
     a.p.left("t:room", "bob")
     await asyncio.sleep(GRACE / 3)
@@ -120,7 +114,7 @@ async def test_reload_onto_another_node_does_not_flap(cluster: Callable[[str], N
     await a.start()
     await b.start()
     a.p.joined("t:room", "bob")
-    await until(lambda: users(b) == [("bob", "active")])
+    await eventually(lambda: users(b) == [("bob", "active")])
     a.p.left("t:room", "bob")
     b.p.joined("t:room", "bob")  # a load balancer sent the reload to b
     await asyncio.sleep(GRACE + 0.3)
@@ -135,10 +129,10 @@ async def test_states_reach_every_node(cluster: Callable[[str], Node]) -> None:
     await b.start()
     a.p.joined("t:room", "carol")
     a.p.joined("t:other", "carol")
-    await until(lambda: users(b) == [("carol", "active")])
+    await eventually(lambda: users(b) == [("carol", "active")])
     state, since = b.p.report("carol", "idle")  # the PUT landed on b
     assert state == "idle" and since > 0
-    await until(lambda: users(a) == [("carol", "idle")])
+    await eventually(lambda: users(a) == [("carol", "idle")])
     assert {(c.stream, c.state) for c in a.changes if c.state == "idle"} == {
         ("t:room", "idle"), ("t:other", "idle")}
     assert b.p.report("carol", "idle")[1] == since  # same state again: no news
@@ -147,7 +141,7 @@ async def test_states_reach_every_node(cluster: Callable[[str], Node]) -> None:
     await asyncio.sleep(INTERVAL)
     assert await a.p.active(["carol", "nobody"]) == {"carol": False, "nobody": False}
     b.p.report("carol", "active")
-    await until(lambda: a.p.is_active("carol"))
+    await eventually(lambda: a.p.is_active("carol"))
     assert a.p.user("carol")[0] == "active" and a.p.user("carol")[2] == ["t:other", "t:room"]
 
 
@@ -159,7 +153,7 @@ async def test_late_node_gets_a_snapshot(cluster: Callable[[str], Node]) -> None
     await asyncio.sleep(0.1)
     c = cluster("c")
     await c.start()
-    await until(lambda: users(c) == [("dave", "idle")])
+    await eventually(lambda: users(c) == [("dave", "idle")])
 
 
 class ClusterBroker(MemoryBroker):
@@ -186,10 +180,10 @@ async def test_a_starting_node_knows_its_peers_within_one_interval() -> None:
         started = time.monotonic()
         await b.start()
         assert not b.p.ready and (await b.p.active(["erin"])) == {"erin": None}
-        await until(lambda: users(b) == [("erin", "active")], timeout=1.0)
+        await eventually(lambda: users(b) == [("erin", "active")], within=1.0)
         assert 0.9 * interval < b.p.unknown_for() + (time.monotonic() - started) \
             <= interval + 0.01
-        await until(lambda: b.p.ready, timeout=interval + 0.5)
+        await eventually(lambda: b.p.ready, within=interval + 0.5)
         assert time.monotonic() - started < 1.2 * interval  # before: 1.5 intervals
         assert (await b.p.active(["erin"])) == {"erin": True}
     finally:
@@ -211,9 +205,11 @@ async def test_a_silent_node_expires_within_the_bound(cluster: Callable[[str], N
     await a.start()
     await b.start()
     a.p.joined("t:room", "erin")
-    await until(lambda: users(b) == [("erin", "active")])
+    await eventually(lambda: users(b) == [("erin", "active")])
     await a.kill()
-    took = await until(lambda: users(b) == [], timeout=EXPIRY_BOUND_FACTOR * INTERVAL + 1)
+    t0 = time.monotonic()
+    await eventually(lambda: users(b) == [], within=EXPIRY_BOUND_FACTOR * INTERVAL + 1)
+    took = time.monotonic() - t0
     assert took <= EXPIRY_BOUND_FACTOR * INTERVAL + 0.1
     assert b.changes[-1].state == "absent"
 
@@ -229,7 +225,7 @@ async def test_a_lost_delta_is_repaired_by_the_heartbeat_count(
     await asyncio.sleep(0.1)
     b.broker._handler = handler
     assert users(b) == []
-    await until(lambda: users(b) == [("frank", "active")], timeout=3 * INTERVAL + 1)
+    await eventually(lambda: users(b) == [("frank", "active")], within=3 * INTERVAL + 1)
 
 
 async def test_broker_traffic_is_per_change_batch_not_per_connection(
@@ -242,7 +238,7 @@ async def test_broker_traffic_is_per_change_batch_not_per_connection(
     for i in range(1000):  # a reconnect storm: 1000 users, 3 tabs each
         for _ in range(3):
             a.p.joined("t:room", f"u{i}")
-    await until(lambda: len(b.p.members("t:room")) == 1000)
+    await eventually(lambda: len(b.p.members("t:room")) == 1000)
     # One message (a delta, or the full snapshot b's start asked for, sent together).
     assert len([k for k in a.kinds() if k in ("d", "f")]) == 1
     a.sent.clear()
@@ -256,6 +252,6 @@ async def test_graceful_stop_says_goodbye(cluster: Callable[[str], Node]) -> Non
     await a.start()
     await b.start()
     a.p.joined("t:room", "gina")
-    await until(lambda: users(b) == [("gina", "active")])
+    await eventually(lambda: users(b) == [("gina", "active")])
     await a.p.stop()
-    await until(lambda: users(b) == [], timeout=GRACE + INTERVAL + 0.5)
+    await eventually(lambda: users(b) == [], within=GRACE + INTERVAL + 0.5)

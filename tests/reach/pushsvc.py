@@ -5,12 +5,12 @@ in a thread, on a random loopback port: stopped and started again on the same po
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import uvicorn
 
 from tests.support.server import free_port
+from tests.support.wait import wait_until
 from tocsin.devtools.push_service import LocalPushService
 
 
@@ -32,11 +32,14 @@ class PushServiceThread:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
+        server, thread = self._server, self._thread
+
+        def started() -> bool:
+            if not thread.is_alive():
                 raise RuntimeError("the local push service did not start")
-            time.sleep(0.02)
+            return server.started
+
+        wait_until(started, 10, "the local push service to start", interval=0.02)
         return self
 
     def stop(self) -> None:
@@ -52,12 +55,6 @@ class PushServiceThread:
              within: float = 15) -> list[dict[str, Any]]:
         """The first ``n`` messages ``endpoint`` received (with ``status``), waiting up
         to ``within`` seconds for them."""
-        deadline = time.monotonic() + within
-        while True:
-            got = self.service.messages(endpoint, status)
-            if len(got) >= n:
-                return got
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(got)} of {n} push messages in {within}s: "
-                                     f"{self.service.messages(endpoint)}")
-            time.sleep(0.05)
+        wait_until(lambda: len(self.service.messages(endpoint, status)) >= n, within,
+                   lambda: f"{n} push messages: {self.service.messages(endpoint)}", 0.05)
+        return self.service.messages(endpoint, status)

@@ -22,10 +22,10 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import database_url
-from tests.escalation.test_escalation import FAST, Clock, wait_until
+from tests.support.clock import FAST, Clock
 from tests.support.server import ServerProcess, free_port, start_server
-from tests.support.services import drop_pg_schema
+from tests.support.services import database_url, drop_pg_schema
+from tests.support.wait import wait_until
 from tocsin.devtools.smtp_sink import SmtpSink
 from tocsin.reach.email.links import _key, mint_unsubscribe
 from tocsin.scheduler import Timer
@@ -88,7 +88,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     sink = SmtpSink().start()
     port = free_port()
     srv = start_server(tmp_path, database=url, port=port, extra=[
-        *FAST, "--test-clock-file", str(clock.path), "--smtp-url", sink.url,
+        *FAST, *clock.flags, "--smtp-url", sink.url,
         "--smtp-from", "Tocsin <tocsin@example.com>"])
     try:
         yield Env(srv, clock, sink, url)

@@ -27,11 +27,11 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import database_url
-from tests.escalation.test_escalation import Clock, wait_until
 from tests.reach.pushsvc import PushServiceThread
+from tests.support.clock import Clock
 from tests.support.server import ServerProcess, mint, start_server
-from tests.support.services import drop_pg_schema, need_postgres, pg_schema_url
+from tests.support.services import database_url, drop_pg_schema, need_postgres, pg_schema_url
+from tests.support.wait import wait_until
 from tocsin.reach.push.vapid import generate, private_text, public_text
 
 EXTRA = ["--push-allow-insecure", "--presence-interval", "500ms", "--timer-poll", "100ms",
@@ -80,7 +80,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     clock = Clock(tmp / "clock")
     clock.path.unlink()  # the system clock until a test sets one
     push = PushServiceThread().start()
-    srv = start_server(tmp, database=url, extra=[*EXTRA, "--test-clock-file", str(clock.path)])
+    srv = start_server(tmp, database=url, extra=[*EXTRA, *clock.flags])
     try:
         push.service.expected_key = httpx.get(
             srv.url + "/api/push/vapid-public-key").json()["publicKey"]
@@ -402,7 +402,7 @@ def test_a_server_killed_before_it_pushed_pushes_after_restart(tmp_path: Path, e
                                tmp_path)
     clock = Clock(tmp_path / "clock")
     clock.set(ms(2030, 1, 7, 23, 0))
-    args = [*EXTRA, "--test-clock-file", str(clock.path)]
+    args = [*EXTRA, *clock.flags]
     srv = start_server(tmp_path, database=url, extra=args)
     module_key = env.push.service.expected_key
     env.push.service.expected_key = httpx.get(

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.escalation.test_escalation import wait_until
 from tests.reach.pushsvc import PushServiceThread
 from tests.support.listener import ENCODINGS, CountingListener, loopback_names
 from tests.support.server import ServerProcess, start_server
+from tests.support.wait import wait_until
 
 FLAGS = ["--presence-interval", "500ms", "--timer-poll", "100ms", "--rate-reads", "off"]
 

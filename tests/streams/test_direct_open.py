@@ -19,6 +19,7 @@ import uvicorn
 
 from tests.support.server import free_port
 from tests.support.services import REDIS_URL, need_redis
+from tests.support.wait import eventually
 from tocsin.app import create_app
 from tocsin.config import Settings
 from tocsin.server import uvicorn_config
@@ -81,8 +82,7 @@ async def served(request: pytest.FixtureRequest, tmp_path: Path,
                         broker_url=broker)
     server = uvicorn.Server(uvicorn_config(settings, create_app(settings)))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
+    await eventually(lambda: server.started, 30, "the server to start")
     yield Served(settings.port, counts)
     server.should_exit = True
     await task

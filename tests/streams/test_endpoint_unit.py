@@ -4,14 +4,14 @@ store and a hub on a memory broker. No server process, no sockets."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import pytest
 
 from tests.support.fakes import FakeStore
+from tests.support.wait import eventually
 from tocsin.broker import broker_from_url
 from tocsin.events import StreamEvent
 from tocsin.ids import Position, event_id
@@ -22,13 +22,6 @@ from tocsin.streams.sse import frame
 
 STREAM = "u:alice"
 
-
-async def wait_until(cond: Callable[[], object], timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.002)
 
 
 class Client:
@@ -55,7 +48,7 @@ class Client:
 
     async def body_is(self, expected: bytes) -> None:
         """Wait for ``expected`` and check nothing else came (a few loop turns later)."""
-        await wait_until(lambda: len(self.body) >= len(expected))
+        await eventually(lambda: len(self.body) >= len(expected))
         for _ in range(10):
             await asyncio.sleep(0)
         assert self.body == expected
@@ -83,7 +76,7 @@ async def hub(store: FakeStore) -> AsyncIterator[Hub]:
     h = Hub(store.as_store(), broker_from_url(f"memory://ep-{uuid.uuid4().hex[:10]}"),
             heartbeat_s=60.0, degraded_poll_s=60.0)
     await h.start()
-    await wait_until(lambda: not h._sweep_needed.is_set())
+    await eventually(lambda: not h._sweep_needed.is_set())
     await asyncio.sleep(0.01)
     yield h
     await asyncio.sleep(0.01)  # see test_hub.py::test_stop_returns_right_after_a_sweep_request

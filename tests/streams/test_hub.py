@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.fakes import FakeStore, RecordingBroker
+from tests.support.wait import eventually
 from tocsin.broker import broker_from_url
 from tocsin.broker.base import Broker
 from tocsin.events import StreamEvent, decode_batch
@@ -24,13 +24,6 @@ MakeHub = Callable[..., Awaitable[Hub]]
 QUIET = 60.0
 """A poll interval long enough that a hub never sweeps on its own during a test."""
 
-
-async def wait_until(cond: Callable[[], object], timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.002)
 
 
 async def settle() -> None:
@@ -60,7 +53,7 @@ async def make_hub(store: FakeStore, channel: str) -> AsyncIterator[MakeHub]:
         hubs.append(hub)
         if start:
             await hub.start()
-            await wait_until(lambda: not hub._sweep_needed.is_set())  # the start-up sweep ran
+            await eventually(lambda: not hub._sweep_needed.is_set())  # the start-up sweep ran
             await settle()
         return hub
 
@@ -189,7 +182,7 @@ async def test_known_head_not_trusted_after_a_missed_publish_until_sweep_request
     rec.fail_publishes = 1  # one publish fails; the broker still reports up
     await a.fan_out(evs)
     assert a.broker_up and a.known_head("u:x") is None
-    await wait_until(lambda: rec.sweep_requests(), timeout=0.5)
+    await eventually(lambda: rec.sweep_requests(), within=0.5)
     assert a.known_head("u:x") == (2, evs[0].epoch)
 
 
@@ -229,13 +222,13 @@ async def test_failed_publish_sweeps_and_asks_the_other_node_to_sweep_once_back(
     await a.fan_out(evs)
     assert rec.failed and rec.published == []
     # While down, a polls the store for its local streams.
-    await wait_until(lambda: a_lagging.fetching)
+    await eventually(lambda: a_lagging.fetching)
     assert a_lagging.highest == 3 and a_lagging.last_seq == 1
     assert rec.sweep_requests() == []  # nobody to tell yet
     assert not b_lagging.fetching
 
     rec.come_up()
-    await wait_until(lambda: b_lagging.fetching)
+    await eventually(lambda: b_lagging.fetching)
     assert b_lagging.highest == 3 and b_lagging.last_seq == 1 and b_lagging.outbox == []
     assert not b_current.fetching and not b_current.stale
     await asyncio.sleep(0.1)  # several more of a's poll rounds
@@ -253,7 +246,7 @@ async def test_a_sweep_request_from_another_node_makes_this_one_sweep(
     store.append("u:x", 1)
     calls = len(store.calls)
     await a.broker.publish(b'{"sweep":"%s"}' % a.node_id.encode())
-    await wait_until(lambda: c.fetching)
+    await eventually(lambda: c.fetching)
     assert c.highest == 2
     assert store.calls[calls:] == [("heads", ("u:x",))]  # one batched read, b's streams only
 
@@ -339,7 +332,7 @@ async def test_catch_up_survives_a_store_outage(
     await asyncio.sleep(0.05)  # several failed rounds
     assert not c.fetching
     store.down = False
-    await wait_until(lambda: c.fetching)
+    await eventually(lambda: c.fetching)
     assert c.highest == 2
 
 
@@ -356,7 +349,7 @@ async def test_heartbeat_pings_only_idle_connections(
     assert idle.outbox == [PING]  # once: after the first ping it is no longer idle
     assert busy.outbox == [evs[0].frame]
     idle.take()
-    await wait_until(lambda: idle.outbox)
+    await eventually(lambda: idle.outbox)
     assert idle.outbox == [PING]
 
 

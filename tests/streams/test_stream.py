@@ -11,6 +11,7 @@ import httpx
 from tests.support.ids import with_seq
 from tests.support.server import ServerProcess
 from tests.support.sse import open_stream
+from tests.support.wait import eventually
 
 
 def publish(srv: ServerProcess, user: str, title: str = "hi", **kw: object) -> str:
@@ -191,10 +192,8 @@ async def test_disconnects_release_the_connection_promptly(server: ServerProcess
     assert connections(server) == base + 20
     for s in streams:
         await s.close()
-    deadline = time.monotonic() + 5
-    while connections(server) != base and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert connections(server) == base
+    await eventually(lambda: connections(server) == base, 5,
+                     lambda: f"{base} connections, not {connections(server)}", 0.05)
 
 
 async def test_stream_ends_when_the_token_expires(server: ServerProcess, uid: str) -> None:

@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from tests.support.server import ServerProcess, start_server
+from tests.support.wait import wait_until
 
 CAP = 3
 
@@ -71,10 +72,8 @@ def stats(srv: ServerProcess) -> dict[str, object]:
 
 
 def wait_open(srv: ServerProcess, total: int) -> None:
-    deadline = time.monotonic() + 10
-    while stats(srv)["connections"] != total and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert stats(srv)["connections"] == total
+    wait_until(lambda: stats(srv)["connections"] == total, 10,
+               lambda: f"{total} open streams (stats: {stats(srv)})", 0.05)
 
 
 def test_the_stream_over_the_cap_gets_429_and_the_cap_is_per_user(srv: ServerProcess) -> None:

@@ -17,7 +17,6 @@ client.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from websockets.frames import Opcode
 from tests.cluster.helpers import channel_url
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import REDIS_URL, need_redis
+from tests.support.wait import eventually, wait_until
 from tests.support.ws import RawWs, rss_mb
 from tocsin.streams.ws import DRAIN_TIMEOUT_S, MAX_MESSAGE_BYTES
 
@@ -74,13 +74,6 @@ def metric(srv: ServerProcess, name: str, labels: dict[str, str] | None = None) 
     return 0.0  # not exported (yet)
 
 
-def until(check: Any, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not check() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert check()
-
-
 def pong(ws: RawWs) -> None:
     """A round trip: the socket is past its handshake, accepted and counted."""
     seen = len(ws.messages)
@@ -103,8 +96,8 @@ def test_a_client_that_sends_pings_and_never_reads_is_closed_and_memory_stays_fl
     for _ in range(200):
         if not ws.send_raw(PING * 500, timeout=3):
             break  # the server stopped reading
-    until(lambda: metric(srv, "tocsin_ws_unread_closes_total") == before_closes + 1,
-          timeout=DRAIN_TIMEOUT_S + 20)
+    wait_until(lambda: metric(srv, "tocsin_ws_unread_closes_total") == before_closes + 1,
+               within=DRAIN_TIMEOUT_S + 20)
     # The client reads at last: what was written, then the close frame.
     close = ws.read_to_close(timeout=30)
     assert close is not None and close.code == 4008, close
@@ -114,7 +107,7 @@ def test_a_client_that_sends_pings_and_never_reads_is_closed_and_memory_stays_fl
     grown = rss_mb(srv) - rss_before
     assert grown < 30, f"RSS grew {grown:.0f} MB"
     ws.close()
-    until(lambda: stats(srv)["webSockets"] == 0)
+    wait_until(lambda: stats(srv)["webSockets"] == 0)
     with srv.publisher() as c:
         assert c.get("/readyz").status_code == 200
 
@@ -145,13 +138,13 @@ def test_a_socket_whose_client_takes_nothing_is_dropped(stalling: ServerProcess)
     for _ in range(200):  # replies back up until the server closes, then stops reading
         if not ws.send_raw(PING * 500, timeout=3):
             break
-    until(lambda: stats(stalling)["webSockets"] == 0, timeout=30)  # nothing read
+    wait_until(lambda: stats(stalling)["webSockets"] == 0, within=30)  # nothing read
     assert stats(stalling)["connections"] == 0
 
     def gone() -> bool:
         return not ws.send_raw(PING, timeout=1)
 
-    until(gone, timeout=15)  # reset by the server: sending fails
+    wait_until(gone, within=15)  # reset by the server: sending fails
     ws.close()
 
 
@@ -274,10 +267,10 @@ def test_idle_sockets_count_toward_the_cap_stats_and_metrics(srv: ServerProcess)
     held[0].wait_for(lambda m: m.get("op") == "unsubscribed")
     assert stats(srv)["connections"] == CAP
     held.pop().close()
-    until(lambda: stats(srv)["connections"] == CAP - 1)
+    wait_until(lambda: stats(srv)["connections"] == CAP - 1)
     for ws in held:
         ws.close()
-    until(lambda: stats(srv)["webSockets"] == 0 and stats(srv)["connections"] == 0)
+    wait_until(lambda: stats(srv)["webSockets"] == 0 and stats(srv)["connections"] == 0)
 
 
 # -- item 3: a refreshed token re-checks the subscriptions -------------------------------
@@ -372,15 +365,11 @@ async def test_the_protocol_parses_no_further_ahead_than_the_application() -> No
         writer.write(b"".join(frames))  # ~170 KB of small messages
         await asyncio.wait_for(writer.drain(), 10)
         proto = made[0]
-        deadline = time.monotonic() + 10
-        while not proto.backlog and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        assert proto.backlog, "nothing held back"
+        await eventually(lambda: proto.backlog, 10, "a backlog: nothing held back")
         assert proto.queue.qsize() <= WS_FEED_BYTES // min(map(len, frames)) + 1
         gate.set()
-        deadline = time.monotonic() + 20
-        while len(received) < n and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await eventually(lambda: len(received) >= n, 20,
+                         lambda: f"{n} messages, got {len(received)}")
         assert received == [f'{{"n":{i}}}' for i in range(n)]
     finally:
         writer.close()

@@ -10,6 +10,7 @@ import ipaddress
 import socket
 import threading
 from types import TracebackType
+from typing import Self
 
 # issue 21's list, each with an explicit port so that a test can listen there
 ENCODINGS = ["https://0x7f000001:{p}/", "https://2130706433:{p}/", "https://127.1:{p}/",
@@ -23,15 +24,27 @@ ENCODINGS = ["https://0x7f000001:{p}/", "https://2130706433:{p}/", "https://127.
              "https://[::]:{p}/", "http://127.0.0.1:{p}/"]
 
 
-class CountingListener:
-    def __init__(self, reply: bytes = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
-                 host: str = "127.0.0.1") -> None:
-        self.reply = reply
+def recv_until(sock: socket.socket, marker: bytes, limit: int) -> bytes:
+    """What ``sock`` sends until ``marker`` is in it, ``limit`` bytes came, or it closed."""
+    data = b""
+    while marker not in data and len(data) < limit:
+        more = sock.recv(4096)
+        if not more:
+            break
+        data += more
+    return data
+
+
+class LoopbackServer:
+    """A socket listening on a random port of ``host`` that counts the connections it
+    accepts and hands each to ``_handle`` with its number (from 1), on the accepting
+    thread. A subclass sets its own attributes before calling ``__init__``."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.connections = 0
-        self.requests: list[bytes] = []
+        self._lock = threading.Lock()
         self._listener = socket.create_server((host, 0))
         self.port = int(self._listener.getsockname()[1])
-        self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -42,31 +55,41 @@ class CountingListener:
                 return
             with self._lock:
                 self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+                n = self.connections
+            self._handle(conn, n)
 
-    def _serve(self, conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            conn.settimeout(10)
-            head = b""
-            while b"\r\n\r\n" not in head and len(head) < 65536:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                head += chunk
-            with self._lock:
-                self.requests.append(head)
-            if self.reply:
-                conn.sendall(self.reply)
+    def _handle(self, conn: socket.socket, n: int) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         self._listener.close()
 
-    def __enter__(self) -> CountingListener:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+class CountingListener(LoopbackServer):
+    def __init__(self, reply: bytes = b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+                 host: str = "127.0.0.1") -> None:
+        self.reply = reply
+        self.requests: list[bytes] = []
+        super().__init__(host)
+
+    def _handle(self, conn: socket.socket, n: int) -> None:
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(10)
+            head = recv_until(conn, b"\r\n\r\n", 65536)
+            with self._lock:
+                self.requests.append(head)
+            if self.reply:
+                conn.sendall(self.reply)
 
 
 def loopback_names() -> list[str]:

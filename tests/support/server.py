@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import jwt
+
+from tests.support.services import database_url, drop_pg_schema
 
 API_KEY = "test-publisher-key"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
@@ -114,3 +119,18 @@ def start_server(
         time.sleep(0.1)
     srv.kill()
     raise RuntimeError(f"server did not become ready in {wait}s:\n{srv.log()}")
+
+
+@contextmanager
+def served(backend: str, tmp_path: Path, extra: Sequence[str] = ("--heartbeat", "1s")
+           ) -> Iterator[ServerProcess]:
+    """A server on a fresh database of ``backend`` (``sqlite`` or ``postgres``), stopped
+    and its PostgreSQL schema dropped afterwards."""
+    url, schema = database_url(backend, tmp_path)
+    srv = start_server(tmp_path, database=url, extra=list(extra))
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        if schema:
+            asyncio.run(drop_pg_schema(schema))

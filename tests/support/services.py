@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +54,15 @@ def need_redis() -> None:
 def need_chromium() -> None:
     have = os.path.exists(CHROMIUM) or shutil.which("chromium") is not None
     need(have, f"Chromium at {CHROMIUM}")
+
+
+def database_url(backend: str, tmp_path: Path) -> tuple[str, str | None]:
+    """A fresh database for one test: ``(url, pg schema to drop or None)``."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'tocsin.db'}", None
+    need_postgres()
+    schema = "t_" + uuid.uuid4().hex[:12]
+    return pg_schema_url(schema), schema
 
 
 def pg_schema_url(schema: str, base: str = PG_URL) -> str:

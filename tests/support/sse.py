@@ -1,10 +1,9 @@
-"""A test SSE reader over real sockets (httpx + httpx-sse) that checks nothing itself
+"""The test SSE reader over real sockets (httpx + httpx-sse): it checks nothing itself
 but records every event, so tests can assert on ids, order and payloads."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ import httpx
 from httpx_sse import aconnect_sse, connect_sse
 
 from tests.support.ids import seq_of
+from tests.support.recording import Recording
 
 
 @dataclass
@@ -23,17 +23,17 @@ class Received:
 
 
 @dataclass
-class StreamReader:
+class StreamReader(Recording[Received]):
     url: str
     token: str
     last_event_id: str | None = None
     use_header: bool = True
-    events: list[Received] = field(default_factory=list)
+    # Only events with an id and a name: what the contract of a stream covers (others,
+    # e.g. ``presence``, are not stream events).
+    stream_events_only: bool = False
     retry: int | None = None
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     closed_by_server: bool = False
-    _task: asyncio.Task[None] | None = None
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def _run(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -54,9 +54,11 @@ class StreamReader:
                     self.retry = sse.retry
                 if not sse.event or (sse.event == "message" and not sse.data):
                     continue
-                async with self._changed:
-                    self.events.append(Received(sse.id, sse.event, json.loads(sse.data)))
-                    self._changed.notify_all()
+                # httpx-sse reports a ping comment as an empty "message" carrying the
+                # last id: not an event.
+                if self.stream_events_only and (not sse.id or sse.event == "message"):
+                    continue
+                await self._add([Received(sse.id, sse.event, json.loads(sse.data))])
         self.closed_by_server = True
 
     async def start(self, timeout: float = 10) -> StreamReader:
@@ -70,30 +72,6 @@ class StreamReader:
         if not self.connected.is_set():
             raise TimeoutError(f"stream {self.url} did not connect")
         return self
-
-    async def wait_for(self, n: int, timeout: float = 15) -> list[Received]:
-        """Wait until at least ``n`` events arrived; return them all."""
-        async def enough() -> None:
-            async with self._changed:
-                await self._changed.wait_for(lambda: len(self.events) >= n)
-
-        try:
-            await asyncio.wait_for(enough(), timeout)
-        except TimeoutError:
-            raise AssertionError(
-                f"got {len(self.events)} of {n} events: {[e.id for e in self.events][-20:]}"
-            ) from None
-        return self.events
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-
-    @property
-    def ids(self) -> list[int]:
-        return [seq_of(e.id) for e in self.events]
 
 
 async def open_stream(url: str, token: str, last_event_id: str | None = None,

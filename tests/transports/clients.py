@@ -4,16 +4,14 @@ contract tests run the same scenario over each. Each records every event it gets
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from typing import Any, Protocol
 
 import httpx
 import websockets
-from httpx_sse import aconnect_sse
 
-from tests.support.ids import seq_of
-from tests.support.sse import Received
+from tests.support.recording import Recording
+from tests.support.sse import Received, StreamReader
 
 TRANSPORTS = ["sse", "ws", "poll"]
 
@@ -21,78 +19,13 @@ TRANSPORTS = ["sse", "ws", "poll"]
 class Reader(Protocol):
     events: list[Received]
 
-    async def wait_for(self, n: int, timeout: float = 15) -> list[Received]: ...
+    async def wait_for(self, n: int, timeout: float = 20) -> list[Received]: ...
     async def close(self) -> None: ...
     @property
     def ids(self) -> list[int]: ...
 
 
-class _Recording:
-    def __init__(self) -> None:
-        self.events: list[Received] = []
-        self._changed = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
-
-    async def _add(self, items: list[Received]) -> None:
-        async with self._changed:
-            self.events.extend(items)
-            self._changed.notify_all()
-
-    async def wait_for(self, n: int, timeout: float = 15) -> list[Received]:
-        async def enough() -> None:
-            async with self._changed:
-                await self._changed.wait_for(lambda: len(self.events) >= n)
-        try:
-            await asyncio.wait_for(enough(), timeout)
-        except TimeoutError:
-            raise AssertionError(f"got {len(self.events)} of {n} events: "
-                                 f"{[e.id for e in self.events][-20:]}") from None
-        return self.events
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-
-    @property
-    def ids(self) -> list[int]:
-        return [seq_of(e.id) for e in self.events]
-
-
-class SseReader(_Recording):
-    """An SSE client recording events with an id (others, e.g. ``presence``, are not
-    stream events and are not part of this contract)."""
-
-    def __init__(self, url: str, token: str, since: str | None) -> None:
-        super().__init__()
-        self.url, self.token, self.since = url, token, since
-
-    async def start(self) -> SseReader:
-        connected = asyncio.Event()
-        self._task = asyncio.create_task(self._run(connected))
-        done, _ = await asyncio.wait({self._task, asyncio.ensure_future(connected.wait())},
-                                     timeout=10, return_when=asyncio.FIRST_COMPLETED)
-        if self._task in done:
-            self._task.result()
-        return self
-
-    async def _run(self, connected: asyncio.Event) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        if self.since is not None:
-            headers["Last-Event-ID"] = self.since
-        async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as client, \
-                aconnect_sse(client, "GET", self.url, headers=headers) as source:
-            source.response.raise_for_status()
-            connected.set()
-            async for sse in source.aiter_sse():
-                # httpx-sse reports a ping comment as an empty "message" carrying the
-                # last id: not an event.
-                if sse.id and sse.event and sse.event != "message":
-                    await self._add([Received(sse.id, sse.event, json.loads(sse.data))])
-
-
-class WsReader(_Recording):
+class WsReader(Recording[Received]):
     """One socket, one subscription (``stream``: ``inbox`` or ``topic:<name>``)."""
 
     def __init__(self, base: str, token: str, stream: str, since: str | None) -> None:
@@ -134,7 +67,7 @@ class WsReader(_Recording):
             await ws.close()
 
 
-class PollReader(_Recording):
+class PollReader(Recording[Received]):
     """A client polling in a loop from ``lastEventId``, as the browser fallback does."""
 
     def __init__(self, base: str, token: str, stream: str, since: str | None,
@@ -184,7 +117,7 @@ async def open_reader(transport: str, base: str, token: str, stream: str,
     if transport == "sse":
         path = "/api/notifications/stream" if stream == "inbox" \
             else f"/api/topics/{stream[len('topic:'):]}/stream"
-        return await SseReader(base + path, token, since).start()
+        return await StreamReader(base + path, token, since, stream_events_only=True).start()
     if transport == "ws":
         return await WsReader(base, token, stream, since).start()
     return await PollReader(base, token, stream, since).start()

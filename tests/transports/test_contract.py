@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
+from collections.abc import Awaitable
 
 import httpx
 import pytest
 import websockets
 
-from tests.support.ids import seq_of
+from tests.support.load import assert_exact_suffix, hop, publish_mixed, resume_at_random
 from tests.support.server import ServerProcess
 from tests.support.sse import Received
 from tests.transports.clients import TRANSPORTS, Reader, open_reader
@@ -30,47 +30,11 @@ TOPIC_EVERY = 3
 pytestmark = pytest.mark.parametrize("transport", TRANSPORTS)
 
 
-async def _publish(srv: ServerProcess, w: int, user: str, topic: str, acked: list[str]) -> None:
-    headers = {"Authorization": f"Bearer {srv.api_key}"}
-    async with httpx.AsyncClient(base_url=srv.url, headers=headers, timeout=30) as c:
-        for i in range(PER_PUBLISHER):
-            r = await c.post("/api/notifications", json={
-                "recipients": [user, f"other-{w}"], "type": "load", "title": f"w{w}-{i}"})
-            assert r.status_code == 201, r.text
-            acked.append(r.json()["ids"][user])
-            if i % TOPIC_EVERY == 0:
-                r = await c.post(f"/api/topics/{topic}/events",
-                                 json={"type": "load", "title": f"w{w}-{i}"})
-                assert r.status_code == 201, r.text
-            await asyncio.sleep(random.random() * 0.005)
-
-
-def _exact(events: list[Received], after: int, total: int) -> None:
-    ids = [seq_of(e.id) for e in events]
-    assert ids == list(range(after + 1, total + 1)), (after, ids[:10], ids[-10:])
-
-
 async def _hop(transport: str, srv: ServerProcess, tok: str, stream: str, total: int,
                stop: asyncio.Event) -> list[Received]:
     """Drop and resume from the last id held, over and over, until all arrived."""
-    got: list[Received] = []
-    last = "0"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        r = await open_reader(transport, srv.url, tok, stream, last)
-        try:
-            if stop.is_set():
-                await r.wait_for(total - len(got), timeout=30)
-            else:
-                await asyncio.sleep(random.uniform(0.05, 0.3))
-        finally:
-            await r.close()
-        got.extend(r.events)
-        if got:
-            last = got[-1].id
-        if stop.is_set() and len(got) >= total:
-            return got
-    raise AssertionError(f"hopper got {len(got)} of {total}")
+    return await hop(lambda last: open_reader(transport, srv.url, tok, stream, last),
+                     total, stop, within=60)
 
 
 async def test_concurrent_publishers_and_random_resumes(
@@ -88,42 +52,31 @@ async def test_concurrent_publishers_and_random_resumes(
                asyncio.create_task(_hop(transport, server, tok, f"topic:{topic}",
                                         total_topic, stop))]
 
-    async def resumer(stream: str, reference: Reader) -> int:
-        checked = 0
-        for _ in range(5):
-            await asyncio.sleep(random.uniform(0.05, 0.25))
-            seen = [e.id for e in reference.events]
-            last = random.choice(seen) if seen else "0"
-            point = seq_of(last)
-            r = await open_reader(transport, server.url, tok, stream, last)
-            try:
-                await asyncio.sleep(0.15)
-            finally:
-                await r.close()
-            ids = r.ids
-            assert ids == list(range(point + 1, point + 1 + len(ids))), (point, ids[:10])
-            checked += 1
-        return checked
+    def resumer(stream: str, reference: Reader) -> Awaitable[list[tuple[int, int]]]:
+        return resume_at_random(
+            lambda last: open_reader(transport, server.url, tok, stream, last),
+            reference, 5, 0.15)
 
     resumers = [asyncio.create_task(resumer("inbox", live[0])),
                 asyncio.create_task(resumer(f"topic:{topic}", live_topic))]
     acked: list[str] = []
     try:
-        await asyncio.gather(*(_publish(server, w, user, topic, acked)
+        await asyncio.gather(*(publish_mixed(server, w, user, topic, acked,
+                                             PER_PUBLISHER, TOPIC_EVERY)
                                for w in range(PUBLISHERS)))
         stop.set()
         events = await live[0].wait_for(total_user, timeout=30)
-        _exact(events, 0, total_user)
+        assert_exact_suffix(events, 0, total_user)
         assert {e.data["id"] for e in events} == set(acked)  # acknowledged = delivered
         # The live-only reader started at the head then: a strict suffix, no gaps.
         tail = live[1].ids
         assert tail == list(range(total_user - len(tail) + 1, total_user + 1)) or \
             tail == list(range(tail[0], tail[0] + len(tail))), tail[:10]
-        _exact(await live_topic.wait_for(total_topic, timeout=30), 0, total_topic)
+        assert_exact_suffix(await live_topic.wait_for(total_topic, timeout=30), 0, total_topic)
         hopped_user, hopped_topic = await asyncio.gather(*hoppers)
-        _exact(hopped_user, 0, total_user)
-        _exact(hopped_topic, 0, total_topic)
-        assert await asyncio.gather(*resumers) == [5, 5]
+        assert_exact_suffix(hopped_user, 0, total_user)
+        assert_exact_suffix(hopped_topic, 0, total_topic)
+        assert [len(c) for c in await asyncio.gather(*resumers)] == [5, 5]
         # After the fact: resumes at random points return the exact suffix, payload
         # for payload, identical to what the live reader got.
         reference = live[0].events
@@ -134,7 +87,7 @@ async def test_concurrent_publishers_and_random_resumes(
                 got = await r.wait_for(total_user - point, timeout=30)
             finally:
                 await r.close()
-            _exact(got, point, total_user)
+            assert_exact_suffix(got, point, total_user)
             assert [e.data for e in got] == [e.data for e in reference[point:]]
     finally:
         for t in [*hoppers, *resumers]:
