@@ -31,6 +31,7 @@ export { TocsinClient } from "./lib/inbox.js";
 export { TopicFeed } from "./lib/topic.js";
 export { reportPresence, TopicPresence } from "./lib/presence.js";
 export { pushSupported } from "./lib/push.js";
+export { addLocale, ENGLISH, locales, translator, Translator } from "./lib/i18n.js";
 export {
   compareToasts, HttpError, PRIORITY_RANK, safeUrl, timeAgo, tokenSubject, VERSION,
 } from "./lib/util.js";

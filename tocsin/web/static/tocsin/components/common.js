@@ -4,7 +4,8 @@
  * client attachment, and the theme (CSS custom properties, light and dark).
  * @module tocsin/components/common
  */
-import { connect, getDefaultClient } from "../tocsin.js";
+import { localeFor } from "../lib/i18n.js";
+import { connect, getDefaultClient, translator } from "../tocsin.js";
 
 /** @type {Map<string, import("../tocsin.js").TocsinClient>} */
 const byAttributes = new Map();
@@ -147,6 +148,20 @@ export class TocsinElement extends HTMLElement {
 
   get client() {
     return this._client;
+  }
+
+  /**
+   * This element's words: its `lang`, else the client's `locale`, else the page's
+   * `lang`, else the browser's; with the app's `strings` over them (lib/i18n.js).
+   * @returns {import("../tocsin.js").Translator}
+   */
+  get i18n() {
+    return translator(localeFor(this, this._client), this._client?.strings);
+  }
+
+  /** @param {import("../tocsin.js").CatalogueKey} key @param {Record<string, string|number>} [vars] */
+  t(key, vars) {
+    return this.i18n.t(key, vars);
   }
 
   set client(c) {

@@ -15,6 +15,7 @@ import {
   savePreferences, snooze,
 } from "./attention.js";
 import { compareIds, cursorAfter } from "./ids.js";
+import { pageLocale, translator } from "./i18n.js";
 import { incidentOf } from "./incidents.js";
 import { LiveStore } from "./live.js";
 import { OsNotifier } from "./os-notify.js";
@@ -38,6 +39,10 @@ export class TocsinClient extends LiveStore {
     if (!opts || !opts.token) throw new TypeError("connect(): a token is required");
     super(opts);
     this.pageSize = opts.pageSize ?? 30;
+    /** @type {string|undefined} the components' language, if the app chose one */
+    this.locale = opts.locale;
+    /** @type {Partial<import("../tocsin.js").Catalogue>|undefined} the app's own wording */
+    this.strings = opts.strings;
     /** @type {(url: string, n: TocsinNotification) => void} */
     this.openUrl = opts.openUrl ?? ((url) => location.assign(url));
     /** @type {Map<string, TocsinNotification>} server state */
@@ -99,7 +104,7 @@ export class TocsinClient extends LiveStore {
 
   /** @param {unknown} err */
   fetchFailed(err) {
-    if (err instanceof HttpError) this.fail(`Could not load notifications: ${err.message}`);
+    if (err instanceof HttpError) this.fail(this.i18n().t("error.load", { error: err.message }));
   }
 
   backOnline() {
@@ -304,11 +309,20 @@ export class TocsinClient extends LiveStore {
     try {
       return await p;
     } catch (err) {
-      this.fail(`Could not snooze: ${err instanceof Error ? err.message : err}`);
+      this.fail(this.i18n().t("error.snooze", { error: err instanceof Error ? err.message : String(err) }));
       return false;
     } finally {
       this.changed();
     }
+  }
+
+  /**
+   * The words of this client's language (its `locale`, else the page's), with the app's
+   * `strings`: what it says itself (undone actions, failed loads).
+   * @param {string} [locale] another locale (a component's own `lang`)
+   */
+  i18n(locale) {
+    return translator(locale ?? pageLocale(this.locale), this.strings);
   }
 
   /** The user's preferences (docs/attention.md). */
@@ -355,7 +369,7 @@ export class TocsinClient extends LiveStore {
       this.nextCursor = page.nextCursor ?? null;
       this.hasMore = !!page.nextCursor;
     } catch (err) {
-      this.fail(`Could not load older notifications: ${err instanceof Error ? err.message : err}`);
+      this.fail(this.i18n().t("error.older", { error: err instanceof Error ? err.message : String(err) }));
     } finally {
       this.loading = false;
       this.changed();
