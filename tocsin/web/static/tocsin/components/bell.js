@@ -22,6 +22,7 @@ import { safeUrl, timeAgo } from "../tocsin.js";
 import { h, icon, ICON_BELL, ICON_CHECK, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
 import { preferencesPanel, PREFS_STYLES } from "./prefs-panel.js";
 
+const ICON_BACK = "M20 11H7.8l5.6-5.6L12 4l-8 8 8 8 1.4-1.4L7.8 13H20z";
 const ICON_SNOOZE = "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zm.5-13H11v6l5.2 3.2.8-1.3-4.5-2.7z";
 const SNOOZE_MS = 3600_000;
 
@@ -46,7 +47,7 @@ const STYLES = `${THEME}
   width: min(400px, calc(100vw - 16px)); max-height: min(72vh, 640px);
   display: flex; flex-direction: column; background: var(--_bg); color: var(--_fg);
   border: 1px solid var(--_border); border-radius: var(--_radius); box-shadow: var(--_shadow);
-  overflow: hidden; text-align: left;
+  overflow: hidden; overscroll-behavior: contain; text-align: left;
 }
 :host([align="left"]) .panel, .panel.flip { right: auto; left: 0; }
 .panel[hidden] { display: none; }
@@ -112,6 +113,14 @@ li.group > .row { border-bottom: none; }
 .empty, .loading { padding: 24px 16px; text-align: center; color: var(--_muted); font-size: 14px; margin: 0; }
 .empty[hidden], .loading[hidden] { display: none; }
 .sentinel { height: 1px; }
+/* Preferences replace the list in the same frame: the header stays, the section is the
+   one scrolling region, and its scroll never chains to the page behind. */
+.prefs-slot { flex: 1 1 auto; min-height: 0; overflow-y: auto; overscroll-behavior: contain; }
+.prefs-slot[hidden] { display: none; }
+.panel.prefs-open > :is(.filters, .perm, .error, .scroll) { display: none; }
+.head .back { display: none; border: none; padding: 4px; place-items: center; }
+.panel.prefs-open .head .back { display: inline-grid; }
+.panel.prefs-open .head :is(.prefs-btn, .all) { display: none; }
 /* Phones: the center is a full-width sheet from the bottom edge, every control a
    44 px touch target. */
 @media (max-width: 480px) {
@@ -209,7 +218,13 @@ export class TocsinBell extends TocsinElement {
       type: "button", class: "close", "aria-label": "Close notifications", onclick: () => this.hide(),
     }, icon(ICON_CLOSE, 18));
     this.closeBtn = close;
-    this.prefsSlot = h("div", { id: "tocsin-prefs", hidden: true });
+    this.prefsSlot = h("div", { id: "tocsin-prefs", class: "prefs-slot", hidden: true });
+    // The way back to the list while the preferences fill the center.
+    this.backBtn = h("button", {
+      type: "button", class: "back", "aria-label": "Back to notifications", title: "Back to notifications",
+      onclick: () => this.togglePrefs(),
+    }, icon(ICON_BACK, 18));
+    this.titleEl = h("h2", { id: "tocsin-title", text: "Notifications" });
     this.prefsBtn = h("button", {
       type: "button", class: "prefs-btn", "aria-expanded": "false", "aria-controls": "tocsin-prefs",
       onclick: () => this.togglePrefs(),
@@ -229,7 +244,7 @@ export class TocsinBell extends TocsinElement {
       id: "panel", class: "panel", part: "panel", role: "dialog", "aria-modal": "true",
       "aria-labelledby": "tocsin-title", hidden: true,
     },
-    h("div", { class: "head" }, h("h2", { id: "tocsin-title", text: "Notifications" }), this.prefsBtn, this.markAll, close),
+    h("div", { class: "head" }, this.backBtn, this.titleEl, this.prefsBtn, this.markAll, close),
     this.prefsSlot,
     h("div", { class: "filters", role: "group", "aria-label": "Filters" },
       h("label", null, this.unreadOnly, "Unread only"), this.typeSel, this.sourceSel),
@@ -264,6 +279,7 @@ export class TocsinBell extends TocsinElement {
     const rect = this.getBoundingClientRect();
     this.panel.classList.toggle("flip", rect.right < Math.min(400, innerWidth - 16) + 8);
     this.panel.hidden = false;
+    this.panel.scrollTop = 0;
     this.button?.setAttribute("aria-expanded", "true");
     this.render();
     this.refreshPush();
@@ -277,6 +293,9 @@ export class TocsinBell extends TocsinElement {
   hide(refocus = true) {
     if (!this.expanded || !this.panel) return;
     this.expanded = false;
+    // Reopened, the center shows its list from the top, never a half-scrolled
+    // preferences section.
+    if (this.prefsSlot && !this.prefsSlot.hidden) this.togglePrefs();
     this.panel.hidden = true;
     this.button?.setAttribute("aria-expanded", "false");
     clearInterval(this.tick);
@@ -400,12 +419,18 @@ export class TocsinBell extends TocsinElement {
     const open = slot.hidden;
     slot.hidden = !open;
     btn.setAttribute("aria-expanded", String(open));
+    this.panel?.classList.toggle("prefs-open", open);
+    if (this.titleEl) this.titleEl.textContent = open ? "Preferences" : "Notifications";
     if (open) {
       const types = [...new Set((this.state?.notifications ?? []).map((n) => n.type).filter(Boolean))];
       slot.replaceChildren(preferencesPanel(this.client, types));
-      /** @type {HTMLElement|null} */ (slot.querySelector("button, input, select"))?.focus();
+      slot.scrollTop = 0;
+      // The section loads asynchronously and the Preferences button is hidden while it
+      // shows: focus the way back, the next Tab enters the section.
+      this.backBtn?.focus();
     } else {
       slot.replaceChildren();
+      if (this.expanded) btn.focus();
     }
   }
 
