@@ -81,12 +81,15 @@ def test_publishes_with_one_group_key_update_one_row(node: Node) -> None:
         assert box["unreadCount"] == 2
         top, second = box["items"]
         assert top["id"] == other and top["group"] == {"key": "post:2", "count": 1,
-                                                       "actors": ["zoe"]}
+                                                       "actors": ["zoe"], "people": 1}
         assert second["id"] in ids and second["title"] == "frank liked your post"
-        assert second["group"] == {"key": "post:1", "count": 7,
+        # seven publishes by six people (bob twice): `people` counts each once, past
+        # the five actors shown (issue 22: "and 9 others" for six people)
+        assert second["group"] == {"key": "post:1", "count": 7, "people": 6,
                                    "actors": ["frank", "erin", "dave", "bob", "carol"]}
         notes = [d for n, d in replay(srv, user) if n == "notification"]
         assert [d["group"]["count"] for d in notes] == [1, 2, 3, 4, 5, 6, 7, 1]
+        assert [d["group"]["people"] for d in notes] == [1, 2, 3, 3, 4, 5, 6, 1]
         assert len({d["eventId"] for d in notes}) == 8
         assert notes[-2]["eventId"] == second["eventId"]
         # read: the group is closed, the next publish starts a new one
@@ -208,7 +211,7 @@ def test_a_publish_after_the_window_starts_a_new_group(node: Node) -> None:
         assert fresh != first
     top, old = inbox(srv, user)["items"]
     assert top["id"] == fresh and top["group"] == {"key": "post:w", "count": 1,
-                                                   "actors": ["dave"]}
+                                                   "actors": ["dave"], "people": 1}
     assert old["id"] == first and old["group"]["count"] == 3
 
 
