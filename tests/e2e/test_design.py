@@ -82,3 +82,79 @@ def test_preferences_scroll_inside_the_center_with_the_header_kept(h: Harness) -
     assert head["top"] >= rect(page, f"{ROOT}.querySelector('.panel')")["top"]
     assert page.locator("tocsin-bell .list .open").first.is_visible()
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+# Every visible text of a shadow root against the background it is drawn on (the first
+# opaque background up the tree, through shadow hosts; translucent ones blended), as
+# WCAG 2 contrast ratios.
+CONTRAST_JS = """(root) => {
+  const parse = (c) => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return [0, 0, 0, 0];
+    const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const up = (el) => el.parentElement ?? el.getRootNode().host ?? null;
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = up(e)) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    let out = layers.length && layers[layers.length - 1][3] >= 1
+      ? layers.pop() : [255, 255, 255, 1];
+    for (const c of layers.reverse()) {
+      out = [0, 1, 2].map((i) => c[i] * c[3] + out[i] * (1 - c[3])).concat(1);
+    }
+    return out;
+  };
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const out = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+    const el = t.parentElement;
+    if (!el || !t.textContent.trim() || el.closest('.sr-only') || el.tagName === 'STYLE') continue;
+    if (!el.getClientRects().length || getComputedStyle(el).visibility === 'hidden') continue;
+    const fg = parse(getComputedStyle(el).color);
+    const bg = background(el);
+    const blended = [0, 1, 2].map((i) => fg[i] * fg[3] + bg[i] * (1 - fg[3]));
+    const [a, b] = [lum(blended), lum(bg)].sort((x, y) => y - x);
+    out.push({ text: t.textContent.trim().slice(0, 40), cls: el.className,
+               ratio: Math.round((a + 0.05) / (b + 0.05) * 100) / 100 });
+  }
+  return out;
+}"""
+
+
+def low_contrast(page: Any, root: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = page.evaluate(f"() => ({CONTRAST_JS})({root})")
+    assert found, f"no text in {root}"
+    return [x for x in found if x["ratio"] < 4.5]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_priority_meets_wcag_aa_in_the_center_and_in_toasts(h: Harness, scheme: str) -> None:
+    need_chromium()
+    user = fresh_user()
+    page = h.open(h.context(color_scheme=scheme), user, **{**KEEP, "t.max-visible": 6})
+    page.evaluate("document.documentElement.style.colorScheme = 'light dark'")
+    # Every priority, and an incident (its label, Acknowledge and countdown in red).
+    for prio in ("low", "medium", "high", "urgent"):
+        h.publish(user, f"{prio} news", priority=prio, body="details", source="ci")
+    h.publish(user, "Database down", priority="urgent", data={
+        "incident": "inc-1", "escalation": {"round": 1, "step": 1,
+                                            "nextAt": int(page.evaluate("Date.now()")) + 600_000}})
+    page.wait_for_function(f"() => {TOASTS}.querySelectorAll('.toast').length === 5")
+    page.wait_for_selector("tocsin-toasts .countdown")
+    assert low_contrast(page, TOASTS) == []
+    # The center: unread rows (tinted), then read ones.
+    page.locator("tocsin-bell .bell").click()
+    page.wait_for_selector("tocsin-bell .tag.high")
+    assert low_contrast(page, ROOT) == []
+    page.evaluate("tocsinClient.markAllRead()")
+    page.wait_for_function("() => tocsinClient.state.unreadCount === 0")
+    assert low_contrast(page, ROOT) == []

@@ -102,7 +102,7 @@ ul { list-style: none; margin: 0; padding: 0; }
 .actions button:hover { background: var(--_hover-bg); color: var(--_fg); }
 .actions button.ack { border: 1px solid var(--_urgent); color: var(--_urgent); font-size: 12px;
   font-weight: 600; padding: 2px 6px; }
-.actions button.ack:hover { background: var(--_urgent); color: #fff; }
+.actions button.ack:hover { background: var(--_urgent); color: var(--_urgent-fg); }
 .meta .acked { font-weight: 600; }
 li.group { display: block; border-bottom: 1px solid var(--_border); }
 li.group > .row { border-bottom: none; }

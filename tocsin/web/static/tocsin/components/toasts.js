@@ -53,7 +53,7 @@ const STYLES = `${THEME}
 .title { font-weight: 600; font-size: 14px; overflow-wrap: anywhere; }
 .body { font-size: 13px; color: var(--_muted); overflow-wrap: anywhere; }
 .local .body { color: inherit; }
-.toast.digest { border-left-color: var(--_accent, currentColor); background: inherit; color: inherit; }
+.toast.digest { border-left-color: var(--_accent); background: var(--_bg); color: var(--_fg); }
 .prio { font-size: 11px; text-transform: uppercase; letter-spacing: .04em; font-weight: 700; }
 .urgent .prio { color: var(--_urgent); }
 .high .prio { color: var(--_high); }
@@ -65,7 +65,7 @@ const STYLES = `${THEME}
   padding: 0 12px 10px; font-size: 13px; }
 .esc .countdown { color: var(--_urgent); font-variant-numeric: tabular-nums; }
 .esc .acked { color: var(--_muted); font-weight: 600; }
-.esc .ack { border: 1px solid var(--_urgent); background: var(--_urgent); color: #fff; font: inherit;
+.esc .ack { border: 1px solid var(--_urgent); background: var(--_urgent); color: var(--_urgent-fg); font: inherit;
   font-weight: 600; border-radius: 6px; padding: 4px 10px; cursor: pointer; }
 .esc .ack:hover { filter: brightness(1.1); }
 .more { pointer-events: auto; align-self: flex-end; font-size: 13px; padding: 4px 10px; border-radius: 12px;
