@@ -50,11 +50,15 @@ export interface TocsinNotification {
   group?: NotificationGroup | null;
 }
 
-/** `count` publishes of one `groupKey`; `actors` latest first, at most 5. */
+/**
+ * `count` publishes of one `groupKey`; `actors` latest first, each once, at most 5;
+ * `people` how many distinct actors there are in all (one person acting twice is one).
+ */
 export interface NotificationGroup {
   key: string;
   count: number;
   actors: string[];
+  people?: number;
 }
 
 export type Channel = "inbox" | "interrupt" | "push" | "email";
@@ -154,6 +158,8 @@ export interface ConnectOptions {
   locale?: string;
   /** Your own wording for any string of the catalogue, in whichever locale is chosen. */
   strings?: Partial<Catalogue>;
+  /** A user's name as people know it (who acknowledged, who is here); default: the id. */
+  displayName?: (user: string) => string | null | undefined;
 }
 
 /** A plural entry: forms by `Intl.PluralRules` category of `{count}`; `other` is required. */
@@ -363,6 +369,8 @@ export declare class TocsinClient extends EventTarget {
   readonly strings: Partial<Catalogue> | undefined;
   /** The translator for this client's words in `locale` (default: its own, else the page's). */
   i18n(locale?: string): Translator;
+  /** `connect({displayName})` for `user`, else the id. */
+  displayName(user: string): string;
   /** The server's base URL ("" for this origin). */
   readonly base: string;
   /** The current token (calls the token function if one was given). */
@@ -514,7 +522,8 @@ export declare function getDefaultClient(): TocsinClient | null;
 export declare function safeUrl(url: unknown): string | null;
 export declare function tokenSubject(token: string): string;
 export declare function compareToasts(a: TocsinNotification, b: TocsinNotification): number;
-export declare function timeAgo(ts: number, now?: number): string;
+/** "just now", "2 min. ago", … by `Intl.RelativeTimeFormat` in `locale` (default: the page's). */
+export declare function timeAgo(ts: number, now?: number, locale?: string): string;
 
 /** Web Push in this browser (docs/client.md, "Reach people whose tab is closed"). */
 export type PushState = "unsupported" | "denied" | "default" | "subscribed" | "unsubscribed";

@@ -18,11 +18,15 @@
 import { groupActors } from "../lib/attention.js";
 import { ackedText, incidentOf } from "../lib/incidents.js";
 import { pushState, pushSupported, subscribePush, unsubscribePush } from "../lib/push.js";
-import { safeUrl, timeAgo } from "../tocsin.js";
+import { safeUrl } from "../tocsin.js";
 import { h, icon, ICON_BELL, ICON_CHECK, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
 import { preferencesPanel, PREFS_STYLES } from "./prefs-panel.js";
 
 const ICON_BACK = "M20 11H7.8l5.6-5.6L12 4l-8 8 8 8 1.4-1.4L7.8 13H20z";
+const ICON_MORE = "M7.4 8.6 12 13.2l4.6-4.6L18 10l-6 6-6-6z";
+const ICON_LESS = "M7.4 15.4 12 10.8l4.6 4.6L18 14l-6-6-6 6z";
+// "Mark as unread": an envelope, not the check that marks as read.
+const ICON_UNREAD = "M20 4H4a2 2 0 0 0-2 2v12a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V6a2 2 0 0 0-2-2zm0 4-8 5-8-5V6l8 5 8-5z";
 const ICON_SNOOZE = "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zm.5-13H11v6l5.2 3.2.8-1.3-4.5-2.7z";
 const SNOOZE_MS = 3600_000;
 
@@ -82,11 +86,15 @@ ul { list-style: none; margin: 0; padding: 0; }
   flex: 1; min-width: 0; display: grid; grid-template-columns: 10px 1fr; column-gap: 10px;
   text-align: left; border: none; background: transparent; padding: 10px 8px 10px 14px; cursor: pointer;
 }
-.open:hover { background: var(--_hover-bg); }
+/* The whole row lights up, action buttons included. */
+.row:hover { background: var(--_hover-bg); }
+/* Inset, so the scrolling list does not clip the ring on the left or above the first row. */
+.open:focus-visible { outline-offset: -3px; }
 .dot { width: 8px; height: 8px; margin-top: 6px; border-radius: 50%; background: transparent; }
 .unread > .open .dot { background: var(--_accent); }
-.prio-urgent .dot { box-shadow: 0 0 0 2px var(--_urgent); }
-.prio-high .dot { box-shadow: 0 0 0 2px var(--_high); }
+/* The priority ring marks unread rows only: on a read row it looked like an unread dot. */
+.row.unread.prio-urgent .dot { box-shadow: 0 0 0 2px var(--_urgent); }
+.row.unread.prio-high .dot { box-shadow: 0 0 0 2px var(--_high); }
 .text { min-width: 0; display: flex; flex-direction: column; gap: 2px; }
 .title { font-size: 14px; font-weight: 500; overflow-wrap: anywhere; }
 .unread > .open .title { font-weight: 700; }
@@ -100,6 +108,12 @@ ul { list-style: none; margin: 0; padding: 0; }
 .actions button { border: none; background: transparent; border-radius: 6px; padding: 4px;
   display: inline-grid; place-items: center; cursor: pointer; color: var(--_muted); }
 .actions button:hover { background: var(--_hover-bg); color: var(--_fg); }
+.row { flex-wrap: wrap; }
+.incident-line { flex-basis: 100%; padding: 0 12px 10px 34px; }
+.incident-line .ack { cursor: pointer; background: transparent; border-radius: 6px;
+  border: 1px solid var(--_urgent); color: var(--_urgent); font-size: 12px;
+  font-weight: 600; padding: 2px 8px; }
+.incident-line .ack:hover { background: var(--_urgent); color: var(--_urgent-fg); }
 .actions button.ack { border: 1px solid var(--_urgent); color: var(--_urgent); font-size: 12px;
   font-weight: 600; padding: 2px 6px; }
 .actions button.ack:hover { background: var(--_urgent); color: var(--_urgent-fg); }
@@ -107,6 +121,8 @@ ul { list-style: none; margin: 0; padding: 0; }
 li.group { display: block; border-bottom: 1px solid var(--_border); }
 li.group > .row { border-bottom: none; }
 .count { font-size: 12px; color: var(--_muted); }
+.expand { display: inline-flex; align-items: center; gap: 2px; font-size: 12px; color: var(--_accent);
+  font-weight: 600; }
 .children { border-top: 1px dashed var(--_border); padding-left: 18px; }
 .children[hidden] { display: none; }
 .children .row:last-child { border-bottom: none; }
@@ -160,24 +176,40 @@ function unique(xs) {
 }
 
 /**
- * "Alice and 3 others liked your post" for a group whose titles start with the actor.
- * @param {N[]} items newest first
+ * A title said of several people: "Eve liked your post" (actor "Eve") with `who` "Eve
+ * and Dana" is "Eve and Dana liked your post". Null when the title does not start with
+ * its actor (the publisher's wording is then kept).
+ * @param {string} title @param {string|null|undefined} actor @param {string} who
+ * @returns {string|null}
  */
-export function groupTitle(items) {
+export function phraseTitle(title, actor, who) {
+  if (!actor || !who || !title.startsWith(actor)) return null;
+  return `${who}${title.slice(actor.length)}`;
+}
+
+/**
+ * The one header of rows the center groups by `groupKey`: "Eve and Dana liked your
+ * post", whatever order they came in; "<newest title> (and 2 more)" when titles do
+ * not start with their actor. People are counted once (the server's `people` too).
+ * @param {import("../tocsin.js").Translator} i18n @param {N[]} items newest first
+ */
+export function groupTitle(i18n, items) {
   const newest = items[0];
-  const actors = unique(items.map((i) => i.actor).filter((a) => !!a));
-  if (newest.actor && newest.title.startsWith(newest.actor) && actors.length > 1) {
-    const rest = newest.title.slice(newest.actor.length).trim();
-    const others = actors.length - 1;
-    const who = others === 1 ? `${actors[0]} and ${actors[1]}` : `${actors[0]} and ${others} others`;
-    return `${who} ${rest}`;
-  }
-  return `${newest.title} (and ${items.length - 1} more)`;
+  const actors = unique(items.flatMap((i) => [i.actor, ...(i.group?.actors ?? [])])
+    .filter((a) => !!a).map(String));
+  const people = Math.max(actors.length, ...items.map((i) => Number(i.group?.people) || 0));
+  const shown = actors.slice(0, people > 3 ? 2 : 3);
+  const who = i18n.join(people > shown.length
+    ? [...shown, i18n.t("group.others", { count: people - shown.length })] : shown);
+  return phraseTitle(newest.title, newest.actor, who) ??
+    i18n.t("group.more", { title: newest.title, count: items.length - 1 });
 }
 
 export class TocsinBell extends TocsinElement {
   constructor() {
     super();
+    /** @type {import("../tocsin.js").Translator|null} the words the labels are in */
+    this.labelled = null;
     this.expanded = false;
     this.filters = { unread: false, type: "", source: "" };
     /** @type {Set<string>} groups the user expanded */
@@ -208,37 +240,37 @@ export class TocsinBell extends TocsinElement {
     this.badge = h("span", { class: "badge", part: "badge", "aria-hidden": "true", hidden: true });
     this.button = h("button", {
       class: "bell", part: "button", type: "button", "aria-haspopup": "dialog",
-      "aria-expanded": "false", "aria-controls": "panel", "aria-label": "Notifications",
+      "aria-expanded": "false", "aria-controls": "panel", "aria-label": this.t("bell.label"),
       onclick: () => this.toggle(),
     }, icon(ICON_BELL, 22), this.badge);
     this.closeBtn = null;
     this.markAll = h("button", { type: "button", class: "all", onclick: () => this.client?.markAllRead() },
-      "Mark all as read");
+      this.t("bell.markAll"));
     const close = h("button", {
-      type: "button", class: "close", "aria-label": "Close notifications", onclick: () => this.hide(),
+      type: "button", class: "close", "aria-label": this.t("bell.close"), onclick: () => this.hide(),
     }, icon(ICON_CLOSE, 18));
     this.closeBtn = close;
     this.prefsSlot = h("div", { id: "tocsin-prefs", class: "prefs-slot", hidden: true });
     // The way back to the list while the preferences fill the center.
     this.backBtn = h("button", {
-      type: "button", class: "back", "aria-label": "Back to notifications", title: "Back to notifications",
+      type: "button", class: "back", "aria-label": this.t("bell.back"), title: this.t("bell.back"),
       onclick: () => this.togglePrefs(),
     }, icon(ICON_BACK, 18));
-    this.titleEl = h("h2", { id: "tocsin-title", text: "Notifications" });
+    this.titleEl = h("h2", { id: "tocsin-title", text: this.t("bell.title") });
     this.prefsBtn = h("button", {
       type: "button", class: "prefs-btn", "aria-expanded": "false", "aria-controls": "tocsin-prefs",
       onclick: () => this.togglePrefs(),
-    }, "Preferences");
+    }, this.t("bell.preferences"));
     this.unreadOnly = h("input", { type: "checkbox", onchange: () => this.setFilter() });
-    this.typeSel = h("select", { "aria-label": "Filter by type", onchange: () => this.setFilter() });
-    this.sourceSel = h("select", { "aria-label": "Filter by source", onchange: () => this.setFilter() });
+    this.typeSel = h("select", { "aria-label": this.t("bell.filterType"), onchange: () => this.setFilter() });
+    this.sourceSel = h("select", { "aria-label": this.t("bell.filterSource"), onchange: () => this.setFilter() });
     this.perm = h("div", { class: "perm" });
     this.pushRow = h("div", { class: "perm push-perm" });
     this.error = h("div", { class: "error", role: "alert" });
-    this.list = h("ul", { class: "list", "aria-label": "Notifications" });
+    this.list = h("ul", { class: "list", "aria-label": this.t("bell.list") });
     this.sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
     this.empty = h("p", { class: "empty", hidden: true });
-    this.loadingEl = h("p", { class: "loading", hidden: true, role: "status", text: "Loading…" });
+    this.loadingEl = h("p", { class: "loading", hidden: true, role: "status", text: this.t("bell.loading") });
     this.scroller = h("div", { class: "scroll" }, this.list, this.loadingEl, this.empty, this.sentinel);
     this.panel = h("div", {
       id: "panel", class: "panel", part: "panel", role: "dialog", "aria-modal": "true",
@@ -246,8 +278,9 @@ export class TocsinBell extends TocsinElement {
     },
     h("div", { class: "head" }, this.backBtn, this.titleEl, this.prefsBtn, this.markAll, close),
     this.prefsSlot,
-    h("div", { class: "filters", role: "group", "aria-label": "Filters" },
-      h("label", null, this.unreadOnly, "Unread only"), this.typeSel, this.sourceSel),
+    (this.filtersEl = h("div", { class: "filters", role: "group", "aria-label": this.t("bell.filters") },
+      h("label", null, this.unreadOnly, (this.unreadText = h("span", { text: this.t("bell.unreadOnly") }))),
+      this.typeSel, this.sourceSel)),
     this.perm, this.pushRow, this.error, this.scroller);
     root.append(style, this.button, this.panel);
     root.addEventListener("keydown", (e) => {
@@ -324,8 +357,8 @@ export class TocsinBell extends TocsinElement {
     const n = s.unreadCount;
     if (this.badge && this.button) {
       this.badge.hidden = n === 0;
-      this.badge.textContent = n > 99 ? "99+" : String(n);
-      this.button.setAttribute("aria-label", n ? `Notifications, ${n} unread` : "Notifications, no unread");
+      this.badge.textContent = n > 99 ? `${this.i18n.num(99)}+` : this.i18n.num(n);
+      this.button.setAttribute("aria-label", n ? this.t("bell.labelUnread", { count: n }) : this.t("bell.labelNone"));
     }
     if (this.expanded) {
       this.render();
@@ -350,9 +383,10 @@ export class TocsinBell extends TocsinElement {
     const focusRole = active?.dataset?.role;
     const wasInside = !!active && this.panel.contains(active);
 
-    this.fillSelect(/** @type {HTMLSelectElement} */ (this.typeSel), "type", "All types",
+    this.relabel();
+    this.fillSelect(/** @type {HTMLSelectElement} */ (this.typeSel), "type", this.t("bell.allTypes"),
       unique(s.notifications.map((n) => n.type).filter(Boolean)).sort());
-    this.fillSelect(/** @type {HTMLSelectElement} */ (this.sourceSel), "source", "All sources",
+    this.fillSelect(/** @type {HTMLSelectElement} */ (this.sourceSel), "source", this.t("bell.allSources"),
       unique(s.notifications.map((n) => n.source ?? "").filter(Boolean)).sort());
     if (this.markAll) this.markAll.disabled = s.unreadCount === 0;
     this.renderPermission(s);
@@ -390,8 +424,8 @@ export class TocsinBell extends TocsinElement {
     if (this.empty) {
       this.empty.hidden = shown.length > 0 || (!s.loaded) || s.loading;
       this.empty.textContent = s.notifications.length === 0
-        ? "You're all caught up. New notifications will appear here."
-        : "No notifications match these filters.";
+        ? this.t("bell.empty")
+        : this.t("bell.noMatch");
     }
     if (this.loadingEl) this.loadingEl.hidden = !(s.loading || !s.loaded);
     if (focusKey) {
@@ -411,6 +445,35 @@ export class TocsinBell extends TocsinElement {
     if (this.expanded && wasInside && (!now || !this.panel.contains(now) || now.disabled)) this.focusFallback();
   }
 
+  /**
+   * The header's and filters' fixed words, again when the element's language changed
+   * (a client with its own `locale` attached after the element was built).
+   */
+  relabel() {
+    const i18n = this.i18n;
+    if (this.labelled === i18n) return;
+    this.labelled = i18n;
+    const prefsOpen = !!this.prefsSlot && !this.prefsSlot.hidden;
+    /** @type {[HTMLElement|null|undefined, string, import("../tocsin.js").CatalogueKey][]} */
+    const labels = [
+      [this.markAll, "text", "bell.markAll"], [this.closeBtn, "aria-label", "bell.close"],
+      [this.backBtn, "aria-label", "bell.back"], [this.backBtn, "title", "bell.back"],
+      [this.titleEl, "text", prefsOpen ? "bell.preferences" : "bell.title"],
+      [this.prefsBtn, "text", "bell.preferences"], [this.typeSel, "aria-label", "bell.filterType"],
+      [this.sourceSel, "aria-label", "bell.filterSource"], [this.list, "aria-label", "bell.list"],
+      [this.loadingEl, "text", "bell.loading"], [this.filtersEl, "aria-label", "bell.filters"],
+      [this.unreadText, "text", "bell.unreadOnly"],
+    ];
+    for (const [el, attr, key] of labels) {
+      if (!el) continue;
+      if (attr === "text") el.textContent = i18n.t(key);
+      else el.setAttribute(attr, i18n.t(key));
+    }
+    // the selects' "All …" options and the permission line are rebuilt in the new words
+    this.typeKey = this.sourceKey = "\u0001";
+    if (this.perm) this.perm.dataset.mode = "";
+  }
+
   /** Show or hide the preferences section (loaded fresh each time it opens). */
   togglePrefs() {
     const slot = this.prefsSlot;
@@ -420,10 +483,10 @@ export class TocsinBell extends TocsinElement {
     slot.hidden = !open;
     btn.setAttribute("aria-expanded", String(open));
     this.panel?.classList.toggle("prefs-open", open);
-    if (this.titleEl) this.titleEl.textContent = open ? "Preferences" : "Notifications";
+    if (this.titleEl) this.titleEl.textContent = open ? this.t("bell.preferences") : this.t("bell.title");
     if (open) {
       const types = [...new Set((this.state?.notifications ?? []).map((n) => n.type).filter(Boolean))];
-      slot.replaceChildren(preferencesPanel(this.client, types));
+      slot.replaceChildren(preferencesPanel(this.client, types, this.i18n));
       slot.scrollTop = 0;
       // The section loads asynchronously and the Preferences button is hidden while it
       // shows: focus the way back, the next Tab enters the section.
@@ -473,12 +536,11 @@ export class TocsinBell extends TocsinElement {
       perm.replaceChildren(h("button", {
         type: "button", class: "enable",
         onclick: () => client.requestBrowserPermission(),
-      }, "Enable desktop notifications"));
+      }, this.t("perm.enable")));
     } else if (want === "denied") {
       perm.replaceChildren(h("p", {
         class: "denied",
-        text: "Desktop notifications are blocked for this site, so urgent alerts only show while " +
-          "this tab is open. To allow them, use the site settings next to the address bar.",
+        text: this.t("perm.denied"),
       }));
     } else {
       perm.replaceChildren();
@@ -544,8 +606,8 @@ export class TocsinBell extends TocsinElement {
       "aria-describedby": "tocsin-push-state",
       // Only ever from this click: subscribePush asks for permission.
       onclick: () => this.togglePush(on),
-    }, "Notify me when the tab is closed");
-    const said = p.busy ? "Working…" : on ? "On" : "Off";
+    }, this.t("push.toggle"));
+    const said = p.busy ? this.t("push.working") : on ? this.t("push.on") : this.t("push.off");
     row.replaceChildren(btn, h("span", { id: "tocsin-push-state", class: "push-state", text: said }),
       ...(p.error ? [h("p", { class: "push-error", role: "alert", text: p.error })] : []));
   }
@@ -571,24 +633,32 @@ export class TocsinBell extends TocsinElement {
   row(n, child = false) {
     const key = `n:${n.id}`;
     const client = this.client;
+    const i18n = this.i18n;
+    const nameOf = (/** @type {string} */ u) => client?.displayName(u) ?? u;
+    // A group of several publishes (docs/grouping.md): the title is said of its people
+    // ("Eve and Dana liked your post"), the detail line says how many updates.
+    const grouped = n.group && n.group.count > 1 ? n.group.count : 0;
+    const who = grouped ? groupActors(i18n, n) : "";
+    const phrased = grouped ? phraseTitle(n.title, n.actor, who) : null;
+    const title = phrased ?? n.title;
     const hasUrl = !!safeUrl(n.url);
     const meta = h("span", { class: "meta" },
-      h("time", { datetime: new Date(n.timestamp).toISOString(), text: timeAgo(n.timestamp) }),
+      h("time", { datetime: new Date(n.timestamp).toISOString(), text: i18n.ago(n.timestamp) }),
       n.priority === "urgent" || n.priority === "high"
-        ? h("span", { class: `tag ${n.priority}`, text: n.priority }) : null,
+        ? h("span", { class: `tag ${n.priority}`, text: i18n.t(`priority.${n.priority}`) }) : null,
       n.source ? h("span", { class: "source", text: n.source }) : null,
-      hasUrl ? h("span", { class: "link", text: "Opens link" }) : null,
-      n.acked ? h("span", { class: "acked", text: ackedText(n.acked, client?.user ?? "") }) : null,
-      n.group && n.group.count > 1
-        ? h("span", { class: "group-by", text: `${groupActors(n) || `${n.group.count} updates`} · ${n.group.count}` })
-        : null,
-      n.silent ? h("span", { class: "sr-only", text: "Arrived silently" }) : null);
+      hasUrl ? h("span", { class: "link", text: i18n.t("row.opensLink") }) : null,
+      n.acked ? h("span", { class: "acked", text: ackedText(i18n, n.acked, client?.user ?? "", nameOf) }) : null,
+      grouped ? h("span", { class: "group-by",
+        text: phrased ? i18n.t("group.updates", { count: grouped })
+          : `${who} · ${i18n.t("group.updates", { count: grouped })}` }) : null,
+      n.silent ? h("span", { class: "sr-only", text: i18n.t("row.silent") }) : null);
     // An incident nobody acknowledged yet: "Acknowledge" (for everyone it notified).
     const ack = incidentOf(n) && !n.acked ? h("button", {
       type: "button", class: "ack", dataset: { key, role: "ack" },
-      "aria-label": `Acknowledge “${n.title}”`, title: "Acknowledge the incident",
+      "aria-label": i18n.t("row.ackLabel", { title: n.title }), title: i18n.t("row.ackTitle"),
       onclick: () => client?.ack(n.id),
-    }, "Acknowledge") : null;
+    }, i18n.t("row.ack")) : null;
     const open = h("button", {
       type: "button", class: "open", dataset: { key, role: "open", id: n.id },
       onclick: () => {
@@ -597,16 +667,16 @@ export class TocsinBell extends TocsinElement {
     },
     h("span", { class: "dot", "aria-hidden": "true" }),
     h("span", { class: "text" },
-      h("span", { class: "title", text: n.title }),
+      h("span", { class: "title", text: title }),
       n.body ? h("span", { class: "body", text: n.body }) : null,
       meta,
-      h("span", { class: "sr-only", text: n.read ? "Read" : "Unread" })));
+      h("span", { class: "sr-only", text: n.read ? i18n.t("row.read") : i18n.t("row.unread") })));
     const toggle = h("button", {
       type: "button", class: "toggle", dataset: { key, role: "toggle" },
-      "aria-label": n.read ? `Mark “${n.title}” as unread` : `Mark “${n.title}” as read`,
-      title: n.read ? "Mark as unread" : "Mark as read",
+      "aria-label": n.read ? i18n.t("row.markUnreadLabel", { title: n.title }) : i18n.t("row.markReadLabel", { title: n.title }),
+      title: n.read ? i18n.t("row.markUnread") : i18n.t("row.markRead"),
       onclick: () => (n.read ? client?.markUnread(n.id) : client?.markRead(n.id)),
-    }, icon(ICON_CHECK, 16));
+    }, icon(n.read ? ICON_UNREAD : ICON_CHECK, 16));
     const snooze = n.local ? null : h("button", {
       type: "button", class: "snooze", dataset: { key, role: "snooze" },
       "aria-label": `Snooze “${n.title}” for 1 hour`, title: "Snooze for 1 hour",
@@ -614,13 +684,16 @@ export class TocsinBell extends TocsinElement {
     }, icon(ICON_SNOOZE, 16));
     const dismiss = h("button", {
       type: "button", class: "dismiss", dataset: { key, role: "dismiss" },
-      "aria-label": `Dismiss “${n.title}”`, title: "Dismiss",
+      "aria-label": i18n.t("row.dismissLabel", { title: n.title }), title: i18n.t("row.dismiss"),
       onclick: () => this.dismissRow(n.id),
     }, icon(ICON_CLOSE, 16));
     return h("li", {
       class: `row ${n.read ? "read" : "unread"} prio-${n.priority}${child ? " child" : ""}`,
       dataset: { id: n.id },
-    }, open, h("span", { class: "actions" }, ack, toggle, snooze, dismiss));
+    }, open, h("span", { class: "actions" }, toggle, snooze, dismiss),
+    // Acknowledge on its own line under the text: in the icon column it stretched every
+    // icon button to its width.
+    ack ? h("div", { class: "incident-line" }, ack) : null);
   }
 
   /** Snooze for an hour, keeping keyboard focus in the list. @param {string} id */
@@ -669,14 +742,18 @@ export class TocsinBell extends TocsinElement {
     },
     h("span", { class: "dot", "aria-hidden": "true" }),
     h("span", { class: "text" },
-      h("span", { class: "title", text: groupTitle(items) }),
+      h("span", { class: "title", text: groupTitle(this.i18n, items) }),
       h("span", { class: "meta" },
-        h("time", { datetime: new Date(newest.timestamp).toISOString(), text: timeAgo(newest.timestamp) }),
-        h("span", { class: "count", text: `${items.length} notifications${unread ? `, ${unread} unread` : ""}` })),
-      h("span", { class: "sr-only", text: expanded ? "Collapse group" : "Expand group" })));
+        h("time", { datetime: new Date(newest.timestamp).toISOString(), text: this.i18n.ago(newest.timestamp) }),
+        h("span", { class: "count", text: [this.t("group.notifications", { count: items.length }),
+          ...(unread ? [this.t("group.unread", { count: unread })] : [])].join(" · ") }),
+        // The visible affordance: the whole header expands, this says so.
+        h("span", { class: "expand", "aria-hidden": "true" },
+          icon(expanded ? ICON_LESS : ICON_MORE, 14),
+          expanded ? this.t("group.collapse") : this.t("group.expand")))));
     const markGroup = h("button", {
       type: "button", class: "toggle", dataset: { key, role: "toggle" },
-      "aria-label": "Mark group as read", title: "Mark group as read", disabled: unread === 0,
+      "aria-label": this.t("group.markRead"), title: this.t("group.markRead"), disabled: unread === 0,
       onclick: () => items.forEach((n) => !n.read && this.client?.markRead(n.id)),
     }, icon(ICON_CHECK, 16));
     return h("li", { class: `group ${unread ? "unread" : "read"}`, dataset: { group: groupKey } },

@@ -10,12 +10,13 @@
  */
 import { h, THEME, TocsinElement } from "./common.js";
 
-export const MESSAGES = Object.freeze({
-  reconnecting: "Reconnecting…",
-  offline: "You are offline — updates will arrive when you reconnect",
-  unauthorized: "Signed out — live updates resume when you sign in again",
-  polling: "Live (polling)",
-});
+/** The catalogue key of each state's message (lib/locales/). */
+export const MESSAGES = Object.freeze(/** @type {const} */ ({
+  reconnecting: "status.reconnecting",
+  offline: "status.offline",
+  unauthorized: "status.unauthorized",
+  polling: "status.polling",
+}));
 
 const STYLES = `${THEME}
 :host { display: block; }
@@ -79,6 +80,6 @@ export class TocsinStatus extends TocsinElement {
     if (!this.banner) return;
     this.banner.hidden = !what;
     this.banner.className = `banner ${what}`;
-    this.banner.textContent = what ? MESSAGES[what] : "";
+    this.banner.textContent = what ? this.t(MESSAGES[what]) : "";
   }
 }

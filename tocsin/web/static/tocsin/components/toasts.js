@@ -153,7 +153,7 @@ export class TocsinToasts extends TocsinElement {
     this.statuses = h("div", { class: "region statuses", role: "status", "aria-live": "polite" });
     this.more = h("div", { class: "more", part: "more", hidden: true });
     this.stack = h("div", {
-      class: "stack", part: "stack", "aria-label": "Notifications",
+      class: "stack", part: "stack", "aria-label": this.t("toast.region"),
       onmouseenter: () => { this.hovered = true; this.syncPause(); },
       onmouseleave: () => { this.hovered = false; this.syncPause(); },
     }, this.alerts, this.statuses, this.more);
@@ -244,7 +244,7 @@ export class TocsinToasts extends TocsinElement {
     this.visible = visible;
     const extra = queue.length - visible.length;
     this.more.hidden = extra <= 0;
-    this.more.textContent = extra > 0 ? `+${extra} more` : "";
+    this.more.textContent = extra > 0 ? this.t("toast.more", { count: extra }) : "";
     if (!this.paused) for (const n of visible) this.startTimer(n.id);
   }
 
@@ -259,6 +259,9 @@ export class TocsinToasts extends TocsinElement {
   /** @param {N} n */
   toast(n) {
     const client = this.client;
+    // The digest's words are this element's (its lang), not the client's.
+    const title = n.type === "tocsin.digest" && n.local
+      ? this.t("digest.toast", { count: Number(n.data?.count) || 0 }) : n.title;
     const open = h("button", {
       type: "button", class: "open",
       onclick: () => {
@@ -267,11 +270,12 @@ export class TocsinToasts extends TocsinElement {
       },
     },
     !n.local && (n.priority === "urgent" || n.priority === "high")
-      ? h("span", { class: "prio", text: n.priority }) : null,
-    h("span", { class: "title", text: n.title }),
+      ? h("span", { class: "prio", text: this.t(`priority.${n.priority}`) }) : null,
+    h("span", { class: "title", text: title }),
     n.body ? h("span", { class: "body", text: n.body }) : null);
     const close = h("button", {
-      type: "button", class: "close", "aria-label": `Dismiss: ${n.title}`, title: "Dismiss",
+      type: "button", class: "close", "aria-label": this.t("toast.dismissLabel", { title }),
+      title: this.t("toast.dismiss"),
       onclick: () => client?.dismissToast(n.id),
     }, icon(ICON_CLOSE, 16));
     const incident = !n.local && incidentOf(n);
@@ -288,7 +292,8 @@ export class TocsinToasts extends TocsinElement {
    */
   renderEscalation(n, el) {
     const me = this.client?.user ?? "";
-    const shown = n.acked ? ackedText(n.acked, me) : "";
+    const client = this.client;
+    const shown = n.acked ? ackedText(this.i18n, n.acked, me, (u) => client?.displayName(u) ?? u) : "";
     if (this.escShown.get(n.id) === shown) return;
     this.escShown.set(n.id, shown);
     const line = /** @type {HTMLElement|null} */ (el.querySelector(".esc"));
@@ -302,9 +307,9 @@ export class TocsinToasts extends TocsinElement {
       return;
     }
     const ack = h("button", {
-      type: "button", class: "ack", "aria-label": `Acknowledge: ${n.title}`,
+      type: "button", class: "ack", "aria-label": this.t("toast.ackLabel", { title: n.title }),
       onclick: () => this.client?.ack(n.id),
-    }, "Acknowledge");
+    }, this.t("toast.ack"));
     const nextAt = nextStepAt(n);
     if (nextAt === null) {
       line.replaceChildren(ack);
@@ -312,10 +317,10 @@ export class TocsinToasts extends TocsinElement {
     }
     // A timer, not a live region: read on demand, never announced every second.
     const countdown = h("span", { class: "countdown", role: "timer", "aria-live": "off",
-      text: countdownText(nextAt) });
+      text: countdownText(this.i18n, nextAt) });
     line.replaceChildren(ack, countdown);
     const tick = () => {
-      countdown.textContent = countdownText(nextAt);
+      countdown.textContent = countdownText(this.i18n, nextAt);
       if (Date.now() >= nextAt) this.stopTick(n.id);
     };
     if (Date.now() < nextAt) this.ticks.set(n.id, setInterval(tick, 1000));

@@ -31,7 +31,7 @@ import { HttpError } from "./util.js";
  * @property {Map<string, {by: string, at: number}>} acks incidents the server says are acknowledged
  * @property {string} user
  * @property {(message: string, op: Op) => void} refused an action was undone
- * @property {() => import("./i18n.js").Translator} i18n the words of the user's language
+ * @property {() => import("../tocsin.js").Translator} i18n the words of the user's language
  */
 
 /**

@@ -43,6 +43,8 @@ export class TocsinClient extends LiveStore {
     this.locale = opts.locale;
     /** @type {Partial<import("../tocsin.js").Catalogue>|undefined} the app's own wording */
     this.strings = opts.strings;
+    /** @type {((user: string) => string|null|undefined)|undefined} */
+    this.names = opts.displayName;
     /** @type {(url: string, n: TocsinNotification) => void} */
     this.openUrl = opts.openUrl ?? ((url) => location.assign(url));
     /** @type {Map<string, TocsinNotification>} server state */
@@ -323,6 +325,19 @@ export class TocsinClient extends LiveStore {
    */
   i18n(locale) {
     return translator(locale ?? pageLocale(this.locale), this.strings);
+  }
+
+  /**
+   * How the components name a user (who acknowledged, who is here): the app's
+   * `displayName`, else the id.
+   * @param {string} user @returns {string}
+   */
+  displayName(user) {
+    try {
+      return this.names?.(user) || user;
+    } catch {
+      return user;
+    }
   }
 
   /** The user's preferences (docs/attention.md). */

@@ -40,21 +40,30 @@ export function formatDuration(ms) {
   return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
 }
 
+/** @typedef {import("../tocsin.js").Translator} Translator */
+
 /**
  * The countdown line of an unacknowledged incident toast.
+ * @param {Translator} i18n
  * @param {number} nextAt ms since the epoch
  * @param {number} [now]
  */
-export function countdownText(nextAt, now = Date.now()) {
+export function countdownText(i18n, nextAt, now = Date.now()) {
   return nextAt > now
-    ? `Escalates to the next on-call in ${formatDuration(nextAt - now)}`
-    : "Escalating to the next on-call…";
+    ? i18n.t("incident.countdown", { time: formatDuration(nextAt - now) })
+    : i18n.t("incident.escalating");
 }
 
 /**
- * "Acknowledged by you" / "Acknowledged by bob".
- * @param {{by: string}} acked @param {string} me the signed-in user
+ * "Acknowledged by you at 09:14" / "Acknowledged by Bob at 09:14" (by the display name).
+ * @param {Translator} i18n
+ * @param {{by: string, at?: number}} acked @param {string} me the signed-in user
+ * @param {(user: string) => string} [nameOf]
  */
-export function ackedText(acked, me) {
-  return `Acknowledged by ${acked.by === me ? "you" : acked.by}`;
+export function ackedText(i18n, acked, me, nameOf = (u) => u) {
+  const at = Number(acked.at);
+  const time = at > 0 ? i18n.when(at) : "";
+  if (acked.by === me) return time ? i18n.t("incident.ackedByYouAt", { time }) : i18n.t("incident.ackedByYou");
+  const name = nameOf(acked.by);
+  return time ? i18n.t("incident.ackedByAt", { name, time }) : i18n.t("incident.ackedBy", { name });
 }
