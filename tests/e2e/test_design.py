@@ -158,3 +158,54 @@ def test_every_priority_meets_wcag_aa_in_the_center_and_in_toasts(h: Harness, sc
     page.evaluate("tocsinClient.markAllRead()")
     page.wait_for_function("() => tocsinClient.state.unreadCount === 0")
     assert low_contrast(page, ROOT) == []
+
+
+def test_row_actions_icons_rings_focus_and_hover(h: Harness) -> None:
+    need_chromium()
+    user = fresh_user()
+    page = h.open(h.context(), user)
+    h.publish(user, "Plain news", priority="medium")
+    h.publish(user, "Urgent news", priority="urgent")
+    h.publish(user, "Disk full", priority="urgent", data={"incident": "inc-2"})
+    page.wait_for_function("() => tocsinClient.state.notifications.length === 3")
+    # Keyboard only: Tab to the bell, Enter opens the center on the first row.
+    page.evaluate("document.activeElement?.blur()")
+    page.keyboard.press("Tab")
+    assert page.evaluate(f"{ROOT}.activeElement?.classList.contains('bell')")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => {ROOT}.activeElement?.classList.contains('open')")
+    # The focus ring of the first row is drawn whole, inside the scrolling list.
+    ring = page.evaluate(f"""() => {{
+      const el = {ROOT}.activeElement, cs = getComputedStyle(el);
+      const r = el.getBoundingClientRect();
+      const clip = {ROOT}.querySelector('.scroll').getBoundingClientRect();
+      const out = parseFloat(cs.outlineOffset) + parseFloat(cs.outlineWidth);
+      return {{style: cs.outlineStyle, left: r.left - out - clip.left, top: r.top - out - clip.top,
+               right: clip.right - (r.right + out)}};
+    }}""")
+    assert ring["style"] != "none"
+    assert ring["left"] >= 0 and ring["top"] >= 0 and ring["right"] >= 0, ring
+    # The incident's Acknowledge does not widen the icon column.
+    widths = page.evaluate(f"""() => [...{ROOT}.querySelectorAll('li.row .actions button')]
+      .map(b => b.getBoundingClientRect().width)""")
+    assert widths and max(widths) <= 44, widths
+    assert page.locator("tocsin-bell li.row .ack").is_visible()
+    # Hover lights the whole row, the actions column too.
+    row = f"{ROOT}.querySelector('li.row')"
+    before = page.evaluate(f"getComputedStyle({row}.querySelector('.actions')).backgroundColor"
+                           f" + getComputedStyle({row}).backgroundColor")
+    box = rect(page, f"{row}.querySelector('.open .title')")
+    page.mouse.move(box["left"] + 5, box["top"] + 5)
+    page.wait_for_timeout(100)
+    after = page.evaluate(f"getComputedStyle({row}.querySelector('.actions')).backgroundColor"
+                          f" + getComputedStyle({row}).backgroundColor")
+    assert before != after
+    # Read rows: no priority ring; "Mark as unread" has its own icon.
+    icon_read = page.evaluate(f"{ROOT}.querySelector('li.row .toggle path').getAttribute('d')")
+    page.evaluate("tocsinClient.markAllRead()")
+    page.wait_for_function(f"() => {ROOT}.querySelectorAll('li.row.read').length === 3")
+    rings = page.evaluate(f"""() => [...{ROOT}.querySelectorAll('li.row .dot')]
+      .map(d => getComputedStyle(d).boxShadow)""")
+    assert rings == ["none"] * 3
+    icon_unread = page.evaluate(f"{ROOT}.querySelector('li.row .toggle path').getAttribute('d')")
+    assert icon_unread != icon_read

@@ -109,7 +109,7 @@ ul { list-style: none; margin: 0; padding: 0; }
   display: inline-grid; place-items: center; cursor: pointer; color: var(--_muted); }
 .actions button:hover { background: var(--_hover-bg); color: var(--_fg); }
 .row { flex-wrap: wrap; }
-.incident-line { flex-basis: 100%; padding: 0 12px 10px 34px; }
+.incident-line { order: 1; flex-basis: 100%; padding: 0 12px 10px 34px; }
 .incident-line .ack { cursor: pointer; background: transparent; border-radius: 6px;
   border: 1px solid var(--_urgent); color: var(--_urgent); font-size: 12px;
   font-weight: 600; padding: 2px 8px; }
@@ -690,10 +690,11 @@ export class TocsinBell extends TocsinElement {
     return h("li", {
       class: `row ${n.read ? "read" : "unread"} prio-${n.priority}${child ? " child" : ""}`,
       dataset: { id: n.id },
-    }, open, h("span", { class: "actions" }, toggle, snooze, dismiss),
-    // Acknowledge on its own line under the text: in the icon column it stretched every
-    // icon button to its width.
-    ack ? h("div", { class: "incident-line" }, ack) : null);
+    }, open,
+    // Acknowledge on its own line under the text (CSS order): in the icon column it
+    // stretched every icon button to its width. First in the DOM, so Tab reaches it next.
+    ack ? h("div", { class: "incident-line" }, ack) : null,
+    h("span", { class: "actions" }, toggle, snooze, dismiss));
   }
 
   /** Snooze for an hour, keeping keyboard focus in the list. @param {string} id */
@@ -782,7 +783,10 @@ export class TocsinBell extends TocsinElement {
     if (e.key === "Tab") {
       const focusables = /** @type {HTMLElement[]} */ ([...(this.panel?.querySelectorAll(
         "button, select, input, [tabindex='0']") ?? [])])
-        .filter((el) => !el.closest("[hidden]") && !(/** @type {any} */ (el).disabled));
+        // Rendered ones only: CSS hides the list's controls while the preferences show,
+        // and the Back button while they do not.
+        .filter((el) => !el.closest("[hidden]") && !(/** @type {any} */ (el).disabled) &&
+          el.getClientRects().length > 0);
       if (!focusables.length) return;
       const first = focusables[0];
       const last = focusables[focusables.length - 1];
