@@ -175,7 +175,10 @@ client.addEventListener("action", (e) => {
 // ---- playground -----------------------------------------------------------------
 const form = /** @type {HTMLFormElement} */ ($("playground"));
 const toSel = /** @type {HTMLSelectElement} */ ($("pg-to"));
-toSel.value = USERS.find((u) => u !== user) ?? "bob";
+// A newcomer's first click must show the product: sent to themselves, it arrives here
+// as a toast and on the badge (sent to someone else, this page would only say "Sent").
+toSel.value = user;
+for (const o of toSel.options) if (o.value === user) o.textContent = `${name(user)} (you)`;
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
   const data = new FormData(form);
@@ -192,7 +195,8 @@ form.addEventListener("submit", async (e) => {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
     const reply = await r.json();
-    out.textContent = r.ok ? `Sent to ${name(body.to[0])} ✓` : `Not sent: ${reply.error?.message ?? r.status}`;
+    const to = body.to[0] === user ? "you" : name(body.to[0]);
+    out.textContent = r.ok ? `Sent to ${to} ✓` : `Not sent: ${reply.error?.message ?? r.status}`;
   } catch {
     out.textContent = "Not sent: the server is unreachable.";
   }

@@ -3,7 +3,10 @@
  * `<tocsin-toasts>`: a stack of toasts fed by the client's priority queue.
  *
  * Attributes (all optional):
- * - `max-visible` (default 3): at most this many toasts show; the rest wait ("+N more").
+ * - `max-visible` (default 3; at most 2 on a phone, where more would cover most of the
+ *   screen): at most this many toasts show; the rest wait behind a "+N more" button,
+ *   which opens the notification center of a `<tocsin-bell>` of the same client (a
+ *   cancelable, composed `tocsin-more` event), or without one shows them all here.
  * - `duration-urgent` (0 = stays until dismissed), `duration-high` (10000),
  *   `duration-medium` (6000), `duration-low` (4000): auto-dismiss delays in ms.
  * - `position`: `bottom-right` (default), `bottom-left`, `top-right`, `top-left`.
@@ -68,8 +71,10 @@ const STYLES = `${THEME}
 .esc .ack { border: 1px solid var(--_urgent); background: var(--_urgent); color: var(--_urgent-fg); font: inherit;
   font-weight: 600; border-radius: 6px; padding: 4px 10px; cursor: pointer; }
 .esc .ack:hover { filter: brightness(1.1); }
-.more { pointer-events: auto; align-self: flex-end; font-size: 13px; padding: 4px 10px; border-radius: 12px;
+.more { pointer-events: auto; align-self: flex-end; font: inherit; font-size: 13px; padding: 4px 10px;
+  border-radius: 12px; cursor: pointer;
   background: var(--_bg); color: var(--_muted); border: 1px solid var(--_border); box-shadow: var(--_shadow); }
+.more:hover { color: var(--_fg); }
 .more[hidden] { display: none; }
 /* Phones: toasts span the width; the close button is a 44 px touch target. */
 @media (max-width: 480px) {
@@ -79,12 +84,18 @@ const STYLES = `${THEME}
   .close { min-width: 44px; min-height: 44px; }
   .open { min-height: 44px; }
   .esc .ack { min-height: 44px; }
+  .more { min-height: 44px; padding: 4px 16px; }
+  /* Two lines of body at most, so two toasts leave the page usable. */
+  .body { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; }
 }
 @media (prefers-reduced-motion: no-preference) {
   .toast { animation: tocsin-toast-in .18s ease-out; }
   @keyframes tocsin-toast-in { from { opacity: 0; transform: translateY(8px) scale(.98); } }
 }
 `;
+
+/** Phones: the same breakpoint as the styles' phone rules. */
+const PHONE = matchMedia("(max-width: 480px)");
 
 export class TocsinToasts extends TocsinElement {
   static get observedAttributes() {
@@ -99,6 +110,8 @@ export class TocsinToasts extends TocsinElement {
     this.timers = new Map();
     this.hovered = false;
     this.focused = false;
+    /** "+N more" was pressed with no center to open: show the whole queue */
+    this.showAll = false;
     /** @type {N[]} */
     this.visible = [];
     /** @type {Map<string, ReturnType<typeof setInterval>>} countdowns of incident toasts */
@@ -130,7 +143,17 @@ export class TocsinToasts extends TocsinElement {
   }
 
   get maxVisible() {
-    return Math.max(1, Math.floor(this.numAttr("max-visible", 3)));
+    const n = Math.max(1, Math.floor(this.numAttr("max-visible", 3)));
+    return PHONE.matches ? Math.min(n, 2) : n;
+  }
+
+  /** "+N more": the center lists them; with no bell to open, show them all here. */
+  onMore() {
+    const ev = new CustomEvent("tocsin-more", { bubbles: true, composed: true, cancelable: true });
+    if (this.dispatchEvent(ev)) {
+      this.showAll = true;
+      if (this.state) this.update(this.state);
+    }
   }
 
   /** @param {N} n */
@@ -151,7 +174,8 @@ export class TocsinToasts extends TocsinElement {
     style.textContent = STYLES;
     this.alerts = h("div", { class: "region alerts", role: "alert", "aria-live": "assertive" });
     this.statuses = h("div", { class: "region statuses", role: "status", "aria-live": "polite" });
-    this.more = h("div", { class: "more", part: "more", hidden: true });
+    this.more = h("button", { type: "button", class: "more", part: "more", hidden: true,
+      onclick: () => this.onMore() });
     this.stack = h("div", {
       class: "stack", part: "stack", "aria-label": this.t("toast.region"),
       onmouseenter: () => { this.hovered = true; this.syncPause(); },
@@ -195,7 +219,8 @@ export class TocsinToasts extends TocsinElement {
     if (!this.alerts || !this.statuses || !this.more) return;
     const queue = s.toastQueue;
     if (this.centerOpen) for (const n of queue) if (!n.local) this.seenInCenter.add(n.id);
-    const visible = queue.slice(0, this.maxVisible);
+    if (queue.length <= this.maxVisible) this.showAll = false;
+    const visible = queue.slice(0, this.showAll ? queue.length : this.maxVisible);
     const ids = new Set(visible.map((n) => n.id));
     for (const [id, el] of this.els) {
       if (!ids.has(id)) {
