@@ -80,6 +80,9 @@ def row_json(r: Any, epoch: str) -> Json:
         url=r.url, actor=r.actor, source=r.source,
         data=orjson.loads(r.data) if r.data is not None else None, expires_at=r.expires_at,
     )
-    return with_silent(notification_json(r.id, r.seq, epoch, note, r.created_at, r.read_at,
-                             group_json(r.group_key, r.group_count, r.group_actors)),
-                       r.silent_reason)
+    j = with_silent(notification_json(r.id, r.seq, epoch, note, r.created_at, r.read_at,
+                                      group_json(r.group_key, r.group_count, r.group_actors)),
+                    r.silent_reason)
+    if r.snoozed_until is not None:  # only in a listing of snoozed rows
+        j["snoozedUntil"] = r.snoozed_until
+    return j

@@ -91,11 +91,23 @@ function feedItem(ev) {
   return li;
 }
 
+// "Caught up: …" is news, not a state: it leaves after a while (a later replay, with
+// another count, says so again).
+const CAUGHT_UP_MS = Number(params.get("caughtUpMs")) || 8000;
+let caughtUp = { count: 0, at: 0 };
+/** @type {ReturnType<typeof setTimeout>|undefined} */
+let caughtUpEnd;
+
 /** @param {any} s */
 function renderFeed(s) {
   stateEl.textContent = /** @type {any} */ (FEED_LABEL)[s.connectionStatus] ?? s.connectionStatus;
   stateEl.dataset.state = s.connectionStatus;
-  replayEl.hidden = !s.replayedCount;
+  if (s.replayedCount !== caughtUp.count) {
+    caughtUp = { count: s.replayedCount, at: Date.now() };
+    clearTimeout(caughtUpEnd);
+    if (s.replayedCount) caughtUpEnd = setTimeout(() => renderFeed(feed.state), CAUGHT_UP_MS + 50);
+  }
+  replayEl.hidden = !s.replayedCount || Date.now() - caughtUp.at > CAUGHT_UP_MS;
   replayEl.textContent = s.replayedCount
     ? `Caught up: ${s.replayedCount} update${s.replayedCount === 1 ? "" : "s"} arrived while you were away.` : "";
   list.replaceChildren(...s.events.slice(0, 60).map(feedItem));

@@ -129,6 +129,7 @@ li.group > .row { border-bottom: none; }
 .empty, .loading { padding: 24px 16px; text-align: center; color: var(--_muted); font-size: 14px; margin: 0; }
 .empty[hidden], .loading[hidden] { display: none; }
 .sentinel { height: 1px; }
+.backdrop { display: none; }
 /* Preferences replace the list in the same frame: the header stays, the section is the
    one scrolling region, and its scroll never chains to the page behind. */
 .prefs-slot { flex: 1 1 auto; min-height: 0; overflow-y: auto; overscroll-behavior: contain; }
@@ -147,8 +148,19 @@ li.group > .row { border-bottom: none; }
     padding-bottom: env(safe-area-inset-bottom);
   }
   .bell { width: 44px; height: 44px; }
-  .head { padding: 8px 8px 4px 16px; }
+  /* The sheet's header: title and Close on the first line, the two actions (unwrapped)
+     on the second. */
+  .head { padding: 8px 8px 4px 16px; flex-wrap: wrap; row-gap: 0; }
+  .head .close { order: 1; }
+  .head::after { content: ""; order: 2; flex-basis: 100%; }
+  .head :is(.prefs-btn, .all) { order: 3; }
+  .head button { white-space: nowrap; }
   .head button, .perm button { min-height: 44px; padding: 4px 12px; }
+  .filters select { font-size: 16px; }
+  /* Dims the page and takes its taps; with the page's scrolling locked (show()), nothing
+     behind the sheet moves or peeks out above it. */
+  .backdrop:not([hidden]) { display: block; position: fixed; inset: 0; z-index: 999;
+    background: rgba(16, 24, 40, .45); }
   .head .close { min-width: 44px; }
   .filters { gap: 4px 12px; }
   .filters select { min-height: 44px; }
@@ -169,6 +181,9 @@ ${PREFS_STYLES}
   @keyframes pop { from { opacity: 0; transform: translateY(-4px); } }
 }
 `;
+
+/** Phones: the same breakpoint as the styles' sheet rules. */
+const PHONE = matchMedia("(max-width: 480px)");
 
 /** Distinct values, first-seen order. @template T @param {T[]} xs @returns {T[]} */
 function unique(xs) {
@@ -227,6 +242,14 @@ export class TocsinBell extends TocsinElement {
     };
     // Escape closes the center even if focus somehow left it (the shadow root's key
     // handler only hears keys from inside).
+    // "+N more" under the toasts of this client: the center lists them all.
+    this.onMore = (/** @type {Event} */ e) => {
+      if (/** @type {any} */ (e.target)?.client !== this.client || !this.client) return;
+      e.preventDefault();
+      this.show();
+    };
+    /** @type {string|null} the page's own overflow while a phone sheet locks it */
+    this.pageOverflow = null;
     this.onDocKey = (/** @type {KeyboardEvent} */ e) => {
       if (this.expanded && e.key === "Escape" && !e.composedPath().includes(this)) this.hide();
     };
@@ -282,7 +305,9 @@ export class TocsinBell extends TocsinElement {
       h("label", null, this.unreadOnly, (this.unreadText = h("span", { text: this.t("bell.unreadOnly") }))),
       this.typeSel, this.sourceSel)),
     this.perm, this.pushRow, this.error, this.scroller);
-    root.append(style, this.button, this.panel);
+    this.backdrop = h("div", { class: "backdrop", "aria-hidden": "true", hidden: true,
+      onclick: () => this.hide() });
+    root.append(style, this.button, this.backdrop, this.panel);
     root.addEventListener("keydown", (e) => {
       if (this.expanded) this.onKey(/** @type {KeyboardEvent} */ (e));
     });
@@ -296,11 +321,14 @@ export class TocsinBell extends TocsinElement {
     super.connectedCallback();
     document.addEventListener("pointerdown", this.onDocPointer, true);
     document.addEventListener("keydown", this.onDocKey);
+    document.addEventListener("tocsin-more", this.onMore);
   }
 
   teardown() {
     document.removeEventListener("pointerdown", this.onDocPointer, true);
     document.removeEventListener("keydown", this.onDocKey);
+    document.removeEventListener("tocsin-more", this.onMore);
+    this.unlockPage();
     clearInterval(this.tick);
   }
 
@@ -312,6 +340,11 @@ export class TocsinBell extends TocsinElement {
     const rect = this.getBoundingClientRect();
     this.panel.classList.toggle("flip", rect.right < Math.min(400, innerWidth - 16) + 8);
     this.panel.hidden = false;
+    if (PHONE.matches) {
+      if (this.backdrop) this.backdrop.hidden = false;
+      this.pageOverflow = document.documentElement.style.overflow;
+      document.documentElement.style.overflow = "hidden";
+    }
     this.panel.scrollTop = 0;
     this.button?.setAttribute("aria-expanded", "true");
     this.render();
@@ -330,10 +363,19 @@ export class TocsinBell extends TocsinElement {
     // preferences section.
     if (this.prefsSlot && !this.prefsSlot.hidden) this.togglePrefs();
     this.panel.hidden = true;
+    this.unlockPage();
     this.button?.setAttribute("aria-expanded", "false");
     clearInterval(this.tick);
     if (refocus) this.button?.focus();
     this.dispatchEvent(new CustomEvent("tocsin-close", { bubbles: true, composed: true }));
+  }
+
+  /** Give the page its scrolling back (the phone sheet took it). */
+  unlockPage() {
+    if (this.backdrop) this.backdrop.hidden = true;
+    if (this.pageOverflow === null) return;
+    document.documentElement.style.overflow = this.pageOverflow;
+    this.pageOverflow = null;
   }
 
   toggle() {

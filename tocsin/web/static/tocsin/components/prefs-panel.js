@@ -106,6 +106,16 @@ export const PREFS_STYLES = `
 .prefs .status { font-size: 12px; color: var(--_muted); min-height: 1em; }
 .prefs .type-prefs { display: grid; gap: 4px; padding: 4px 0; border-top: 1px dashed var(--_border); }
 .prefs .type-prefs:first-of-type { border-top: none; }
+/* A type's rows: the label wraps in its column, its select stays beside it. */
+.prefs .type-prefs .row2 { display: grid; grid-template-columns: minmax(0, 1fr) auto; }
+/* Phones: 44 px targets, 16 px text in every control (iOS zooms into smaller inputs). */
+@media (max-width: 480px) {
+  .prefs label, .prefs legend { font-size: 16px; }
+  .prefs label { min-height: 44px; }
+  .prefs :is(button, select, input:not([type="checkbox"])) { min-height: 44px; font-size: 16px; }
+  .prefs input[type="checkbox"] { width: 22px; height: 22px; margin: 0; }
+  .prefs .type-prefs .row2 select { max-width: 46vw; }
+}
 `;
 
 /**
