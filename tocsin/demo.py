@@ -502,7 +502,8 @@ def install(app: FastAPI) -> None:
             for u in order]))
         opened = await service.escalation.open(PUBLISHER, name, [], NewNotification(
             type="incident", title="Incident: checkout API is returning errors",
-            body=f"{display(order[0])} is on call. Acknowledge to stop the escalation.",
+            # who holds it is each step's (data.escalation.targets), not the opener's
+            body="Acknowledge to stop the escalation.",
             priority="urgent", source="monitoring",
             url="https://status.example.com/incidents/checkout"))
         await service.add_topic_event(TOPIC, NewTopicEvent(

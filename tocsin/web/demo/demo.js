@@ -37,7 +37,10 @@ await token();
 const topic = /** @type {{topic: string}} */ (minted).topic;
 
 // Links in demo notifications point at example.com: open them in a new tab.
-const client = connect({ token, user, openUrl: (url) => window.open(url, "_blank", "noopener") });
+// People by name, not id, wherever the components mention them (who acknowledged, who
+// holds an incident, who is here).
+const client = connect({ token, user, openUrl: (url) => window.open(url, "_blank", "noopener"),
+  displayName: (u) => (USERS.includes(u) ? name(u) : null) });
 const feed = subscribeTopic({ token, user, topic });
 Object.assign(window, { tocsinClient: client, tocsinFeed: feed });
 // Who is online: <tocsin-presence> on the same feed (no extra connection).

@@ -248,6 +248,7 @@ export interface Catalogue {
   "digest.toast": PluralForms;
   "incident.countdown": string;
   "incident.escalating": string;
+  "incident.holder": string;
   "incident.ackedByYou": string;
   "incident.ackedBy": string;
   "incident.ackedByAt": string;

@@ -16,7 +16,7 @@
  * @module tocsin/components/bell
  */
 import { groupActors } from "../lib/attention.js";
-import { ackedText, incidentOf } from "../lib/incidents.js";
+import { ackedText, holderText, incidentOf } from "../lib/incidents.js";
 import { pushState, pushSupported, subscribePush, unsubscribePush } from "../lib/push.js";
 import { safeUrl } from "../tocsin.js";
 import { h, icon, ICON_BELL, ICON_CHECK, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
@@ -396,6 +396,7 @@ export class TocsinBell extends TocsinElement {
   /** @param {import("../tocsin.js").ClientState} s */
   update(s) {
     this.state = s;
+    this.relabel();
     const n = s.unreadCount;
     if (this.badge && this.button) {
       this.badge.hidden = n === 0;
@@ -425,7 +426,6 @@ export class TocsinBell extends TocsinElement {
     const focusRole = active?.dataset?.role;
     const wasInside = !!active && this.panel.contains(active);
 
-    this.relabel();
     this.fillSelect(/** @type {HTMLSelectElement} */ (this.typeSel), "type", this.t("bell.allTypes"),
       unique(s.notifications.map((n) => n.type).filter(Boolean)).sort());
     this.fillSelect(/** @type {HTMLSelectElement} */ (this.sourceSel), "source", this.t("bell.allSources"),
@@ -690,7 +690,8 @@ export class TocsinBell extends TocsinElement {
         ? h("span", { class: `tag ${n.priority}`, text: i18n.t(`priority.${n.priority}`) }) : null,
       n.source ? h("span", { class: "source", text: n.source }) : null,
       hasUrl ? h("span", { class: "link", text: i18n.t("row.opensLink") }) : null,
-      n.acked ? h("span", { class: "acked", text: ackedText(i18n, n.acked, client?.user ?? "", nameOf) }) : null,
+      n.acked ? h("span", { class: "acked", text: ackedText(i18n, n.acked, client?.user ?? "", nameOf) })
+        : incidentOf(n) ? h("span", { class: "holder", text: holderText(i18n, n, nameOf) }) : null,
       grouped ? h("span", { class: "group-by",
         text: phrased ? i18n.t("group.updates", { count: grouped })
           : `${who} · ${i18n.t("group.updates", { count: grouped })}` }) : null,

@@ -24,7 +24,7 @@
  * in another tab or by another recipient) it says who acknowledged.
  * @module tocsin/components/toasts
  */
-import { ackedText, countdownText, incidentOf, nextStepAt } from "../lib/incidents.js";
+import { ackedText, countdownText, holderText, incidentOf, nextStepAt } from "../lib/incidents.js";
 import { h, icon, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
 
 /** @typedef {import("../tocsin.js").TocsinNotification} N */
@@ -68,6 +68,7 @@ const STYLES = `${THEME}
   padding: 0 12px 10px; font-size: 13px; }
 .esc .countdown { color: var(--_urgent); font-variant-numeric: tabular-nums; }
 .esc .acked { color: var(--_muted); font-weight: 600; }
+.esc .holder { color: var(--_muted); }
 .esc .ack { border: 1px solid var(--_urgent); background: var(--_urgent); color: var(--_urgent-fg); font: inherit;
   font-weight: 600; border-radius: 6px; padding: 4px 10px; cursor: pointer; }
 .esc .ack:hover { filter: brightness(1.1); }
@@ -336,14 +337,16 @@ export class TocsinToasts extends TocsinElement {
       onclick: () => this.client?.ack(n.id),
     }, this.t("toast.ack"));
     const nextAt = nextStepAt(n);
+    const held = holderText(this.i18n, n, (u) => client?.displayName(u) ?? u);
+    const holder = held ? h("span", { class: "holder", text: held }) : null;
     if (nextAt === null) {
-      line.replaceChildren(ack);
+      line.replaceChildren(ack, ...(holder ? [holder] : []));
       return;
     }
     // A timer, not a live region: read on demand, never announced every second.
     const countdown = h("span", { class: "countdown", role: "timer", "aria-live": "off",
       text: countdownText(this.i18n, nextAt) });
-    line.replaceChildren(ack, countdown);
+    line.replaceChildren(ack, ...(holder ? [holder] : []), countdown);
     const tick = () => {
       countdown.textContent = countdownText(this.i18n, nextAt);
       if (Date.now() >= nextAt) this.stopTick(n.id);

@@ -43,6 +43,18 @@ export function formatDuration(ms) {
 /** @typedef {import("../tocsin.js").Translator} Translator */
 
 /**
+ * "Now with Bob": who holds an unacknowledged incident at its current step (the step's
+ * `targets`, by display name); "" when the server did not say.
+ * @param {Translator} i18n @param {TocsinNotification} n
+ * @param {(user: string) => string} [nameOf]
+ */
+export function holderText(i18n, n, nameOf = (u) => u) {
+  const esc = /** @type {{targets?: unknown}|null|undefined} */ (n.data?.escalation);
+  const targets = esc && Array.isArray(esc.targets) ? esc.targets.map(String).filter(Boolean) : [];
+  return targets.length ? i18n.t("incident.holder", { names: i18n.join(targets.map(nameOf)) }) : "";
+}
+
+/**
  * The countdown line of an unacknowledged incident toast.
  * @param {Translator} i18n
  * @param {number} nextAt ms since the epoch

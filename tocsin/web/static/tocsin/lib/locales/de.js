@@ -78,6 +78,7 @@ export default Object.freeze(/** @satisfies {Partial<import("../../tocsin.js").C
   "digest.toast": { one: "{count} Benachrichtigung während Ihrer Abwesenheit", other: "{count} Benachrichtigungen während Ihrer Abwesenheit" },
   "incident.countdown": "Eskaliert zur nächsten Bereitschaft in {time}",
   "incident.escalating": "Eskaliert zur nächsten Bereitschaft…",
+  "incident.holder": "Jetzt bei {names}",
   "incident.ackedByYou": "Von Ihnen bestätigt",
   "incident.ackedBy": "Bestätigt von {name}",
   "incident.ackedByAt": "Bestätigt von {name} um {time}",

@@ -92,6 +92,7 @@ export default Object.freeze(/** @satisfies {import("../../tocsin.js").Catalogue
   // incidents
   "incident.countdown": "Escalates to the next on-call in {time}",
   "incident.escalating": "Escalating to the next on-call…",
+  "incident.holder": "Now with {names}",
   "incident.ackedByYou": "Acknowledged by you",
   "incident.ackedBy": "Acknowledged by {name}",
   "incident.ackedByAt": "Acknowledged by {name} at {time}",

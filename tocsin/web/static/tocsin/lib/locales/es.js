@@ -78,6 +78,7 @@ export default Object.freeze(/** @satisfies {Partial<import("../../tocsin.js").C
   "digest.toast": { one: "{count} notificación mientras no estabas", other: "{count} notificaciones mientras no estabas" },
   "incident.countdown": "Escala a la siguiente guardia en {time}",
   "incident.escalating": "Escalando a la siguiente guardia…",
+  "incident.holder": "Ahora con {names}",
   "incident.ackedByYou": "Confirmado por ti",
   "incident.ackedBy": "Confirmado por {name}",
   "incident.ackedByAt": "Confirmado por {name} a las {time}",

@@ -78,6 +78,7 @@ export default Object.freeze(/** @satisfies {Partial<import("../../tocsin.js").C
   "digest.toast": { one: "{count} notification pendant votre absence", other: "{count} notifications pendant votre absence" },
   "incident.countdown": "Escalade vers l’astreinte suivante dans {time}",
   "incident.escalating": "Escalade vers l’astreinte suivante…",
+  "incident.holder": "Maintenant chez {names}",
   "incident.ackedByYou": "Pris en charge par vous",
   "incident.ackedBy": "Pris en charge par {name}",
   "incident.ackedByAt": "Pris en charge par {name} à {time}",

@@ -78,6 +78,7 @@ export default Object.freeze(/** @satisfies {Partial<import("../../tocsin.js").C
   "digest.toast": { other: "不在中の通知 {count} 件" },
   "incident.countdown": "{time} 後に次の当番へエスカレーション",
   "incident.escalating": "次の当番へエスカレーション中…",
+  "incident.holder": "現在の担当: {names}",
   "incident.ackedByYou": "あなたが対応済み",
   "incident.ackedBy": "{name} さんが対応済み",
   "incident.ackedByAt": "{name} さんが {time} に対応済み",
