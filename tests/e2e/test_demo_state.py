@@ -80,3 +80,44 @@ def test_an_incident_acknowledged_before_the_page_opened_shows_acknowledged(
         assert page.errors == []
     finally:
         ctx.close()
+
+
+def test_do_not_disturb_has_one_source_of_truth(browser: Any, demo: DemoProcess) -> None:
+    """Item 3: DND set in Preferences shows in the header at once, in this page and in
+    another browser (through the stream, not a 30 s poll); set in the other page's
+    header, it shows in this page's open Preferences; both word the time alike."""
+    need_chromium()
+    actx, a = open_as(browser, demo, "alice")
+    bctx, b = open_as(browser, demo, "alice")  # another browser: its own connection
+    try:
+        for p in (a, b):
+            p.wait_for_function("() => tocsinClient.state.preferences !== null")
+        a.locator("tocsin-bell button.bell").click()
+        a.locator("tocsin-bell .prefs-btn").click()
+        a.locator("tocsin-bell .prefs .dnd-hour").click()
+        for p in (a, b):
+            p.locator("#dnd[data-state=on]").wait_for(timeout=5000)
+        panel = a.locator("tocsin-bell .prefs .dnd-state")
+        panel.filter(has_text="On until").wait_for(timeout=5000)
+        for p in (a, b):
+            header = p.locator("#dnd-select option[value=on]").inner_text()
+            assert header == panel.inner_text(), (header, panel.inner_text())
+        before = panel.inner_text()
+        # The other page's header: the open Preferences here follow at once.
+        b.select_option("#dnd-select", "tomorrow")
+        a.wait_for_function(
+            "(was) => document.querySelector('tocsin-bell').shadowRoot"
+            ".querySelector('.prefs .dnd-state')?.textContent !== was", arg=before, timeout=5000)
+        after = panel.inner_text()
+        assert after.startswith("On until ")
+        assert a.locator("#dnd-select option[value=on]").inner_text() == after
+        b.locator("#dnd-select option[value=on]", has_text=after).wait_for(
+            state="attached", timeout=5000)
+        # Off in the panel: both headers say Off.
+        a.locator("tocsin-bell .prefs .dnd-off").click()
+        for p in (a, b):
+            p.locator("#dnd[data-state=off]").wait_for(timeout=5000)
+        assert a.errors == [] and b.errors == []
+    finally:
+        actx.close()
+        bctx.close()

@@ -246,24 +246,34 @@ const dndSel = /** @type {HTMLSelectElement} */ ($("dnd-select"));
 const dndOn = /** @type {HTMLOptionElement} */ (dndSel.querySelector('option[value="on"]'));
 /** @type {ReturnType<typeof setTimeout>|undefined} */
 let dndEnd;
-const clockText = (/** @type {number} */ t) => new Date(t).toLocaleTimeString([], {
-  hour: "2-digit", minute: "2-digit", ...(t - Date.now() < 120_000 ? { second: "2-digit" } : {}),
-});
-/** @param {import("/static/tocsin/tocsin.js").Preferences} p */
+/** @type {import("/static/tocsin/tocsin.js").Preferences|null} */
+let dndShown = null;
+/**
+ * The header shows the client's one copy of the preferences (`state.preferences`): a
+ * change in Preferences, another tab or another device shows here at once, worded as
+ * the Preferences panel words it.
+ * @param {import("/static/tocsin/tocsin.js").Preferences} p
+ */
 function showDnd(p) {
+  dndShown = p;
   const until = p.dnd ? Number(p.dnd.until) : 0;
   const on = until > Date.now();
+  const words = client.i18n();
   dndOn.hidden = !on;
-  dndOn.textContent = on ? `On until ${clockText(until)}` : "On";
+  dndOn.textContent = on ? words.t("dnd.onUntil", { time: words.when(until) }) : words.t("dnd.on");
   dndSel.value = on ? "on" : "off";
   dndBox.dataset.state = on ? "on" : "off";
   dndBox.dataset.until = on ? String(until) : "";
   clearTimeout(dndEnd);
-  if (on) dndEnd = setTimeout(refreshDnd, Math.min(until - Date.now() + 300, 2 ** 31 - 1));
+  // when it ends, the header says Off (nothing is saved then, so no event says so)
+  if (on) dndEnd = setTimeout(() => showDnd(p), Math.min(until - Date.now() + 300, 2 ** 31 - 1));
 }
+client.subscribe((s) => {
+  if (s.preferences && s.preferences !== dndShown) showDnd(s.preferences);
+});
 async function refreshDnd() {
   try {
-    showDnd(await client.preferences());
+    await client.preferences(); // state.preferences, then showDnd
   } catch { /* offline: keep what we show */ }
 }
 dndSel.addEventListener("change", async () => {
@@ -279,7 +289,7 @@ dndSel.addEventListener("change", async () => {
   dndSel.disabled = true;
   try {
     const current = await client.preferences(); // keep what the preferences panel set
-    showDnd(await client.savePreferences({ ...current, dnd: until ? { until } : null }));
+    await client.savePreferences({ ...current, dnd: until ? { until } : null });
   } catch {
     await refreshDnd();
   } finally {
@@ -287,8 +297,6 @@ dndSel.addEventListener("change", async () => {
   }
 });
 refreshDnd();
-setInterval(refreshDnd, 30_000); // changed in another tab or the preferences panel
-document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshDnd(); });
 
 // ---- a simulated quiet period -------------------------------------------------------
 const quietBtn = /** @type {HTMLButtonElement} */ ($("quiet"));

@@ -126,6 +126,12 @@ export interface ClientState {
   /** The last failure shown to the user (an undone action, a failed load). */
   readonly error: { message: string; at: number } | null;
   readonly user: string;
+  /**
+   * The user's preferences as last known: loaded by `preferences()`, replaced by
+   * `savePreferences()` and by the stream when they change in another tab or device
+   * (null until first loaded). Show do-not-disturb etc. from here, not from a copy.
+   */
+  readonly preferences: Preferences | null;
 }
 
 export interface ConnectOptions {

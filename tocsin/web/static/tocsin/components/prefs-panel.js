@@ -202,6 +202,24 @@ export function preferencesPanel(client, types, i18n = client.i18n()) {
     section.replaceChildren(dnd, quiet, typesSet, email, status);
   }
 
+  // One source of truth (issue 22): the client's `state.preferences`, which a save
+  // anywhere (the page's own DND control, another tab, another device) replaces.
+  // Redrawn in place: the focused control keeps focus.
+  const unsubscribe = client.subscribe((s) => {
+    if (!section.isConnected && prefs) {
+      unsubscribe();
+      return;
+    }
+    if (!prefs || !s.preferences || s.preferences === prefs) return;
+    prefs = s.preferences;
+    const root = /** @type {Document|ShadowRoot} */ (section.getRootNode());
+    const active = /** @type {HTMLElement|null} */ (root.activeElement);
+    const cls = active && section.contains(active) ? active.className.split(" ")[0] : "";
+    const said = status.textContent;
+    render();
+    status.textContent = said;
+    if (cls) /** @type {HTMLElement|null} */ (section.querySelector(`.${CSS.escape(cls)}`))?.focus();
+  });
   client.preferences().then((p) => {
     prefs = p;
     render();

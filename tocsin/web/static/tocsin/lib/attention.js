@@ -13,7 +13,7 @@ import { compareToasts, num } from "./util.js";
 /** @typedef {import("../tocsin.js").Preferences} Preferences */
 
 /** The stream events this module handles besides `notification`. */
-export const ATTENTION_EVENTS = ["updated", "snoozed", "digest"];
+export const ATTENTION_EVENTS = ["updated", "snoozed", "digest", "preferences"];
 
 /**
  * The host: the inbox client (lib/inbox.js), as far as this module touches it.
@@ -24,6 +24,7 @@ export const ATTENTION_EVENTS = ["updated", "snoozed", "digest"];
  * @property {{notify(n: TocsinNotification): void, close(id: string): void}} os
  * @property {(method: string, path: string, body?: unknown) => Promise<any>} http
  * @property {() => import("../tocsin.js").Translator} i18n
+ * @property {Preferences|null} prefs the preferences as last known
  */
 
 /** Whether a notification may interrupt (toast, OS notification). @param {TocsinNotification} n */
@@ -86,6 +87,9 @@ export function applyAttention(host, name, id, data) {
       host.os.close(String(nid));
     }
     if (data?.unreadCount != null) host.serverUnread = num(data.unreadCount);
+  } else if (name === "preferences") {
+    // saved in another tab or on another device (or this one: the same again)
+    if (data?.preferences) host.prefs = normalizePreferences(data.preferences);
   } else if (name === "digest") {
     const count = num(data?.count);
     if (count <= 0) return true;

@@ -39,6 +39,12 @@ export class TocsinClient extends LiveStore {
     if (!opts || !opts.token) throw new TypeError("connect(): a token is required");
     super(opts);
     this.pageSize = opts.pageSize ?? 30;
+    /**
+     * The user's preferences as last known (GET, a save, or the stream's `preferences`
+     * event): the one copy every control of the page shows (null until loaded).
+     * @type {import("../tocsin.js").Preferences|null}
+     */
+    this.prefs = null;
     /** @type {string|undefined} the components' language, if the app chose one */
     this.locale = opts.locale;
     /** @type {Partial<import("../tocsin.js").Catalogue>|undefined} the app's own wording */
@@ -211,6 +217,7 @@ export class TocsinClient extends LiveStore {
       permission: this.permission,
       error: this.error,
       user: this.user,
+      preferences: this.prefs,
     });
     return this.cached;
   }
@@ -340,14 +347,25 @@ export class TocsinClient extends LiveStore {
     }
   }
 
-  /** The user's preferences (docs/attention.md). */
-  preferences() {
-    return loadPreferences(this);
+  /** The user's preferences, fetched (docs/attention.md); `state.preferences` follows. */
+  async preferences() {
+    return this.keepPreferences(await loadPreferences(this));
   }
 
-  /** Store the user's preferences. @param {import("../tocsin.js").Preferences} p */
-  savePreferences(p) {
-    return savePreferences(this, p);
+  /**
+   * Store the user's preferences; `state.preferences` (every control showing them, in
+   * this tab at once, in the others and on other devices by the stream) follows.
+   * @param {import("../tocsin.js").Preferences} p
+   */
+  async savePreferences(p) {
+    return this.keepPreferences(await savePreferences(this, p));
+  }
+
+  /** @param {import("../tocsin.js").Preferences} p */
+  keepPreferences(p) {
+    this.prefs = p;
+    this.changed();
+    return p;
   }
 
   /** Take a toast off the stack (the notification stays in the inbox). @param {string} id */
