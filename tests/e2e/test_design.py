@@ -209,3 +209,22 @@ def test_row_actions_icons_rings_focus_and_hover(h: Harness) -> None:
     assert rings == ["none"] * 3
     icon_unread = page.evaluate(f"{ROOT}.querySelector('li.row .toggle path').getAttribute('d')")
     assert icon_unread != icon_read
+
+
+def test_phone_toasts_two_at_most_and_more_opens_the_center(h: Harness) -> None:
+    need_chromium()
+    user = fresh_user()
+    page = h.open(h.context(**PHONE), user, **KEEP)
+    for i in range(4):
+        h.publish(user, f"toast {i}", priority="high", body="A body long enough to wrap " * 4)
+    page.wait_for_function("() => tocsinClient.state.toastQueue.length === 4")
+    page.wait_for_function(f"() => {TOASTS}.querySelectorAll('.toast').length === 2")
+    stack = rect(page, f"{TOASTS}.querySelector('.stack')")
+    assert stack["height"] <= 740 * 0.4, stack
+    # "+2 more" is a button (Tab reaches it, Enter works); it opens the center.
+    more = page.locator("tocsin-toasts .more")
+    assert more.evaluate("el => el.tagName") == "BUTTON"
+    more.focus()
+    page.keyboard.press("Enter")
+    page.locator("tocsin-bell .panel").wait_for()
+    assert page.locator("tocsin-bell .list .open").count() == 4
