@@ -48,6 +48,8 @@ export interface TocsinNotification {
   silentReason?: "preferences" | "dnd" | "quiet_hours" | string;
   /** A group of publishes with one `groupKey` shown as this one row: docs/grouping.md. */
   group?: NotificationGroup | null;
+  /** In `snoozed()`: when it comes back (ms since the epoch). */
+  snoozedUntil?: number;
 }
 
 /**
@@ -151,7 +153,7 @@ export interface ConnectOptions {
   openUrl?: (url: string, notification: TocsinNotification) => void;
   /** First manual reconnect delay in ms (default 1000); doubles up to `backoffMax`. */
   backoffBase?: number;
-  /** Cap of the reconnect delay in ms (default 30000). */
+  /** Cap of the reconnect delay in ms (default 10000). */
   backoffMax?: number;
   /** ms a stream may take to open before the client falls back to long-polling (default 4000). */
   streamTimeout?: number;
@@ -412,6 +414,10 @@ export declare class TocsinClient extends EventTarget {
   ack(id: string): Promise<boolean>;
   /** Snooze until `until` (ms since the epoch); it comes back as a new notification event. */
   snooze(id: string, until: number): Promise<boolean>;
+  /** Bring a snoozed notification back now (undo); it returns as a notification event. */
+  unsnooze(id: string): Promise<boolean>;
+  /** What is snoozed now, newest first, each with `snoozedUntil` (not part of `state`). */
+  snoozed(): Promise<TocsinNotification[]>;
   /** GET /api/preferences (fields an older server lacks filled with the defaults). */
   preferences(): Promise<Preferences>;
   /** PUT /api/preferences; resolves to what the server stored. */
@@ -424,6 +430,8 @@ export declare class TocsinClient extends EventTarget {
   requestBrowserPermission(): Promise<NotificationPermission | "unsupported">;
   /** Re-read the newest page of history over HTTP. */
   refetch(): Promise<void>;
+  /** While `reconnecting`: try at once instead of after the backoff (`<tocsin-status>`'s "Retry now"). */
+  retry(): void;
   disconnect(): void;
 }
 

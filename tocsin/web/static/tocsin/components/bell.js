@@ -21,6 +21,7 @@ import { pushState, pushSupported, subscribePush, unsubscribePush } from "../lib
 import { safeUrl } from "../tocsin.js";
 import { h, icon, ICON_BELL, ICON_CHECK, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
 import { preferencesPanel, PREFS_STYLES } from "./prefs-panel.js";
+import { snoozedRow, snoozeMenu, SNOOZE_STYLES } from "./snooze.js";
 
 const ICON_BACK = "M20 11H7.8l5.6-5.6L12 4l-8 8 8 8 1.4-1.4L7.8 13H20z";
 const ICON_MORE = "M7.4 8.6 12 13.2l4.6-4.6L18 10l-6 6-6-6z";
@@ -28,7 +29,6 @@ const ICON_LESS = "M7.4 15.4 12 10.8l4.6 4.6L18 14l-6-6-6 6z";
 // "Mark as unread": an envelope, not the check that marks as read.
 const ICON_UNREAD = "M20 4H4a2 2 0 0 0-2 2v12a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V6a2 2 0 0 0-2-2zm0 4-8 5-8-5V6l8 5 8-5z";
 const ICON_SNOOZE = "M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20zm0 18a8 8 0 1 1 0-16 8 8 0 0 1 0 16zm.5-13H11v6l5.2 3.2.8-1.3-4.5-2.7z";
-const SNOOZE_MS = 3600_000;
 
 /** @typedef {import("../tocsin.js").TocsinNotification} N */
 
@@ -174,6 +174,7 @@ li.group > .row { border-bottom: none; }
   .bell, .actions button, .head .close { min-width: 44px; min-height: 44px; }
 }
 ${PREFS_STYLES}
+${SNOOZE_STYLES}
 .prefs-btn { font-size: 13px; }
 .group-by { font-size: 12px; }
 @media (prefers-reduced-motion: no-preference) {
@@ -226,7 +227,13 @@ export class TocsinBell extends TocsinElement {
     /** @type {import("../tocsin.js").Translator|null} the words the labels are in */
     this.labelled = null;
     this.expanded = false;
-    this.filters = { unread: false, type: "", source: "" };
+    this.filters = { unread: false, type: "", source: "", snoozed: false };
+    /** @type {string|null} the row whose snooze menu is open */
+    this.snoozeFor = null;
+    /** @type {N[]|null} the "Snoozed" list, read when that filter is on */
+    this.snoozedItems = null;
+    /** @type {{id: string, timer: ReturnType<typeof setTimeout>|undefined}} the last snooze, undoable */
+    this.undo = { id: "", timer: undefined };
     /** @type {Set<string>} groups the user expanded */
     this.openGroups = new Set();
     /** @type {import("../tocsin.js").ClientState|null} */
@@ -295,6 +302,10 @@ export class TocsinBell extends TocsinElement {
     this.empty = h("p", { class: "empty", hidden: true });
     this.loadingEl = h("p", { class: "loading", hidden: true, role: "status", text: this.t("bell.loading") });
     this.scroller = h("div", { class: "scroll" }, this.list, this.loadingEl, this.empty, this.sentinel);
+    this.snoozedOnly = h("input", { type: "checkbox", class: "snoozed-filter", onchange: () => this.setFilter() });
+    // "Snoozed until … · Undo": the confirmation of a snooze, in the center where it
+    // was made (toasts are hidden while the center is open).
+    this.undoBar = h("div", { class: "undo-bar", role: "status", hidden: true });
     this.panel = h("div", {
       id: "panel", class: "panel", part: "panel", role: "dialog", "aria-modal": "true",
       "aria-labelledby": "tocsin-title", hidden: true,
@@ -303,8 +314,9 @@ export class TocsinBell extends TocsinElement {
     this.prefsSlot,
     (this.filtersEl = h("div", { class: "filters", role: "group", "aria-label": this.t("bell.filters") },
       h("label", null, this.unreadOnly, (this.unreadText = h("span", { text: this.t("bell.unreadOnly") }))),
+      h("label", null, this.snoozedOnly, (this.snoozedText = h("span", { text: this.t("bell.snoozedOnly") }))),
       this.typeSel, this.sourceSel)),
-    this.perm, this.pushRow, this.error, this.scroller);
+    this.perm, this.pushRow, this.error, this.scroller, this.undoBar);
     this.backdrop = h("div", { class: "backdrop", "aria-hidden": "true", hidden: true,
       onclick: () => this.hide() });
     root.append(style, this.button, this.backdrop, this.panel);
@@ -359,6 +371,7 @@ export class TocsinBell extends TocsinElement {
   hide(refocus = true) {
     if (!this.expanded || !this.panel) return;
     this.expanded = false;
+    this.snoozeFor = null;
     // Reopened, the center shows its list from the top, never a half-scrolled
     // preferences section.
     if (this.prefsSlot && !this.prefsSlot.hidden) this.togglePrefs();
@@ -384,10 +397,13 @@ export class TocsinBell extends TocsinElement {
   }
 
   setFilter() {
+    const snoozed = !!this.snoozedOnly?.checked;
+    if (snoozed && !this.filters.snoozed) this.loadSnoozed();
     this.filters = {
       unread: !!this.unreadOnly?.checked,
       type: this.typeSel?.value ?? "",
       source: this.sourceSel?.value ?? "",
+      snoozed,
     };
     this.render();
     this.maybeLoadMore();
@@ -438,6 +454,10 @@ export class TocsinBell extends TocsinElement {
     }
 
     const f = this.filters;
+    if (f.snoozed) {
+      this.renderSnoozed(focusKey, focusRole);
+      return;
+    }
     const shown = s.notifications.filter((n) =>
       (!f.unread || !n.read) && (!f.type || n.type === f.type) && (!f.source || n.source === f.source));
     /** @type {(N|{group: string, items: N[]})[]} */
@@ -504,7 +524,7 @@ export class TocsinBell extends TocsinElement {
       [this.prefsBtn, "text", "bell.preferences"], [this.typeSel, "aria-label", "bell.filterType"],
       [this.sourceSel, "aria-label", "bell.filterSource"], [this.list, "aria-label", "bell.list"],
       [this.loadingEl, "text", "bell.loading"], [this.filtersEl, "aria-label", "bell.filters"],
-      [this.unreadText, "text", "bell.unreadOnly"],
+      [this.unreadText, "text", "bell.unreadOnly"], [this.snoozedText, "text", "bell.snoozedOnly"],
     ];
     for (const [el, attr, key] of labels) {
       if (!el) continue;
@@ -720,10 +740,12 @@ export class TocsinBell extends TocsinElement {
       title: n.read ? i18n.t("row.markUnread") : i18n.t("row.markRead"),
       onclick: () => (n.read ? client?.markUnread(n.id) : client?.markRead(n.id)),
     }, icon(n.read ? ICON_UNREAD : ICON_CHECK, 16));
+    const menuOpen = this.snoozeFor === n.id;
     const snooze = n.local ? null : h("button", {
       type: "button", class: "snooze", dataset: { key, role: "snooze" },
-      "aria-label": `Snooze “${n.title}” for 1 hour`, title: "Snooze for 1 hour",
-      onclick: () => this.snoozeRow(n.id),
+      "aria-label": i18n.t("row.snoozeLabel", { title: n.title }), title: i18n.t("row.snooze"),
+      "aria-haspopup": "menu", "aria-expanded": String(menuOpen),
+      onclick: () => this.toggleSnoozeMenu(n.id),
     }, icon(ICON_SNOOZE, 16));
     const dismiss = h("button", {
       type: "button", class: "dismiss", dataset: { key, role: "dismiss" },
@@ -737,20 +759,94 @@ export class TocsinBell extends TocsinElement {
     // Acknowledge on its own line under the text (CSS order): in the icon column it
     // stretched every icon button to its width. First in the DOM, so Tab reaches it next.
     ack ? h("div", { class: "incident-line" }, ack) : null,
-    h("span", { class: "actions" }, toggle, snooze, dismiss));
+    h("span", { class: "actions" }, toggle, snooze, dismiss),
+    menuOpen ? snoozeMenu(i18n, key, (until) => this.snoozeRow(n.id, until)) : null);
   }
 
-  /** Snooze for an hour, keeping keyboard focus in the list. @param {string} id */
-  snoozeRow(id) {
+  /** Open (and focus) or close a row's snooze menu. @param {string} id */
+  toggleSnoozeMenu(id) {
+    this.snoozeFor = this.snoozeFor === id ? null : id;
+    this.render();
+    const sel = `[data-key="${CSS.escape(`n:${id}`)}"]`;
+    /** @type {HTMLElement|null|undefined} */ (this.list?.querySelector(
+      this.snoozeFor ? `${sel}[data-role="snooze-0"]` : `${sel}[data-role="snooze"]`))?.focus();
+  }
+
+  /**
+   * Snooze until `until`, say so with an Undo, keep keyboard focus in the list.
+   * @param {string} id @param {number} until
+   */
+  snoozeRow(id, until) {
     const opens = this.openButtons();
     const i = opens.findIndex((b) => b.dataset.id === id);
     const next = opens[i + 1] ?? opens[i - 1];
-    this.client?.snooze(id, Date.now() + SNOOZE_MS);
+    this.snoozeFor = null;
+    this.client?.snooze(id, until);
+    this.showUndo(id, until);
     if (next) queueMicrotask(() => {
       const el = /** @type {HTMLElement|null} */ (this.list?.querySelector(
         `[data-key="${CSS.escape(String(next.dataset.key))}"][data-role="open"]`));
       el?.focus();
     });
+  }
+
+  /** "Snoozed until Mon 08:00 · Undo" for 10 s. @param {string} id @param {number} until */
+  showUndo(id, until) {
+    const bar = this.undoBar;
+    if (!bar) return;
+    clearTimeout(this.undo.timer);
+    this.undo.id = id;
+    const undo = h("button", {
+      type: "button", class: "undo", onclick: () => {
+        clearTimeout(this.undo.timer);
+        this.client?.unsnooze(id);
+        bar.replaceChildren(h("span", { text: this.t("snooze.undone") }));
+        this.undo.timer = setTimeout(() => { bar.hidden = true; }, 4000);
+        this.focusFallback();
+      },
+    }, this.t("snooze.undo"));
+    bar.replaceChildren(h("span", { text: this.t("snooze.done", { time: this.i18n.when(until) }) }), undo);
+    bar.hidden = false;
+    this.undo.timer = setTimeout(() => { bar.hidden = true; }, 10000);
+  }
+
+  /** Read the "Snoozed" list (again) and show it if that filter is on. */
+  loadSnoozed() {
+    const client = this.client;
+    if (!client) return;
+    client.snoozed().then((items) => {
+      this.snoozedItems = items;
+      if (this.filters.snoozed) this.render();
+    }, () => {
+      this.snoozedItems = [];
+      if (this.filters.snoozed) this.render();
+    });
+  }
+
+  /**
+   * The list while "Snoozed" is on: what is snoozed, each with when it comes back and
+   * "Wake now".
+   * @param {string|undefined} focusKey @param {string|undefined} focusRole
+   */
+  renderSnoozed(focusKey, focusRole) {
+    if (!this.list) return;
+    const items = this.snoozedItems;
+    const i18n = this.i18n;
+    this.list.replaceChildren(...(items ?? []).map((n) => snoozedRow(i18n, n, () => {
+      this.snoozedItems = (this.snoozedItems ?? []).filter((x) => x.id !== n.id);
+      this.client?.unsnooze(n.id).then(() => this.loadSnoozed());
+      this.render();
+      this.focusFallback();
+    })));
+    if (this.empty) {
+      this.empty.hidden = items === null || items.length > 0;
+      this.empty.textContent = this.t("bell.noSnoozed");
+    }
+    if (this.loadingEl) this.loadingEl.hidden = items !== null;
+    if (focusKey) {
+      /** @type {HTMLElement|null} */ (this.list.querySelector(
+        `[data-key="${CSS.escape(focusKey)}"][data-role="${focusRole ?? "wake"}"]`))?.focus();
+    }
   }
 
   /** @param {string} id */
@@ -813,10 +909,35 @@ export class TocsinBell extends TocsinElement {
       .filter((b) => !b.closest("[hidden]"));
   }
 
+  /**
+   * Keys inside a row's snooze menu: arrows move between its items, Escape closes it
+   * (not the center) and returns to its button. True when the key was the menu's.
+   * @param {KeyboardEvent} e @param {HTMLElement|null} active
+   */
+  onMenuKey(e, active) {
+    const menu = active?.closest(".snooze-menu");
+    if (!menu || !this.snoozeFor) return false;
+    const items = /** @type {HTMLElement[]} */ ([...menu.querySelectorAll("button")]);
+    const i = items.indexOf(/** @type {HTMLElement} */ (active));
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      items[(i + (e.key === "ArrowDown" ? 1 : items.length - 1)) % items.length]?.focus();
+      return true;
+    }
+    if (e.key === "Escape") {
+      e.preventDefault();
+      e.stopPropagation();
+      this.toggleSnoozeMenu(this.snoozeFor);
+      return true;
+    }
+    return false;
+  }
+
   /** @param {KeyboardEvent} e */
   onKey(e) {
     const root = /** @type {ShadowRoot} */ (this.shadowRoot);
     const active = /** @type {HTMLElement|null} */ (root.activeElement);
+    if (this.onMenuKey(e, active)) return;
     if (e.key === "Escape") {
       e.preventDefault();
       e.stopPropagation();

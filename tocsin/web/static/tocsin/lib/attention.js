@@ -211,3 +211,19 @@ export async function snooze(host, id, until) {
     throw err;
   }
 }
+
+/**
+ * Bring a snoozed notification back now (`DELETE …/snooze`): the server sends it again
+ * as a `notification` event, which puts the row back.
+ * @param {AttentionHost} host @param {string} id
+ */
+export async function unsnooze(host, id) {
+  await host.http("DELETE", `/api/notifications/${encodeURIComponent(id)}/snooze`);
+  return true;
+}
+
+/** What is snoozed now (`?snoozed=true`), newest first. @param {AttentionHost} host */
+export async function listSnoozed(host) {
+  const page = await host.http("GET", "/api/notifications?snoozed=true&limit=200");
+  return /** @type {TocsinNotification[]} */ (Array.isArray(page?.items) ? page.items : []);
+}

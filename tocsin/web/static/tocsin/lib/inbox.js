@@ -11,8 +11,8 @@
  */
 import { Actions, coveredBy } from "./actions.js";
 import {
-  applyAttention, ATTENTION_EVENTS, interrupts, loadPreferences, replaceNotification,
-  savePreferences, snooze,
+  applyAttention, ATTENTION_EVENTS, interrupts, listSnoozed, loadPreferences, replaceNotification,
+  savePreferences, snooze, unsnooze,
 } from "./attention.js";
 import { compareIds, cursorAfter } from "./ids.js";
 import { pageLocale, translator } from "./i18n.js";
@@ -323,6 +323,25 @@ export class TocsinClient extends LiveStore {
     } finally {
       this.changed();
     }
+  }
+
+  /**
+   * Bring a snoozed notification back now (undo, "Wake now"); the row returns through
+   * the stream. False (and a message) if the server refused.
+   * @param {string} id @returns {Promise<boolean>}
+   */
+  async unsnooze(id) {
+    try {
+      return await unsnooze(this, id);
+    } catch (err) {
+      this.fail(this.i18n().t("error.snooze", { error: err instanceof Error ? err.message : String(err) }));
+      return false;
+    }
+  }
+
+  /** What is snoozed now (a fresh read, not part of `state`). */
+  snoozed() {
+    return listSnoozed(this);
   }
 
   /**
