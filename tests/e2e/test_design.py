@@ -5,11 +5,13 @@ the small states."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Harness, fresh_user
+from tests.e2e.conftest import Harness, fresh_user, wait_connected
+from tests.support.server import start_server
 from tests.support.services import need_chromium
 
 pytestmark = pytest.mark.browser
@@ -228,3 +230,28 @@ def test_phone_toasts_two_at_most_and_more_opens_the_center(h: Harness) -> None:
     page.keyboard.press("Enter")
     page.locator("tocsin-bell .panel").wait_for()
     assert page.locator("tocsin-bell .list .open").count() == 4
+
+
+def test_reconnecting_offers_retry_now(tmp_path: Path, browser: Any) -> None:
+    """Issue 22 item 14: "Reconnecting…" has a "Retry now" that reconnects at once once
+    the server is back, instead of after the backoff."""
+    need_chromium()
+    srv = start_server(tmp_path, extra=["--retry-ms", "300"])
+    h = Harness(srv, browser)
+    try:
+        user = fresh_user()
+        page = h.open(h.context(), user, backoffBase=8000)  # the next try is 8-16 s away
+        port = srv.port
+        srv.stop()
+        retry = page.locator("tocsin-status .banner button.retry")
+        retry.wait_for(timeout=10_000)
+        page.wait_for_timeout(1000)  # EventSource's own retry failed: the backoff runs
+        srv = start_server(tmp_path, port=port, extra=["--retry-ms", "300"])
+        h.srv = srv
+        retry.focus()
+        page.keyboard.press("Enter")
+        wait_connected(page, timeout=4000)
+        page.locator("tocsin-status .banner").wait_for(state="hidden")
+    finally:
+        h.close()
+        srv.stop()
