@@ -199,3 +199,16 @@ def test_demo_start_prints_no_smtp_chatter(demo: DemoProcess) -> None:
     """Issue 22 item 14: the SMTP sink's connection lines (aiosmtpd's "mail.log" INFO)."""
     log = demo.log()
     assert "Available AUTH" not in log and "Peer:" not in log and "mail.log" not in log, log
+
+
+def test_presence_says_what_the_avatars_are(browser: Any, demo: DemoProcess) -> None:
+    """Issue 22 item 14: a visible label beside the avatars, tooltips with names."""
+    page = open_page(browser, demo, "light", DESKTOP)
+    try:
+        page.locator("#feed-presence li[data-user='alice']").wait_for()
+        caption = page.locator("#feed-presence .caption")
+        assert caption.is_visible() and "here" in caption.inner_text()
+        assert page.locator("#feed-presence li[data-user='alice']").get_attribute("title") \
+            == "Alice"
+    finally:
+        page.context.close()

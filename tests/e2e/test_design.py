@@ -255,3 +255,19 @@ def test_reconnecting_offers_retry_now(tmp_path: Path, browser: Any) -> None:
     finally:
         h.close()
         srv.stop()
+
+
+def test_a_two_digit_badge_leaves_the_bell_visible(h: Harness) -> None:
+    need_chromium()
+    user = fresh_user()
+    page = h.open(h.context(), user)
+    for i in range(12):
+        h.publish(user, f"n{i}")
+    page.wait_for_function(f"() => {ROOT}.querySelector('.badge').textContent === '12'")
+    covered = page.evaluate(f"""() => {{
+      const b = {ROOT}.querySelector('.badge').getBoundingClientRect();
+      const i = {ROOT}.querySelector('.bell svg').getBoundingClientRect();
+      const w = Math.max(0, Math.min(b.right, i.right) - Math.max(b.left, i.left));
+      const h = Math.max(0, Math.min(b.bottom, i.bottom) - Math.max(b.top, i.top));
+      return w * h / (i.width * i.height); }}""")
+    assert covered < 0.15, covered

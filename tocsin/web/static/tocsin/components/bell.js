@@ -41,9 +41,12 @@ const STYLES = `${THEME}
 }
 .bell:hover { background: var(--_hover-bg); }
 .badge {
-  position: absolute; top: 2px; right: 0; min-width: 18px; height: 18px; padding: 0 5px;
-  border-radius: 9px; background: var(--_badge-bg); color: var(--_badge-fg);
-  font-size: 11px; font-weight: 700; line-height: 18px; text-align: center;
+  /* On the bell's corner, ringed in the background colour: a two-digit count at 18 px
+     over the icon's middle hid most of the bell. */
+  position: absolute; top: -3px; right: -7px; min-width: 16px; height: 16px; padding: 0 4px;
+  border-radius: 8px; background: var(--_badge-bg); color: var(--_badge-fg);
+  box-shadow: 0 0 0 2px var(--_bg);
+  font-size: 10px; font-weight: 700; line-height: 16px; text-align: center;
 }
 .badge[hidden] { display: none; }
 .panel {

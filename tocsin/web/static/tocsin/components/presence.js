@@ -14,7 +14,9 @@ import { TopicPresence } from "../lib/presence.js";
 import { h, THEME } from "./common.js";
 
 const STYLES = `${THEME}
-:host { display: inline-block; }
+:host { display: inline-flex; align-items: center; gap: 8px; flex-wrap: wrap; }
+.caption { color: var(--_muted); font-size: 13px; }
+.caption:empty { display: none; }
 ul { display: flex; flex-wrap: wrap; gap: 4px; margin: 0; padding: 0; list-style: none; align-items: center; }
 li { display: inline-flex; }
 .avatar { width: 30px; height: 30px; border-radius: 50%; display: inline-flex; align-items: center;
@@ -66,7 +68,9 @@ export class TocsinPresence extends HTMLElement {
       style.textContent = STYLES;
       this.list = h("ul", { part: "list", "aria-label": this.i18n.t("presence.nobody") });
       this.live = h("span", { class: "sr-only", role: "status", "aria-live": "polite" });
-      root.append(style, this.list, this.live);
+      // The count, visible: the avatars alone did not say what they were.
+      this.caption = h("span", { class: "caption", part: "caption", "aria-hidden": "true" });
+      root.append(style, this.list, this.caption, this.live);
     }
     this.start();
   }
@@ -149,5 +153,6 @@ export class TocsinPresence extends HTMLElement {
     }
     if (n === 0) items.push(h("li", { class: "empty", text: t.t("presence.nobody") }));
     this.list.replaceChildren(...items);
+    if (this.caption) this.caption.textContent = n ? t.t("presence.count", { count: n }) : "";
   }
 }
