@@ -121,3 +121,55 @@ def test_do_not_disturb_has_one_source_of_truth(browser: Any, demo: DemoProcess)
     finally:
         actx.close()
         bctx.close()
+
+
+def set_preferences(demo: DemoProcess, user: str, **changes: Any) -> None:
+    auth = {"Authorization": f"Bearer {token(demo, user)}"}
+    prefs = httpx.get(f"{demo.url}/api/preferences", headers=auth, timeout=10).json()
+    prefs.pop("defaults", None)
+    r = httpx.put(f"{demo.url}/api/preferences", headers=auth, json={**prefs, **changes},
+                  timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def test_the_quiet_period_says_what_the_server_decided(browser: Any, demo: DemoProcess) -> None:
+    """Item 13: a like made silent by a per-type preference is not counted as held for
+    the summary (before: "3 arrived silently" and a digest of 2); with quiet hours
+    covering the end of the DND, no "Quiet period over" claim (before: it came, and no
+    summary)."""
+    need_chromium()
+    set_preferences(demo, "bob", types={"like": {"channels": ["inbox"], "minPriority": "low"}})
+    ctx, page = open_as(browser, demo, "bob")
+    try:
+        page.goto(f"{demo.url}/?user=bob&quietSeconds=3")
+        page.wait_for_function("() => window.tocsinClient?.state.connectionStatus === 'connected'")
+        page.locator("#quiet").click()
+        out = page.locator("#quiet-result")
+        out.filter(has_text="Do not disturb for 3 s").wait_for()
+        said = out.inner_text()
+        assert "2 notifications held silently for one summary" in said, said
+        assert "1 silent by your preferences" in said, said
+        out.filter(has_text="Quiet period over: one summary toast for 2 notifications").wait_for()
+        digest = page.locator("tocsin-toasts .toast",
+                              has_text="2 notifications while you were away")
+        digest.wait_for()
+        assert page.errors == []
+    finally:
+        ctx.close()
+    now = time.gmtime()
+    start = f"{(now.tm_hour - 1) % 24:02d}:00"
+    end = f"{(now.tm_hour + 2) % 24:02d}:00"
+    set_preferences(demo, "carol", quietHours={"timezone": "UTC", "start": start, "end": end})
+    ctx, page = open_as(browser, demo, "carol")
+    try:
+        page.goto(f"{demo.url}/?user=carol&quietSeconds=2")
+        page.wait_for_function("() => window.tocsinClient?.state.connectionStatus === 'connected'")
+        page.locator("#quiet").click()
+        out = page.locator("#quiet-result")
+        out.filter(has_text="Your quiet hours go on until").wait_for()
+        page.wait_for_timeout(3500)  # past the DND's end
+        assert "Quiet period over" not in out.inner_text()
+        assert page.locator("tocsin-toasts .toast.digest").count() == 0
+        assert page.errors == []
+    finally:
+        ctx.close()

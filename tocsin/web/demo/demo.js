@@ -299,6 +299,23 @@ dndSel.addEventListener("change", async () => {
 refreshDnd();
 
 // ---- a simulated quiet period -------------------------------------------------------
+/** "1 notification", "3 notifications". @param {number} n @param {string} what */
+const plural = (n, what) => `${n} ${what}${n === 1 ? "" : "s"}`;
+/**
+ * What happened to the notifications, by the server's decisions.
+ * @param {{reasons: Record<string, number>, skipped: number, interrupting: number}} reply
+ */
+function quietOutcome(reply) {
+  const r = reply.reasons ?? {};
+  const held = (r.dnd ?? 0) + (r.quiet_hours ?? 0);
+  const parts = [];
+  if (held) parts.push(`${plural(held, "notification")} held silently for one summary`);
+  if (r.preferences) parts.push(`${r.preferences} silent by your preferences for its type (not in the summary)`);
+  if (reply.interrupting) parts.push(`${reply.interrupting} interrupted anyway (urgent)`);
+  if (reply.skipped) parts.push(`${reply.skipped} not delivered (your preferences)`);
+  if (!held) parts.push("nothing waits for a summary, so none will come");
+  return `${parts.join("; ")}.`;
+}
 const quietBtn = /** @type {HTMLButtonElement} */ ($("quiet"));
 quietBtn.addEventListener("click", async () => {
   const out = $("quiet-result");
@@ -314,12 +331,22 @@ quietBtn.addEventListener("click", async () => {
       out.textContent = `Not started: ${reply.error?.message ?? r.status}`;
       return;
     }
-    out.textContent = `Do not disturb for ${seconds} s: ${reply.silent} notifications arrived silently…`;
+    // Every claim below is what the server decided for each notification (the reply),
+    // never what the scenario expected: quiet hours, per-type preferences and urgency
+    // change the outcome.
+    out.textContent = `Do not disturb for ${seconds} s: ${quietOutcome(reply)}`;
     await refreshDnd();
+    const digest = reply.digest;
+    if (!digest) return;
+    const words = client.i18n();
+    if (digest.at > reply.until + 1000) {
+      out.textContent += ` Your quiet hours go on until ${words.when(digest.at)}: the summary comes then.`;
+      return;
+    }
     setTimeout(() => {
-      out.textContent = "Quiet period over: one summary toast instead of the interruptions.";
-      refreshDnd();
-    }, Math.max(0, reply.until - Date.now()) + 300);
+      out.textContent = `Quiet period over: one summary toast for ${plural(digest.count, "notification")}` +
+        " instead of the interruptions.";
+    }, Math.max(0, digest.at - Date.now()) + 300);
   } catch {
     out.textContent = "Not started: the server is unreachable.";
   } finally {
