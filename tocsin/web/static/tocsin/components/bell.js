@@ -43,20 +43,22 @@ const STYLES = `${THEME}
 .badge {
   /* On the bell's corner, ringed in the background colour: a two-digit count at 18 px
      over the icon's middle hid most of the bell. */
-  position: absolute; top: -3px; right: -7px; min-width: 16px; height: 16px; padding: 0 4px;
+  position: absolute; top: -3px; inset-inline-end: -7px; min-width: 16px; height: 16px; padding: 0 4px;
   border-radius: 8px; background: var(--_badge-bg); color: var(--_badge-fg);
   box-shadow: 0 0 0 2px var(--_bg);
   font-size: 10px; font-weight: 700; line-height: 16px; text-align: center;
 }
 .badge[hidden] { display: none; }
 .panel {
-  position: absolute; top: calc(100% + 8px); right: 0; z-index: 1000;
+  position: absolute; top: calc(100% + 8px); inset-inline-end: 0; z-index: 1000;
   width: min(400px, calc(100vw - 16px)); max-height: min(72vh, 640px);
   display: flex; flex-direction: column; background: var(--_bg); color: var(--_fg);
   border: 1px solid var(--_border); border-radius: var(--_radius); box-shadow: var(--_shadow);
-  overflow: hidden; overscroll-behavior: contain; text-align: left;
+  overflow: hidden; overscroll-behavior: contain; text-align: start;
 }
-:host([align="left"]) .panel, .panel.flip { right: auto; left: 0; }
+:host([align="left"]) .panel { right: auto; left: 0; }
+/* opened towards the side with room: the inline start (mirrors under dir="rtl") */
+.panel.flip { inset-inline-end: auto; inset-inline-start: 0; }
 .panel[hidden] { display: none; }
 .head { display: flex; align-items: center; gap: 8px; padding: 12px 12px 8px 16px; }
 .head h2 { margin: 0; font-size: 16px; flex: 1; }
@@ -72,10 +74,16 @@ const STYLES = `${THEME}
 .filters select { font: inherit; font-size: 13px; padding: 2px 4px; border-radius: 6px;
   border: 1px solid var(--_border); background: var(--_bg); color: var(--_fg); }
 .filters label { display: inline-flex; gap: 4px; align-items: center; }
-.perm { padding: 8px 16px; font-size: 13px; color: var(--_muted); border-bottom: 1px solid var(--_border); }
+.perm { padding: 6px 12px 6px 16px; font-size: 13px; color: var(--_muted); border-bottom: 1px solid var(--_border);
+  display: flex; align-items: center; gap: 8px; }
 .perm:empty { display: none; }
-.perm p { margin: 0; }
-.push-perm { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 8px; }
+.perm p { margin: 0; flex: 1; }
+.perm .perm-dismiss { margin-left: auto; border: none; color: var(--_muted); }
+.perm .push-error { color: var(--_warn-fg); }
+.push-perm { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 8px; padding: 0 14px 12px; font-size: 13px; }
+.push-perm:empty { display: none; }
+.push-perm button { border: 1px solid var(--_border); background: transparent; border-radius: 6px;
+  padding: 4px 8px; cursor: pointer; font-size: 13px; }
 .push-perm button[aria-pressed="true"] { border-color: var(--_accent); color: var(--_accent); }
 .push-perm .push-state { font-size: 12px; }
 .push-perm .push-error { flex-basis: 100%; color: var(--_warn-fg); }
@@ -87,7 +95,8 @@ ul { list-style: none; margin: 0; padding: 0; }
 .row.unread { background: var(--_unread-bg); }
 .open {
   flex: 1; min-width: 0; display: grid; grid-template-columns: 10px 1fr; column-gap: 10px;
-  text-align: left; border: none; background: transparent; padding: 10px 8px 10px 14px; cursor: pointer;
+  text-align: start; border: none; background: transparent; padding-block: 10px;
+  padding-inline: 14px 8px; cursor: pointer;
 }
 /* The whole row lights up, action buttons included. */
 .row:hover { background: var(--_hover-bg); }
@@ -126,7 +135,7 @@ li.group > .row { border-bottom: none; }
 .count { font-size: 12px; color: var(--_muted); }
 .expand { display: inline-flex; align-items: center; gap: 2px; font-size: 12px; color: var(--_accent);
   font-weight: 600; }
-.children { border-top: 1px dashed var(--_border); padding-left: 18px; }
+.children { border-top: 1px dashed var(--_border); padding-inline-start: 18px; }
 .children[hidden] { display: none; }
 .children .row:last-child { border-bottom: none; }
 .empty, .loading { padding: 24px 16px; text-align: center; color: var(--_muted); font-size: 14px; margin: 0; }
@@ -185,6 +194,21 @@ ${SNOOZE_STYLES}
   @keyframes pop { from { opacity: 0; transform: translateY(-4px); } }
 }
 `;
+
+const PROMPT_KEY = "tocsin:notifications-prompt";
+/** Whether the user answered the notifications prompt with "Not now" in this browser. */
+function promptDismissed() {
+  try {
+    return localStorage.getItem(PROMPT_KEY) === "dismissed";
+  } catch {
+    return false;
+  }
+}
+function dismissPrompt() {
+  try {
+    localStorage.setItem(PROMPT_KEY, "dismissed");
+  } catch { /* private mode: for this page only */ }
+}
 
 /** Phones: the same breakpoint as the styles' sheet rules. */
 const PHONE = matchMedia("(max-width: 480px)");
@@ -298,7 +322,7 @@ export class TocsinBell extends TocsinElement {
     this.typeSel = h("select", { "aria-label": this.t("bell.filterType"), onchange: () => this.setFilter() });
     this.sourceSel = h("select", { "aria-label": this.t("bell.filterSource"), onchange: () => this.setFilter() });
     this.perm = h("div", { class: "perm" });
-    this.pushRow = h("div", { class: "perm push-perm" });
+    this.pushRow = h("div", { class: "push-perm" });
     this.error = h("div", { class: "error", role: "alert" });
     this.list = h("ul", { class: "list", "aria-label": this.t("bell.list") });
     this.sentinel = h("div", { class: "sentinel", "aria-hidden": "true" });
@@ -319,7 +343,7 @@ export class TocsinBell extends TocsinElement {
       h("label", null, this.unreadOnly, (this.unreadText = h("span", { text: this.t("bell.unreadOnly") }))),
       h("label", null, this.snoozedOnly, (this.snoozedText = h("span", { text: this.t("bell.snoozedOnly") }))),
       this.typeSel, this.sourceSel)),
-    this.perm, this.pushRow, this.error, this.scroller, this.undoBar);
+    this.perm, this.error, this.scroller, this.undoBar);
     this.backdrop = h("div", { class: "backdrop", "aria-hidden": "true", hidden: true,
       onclick: () => this.hide() });
     root.append(style, this.button, this.backdrop, this.panel);
@@ -353,7 +377,9 @@ export class TocsinBell extends TocsinElement {
     this.expanded = true;
     // Open towards the side with room: a bell near the left edge opens rightwards.
     const rect = this.getBoundingClientRect();
-    this.panel.classList.toggle("flip", rect.right < Math.min(400, innerWidth - 16) + 8);
+    const need = Math.min(400, innerWidth - 16) + 8;
+    const rtl = getComputedStyle(this).direction === "rtl";
+    this.panel.classList.toggle("flip", rtl ? innerWidth - rect.left < need : rect.right < need);
     this.panel.hidden = false;
     if (PHONE.matches) {
       if (this.backdrop) this.backdrop.hidden = false;
@@ -551,7 +577,7 @@ export class TocsinBell extends TocsinElement {
     if (this.titleEl) this.titleEl.textContent = open ? this.t("bell.preferences") : this.t("bell.title");
     if (open) {
       const types = [...new Set((this.state?.notifications ?? []).map((n) => n.type).filter(Boolean))];
-      slot.replaceChildren(preferencesPanel(this.client, types, this.i18n));
+      slot.replaceChildren(preferencesPanel(this.client, types, this.i18n), this.pushRow ?? "");
       slot.scrollTop = 0;
       // The section loads asynchronously and the Preferences button is hidden while it
       // shows: focus the way back, the next Tab enters the section.
@@ -591,22 +617,42 @@ export class TocsinBell extends TocsinElement {
     const perm = this.perm;
     const client = this.client;
     if (!perm || !client) return;
+    // One compact prompt for both permissions (in-tab alerts and Web Push), dismissible
+    // ("Not now" is remembered in this browser); the on/off switch for Web Push lives in
+    // Preferences. Two permanent bars pushed the list down on every open.
+    const p = this.push;
+    const offer = p.state === "unsubscribed";
     let want = "";
-    if (s.permission === "unsupported" || s.permission === "granted") want = "";
-    else if (client.permissionDenied) want = "denied";
-    else want = "ask";
-    if (perm.dataset.mode === want) return;
-    perm.dataset.mode = want;
+    if (client.permissionDenied || p.state === "denied") want = "denied";
+    else if (s.permission === "default" || (s.permission === "unsupported" && offer)) want = "ask";
+    else if (s.permission === "granted" && offer) want = "offer";
+    if (want !== "denied" && p.error) want = "error";
+    if (want && promptDismissed()) want = "";
+    const key = `${want}|${p.busy}|${p.error}|${PHONE.matches}`;
+    if (perm.dataset.mode === key) return;
+    perm.dataset.mode = key;
+    const notNow = h("button", { type: "button", class: "perm-dismiss", onclick: () => {
+      dismissPrompt();
+      perm.dataset.mode = "";
+      if (this.state) this.renderPermission(this.state);
+      this.focusFallback();
+    } }, this.t("perm.dismiss"));
     if (want === "ask") {
+      // Phones have no desktop: say "notifications" there.
       perm.replaceChildren(h("button", {
-        type: "button", class: "enable",
-        onclick: () => client.requestBrowserPermission(),
-      }, this.t("perm.enable")));
+        type: "button", class: "enable", disabled: p.busy,
+        // Web Push asks for the same permission: one click turns on both where it can.
+        onclick: () => (offer ? this.togglePush(false) : client.requestBrowserPermission()),
+      }, this.t(PHONE.matches ? "perm.enablePhone" : "perm.enable")), notNow);
+    } else if (want === "offer") {
+      perm.replaceChildren(h("button", {
+        type: "button", class: "push-toggle", "aria-pressed": "false", disabled: p.busy,
+        onclick: () => this.togglePush(false),
+      }, this.t("push.toggle")), notNow);
     } else if (want === "denied") {
-      perm.replaceChildren(h("p", {
-        class: "denied",
-        text: this.t("perm.denied"),
-      }));
+      perm.replaceChildren(h("p", { class: "denied", text: this.t("perm.denied") }), notNow);
+    } else if (want === "error") {
+      perm.replaceChildren(h("p", { class: "push-error", role: "alert", text: p.error }), notNow);
     } else {
       perm.replaceChildren();
     }
@@ -659,9 +705,11 @@ export class TocsinBell extends TocsinElement {
   renderPush() {
     const row = this.pushRow;
     const p = this.push;
+    if (this.state) this.renderPermission(this.state);
     if (!row) return;
-    // Unsupported: nothing; blocked: the desktop-notifications line above explains it.
-    if (!p.state || p.state === "unsupported" || (p.state === "denied" && !p.error)) {
+    // The switch, in Preferences, once this browser can be subscribed (the prompt above
+    // the list offers it first); blocked or unsupported: nothing, the prompt says why.
+    if (p.state !== "subscribed" && p.state !== "unsubscribed") {
       row.replaceChildren();
       return;
     }
@@ -673,8 +721,7 @@ export class TocsinBell extends TocsinElement {
       onclick: () => this.togglePush(on),
     }, this.t("push.toggle"));
     const said = p.busy ? this.t("push.working") : on ? this.t("push.on") : this.t("push.off");
-    row.replaceChildren(btn, h("span", { id: "tocsin-push-state", class: "push-state", text: said }),
-      ...(p.error ? [h("p", { class: "push-error", role: "alert", text: p.error })] : []));
+    row.replaceChildren(btn, h("span", { id: "tocsin-push-state", class: "push-state", text: said }));
   }
 
   /** @param {boolean} on whether it is on now (the click turns it off) */
@@ -690,7 +737,12 @@ export class TocsinBell extends TocsinElement {
       this.dispatchEvent(new CustomEvent("tocsin-push", { bubbles: true, composed: true, detail: { on: !on } }));
     }, (err) => {
       p.busy = false;
-      p.error = err instanceof Error ? err.message : String(err);
+      // Plain words, not the browser's ("Registration failed - permission denied"): a
+      // refusal is the blocked-permission line; anything else says it did not work.
+      const refused = (err instanceof Error && err.name === "NotAllowedError") ||
+        (typeof Notification !== "undefined" && Notification.permission === "denied");
+      p.error = refused ? "" : this.t("push.failed", { error: err instanceof Error ? err.message : String(err) });
+      if (refused) p.state = "denied";
     }).finally(() => this.refreshPush());
   }
 

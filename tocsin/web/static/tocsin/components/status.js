@@ -23,7 +23,7 @@ const STYLES = `${THEME}
 .banner { margin: 0; padding: 8px 16px; font-size: 14px; text-align: center;
   background: var(--_warn-bg); color: var(--_warn-fg); border-bottom: 1px solid var(--_border); }
 .banner[hidden] { display: none; }
-.banner .retry { margin-left: 10px; font: inherit; font-size: 13px; font-weight: 600; cursor: pointer;
+.banner .retry { margin-inline-start: 10px; font: inherit; font-size: 13px; font-weight: 600; cursor: pointer;
   color: inherit; background: transparent; border: 1px solid currentColor; border-radius: 6px; padding: 2px 10px; }
 @media (max-width: 480px) { .banner .retry { min-height: 44px; font-size: 16px; } }
 .banner.polling { background: transparent; color: var(--_muted, inherit); font-size: 12px; padding: 2px 16px; }

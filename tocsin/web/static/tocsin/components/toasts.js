@@ -32,31 +32,31 @@ import { h, icon, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
 export const DEFAULT_DURATIONS = Object.freeze({ urgent: 0, high: 10000, medium: 6000, low: 4000 });
 
 const STYLES = `${THEME}
-:host { position: fixed; z-index: 2000; bottom: 16px; right: 16px; width: min(380px, calc(100vw - 32px));
+:host { position: fixed; z-index: 2000; bottom: 16px; inset-inline-end: 16px; width: min(380px, calc(100vw - 32px));
   pointer-events: none; color: var(--_fg); }
 .stack[hidden] { display: none; }
-:host([position="bottom-left"]) { right: auto; left: 16px; }
+:host([position="bottom-left"]) { inset-inline-end: auto; inset-inline-start: 16px; }
 :host([position="top-right"]) { bottom: auto; top: 16px; }
-:host([position="top-left"]) { bottom: auto; top: 16px; right: auto; left: 16px; }
+:host([position="top-left"]) { bottom: auto; top: 16px; inset-inline-end: auto; inset-inline-start: 16px; }
 .stack { display: flex; flex-direction: column; gap: 8px; }
 .region { display: flex; flex-direction: column; gap: 8px; }
 .region:empty { display: none; }
 .toast {
   pointer-events: auto; display: flex; align-items: flex-start; gap: 4px;
   background: var(--_bg); color: var(--_fg); border: 1px solid var(--_border);
-  border-left: 4px solid var(--_medium); border-radius: var(--_radius); box-shadow: var(--_shadow);
+  border-inline-start: 4px solid var(--_medium); border-radius: var(--_radius); box-shadow: var(--_shadow);
 }
-.toast.urgent { border-left-color: var(--_urgent); }
-.toast.high { border-left-color: var(--_high); }
-.toast.low { border-left-color: var(--_low); }
-.toast.local { border-left-color: var(--_warn-fg); background: var(--_warn-bg); color: var(--_warn-fg); }
-.open { flex: 1; min-width: 0; text-align: left; border: none; background: transparent;
-  padding: 10px 4px 10px 12px; cursor: pointer; display: flex; flex-direction: column; gap: 2px; }
+.toast.urgent { border-inline-start-color: var(--_urgent); }
+.toast.high { border-inline-start-color: var(--_high); }
+.toast.low { border-inline-start-color: var(--_low); }
+.toast.local { border-inline-start-color: var(--_warn-fg); background: var(--_warn-bg); color: var(--_warn-fg); }
+.open { flex: 1; min-width: 0; text-align: start; border: none; background: transparent;
+  padding-block: 10px; padding-inline: 12px 4px; cursor: pointer; display: flex; flex-direction: column; gap: 2px; }
 .local .open { cursor: default; }
 .title { font-weight: 600; font-size: 14px; overflow-wrap: anywhere; }
 .body { font-size: 13px; color: var(--_muted); overflow-wrap: anywhere; }
 .local .body { color: inherit; }
-.toast.digest { border-left-color: var(--_accent); background: var(--_bg); color: var(--_fg); }
+.toast.digest { border-inline-start-color: var(--_accent); background: var(--_bg); color: var(--_fg); }
 .prio { font-size: 11px; text-transform: uppercase; letter-spacing: .04em; font-weight: 700; }
 .urgent .prio { color: var(--_urgent); }
 .high .prio { color: var(--_high); }
@@ -79,7 +79,7 @@ const STYLES = `${THEME}
 .more[hidden] { display: none; }
 /* Phones: toasts span the width; the close button is a 44 px touch target. */
 @media (max-width: 480px) {
-  :host, :host([position]) { left: 8px; right: 8px; width: auto; }
+  :host, :host([position]) { inset-inline: 8px; width: auto; }
   :host(:not([position^="top"])) { bottom: calc(8px + env(safe-area-inset-bottom)); }
   :host([position^="top"]) { top: 8px; }
   .close { min-width: 44px; min-height: 44px; }
@@ -218,6 +218,8 @@ export class TocsinToasts extends TocsinElement {
   update(s) {
     this.state = s;
     if (!this.alerts || !this.statuses || !this.more) return;
+    // built before the client (and its locale, its strings) arrived: say it again
+    this.stack?.setAttribute("aria-label", this.t("toast.region"));
     const queue = s.toastQueue;
     if (this.centerOpen) for (const n of queue) if (!n.local) this.seenInCenter.add(n.id);
     if (queue.length <= this.maxVisible) this.showAll = false;
