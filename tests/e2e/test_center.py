@@ -198,7 +198,7 @@ def test_infinite_scroll_grouping_and_filters(h: Harness) -> None:
     assert page.locator("tocsin-bell .list > li").count() == 12
     page.locator("tocsin-bell select[aria-label='Filter by source']").select_option("")
     page.locator("tocsin-bell .list > li.row", has_text="Update 24").locator("button.open").click()
-    page.locator("tocsin-bell .filters input[type=checkbox]").check()
+    page.locator("tocsin-bell .filters input.unread-filter").check()
     assert page.locator("tocsin-bell .list > li").count() == 25
     assert page.locator("tocsin-bell .list > li", has_text="Update 24").count() == 0
 

@@ -318,7 +318,7 @@ export class TocsinBell extends TocsinElement {
       type: "button", class: "prefs-btn", "aria-expanded": "false", "aria-controls": "tocsin-prefs",
       onclick: () => this.togglePrefs(),
     }, this.t("bell.preferences"));
-    this.unreadOnly = h("input", { type: "checkbox", onchange: () => this.setFilter() });
+    this.unreadOnly = h("input", { type: "checkbox", class: "unread-filter", onchange: () => this.setFilter() });
     this.typeSel = h("select", { "aria-label": this.t("bell.filterType"), onchange: () => this.setFilter() });
     this.sourceSel = h("select", { "aria-label": this.t("bell.filterSource"), onchange: () => this.setFilter() });
     this.perm = h("div", { class: "perm" });
