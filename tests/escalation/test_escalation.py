@@ -162,7 +162,8 @@ def test_a_policy_runs_all_its_steps_with_a_fake_clock(
         items = sub.get("/api/notifications").json()["items"]
         assert [i["data"]["escalation"]["round"] for i in items] == [2, 1]
         assert {i["data"]["incident"] for i in items} == {inc_id}
-        assert items[1]["data"]["escalation"] == {"round": 1, "step": 2, "nextAt": T0 + 179_000}
+        assert items[1]["data"]["escalation"] == {"round": 1, "step": 2, "nextAt": T0 + 179_000,
+                                                  "targets": [b, c]}
         assert items[0]["data"]["escalation"]["nextAt"] is None  # the last step
 
 

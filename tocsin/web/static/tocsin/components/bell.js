@@ -621,14 +621,14 @@ export class TocsinBell extends TocsinElement {
     // ("Not now" is remembered in this browser); the on/off switch for Web Push lives in
     // Preferences. Two permanent bars pushed the list down on every open.
     const p = this.push;
-    const offer = p.state === "unsubscribed";
+    const offer = p.state === "unsubscribed" || p.state === "default"; // "default": never asked
     let want = "";
     if (client.permissionDenied || p.state === "denied") want = "denied";
     else if (s.permission === "default" || (s.permission === "unsupported" && offer)) want = "ask";
     else if (s.permission === "granted" && offer) want = "offer";
     if (want !== "denied" && p.error) want = "error";
     if (want && promptDismissed()) want = "";
-    const key = `${want}|${p.busy}|${p.error}|${PHONE.matches}`;
+    const key = `${want}|${p.state}|${p.busy}|${p.error}|${PHONE.matches}`;
     if (perm.dataset.mode === key) return;
     perm.dataset.mode = key;
     const notNow = h("button", { type: "button", class: "perm-dismiss", onclick: () => {
@@ -709,7 +709,7 @@ export class TocsinBell extends TocsinElement {
     if (!row) return;
     // The switch, in Preferences, once this browser can be subscribed (the prompt above
     // the list offers it first); blocked or unsupported: nothing, the prompt says why.
-    if (p.state !== "subscribed" && p.state !== "unsubscribed") {
+    if (p.state !== "subscribed" && p.state !== "unsubscribed" && p.state !== "default") {
       row.replaceChildren();
       return;
     }
