@@ -271,3 +271,37 @@ def test_a_two_digit_badge_leaves_the_bell_visible(h: Harness) -> None:
       const h = Math.max(0, Math.min(b.bottom, i.bottom) - Math.max(b.top, i.top));
       return w * h / (i.width * i.height); }}""")
     assert covered < 0.15, covered
+
+
+def test_one_compact_dismissible_notifications_prompt(h: Harness) -> None:
+    """Issue 22 item 11: one prompt, not two permanent bars; "Not now" is remembered;
+    phones are not told about desktops; a refusal is one line in plain words."""
+    need_chromium()
+    user = fresh_user()
+    ctx = h.context()
+    page = h.open(ctx, user)
+    page.locator("tocsin-bell button.bell").click()
+    page.locator("tocsin-bell .perm button.enable").wait_for()
+    page.wait_for_timeout(500)  # where Web Push stands is read asynchronously
+    bars = page.evaluate(f"""() => [...{ROOT}.querySelectorAll('.perm, .push-perm')]
+      .filter(el => el.getClientRects().length && el.getBoundingClientRect().height > 0)
+      .map(el => el.getBoundingClientRect().height)""")
+    assert len(bars) == 1 and bars[0] <= 56, bars
+    page.locator("tocsin-bell .perm .perm-dismiss").click()
+    assert page.locator("tocsin-bell .perm").is_hidden()
+    page.reload()
+    page.wait_for_function("() => window.tocsinClient && tocsinClient.state.loaded")
+    page.locator("tocsin-bell button.bell").click()
+    page.wait_for_timeout(500)
+    assert page.locator("tocsin-bell .perm").is_hidden()
+    # A phone: no "desktop"; a refusal: one plain line.
+    phone = h.open(h.context(**PHONE), fresh_user())
+    phone.locator("tocsin-bell button.bell").tap()
+    enable = phone.locator("tocsin-bell .perm button.enable")
+    enable.wait_for()
+    assert "desktop" not in enable.inner_text().lower()
+    phone.evaluate("window.__permAnswer = 'denied'")
+    enable.tap()
+    phone.locator("tocsin-bell .perm .denied").wait_for()
+    text = phone.locator("tocsin-bell .panel").inner_text()
+    assert text.count("blocked") == 1 and "Registration failed" not in text
