@@ -167,7 +167,9 @@ li.group > .row { border-bottom: none; }
   .head::after { content: ""; order: 2; flex-basis: 100%; }
   .head :is(.prefs-btn, .all) { order: 3; }
   .head button { white-space: nowrap; }
-  .head button, .perm button { min-height: 44px; padding: 4px 12px; }
+  .head button, .perm button, .push-perm button { min-height: 44px; padding: 4px 12px; }
+  .push-perm { font-size: 16px; }
+  .push-perm button { font-size: 16px; }
   .filters select { font-size: 16px; }
   /* Dims the page and takes its taps; with the page's scrolling locked (show()), nothing
      behind the sheet moves or peeks out above it. */
