@@ -209,6 +209,38 @@ def test_grouped_publishes_update_one_row_counted_once(h: Harness, clock: Clock)
     assert h.unread(u) == 1
 
 
+def test_rows_of_one_group_have_one_header_that_expands_by_keyboard(h: Harness) -> None:
+    """Issue 22 item 7: rows the center groups by `groupKey` (a read group and the one
+    that grew after it) have one header said of their people, each once, that stays
+    the same as rows change, and a visible "Show all" that Enter toggles."""
+    u = fresh_user()
+    first = publish(h, u, "Eve liked your post", type="like", actor="Eve", groupKey="p-7")
+    with h.srv.subscriber(u) as sub:
+        assert sub.patch(f"/api/notifications/{first['ids'][u]}",
+                         json={"read": True}).status_code == 200
+    publish(h, u, "Dana liked your post", type="like", actor="Dana", groupKey="p-7")
+    page = h.open(h.context(), u)
+    page.wait_for_function("() => tocsinClient.state.notifications.length === 2")
+    page.locator("tocsin-bell .bell").focus()
+    page.keyboard.press("Enter")
+    header = page.locator("tocsin-bell li.group > .row .open")
+    assert header.locator(".title").inner_text() == "Dana and Eve liked your post"
+    assert header.locator(".expand").inner_text() == "Show all"
+    assert header.get_attribute("aria-expanded") == "false"
+    # Eve again (one person twice): the same people, the same wording.
+    publish(h, u, "Eve liked your post", type="like", actor="Eve", groupKey="p-7")
+    page.wait_for_function(f"() => {ROOT}.querySelector('li.group .count')?.textContent"
+                           " .startsWith('2 notifications')")
+    page.wait_for_function(f"() => {ROOT}.querySelector('li.group > .row .title')?.textContent"
+                           " === 'Eve and Dana liked your post'")
+    header.focus()
+    page.keyboard.press("Enter")
+    assert header.get_attribute("aria-expanded") == "true"
+    assert header.locator(".expand").inner_text() == "Show less"
+    assert page.locator("tocsin-bell li.group .children li.row").count() == 2
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
 def test_snooze_from_the_keyboard_on_every_page_and_back(h: Harness, clock: Clock) -> None:
     u = fresh_user()
     one = h.open(h.context(), u)
