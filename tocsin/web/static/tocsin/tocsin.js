@@ -17,7 +17,8 @@
  * - lib/topic.js: topic activity feeds (`TopicFeed`);
  * - lib/push.js: Web Push (`subscribePush()`; the service worker is sw.js);
  * - lib/ids.js: event ids (`"<epoch>-<seq>"`, opaque to everything else);
- *   lib/util.js: small helpers.
+ *   lib/util.js: small helpers;
+ * - lib/i18n.js + lib/locales/: every string the components show, in the user's language.
  *
  * Plain ES modules, no dependencies, no build step. Types: tocsin.d.ts.
  * @module tocsin
