@@ -23,6 +23,7 @@ import { h, icon, ICON_BELL, ICON_CHECK, ICON_CLOSE, THEME, TocsinElement } from
 import { preferencesPanel, PREFS_STYLES } from "./prefs-panel.js";
 import { snoozedRow, snoozeMenu, SNOOZE_STYLES } from "./snooze.js";
 
+const ICON_GEAR = "M19.14 12.94c.04-.3.06-.61.06-.94 0-.32-.02-.64-.07-.94l2.03-1.58a.49.49 0 0 0 .12-.61l-1.92-3.32a.49.49 0 0 0-.59-.22l-2.39.96c-.5-.38-1.03-.7-1.62-.94l-.36-2.54a.48.48 0 0 0-.48-.41h-3.84a.47.47 0 0 0-.47.41l-.36 2.54c-.59.24-1.13.57-1.62.94l-2.39-.96a.49.49 0 0 0-.59.22L2.74 8.87a.47.47 0 0 0 .12.61l2.03 1.58c-.05.3-.09.63-.09.94s.02.64.07.94l-2.03 1.58a.49.49 0 0 0-.12.61l1.92 3.32c.12.22.37.29.59.22l2.39-.96c.5.38 1.03.7 1.62.94l.36 2.54c.05.24.24.41.48.41h3.84c.24 0 .44-.17.47-.41l.36-2.54c.59-.24 1.13-.56 1.62-.94l2.39.96c.22.08.47 0 .59-.22l1.92-3.32a.49.49 0 0 0-.12-.61l-2.01-1.58zM12 15.6a3.6 3.6 0 1 1 0-7.2 3.6 3.6 0 0 1 0 7.2z";
 const ICON_BACK = "M20 11H7.8l5.6-5.6L12 4l-8 8 8 8 1.4-1.4L7.8 13H20z";
 const ICON_MORE = "M7.4 8.6 12 13.2l4.6-4.6L18 10l-6 6-6-6z";
 const ICON_LESS = "M7.4 15.4 12 10.8l4.6 4.6L18 14l-6-6-6 6z";
@@ -68,7 +69,10 @@ const STYLES = `${THEME}
 }
 .head button:hover, .perm button:hover { background: var(--_hover-bg); }
 .head button:disabled { opacity: .5; cursor: default; }
-.head .close { border: none; display: inline-grid; place-items: center; padding: 4px; }
+.head .close, .head .prefs-btn { border: none; display: inline-grid; place-items: center; padding: 4px; }
+/* One line in a 400 px center: Preferences is a gear (named by its hidden text and
+   title), the other words never wrap inside their button. */
+.head button { white-space: nowrap; }
 .filters { display: flex; flex-wrap: wrap; gap: 8px; padding: 0 16px 10px; font-size: 13px;
   align-items: center; border-bottom: 1px solid var(--_border); }
 .filters select { font: inherit; font-size: 13px; padding: 2px 4px; border-radius: 6px;
@@ -160,14 +164,12 @@ li.group > .row { border-bottom: none; }
     padding-bottom: env(safe-area-inset-bottom);
   }
   .bell { width: 44px; height: 44px; }
-  /* The sheet's header: title and Close on the first line, the two actions (unwrapped)
-     on the second. */
-  .head { padding: 8px 8px 4px 16px; flex-wrap: wrap; row-gap: 0; }
-  .head .close { order: 1; }
-  .head::after { content: ""; order: 2; flex-basis: 100%; }
-  .head :is(.prefs-btn, .all) { order: 3; }
-  .head button { white-space: nowrap; }
-  .head button, .perm button, .push-perm button { min-height: 44px; padding: 4px 12px; }
+  /* The sheet's header is one line: a long title gives way (ellipsis) before any
+     button wraps. */
+  .head { padding: 6px 4px 4px 12px; gap: 4px; }
+  .head h2 { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+  .head .prefs-btn { min-width: 44px; }
+  .head button, .perm button, .push-perm button { min-height: 44px; padding: 4px 10px; }
   .push-perm { font-size: 16px; }
   .push-perm button { font-size: 16px; }
   .filters select { font-size: 16px; }
@@ -176,7 +178,10 @@ li.group > .row { border-bottom: none; }
   .backdrop:not([hidden]) { display: block; position: fixed; inset: 0; z-index: 999;
     background: rgba(16, 24, 40, .45); }
   .head .close { min-width: 44px; }
-  .filters { gap: 4px 12px; }
+  /* Filters as one row that scrolls sideways, not two lines of 44 px controls. */
+  .filters { gap: 4px 12px; flex-wrap: nowrap; overflow-x: auto; overscroll-behavior-x: contain;
+    padding-top: 4px; padding-right: 12px; }
+  .filters > * { flex: none; }
   .filters select { min-height: 44px; }
   .filters label { min-height: 44px; }
   .filters input { width: 20px; height: 20px; }
@@ -318,8 +323,8 @@ export class TocsinBell extends TocsinElement {
     this.titleEl = h("h2", { id: "tocsin-title", text: this.t("bell.title") });
     this.prefsBtn = h("button", {
       type: "button", class: "prefs-btn", "aria-expanded": "false", "aria-controls": "tocsin-prefs",
-      onclick: () => this.togglePrefs(),
-    }, this.t("bell.preferences"));
+      onclick: () => this.togglePrefs(), title: this.t("bell.preferences"),
+    }, icon(ICON_GEAR, 18), (this.prefsText = h("span", { class: "sr-only", text: this.t("bell.preferences") })));
     this.unreadOnly = h("input", { type: "checkbox", class: "unread-filter", onchange: () => this.setFilter() });
     this.typeSel = h("select", { "aria-label": this.t("bell.filterType"), onchange: () => this.setFilter() });
     this.sourceSel = h("select", { "aria-label": this.t("bell.filterSource"), onchange: () => this.setFilter() });
@@ -552,7 +557,7 @@ export class TocsinBell extends TocsinElement {
       [this.markAll, "text", "bell.markAll"], [this.closeBtn, "aria-label", "bell.close"],
       [this.backBtn, "aria-label", "bell.back"], [this.backBtn, "title", "bell.back"],
       [this.titleEl, "text", prefsOpen ? "bell.preferences" : "bell.title"],
-      [this.prefsBtn, "text", "bell.preferences"], [this.typeSel, "aria-label", "bell.filterType"],
+      [this.prefsText, "text", "bell.preferences"], [this.prefsBtn, "title", "bell.preferences"], [this.typeSel, "aria-label", "bell.filterType"],
       [this.sourceSel, "aria-label", "bell.filterSource"], [this.list, "aria-label", "bell.list"],
       [this.loadingEl, "text", "bell.loading"], [this.filtersEl, "aria-label", "bell.filters"],
       [this.unreadText, "text", "bell.unreadOnly"], [this.snoozedText, "text", "bell.snoozedOnly"],
