@@ -773,9 +773,10 @@ export class TocsinBell extends TocsinElement {
       n.source ? h("span", { class: "source", text: n.source }) : null,
       hasUrl ? h("span", { class: "link", text: i18n.t("row.opensLink") }) : null,
       n.acked ? h("span", { class: "acked", text: ackedText(i18n, n.acked, client?.user ?? "", nameOf) })
-        : incidentOf(n) ? h("span", { class: "holder", text: holderText(i18n, n, nameOf) }) : null,
+        : incidentOf(n) && holderText(i18n, n) ? h("span", { class: "holder", text: holderText(i18n, n, nameOf) })
+          : null,
       grouped ? h("span", { class: "group-by",
-        text: phrased ? i18n.t("group.updates", { count: grouped })
+        text: phrased || !who ? i18n.t("group.updates", { count: grouped })
           : `${who} · ${i18n.t("group.updates", { count: grouped })}` }) : null,
       n.silent ? h("span", { class: "sr-only", text: i18n.t("row.silent") }) : null);
     // An incident nobody acknowledged yet: "Acknowledge" (for everyone it notified).
