@@ -90,10 +90,10 @@ def test_results_headings_and_the_feed_card_on_desktop(browser: Any, demo: DemoP
             got = page.evaluate("(() => { const s = getComputedStyle(document.querySelector("
                                 f"{sel!r})); return [s.fontSize, s.color]; }})()")
             assert got == hint, sel
-            # beside its button, not under it
+            # beside its button, every line of it, not wrapping under it
             button = page.evaluate(f"document.querySelector({sel!r}).parentElement"
-                                   ".querySelector('button').getBoundingClientRect().bottom")
-            assert box(page, sel)["top"] < button, sel
+                                   ".querySelector('button').getBoundingClientRect().right")
+            assert box(page, sel)["left"] >= button, sel
         gaps = page.evaluate("""() => [...document.querySelectorAll('.card > h2')]
           .filter(h => h.previousElementSibling)
           .map(h => [h.textContent, h.getBoundingClientRect().top
