@@ -120,6 +120,7 @@ CONTRAST_JS = """(root) => {
   for (let t = walker.nextNode(); t; t = walker.nextNode()) {
     const el = t.parentElement;
     if (!el || !t.textContent.trim() || el.closest('.sr-only') || el.tagName === 'STYLE') continue;
+    if (el.closest(':disabled')) continue;  // inactive controls are exempt (WCAG 1.4.3)
     if (!el.getClientRects().length || getComputedStyle(el).visibility === 'hidden') continue;
     const fg = parse(getComputedStyle(el).color);
     const bg = background(el);
@@ -160,6 +161,15 @@ def test_every_priority_meets_wcag_aa_in_the_center_and_in_toasts(h: Harness, sc
     page.evaluate("tocsinClient.markAllRead()")
     page.wait_for_function("() => tocsinClient.state.unreadCount === 0")
     assert low_contrast(page, ROOT) == []
+    # Preferences, and the status banner.
+    page.locator("tocsin-bell .prefs-btn").click()
+    page.wait_for_selector("tocsin-bell .email-digest")
+    assert low_contrast(page, ROOT) == []
+    page.keyboard.press("Escape")
+    page.context.set_offline(True)
+    page.locator("tocsin-status .banner").wait_for()
+    assert low_contrast(page, "document.querySelector('tocsin-status').shadowRoot") == []
+    page.context.set_offline(False)
 
 
 def test_row_actions_icons_rings_focus_and_hover(h: Harness) -> None:
