@@ -106,6 +106,9 @@ export const PREFS_STYLES = `
 .prefs .status { font-size: 12px; color: var(--_muted); min-height: 1em; }
 .prefs .type-prefs { display: grid; gap: 4px; padding: 4px 0; border-top: 1px dashed var(--_border); }
 .prefs .type-prefs:first-of-type { border-top: none; }
+/* A checkbox stays on its text's first line; the text wraps beside it. */
+.prefs label:has(> input[type="checkbox"]) { flex-wrap: nowrap; }
+.prefs input[type="checkbox"] { flex: none; }
 /* A type's rows: the label wraps in its column, its select stays beside it. */
 .prefs .type-prefs .row2 { display: grid; grid-template-columns: minmax(0, 1fr) auto; }
 /* Phones: 44 px targets, 16 px text in every control (iOS zooms into smaller inputs). */
