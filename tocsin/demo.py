@@ -525,7 +525,8 @@ def install(app: FastAPI) -> None:
             for u in order]))
         opened = await service.escalation.open(PUBLISHER, name, [], NewNotification(
             type="incident", title="Incident: checkout API is returning errors",
-            body=f"{display(order[0])} is on call. Acknowledge to stop the escalation.",
+            # who holds it is each step's (data.escalation.targets), not the opener's
+            body="Acknowledge to stop the escalation.",
             priority="urgent", source="monitoring",
             url="https://status.example.com/incidents/checkout"))
         await service.add_topic_event(TOPIC, NewTopicEvent(
@@ -539,8 +540,14 @@ def install(app: FastAPI) -> None:
     @router.post("/quiet")
     async def quiet(request: Request, body: QuietIn) -> Response:
         """Simulate a quiet period: DND for ``seconds`` (replacing the user's own), then
-        ``count`` notifications that arrive silently; when the DND ends the server sends
-        the one ``digest`` event and the page shows one summary toast."""
+        ``count`` notifications. The reply says what the server decided for each (the
+        page words its text from it, never from what it expected): ``reasons`` counts
+        the silent ones by reason, ``skipped`` the ones not delivered, ``interrupting``
+        the rest; ``digest`` is the summary the quiet ones wait for, ``{count, at}`` (at
+        the end of the quiet period: later than the DND when quiet hours cover its
+        end), or null when none waits for one."""
+        from tocsin.attention.decide import QUIET_REASONS, decide
+
         service = _service(request)
         user = _user(body.user)
         prefs = await service.attention.get(user)
@@ -552,7 +559,9 @@ def install(app: FastAPI) -> None:
             type="quiet", actor=user,
             title=f"{display(user)} turned on do not disturb for {body.seconds} s"))
         gen = generator(request)
-        silent = 0
+        reasons: dict[str, int] = {}
+        skipped = interrupting = 0
+        digest_at = 0
         for i in range(body.count):
             actor = gen._other(user)
             note = [
@@ -567,9 +576,25 @@ def install(app: FastAPI) -> None:
                                 group_key=f"likes:{user}:onboarding-post"),
             ][i % 3]
             result = await service.publish(PUBLISHER, [user], note)
-            silent += user in (result.silent or {})
-        return json_response({"user": user, "until": until, "count": body.count,
-                              "silent": silent})
+            reason = (result.silent or {}).get(user)
+            if user in (result.skipped or {}):
+                skipped += 1
+            elif reason is None:
+                interrupting += 1
+            else:
+                reasons[reason] = reasons.get(reason, 0) + 1
+                if reason in QUIET_REASONS:
+                    # the period it was held for, by the publish's own rule and clock
+                    stored = await service.attention.get(user)
+                    _, period = decide(stored, {"types": stored.get("defaults") or {}}, note.type,
+                                       note.priority, service.attention.clock())
+                    digest_at = max(digest_at, period[1] if period else until)
+        held = sum(n for r, n in reasons.items() if r in QUIET_REASONS)
+        return json_response({
+            "user": user, "until": until, "count": body.count,
+            "silent": sum(reasons.values()), "reasons": reasons, "skipped": skipped,
+            "interrupting": interrupting,
+            "digest": {"count": held, "at": digest_at} if held else None})
 
     @router.get("/generator")
     async def generator_state(request: Request) -> Response:

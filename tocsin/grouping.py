@@ -56,6 +56,17 @@ class Grouping:
             await self.tocsin.hub.fan_out(change.events)
         return change
 
+    async def unsnooze(self, user: str, id: str) -> bool:
+        """Bring a snoozed notification back now (undo, "Wake now"); False if it is not
+        the user's or not snoozed."""
+        from tocsin.store.snooze import unsnooze
+
+        evs = await unsnooze(self._sql(), user, id, now_ms())
+        if evs is None:
+            return False
+        await self.tocsin.hub.fan_out(evs)
+        return True
+
     async def _wake(self, timer: Timer) -> list[NewTimer]:
         from tocsin.store.snooze import wake
 

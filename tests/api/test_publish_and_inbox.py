@@ -35,7 +35,7 @@ def test_publish_then_list_newest_first(server: ServerProcess, uid: str) -> None
         "data": {"postId": 1}, "eventId": first["eventId"],
         # A grouped publish opens a group of one (docs/grouping.md); nothing made it
         # silent (docs/attention.md).
-        "group": {"key": "post:1", "count": 1, "actors": ["carol"]}, "silent": False,
+        "group": {"key": "post:1", "count": 1, "actors": ["carol"], "people": 1}, "silent": False,
     }
     assert seq_of(first["eventId"]) == 1
     assert page["items"][0]["priority"] == "medium"  # the default

@@ -90,6 +90,12 @@ def test_preference_routes_defaults_and_400s(clocked: tuple[ServerProcess, Clock
             assert r.json()["error"]["field"] == field, (body, r.text)
         assert sub.get("/api/preferences").json()["types"] == stored  # unchanged
         assert sub.put("/api/preferences/defaults", json={"types": {}}).status_code == 403
+    # Issue 22 item 3: each change is a `preferences` event in the user's stream, with
+    # what GET answers from then on (every tab and device shows it at once); a refused
+    # change announces nothing.
+    announced = [d for _, name, d in stream_events(srv, u) if name == "preferences"]
+    assert len(announced) == 1
+    assert announced[0]["preferences"] == again
     with srv.publisher() as pub:
         r = pub.put("/api/preferences/defaults", json={"types": {"x": {"minPriority": "bogus"}}})
         assert r.status_code == 400 and r.json()["error"]["field"] == "types.x.minPriority"
@@ -191,7 +197,8 @@ def test_dnd_silences_and_one_digest_when_it_ends(clocked: tuple[ServerProcess, 
     ids = [id for id, _, _ in evs]
     assert ids == sorted(ids, key=lambda i: int(i.split("-")[-1]))  # one stream, in order
     # the 4th (not quiet) and the digest race each other: either order
-    assert sorted(n for _, n, _ in evs) == ["digest"] + ["notification"] * 4
+    # (and the two saves, each announced as a `preferences` event)
+    assert sorted(n for _, n, _ in evs) == ["digest"] + ["notification"] * 4 + ["preferences"] * 2
 
 
 def test_a_repeated_idempotent_publish_replies_the_same(

@@ -89,7 +89,9 @@ async def test_one_digest_for_silent_notifications_published_through_both_nodes(
         for r in rs:
             digests = [e.data for e in r.events if e.event == "digest"]
             assert digests == [{"count": 6, "since": t0, "until": t0 + 60_000}]
-            assert [e.event for e in r.events] == ["notification"] * 6 + ["digest"]
+            # (after the save's own `preferences` event)
+            want = ["preferences"] + ["notification"] * 6 + ["digest"]
+            assert [e.event for e in r.events] == want
         assert rs[0].ids == rs[1].ids
     finally:
         for r in rs:

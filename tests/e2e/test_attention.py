@@ -23,7 +23,7 @@ import pytest
 
 from tests.e2e.conftest import SPY_JS, Harness, fresh_user, state, wait_connected
 from tests.e2e.demo_server import DemoProcess, start_demo
-from tests.escalation.test_escalation import FAST, Clock
+from tests.support.clock import FAST, Clock
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import need_chromium
 
@@ -190,19 +190,55 @@ def test_grouped_publishes_update_one_row_counted_once(h: Harness, clock: Clock)
     page = h.open(h.context(), u, **KEEP)
     page.locator("tocsin-bell .bell").click()
     ids = set()
-    for actor in ("Alice", "Bob", "Carol"):
+    # Issue 22 item 7: the title is said of the group's people, each counted once (Alice
+    # likes twice), by the server's distinct count; the detail line counts the updates.
+    said = ["Alice liked your post", "Bob and Alice liked your post",
+            "Alice and Bob liked your post", "Carol, Alice, and Bob liked your post"]
+    for actor, title in zip(("Alice", "Bob", "Alice", "Carol"), said, strict=True):
         r = publish(h, u, f"{actor} liked your post", type="like", actor=actor,
                     groupKey="post-42-likes")
         ids.add(r["ids"][u])
         page.wait_for_function(f"() => {ROOT}.querySelector('.row .title')?.textContent"
-                               f" === '{actor} liked your post'")
+                               f" === '{title}'")
         assert page.locator("tocsin-bell li.row").count() == 1
     assert len(ids) == 1  # one notification id for the whole group
     page.wait_for_function(f"() => {ROOT}.querySelector('.group-by')?.textContent"
-                           " === 'Carol, Bob and 1 other · 3'")
+                           " === '4 updates'")
     assert page.locator("tocsin-bell li.row").count() == 1
     assert state(page, "s.unreadCount") == 1 and badge(page) == "1"
     assert h.unread(u) == 1
+
+
+def test_rows_of_one_group_have_one_header_that_expands_by_keyboard(h: Harness) -> None:
+    """Issue 22 item 7: rows the center groups by `groupKey` (a read group and the one
+    that grew after it) have one header said of their people, each once, that stays
+    the same as rows change, and a visible "Show all" that Enter toggles."""
+    u = fresh_user()
+    first = publish(h, u, "Eve liked your post", type="like", actor="Eve", groupKey="p-7")
+    with h.srv.subscriber(u) as sub:
+        assert sub.patch(f"/api/notifications/{first['ids'][u]}",
+                         json={"read": True}).status_code == 200
+    publish(h, u, "Dana liked your post", type="like", actor="Dana", groupKey="p-7")
+    page = h.open(h.context(), u)
+    page.wait_for_function("() => tocsinClient.state.notifications.length === 2")
+    page.locator("tocsin-bell .bell").focus()
+    page.keyboard.press("Enter")
+    header = page.locator("tocsin-bell li.group > .row .open")
+    assert header.locator(".title").inner_text() == "Dana and Eve liked your post"
+    assert header.locator(".expand").inner_text() == "Show all"
+    assert header.get_attribute("aria-expanded") == "false"
+    # Eve again (one person twice): the same people, the same wording.
+    publish(h, u, "Eve liked your post", type="like", actor="Eve", groupKey="p-7")
+    page.wait_for_function(f"() => {ROOT}.querySelector('li.group .count')?.textContent"
+                           " .startsWith('2 notifications')")
+    page.wait_for_function(f"() => {ROOT}.querySelector('li.group > .row .title')?.textContent"
+                           " === 'Eve and Dana liked your post'")
+    header.focus()
+    page.keyboard.press("Enter")
+    assert header.get_attribute("aria-expanded") == "true"
+    assert header.locator(".expand").inner_text() == "Show less"
+    assert page.locator("tocsin-bell li.group .children li.row").count() == 2
+    assert page.errors == []  # type: ignore[attr-defined]
 
 
 def test_snooze_from_the_keyboard_on_every_page_and_back(h: Harness, clock: Clock) -> None:
@@ -216,6 +252,7 @@ def test_snooze_from_the_keyboard_on_every_page_and_back(h: Harness, clock: Cloc
     one.locator("tocsin-bell .bell").click()
     row = one.locator("tocsin-bell li.row", has_text="later please")
     row.locator(".snooze").focus()
+    one.keyboard.press("Enter")  # the durations (issue 22), focus on "For 1 hour"
     one.keyboard.press("Enter")
     for p in (one, two):
         p.wait_for_function("() => tocsinClient.state.notifications.length === 1"

@@ -83,7 +83,7 @@ def test_reconnects_with_backoff_and_resumes_after_server_restart(
         srv.stop()
         banner = page.locator("tocsin-status .banner")
         banner.wait_for(timeout=5000)
-        assert banner.inner_text() == "Reconnecting…"
+        assert banner.inner_text().startswith("Reconnecting…")  # then "Retry now"
         assert state(page, "s.connectionStatus") == "reconnecting"
         # EventSource's own retry first (the server's `retry:`), then our attempts: each
         # delay is drawn in [cap/2, cap] (jitter), the cap doubling: 2b, 4b, 8b, ... The

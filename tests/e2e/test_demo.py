@@ -141,3 +141,25 @@ def test_demo_token_route_only_for_demo_users(demo: DemoProcess) -> None:
     bad = httpx.get(demo.url + "/demo/api/token", params={"user": "mallory"})
     assert bad.status_code == 400
     assert bad.json()["error"]["field"] == "user"
+
+
+def test_the_first_send_shows_the_product(browser: Any, demo: DemoProcess) -> None:
+    """Issue 22 item 6: the playground sends to the signed-in user by default, so a
+    newcomer's first click on "Send notification" shows a toast and raises the badge
+    (before: it went to Bob and this page only said "Sent to Bob ✓")."""
+    need_chromium()
+    ctx, page = open_as(browser, demo, "carol")
+    try:
+        assert page.locator("#pg-to").input_value() == "carol"
+        assert page.locator("#pg-to option:checked").inner_text() == "Carol (you)"
+        before = page.evaluate("tocsinClient.state.unreadCount")
+        title = page.locator("#pg-title").input_value()
+        page.get_by_role("button", name="Send notification").click()
+        page.locator("#pg-result", has_text="Sent to you ✓").wait_for()
+        page.locator("tocsin-toasts .toast", has_text=title).wait_for()
+        page.wait_for_function(f"() => tocsinClient.state.unreadCount === {before + 1}")
+        badge = page.locator("tocsin-bell .badge")
+        assert badge.is_visible() and badge.inner_text() == str(before + 1)
+        assert page.errors == []
+    finally:
+        ctx.close()

@@ -158,6 +158,11 @@ class Registered:
     worker: Any
 
 
+# The Web Push switch in the center's Preferences.
+PUSH_TOGGLE = ("document.querySelector('tocsin-bell').shadowRoot"
+               ".querySelector('.push-perm .push-toggle')")
+
+
 def register_worker(page: Any) -> Registered:
     """Register sw.js from ``page``, and tap its showNotification (see TAP_JS)."""
     cdp = page.context.new_cdp_session(page)
@@ -335,16 +340,18 @@ def test_bell_subscribes_this_browser_from_a_click(h: Harness, pushsvc: PushServ
     assert page.evaluate("window.__permissionRequests") == 0  # never on load
 
     page.locator("tocsin-bell button.bell").click()
-    toggle = page.locator("tocsin-bell .push-toggle")
-    toggle.wait_for()
-    assert toggle.inner_text() == "Notify me when the tab is closed"
-    assert toggle.get_attribute("aria-pressed") == "false"
+    # One prompt above the list; its button turns on alerts and Web Push at once.
+    enable = page.locator("tocsin-bell .perm button.enable")
+    enable.wait_for()
+    assert enable.inner_text() == "Enable desktop notifications"
     assert page.evaluate("window.__permissionRequests") == 0  # opening the center asks nothing
 
     page.evaluate("window.__permAnswer = 'granted'")  # the user says yes in the prompt
-    toggle.click()
-    page.wait_for_function("""() => document.querySelector('tocsin-bell').shadowRoot
-        .querySelector('.push-toggle')?.getAttribute('aria-pressed') === 'true'""")
+    enable.click()
+    page.locator("tocsin-bell .perm").wait_for(state="hidden")  # done: the prompt goes
+    # The switch lives in Preferences.
+    page.locator("tocsin-bell .prefs-btn").click()
+    page.wait_for_function(f"""() => {PUSH_TOGGLE}?.getAttribute('aria-pressed') === 'true'""")
     assert page.evaluate("window.__permissionRequests") == 1
     assert page.locator("tocsin-bell .push-state").inner_text() == "On"
     calls = page.evaluate("window.__subscribeCalls")
@@ -367,8 +374,8 @@ def test_bell_subscribes_this_browser_from_a_click(h: Harness, pushsvc: PushServ
     # Reopening the center shows it on; subscribing again reuses the same subscription.
     page.keyboard.press("Escape")
     page.locator("tocsin-bell button.bell").click()
-    page.wait_for_function("""() => document.querySelector('tocsin-bell').shadowRoot
-        .querySelector('.push-toggle')?.getAttribute('aria-pressed') === 'true'""")
+    page.locator("tocsin-bell .prefs-btn").click()
+    page.wait_for_function(f"""() => {PUSH_TOGGLE}?.getAttribute('aria-pressed') === 'true'""")
     again = page.evaluate("""async () => {
       const { subscribePush } = await import('/static/tocsin/tocsin.js');
       return subscribePush();
@@ -389,11 +396,10 @@ def test_bell_subscribes_this_browser_from_a_click(h: Harness, pushsvc: PushServ
     # Turned off from the center: gone from the server and from the browser.
     page = h.open(ctx, user)
     page.locator("tocsin-bell button.bell").click()
-    page.wait_for_function("""() => document.querySelector('tocsin-bell').shadowRoot
-        .querySelector('.push-toggle')?.getAttribute('aria-pressed') === 'true'""")
-    page.locator("tocsin-bell .push-toggle").click()
-    page.wait_for_function("""() => document.querySelector('tocsin-bell').shadowRoot
-        .querySelector('.push-toggle')?.getAttribute('aria-pressed') === 'false'""")
+    page.locator("tocsin-bell .prefs-btn").click()
+    page.wait_for_function(f"""() => {PUSH_TOGGLE}?.getAttribute('aria-pressed') === 'true'""")
+    page.locator("tocsin-bell .push-perm .push-toggle").click()
+    page.wait_for_function(f"""() => {PUSH_TOGGLE}?.getAttribute('aria-pressed') === 'false'""")
     with h.srv.subscriber(user) as sub:
         assert sub.get("/api/push-subscriptions").json()["items"] == []
     assert page.evaluate("""async () => (await import('/static/tocsin/tocsin.js')).pushState()""") \
@@ -407,13 +413,16 @@ def test_a_refusal_is_explained_and_nothing_is_registered(h: Harness) -> None:
     ctx = h.context()
     page = h.open(ctx, user)
     page.locator("tocsin-bell button.bell").click()
-    toggle = page.locator("tocsin-bell .push-toggle")
-    toggle.wait_for()
+    enable = page.locator("tocsin-bell .perm button.enable")
+    enable.wait_for()
     page.evaluate("window.__permAnswer = 'denied'")
-    toggle.click()
-    err = page.locator("tocsin-bell .push-error")
-    err.wait_for()
-    assert "blocked" in err.inner_text()
+    enable.click()
+    # One message in plain words, not the browser's "Registration failed - …".
+    said = page.locator("tocsin-bell .perm .denied")
+    said.wait_for()
+    assert "blocked" in said.inner_text()
+    assert page.locator("tocsin-bell .perm").inner_text().count("blocked") == 1
+    assert "Registration failed" not in page.locator("tocsin-bell .panel").inner_text()
     assert page.evaluate("window.__permissionRequests") == 1
     with h.srv.subscriber(user) as sub:
         assert sub.get("/api/push-subscriptions").json()["items"] == []

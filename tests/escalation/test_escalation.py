@@ -127,7 +127,8 @@ def test_a_policy_runs_all_its_steps_with_a_fake_clock(
         items = sub.get("/api/notifications").json()["items"]
         assert [i["data"]["escalation"]["round"] for i in items] == [2, 1]
         assert {i["data"]["incident"] for i in items} == {inc_id}
-        assert items[1]["data"]["escalation"] == {"round": 1, "step": 2, "nextAt": T0 + 179_000}
+        assert items[1]["data"]["escalation"] == {"round": 1, "step": 2, "nextAt": T0 + 179_000,
+                                                  "targets": [b, c]}
         assert items[0]["data"]["escalation"]["nextAt"] is None  # the last step
 
 
@@ -161,6 +162,14 @@ def test_ack_stops_it_and_every_recipient_gets_acked(
     for user in (a, b):
         (ev,) = acked_events(srv, user)
         assert ev["incident"] == inc_id and ev["by"] == b and ev["at"] == T0 + 30_000
+        # Issue 22 item 8: listings carry the ack (who, when), so a page opened after it
+        # shows the incident acknowledged without the `acked` event; each step's copy
+        # names who holds the incident at that step.
+        with srv.subscriber(user) as sub:
+            (item,) = sub.get("/api/notifications").json()["items"]
+            assert item["acked"] == {"by": b, "at": T0 + 30_000}
+            assert sub.get(f"/api/notifications/{item['id']}").json()["acked"] == item["acked"]
+            assert item["data"]["escalation"]["targets"] == [user]
 
 
 def test_a_restart_mid_policy_continues_from_the_right_step(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -82,12 +83,15 @@ def test_publishes_with_one_group_key_update_one_row(node: Node) -> None:
         assert box["unreadCount"] == 2
         top, second = box["items"]
         assert top["id"] == other and top["group"] == {"key": "post:2", "count": 1,
-                                                       "actors": ["zoe"]}
+                                                       "actors": ["zoe"], "people": 1}
         assert second["id"] in ids and second["title"] == "frank liked your post"
-        assert second["group"] == {"key": "post:1", "count": 7,
+        # seven publishes by six people (bob twice): `people` counts each once, past
+        # the five actors shown (issue 22: "and 9 others" for six people)
+        assert second["group"] == {"key": "post:1", "count": 7, "people": 6,
                                    "actors": ["frank", "erin", "dave", "bob", "carol"]}
         notes = [d for n, d in replay(srv, user) if n == "notification"]
         assert [d["group"]["count"] for d in notes] == [1, 2, 3, 4, 5, 6, 7, 1]
+        assert [d["group"]["people"] for d in notes] == [1, 2, 3, 3, 4, 5, 6, 1]
         assert len({d["eventId"] for d in notes}) == 8
         assert notes[-2]["eventId"] == second["eventId"]
         # read: the group is closed, the next publish starts a new one
@@ -159,6 +163,37 @@ def test_snooze_hides_everywhere_and_comes_back_once_after_a_restart(node: Node)
     assert evs[2][1]["id"] == nid and evs[2][1]["eventId"] != evs[0][1]["eventId"]
 
 
+def test_snoozed_are_listed_and_woken_now_by_undo(node: Node) -> None:
+    """Issue 22 item 12: ``?snoozed=true`` lists what is snoozed (with ``snoozedUntil``);
+    ``DELETE …/snooze`` brings one back at once, as its timer would, once."""
+    user = "w" + uuid.uuid4().hex[:8]
+    with node.srv.publisher() as pub:
+        nid = pub.post("/api/notifications", json={"recipients": [user], "type": "t",
+                                                    "title": "later"}).json()["ids"][user]
+        kept = pub.post("/api/notifications", json={"recipients": [user], "type": "t",
+                                                     "title": "now"}).json()["ids"][user]
+    until = node.clock.now + 600_000
+    with node.srv.subscriber(user) as sub, node.srv.subscriber("x" + user) as other:
+        r = sub.post(f"/api/notifications/{nid}/snooze", json={"until": until})
+        assert r.status_code == 200
+        snoozed = sub.get("/api/notifications", params={"snoozed": "true"}).json()
+        assert [(i["id"], i["snoozedUntil"]) for i in snoozed["items"]] == [(nid, until)]
+        assert [i["id"] for i in inbox(node.srv, user)["items"]] == [kept]
+        assert "snoozedUntil" not in inbox(node.srv, user)["items"][0]
+        assert other.delete(f"/api/notifications/{nid}/snooze").status_code == 404
+        assert sub.delete(f"/api/notifications/{kept}/snooze").status_code == 404  # not snoozed
+        r = sub.delete(f"/api/notifications/{nid}/snooze")
+        assert r.status_code == 200 and r.json() == {"ids": [nid]}
+        assert sub.delete(f"/api/notifications/{nid}/snooze").status_code == 404
+        assert sub.get("/api/notifications", params={"snoozed": "true"}).json()["items"] == []
+    box = inbox(node.srv, user)
+    assert {i["id"] for i in box["items"]} == {nid, kept} and box["unreadCount"] == 2
+    node.clock.advance(601)  # its timer finds nothing left to wake
+    time.sleep(0.6)
+    evs = replay(node.srv, user)
+    assert [n for n, _ in evs] == ["notification", "notification", "snoozed", "notification"]
+
+
 def test_update_and_retract_by_key(node: Node) -> None:
     srv = node.srv
     a, b = "p" + uuid.uuid4().hex[:8], "q" + uuid.uuid4().hex[:8]
@@ -209,7 +244,7 @@ def test_a_publish_after_the_window_starts_a_new_group(node: Node) -> None:
         assert fresh != first
     top, old = inbox(srv, user)["items"]
     assert top["id"] == fresh and top["group"] == {"key": "post:w", "count": 1,
-                                                   "actors": ["dave"]}
+                                                   "actors": ["dave"], "people": 1}
     assert old["id"] == first and old["group"]["count"] == 3
 
 

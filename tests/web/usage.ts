@@ -1,15 +1,17 @@
 // The public API used as docs/client.md shows it, through the .d.ts files (as a user's
 // TypeScript or editor sees it). If the declarations disagree with the docs, tsc fails.
-import { connect, subscribeTopic } from "../../tocsin/web/static/tocsin/tocsin.js";
+import {
+  addLocale, connect, ENGLISH, subscribeTopic, translator,
+} from "../../tocsin/web/static/tocsin/tocsin.js";
 import {
   compareToasts, getDefaultClient, HttpError, PRIORITY_RANK, pushState, pushSupported, safeUrl,
   subscribePush, timeAgo, tokenSubject, TocsinBell, TocsinStatus, TocsinToasts, unsubscribePush,
   VERSION,
 } from "../../tocsin/web/static/tocsin/define.js";
 import type {
-  ActionDetail, Channel, ClientState, ConnectionStatus, EmailDigest, Preferences, PushOptions,
+  ActionDetail, Catalogue, CatalogueKey, Channel, ClientState, ConnectionStatus, EmailDigest, Preferences, PushOptions,
   PushState, PushSubscriptionInfo, Role, TocsinClient, TocsinNotification, TopicEvent, TopicFeed,
-  TopicState, TypePreference,
+  TopicState, Translator, TypePreference,
 } from "../../tocsin/web/static/tocsin/tocsin.js";
 
 declare function render(events: readonly TopicEvent[]): void;
@@ -147,4 +149,23 @@ export async function reachPreferences(client: TocsinClient): Promise<Preference
   };
   void digest;
   return client.savePreferences({ ...p, emailDigest: "daily", types: { ...p.types, comment } });
+}
+
+export function language(): TocsinClient {
+  // "Language": a locale, an app's own wording (a plural too), display names, a language
+  addLocale("pt", { "bell.markAll": "Marcar tudo como lido" });
+  const strings: Partial<Catalogue> = {
+    "bell.markAll": "Clear all",
+    "bell.labelUnread": { one: "Inbox, {count} new", other: "Inbox, {count} new" },
+  };
+  const client = connect({ token: "t", locale: "de", strings, displayName: (u) => u.toUpperCase() });
+  const t: Translator = client.i18n();
+  const said: string = t.t("bell.labelUnread", { count: 2 }) + t.ago(Date.now()) + t.when(Date.now());
+  const key: CatalogueKey = "toast.more";
+  console.log(said, key, ENGLISH["bell.markAll"], translator("ja").t(key, { count: 3 }));
+  const prefs: Preferences | null = client.state.preferences;
+  void prefs;
+  void client.unsnooze("n1");
+  void client.snoozed().then((items) => items.map((n) => n.snoozedUntil));
+  return client;
 }

@@ -65,6 +65,15 @@ async def snooze(id: NotificationId, body: SnoozeIn, caller: SubscriberCaller, t
                           "unreadCount": change.unread_count})
 
 
+@router.delete("/api/notifications/{id}/snooze", responses=ERRORS)
+async def unsnooze(id: str, caller: SubscriberCaller, tocsin: Service) -> Response:
+    """Bring a snoozed notification back now (undo): unread, a ``notification`` event
+    on every device, as when its time comes. 404 if not the caller's or not snoozed."""
+    if len(id) > 32 or not await tocsin.grouping.unsnooze(caller.user, id):
+        raise TocsinError("not_found", "No such snoozed notification.")
+    return json_response({"ids": [id]})
+
+
 @router.patch("/api/notifications/by-key/{key:path}", responses=ERRORS)
 async def update_by_key(key: Key, body: UpdateIn, caller: PublisherCaller, tocsin: Service,
                         limits: RateLimits) -> Response:

@@ -143,6 +143,11 @@ class TokenOut(BaseModel):
     expires_at: int = Field(serialization_alias="expiresAt")
 
 
+class IncidentAck(BaseModel):
+    by: str
+    at: int
+
+
 class Notification(BaseModel):
     """A notification as the browser sees it."""
 
@@ -162,6 +167,10 @@ class Notification(BaseModel):
     data: dict[str, Any] | None = None
     expires_at: int | None = None
     event_id: str
+    acked: IncidentAck | None = Field(
+        default=None, description="an incident's notification, once someone acknowledged it")
+    snoozed_until: int | None = Field(
+        default=None, description="in a listing with snoozed=true: when it comes back")
 
 
 class NotificationPage(BaseModel):

@@ -45,11 +45,13 @@ async def list_notifications(
     type: Name | None = None,
     priority: Priority | None = None,
     source: Name | None = None,
+    snoozed: Annotated[bool, Query(description="only the snoozed notifications")] = False,
 ) -> Response:
-    """The caller's inbox, newest first (oldest first with ``since``)."""
+    """The caller's inbox, newest first (oldest first with ``since``); with
+    ``snoozed=true`` the notifications snoozed now instead, each with ``snoozedUntil``."""
     query = ListQuery(
         limit=limit, before=parse_cursor(before, "before"), since=parse_cursor(since, "since"),
-        unread=unread, type=type, priority=priority, source=source,
+        unread=unread, type=type, priority=priority, source=source, snoozed=snoozed,
     )
     page = await tocsin.store.list_notifications(caller.user, query)
     return json_response({

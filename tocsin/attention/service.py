@@ -61,6 +61,8 @@ class Attention:
         as are stored already (unsubscribe links may have added some beyond it, and the
         page that sends back what ``GET`` showed must keep working); ``unsubscribe``:
         an unsubscribe link's write, which may add types up to the model's hard cap."""
+        from tocsin.store.preferences import DEFAULTS_USER
+
         prefs = parse_preferences(raw)
         old = await self.prefs.get(user)
         stored = len((old or {}).get("types") or {})
@@ -71,8 +73,12 @@ class Attention:
             since = (old_dnd.get("since") if old_dnd.get("until") == prefs.dnd.until
                      else None)
             prefs.dnd = Dnd(until=prefs.dnd.until, since=since or self.clock())
-        await self.prefs.put(user, prefs.wire(), self.clock())
-        return await self.get(user)
+        wire = prefs.wire()
+        defaults = await self.prefs.get(DEFAULTS_USER)
+        # what GET answers from now on, announced to every tab and device in the stream
+        reply = {**copy.deepcopy(EMPTY), **wire, "defaults": (defaults or {}).get("types", {})}
+        await self.tocsin.hub.fan_out(await self.prefs.put_announced(user, wire, reply))
+        return reply
 
     async def get_defaults(self) -> Json:
         from tocsin.store.preferences import DEFAULTS_USER

@@ -14,6 +14,7 @@ that login (AUTH PLAIN/LOGIN, allowed without TLS: it is a loopback test server)
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -91,6 +92,11 @@ class SmtpSink:
         # AUTH without TLS: on purpose (a loopback test server); aiosmtpd warns per
         # connection, in its own thread
         warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+        # aiosmtpd logs every connection at INFO on "mail.log" (the Controller's own
+        # readiness check included): noise from a local sink, shown at `tocsin demo`'s start.
+        quiet = logging.getLogger("mail.log")
+        if quiet.level == logging.NOTSET:
+            quiet.setLevel(logging.WARNING)
         self._controller = Controller(_Handler(self), hostname=self.host, port=self.port, **kw)
         self._controller.start()
         return self

@@ -187,7 +187,8 @@ class Escalation:
         due = next_at if next_at is not None else self.clock()
         result = await self.tocsin.publish(
             inc.publisher, step.targets,
-            self._step_note(inc, rnd, s, due if nr <= policy.repeat else None),
+            self._step_note(inc, rnd, s, due if nr <= policy.repeat else None,
+                            step.targets),
             f"esc:{id}:{rnd}:{s}", always_inbox=True)
         at = self.clock()
         entries = [Entry("notified", at, rnd, s, user, nid, active.get(user))
@@ -208,12 +209,15 @@ class Escalation:
                                     state="failed", error=reason[:1000])
 
     @staticmethod
-    def _step_note(inc: Incident, rnd: int, step: int, next_at: int | None
-                   ) -> NewNotification:
+    def _step_note(inc: Incident, rnd: int, step: int, next_at: int | None,
+                   targets: list[str]) -> NewNotification:
         fields: dict[str, Any] = dict(inc.note)
         data = dict(fields.get("data") or {})
         data["incident"] = inc.id
-        data["escalation"] = {"round": rnd + 1, "step": step + 1, "nextAt": next_at}
+        # `targets`: who holds the incident at this step, so a page can say so rather
+        # than a body written when it opened ("Alice is on call")
+        data["escalation"] = {"round": rnd + 1, "step": step + 1, "nextAt": next_at,
+                              "targets": targets}
         fields["data"] = data
         return NewNotification(**fields)
 

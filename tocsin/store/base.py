@@ -84,6 +84,7 @@ class ListQuery:
     type: str | None = None
     priority: str | None = None
     source: str | None = None
+    snoozed: bool = False  # only the snoozed rows (each with ``snoozedUntil``)
 
 
 @dataclass(slots=True)

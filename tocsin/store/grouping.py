@@ -22,7 +22,7 @@ from tocsin.store.base import Json, NewNotification, PublishResult
 from tocsin.store.batch import PublishJob
 from tocsin.store.plan import chunks, dumps, plan_rows
 from tocsin.store.preferences import forget_dismissed, prepare_sql, write_reach_sql
-from tocsin.store.shape import notification_json, row_json, with_silent
+from tocsin.store.shape import group_wire, notification_json, row_json, with_silent
 from tocsin.store.tables import TENANT, events, idempotency, notifications
 
 if TYPE_CHECKING:
@@ -31,7 +31,10 @@ if TYPE_CHECKING:
     from tocsin.store.plan import Allocation
     from tocsin.store.sql import SqlStore
 
-MAX_ACTORS = 5
+# Distinct actors kept per group (the stored list; clients see the latest
+# shape.SHOWN_ACTORS and the count): bounds the row while "and N others" stays exact up
+# to this many people.
+MAX_ACTORS = 100
 SNOOZE_TIMER_KIND = "snooze"
 _N, _E = notifications.c, events.c
 
@@ -92,7 +95,7 @@ async def insert_grouped(store: SqlStore, conn: AsyncConnection, users: list[str
         assert isinstance(res, PublishResult)
         ids.update(res.ids)
         actors = [note.actor] if note.actor is not None else []
-        group = {"key": key, "count": 1, "actors": actors}
+        group = group_wire(key, 1, actors)
         for row in note_rows:
             row["group_count"], row["group_actors"] = 1, dumps(actors)
         for ev_row, ev in zip(new_events, res.events, strict=True):
@@ -118,7 +121,7 @@ async def insert_grouped(store: SqlStore, conn: AsyncConnection, users: list[str
         ids[u] = old.id
         text = dumps(with_silent(notification_json(
             old.id, a.first, a.epoch, note, now, None,
-            {"key": key, "count": count, "actors": actors}), silent.get(u)))
+            group_wire(key, count, actors)), silent.get(u)))
         event_rows.append({"stream": stream, "seq": a.first, "name": "notification",
                            "data": text, "created_at": now})
         evs[stream] = StreamEvent(stream, a.first, "notification", text, a.epoch)

@@ -35,7 +35,7 @@ from tocsin.events import StreamEvent, user_stream
 from tocsin.ids import event_id
 from tocsin.store.base import Json, PublishResult
 from tocsin.store.batch import Job, JobResult, PublishJob
-from tocsin.store.plan import chunks, dumps
+from tocsin.store.plan import Allocation, chunks, dumps
 from tocsin.store.tables import events, metadata, streams
 
 if TYPE_CHECKING:
@@ -299,6 +299,27 @@ class SqlPreferenceStore:
                                               "updated_at": stmt.excluded.updated_at})
         async with self.store._write() as conn:
             await conn.execute(stmt)
+
+    async def put_announced(self, user: str, prefs: Json, announced: Json
+                            ) -> list[StreamEvent]:
+        """Store a user's preferences and, in the same transaction, a ``preferences``
+        event ``{preferences: announced}`` in their stream: every tab and device
+        shows the change at once (one source of truth; a client that was away gets it
+        in its replay)."""
+        p = preferences.c
+
+        async def apply(conn: AsyncConnection, _: Allocation, now: int
+                        ) -> tuple[list[str], Json]:
+            stmt = self.store._insert(preferences).values(
+                user_id=user, prefs=dumps(prefs), updated_at=now)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[p.user_id], set_={"prefs": stmt.excluded.prefs,
+                                                  "updated_at": stmt.excluded.updated_at})
+            await conn.execute(stmt)
+            return [user], {"preferences": announced}
+
+        change = await self.store._change_state(user, "preferences", apply)
+        return change.events if change is not None else []
 
     async def latest_digest(self, user: str) -> Json | None:
         e, s = events.c, streams.c

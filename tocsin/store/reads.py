@@ -21,6 +21,7 @@ from tocsin.errors import StoreUnavailable, TocsinError
 from tocsin.events import StreamEvent, topic_stream, user_stream
 from tocsin.ids import Position, event_id, now_ms
 from tocsin.store.base import Bounds, Json, ListQuery, Page
+from tocsin.store.incidents import incidents
 from tocsin.store.plan import chunks
 from tocsin.store.shape import row_json
 from tocsin.store.tables import events, notifications, streams
@@ -108,6 +109,24 @@ class SqlReads:
             return Bounds(0, 0, "")
         return Bounds(int(row.pruned_upto), int(row.last_seq), row.epoch)
 
+    async def _with_acks(self, conn: AsyncConnection, items: list[Json]) -> list[Json]:
+        """Incident notifications with ``acked: {by, at}`` once someone acknowledged
+        the incident (docs/escalation.md): a page opened after the ack shows it, with
+        no ``acked`` event to replay. One query per page (at most 200 rows)."""
+        ids = {i["data"]["incident"] for i in items
+               if isinstance(i.get("data"), dict) and isinstance(i["data"].get("incident"), str)}
+        if not ids:
+            return items
+        c = incidents.c
+        acked = {r.id: {"by": r.acked_by, "at": r.acked_at} for r in (await conn.execute(
+            select(c.id, c.acked_by, c.acked_at).where(c.id.in_(sorted(ids)),
+                                                       c.acked_at.is_not(None)))).all()}
+        for i in items:
+            inc = i["data"].get("incident") if isinstance(i.get("data"), dict) else None
+            if inc in acked:
+                i["acked"] = acked[inc]
+        return items
+
     async def get_notification(self, user: str, id: str) -> Json | None:
         n = notifications.c
         async with self._read() as conn:
@@ -117,7 +136,8 @@ class SqlReads:
             if row is None:
                 return None
             epoch = (await self._bounds(conn, user_stream(user))).epoch
-        return row_json(row, epoch)
+            (item,) = await self._with_acks(conn, [row_json(row, epoch)])
+        return item
 
     async def unread_count(self, user: str) -> int:
         async with self._read() as conn:
@@ -126,8 +146,9 @@ class SqlReads:
     async def list_notifications(self, user: str, query: ListQuery) -> Page:
         n = notifications.c
         now = now_ms()
+        # snoozed rows are out of the inbox until they wake; `snoozed` lists only them
         conds = [n.user_id == user, (n.expires_at.is_(None)) | (n.expires_at > now),
-                 n.snoozed_until.is_(None)]
+                 n.snoozed_until.is_not(None) if query.snoozed else n.snoozed_until.is_(None)]
         if query.unread:
             conds.append(n.read_at.is_(None))
         if query.type is not None:
@@ -159,7 +180,9 @@ class SqlReads:
                 # two reads saw the same inbox.
                 if (await self._bounds(conn, stream))[1:] == (head, epoch):
                     break
-        return _page(rows, lambda r: row_json(r, epoch), query, head, epoch, count)
+            page = _page(rows, lambda r: row_json(r, epoch), query, head, epoch, count)
+            page.items = await self._with_acks(conn, page.items)
+        return page
 
     async def topic_history(self, topic: str, query: ListQuery) -> Page:
         e = events.c

@@ -48,11 +48,21 @@ def notification_json(
     return j
 
 
+SHOWN_ACTORS = 5
+
+
+def group_wire(key: str, count: int, actors: list[str]) -> Json:
+    """A group as clients get it: the latest ``SHOWN_ACTORS`` actors and ``people``, how
+    many distinct actors it has (one person acting twice is one), so a client never
+    counts repeat actions as new people (``docs/grouping.md``)."""
+    return {"key": key, "count": count, "actors": actors[:SHOWN_ACTORS], "people": len(actors)}
+
+
 def group_json(key: str | None, count: int | None, actors: str | None) -> Json | None:
     """A grouped notification's ``group`` (``docs/grouping.md``); ``None`` if ungrouped."""
     if key is None or count is None:
         return None
-    return {"key": key, "count": count, "actors": orjson.loads(actors) if actors else []}
+    return group_wire(key, count, orjson.loads(actors) if actors else [])
 
 
 def with_silent(j: Json, reason: str | None) -> Json:
@@ -70,6 +80,9 @@ def row_json(r: Any, epoch: str) -> Json:
         url=r.url, actor=r.actor, source=r.source,
         data=orjson.loads(r.data) if r.data is not None else None, expires_at=r.expires_at,
     )
-    return with_silent(notification_json(r.id, r.seq, epoch, note, r.created_at, r.read_at,
-                             group_json(r.group_key, r.group_count, r.group_actors)),
-                       r.silent_reason)
+    j = with_silent(notification_json(r.id, r.seq, epoch, note, r.created_at, r.read_at,
+                                      group_json(r.group_key, r.group_count, r.group_actors)),
+                    r.silent_reason)
+    if r.snoozed_until is not None:  # only in a listing of snoozed rows
+        j["snoozedUntil"] = r.snoozed_until
+    return j

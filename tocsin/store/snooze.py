@@ -69,3 +69,16 @@ async def wake(store: SqlStore, user: str, id: str, until: int, now: int
     except _Nothing:
         return []
     return [StreamEvent(stream, a.first, "notification", text, a.epoch)]
+
+
+async def unsnooze(store: SqlStore, user: str, id: str, now: int) -> list[StreamEvent] | None:
+    """Wake ``id`` now (the user's undo): as the timer's wake would, once. ``None`` when
+    it is not the user's or not snoozed. Its timer stays and finds nothing to do."""
+    from sqlalchemy import select
+
+    async with store._read() as conn:
+        until = (await conn.execute(select(_N.snoozed_until).where(
+            _N.user_id == user, _N.id == id))).scalar_one_or_none()
+    if until is None:
+        return None
+    return await wake(store, user, id, int(until), now)

@@ -37,7 +37,10 @@ await token();
 const topic = /** @type {{topic: string}} */ (minted).topic;
 
 // Links in demo notifications point at example.com: open them in a new tab.
-const client = connect({ token, user, openUrl: (url) => window.open(url, "_blank", "noopener") });
+// People by name, not id, wherever the components mention them (who acknowledged, who
+// holds an incident, who is here).
+const client = connect({ token, user, openUrl: (url) => window.open(url, "_blank", "noopener"),
+  displayName: (u) => (USERS.includes(u) ? name(u) : null) });
 const feed = subscribeTopic({ token, user, topic });
 Object.assign(window, { tocsinClient: client, tocsinFeed: feed });
 // Who is online: <tocsin-presence> on the same feed (no extra connection).
@@ -91,11 +94,23 @@ function feedItem(ev) {
   return li;
 }
 
+// "Caught up: …" is news, not a state: it leaves after a while (a later replay, with
+// another count, says so again).
+const CAUGHT_UP_MS = Number(params.get("caughtUpMs")) || 8000;
+let caughtUp = { count: 0, at: 0 };
+/** @type {ReturnType<typeof setTimeout>|undefined} */
+let caughtUpEnd;
+
 /** @param {any} s */
 function renderFeed(s) {
   stateEl.textContent = /** @type {any} */ (FEED_LABEL)[s.connectionStatus] ?? s.connectionStatus;
   stateEl.dataset.state = s.connectionStatus;
-  replayEl.hidden = !s.replayedCount;
+  if (s.replayedCount !== caughtUp.count) {
+    caughtUp = { count: s.replayedCount, at: Date.now() };
+    clearTimeout(caughtUpEnd);
+    if (s.replayedCount) caughtUpEnd = setTimeout(() => renderFeed(feed.state), CAUGHT_UP_MS + 50);
+  }
+  replayEl.hidden = !s.replayedCount || Date.now() - caughtUp.at > CAUGHT_UP_MS;
   replayEl.textContent = s.replayedCount
     ? `Caught up: ${s.replayedCount} update${s.replayedCount === 1 ? "" : "s"} arrived while you were away.` : "";
   list.replaceChildren(...s.events.slice(0, 60).map(feedItem));
@@ -175,7 +190,10 @@ client.addEventListener("action", (e) => {
 // ---- playground -----------------------------------------------------------------
 const form = /** @type {HTMLFormElement} */ ($("playground"));
 const toSel = /** @type {HTMLSelectElement} */ ($("pg-to"));
-toSel.value = USERS.find((u) => u !== user) ?? "bob";
+// A newcomer's first click must show the product: sent to themselves, it arrives here
+// as a toast and on the badge (sent to someone else, this page would only say "Sent").
+toSel.value = user;
+for (const o of toSel.options) if (o.value === user) o.textContent = `${name(user)} (you)`;
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
   const data = new FormData(form);
@@ -192,7 +210,8 @@ form.addEventListener("submit", async (e) => {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
     const reply = await r.json();
-    out.textContent = r.ok ? `Sent to ${name(body.to[0])} ✓` : `Not sent: ${reply.error?.message ?? r.status}`;
+    const to = body.to[0] === user ? "you" : name(body.to[0]);
+    out.textContent = r.ok ? `Sent to ${to} ✓` : `Not sent: ${reply.error?.message ?? r.status}`;
   } catch {
     out.textContent = "Not sent: the server is unreachable.";
   }
@@ -227,24 +246,34 @@ const dndSel = /** @type {HTMLSelectElement} */ ($("dnd-select"));
 const dndOn = /** @type {HTMLOptionElement} */ (dndSel.querySelector('option[value="on"]'));
 /** @type {ReturnType<typeof setTimeout>|undefined} */
 let dndEnd;
-const clockText = (/** @type {number} */ t) => new Date(t).toLocaleTimeString([], {
-  hour: "2-digit", minute: "2-digit", ...(t - Date.now() < 120_000 ? { second: "2-digit" } : {}),
-});
-/** @param {import("/static/tocsin/tocsin.js").Preferences} p */
+/** @type {import("/static/tocsin/tocsin.js").Preferences|null} */
+let dndShown = null;
+/**
+ * The header shows the client's one copy of the preferences (`state.preferences`): a
+ * change in Preferences, another tab or another device shows here at once, worded as
+ * the Preferences panel words it.
+ * @param {import("/static/tocsin/tocsin.js").Preferences} p
+ */
 function showDnd(p) {
+  dndShown = p;
   const until = p.dnd ? Number(p.dnd.until) : 0;
   const on = until > Date.now();
+  const words = client.i18n();
   dndOn.hidden = !on;
-  dndOn.textContent = on ? `On until ${clockText(until)}` : "On";
+  dndOn.textContent = on ? words.t("dnd.onUntil", { time: words.when(until) }) : words.t("dnd.on");
   dndSel.value = on ? "on" : "off";
   dndBox.dataset.state = on ? "on" : "off";
   dndBox.dataset.until = on ? String(until) : "";
   clearTimeout(dndEnd);
-  if (on) dndEnd = setTimeout(refreshDnd, Math.min(until - Date.now() + 300, 2 ** 31 - 1));
+  // when it ends, the header says Off (nothing is saved then, so no event says so)
+  if (on) dndEnd = setTimeout(() => showDnd(p), Math.min(until - Date.now() + 300, 2 ** 31 - 1));
 }
+client.subscribe((s) => {
+  if (s.preferences && s.preferences !== dndShown) showDnd(s.preferences);
+});
 async function refreshDnd() {
   try {
-    showDnd(await client.preferences());
+    await client.preferences(); // state.preferences, then showDnd
   } catch { /* offline: keep what we show */ }
 }
 dndSel.addEventListener("change", async () => {
@@ -260,7 +289,7 @@ dndSel.addEventListener("change", async () => {
   dndSel.disabled = true;
   try {
     const current = await client.preferences(); // keep what the preferences panel set
-    showDnd(await client.savePreferences({ ...current, dnd: until ? { until } : null }));
+    await client.savePreferences({ ...current, dnd: until ? { until } : null });
   } catch {
     await refreshDnd();
   } finally {
@@ -268,10 +297,25 @@ dndSel.addEventListener("change", async () => {
   }
 });
 refreshDnd();
-setInterval(refreshDnd, 30_000); // changed in another tab or the preferences panel
-document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshDnd(); });
 
 // ---- a simulated quiet period -------------------------------------------------------
+/** "1 notification", "3 notifications". @param {number} n @param {string} what */
+const plural = (n, what) => `${n} ${what}${n === 1 ? "" : "s"}`;
+/**
+ * What happened to the notifications, by the server's decisions.
+ * @param {{reasons: Record<string, number>, skipped: number, interrupting: number}} reply
+ */
+function quietOutcome(reply) {
+  const r = reply.reasons ?? {};
+  const held = (r.dnd ?? 0) + (r.quiet_hours ?? 0);
+  const parts = [];
+  if (held) parts.push(`${plural(held, "notification")} held silently for one summary`);
+  if (r.preferences) parts.push(`${r.preferences} silent by your preferences for its type (not in the summary)`);
+  if (reply.interrupting) parts.push(`${reply.interrupting} interrupted anyway (urgent)`);
+  if (reply.skipped) parts.push(`${reply.skipped} not delivered (your preferences)`);
+  if (!held) parts.push("nothing waits for a summary, so none will come");
+  return `${parts.join("; ")}.`;
+}
 const quietBtn = /** @type {HTMLButtonElement} */ ($("quiet"));
 quietBtn.addEventListener("click", async () => {
   const out = $("quiet-result");
@@ -287,12 +331,22 @@ quietBtn.addEventListener("click", async () => {
       out.textContent = `Not started: ${reply.error?.message ?? r.status}`;
       return;
     }
-    out.textContent = `Do not disturb for ${seconds} s: ${reply.silent} notifications arrived silently…`;
+    // Every claim below is what the server decided for each notification (the reply),
+    // never what the scenario expected: quiet hours, per-type preferences and urgency
+    // change the outcome.
+    out.textContent = `Do not disturb for ${seconds} s: ${quietOutcome(reply)}`;
     await refreshDnd();
+    const digest = reply.digest;
+    if (!digest) return;
+    const words = client.i18n();
+    if (digest.at > reply.until + 1000) {
+      out.textContent += ` Your quiet hours go on until ${words.when(digest.at)}: the summary comes then.`;
+      return;
+    }
     setTimeout(() => {
-      out.textContent = "Quiet period over: one summary toast instead of the interruptions.";
-      refreshDnd();
-    }, Math.max(0, reply.until - Date.now()) + 300);
+      out.textContent = `Quiet period over: one summary toast for ${plural(digest.count, "notification")}` +
+        " instead of the interruptions.";
+    }, Math.max(0, digest.at - Date.now()) + 300);
   } catch {
     out.textContent = "Not started: the server is unreachable.";
   } finally {

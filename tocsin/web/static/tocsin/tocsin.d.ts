@@ -48,13 +48,19 @@ export interface TocsinNotification {
   silentReason?: "preferences" | "dnd" | "quiet_hours" | string;
   /** A group of publishes with one `groupKey` shown as this one row: docs/grouping.md. */
   group?: NotificationGroup | null;
+  /** In `snoozed()`: when it comes back (ms since the epoch). */
+  snoozedUntil?: number;
 }
 
-/** `count` publishes of one `groupKey`; `actors` latest first, at most 5. */
+/**
+ * `count` publishes of one `groupKey`; `actors` latest first, each once, at most 5;
+ * `people` how many distinct actors there are in all (one person acting twice is one).
+ */
 export interface NotificationGroup {
   key: string;
   count: number;
   actors: string[];
+  people?: number;
 }
 
 export type Channel = "inbox" | "interrupt" | "push" | "email";
@@ -122,6 +128,12 @@ export interface ClientState {
   /** The last failure shown to the user (an undone action, a failed load). */
   readonly error: { message: string; at: number } | null;
   readonly user: string;
+  /**
+   * The user's preferences as last known: loaded by `preferences()`, replaced by
+   * `savePreferences()` and by the stream when they change in another tab or device
+   * (null until first loaded). Show do-not-disturb etc. from here, not from a copy.
+   */
+  readonly preferences: Preferences | null;
 }
 
 export interface ConnectOptions {
@@ -141,13 +153,200 @@ export interface ConnectOptions {
   openUrl?: (url: string, notification: TocsinNotification) => void;
   /** First manual reconnect delay in ms (default 1000); doubles up to `backoffMax`. */
   backoffBase?: number;
-  /** Cap of the reconnect delay in ms (default 30000). */
+  /** Cap of the reconnect delay in ms (default 10000). */
   backoffMax?: number;
   /** ms a stream may take to open before the client falls back to long-polling (default 4000). */
   streamTimeout?: number;
   /** ms of long-polling before streaming is tried again (default 60000). */
   streamRetry?: number;
+  /**
+   * The components' language (a BCP 47 tag: "de", "fr-CA"); default: the element's or
+   * page's `lang`, else the browser's. Shipped: en, de, fr, es, ja (`addLocale` adds more).
+   */
+  locale?: string;
+  /** Your own wording for any string of the catalogue, in whichever locale is chosen. */
+  strings?: Partial<Catalogue>;
+  /** A user's name as people know it (who acknowledged, who is here); default: the id. */
+  displayName?: (user: string) => string | null | undefined;
 }
+
+/** A plural entry: forms by `Intl.PluralRules` category of `{count}`; `other` is required. */
+export type PluralForms = Partial<Record<"zero" | "one" | "two" | "few" | "many", string>> & { other: string };
+
+/**
+ * Every string the components show (lib/locales/en.js holds the English ones). `{name}`
+ * placeholders are filled in by the components; times, numbers and lists come from
+ * `Intl` in the chosen locale.
+ */
+export interface Catalogue {
+  "bell.label": string;
+  "bell.labelUnread": PluralForms;
+  "bell.labelNone": string;
+  "bell.title": string;
+  "bell.close": string;
+  "bell.markAll": string;
+  "bell.preferences": string;
+  "bell.back": string;
+  "bell.filters": string;
+  "bell.unreadOnly": string;
+  "bell.snoozedOnly": string;
+  "bell.filterType": string;
+  "bell.filterSource": string;
+  "bell.allTypes": string;
+  "bell.allSources": string;
+  "bell.list": string;
+  "bell.loading": string;
+  "bell.empty": string;
+  "bell.noMatch": string;
+  "bell.noSnoozed": string;
+  "perm.enable": string;
+  "perm.enablePhone": string;
+  "perm.denied": string;
+  "perm.dismiss": string;
+  "push.toggle": string;
+  "push.working": string;
+  "push.on": string;
+  "push.off": string;
+  "push.denied": string;
+  "push.notGranted": string;
+  "push.failed": string;
+  "row.opensLink": string;
+  "row.silent": string;
+  "row.read": string;
+  "row.unread": string;
+  "row.markRead": string;
+  "row.markReadLabel": string;
+  "row.markUnread": string;
+  "row.markUnreadLabel": string;
+  "row.dismiss": string;
+  "row.dismissLabel": string;
+  "row.ack": string;
+  "row.ackLabel": string;
+  "row.ackTitle": string;
+  "row.snooze": string;
+  "row.snoozeLabel": string;
+  "row.snoozedUntil": string;
+  "row.unsnooze": string;
+  "row.unsnoozeLabel": string;
+  "priority.urgent": string;
+  "priority.high": string;
+  "priority.medium": string;
+  "priority.low": string;
+  "snooze.menu": string;
+  "snooze.for": string;
+  "snooze.tomorrow": string;
+  "snooze.done": string;
+  "snooze.undo": string;
+  "snooze.undone": string;
+  "group.others": PluralForms;
+  "group.more": PluralForms;
+  "group.updates": PluralForms;
+  "group.notifications": PluralForms;
+  "group.unread": PluralForms;
+  "group.expand": string;
+  "group.collapse": string;
+  "group.markRead": string;
+  "toast.region": string;
+  "toast.dismiss": string;
+  "toast.dismissLabel": string;
+  "toast.more": PluralForms;
+  "toast.moreLabel": PluralForms;
+  "toast.ack": string;
+  "toast.ackLabel": string;
+  "digest.toast": PluralForms;
+  "incident.countdown": string;
+  "incident.escalating": string;
+  "incident.holder": string;
+  "incident.ackedByYou": string;
+  "incident.ackedBy": string;
+  "incident.ackedByAt": string;
+  "incident.ackedByYouAt": string;
+  "status.reconnecting": string;
+  "status.offline": string;
+  "status.unauthorized": string;
+  "status.polling": string;
+  "status.retry": string;
+  "presence.nobody": string;
+  "presence.count": PluralForms;
+  "presence.idle": string;
+  "presence.more": PluralForms;
+  "presence.joined": string;
+  "presence.left": string;
+  "prefs.label": string;
+  "prefs.loading": string;
+  "prefs.loadFailed": string;
+  "prefs.saving": string;
+  "prefs.saved": string;
+  "prefs.savedFor": string;
+  "prefs.saveFailed": string;
+  "dnd.title": string;
+  "dnd.onUntil": string;
+  "dnd.on": string;
+  "dnd.off": string;
+  "dnd.hour": string;
+  "dnd.tomorrow": string;
+  "dnd.turnOff": string;
+  "dnd.savedHour": string;
+  "dnd.savedTomorrow": string;
+  "dnd.savedOff": string;
+  "quiet.title": string;
+  "quiet.on": string;
+  "quiet.from": string;
+  "quiet.to": string;
+  "quiet.zone": string;
+  "quiet.bypass": string;
+  "quiet.saved": string;
+  "types.title": string;
+  "types.none": string;
+  "type.interrupt": string;
+  "type.push": string;
+  "type.email": string;
+  "type.minLabel": string;
+  "type.pushMinLabel": string;
+  "type.emailAfterLabel": string;
+  "type.andUp": string;
+  "email.title": string;
+  "email.send": string;
+  "email.atOnce": string;
+  "email.after": string;
+  "email.digestOff": string;
+  "email.digestHourly": string;
+  "email.digestDaily": string;
+  "email.digestSaved": string;
+  "time.now": string;
+  "error.load": string;
+  "error.older": string;
+  "error.snooze": string;
+  "error.quoted": string;
+  "error.read": string;
+  "error.unread": string;
+  "error.readAll": string;
+  "error.dismiss": string;
+  "error.ack": string;
+
+}
+export type CatalogueKey = keyof Catalogue;
+
+/** Strings, plurals, times and lists of one locale (what the components use). */
+export declare class Translator {
+  constructor(locale: string, overrides?: Partial<Catalogue>);
+  readonly locale: string;
+  t(key: CatalogueKey, vars?: Record<string, string | number>): string;
+  num(n: number): string;
+  join(items: string[]): string;
+  ago(ts: number, now?: number): string;
+  date(ts: number): string;
+  when(ts: number, now?: number): string;
+  duration(seconds: number): string;
+}
+/** Add (or extend) a language; keys it lacks fall back to English. */
+export declare function addLocale(tag: string, strings: Partial<Catalogue>): void;
+/** The languages there are catalogues for. */
+export declare function locales(): string[];
+/** The translator for a locale with an app's overrides. */
+export declare function translator(locale: string, overrides?: Partial<Catalogue>): Translator;
+/** The English catalogue (every key). */
+export declare const ENGLISH: Readonly<Catalogue>;
 
 export interface ActionDetail {
   kind: "read" | "unread" | "readAll" | "dismiss" | "ack";
@@ -173,6 +372,14 @@ export declare class HttpError extends Error {
 export declare class TocsinClient extends EventTarget {
   constructor(opts: ConnectOptions);
   readonly user: string;
+  /** `connect({locale})`, if given. */
+  readonly locale: string | undefined;
+  /** `connect({strings})`, if given. */
+  readonly strings: Partial<Catalogue> | undefined;
+  /** The translator for this client's words in `locale` (default: its own, else the page's). */
+  i18n(locale?: string): Translator;
+  /** `connect({displayName})` for `user`, else the id. */
+  displayName(user: string): string;
   /** The server's base URL ("" for this origin). */
   readonly base: string;
   /** The current token (calls the token function if one was given). */
@@ -207,6 +414,10 @@ export declare class TocsinClient extends EventTarget {
   ack(id: string): Promise<boolean>;
   /** Snooze until `until` (ms since the epoch); it comes back as a new notification event. */
   snooze(id: string, until: number): Promise<boolean>;
+  /** Bring a snoozed notification back now (undo); it returns as a notification event. */
+  unsnooze(id: string): Promise<boolean>;
+  /** What is snoozed now, newest first, each with `snoozedUntil` (not part of `state`). */
+  snoozed(): Promise<TocsinNotification[]>;
   /** GET /api/preferences (fields an older server lacks filled with the defaults). */
   preferences(): Promise<Preferences>;
   /** PUT /api/preferences; resolves to what the server stored. */
@@ -219,6 +430,8 @@ export declare class TocsinClient extends EventTarget {
   requestBrowserPermission(): Promise<NotificationPermission | "unsupported">;
   /** Re-read the newest page of history over HTTP. */
   refetch(): Promise<void>;
+  /** While `reconnecting`: try at once instead of after the backoff (`<tocsin-status>`'s "Retry now"). */
+  retry(): void;
   disconnect(): void;
 }
 
@@ -324,7 +537,8 @@ export declare function getDefaultClient(): TocsinClient | null;
 export declare function safeUrl(url: unknown): string | null;
 export declare function tokenSubject(token: string): string;
 export declare function compareToasts(a: TocsinNotification, b: TocsinNotification): number;
-export declare function timeAgo(ts: number, now?: number): string;
+/** "just now", "2 min. ago", … by `Intl.RelativeTimeFormat` in `locale` (default: the page's). */
+export declare function timeAgo(ts: number, now?: number, locale?: string): string;
 
 /** Web Push in this browser (docs/client.md, "Reach people whose tab is closed"). */
 export type PushState = "unsupported" | "denied" | "default" | "subscribed" | "unsubscribed";

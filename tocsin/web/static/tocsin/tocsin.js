@@ -17,7 +17,8 @@
  * - lib/topic.js: topic activity feeds (`TopicFeed`);
  * - lib/push.js: Web Push (`subscribePush()`; the service worker is sw.js);
  * - lib/ids.js: event ids (`"<epoch>-<seq>"`, opaque to everything else);
- *   lib/util.js: small helpers.
+ *   lib/util.js: small helpers;
+ * - lib/i18n.js + lib/locales/: every string the components show, in the user's language.
  *
  * Plain ES modules, no dependencies, no build step. Types: tocsin.d.ts.
  * @module tocsin
@@ -31,6 +32,7 @@ export { TocsinClient } from "./lib/inbox.js";
 export { TopicFeed } from "./lib/topic.js";
 export { reportPresence, TopicPresence } from "./lib/presence.js";
 export { pushSupported } from "./lib/push.js";
+export { addLocale, ENGLISH, locales, translator, Translator } from "./lib/i18n.js";
 export {
   compareToasts, HttpError, PRIORITY_RANK, safeUrl, timeAgo, tokenSubject, VERSION,
 } from "./lib/util.js";

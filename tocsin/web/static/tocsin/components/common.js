@@ -4,7 +4,8 @@
  * client attachment, and the theme (CSS custom properties, light and dark).
  * @module tocsin/components/common
  */
-import { connect, getDefaultClient } from "../tocsin.js";
+import { localeFor } from "../lib/i18n.js";
+import { connect, getDefaultClient, translator } from "../tocsin.js";
 
 /** @type {Map<string, import("../tocsin.js").TocsinClient>} */
 const byAttributes = new Map();
@@ -87,8 +88,11 @@ export const THEME_CSS = `
   --_hover-bg: var(--tocsin-hover-bg, #f3f5f8);
   --_badge-bg: var(--tocsin-badge-bg, #d92d20);
   --_badge-fg: var(--tocsin-badge-fg, #ffffff);
-  --_urgent: var(--tocsin-urgent, #d92d20);
-  --_high: var(--tocsin-high, #dc6803);
+  /* Priority colours are text colours too (tags, toast labels, the countdown): each
+     meets WCAG AA (4.5:1) on every surface of its scheme, the unread tint included. */
+  --_urgent: var(--tocsin-urgent, #b42318);
+  --_urgent-fg: var(--tocsin-urgent-fg, #ffffff);
+  --_high: var(--tocsin-high, #b54708);
   --_medium: var(--tocsin-medium, #3056d3);
   --_low: var(--tocsin-low, #667085);
   --_warn-bg: var(--tocsin-warn-bg, #fff4e5);
@@ -116,6 +120,9 @@ const DARK = `
   --_warn-fg: var(--tocsin-warn-fg, #ffd8a8);
   --_shadow: var(--tocsin-shadow, 0 10px 30px rgba(0, 0, 0, .5));
   --_focus: var(--tocsin-focus, #9db4ff);
+  --_urgent: var(--tocsin-urgent, #ff8a80);
+  --_urgent-fg: var(--tocsin-urgent-fg, #1b1f24);
+  --_high: var(--tocsin-high, #f79009);
 `;
 export const THEME = `${THEME_CSS}
 :host([theme="dark"]) {${DARK}}
@@ -147,6 +154,20 @@ export class TocsinElement extends HTMLElement {
 
   get client() {
     return this._client;
+  }
+
+  /**
+   * This element's words: its `lang`, else the client's `locale`, else the page's
+   * `lang`, else the browser's; with the app's `strings` over them (lib/i18n.js).
+   * @returns {import("../tocsin.js").Translator}
+   */
+  get i18n() {
+    return translator(localeFor(this, this._client), this._client?.strings);
+  }
+
+  /** @param {import("../tocsin.js").CatalogueKey} key @param {Record<string, string|number>} [vars] */
+  t(key, vars) {
+    return this.i18n.t(key, vars);
   }
 
   set client(c) {

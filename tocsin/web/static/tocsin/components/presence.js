@@ -8,12 +8,15 @@
  * Set `el.feed = topicFeed` to share a feed the page already has.
  * @module tocsin/components/presence
  */
-import { getDefaultClient } from "../tocsin.js";
+import { localeFor } from "../lib/i18n.js";
+import { getDefaultClient, translator } from "../tocsin.js";
 import { TopicPresence } from "../lib/presence.js";
 import { h, THEME } from "./common.js";
 
 const STYLES = `${THEME}
-:host { display: inline-block; }
+:host { display: inline-flex; align-items: center; gap: 8px; flex-wrap: wrap; }
+.caption { color: var(--_muted); font-size: 13px; }
+.caption:empty { display: none; }
 ul { display: flex; flex-wrap: wrap; gap: 4px; margin: 0; padding: 0; list-style: none; align-items: center; }
 li { display: inline-flex; }
 .avatar { width: 30px; height: 30px; border-radius: 50%; display: inline-flex; align-items: center;
@@ -47,6 +50,12 @@ export class TocsinPresence extends HTMLElement {
     return this._feed;
   }
 
+  /** This element's words (its `lang`, the default client's locale, the page's). */
+  get i18n() {
+    const client = getDefaultClient();
+    return translator(localeFor(this, client), client?.strings);
+  }
+
   set feed(f) {
     this._feed = f;
     if (this.isConnected) this.start();
@@ -57,9 +66,11 @@ export class TocsinPresence extends HTMLElement {
       const root = this.attachShadow({ mode: "open" });
       const style = h("style");
       style.textContent = STYLES;
-      this.list = h("ul", { part: "list", "aria-label": "Nobody here" });
+      this.list = h("ul", { part: "list", "aria-label": this.i18n.t("presence.nobody") });
       this.live = h("span", { class: "sr-only", role: "status", "aria-live": "polite" });
-      root.append(style, this.list, this.live);
+      // The count, visible: the avatars alone did not say what they were.
+      this.caption = h("span", { class: "caption", part: "caption", "aria-hidden": "true" });
+      root.append(style, this.list, this.caption, this.live);
     }
     this.start();
   }
@@ -106,11 +117,18 @@ export class TocsinPresence extends HTMLElement {
       if (before.length) {
         const joined = now.filter((u) => !before.includes(u));
         const left = before.filter((u) => !now.includes(u));
-        const said = [...joined.map((u) => `${u} joined`), ...left.map((u) => `${u} left`)];
-        if (this.live && said.length) this.live.textContent = said.join(", ");
+        const t = this.i18n;
+        const said = [...joined.map((u) => t.t("presence.joined", { name: this.nameOf(u) })),
+          ...left.map((u) => t.t("presence.left", { name: this.nameOf(u) }))];
+        if (this.live && said.length) this.live.textContent = t.join(said);
       }
       before = now;
     });
+  }
+
+  /** A user's display name (`connect({displayName})`), else the id. @param {string} user */
+  nameOf(user) {
+    return getDefaultClient()?.displayName(user) ?? user;
   }
 
   /** @param {import("../tocsin.js").PresenceMember[]} members */
@@ -118,20 +136,23 @@ export class TocsinPresence extends HTMLElement {
     if (!this.list) return;
     const max = Math.max(1, Number(this.getAttribute("max") ?? 8) || 8);
     const n = members.length;
-    this.list.setAttribute("aria-label", n === 0 ? "Nobody here" : n === 1 ? "1 person here" : `${n} people here`);
+    const t = this.i18n;
+    this.list.setAttribute("aria-label", n === 0 ? t.t("presence.nobody") : t.t("presence.count", { count: n }));
     this.setAttribute("count", String(n));
     const items = members.slice(0, max).map((m) => {
-      const label = m.state === "idle" ? `${m.user} (idle)` : m.user;
+      const name = this.nameOf(m.user);
+      const label = m.state === "idle" ? t.t("presence.idle", { name }) : name;
       return h("li", { class: m.state, title: label, dataset: { user: m.user, state: m.state } },
         h("span", { class: "avatar", "aria-hidden": "true", text: initials(m.user) }),
         h("span", { class: "sr-only", text: label }));
     });
     if (n > max) {
       items.push(h("li", { class: "more-item" },
-        h("span", { class: "avatar more", "aria-hidden": "true", text: `+${n - max}` }),
-        h("span", { class: "sr-only", text: `and ${n - max} more` })));
+        h("span", { class: "avatar more", "aria-hidden": "true", text: `+${t.num(n - max)}` }),
+        h("span", { class: "sr-only", text: t.t("presence.more", { count: n - max }) })));
     }
-    if (n === 0) items.push(h("li", { class: "empty", text: "Nobody here" }));
+    if (n === 0) items.push(h("li", { class: "empty", text: t.t("presence.nobody") }));
     this.list.replaceChildren(...items);
+    if (this.caption) this.caption.textContent = n ? t.t("presence.count", { count: n }) : "";
   }
 }

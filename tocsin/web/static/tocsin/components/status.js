@@ -10,18 +10,22 @@
  */
 import { h, THEME, TocsinElement } from "./common.js";
 
-export const MESSAGES = Object.freeze({
-  reconnecting: "Reconnecting…",
-  offline: "You are offline — updates will arrive when you reconnect",
-  unauthorized: "Signed out — live updates resume when you sign in again",
-  polling: "Live (polling)",
-});
+/** The catalogue key of each state's message (lib/locales/). */
+export const MESSAGES = Object.freeze(/** @type {const} */ ({
+  reconnecting: "status.reconnecting",
+  offline: "status.offline",
+  unauthorized: "status.unauthorized",
+  polling: "status.polling",
+}));
 
 const STYLES = `${THEME}
 :host { display: block; }
 .banner { margin: 0; padding: 8px 16px; font-size: 14px; text-align: center;
   background: var(--_warn-bg); color: var(--_warn-fg); border-bottom: 1px solid var(--_border); }
 .banner[hidden] { display: none; }
+.banner .retry { margin-inline-start: 10px; font: inherit; font-size: 13px; font-weight: 600; cursor: pointer;
+  color: inherit; background: transparent; border: 1px solid currentColor; border-radius: 6px; padding: 2px 10px; }
+@media (max-width: 480px) { .banner .retry { min-height: 44px; font-size: 16px; } }
 .banner.polling { background: transparent; color: var(--_muted, inherit); font-size: 12px; padding: 2px 16px; }
 .banner.unauthorized, .banner.offline { background: var(--tocsin-offline-bg, #344054); color: var(--tocsin-offline-fg, #ffffff); }
 `;
@@ -79,6 +83,11 @@ export class TocsinStatus extends TocsinElement {
     if (!this.banner) return;
     this.banner.hidden = !what;
     this.banner.className = `banner ${what}`;
-    this.banner.textContent = what ? MESSAGES[what] : "";
+    this.banner.textContent = what ? this.t(MESSAGES[what]) : "";
+    // Reconnecting waits out a backoff: let the user try at once.
+    if (what === "reconnecting") {
+      this.banner.append(h("button", { type: "button", class: "retry", part: "retry",
+        onclick: () => this.client?.retry() }, this.t("status.retry")));
+    }
   }
 }

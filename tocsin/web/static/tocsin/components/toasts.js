@@ -3,7 +3,10 @@
  * `<tocsin-toasts>`: a stack of toasts fed by the client's priority queue.
  *
  * Attributes (all optional):
- * - `max-visible` (default 3): at most this many toasts show; the rest wait ("+N more").
+ * - `max-visible` (default 3; at most 2 on a phone, where more would cover most of the
+ *   screen): at most this many toasts show; the rest wait behind a "+N more" button,
+ *   which opens the notification center of a `<tocsin-bell>` of the same client (a
+ *   cancelable, composed `tocsin-more` event), or without one shows them all here.
  * - `duration-urgent` (0 = stays until dismissed), `duration-high` (10000),
  *   `duration-medium` (6000), `duration-low` (4000): auto-dismiss delays in ms.
  * - `position`: `bottom-right` (default), `bottom-left`, `top-right`, `top-left`.
@@ -21,7 +24,7 @@
  * in another tab or by another recipient) it says who acknowledged.
  * @module tocsin/components/toasts
  */
-import { ackedText, countdownText, incidentOf, nextStepAt } from "../lib/incidents.js";
+import { ackedText, countdownText, holderText, incidentOf, nextStepAt } from "../lib/incidents.js";
 import { h, icon, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
 
 /** @typedef {import("../tocsin.js").TocsinNotification} N */
@@ -29,31 +32,31 @@ import { h, icon, ICON_CLOSE, THEME, TocsinElement } from "./common.js";
 export const DEFAULT_DURATIONS = Object.freeze({ urgent: 0, high: 10000, medium: 6000, low: 4000 });
 
 const STYLES = `${THEME}
-:host { position: fixed; z-index: 2000; bottom: 16px; right: 16px; width: min(380px, calc(100vw - 32px));
+:host { position: fixed; z-index: 2000; bottom: 16px; inset-inline-end: 16px; width: min(380px, calc(100vw - 32px));
   pointer-events: none; color: var(--_fg); }
 .stack[hidden] { display: none; }
-:host([position="bottom-left"]) { right: auto; left: 16px; }
+:host([position="bottom-left"]) { inset-inline-end: auto; inset-inline-start: 16px; }
 :host([position="top-right"]) { bottom: auto; top: 16px; }
-:host([position="top-left"]) { bottom: auto; top: 16px; right: auto; left: 16px; }
+:host([position="top-left"]) { bottom: auto; top: 16px; inset-inline-end: auto; inset-inline-start: 16px; }
 .stack { display: flex; flex-direction: column; gap: 8px; }
 .region { display: flex; flex-direction: column; gap: 8px; }
 .region:empty { display: none; }
 .toast {
   pointer-events: auto; display: flex; align-items: flex-start; gap: 4px;
   background: var(--_bg); color: var(--_fg); border: 1px solid var(--_border);
-  border-left: 4px solid var(--_medium); border-radius: var(--_radius); box-shadow: var(--_shadow);
+  border-inline-start: 4px solid var(--_medium); border-radius: var(--_radius); box-shadow: var(--_shadow);
 }
-.toast.urgent { border-left-color: var(--_urgent); }
-.toast.high { border-left-color: var(--_high); }
-.toast.low { border-left-color: var(--_low); }
-.toast.local { border-left-color: var(--_warn-fg); background: var(--_warn-bg); color: var(--_warn-fg); }
-.open { flex: 1; min-width: 0; text-align: left; border: none; background: transparent;
-  padding: 10px 4px 10px 12px; cursor: pointer; display: flex; flex-direction: column; gap: 2px; }
+.toast.urgent { border-inline-start-color: var(--_urgent); }
+.toast.high { border-inline-start-color: var(--_high); }
+.toast.low { border-inline-start-color: var(--_low); }
+.toast.local { border-inline-start-color: var(--_warn-fg); background: var(--_warn-bg); color: var(--_warn-fg); }
+.open { flex: 1; min-width: 0; text-align: start; border: none; background: transparent;
+  padding-block: 10px; padding-inline: 12px 4px; cursor: pointer; display: flex; flex-direction: column; gap: 2px; }
 .local .open { cursor: default; }
 .title { font-weight: 600; font-size: 14px; overflow-wrap: anywhere; }
 .body { font-size: 13px; color: var(--_muted); overflow-wrap: anywhere; }
 .local .body { color: inherit; }
-.toast.digest { border-left-color: var(--_accent, currentColor); background: inherit; color: inherit; }
+.toast.digest { border-inline-start-color: var(--_accent); background: var(--_bg); color: var(--_fg); }
 .prio { font-size: 11px; text-transform: uppercase; letter-spacing: .04em; font-weight: 700; }
 .urgent .prio { color: var(--_urgent); }
 .high .prio { color: var(--_high); }
@@ -65,26 +68,35 @@ const STYLES = `${THEME}
   padding: 0 12px 10px; font-size: 13px; }
 .esc .countdown { color: var(--_urgent); font-variant-numeric: tabular-nums; }
 .esc .acked { color: var(--_muted); font-weight: 600; }
-.esc .ack { border: 1px solid var(--_urgent); background: var(--_urgent); color: #fff; font: inherit;
+.esc .holder { color: var(--_muted); }
+.esc .ack { border: 1px solid var(--_urgent); background: var(--_urgent); color: var(--_urgent-fg); font: inherit;
   font-weight: 600; border-radius: 6px; padding: 4px 10px; cursor: pointer; }
 .esc .ack:hover { filter: brightness(1.1); }
-.more { pointer-events: auto; align-self: flex-end; font-size: 13px; padding: 4px 10px; border-radius: 12px;
+.more { pointer-events: auto; align-self: flex-end; font: inherit; font-size: 13px; padding: 4px 10px;
+  border-radius: 12px; cursor: pointer;
   background: var(--_bg); color: var(--_muted); border: 1px solid var(--_border); box-shadow: var(--_shadow); }
+.more:hover { color: var(--_fg); }
 .more[hidden] { display: none; }
 /* Phones: toasts span the width; the close button is a 44 px touch target. */
 @media (max-width: 480px) {
-  :host, :host([position]) { left: 8px; right: 8px; width: auto; }
+  :host, :host([position]) { inset-inline: 8px; width: auto; }
   :host(:not([position^="top"])) { bottom: calc(8px + env(safe-area-inset-bottom)); }
   :host([position^="top"]) { top: 8px; }
   .close { min-width: 44px; min-height: 44px; }
   .open { min-height: 44px; }
   .esc .ack { min-height: 44px; }
+  .more { min-height: 44px; padding: 4px 16px; }
+  /* Two lines of body at most, so two toasts leave the page usable. */
+  .body { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; }
 }
 @media (prefers-reduced-motion: no-preference) {
   .toast { animation: tocsin-toast-in .18s ease-out; }
   @keyframes tocsin-toast-in { from { opacity: 0; transform: translateY(8px) scale(.98); } }
 }
 `;
+
+/** Phones: the same breakpoint as the styles' phone rules. */
+const PHONE = matchMedia("(max-width: 480px)");
 
 export class TocsinToasts extends TocsinElement {
   static get observedAttributes() {
@@ -99,6 +111,8 @@ export class TocsinToasts extends TocsinElement {
     this.timers = new Map();
     this.hovered = false;
     this.focused = false;
+    /** "+N more" was pressed with no center to open: show the whole queue */
+    this.showAll = false;
     /** @type {N[]} */
     this.visible = [];
     /** @type {Map<string, ReturnType<typeof setInterval>>} countdowns of incident toasts */
@@ -130,7 +144,17 @@ export class TocsinToasts extends TocsinElement {
   }
 
   get maxVisible() {
-    return Math.max(1, Math.floor(this.numAttr("max-visible", 3)));
+    const n = Math.max(1, Math.floor(this.numAttr("max-visible", 3)));
+    return PHONE.matches ? Math.min(n, 2) : n;
+  }
+
+  /** "+N more": the center lists them; with no bell to open, show them all here. */
+  onMore() {
+    const ev = new CustomEvent("tocsin-more", { bubbles: true, composed: true, cancelable: true });
+    if (this.dispatchEvent(ev)) {
+      this.showAll = true;
+      if (this.state) this.update(this.state);
+    }
   }
 
   /** @param {N} n */
@@ -151,9 +175,10 @@ export class TocsinToasts extends TocsinElement {
     style.textContent = STYLES;
     this.alerts = h("div", { class: "region alerts", role: "alert", "aria-live": "assertive" });
     this.statuses = h("div", { class: "region statuses", role: "status", "aria-live": "polite" });
-    this.more = h("div", { class: "more", part: "more", hidden: true });
+    this.more = h("button", { type: "button", class: "more", part: "more", hidden: true,
+      onclick: () => this.onMore() });
     this.stack = h("div", {
-      class: "stack", part: "stack", "aria-label": "Notifications",
+      class: "stack", part: "stack", "aria-label": this.t("toast.region"),
       onmouseenter: () => { this.hovered = true; this.syncPause(); },
       onmouseleave: () => { this.hovered = false; this.syncPause(); },
     }, this.alerts, this.statuses, this.more);
@@ -193,9 +218,12 @@ export class TocsinToasts extends TocsinElement {
   update(s) {
     this.state = s;
     if (!this.alerts || !this.statuses || !this.more) return;
+    // built before the client (and its locale, its strings) arrived: say it again
+    this.stack?.setAttribute("aria-label", this.t("toast.region"));
     const queue = s.toastQueue;
     if (this.centerOpen) for (const n of queue) if (!n.local) this.seenInCenter.add(n.id);
-    const visible = queue.slice(0, this.maxVisible);
+    if (queue.length <= this.maxVisible) this.showAll = false;
+    const visible = queue.slice(0, this.showAll ? queue.length : this.maxVisible);
     const ids = new Set(visible.map((n) => n.id));
     for (const [id, el] of this.els) {
       if (!ids.has(id)) {
@@ -244,7 +272,7 @@ export class TocsinToasts extends TocsinElement {
     this.visible = visible;
     const extra = queue.length - visible.length;
     this.more.hidden = extra <= 0;
-    this.more.textContent = extra > 0 ? `+${extra} more` : "";
+    this.more.textContent = extra > 0 ? this.t("toast.more", { count: extra }) : "";
     if (!this.paused) for (const n of visible) this.startTimer(n.id);
   }
 
@@ -259,6 +287,9 @@ export class TocsinToasts extends TocsinElement {
   /** @param {N} n */
   toast(n) {
     const client = this.client;
+    // The digest's words are this element's (its lang), not the client's.
+    const title = n.type === "tocsin.digest" && n.local
+      ? this.t("digest.toast", { count: Number(n.data?.count) || 0 }) : n.title;
     const open = h("button", {
       type: "button", class: "open",
       onclick: () => {
@@ -267,11 +298,12 @@ export class TocsinToasts extends TocsinElement {
       },
     },
     !n.local && (n.priority === "urgent" || n.priority === "high")
-      ? h("span", { class: "prio", text: n.priority }) : null,
-    h("span", { class: "title", text: n.title }),
+      ? h("span", { class: "prio", text: this.t(`priority.${n.priority}`) }) : null,
+    h("span", { class: "title", text: title }),
     n.body ? h("span", { class: "body", text: n.body }) : null);
     const close = h("button", {
-      type: "button", class: "close", "aria-label": `Dismiss: ${n.title}`, title: "Dismiss",
+      type: "button", class: "close", "aria-label": this.t("toast.dismissLabel", { title }),
+      title: this.t("toast.dismiss"),
       onclick: () => client?.dismissToast(n.id),
     }, icon(ICON_CLOSE, 16));
     const incident = !n.local && incidentOf(n);
@@ -288,7 +320,8 @@ export class TocsinToasts extends TocsinElement {
    */
   renderEscalation(n, el) {
     const me = this.client?.user ?? "";
-    const shown = n.acked ? ackedText(n.acked, me) : "";
+    const client = this.client;
+    const shown = n.acked ? ackedText(this.i18n, n.acked, me, (u) => client?.displayName(u) ?? u) : "";
     if (this.escShown.get(n.id) === shown) return;
     this.escShown.set(n.id, shown);
     const line = /** @type {HTMLElement|null} */ (el.querySelector(".esc"));
@@ -302,20 +335,22 @@ export class TocsinToasts extends TocsinElement {
       return;
     }
     const ack = h("button", {
-      type: "button", class: "ack", "aria-label": `Acknowledge: ${n.title}`,
+      type: "button", class: "ack", "aria-label": this.t("toast.ackLabel", { title: n.title }),
       onclick: () => this.client?.ack(n.id),
-    }, "Acknowledge");
+    }, this.t("toast.ack"));
     const nextAt = nextStepAt(n);
+    const held = holderText(this.i18n, n, (u) => client?.displayName(u) ?? u);
+    const holder = held ? h("span", { class: "holder", text: held }) : null;
     if (nextAt === null) {
-      line.replaceChildren(ack);
+      line.replaceChildren(ack, ...(holder ? [holder] : []));
       return;
     }
     // A timer, not a live region: read on demand, never announced every second.
     const countdown = h("span", { class: "countdown", role: "timer", "aria-live": "off",
-      text: countdownText(nextAt) });
-    line.replaceChildren(ack, countdown);
+      text: countdownText(this.i18n, nextAt) });
+    line.replaceChildren(ack, ...(holder ? [holder] : []), countdown);
     const tick = () => {
-      countdown.textContent = countdownText(nextAt);
+      countdown.textContent = countdownText(this.i18n, nextAt);
       if (Date.now() >= nextAt) this.stopTick(n.id);
     };
     if (Date.now() < nextAt) this.ticks.set(n.id, setInterval(tick, 1000));

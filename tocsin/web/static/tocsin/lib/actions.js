@@ -31,6 +31,7 @@ import { HttpError } from "./util.js";
  * @property {Map<string, {by: string, at: number}>} acks incidents the server says are acknowledged
  * @property {string} user
  * @property {(message: string, op: Op) => void} refused an action was undone
+ * @property {() => import("../tocsin.js").Translator} i18n the words of the user's language
  */
 
 /**
@@ -42,8 +43,9 @@ import { HttpError } from "./util.js";
  *   acknowledged by pending actions
  */
 
-const VERBS = { read: "mark as read", unread: "mark as unread", readAll: "mark all as read", dismiss: "dismiss",
-  ack: "acknowledge" };
+/** @type {Record<Op["kind"], import("../tocsin.js").CatalogueKey>} */
+const UNDONE = { read: "error.read", unread: "error.unread", readAll: "error.readAll", dismiss: "error.dismiss",
+  ack: "error.ack" };
 
 /**
  * Is notification `n` covered by a readAll up to `upTo` (of `type`)?
@@ -122,8 +124,9 @@ export class Actions {
   rollback(op, err) {
     this.ops = this.ops.filter((o) => o !== op);
     const n = op.ids[0] ? this.host.items.get(op.ids[0]) : undefined;
-    const label = n ? ` “${n.title}”` : "";
-    this.host.refused(`Could not ${VERBS[op.kind]}${label} (${err.message}). The change was undone.`, op);
+    const i18n = this.host.i18n();
+    const label = n ? i18n.t("error.quoted", { title: n.title }) : "";
+    this.host.refused(i18n.t(UNDONE[op.kind], { label, error: err.message }), op);
   }
 
   /** Drop confirmed operations once the server state agrees (or after 5 s). */

@@ -13,7 +13,7 @@ import { compareToasts, num } from "./util.js";
 /** @typedef {import("../tocsin.js").Preferences} Preferences */
 
 /** The stream events this module handles besides `notification`. */
-export const ATTENTION_EVENTS = ["updated", "snoozed", "digest"];
+export const ATTENTION_EVENTS = ["updated", "snoozed", "digest", "preferences"];
 
 /**
  * The host: the inbox client (lib/inbox.js), as far as this module touches it.
@@ -23,6 +23,8 @@ export const ATTENTION_EVENTS = ["updated", "snoozed", "digest"];
  * @property {number} serverUnread
  * @property {{notify(n: TocsinNotification): void, close(id: string): void}} os
  * @property {(method: string, path: string, body?: unknown) => Promise<any>} http
+ * @property {() => import("../tocsin.js").Translator} i18n
+ * @property {Preferences|null} prefs the preferences as last known
  */
 
 /** Whether a notification may interrupt (toast, OS notification). @param {TocsinNotification} n */
@@ -31,25 +33,27 @@ export function interrupts(n) {
 }
 
 /**
- * "Alice, Bob and 3 others" for a server group (`count - 2` others when two actors
- * are shown); "" for a notification that is not a group of several.
+ * "Alice, Bob and 3 others" (in the locale's words) for a server group; "" for a
+ * notification that is not a group of several people. People are counted once however
+ * often they acted (`group.people`, counted by the server; older servers: the actors).
+ * @param {import("../tocsin.js").Translator} i18n
  * @param {TocsinNotification} n
+ * @param {(user: string) => string} [nameOf]
  */
-export function groupActors(n) {
+export function groupActors(i18n, n, nameOf = (u) => u) {
   const g = n.group;
   if (!g || num(g.count) < 2) return "";
-  const actors = (Array.isArray(g.actors) ? g.actors : []).map(String).filter(Boolean);
-  const count = num(g.count);
+  const actors = [...new Set((Array.isArray(g.actors) ? g.actors : []).map(String).filter(Boolean))];
   if (actors.length === 0) return "";
-  if (actors.length === 1) return count > 1 ? `${actors[0]} and ${count - 1} more` : actors[0];
-  const others = count - 2;
-  if (others <= 0) return `${actors[0]} and ${actors[1]}`;
-  return `${actors[0]}, ${actors[1]} and ${others} other${others === 1 ? "" : "s"}`;
+  const people = Math.max(actors.length, num(g.people));
+  const shown = actors.slice(0, people > 3 ? 2 : 3).map(nameOf);
+  const others = people - shown.length;
+  return i18n.join(others > 0 ? [...shown, i18n.t("group.others", { count: others })] : shown);
 }
 
-/** The digest toast's text. @param {number} count */
-export function digestText(count) {
-  return count === 1 ? "1 notification while you were away" : `${count} notifications while you were away`;
+/** The digest toast's text. @param {import("../tocsin.js").Translator} i18n @param {number} count */
+export function digestText(i18n, count) {
+  return i18n.t("digest.toast", { count });
 }
 
 /**
@@ -83,12 +87,15 @@ export function applyAttention(host, name, id, data) {
       host.os.close(String(nid));
     }
     if (data?.unreadCount != null) host.serverUnread = num(data.unreadCount);
+  } else if (name === "preferences") {
+    // saved in another tab or on another device (or this one: the same again)
+    if (data?.preferences) host.prefs = normalizePreferences(data.preferences);
   } else if (name === "digest") {
     const count = num(data?.count);
     if (count <= 0) return true;
     /** @type {TocsinNotification} */
     const toast = {
-      id: `tocsin-digest-${id}`, type: "tocsin.digest", title: digestText(count), body: "",
+      id: `tocsin-digest-${id}`, type: "tocsin.digest", title: digestText(host.i18n(), count), body: "",
       priority: "medium", timestamp: num(data?.until) || Date.now(), read: false, local: true,
       data: { count, since: num(data?.since), until: num(data?.until) },
     };
@@ -203,4 +210,20 @@ export async function snooze(host, id, until) {
     if (had && !host.items.has(id)) host.items.set(id, had);
     throw err;
   }
+}
+
+/**
+ * Bring a snoozed notification back now (`DELETE …/snooze`): the server sends it again
+ * as a `notification` event, which puts the row back.
+ * @param {AttentionHost} host @param {string} id
+ */
+export async function unsnooze(host, id) {
+  await host.http("DELETE", `/api/notifications/${encodeURIComponent(id)}/snooze`);
+  return true;
+}
+
+/** What is snoozed now (`?snoozed=true`), newest first. @param {AttentionHost} host */
+export async function listSnoozed(host) {
+  const page = await host.http("GET", "/api/notifications?snoozed=true&limit=200");
+  return /** @type {TocsinNotification[]} */ (Array.isArray(page?.items) ? page.items : []);
 }

@@ -185,6 +185,8 @@ export class SharedStream {
         this.leaderTransport = m.transport === "poll" ? "poll" : "stream";
         this.o.onChange();
       }
+    } else if (m.t === "retry") {
+      if (this.role === "leader") this.retryNow();
     } else if (m.t === "hello") {
       if (this.role === "leader") this.broadcastStatus();
     } else if (m.t === "reset") {
@@ -443,6 +445,22 @@ export class SharedStream {
     const cap = Math.min(this.o.backoffMax, this.o.backoffBase * 2 ** n);
     const delay = cap / 2 + Math.random() * (cap / 2);
     this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  /**
+   * "Retry now" while reconnecting: try at once instead of waiting out the backoff (a
+   * follower asks the leader tab, which holds the connection).
+   */
+  retryNow() {
+    if (this.role === "follower") {
+      this.ch?.postMessage({ t: "retry" });
+      return;
+    }
+    if (this.stopped || this.ownStatus !== "reconnecting") return;
+    clearTimeout(this.timer);
+    this.closeEs();
+    this.failures = 0;
+    this.connect();
   }
 
   /** Reconnect at once (e.g. after the server asked us to refetch or the token changed). */

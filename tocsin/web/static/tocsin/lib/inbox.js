@@ -11,10 +11,11 @@
  */
 import { Actions, coveredBy } from "./actions.js";
 import {
-  applyAttention, ATTENTION_EVENTS, interrupts, loadPreferences, replaceNotification,
-  savePreferences, snooze,
+  applyAttention, ATTENTION_EVENTS, interrupts, listSnoozed, loadPreferences, replaceNotification,
+  savePreferences, snooze, unsnooze,
 } from "./attention.js";
 import { compareIds, cursorAfter } from "./ids.js";
+import { pageLocale, translator } from "./i18n.js";
 import { incidentOf } from "./incidents.js";
 import { LiveStore } from "./live.js";
 import { OsNotifier } from "./os-notify.js";
@@ -38,6 +39,18 @@ export class TocsinClient extends LiveStore {
     if (!opts || !opts.token) throw new TypeError("connect(): a token is required");
     super(opts);
     this.pageSize = opts.pageSize ?? 30;
+    /**
+     * The user's preferences as last known (GET, a save, or the stream's `preferences`
+     * event): the one copy every control of the page shows (null until loaded).
+     * @type {import("../tocsin.js").Preferences|null}
+     */
+    this.prefs = null;
+    /** @type {string|undefined} the components' language, if the app chose one */
+    this.locale = opts.locale;
+    /** @type {Partial<import("../tocsin.js").Catalogue>|undefined} the app's own wording */
+    this.strings = opts.strings;
+    /** @type {((user: string) => string|null|undefined)|undefined} */
+    this.names = opts.displayName;
     /** @type {(url: string, n: TocsinNotification) => void} */
     this.openUrl = opts.openUrl ?? ((url) => location.assign(url));
     /** @type {Map<string, TocsinNotification>} server state */
@@ -99,7 +112,7 @@ export class TocsinClient extends LiveStore {
 
   /** @param {unknown} err */
   fetchFailed(err) {
-    if (err instanceof HttpError) this.fail(`Could not load notifications: ${err.message}`);
+    if (err instanceof HttpError) this.fail(this.i18n().t("error.load", { error: err.message }));
   }
 
   backOnline() {
@@ -204,6 +217,7 @@ export class TocsinClient extends LiveStore {
       permission: this.permission,
       error: this.error,
       user: this.user,
+      preferences: this.prefs,
     });
     return this.cached;
   }
@@ -304,21 +318,73 @@ export class TocsinClient extends LiveStore {
     try {
       return await p;
     } catch (err) {
-      this.fail(`Could not snooze: ${err instanceof Error ? err.message : err}`);
+      this.fail(this.i18n().t("error.snooze", { error: err instanceof Error ? err.message : String(err) }));
       return false;
     } finally {
       this.changed();
     }
   }
 
-  /** The user's preferences (docs/attention.md). */
-  preferences() {
-    return loadPreferences(this);
+  /**
+   * Bring a snoozed notification back now (undo, "Wake now"); the row returns through
+   * the stream. False (and a message) if the server refused.
+   * @param {string} id @returns {Promise<boolean>}
+   */
+  async unsnooze(id) {
+    try {
+      return await unsnooze(this, id);
+    } catch (err) {
+      this.fail(this.i18n().t("error.snooze", { error: err instanceof Error ? err.message : String(err) }));
+      return false;
+    }
   }
 
-  /** Store the user's preferences. @param {import("../tocsin.js").Preferences} p */
-  savePreferences(p) {
-    return savePreferences(this, p);
+  /** What is snoozed now (a fresh read, not part of `state`). */
+  snoozed() {
+    return listSnoozed(this);
+  }
+
+  /**
+   * The words of this client's language (its `locale`, else the page's), with the app's
+   * `strings`: what it says itself (undone actions, failed loads).
+   * @param {string} [locale] another locale (a component's own `lang`)
+   */
+  i18n(locale) {
+    return translator(locale ?? pageLocale(this.locale), this.strings);
+  }
+
+  /**
+   * How the components name a user (who acknowledged, who is here): the app's
+   * `displayName`, else the id.
+   * @param {string} user @returns {string}
+   */
+  displayName(user) {
+    try {
+      return this.names?.(user) || user;
+    } catch {
+      return user;
+    }
+  }
+
+  /** The user's preferences, fetched (docs/attention.md); `state.preferences` follows. */
+  async preferences() {
+    return this.keepPreferences(await loadPreferences(this));
+  }
+
+  /**
+   * Store the user's preferences; `state.preferences` (every control showing them, in
+   * this tab at once, in the others and on other devices by the stream) follows.
+   * @param {import("../tocsin.js").Preferences} p
+   */
+  async savePreferences(p) {
+    return this.keepPreferences(await savePreferences(this, p));
+  }
+
+  /** @param {import("../tocsin.js").Preferences} p */
+  keepPreferences(p) {
+    this.prefs = p;
+    this.changed();
+    return p;
   }
 
   /** Take a toast off the stack (the notification stays in the inbox). @param {string} id */
@@ -355,7 +421,7 @@ export class TocsinClient extends LiveStore {
       this.nextCursor = page.nextCursor ?? null;
       this.hasMore = !!page.nextCursor;
     } catch (err) {
-      this.fail(`Could not load older notifications: ${err instanceof Error ? err.message : err}`);
+      this.fail(this.i18n().t("error.older", { error: err instanceof Error ? err.message : String(err) }));
     } finally {
       this.loading = false;
       this.changed();

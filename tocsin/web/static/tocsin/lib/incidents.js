@@ -40,21 +40,42 @@ export function formatDuration(ms) {
   return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
 }
 
+/** @typedef {import("../tocsin.js").Translator} Translator */
+
 /**
- * The countdown line of an unacknowledged incident toast.
- * @param {number} nextAt ms since the epoch
- * @param {number} [now]
+ * "Now with Bob": who holds an unacknowledged incident at its current step (the step's
+ * `targets`, by display name); "" when the server did not say.
+ * @param {Translator} i18n @param {TocsinNotification} n
+ * @param {(user: string) => string} [nameOf]
  */
-export function countdownText(nextAt, now = Date.now()) {
-  return nextAt > now
-    ? `Escalates to the next on-call in ${formatDuration(nextAt - now)}`
-    : "Escalating to the next on-call…";
+export function holderText(i18n, n, nameOf = (u) => u) {
+  const esc = /** @type {{targets?: unknown}|null|undefined} */ (n.data?.escalation);
+  const targets = esc && Array.isArray(esc.targets) ? esc.targets.map(String).filter(Boolean) : [];
+  return targets.length ? i18n.t("incident.holder", { names: i18n.join(targets.map(nameOf)) }) : "";
 }
 
 /**
- * "Acknowledged by you" / "Acknowledged by bob".
- * @param {{by: string}} acked @param {string} me the signed-in user
+ * The countdown line of an unacknowledged incident toast.
+ * @param {Translator} i18n
+ * @param {number} nextAt ms since the epoch
+ * @param {number} [now]
  */
-export function ackedText(acked, me) {
-  return `Acknowledged by ${acked.by === me ? "you" : acked.by}`;
+export function countdownText(i18n, nextAt, now = Date.now()) {
+  return nextAt > now
+    ? i18n.t("incident.countdown", { time: formatDuration(nextAt - now) })
+    : i18n.t("incident.escalating");
+}
+
+/**
+ * "Acknowledged by you at 09:14" / "Acknowledged by Bob at 09:14" (by the display name).
+ * @param {Translator} i18n
+ * @param {{by: string, at?: number}} acked @param {string} me the signed-in user
+ * @param {(user: string) => string} [nameOf]
+ */
+export function ackedText(i18n, acked, me, nameOf = (u) => u) {
+  const at = Number(acked.at);
+  const time = at > 0 ? i18n.when(at) : "";
+  if (acked.by === me) return time ? i18n.t("incident.ackedByYouAt", { time }) : i18n.t("incident.ackedByYou");
+  const name = nameOf(acked.by);
+  return time ? i18n.t("incident.ackedByAt", { name, time }) : i18n.t("incident.ackedBy", { name });
 }

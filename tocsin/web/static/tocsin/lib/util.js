@@ -3,6 +3,7 @@
  * Small helpers shared by the client modules: URLs, tokens, time, toast order, HTTP.
  * @module tocsin/lib/util
  */
+import { pageLocale, translator } from "./i18n.js";
 import { compareIds } from "./ids.js";
 
 /** @typedef {import("../tocsin.js").Priority} Priority */
@@ -65,21 +66,15 @@ export function compareToasts(a, b) {
 }
 
 /**
- * "just now", "2 min ago", "3 h ago", "2 d ago", or a date.
+ * "just now", "2 min. ago", "vor 3 Std.", or a date a week on: `Intl.RelativeTimeFormat`
+ * in `locale` (default: the page's `lang`, else the browser's).
  * @param {number} ts ms epoch
  * @param {number} [now]
+ * @param {string} [locale]
  * @returns {string}
  */
-export function timeAgo(ts, now = Date.now()) {
-  const s = Math.max(0, Math.round((now - ts) / 1000));
-  if (s < 45) return "just now";
-  const m = Math.round(s / 60);
-  if (m < 60) return `${m} min ago`;
-  const h = Math.round(m / 60);
-  if (h < 24) return `${h} h ago`;
-  const d = Math.round(h / 24);
-  if (d < 7) return `${d} d ago`;
-  return new Date(ts).toLocaleDateString();
+export function timeAgo(ts, now = Date.now(), locale) {
+  return translator(pageLocale(locale)).ago(ts, now);
 }
 
 /**
