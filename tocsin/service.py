@@ -60,6 +60,9 @@ class Tocsin:
         await self.push.start()
         await self.email.start()
         await self.grouping.start()
+        # Last: every feature above has registered its timer kinds (push awaits a
+        # database read first), so a timer already due is handled on its first claim.
+        self.escalation.start_timers()
         self._pruner = asyncio.create_task(self._prune_loop(), name="tocsin-prune")
 
     async def stop(self) -> None:

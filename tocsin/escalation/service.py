@@ -72,6 +72,9 @@ class Escalation:
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
+        """Build the node's scheduler and register escalation's kind on it; it claims
+        nothing until :meth:`start_timers`, once every feature has registered its own
+        kinds (a timer claimed before its kind's handler fails and backs off)."""
         from tocsin.store.incidents import TIMER_KIND, SqlIncidentStore
         from tocsin.store.sql import SqlStore
         from tocsin.store.timers import SqlTimerStore
@@ -85,7 +88,11 @@ class Escalation:
         self._scheduler.on(TIMER_KIND, self._run_step, give_up=self._failed)
         given_up = self.tocsin.metrics.timers_given_up
         self._scheduler.on_given_up = lambda kind: given_up.labels(kind).inc()
-        self._scheduler.start()
+
+    def start_timers(self) -> None:
+        """Start claiming due timers; no kind can be registered after this."""
+        if self._scheduler is not None:
+            self._scheduler.start()
 
     async def stop(self) -> None:
         if self._scheduler is not None:

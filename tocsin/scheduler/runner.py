@@ -69,9 +69,16 @@ class Scheduler:
         """Counts a timer given up, by kind (the node's metric)."""
         self.fired = 0
         self._task: asyncio.Task[None] | None = None
+        self._started = False
         self._wake = asyncio.Event()
 
     def on(self, kind: str, handler: Handler, give_up: GiveUpHook | None = None) -> None:
+        """Register ``kind``'s handler; only before :meth:`start`. Once the loop runs, a
+        due timer of a kind not yet registered would be claimed, fail with "no handler"
+        and back off (issue 23): every kind is known before the first claim."""
+        if self._started:
+            raise RuntimeError(f"timer kind {kind!r} registered after the scheduler "
+                               "started: register every kind before start()")
         self.handlers[kind] = handler
         if give_up is not None:
             self.give_up_hooks[kind] = give_up
@@ -81,6 +88,10 @@ class Scheduler:
         self._wake.set()
 
     def start(self) -> None:
+        """Start claiming: once, after every kind is registered (:meth:`on`)."""
+        if self._started:
+            raise RuntimeError("the scheduler is started once")
+        self._started = True
         self._task = asyncio.create_task(self._loop(), name="tocsin-scheduler")
 
     async def stop(self) -> None:
