@@ -82,6 +82,7 @@ SUBSCRIBER_CASES = [
     ("PATCH", "/api/notifications/%00", {"read": True}, None, "id"),
     ("DELETE", "/api/notifications/%00", None, None, "id"),
     ("POST", "/api/notifications/%00/snooze", {"until": 4_000_000_000_000}, None, "id"),
+    ("DELETE", "/api/notifications/%00/snooze", None, None, "id"),
     ("POST", "/api/notifications/%00/ack", None, None, "id"),
     ("GET", "/api/notifications", None, {"type": NUL}, "type"),
     ("GET", "/api/notifications", None, {"source": NUL}, "source"),

@@ -66,7 +66,7 @@ async def snooze(id: NotificationId, body: SnoozeIn, caller: SubscriberCaller, t
 
 
 @router.delete("/api/notifications/{id}/snooze", responses=ERRORS)
-async def unsnooze(id: str, caller: SubscriberCaller, tocsin: Service) -> Response:
+async def unsnooze(id: NotificationId, caller: SubscriberCaller, tocsin: Service) -> Response:
     """Bring a snoozed notification back now (undo): unread, a ``notification`` event
     on every device, as when its time comes. 404 if not the caller's or not snoozed."""
     if len(id) > 32 or not await tocsin.grouping.unsnooze(caller.user, id):
