@@ -58,4 +58,5 @@ def test_send_publishes_through_the_api(sqlite_server: ServerProcess) -> None:
     assert item["title"] == "Deploy finished" and item["priority"] == "high"
     bad = tocsin("send", "--to", "a", "--title", "x", "--priority", "nope", "--server",
                  sqlite_server.url, "--api-key", sqlite_server.api_key)
-    assert bad.returncode == 1 and "invalid_field" in bad.stderr
+    # A bad flag is a usage error (2) caught before anything is sent.
+    assert bad.returncode == 2 and "priority" in bad.stderr.lower(), bad.stderr
