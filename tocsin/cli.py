@@ -281,7 +281,7 @@ def vapid(database_url: Database = None, vapid_private_key: VapidKey = None) -> 
         assert isinstance(store, SqlStore)
         await store.open()
         try:
-            return public_text(await stored_key(SqlPushStore(store), now_ms()))
+            return public_text(await stored_key(SqlPushStore(store.db), now_ms()))
         finally:
             await store.close()
 

@@ -15,7 +15,7 @@ from tocsin.store.base import Change, Json
 
 if TYPE_CHECKING:
     from tocsin.service import Tocsin
-    from tocsin.store.sql import SqlStore
+    from tocsin.store.db import Database
 
 MAX_SNOOZE_MS = 366 * 24 * 3600 * 1000
 KEY_WINDOW_MS = 24 * 3600 * 1000  # the idempotency window (store/sql.py)
@@ -25,22 +25,20 @@ class Grouping:
     def __init__(self, tocsin: Tocsin) -> None:
         self.tocsin = tocsin
 
-    def _sql(self) -> SqlStore:
+    def _db(self) -> Database:
         from tocsin.store.sql import SqlStore
 
         store = self.tocsin.store
         if not isinstance(store, SqlStore):
             raise TocsinError("not_found", "This needs a SQL store.")
-        return store
+        return store.db
 
     async def start(self) -> None:
         """Register the snooze wake with the node's scheduler (after escalation's start)."""
         from tocsin.store.grouping import SNOOZE_TIMER_KIND
         from tocsin.store.sql import SqlStore
 
-        store = self.tocsin.store
-        if isinstance(store, SqlStore):
-            store.group_window_ms = int(self.tocsin.settings.group_window_s * 1000)
+        if isinstance(self.tocsin.store, SqlStore):
             self.tocsin.escalation.scheduler.on(SNOOZE_TIMER_KIND, self._wake)
 
     # -- snooze ----------------------------------------------------------------------
@@ -51,7 +49,7 @@ class Grouping:
         if until <= now or until > now + MAX_SNOOZE_MS:
             raise TocsinError("invalid_field", "'until' must be in the future (ms since the "
                               "epoch), at most a year ahead.", "until")
-        change = await snooze(self._sql(), user, id, until, now)
+        change = await snooze(self._db(), user, id, until, now)
         if change is not None:
             await self.tocsin.hub.fan_out(change.events)
         return change
@@ -61,7 +59,7 @@ class Grouping:
         the user's or not snoozed."""
         from tocsin.store.snooze import unsnooze
 
-        evs = await unsnooze(self._sql(), user, id, now_ms())
+        evs = await unsnooze(self._db(), user, id, now_ms())
         if evs is None:
             return False
         await self.tocsin.hub.fan_out(evs)
@@ -70,7 +68,7 @@ class Grouping:
     async def _wake(self, timer: Timer) -> list[NewTimer]:
         from tocsin.store.snooze import wake
 
-        evs = await wake(self._sql(), str(timer.payload["user"]), timer.key,
+        evs = await wake(self._db(), str(timer.payload["user"]), timer.key,
                          int(timer.payload["until"]), now_ms())
         await self.tocsin.hub.fan_out(evs)
         return []
@@ -80,7 +78,7 @@ class Grouping:
         from tocsin.store.grouping import published
 
         # the idempotency record's times are the store's own clock (store/sql.py)
-        ids = await published(self._sql(), key, now_ms() - KEY_WINDOW_MS)
+        ids = await published(self._db(), key, now_ms() - KEY_WINDOW_MS)
         if ids is None:
             raise TocsinError("not_found", "No notification was published with this "
                               "idempotencyKey in the last 24 hours (only publishes made "
@@ -91,7 +89,7 @@ class Grouping:
         from tocsin.store.grouping import update_copies
 
         ids = await self._copies(key)
-        done, evs = await update_copies(self._sql(), ids, changes, now_ms())
+        done, evs = await update_copies(self._db(), ids, changes, now_ms())
         await self.tocsin.hub.fan_out(evs)
         return done
 
@@ -99,6 +97,6 @@ class Grouping:
         from tocsin.store.grouping import retract_copies
 
         ids = await self._copies(key)
-        done, evs = await retract_copies(self._sql(), ids, now_ms())
+        done, evs = await retract_copies(self._db(), ids, now_ms())
         await self.tocsin.hub.fan_out(evs)
         return done

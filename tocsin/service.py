@@ -22,7 +22,7 @@ from tocsin.ids import Position, now_ms
 from tocsin.metrics import Metrics
 from tocsin.reach.email.service import EmailChannel
 from tocsin.reach.push.service import Push
-from tocsin.store import store_from_url
+from tocsin.store import StoreOptions, store_from_url
 from tocsin.store.base import Change, NewNotification, NewTopicEvent, PublishResult, Store
 from tocsin.streams.hub import Hub
 
@@ -34,7 +34,11 @@ PRUNE_EVERY_S = 60.0
 class Tocsin:
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
-        self.store: Store = store or store_from_url(settings.database_url)
+        # the node's one clock (a file under --test-clock-file): timers, attention and
+        # grouping are judged by it, so it is decided here and given to each
+        clock = file_clock(settings.test_clock_file) if settings.test_clock_file else now_ms
+        self.store: Store = store or store_from_url(settings.database_url, StoreOptions(
+            clock=clock, group_window_ms=int(settings.group_window_s * 1000)))
         self.hub = Hub(
             self.store,
             broker_from_url(settings.broker_url),
@@ -43,9 +47,8 @@ class Tocsin:
             presence_interval_s=settings.presence_interval_s,
         )
         self.metrics = Metrics(self.hub)
-        self.escalation = Escalation(
-            self, file_clock(settings.test_clock_file) if settings.test_clock_file else None,
-            presence=self.hub.presence, poll_s=settings.timer_poll_s)
+        self.escalation = Escalation(self, clock, presence=self.hub.presence,
+                                     poll_s=settings.timer_poll_s)
         self.grouping = Grouping(self)  # snooze, update/retract by key (docs/grouping.md)
         self.attention = Attention(self, self.escalation.clock)  # docs/attention.md
         self.push = Push(self)  # Web Push to closed tabs (docs/push.md)

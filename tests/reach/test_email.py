@@ -57,7 +57,7 @@ class Env:
             await store.open()
             try:
                 assert isinstance(store, SqlStore)
-                return await SqlTimerStore(store).pending(kind)
+                return await SqlTimerStore(store.db).pending(kind)
             finally:
                 await store.close()
 
@@ -71,7 +71,7 @@ class Env:
             await store.open()
             try:
                 assert isinstance(store, SqlStore)
-                async with store._write() as conn:
+                async with store.db.write() as conn:
                     await conn.execute(text(statement), params)
             finally:
                 await store.close()

@@ -17,7 +17,7 @@ T0 = 1_000_000_000
 
 def timers_of(store: Store) -> SqlTimerStore:
     assert isinstance(store, SqlStore)
-    ts = SqlTimerStore(store)
+    ts = SqlTimerStore(store.db)
     assert isinstance(ts, TimerStore)
     return ts
 

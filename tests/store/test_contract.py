@@ -463,16 +463,17 @@ async def test_an_inbox_page_counts_exactly_the_unread_it_lists_while_publishes_
     statements) made the count include a notification the items lacked; a client then
     counted it again as it arrived live (seen in CI as a badge of 2 beside one item)."""
     await store.publish("p", ["racy"], note("first"))
-    original = type(store)._unread  # type: ignore[attr-defined]
+    db = store.db  # type: ignore[attr-defined]
+    original = type(db).unread
     raced: list[int] = []
 
-    async def publish_then_count(self: Store, conn: object, user: str, now: int) -> int:
+    async def publish_then_count(self: object, conn: object, user: str, now: int) -> int:
         if not raced:
             raced.append(1)
             await store.publish("p", ["racy"], note("between the reads"))
         return int(await original(self, conn, user, now))
 
-    monkeypatch.setattr(type(store), "_unread", publish_then_count)
+    monkeypatch.setattr(type(db), "unread", publish_then_count)
     page = await store.list_notifications("racy", ListQuery())
     assert raced
     assert page.unread_count == len(page.items) == 2

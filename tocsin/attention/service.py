@@ -36,8 +36,7 @@ class Attention:
         store = self.tocsin.store
         if not isinstance(store, SqlStore):
             return
-        store.attention_clock = self.clock
-        self._prefs = SqlPreferenceStore(store)
+        self._prefs = SqlPreferenceStore(store.db)
         # the one durable scheduler (escalation's): a digest fires once across nodes
         self.tocsin.escalation.scheduler.on(DIGEST_KIND, self._digest)
 

@@ -82,8 +82,8 @@ class Escalation:
         store = self.tocsin.store
         if not isinstance(store, SqlStore):
             return  # escalation needs the SQL store's tables
-        timers = SqlTimerStore(store)
-        self._incidents = SqlIncidentStore(store, timers)
+        timers = SqlTimerStore(store.db)
+        self._incidents = SqlIncidentStore(store.db, timers)
         self._scheduler = Scheduler(timers, self.clock, poll_s=self.poll_s)
         self._scheduler.on(TIMER_KIND, self._run_step, give_up=self._failed)
         given_up = self.tocsin.metrics.timers_given_up

@@ -17,13 +17,26 @@ Ordering contract (every implementation must keep it; ``tests/store`` checks it)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from tocsin.events import StreamEvent
-from tocsin.ids import Position
+from tocsin.ids import Position, now_ms
 
 Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """What the assembly point (``service.py``) decides about a store when it builds
+    it; nothing sets these on a store afterwards."""
+
+    clock: Callable[[], int] = now_ms
+    """The clock quiet hours, DND and live grouping are judged by (ms since the epoch;
+    the node's clock, a file under ``--test-clock-file``)."""
+    group_window_ms: int = 3600 * 1000
+    """How long a group stays open after its newest publish (``--group-window``)."""
 
 
 @dataclass(slots=True)

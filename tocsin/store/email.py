@@ -13,40 +13,40 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from tocsin.store.reach_tables import email_queue, users
 
 if TYPE_CHECKING:
-    from tocsin.store.sql import SqlStore
+    from tocsin.store.db import Database
 
 _U = users.c
 _Q = email_queue.c
 
 
 class SqlEmailStore:
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # -- addresses ---------------------------------------------------------------------
     async def get_user(self, user: str) -> tuple[bool, str | None]:
         """``(known, email)``: a user is known once ``PUT /api/users/{user}`` stored them
         (a cleared address leaves them known with ``None``)."""
-        async with self.store._read() as conn:
+        async with self.db.read() as conn:
             row = (await conn.execute(select(_U.email).where(_U.user_id == user))).first()
         return (False, None) if row is None else (True, row[0])
 
     async def put_user(self, user: str, email: str | None, now: int) -> None:
-        stmt = self.store._insert(users).values(user_id=user, email=email, updated_at=now)
+        stmt = self.db.insert(users).values(user_id=user, email=email, updated_at=now)
         stmt = stmt.on_conflict_do_update(
             index_elements=[_U.user_id],
             set_={"email": stmt.excluded.email, "updated_at": stmt.excluded.updated_at})
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             await conn.execute(stmt)
 
     # -- the digest queue ----------------------------------------------------------------
     async def enqueue(self, user: str, nid: str, period_end: int, now: int) -> None:
         """Queue ``nid`` for the digest ending at ``period_end`` (once: a retried timer
         queues it again harmlessly)."""
-        stmt = self.store._insert(email_queue).values(
+        stmt = self.db.insert(email_queue).values(
             user_id=user, notification_id=nid, period_end=period_end, queued_at=now
         ).on_conflict_do_nothing()
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             await conn.execute(stmt)
 
     async def queued(self, user: str, period_end: int, limit: int
@@ -55,7 +55,7 @@ class SqlEmailStore:
         before ``period_end`` (oldest first: ``(id, queued_at)``), and how many more
         there are (a digest lists what it checked and counts the rest)."""
         cond = and_(_Q.user_id == user, _Q.period_end <= period_end)
-        async with self.store._read() as conn:
+        async with self.db.read() as conn:
             rows = (await conn.execute(
                 select(_Q.notification_id, _Q.queued_at).where(cond)
                 .order_by(_Q.queued_at, _Q.notification_id).limit(limit))).all()
@@ -77,7 +77,7 @@ class SqlEmailStore:
             cond = rest if cond is None else or_(cond, rest)
         if cond is None:
             return
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             await conn.execute(delete(email_queue).where(_Q.user_id == user, cond))
 
 

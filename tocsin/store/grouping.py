@@ -28,8 +28,8 @@ from tocsin.store.tables import TENANT, events, idempotency, notifications
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from tocsin.store.db import Database
     from tocsin.store.plan import Allocation
-    from tocsin.store.sql import SqlStore
 
 # Distinct actors kept per group (the stored list; clients see the latest
 # shape.SHOWN_ACTORS and the count): bounds the row while "and N others" stays exact up
@@ -62,26 +62,26 @@ async def open_groups(conn: AsyncConnection, users: list[str], key: str, since: 
     return found
 
 
-async def insert_grouped(store: SqlStore, conn: AsyncConnection, users: list[str],
+async def insert_grouped(db: Database, conn: AsyncConnection, users: list[str],
                          note: NewNotification, now: int, window_ms: int,
                          always_inbox: bool = False) -> PublishResult:
     """Publish ``note`` (which has a ``group_key``) to ``users`` inside ``conn``'s
     transaction: a recipient with an open group gets it updated in place (same id,
     new seq), the others a new notification with ``group.count`` 1. ``now`` is the
-    store's injectable clock (``attention_clock``: the wall clock but under
-    ``--test-clock-file``): the rows' times and the window are judged by it."""
+    store's clock (``StoreOptions.clock``: the wall clock but under
+    ``--test-clock-file``): the rows' times, the window and attention are judged by it."""
     assert note.group_key is not None
     key = note.group_key
     if note.ttl_ms is not None and note.expires_at is None:
         note = replace(note, expires_at=now + note.ttl_ms)
     # attention (preferences.py): who is skipped or gets it silently, as in _insert_jobs
     job = PublishJob(users, note, always_inbox=always_inbox)
-    await prepare_sql(conn, [job], now, store.attention_clock())
+    await prepare_sql(conn, [job], now, now)
     skipped, silent = job.skipped or {}, job.silent or {}
     users = [u for u in users if u not in skipped]
     if not users:
         return PublishResult(ids={}, skipped=skipped or None, silent=None)
-    alloc = await store._allocate(conn, {user_stream(u): 1 for u in users})
+    alloc = await db.allocate(conn, {user_stream(u): 1 for u in users})
     groups = await open_groups(conn, users, key, now - window_ms)
     ids: dict[str, str] = {}
     evs: dict[str, StreamEvent] = {}
@@ -163,11 +163,11 @@ def replayed_result(rec: Json) -> PublishResult:
                          else None)
 
 
-async def published(store: SqlStore, key: str, since: int) -> dict[str, str] | None:
+async def published(db: Database, key: str, since: int) -> dict[str, str] | None:
     """recipient -> notification id of the publish with idempotency ``key`` (claimed
     at or after ``since``, through any API key: they are one publisher), or ``None``."""
     i = idempotency.c
-    async with store._read() as conn:
+    async with db.read() as conn:
         row = (await conn.execute(select(i.result, i.created_at).where(
             i.publisher == TENANT, i.key == key))).first()
     if row is None or not row.result or row.created_at < since:
@@ -184,25 +184,25 @@ async def _present(conn: AsyncConnection, ids: dict[str, str]) -> dict[str, str]
     return {u: nid for u, nid in ids.items() if (u, nid) in have}
 
 
-async def _present_with_seqs(store: SqlStore, conn: AsyncConnection, ids: dict[str, str]
+async def _present_with_seqs(db: Database, conn: AsyncConnection, ids: dict[str, str]
                              ) -> tuple[dict[str, str], dict[str, Allocation]]:
     """The copies in ``ids`` still present, and one new seq in each owner's stream
     (none allocated when no copy is left)."""
     ids = await _present(conn, ids)
     if not ids:
         return {}, {}
-    return ids, await store._allocate(conn, {user_stream(u): 1 for u in ids})
+    return ids, await db.allocate(conn, {user_stream(u): 1 for u in ids})
 
 
-async def update_copies(store: SqlStore, ids: dict[str, str], changes: Json, now: int
+async def update_copies(db: Database, ids: dict[str, str], changes: Json, now: int
                         ) -> tuple[dict[str, str], list[StreamEvent]]:
     """Apply ``changes`` (column -> value) to every copy in ``ids``; an ``updated``
     event (the notification, same id) in each owner's stream. Copies dismissed
     meanwhile are skipped (one lost to a race gets ``deleted`` instead)."""
     out: list[StreamEvent] = []
     done: dict[str, str] = {}
-    async with store._write() as conn:
-        ids, alloc = await _present_with_seqs(store, conn, ids)
+    async with db.write() as conn:
+        ids, alloc = await _present_with_seqs(db, conn, ids)
         if not ids:
             return {}, []
         rows: list[Json] = []
@@ -217,7 +217,7 @@ async def update_copies(store: SqlStore, ids: dict[str, str], changes: Json, now
                 done[u] = nid
             else:
                 name = "deleted"
-                text = dumps({"ids": [nid], "unreadCount": await store._unread(conn, u, now)})
+                text = dumps({"ids": [nid], "unreadCount": await db.unread(conn, u, now)})
             rows.append({"stream": stream, "seq": a.first, "name": name, "data": text,
                          "created_at": now})
             out.append(StreamEvent(stream, a.first, name, text, a.epoch))
@@ -230,7 +230,7 @@ def _tombstone(nid: str) -> str:
     return dumps({"ids": [nid]})
 
 
-async def retract_copies(store: SqlStore, ids: dict[str, str], now: int
+async def retract_copies(db: Database, ids: dict[str, str], now: int
                          ) -> tuple[dict[str, str], list[StreamEvent]]:
     """Delete every copy in ``ids``, turn every earlier ``notification``/``updated``
     event of it into a ``deleted`` tombstone (same seq: replay can never show it
@@ -238,8 +238,8 @@ async def retract_copies(store: SqlStore, ids: dict[str, str], now: int
     from tocsin.store.timers import timers
 
     out: list[StreamEvent] = []
-    async with store._write() as conn:
-        ids, alloc = await _present_with_seqs(store, conn, ids)
+    async with db.write() as conn:
+        ids, alloc = await _present_with_seqs(db, conn, ids)
         if not ids:
             return {}, []
         rows: list[Json] = []
@@ -258,7 +258,7 @@ async def retract_copies(store: SqlStore, ids: dict[str, str], now: int
                 .values(name="deleted", data=_tombstone(nid)))
             await conn.execute(delete(timers).where(timers.c.kind == SNOOZE_TIMER_KIND,
                                                     timers.c.key == nid))
-            text = dumps({"ids": [nid], "unreadCount": await store._unread(conn, u, now)})
+            text = dumps({"ids": [nid], "unreadCount": await db.unread(conn, u, now)})
             rows.append({"stream": stream, "seq": a.first, "name": "deleted", "data": text,
                          "created_at": now})
             out.append(StreamEvent(stream, a.first, "deleted", text, a.epoch))

@@ -32,7 +32,7 @@ from tocsin.store.tables import events, metadata
 from tocsin.store.timers import SqlTimerStore
 
 if TYPE_CHECKING:
-    from tocsin.store.sql import SqlStore
+    from tocsin.store.db import Database
 
 policies = Table(
     "tocsin_escalation_policies",
@@ -120,14 +120,14 @@ def _incident(r: Any) -> Incident:
 
 
 class SqlIncidentStore:
-    def __init__(self, store: SqlStore, timers: SqlTimerStore) -> None:
-        self.store = store
+    def __init__(self, db: Database, timers: SqlTimerStore) -> None:
+        self.db = db
         self.timers = timers
 
     # -- policies ------------------------------------------------------------------
     async def put_policy(self, name: str, policy: Json, now: int) -> bool:
         """Create or replace; ``True`` if it was new."""
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             gone = (await conn.execute(delete(policies).where(_P.name == name)
                                        .returning(_P.name))).first()
             await conn.execute(policies.insert().values(name=name, policy=dumps(policy),
@@ -135,12 +135,12 @@ class SqlIncidentStore:
         return gone is None
 
     async def get_policy(self, name: str) -> Json | None:
-        async with self.store._read() as conn:
+        async with self.db.read() as conn:
             raw = (await conn.execute(select(_P.policy).where(_P.name == name))).scalar()
         return None if raw is None else dict(orjson.loads(raw))
 
     async def delete_policy(self, name: str) -> bool:
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             return (await conn.execute(delete(policies).where(_P.name == name)
                                        .returning(_P.name))).first() is not None
 
@@ -150,7 +150,7 @@ class SqlIncidentStore:
         """The incident and the timer of its first step, in one transaction; the timer
         is leased to ``owner`` (the opener runs the step itself, see
         ``Escalation.open``)."""
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             await conn.execute(incidents.insert().values(
                 id=inc.id, policy_name=inc.policy_name, policy=dumps(inc.policy),
                 note=dumps(inc.note), publisher=inc.publisher, state=inc.state,
@@ -158,7 +158,7 @@ class SqlIncidentStore:
             await self.timers.insert(conn, [first], inc.created_at, owner, lease_until)
 
     async def get(self, id: str) -> Incident | None:
-        async with self.store._read() as conn:
+        async with self.db.read() as conn:
             row = (await conn.execute(select(incidents).where(_I.id == id))).first()
         return None if row is None else _incident(row)
 
@@ -166,7 +166,7 @@ class SqlIncidentStore:
                          ) -> tuple[Incident, int | None] | None:
         """Mark step ``position`` begun, planning the next for ``next_at``; if it was
         begun already (a retry), the plan made then wins. ``None`` unless open."""
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             row = (await conn.execute(select(incidents).where(_I.id == id)
                                       .with_for_update())).first()
             if row is None or row.state != "open":
@@ -182,7 +182,7 @@ class SqlIncidentStore:
                      error: str | None = None) -> None:
         """Append ``entries``; with ``state``, end the incident so (if still open),
         keeping ``error`` (why it failed)."""
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             await self._record(conn, id, entries)
             if state is not None:
                 await conn.execute(update(incidents).where(_I.id == id, _I.state == "open")
@@ -190,13 +190,13 @@ class SqlIncidentStore:
 
     async def _record(self, conn: Any, id: str, entries: list[Entry]) -> None:
         for e in entries:
-            await conn.execute(self.store._insert(timeline).values(
+            await conn.execute(self.db.insert(timeline).values(
                 incident_id=id, entry=e.key(), kind=e.kind, at=e.at, round=e.round,
                 step=e.step, user_id=e.user, notification_id=e.notification_id,
                 active=e.active).on_conflict_do_nothing())
 
     async def timeline(self, id: str) -> list[Entry]:
-        async with self.store._read() as conn:
+        async with self.db.read() as conn:
             rows = (await conn.execute(select(timeline).where(_L.incident_id == id)
                                        .order_by(_L.at, _L.round, _L.step, _L.entry))).all()
         out = [Entry(r.kind, r.at, r.round, r.step, r.user_id, r.notification_id, r.active)
@@ -206,7 +206,7 @@ class SqlIncidentStore:
         return out
 
     async def incident_of(self, user: str, notification_id: str) -> str | None:
-        async with self.store._read() as conn:
+        async with self.db.read() as conn:
             return (await conn.execute(
                 select(_L.incident_id).where(_L.notification_id == notification_id,
                                              _L.user_id == user).limit(1))).scalar()
@@ -216,7 +216,7 @@ class SqlIncidentStore:
         change nothing and emit nothing), cancel its timers and put an ``acked`` event
         ``{id, ids, incident, by, at}`` in each recipient's stream, in one transaction."""
         out: list[StreamEvent] = []
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             done = (await conn.execute(
                 update(incidents).where(_I.id == id, _I.acked_at.is_(None))
                 .values(state="acked", acked_by=by, acked_at=at, next_at=None)
@@ -230,7 +230,7 @@ class SqlIncidentStore:
                         .where(_L.incident_id == id, _L.kind == "notified")
                         .order_by(_L.at, _L.round, _L.step))).all():
                     sent.setdefault(user, []).append(nid)
-                alloc = await self.store._allocate(
+                alloc = await self.db.allocate(
                     conn, {user_stream(u): 1 for u in sent})
                 rows: list[Json] = []
                 for user, ids in sent.items():

@@ -11,6 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from tocsin.store.base import StoreOptions
+from tocsin.store.db import Database
 from tocsin.store.sql import SqlStore
 
 _SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -19,9 +21,9 @@ _MIGRATION_LOCK = 0x70C5_1E  # pg_advisory lock id held while migrating
 
 class PostgresStore(SqlStore):
     batch_inflight = 4  # commits overlap across connections
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self._insert = pg_insert
+
+    def __init__(self, url: str, options: StoreOptions | None = None) -> None:
+        super().__init__(url, Database(pg_insert), options)
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query))
         self.schema = query.pop("schema", None)
@@ -36,12 +38,13 @@ class PostgresStore(SqlStore):
         connect_args: dict[str, Any] = {"timeout": 5, "command_timeout": 10}
         if self.schema is not None:
             connect_args["server_settings"] = {"search_path": self.schema}
-        self.engine = create_async_engine(
+        engine = create_async_engine(
             self._engine_url, pool_size=10, max_overflow=20, pool_timeout=10,
             pool_recycle=1800, connect_args=connect_args,
         )
+        self.db.bind(engine)
         if self.schema is not None:
-            async with self.engine.begin() as conn:
+            async with engine.begin() as conn:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
 
     async def _lock_migrations(self, conn: AsyncConnection) -> None:

@@ -39,7 +39,7 @@ from tocsin.store.plan import Allocation, chunks, dumps
 from tocsin.store.tables import events, metadata, streams
 
 if TYPE_CHECKING:
-    from tocsin.store.sql import SqlStore
+    from tocsin.store.db import Database
 
 DEFAULTS_USER = ""
 """The row holding the publisher defaults (no user id is empty)."""
@@ -281,23 +281,23 @@ async def forget_dismissed(conn: AsyncConnection, user: str,
 class SqlPreferenceStore:
     """Preferences, publisher defaults and digests on a :class:`SqlStore`."""
 
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def get(self, user: str) -> Json | None:
         p = preferences.c
-        async with self.store._read() as conn:
+        async with self.db.read() as conn:
             row = (await conn.execute(select(p.prefs).where(p.user_id == user))).first()
         return orjson.loads(row[0]) if row is not None else None
 
     async def put(self, user: str, prefs: Json, now: int) -> None:
         p = preferences.c
-        stmt = self.store._insert(preferences).values(
+        stmt = self.db.insert(preferences).values(
             user_id=user, prefs=dumps(prefs), updated_at=now)
         stmt = stmt.on_conflict_do_update(
             index_elements=[p.user_id], set_={"prefs": stmt.excluded.prefs,
                                               "updated_at": stmt.excluded.updated_at})
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             await conn.execute(stmt)
 
     async def put_announced(self, user: str, prefs: Json, announced: Json
@@ -310,7 +310,7 @@ class SqlPreferenceStore:
 
         async def apply(conn: AsyncConnection, _: Allocation, now: int
                         ) -> tuple[list[str], Json]:
-            stmt = self.store._insert(preferences).values(
+            stmt = self.db.insert(preferences).values(
                 user_id=user, prefs=dumps(prefs), updated_at=now)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[p.user_id], set_={"prefs": stmt.excluded.prefs,
@@ -318,7 +318,7 @@ class SqlPreferenceStore:
             await conn.execute(stmt)
             return [user], {"preferences": announced}
 
-        change = await self.store._change_state(user, "preferences", apply)
+        change = await self.db.change_state(user, "preferences", apply)
         return change.events if change is not None else []
 
     async def latest_digest(self, user: str) -> Json | None:
@@ -328,7 +328,7 @@ class SqlPreferenceStore:
              .select_from(events.join(streams, s.key == e.stream))
              .where(and_(e.stream == stream, e.name == DIGEST_KIND))
              .order_by(e.seq.desc()).limit(1))
-        async with self.store._read() as conn:
+        async with self.db.read() as conn:
             row = (await conn.execute(q)).first()
         if row is None:
             return None
@@ -340,7 +340,7 @@ class SqlPreferenceStore:
         """End of a quiet period: remove its row and, if anything arrived silently in
         it, append one ``digest`` event; once, however often the timer runs."""
         c = periods.c
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             row = (await conn.execute(
                 delete(periods).where(c.user_id == user, c.until == until)
                 .returning(c.since, c.count))).first()
@@ -348,7 +348,7 @@ class SqlPreferenceStore:
                 return None
             since, count = int(row[0]), int(row[1])
             stream = user_stream(user)
-            alloc = (await self.store._allocate(conn, {stream: 1}))[stream]
+            alloc = (await self.db.allocate(conn, {stream: 1}))[stream]
             text = dumps({"count": count, "since": since, "until": until})
             await conn.execute(events.insert().values(
                 stream=stream, seq=alloc.first, name=DIGEST_KIND, data=text, created_at=now))

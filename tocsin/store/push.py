@@ -18,7 +18,7 @@ from tocsin.ids import new_id
 from tocsin.store.reach_tables import kv, push_subscriptions
 
 if TYPE_CHECKING:
-    from tocsin.store.sql import SqlStore
+    from tocsin.store.db import Database
 
 _S = push_subscriptions.c
 _K = kv.c
@@ -43,20 +43,20 @@ def _sub(row: Any) -> Subscription:
 
 
 class SqlPushStore:
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # -- key-value -------------------------------------------------------------------
     async def kv_get(self, key: str) -> str | None:
-        async with self.store._read() as conn:
+        async with self.db.read() as conn:
             row = (await conn.execute(select(_K.value).where(_K.key == key))).first()
         return None if row is None else str(row[0])
 
     async def kv_setdefault(self, key: str, value: str, now: int) -> str:
         """Store ``value`` unless ``key`` has one already; the value kept either way.
         Concurrent callers (nodes starting together) all get the same one."""
-        async with self.store._write() as conn:
-            await conn.execute(self.store._insert(kv).values(key=key, value=value,
+        async with self.db.write() as conn:
+            await conn.execute(self.db.insert(kv).values(key=key, value=value,
                                                              updated_at=now)
                                .on_conflict_do_nothing(index_elements=[_K.key]))
         got = await self.kv_get(key)
@@ -68,7 +68,7 @@ class SqlPushStore:
                         user_agent: str | None, now: int, cap: int) -> tuple[str, list[str]]:
         """Register (or re-register) a device for ``user``: ``(its id, ids of the
         user's oldest subscriptions removed to stay within cap)``."""
-        stmt = self.store._insert(push_subscriptions).values(
+        stmt = self.db.insert(push_subscriptions).values(
             id=new_id(), user_id=user, endpoint=endpoint, p256dh=p256dh, auth=auth,
             user_agent=user_agent, created_at=now, last_sent_at=None)
         stmt = stmt.on_conflict_do_update(
@@ -77,7 +77,7 @@ class SqlPushStore:
                   "auth": stmt.excluded.auth, "user_agent": stmt.excluded.user_agent,
                   "created_at": stmt.excluded.created_at},
         ).returning(_S.id)
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             sid = str((await conn.execute(stmt)).scalar_one())
             over = (await conn.execute(
                 select(_S.id).where(_S.user_id == user)
@@ -91,23 +91,23 @@ class SqlPushStore:
         """``user``'s subscriptions, newest first."""
         q = (select(push_subscriptions).where(_S.user_id == user)
              .order_by(_S.created_at.desc(), _S.id.desc()))
-        async with self.store._read() as conn:
+        async with self.db.read() as conn:
             return [_sub(r) for r in (await conn.execute(q)).all()]
 
     async def get(self, id: str) -> Subscription | None:
-        async with self.store._read() as conn:
+        async with self.db.read() as conn:
             row = (await conn.execute(select(push_subscriptions).where(_S.id == id))).first()
         return None if row is None else _sub(row)
 
     async def delete(self, id: str, user: str | None = None) -> bool:
         """Remove a subscription (only if it is ``user``'s, when given)."""
         cond = _S.id == id if user is None else (_S.id == id) & (_S.user_id == user)
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             gone = (await conn.execute(delete(push_subscriptions).where(cond)
                                        .returning(_S.id))).first()
         return gone is not None
 
     async def sent(self, id: str, now: int) -> None:
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             await conn.execute(update(push_subscriptions).where(_S.id == id)
                                .values(last_sent_at=now))

@@ -8,32 +8,22 @@ or connection as the rows they describe; a cursor from another epoch is refused
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, func, select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tocsin.errors import StoreUnavailable, TocsinError
+from tocsin.errors import TocsinError
 from tocsin.events import StreamEvent, topic_stream, user_stream
 from tocsin.ids import Position, event_id, now_ms
 from tocsin.store.base import Bounds, Json, ListQuery, Page
+from tocsin.store.db import Database
 from tocsin.store.incidents import incidents
 from tocsin.store.plan import chunks
 from tocsin.store.shape import row_json
 from tocsin.store.tables import events, notifications, streams
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    """True if ``exc`` means the database cannot be reached (rather than a bad query)."""
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(
-            exc, OperationalError | InterfaceError
-        )
-    return isinstance(exc, OSError | TimeoutError | ConnectionError)
 
 
 def check_cursor(cursor: Position, epoch: str, field: str) -> int:
@@ -81,27 +71,7 @@ returned as it is (what every read returned before the check)."""
 class SqlReads:
     """The queries of :class:`tocsin.store.sql.SqlStore`."""
 
-    engine: AsyncEngine
-
-    @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self.engine.connect() as conn:
-                yield conn
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            if is_unavailable(exc):
-                raise StoreUnavailable() from exc
-            raise
-
-    async def _unread(self, conn: AsyncConnection, user: str, now: int) -> int:
-        n = notifications.c
-        q = select(func.count()).where(
-            n.user_id == user,
-            n.read_at.is_(None),
-            (n.expires_at.is_(None)) | (n.expires_at > now),
-            n.snoozed_until.is_(None),  # snoozed: out of the inbox until it wakes
-        )
-        return int((await conn.execute(q)).scalar_one())
+    db: Database
 
     async def _bounds(self, conn: AsyncConnection, stream: str) -> Bounds:
         row = (await conn.execute(_STREAM_BOUNDS, {"key": stream})).first()
@@ -129,7 +99,7 @@ class SqlReads:
 
     async def get_notification(self, user: str, id: str) -> Json | None:
         n = notifications.c
-        async with self._read() as conn:
+        async with self.db.read() as conn:
             row = (
                 await conn.execute(select(notifications).where(n.user_id == user, n.id == id))
             ).first()
@@ -140,8 +110,8 @@ class SqlReads:
         return item
 
     async def unread_count(self, user: str) -> int:
-        async with self._read() as conn:
-            return await self._unread(conn, user, now_ms())
+        async with self.db.read() as conn:
+            return await self.db.unread(conn, user, now_ms())
 
     async def list_notifications(self, user: str, query: ListQuery) -> Page:
         n = notifications.c
@@ -158,7 +128,7 @@ class SqlReads:
         if query.source is not None:
             conds.append(n.source == query.source)
         stream = user_stream(user)
-        async with self._read() as conn:
+        async with self.db.read() as conn:
             for _ in range(PAGE_READ_TRIES):
                 # Head first: anything committed after it is also in the stream after
                 # it, so a client resuming from this id can get duplicates but never a
@@ -171,7 +141,7 @@ class SqlReads:
                         .limit(query.limit + 1)
                     )
                 ).all()
-                count = await self._unread(conn, user, now)
+                count = await self.db.unread(conn, user, now)
                 # The items and the count are two statements, each its own snapshot
                 # (SQLite outside a transaction, PostgreSQL read committed): a publish
                 # committed between them gave a count that included a notification
@@ -188,7 +158,7 @@ class SqlReads:
         e = events.c
         stream = topic_stream(topic)
         conds = [e.stream == stream, e.name == "activity"]
-        async with self._read() as conn:
+        async with self.db.read() as conn:
             _, head, epoch = await self._bounds(conn, stream)
             order = _window(e.seq, query, epoch, conds)
             rows = (
@@ -201,7 +171,7 @@ class SqlReads:
 
     # -- replay ------------------------------------------------------------------------
     async def events_after(self, stream: str, after: int, limit: int) -> list[StreamEvent]:
-        async with self._read() as conn:
+        async with self.db.read() as conn:
             rows = (
                 await conn.execute(_EVENTS_AFTER, {"stream": stream, "after": after,
                                                    "limit": limit})
@@ -209,13 +179,13 @@ class SqlReads:
         return [StreamEvent(stream, r.seq, r.name, r.data, r.epoch) for r in rows]
 
     async def stream_bounds(self, stream: str) -> Bounds:
-        async with self._read() as conn:
+        async with self.db.read() as conn:
             return await self._bounds(conn, stream)
 
     async def heads(self, keys: list[str]) -> dict[str, tuple[int, str]]:
         s = streams.c
         out: dict[str, tuple[int, str]] = {}
-        async with self._read() as conn:
+        async with self.db.read() as conn:
             for chunk in chunks(keys):
                 rows = await conn.execute(
                     select(s.key, s.last_seq, s.epoch).where(s.key.in_(chunk)))

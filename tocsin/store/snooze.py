@@ -20,7 +20,7 @@ from tocsin.store.tables import events, notifications
 from tocsin.store.timers import SqlTimerStore
 
 if TYPE_CHECKING:
-    from tocsin.store.sql import SqlStore
+    from tocsin.store.db import Database
 
 _N = notifications.c
 
@@ -29,9 +29,9 @@ class _Nothing(Exception):
     """Rolls the wake's transaction back (its seq is given back)."""
 
 
-async def snooze(store: SqlStore, user: str, id: str, until: int, now: int) -> Change | None:
+async def snooze(db: Database, user: str, id: str, until: int, now: int) -> Change | None:
     """Hide ``id`` from the user's inbox until ``until``; ``None`` if not the user's."""
-    timers = SqlTimerStore(store)
+    timers = SqlTimerStore(db)
 
     async def apply(conn: AsyncConnection, _: Allocation, __: int) -> tuple[list[str], Json]:
         got = (await conn.execute(
@@ -44,18 +44,18 @@ async def snooze(store: SqlStore, user: str, id: str, until: int, now: int) -> C
                                             until, {"user": user, "until": until})], now)
         return [id], {"ids": [id], "until": until}
 
-    return await store._change_state(user, "snoozed", apply)
+    return await db.change_state(user, "snoozed", apply)
 
 
-async def wake(store: SqlStore, user: str, id: str, until: int, now: int
+async def wake(db: Database, user: str, id: str, until: int, now: int
                ) -> list[StreamEvent]:
     """Bring ``id`` back (unread, a new seq, a ``notification`` event) if it is still
     snoozed until ``until``; otherwise (woken already, dismissed, snoozed again)
     change nothing. Running it twice therefore emits one event."""
     stream = user_stream(user)
     try:
-        async with store._write() as conn:
-            a = (await store._allocate(conn, {stream: 1}))[stream]
+        async with db.write() as conn:
+            a = (await db.allocate(conn, {stream: 1}))[stream]
             row = (await conn.execute(
                 update(notifications)
                 .where(_N.user_id == user, _N.id == id, _N.snoozed_until == until)
@@ -71,14 +71,14 @@ async def wake(store: SqlStore, user: str, id: str, until: int, now: int
     return [StreamEvent(stream, a.first, "notification", text, a.epoch)]
 
 
-async def unsnooze(store: SqlStore, user: str, id: str, now: int) -> list[StreamEvent] | None:
+async def unsnooze(db: Database, user: str, id: str, now: int) -> list[StreamEvent] | None:
     """Wake ``id`` now (the user's undo): as the timer's wake would, once. ``None`` when
     it is not the user's or not snoozed. Its timer stays and finds nothing to do."""
     from sqlalchemy import select
 
-    async with store._read() as conn:
+    async with db.read() as conn:
         until = (await conn.execute(select(_N.snoozed_until).where(
             _N.user_id == user, _N.id == id))).scalar_one_or_none()
     if until is None:
         return None
-    return await wake(store, user, id, int(until), now)
+    return await wake(db, user, id, int(until), now)

@@ -9,60 +9,43 @@ how writers are serialised, and the upsert construct.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tocsin.errors import StoreUnavailable, TocsinError
-from tocsin.events import StreamEvent, user_stream
+from tocsin.events import StreamEvent
 from tocsin.ids import Position, event_id, now_ms
-from tocsin.store.base import Change, Json, NewNotification, NewTopicEvent, PublishResult
-from tocsin.store.batch import GroupCommit, Job, JobResult, PublishJob, TopicJob
-from tocsin.store.grouping import insert_grouped, replayed_result, reply_record
-from tocsin.store.plan import (
-    Allocation,
-    allocated,
-    chunks,
-    dumps,
-    plan_rows,
-    stream_counts,
-    upsert_statements,
+from tocsin.store.base import (
+    Change,
+    Json,
+    NewNotification,
+    NewTopicEvent,
+    PublishResult,
+    StoreOptions,
 )
+from tocsin.store.batch import GroupCommit, Job, JobResult, PublishJob, TopicJob
+from tocsin.store.db import Database, NoChange, is_unavailable
+from tocsin.store.grouping import insert_grouped, replayed_result, reply_record
+from tocsin.store.plan import Allocation, chunks, dumps, plan_rows, stream_counts
 from tocsin.store.preferences import forget_dismissed, prepare_sql, write_reach_sql
-from tocsin.store.reads import SqlReads, check_cursor, is_unavailable
+from tocsin.store.reads import SqlReads, check_cursor
 from tocsin.store.tables import TENANT, events, idempotency, notifications, streams
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
-
-# A read-state change, run inside its transaction once the stream's seq is allocated:
-# returns the ids it changed (none: nothing to announce) and the event's data (the
-# store adds ``unreadCount``).
-StateChange = Callable[[AsyncConnection, Allocation, int], Awaitable[tuple[list[str], Json]]]
-
 
 def request_hash(users: list[str], note: NewNotification) -> str:
     """The identity of a publish request, stored with its idempotency key: the set of
     recipients (order and repeats do not matter) and every field of the notification."""
     canonical = {"recipients": sorted(set(users)), **dataclasses.asdict(note)}
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-class _NoChange(Exception):
-    """Raised inside a write transaction to roll it back (seqs allocated are returned)."""
-
-    def __init__(self, result: Any = None) -> None:
-        self.result = result
-
 
 
 class _AlembicChatter(logging.Filter):
@@ -76,19 +59,21 @@ class SqlStore(SqlReads):
     """Implements :class:`tocsin.store.base.Store` on SQLAlchemy Core."""
 
     url: str
-    _insert: Callable[..., Any]  # dialect insert() with on_conflict_* support
 
     batch_inflight = 1
     """Concurrent group-commit transactions (SQLite has one writer anyway)."""
 
-    group_window_ms = 3600 * 1000
-    """How long a group stays open after its newest publish (``--group-window``)."""
-
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, db: Database, options: StoreOptions | None = None) -> None:
         self.url = url
+        self.db = db
+        """The one way into the database, for this store and its sub-stores."""
+        self.options = options or StoreOptions()
+        self._clock = self.options.clock
         self._batcher = GroupCommit(self._write_batch, self.batch_inflight)
-        self.attention_clock: Callable[[], int] = now_ms
-        """The clock quiet hours and DND are judged by (injectable: tests)."""
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.db.engine
 
     # -- lifecycle -------------------------------------------------------------------
     async def open(self) -> None:
@@ -135,33 +120,8 @@ class SqlStore(SqlReads):
         await self.engine.dispose()
 
     async def ping(self) -> None:
-        async with self._read() as conn:
+        async with self.db.read() as conn:
             await conn.execute(select(1))
-
-    # -- transactions ----------------------------------------------------------------
-    def _write_lock(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        return contextlib.nullcontext()
-
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._write_lock(), self.engine.begin() as conn:
-                yield conn
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            if is_unavailable(exc):
-                raise StoreUnavailable() from exc
-            raise
-
-    async def _allocate(
-        self, conn: AsyncConnection, counts: dict[str, int]
-    ) -> dict[str, Allocation]:
-        """Reserve ``counts[stream]`` seqs per stream: each stream's first new seq and
-        epoch (the raw SQLite writer runs the same statements, ``sqlite_writer.allocate``)."""
-        out: dict[str, Allocation] = {}
-        dialect = conn.dialect
-        for sql, params in upsert_statements(counts, dialect.name, dialect.paramstyle):
-            out.update(allocated((await conn.exec_driver_sql(sql, params)).all(), counts))
-        return out
 
     # -- publishing --------------------------------------------------------------------
     async def publish(self, publisher: str, recipients: list[str], note: NewNotification,
@@ -169,9 +129,9 @@ class SqlStore(SqlReads):
                       always_inbox: bool = False) -> PublishResult:
         users = list(dict.fromkeys(recipients))  # de-duplicate, keep order
         if idempotency_key is None and note.group_key is not None:
-            async with self._write() as conn:  # grouping: own transaction (grouping.py)
-                return await insert_grouped(self, conn, users, note, self.attention_clock(),
-                                            self.group_window_ms, always_inbox)
+            async with self.db.write() as conn:  # grouping: own transaction (grouping.py)
+                return await insert_grouped(self.db, conn, users, note, self._clock(),
+                                            self.options.group_window_ms, always_inbox)
         if idempotency_key is None:
             # Group commit: publishes that arrive while a transaction is in flight are
             # written together in the next one (one fsync, multi-row inserts).
@@ -182,16 +142,15 @@ class SqlStore(SqlReads):
         now = now_ms()
         body_hash = request_hash(users, note)
         try:
-            async with self._write() as conn:
+            async with self.db.write() as conn:
                 # deployment-wide: every API key is the same publisher (tables.TENANT)
                 earlier = await self._claim_idempotency(conn, TENANT, idempotency_key,
                                                         body_hash, now)
                 if earlier is not None:
-                    raise _NoChange(earlier)
+                    raise NoChange(earlier)
                 if note.group_key is not None:
-                    result = await insert_grouped(self, conn, users, note,
-                                                  self.attention_clock(), self.group_window_ms,
-                                                  always_inbox)
+                    result = await insert_grouped(self.db, conn, users, note, self._clock(),
+                                                  self.options.group_window_ms, always_inbox)
                 else:
                     (result,) = await self._insert_jobs(
                         conn, [PublishJob(users, note, always_inbox=always_inbox)], now)
@@ -202,20 +161,20 @@ class SqlStore(SqlReads):
                     .where(i.publisher == TENANT, i.key == idempotency_key)
                     .values(result=dumps(reply_record(result)))
                 )
-        except _NoChange as done:
+        except NoChange as done:
             return replayed_result(done.result)
         return result
 
     async def _write_batch(self, jobs: list[Job]) -> list[JobResult]:
         """One transaction for several writes (the group commit's unit)."""
-        async with self._write() as conn:
+        async with self.db.write() as conn:
             return await self._insert_jobs(conn, jobs, now_ms())
 
     async def _insert_jobs(
         self, conn: AsyncConnection, jobs: list[Job], now: int
     ) -> list[JobResult]:
-        await prepare_sql(conn, jobs, now, self.attention_clock())  # attention
-        alloc = await self._allocate(conn, stream_counts(jobs))
+        await prepare_sql(conn, jobs, now, self._clock())  # attention
+        alloc = await self.db.allocate(conn, stream_counts(jobs))
         note_rows, event_rows, results = plan_rows(jobs, alloc, now)
         for rows in chunks(note_rows):
             await conn.execute(notifications.insert(), list(rows))
@@ -235,7 +194,7 @@ class SqlStore(SqlReads):
         """
         i = idempotency.c
         claim = (
-            self._insert(idempotency)
+            self.db.insert(idempotency)
             .values(publisher=publisher, key=key, result="", created_at=now,
                     body_hash=body_hash)
             .on_conflict_do_nothing()
@@ -271,32 +230,12 @@ class SqlStore(SqlReads):
         return result
 
     # -- read state --------------------------------------------------------------------
-    async def _change_state(self, user: str, name: str, apply: StateChange) -> Change | None:
-        """One read-state change and its ``name`` event in the user's stream, in one
-        transaction; ``None`` (and the seq given back) if it changed nothing."""
-        stream = user_stream(user)
-        now = now_ms()
-        try:
-            async with self._write() as conn:
-                alloc = (await self._allocate(conn, {stream: 1}))[stream]
-                changed, data = await apply(conn, alloc, now)
-                if not changed:
-                    raise _NoChange()  # e.g. lost a race: nothing to announce
-                count = await self._unread(conn, user, now)
-                text = dumps({**data, "unreadCount": count})
-                await conn.execute(events.insert().values(
-                    stream=stream, seq=alloc.first, name=name, data=text, created_at=now))
-        except _NoChange:
-            return None
-        ev = StreamEvent(stream, alloc.first, name, text, alloc.epoch)
-        return Change(unread_count=count, ids=changed, events=[ev])
-
     async def _unchanged(self, user: str) -> Change:
         return Change(unread_count=await self.unread_count(user), ids=[])
 
     async def set_read(self, user: str, ids: list[str], read: bool) -> Change | None:
         n = notifications.c
-        async with self._read() as conn:
+        async with self.db.read() as conn:
             owned = (
                 await conn.execute(
                     select(n.id, n.read_at).where(n.user_id == user, n.id.in_(ids))
@@ -315,7 +254,7 @@ class SqlStore(SqlReads):
                 .values(read_at=now if read else None).returning(n.id))]
             return changed, {"ids": changed}
 
-        return (await self._change_state(user, "read" if read else "unread", apply)
+        return (await self.db.change_state(user, "read" if read else "unread", apply)
                 or await self._unchanged(user))
 
     async def read_all(self, user: str, type: str | None, before: Position | None) -> Change:
@@ -337,7 +276,7 @@ class SqlStore(SqlReads):
                 data["type"] = type
             return changed, data
 
-        return await self._change_state(user, "read_all", apply) or await self._unchanged(user)
+        return await self.db.change_state(user, "read_all", apply) or await self._unchanged(user)
 
     async def dismiss(self, user: str, id: str) -> Change | None:
         n = notifications.c
@@ -352,13 +291,13 @@ class SqlStore(SqlReads):
             await forget_dismissed(conn, user, [(gone[0], int(gone[1]))])  # the digest
             return [id], {"ids": [id]}
 
-        return await self._change_state(user, "deleted", apply)
+        return await self.db.change_state(user, "deleted", apply)
 
     # -- retention ---------------------------------------------------------------------
     async def prune(self, now_ms_: int, retention_ms: int) -> int:
         cutoff = now_ms_ - retention_ms
         e, s, n, i = events.c, streams.c, notifications.c, idempotency.c
-        async with self._write() as conn:
+        async with self.db.write() as conn:
             newest_gone = (
                 select(func.max(e.seq))
                 .where(e.stream == s.key, e.created_at < cutoff)

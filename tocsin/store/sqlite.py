@@ -9,7 +9,6 @@ in the URL trades power-loss durability for speed; the default is ``full``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,17 +22,19 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tocsin.errors import StoreUnavailable
 from tocsin.ids import now_ms
 from tocsin.store import sqlite_writer
+from tocsin.store.base import StoreOptions
 from tocsin.store.batch import Job, JobResult
+from tocsin.store.db import Database
 from tocsin.store.sql import SqlStore
 
 _SYNC_MODES = {"off", "normal", "full", "extra"}
 
 
 class SqliteStore(SqlStore):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self._insert = sqlite_insert
+    def __init__(self, url: str, options: StoreOptions | None = None) -> None:
+        # one lock for both writers: SQLAlchemy's transactions and the raw batch writer
         self._lock = asyncio.Lock()
+        super().__init__(url, Database(sqlite_insert, self._lock), options)
         # Split by hand: urlsplit would fold "sqlite:////abs" into a netloc.
         base, _, qs = url.partition("?")
         query = dict(parse_qsl(qs))
@@ -70,19 +71,17 @@ class SqliteStore(SqlStore):
             try:
                 return await loop.run_in_executor(
                     self._writer, sqlite_writer.write_batch, self._raw, jobs, now_ms(),
-                    self.attention_clock())
+                    self._clock())
             except sqlite3.OperationalError as exc:  # locked by another process, disk I/O
                 raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     async def _prepare(self) -> None:
-        self.engine = create_async_engine(self._engine_url, pool_size=8, max_overflow=8)
+        engine = create_async_engine(self._engine_url, pool_size=8, max_overflow=8)
+        self.db.bind(engine)
         synchronous = self._synchronous
 
-        @event.listens_for(self.engine.sync_engine, "connect")
+        @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             sqlite_writer.apply_pragmas(cur, synchronous)
             cur.close()
-
-    def _write_lock(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        return self._lock

@@ -45,7 +45,7 @@ def connect(path: str, synchronous: str) -> sqlite3.Connection:
 
 
 def allocate(conn: sqlite3.Connection, counts: dict[str, int]) -> dict[str, Allocation]:
-    """``SqlStore._allocate`` on the raw connection: the same statements and rows."""
+    """``Database.allocate`` on the raw connection: the same statements and rows."""
     out: dict[str, Allocation] = {}
     for sql, params in upsert_statements(counts, "sqlite", "qmark"):
         out.update(allocated(conn.execute(sql, params).fetchall(), counts))

@@ -30,7 +30,7 @@ from tocsin.store.plan import dumps
 from tocsin.store.tables import metadata
 
 if TYPE_CHECKING:
-    from tocsin.store.sql import SqlStore
+    from tocsin.store.db import Database
 
 timers = Table(
     "tocsin_timers",
@@ -62,13 +62,13 @@ def _timer(row: Any) -> Timer:
 class SqlTimerStore:
     """Implements :class:`tocsin.scheduler.TimerStore` on a :class:`SqlStore`'s engine."""
 
-    def __init__(self, store: SqlStore) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def add_timers(self, new: list[NewTimer], now: int) -> None:
         if not new:
             return
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             await self.insert(conn, new, now)
 
     async def insert(self, conn: Any, new: list[NewTimer], now: int,
@@ -78,7 +78,7 @@ class SqlTimerStore:
         takes them before the caller fires them itself (and one does if it crashes)."""
         for t in new:
             await conn.execute(
-                self.store._insert(timers).values(
+                self.db.insert(timers).values(
                     id=t.id, kind=t.kind, key=t.key, payload=dumps(t.payload),
                     due_at=t.due_at, lease_owner=leased_to,
                     lease_until=lease_until if leased_to else 0,
@@ -96,12 +96,12 @@ class SqlTimerStore:
                 .values(lease_owner=owner, lease_until=now + lease_ms,
                         attempts=_T.attempts + 1)
                 .returning(*_COLS))
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             rows = (await conn.execute(stmt)).all()
         return sorted((_timer(r) for r in rows), key=lambda t: (t.due_at, t.id))
 
     async def finish(self, timer: Timer, then: list[NewTimer], now: int) -> bool:
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             gone = (await conn.execute(
                 delete(timers).where(_T.id == timer.id, _T.lease_owner == timer.owner,
                                      _T.lease_until == timer.lease_until)
@@ -112,7 +112,7 @@ class SqlTimerStore:
         return True
 
     async def release(self, timer: Timer, due_at: int) -> bool:
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             res = (await conn.execute(
                 update(timers).where(_T.id == timer.id, _T.lease_owner == timer.owner,
                                      _T.lease_until == timer.lease_until)
@@ -121,7 +121,7 @@ class SqlTimerStore:
         return res is not None
 
     async def cancel(self, kind: str, key: str) -> int:
-        async with self.store._write() as conn:
+        async with self.db.write() as conn:
             return await self.cancel_in(conn, kind, key)
 
     async def cancel_in(self, conn: Any, kind: str, key: str) -> int:
@@ -135,5 +135,5 @@ class SqlTimerStore:
             q = q.where(_T.kind == kind)
         if key is not None:
             q = q.where(_T.key == key)
-        async with self.store._read() as conn:
+        async with self.db.read() as conn:
             return [_timer(r) for r in (await conn.execute(q)).all()]

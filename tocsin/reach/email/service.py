@@ -136,7 +136,7 @@ class EmailChannel:
         store = self.tocsin.store
         if not isinstance(store, SqlStore):
             return
-        self._store = SqlEmailStore(store)
+        self._store = SqlEmailStore(store.db)
         settings = self.tocsin.settings
         self.smtp = SmtpConfig.from_settings(settings)
         if self.smtp is None:

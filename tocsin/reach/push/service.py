@@ -101,7 +101,7 @@ class Push:
         store = self.tocsin.store
         if not isinstance(store, SqlStore):
             return
-        self._store = SqlPushStore(store)
+        self._store = SqlPushStore(store.db)
         self._client = client(self.rules, HTTP_TIMEOUT_S, httpx.Limits(
             max_connections=64, max_keepalive_connections=16))
         scheduler = self.tocsin.escalation.scheduler
