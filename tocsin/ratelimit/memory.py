@@ -27,21 +27,25 @@ class MemoryLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def take_now(self, key: str, rate: Rate) -> float:
-        now = self.clock()
+    def _refill(self, key: str, rate: Rate, now: float) -> float:
+        """``key``'s tokens at ``now`` (a new bucket starts full; the oldest is
+        forgotten past ``max_keys``), marked most recently used."""
         buckets = self._buckets
         state = buckets.get(key)
         if state is None:
-            tokens = float(rate.burst)
             if len(buckets) >= self.max_keys:
                 buckets.popitem(last=False)
-        else:
-            tokens = min(float(rate.burst), state[0] + max(0.0, now - state[1]) * rate.per_s)
-            buckets.move_to_end(key)
+            return float(rate.burst)
+        buckets.move_to_end(key)
+        return min(float(rate.burst), state[0] + max(0.0, now - state[1]) * rate.per_s)
+
+    def take_now(self, key: str, rate: Rate) -> float:
+        now = self.clock()
+        tokens = self._refill(key, rate, now)
         if tokens >= 1.0:
-            buckets[key] = (tokens - 1.0, now)
+            self._buckets[key] = (tokens - 1.0, now)
             return 0.0
-        buckets[key] = (tokens, now)
+        self._buckets[key] = (tokens, now)
         return (1.0 - tokens) / rate.per_s
 
     async def take(self, key: str, rate: Rate) -> float:
@@ -49,16 +53,7 @@ class MemoryLimiter:
 
     def charge_now(self, key: str, rate: Rate, cost: float) -> None:
         now = self.clock()
-        buckets = self._buckets
-        state = buckets.get(key)
-        if state is None:
-            tokens = float(rate.burst)
-            if len(buckets) >= self.max_keys:
-                buckets.popitem(last=False)
-        else:
-            tokens = min(float(rate.burst), state[0] + max(0.0, now - state[1]) * rate.per_s)
-            buckets.move_to_end(key)
-        buckets[key] = (tokens - cost, now)
+        self._buckets[key] = (self._refill(key, rate, now) - cost, now)
 
     async def charge(self, key: str, rate: Rate, cost: float) -> None:
         self.charge_now(key, rate, cost)
