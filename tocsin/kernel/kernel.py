@@ -1,0 +1,156 @@
+"""``Kernel``: what a node is before any feature: the store, the hub (local
+connections and the broker), the durable timers, the clock and the metrics.
+
+Every state change is stored first (one transaction), then fanned out; a caller
+that gets a result back knows the change is durable. Features register their
+timer kinds between :meth:`Kernel.open` and :meth:`Kernel.start_timers`; the
+scheduler claims nothing before the latter, so a timer already due at start is
+handled on its first claim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Protocol
+
+from tocsin.errors import TocsinError
+from tocsin.events import StreamEvent
+from tocsin.ids import Position, now_ms
+from tocsin.metrics import Metrics
+from tocsin.scheduler import Clock, Scheduler
+from tocsin.scheduler.runner import GiveUpHook, Handler
+from tocsin.store.base import Change, NewNotification, NewTopicEvent, PublishResult, Store
+from tocsin.store.db import Database
+from tocsin.streams.hub import Hub
+
+log = logging.getLogger("tocsin")
+
+PRUNE_EVERY_S = 60.0
+
+
+class Timers(Protocol):
+    """The durable timers as a feature sees them: register a kind, wake the loop."""
+
+    def on(self, kind: str, handler: Handler, give_up: GiveUpHook | None = None) -> None: ...
+
+    def kick(self) -> None: ...
+
+
+class Kernel:
+    """The node core. Built by the assembly point with its parts injected."""
+
+    def __init__(self, store: Store, hub: Hub, metrics: Metrics, clock: Clock = now_ms, *,
+                 retention_s: float = 7 * 86400.0, timer_poll_s: float = 1.0) -> None:
+        self.store = store
+        self.hub = hub
+        self.metrics = metrics
+        self.clock: Clock = clock
+        self.retention_s = retention_s
+        self._db: Database | None = _database_of(store)
+        self._scheduler: Scheduler | None = None
+        if self._db is not None:
+            from tocsin.store.timers import SqlTimerStore
+
+            self._scheduler = Scheduler(SqlTimerStore(self._db), clock, poll_s=timer_poll_s)
+            given_up = metrics.timers_given_up
+            self._scheduler.on_given_up = lambda kind: given_up.labels(kind).inc()
+        self._pruner: asyncio.Task[None] | None = None
+
+    # -- the parts a feature may use -------------------------------------------------
+    @property
+    def db(self) -> Database:
+        """The one public way into the database (``store/db.py``)."""
+        if self._db is None:
+            raise TocsinError("not_found", "This needs a SQL store.")
+        return self._db
+
+    @property
+    def timers(self) -> Scheduler:
+        if self._scheduler is None:
+            raise TocsinError("not_found", "Timers need a SQL store.")
+        return self._scheduler
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def open(self) -> None:
+        """Open the store and the hub; features register their timer kinds next."""
+        await self.store.open()
+        await self.hub.start()
+
+    def start_timers(self) -> None:
+        """Start claiming due timers and pruning; no timer kind can be added after this."""
+        if self._scheduler is not None:
+            self._scheduler.start()
+        self._pruner = asyncio.create_task(self._prune_loop(), name="tocsin-prune")
+
+    async def stop(self) -> None:
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
+        if self._scheduler is not None:
+            await self._scheduler.stop()
+
+    async def close(self) -> None:
+        await self.hub.stop()
+        await self.store.close()
+
+    # -- operations: stored, then fanned out ---------------------------------------------
+    async def publish(self, publisher: str, recipients: list[str], note: NewNotification,
+                      idempotency_key: str | None = None, *,
+                      always_inbox: bool = False) -> PublishResult:
+        started = time.perf_counter()
+        result = await self.store.publish(publisher, recipients, note, idempotency_key,
+                                          always_inbox=always_inbox)
+        self.metrics.publish_seconds.observe(time.perf_counter() - started)
+        self.metrics.events.labels("notification").inc(len(result.events))
+        await self.hub.fan_out(result.events)
+        if result.reached and self._scheduler is not None:
+            self._scheduler.kick()  # channel timers due now: don't wait for the next poll
+        return result
+
+    async def fan_out(self, events: list[StreamEvent]) -> None:
+        await self.hub.fan_out(events)
+
+    async def add_topic_event(self, topic: str, event: NewTopicEvent) -> StreamEvent:
+        ev = await self.store.add_topic_event(topic, event)
+        self.metrics.events.labels("activity").inc()
+        await self.hub.fan_out([ev])
+        return ev
+
+    async def set_read(self, user: str, ids: list[str], read: bool) -> Change | None:
+        change = await self.store.set_read(user, ids, read)
+        if change is not None:
+            await self.hub.fan_out(change.events)
+        return change
+
+    async def read_all(self, user: str, type: str | None, before: Position | None) -> Change:
+        change = await self.store.read_all(user, type, before)
+        await self.hub.fan_out(change.events)
+        return change
+
+    async def dismiss(self, user: str, id: str) -> Change | None:
+        change = await self.store.dismiss(user, id)
+        if change is not None:
+            await self.hub.fan_out(change.events)
+        return change
+
+    async def _prune_loop(self) -> None:
+        retention_ms = int(self.retention_s * 1000)
+        interval = min(PRUNE_EVERY_S, max(1.0, self.retention_s / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                n = await self.store.prune(now_ms(), retention_ms)
+                if n:
+                    log.info("pruned %d events older than the retention", n)
+            except Exception as exc:  # the database may be away; try next round
+                log.warning("prune failed: %r", exc)
+
+
+def _database_of(store: Store) -> Database | None:
+    from tocsin.store.sql import SqlStore
+
+    return store.db if isinstance(store, SqlStore) else None
