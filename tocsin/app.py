@@ -30,12 +30,10 @@ from tocsin.api import (
     notifications,
     openapi,
     presence,
-    push,
     tokens,
     topics,
 )
 from tocsin.api import preferences as preferences_api
-from tocsin.api import users as users_api
 from tocsin.api.cors import CorsPolicy
 from tocsin.api.deps import json_response
 from tocsin.api.gate import Gate
@@ -170,10 +168,13 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
         log.exception("unhandled error", exc_info=exc)
         return json_response(TocsinError("internal").body(), 500)
 
-    for module in (escalation, lifecycle, notifications, topics, presence, tokens, health, push):
+    for module in (escalation, lifecycle, notifications, topics, presence, tokens, health):
         app.include_router(module.router)
     app.include_router(preferences_api.router)
-    app.include_router(users_api.router)  # users' addresses, email unsubscribe
+    for channel in tocsin.channels:  # push devices; users' addresses, email unsubscribe
+        router = channel.router()
+        if router is not None:
+            app.include_router(router)
     openapi.install(app)
     app.add_middleware(SecurityHeaders, demo=settings.demo)
 

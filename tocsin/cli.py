@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tocsin._version import __version__
+from tocsin.channels.registry import CHANNELS
 from tocsin.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -60,8 +61,8 @@ def main(
 
 FLAGS: dict[str, str] = {}
 """Settings field -> its flag (for error messages)."""
-HELP_PANELS = dict.fromkeys(("vapid_private_key", "vapid_subject", "push_allow_insecure"),
-                            "Web Push")
+HELP_PANELS = {field: c.help_panel for c in CHANNELS if c.help_panel
+               for field, _, _ in c.flags}
 """Settings shown in a panel of their own in ``--help`` (each panel is a table whose
 columns fit its own flags: a long flag does not squeeze every other help text)."""
 
@@ -97,7 +98,7 @@ def build_settings(given: dict[str, Any], *, demo: bool = False) -> Settings:
 Database = Annotated[Optional[str], setting("database_url", "--database")]  # noqa: UP045
 JwtSecret = Annotated[Optional[str], setting("jwt_secret", "--jwt-secret")]  # noqa: UP045
 
-SERVER_FLAGS: list[tuple[str, str, Any]] = [
+CORE_FLAGS: list[tuple[str, str, Any]] = [
     # (Settings field, flag, what the flag takes: durations are text such as 15s)
     ("host", "--host", str), ("port", "--port", int), ("database_url", "--database", str),
     ("broker_url", "--broker", str), ("api_keys", "--api-key", list[str]),
@@ -116,15 +117,12 @@ SERVER_FLAGS: list[tuple[str, str, Any]] = [
     ("timer_poll_s", "--timer-poll", str), ("test_clock_file", "--test-clock-file", str),
     ("group_window_s", "--group-window", str),
     ("presence_interval_s", "--presence-interval", str),
-    ("smtp_url", "--smtp-url", str), ("smtp_user", "--smtp-user", str),
-    ("smtp_password", "--smtp-password", str),
-    ("smtp_starttls", "--smtp-starttls", bool),
-    ("smtp_from", "--smtp-from", str), ("public_url", "--public-url", str),
-    ("vapid_private_key", "--vapid-private-key", str),
-    ("vapid_subject", "--vapid-subject", str),
-    ("push_allow_insecure", "--push-allow-insecure", bool),
 ]
-"""The flags of ``serve`` and ``demo``: one per setting."""
+"""The core flags of ``serve`` and ``demo``: one per core setting."""
+SERVER_FLAGS: list[tuple[str, str, Any]] = [
+    *CORE_FLAGS, *(flag for c in CHANNELS for flag in c.flags)]
+"""The flags of ``serve`` and ``demo``: one per setting, the core's then each
+registered channel's."""
 DEMO_FORCED = ("dev", "demo")
 DEMO_DATABASE_TEXT = "demo.db in the user data dir"
 
@@ -262,7 +260,7 @@ def vapid(database_url: Database = None, vapid_private_key: VapidKey = None) -> 
     PushManager.subscribe() takes as applicationServerKey): derived from
     --vapid-private-key, else the one kept in the database (created there if it has
     none yet, as the server's first start would)."""
-    from tocsin.reach.push.vapid import load_private_key, public_text
+    from tocsin.channels.push.vapid import load_private_key, public_text
 
     settings = build_settings({"database_url": database_url,
                                "vapid_private_key": vapid_private_key})
@@ -271,10 +269,10 @@ def vapid(database_url: Database = None, vapid_private_key: VapidKey = None) -> 
         return
 
     async def run() -> str:
+        from tocsin.channels.push.store import SqlPushStore
+        from tocsin.channels.push.vapid import stored_key
         from tocsin.ids import now_ms
-        from tocsin.reach.push.vapid import stored_key
         from tocsin.store import store_from_url
-        from tocsin.store.push import SqlPushStore
         from tocsin.store.sql import SqlStore
 
         store = store_from_url(settings.database_url)

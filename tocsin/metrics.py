@@ -38,17 +38,6 @@ class Metrics:
             "tocsin_publish_write_seconds", "From a publish reaching the service to its "
             "commit (group commit wait included)", registry=self.registry,
             buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
-        self.push_sent = Counter(
-            "tocsin_push_sent_total", "Web Push outcomes per device message (sent, gone: "
-            "subscription deleted, retry: Retry-After, error: retried with backoff, "
-            "rejected, refused: address not allowed, expired: given up) and per "
-            "notification not pushed (visible: a tab showed it, unwanted: read or no "
-            "longer wanted)", ["result"],
-            registry=self.registry)
-        self.email_sent = Counter(
-            "tocsin_email_sent_total", "Email timers by outcome (sent; error: a failed send, "
-            "retried; gave_up: failed 8 times; unwanted: read, expired or no longer wanted "
-            "when due; no_address; off: no --smtp-url)", ["result"], registry=self.registry)
         self.timers_given_up = Counter(
             "tocsin_timers_given_up_total", "Durable timers deleted because they could "
             "never succeed (failed 15 times, or refused input), by kind; an escalation's "

@@ -9,17 +9,22 @@ routes, above the features, reach them through this object.
 
 from __future__ import annotations
 
+from typing import cast
+
+from tocsin.attention.hook import AttentionHook
 from tocsin.attention.service import Attention
 from tocsin.broker import broker_from_url
+from tocsin.channels.email.service import EmailChannel
+from tocsin.channels.push.service import PushChannel
+from tocsin.channels.registry import CHANNELS
 from tocsin.config import Settings
 from tocsin.escalation import Escalation
 from tocsin.events import StreamEvent
 from tocsin.ids import Position, now_ms
 from tocsin.kernel import Kernel, file_clock
+from tocsin.kernel.channel import Channel
 from tocsin.lifecycle import Lifecycle
 from tocsin.metrics import Metrics
-from tocsin.reach.email.service import EmailChannel
-from tocsin.reach.push.service import Push
 from tocsin.store import StoreOptions, store_from_url
 from tocsin.store.base import Change, NewNotification, NewTopicEvent, PublishResult, Store
 from tocsin.streams.hub import Hub
@@ -31,8 +36,12 @@ class Tocsin:
         # the node's one clock (a file under --test-clock-file): timers, attention and
         # grouping are judged by it, so it is decided here and given to the kernel
         clock = file_clock(settings.test_clock_file) if settings.test_clock_file else now_ms
+        # the registered channels (push, email, ...), built first: the store's publish
+        # hook (attention's) decides per recipient which of them carry a notification
+        self.channels: list[Channel] = [spec.build(settings) for spec in CHANNELS]
         self.store: Store = store or store_from_url(settings.database_url, StoreOptions(
-            clock=clock, group_window_ms=int(settings.group_window_s * 1000)))
+            clock=clock, group_window_ms=int(settings.group_window_s * 1000),
+            hook=AttentionHook(self.channels)))
         self.hub = Hub(
             self.store,
             broker_from_url(settings.broker_url),
@@ -46,18 +55,20 @@ class Tocsin:
                              timer_poll_s=settings.timer_poll_s)
         self.escalation = Escalation(self.kernel, presence=self.hub.presence)
         self.lifecycle = Lifecycle(self.kernel)  # snooze, update/retract (docs/grouping.md)
-        self.attention = Attention(self.kernel)  # docs/attention.md
-        # the channels still take this object (what they read of attention and the
-        # timers); they move to the kernel with the Channel seam
-        self.push = Push(self)  # Web Push to closed tabs (docs/push.md)
-        self.email = EmailChannel(self)  # email to closed tabs (docs/email.md)
+        self.attention = Attention(self.kernel, self.channels)  # docs/attention.md
+        # the two channels by name, for the demo and the tools (docs/push.md, email.md)
+        self.push = cast(PushChannel, self.channel("push"))
+        self.email = cast(EmailChannel, self.channel("email"))
+
+    def channel(self, name: str) -> Channel:
+        return next(c for c in self.channels if c.name == name)
 
     async def start(self) -> None:
         await self.kernel.open()
         await self.escalation.start()
         await self.attention.start()
-        await self.push.start()
-        await self.email.start()
+        for channel in self.channels:  # each registers its timer kinds and metrics
+            await channel.start(self.kernel, self.attention)
         await self.lifecycle.start()
         # Last: every feature above has registered its timer kinds (push awaits a
         # database read first), so a timer already due is handled on its first claim.
@@ -65,7 +76,8 @@ class Tocsin:
 
     async def stop(self) -> None:
         await self.kernel.stop()
-        await self.push.stop()
+        for channel in self.channels:
+            await channel.stop()
         await self.kernel.close()
 
     # -- the kernel's operations, for the routes ---------------------------------------

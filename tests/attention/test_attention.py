@@ -58,7 +58,7 @@ def test_preference_routes_defaults_and_400s(clocked: tuple[ServerProcess, Clock
         r = sub.put("/api/preferences", json=prefs)
         assert r.status_code == 200, r.text
         again = sub.get("/api/preferences").json()
-        # the reach fields (tocsin/reach) come back with their defaults filled in
+        # the channels' fields (tocsin/channels) come back with their defaults filled in
         stored = {"comment": {**prefs["types"]["comment"], "pushMinPriority": "high",
                               "emailAfter": 900}}
         assert again["types"] == stored

@@ -28,8 +28,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.channels.pushsvc import PushServiceThread
 from tests.escalation.test_escalation import incident
-from tests.reach.pushsvc import PushServiceThread
 from tests.support.clock import FAST, Clock
 from tests.support.server import API_KEY, ServerProcess, start_server
 from tests.support.services import PG_URL, database_url, drop_pg_schema

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Body, Path
 from starlette.responses import Response
 
 from tocsin.api.deps import PublisherCaller, Service, SubscriberCaller, json_response
-from tocsin.api.notifications import ERRORS, NotificationId
+from tocsin.api.notifications import NotificationId
 from tocsin.errors import TocsinError
 from tocsin.escalation.policy import NAME_RE, Policy
 from tocsin.escalation.service import parse_policy
+from tocsin.routing import ERRORS
 from tocsin.text import Name
 
 router = APIRouter(tags=["escalation"])

@@ -49,11 +49,11 @@ from tocsin.auth import (
     find_credential,
     require_subscriber,
 )
+from tocsin.channels.email.links import UNSUBSCRIBE_PATH
 from tocsin.errors import TocsinError
 from tocsin.metrics import Metrics
 from tocsin.ratelimit import RateLimited
 from tocsin.ratelimit.limits import Limits, Throttled
-from tocsin.reach.email.links import UNSUBSCRIBE_PATH
 from tocsin.streams.endpoint import EventStream
 from tocsin.streams.ws import WS_PATH
 

@@ -17,8 +17,9 @@ from tocsin.api.deps import (
     json_response,
 )
 from tocsin.api.models import Priority, RequestBody, check_body, check_data, check_url
-from tocsin.api.notifications import ERRORS, NotificationId
+from tocsin.api.notifications import NotificationId
 from tocsin.errors import TocsinError
+from tocsin.routing import ERRORS
 from tocsin.store.plan import dumps
 from tocsin.text import Name, Text
 

@@ -10,7 +10,10 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from tocsin.routing import ErrorBody, ErrorOut
 from tocsin.text import Name, Text, check_names
+
+__all__ = ["ErrorBody", "ErrorOut"]  # re-exported: they live in tocsin.routing
 
 Priority = Literal["urgent", "high", "medium", "low"]
 MAX_RECIPIENTS = 10_000
@@ -203,12 +206,3 @@ class TopicPage(BaseModel):
     next_cursor: str | None
     last_event_id: str
 
-
-class ErrorBody(BaseModel):
-    code: str
-    message: str
-    field: str | None = None
-
-
-class ErrorOut(BaseModel):
-    error: ErrorBody

@@ -15,7 +15,6 @@ from tocsin.api.deps import (
     parse_cursor,
 )
 from tocsin.api.models import (
-    ErrorOut,
     Notification,
     NotificationPage,
     Priority,
@@ -23,13 +22,11 @@ from tocsin.api.models import (
     ReadIn,
 )
 from tocsin.errors import TocsinError
+from tocsin.routing import ERRORS
 from tocsin.store.base import ListQuery
 from tocsin.text import Name
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
-ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 413, 415, 503)
-}
 NotificationId = Annotated[Name, Path(description="a notification id")]
 
 

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from tocsin.api.deps import SubscriberCredentials, bearer
 from tocsin.api.hot_routes import INBOX_POLL_PATH, INBOX_STREAM_PATH, PUBLISH_PATH
 from tocsin.api.models import PublishIn, PublishOut
-from tocsin.api.notifications import ERRORS
+from tocsin.routing import ERRORS
 
 LastEventIdHeader = Annotated[str | None, Header(
     alias="Last-Event-ID", description="Resume after this event id (sent by EventSource "

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body
 from starlette.responses import Response
 
 from tocsin.api.deps import PublisherCaller, Service, SubscriberCaller, json_response
-from tocsin.api.notifications import ERRORS
 from tocsin.attention.model import Defaults, Preferences
+from tocsin.routing import ERRORS
 
 router = APIRouter(tags=["attention"])
 

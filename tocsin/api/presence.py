@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
 from tocsin.api.deps import AnyCaller, PublisherCaller, Service, SubscriberCaller, json_response
-from tocsin.api.notifications import ERRORS
 from tocsin.api.topics import TopicName
 from tocsin.auth import check_topic
 from tocsin.errors import TocsinError
 from tocsin.events import topic_stream
+from tocsin.routing import ERRORS
 from tocsin.text import Name
 
 router = APIRouter(tags=["presence"])

@@ -7,8 +7,8 @@ from starlette.responses import Response
 
 from tocsin.api.deps import PublisherCaller, json_response
 from tocsin.api.models import TokenIn, TokenOut
-from tocsin.api.notifications import ERRORS
 from tocsin.auth import mint_token
+from tocsin.routing import ERRORS
 
 router = APIRouter(prefix="/api/tokens", tags=["auth"])
 

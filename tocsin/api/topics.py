@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from tocsin.api.deps import AnyCaller, Service, json_response, parse_cursor
 from tocsin.api.models import TopicEvent, TopicEventIn, TopicPage
-from tocsin.api.notifications import ERRORS
 from tocsin.auth import Subscriber, check_topic
+from tocsin.routing import ERRORS
 from tocsin.store.base import ListQuery, NewTopicEvent
 
 router = APIRouter(prefix="/api/topics", tags=["topics"])

@@ -7,6 +7,7 @@ on the stored JSON (plain dicts, no model validation on the hot path).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,11 +16,11 @@ import orjson
 from tocsin.attention.model import (
     DAYS,
     DEFAULT_CHANNELS,
-    DEFAULT_EMAIL_AFTER_S,
     RANK,
     hhmm,
     zone_of,
 )
+from tocsin.kernel.channel import ChannelRule
 from tocsin.store.batch import Job, PublishJob
 
 SKIP = "preferences"
@@ -30,9 +31,9 @@ QUIET_REASONS = ("dnd", "quiet_hours")
 
 Period = tuple[int, int]
 """(since, until) of a quiet period, ms since the epoch."""
-Due = tuple[int | None, int | None]
-"""When a recipient is to be reached beyond the tab: (push due, email due), ms since
-the epoch; ``None``: not by that channel."""
+Due = dict[str, int]
+"""When a recipient is to be reached beyond the tab: channel name -> due (ms since
+the epoch); a channel left out: not by that channel."""
 
 
 def quiet_window(q: dict[str, Any], now: int) -> Period | None:
@@ -97,39 +98,47 @@ def decide(prefs: dict[str, Any] | None, defaults: dict[str, Any] | None, type: 
 
 
 def reach(prefs: dict[str, Any] | None, defaults: dict[str, Any] | None, type: str,
-          priority: str, now: int, reason: str | None, period: Period | None) -> Due:
-    """Whether and when to reach a recipient by Web Push and by email, given the
-    decision ``(reason, period)`` for the tab. Both are interruptions: never below
-    the type's ``minPriority``; push from ``pushMinPriority`` up; email
-    ``emailAfter`` seconds after arrival (the handler checks it is still unread);
-    a quiet period (quiet hours, DND) delays both to its end; never both for
-    ``low`` (email only: the gentler one)."""
+          priority: str, now: int, reason: str | None, period: Period | None,
+          channels: Sequence[ChannelRule]) -> Due:
+    """Whether and when to reach a recipient by each of ``channels`` (the registered
+    ones), given the decision ``(reason, period)`` for the tab. Every channel is an
+    interruption: never for a type out of the inbox nor below its ``minPriority``;
+    the type's ``channels`` must name it; each channel's own rule says when
+    (:meth:`ChannelRule.due`: push at once from ``pushMinPriority`` up, email
+    ``emailAfter`` seconds after arrival); a quiet period (quiet hours, DND) delays
+    them to its end. For ``low`` priority only the least intrusive of the channels
+    that would carry it is used (email rather than push: the gentler one)."""
     tp = type_prefs(prefs, defaults, type)
-    channels = tp.get("channels") or ()
+    wanted = tp.get("channels") or ()
     rank = RANK[priority]
-    if "inbox" not in channels or rank < RANK[tp.get("minPriority", "low")]:
-        return None, None
-    push = "push" in channels and rank >= RANK[tp.get("pushMinPriority", "high")]
-    email = "email" in channels
-    if not (push or email):
-        return None, None
-    if push and email and priority == "low":
-        push = False
+    if "inbox" not in wanted or rank < RANK[tp.get("minPriority", "low")]:
+        return {}
     start = period[1] if reason in QUIET_REASONS and period is not None else now
-    email_due = None
-    if email:
-        email_due = max(now + 1000 * int(tp.get("emailAfter", DEFAULT_EMAIL_AFTER_S)), start)
-    return (start if push else None), email_due
+    due: Due = {}
+    gentlest: ChannelRule | None = None
+    for channel in channels:
+        if channel.name not in wanted:
+            continue
+        when = channel.due(tp, priority, now, start)
+        if when is None:
+            continue
+        due[channel.name] = when
+        if gentlest is None or channel.intrusiveness < gentlest.intrusiveness:
+            gentlest = channel
+    if priority == "low" and len(due) > 1 and gentlest is not None:
+        return {gentlest.name: due[gentlest.name]}
+    return due
 
 
 def attend(jobs: list[Job], rows: dict[str, str], now: int,
-           reach_out: dict[int, dict[str, Due]] | None = None
+           reach_out: dict[int, dict[str, Due]] | None = None,
+           channels: Sequence[ChannelRule] = ()
            ) -> dict[tuple[str, int], tuple[int, int]]:
     """Decide for every recipient of the batch's publishes given the preference rows
     read for them (``""``: the publisher defaults): sets each job's ``skipped`` and
     ``silent``; returns the quiet periods touched, ``(user, until) -> (since, n)``.
     With ``reach_out``, also fills it: job index -> user -> :data:`Due`, for the
-    recipients the preferences let Tocsin reach beyond the tab."""
+    recipients the preferences let Tocsin reach beyond the tab by ``channels``."""
     defaults = orjson.loads(rows[""]) if "" in rows else None
     cache: dict[str, dict[str, Any]] = {}
     periods: dict[tuple[str, int], tuple[int, int]] = {}
@@ -148,16 +157,18 @@ def attend(jobs: list[Job], rows: dict[str, str], now: int,
                     prefs = cache[u] = orjson.loads(raw)
             elif defaults is None:
                 if reach_out is not None:
-                    due = reach(None, None, note.type, note.priority, now, None, None)
-                    if due != (None, None):
+                    due = reach(None, None, note.type, note.priority, now, None, None,
+                                channels)
+                    if due:
                         reach_out.setdefault(i, {})[u] = due
                 continue
             reason, period = decide(prefs, defaults, note.type, note.priority, now)
             if reason == "skip" and job.always_inbox:  # delivered, silently
                 reason = "preferences"
             if reach_out is not None and reason != "skip":
-                due = reach(prefs, defaults, note.type, note.priority, now, reason, period)
-                if due != (None, None):
+                due = reach(prefs, defaults, note.type, note.priority, now, reason, period,
+                            channels)
+                if due:
                     reach_out.setdefault(i, {})[u] = due
             if reason is None:
                 continue

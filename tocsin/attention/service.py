@@ -1,17 +1,28 @@
 """The attention service: preferences and publisher defaults (validated, stored),
-the digest timer's handler, and the clock quiet hours are judged by."""
+the digest timer's handler, the clock quiet hours are judged by, and what a channel
+asks of attention when its timer fires (``tocsin.kernel.channel.Attention``)."""
 
 from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tocsin.attention.model import MAX_TYPES, Dnd, parse_defaults, parse_preferences
+from tocsin.attention.decide import QUIET_REASONS, decide, reach, type_prefs
+from tocsin.attention.model import (
+    MAX_TYPE_CHARS,
+    MAX_TYPES,
+    Dnd,
+    parse_defaults,
+    parse_preferences,
+)
 from tocsin.errors import TocsinError
 from tocsin.ids import now_ms
-from tocsin.scheduler import Clock, NewTimer, Timer
+from tocsin.kernel.channel import ChannelRule
+from tocsin.scheduler import Clock, NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
+from tocsin.text import name_error
 
 if TYPE_CHECKING:
     from tocsin.kernel import Kernel
@@ -24,8 +35,10 @@ EMPTY: Json = {"types": {}, "quietHours": None, "dnd": None, "urgentBypassesQuie
 
 
 class Attention:
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: Kernel, channels: Sequence[ChannelRule] = ()) -> None:
         self.kernel = kernel
+        self.channels = tuple(channels)
+        """The registered channels (their rules), as the publish hook decides them."""
         self.clock: Clock = kernel.clock  # the node's; reach/ reads it here for now
         self._prefs: SqlPreferenceStore | None = None
 
@@ -97,3 +110,71 @@ class Attention:
             self.kernel.metrics.events.labels("digest").inc()
             await self.kernel.fan_out([ev])
         return []
+
+    # -- what a channel asks (tocsin.kernel.channel.Attention) -------------------------
+    async def still_wanted(self, user: str, nid: str, channel: str) -> Json | None:
+        """What a channel checks when its timer fires (it may fire long after the
+        publish: ``emailAfter``, the end of a quiet period, a retry): the notification
+        (as :meth:`Store.get_notification` gives it) if it is still there, unread and
+        not expired, and the user's preferences *now* still want ``channel`` for it;
+        ``None`` if not. Raises :class:`RetryLater` during a quiet period (try again
+        at its end)."""
+        from tocsin.store.preferences import DEFAULTS_USER
+
+        note = await self.kernel.store.get_notification(user, nid)
+        now = self.clock()
+        if note is None or note.get("read"):
+            return None
+        expires = note.get("expiresAt")
+        if isinstance(expires, int) and expires <= now:
+            return None
+        prefs = await self.prefs.get(user)
+        defaults = await self.prefs.get(DEFAULTS_USER)
+        type_, priority = str(note["type"]), str(note["priority"])
+        reason, period = decide(prefs, defaults, type_, priority, now)
+        if reason == "skip":
+            return None
+        if channel not in reach(prefs, defaults, type_, priority, now, reason, period,
+                                self.channels):
+            return None
+        if reason in QUIET_REASONS and period is not None and period[1] > now:
+            raise RetryLater(period[1] - now, reason)
+        return note
+
+    async def preferences(self, user: str) -> Json | None:
+        return await self.prefs.get(user)
+
+    async def turn_off(self, user: str, channel: str, types: Sequence[str]) -> None:
+        """Turn ``channel`` off for ``types`` in ``user``'s preferences (an unsubscribe
+        link). A type without an entry of its own gets a copy of the effective one
+        (the user's ``"*"``, else the publisher default, else the built-in) without
+        the channel; nothing else changes. Idempotent: nothing is written when the
+        channel is off already.
+
+        Works beyond the 100 types a user may set (``put(unsubscribe=True)``). A type
+        that is not a valid name (a link from before publish checked types) is left
+        out: no notification of that type can be published any more, so nothing of it
+        comes again, and the link still works."""
+        from tocsin.store.preferences import DEFAULTS_USER
+
+        own = await self.prefs.get(user)
+        defaults = await self.prefs.get(DEFAULTS_USER)
+        new: dict[str, Any] = {**EMPTY, **(own or {})}
+        new.pop("defaults", None)
+        types_out = dict(new.get("types") or {})
+        changed = False
+        for t in types:
+            if name_error(t) is not None or len(t) > MAX_TYPE_CHARS:
+                continue
+            entry = dict(type_prefs(own, defaults, t))
+            channels = list(entry.get("channels") or [])
+            if channel not in channels:
+                continue
+            entry["channels"] = [c for c in channels if c != channel]
+            types_out[t] = entry
+            changed = True
+        if changed:
+            new["types"] = types_out
+            await self.put(user, new, unsubscribe=True)
+            log.info("%s: user %r unsubscribed from %s", channel, user,
+                     ", ".join(map(repr, types)))

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tocsin.reach.push.vapid import b64url, load_public_key, public_raw
+from tocsin.channels.push.vapid import b64url, load_public_key, public_raw
 
 MAX_BODY = 4096
 MAX_EXP_AHEAD_S = 24 * 3600

@@ -11,8 +11,8 @@ from tocsin.store.base import (
     Page,
     PublishResult,
     Store,
-    StoreOptions,
 )
+from tocsin.store.options import StoreOptions
 
 __all__ = [
     "Bounds",

@@ -17,26 +17,13 @@ Ordering contract (every implementation must keep it; ``tests/store`` checks it)
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from tocsin.events import StreamEvent
-from tocsin.ids import Position, now_ms
+from tocsin.ids import Position
 
 Json = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class StoreOptions:
-    """What the assembly point (``service.py``) decides about a store when it builds
-    it; nothing sets these on a store afterwards."""
-
-    clock: Callable[[], int] = now_ms
-    """The clock quiet hours, DND and live grouping are judged by (ms since the epoch;
-    the node's clock, a file under ``--test-clock-file``)."""
-    group_window_ms: int = 3600 * 1000
-    """How long a group stays open after its newest publish (``--group-window``)."""
 
 
 @dataclass(slots=True)
@@ -76,7 +63,8 @@ class PublishResult:
     silent: dict[str, str] | None = None
     """Recipients who got it silently, with the ``silentReason``; None: nobody."""
     reached: int = 0
-    """How many push/email timers the publish wrote (the node kicks its scheduler)."""
+    """How many channel timers (push, email, ...) the publish wrote (the node kicks
+    its scheduler)."""
 
 
 @dataclass(slots=True)

@@ -22,9 +22,10 @@ class PublishJob:
     """Attention: recipients not delivered to (user -> reason), set in the transaction."""
     silent: dict[str, str] | None = None
     """Attention: recipients who get it silently (user -> ``silentReason``)."""
-    reach: dict[str, tuple[int | None, int | None]] | None = None
-    """Reach: recipients to push/email if they don't see it (user -> (push due,
-    email due)), set in the transaction; timers are written once ids are known."""
+    reach: dict[str, dict[str, int]] | None = None
+    """Channels: recipients to reach beyond the tab if they don't see it (user ->
+    {channel name: due, ms}), set in the transaction by the publish hook; the
+    channels' timers are written once ids are known."""
     always_inbox: bool = False
     """An escalation step's: preferences decide how it may interrupt, never whether
     it is delivered (an incident must reach its targets: docs/escalation.md)."""

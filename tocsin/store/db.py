@@ -22,6 +22,7 @@ from tocsin.errors import StoreUnavailable
 from tocsin.events import StreamEvent, user_stream
 from tocsin.ids import now_ms
 from tocsin.store.base import Change, Json
+from tocsin.store.hooks import NO_HOOK, BatchHook
 from tocsin.store.plan import Allocation, allocated, dumps, upsert_statements
 from tocsin.store.tables import events, notifications
 
@@ -59,9 +60,12 @@ class Database:
     """
 
     def __init__(self, insert: Callable[[Table], Any],
-                 write_lock: contextlib.AbstractAsyncContextManager[Any] | None = None
-                 ) -> None:
+                 write_lock: contextlib.AbstractAsyncContextManager[Any] | None = None,
+                 hook: BatchHook = NO_HOOK) -> None:
         self.insert = insert
+        self.hook = hook
+        """The publish hook the store was built with (``StoreOptions.hook``): every
+        write path that publishes or dismisses calls it in its transaction."""
         """The dialect's ``insert(table)``, with ``on_conflict_*`` support."""
         self._write_lock = write_lock or contextlib.nullcontext()
         self._engine: AsyncEngine | None = None

@@ -20,8 +20,8 @@ from sqlalchemy import select, update
 from tocsin.events import StreamEvent, user_stream
 from tocsin.store.base import Json, NewNotification, PublishResult
 from tocsin.store.batch import PublishJob
+from tocsin.store.hooks import run_many_sql, run_sql
 from tocsin.store.plan import chunks, dumps, plan_rows
-from tocsin.store.preferences import prepare_sql, write_reach_sql
 from tocsin.store.shape import group_wire, notification_json, with_silent
 from tocsin.store.tables import events, notifications
 
@@ -74,7 +74,7 @@ async def insert_grouped(db: Database, conn: AsyncConnection, users: list[str],
         note = replace(note, expires_at=now + note.ttl_ms)
     # attention (preferences.py): who is skipped or gets it silently, as in _insert_jobs
     job = PublishJob(users, note, always_inbox=always_inbox)
-    await prepare_sql(conn, [job], now, now)
+    await run_sql(conn, db.hook.decide([job], now, now))
     skipped, silent = job.skipped or {}, job.silent or {}
     users = [u for u in users if u not in skipped]
     if not users:
@@ -130,5 +130,5 @@ async def insert_grouped(db: Database, conn: AsyncConnection, users: list[str],
                            events=[evs[user_stream(u)] for u in users],
                            skipped=skipped or None, silent=silent or None)
     # push/email timers by id: an update in place re-notifies (same tag on devices)
-    await write_reach_sql(conn, [job], [result], now)
+    await run_many_sql(conn, db.hook.after_ids([job], [result], now))
     return result

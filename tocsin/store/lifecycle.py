@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tocsin.events import StreamEvent, user_stream
 from tocsin.scheduler.base import NewTimer
 from tocsin.store.base import Change, Json
+from tocsin.store.hooks import run_sql
 from tocsin.store.plan import Allocation, chunks, dumps
-from tocsin.store.preferences import forget_dismissed
 from tocsin.store.shape import row_json
 from tocsin.store.tables import events, notifications
 from tocsin.store.timers import SqlTimerStore, timers
@@ -161,7 +161,7 @@ async def retract_copies(db: Database, ids: dict[str, str], now: int
             gone = (await conn.execute(delete(notifications).where(
                 _N.id == nid, _N.user_id == u).returning(_N.silent_reason, _N.created_at))).first()
             if gone is not None:  # not in a digest still to come (docs/attention.md)
-                await forget_dismissed(conn, u, [(gone[0], int(gone[1]))])
+                await run_sql(conn, db.hook.dismissed(u, [(gone[0], int(gone[1]))]))
             await conn.execute(
                 update(events).where(
                     _E.stream == stream, _E.seq < a.first,

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from tocsin.store.base import StoreOptions
 from tocsin.store.db import Database
+from tocsin.store.options import StoreOptions
 from tocsin.store.sql import SqlStore
 
 _SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -23,7 +23,8 @@ class PostgresStore(SqlStore):
     batch_inflight = 4  # commits overlap across connections
 
     def __init__(self, url: str, options: StoreOptions | None = None) -> None:
-        super().__init__(url, Database(pg_insert), options)
+        options = options or StoreOptions()
+        super().__init__(url, Database(pg_insert, hook=options.hook), options)
         parts = urlsplit(url)
         query = dict(parse_qsl(parts.query))
         self.schema = query.pop("schema", None)

@@ -25,11 +25,11 @@ from tocsin.store.base import (
     NewNotification,
     NewTopicEvent,
     PublishResult,
-    StoreOptions,
 )
 from tocsin.store.batch import GroupCommit, Job, JobResult, PublishJob, TopicJob
 from tocsin.store.db import Database, NoChange, is_unavailable
 from tocsin.store.grouping import insert_grouped
+from tocsin.store.hooks import run_many_sql, run_sql
 from tocsin.store.idempotency import (
     IDEMPOTENCY_WINDOW_MS,
     claim,
@@ -37,8 +37,8 @@ from tocsin.store.idempotency import (
     replayed_result,
     request_hash,
 )
+from tocsin.store.options import StoreOptions
 from tocsin.store.plan import Allocation, chunks, plan_rows, stream_counts
-from tocsin.store.preferences import forget_dismissed, prepare_sql, write_reach_sql
 from tocsin.store.reads import SqlReads, check_cursor
 from tocsin.store.tables import TENANT, events, idempotency, notifications, streams
 
@@ -164,14 +164,14 @@ class SqlStore(SqlReads):
     async def _insert_jobs(
         self, conn: AsyncConnection, jobs: list[Job], now: int
     ) -> list[JobResult]:
-        await prepare_sql(conn, jobs, now, self._clock())  # attention
+        await run_sql(conn, self.db.hook.decide(jobs, now, self._clock()))  # attention
         alloc = await self.db.allocate(conn, stream_counts(jobs))
         note_rows, event_rows, results = plan_rows(jobs, alloc, now)
         for rows in chunks(note_rows):
             await conn.execute(notifications.insert(), list(rows))
         for rows in chunks(event_rows):
             await conn.execute(events.insert(), list(rows))
-        await write_reach_sql(conn, jobs, results, now)  # push/email timers
+        await run_many_sql(conn, self.db.hook.after_ids(jobs, results, now))  # channels
         return results
 
     async def add_topic_event(self, topic: str, event: NewTopicEvent) -> StreamEvent:
@@ -238,7 +238,8 @@ class SqlStore(SqlReads):
                 .returning(n.silent_reason, n.created_at))).first()
             if gone is None:
                 return [], {}
-            await forget_dismissed(conn, user, [(gone[0], int(gone[1]))])  # the digest
+            # the digest (attention)
+            await run_sql(conn, self.db.hook.dismissed(user, [(gone[0], int(gone[1]))]))
             return [id], {"ids": [id]}
 
         return await self.db.change_state(user, "deleted", apply)

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tocsin.errors import StoreUnavailable
 from tocsin.ids import now_ms
 from tocsin.store import sqlite_writer
-from tocsin.store.base import StoreOptions
 from tocsin.store.batch import Job, JobResult
 from tocsin.store.db import Database
+from tocsin.store.options import StoreOptions
 from tocsin.store.sql import SqlStore
 
 _SYNC_MODES = {"off", "normal", "full", "extra"}
@@ -34,7 +34,8 @@ class SqliteStore(SqlStore):
     def __init__(self, url: str, options: StoreOptions | None = None) -> None:
         # one lock for both writers: SQLAlchemy's transactions and the raw batch writer
         self._lock = asyncio.Lock()
-        super().__init__(url, Database(sqlite_insert, self._lock), options)
+        options = options or StoreOptions()
+        super().__init__(url, Database(sqlite_insert, self._lock, options.hook), options)
         # Split by hand: urlsplit would fold "sqlite:////abs" into a netloc.
         base, _, qs = url.partition("?")
         query = dict(parse_qsl(qs))
@@ -71,7 +72,7 @@ class SqliteStore(SqlStore):
             try:
                 return await loop.run_in_executor(
                     self._writer, sqlite_writer.write_batch, self._raw, jobs, now_ms(),
-                    self._clock())
+                    self._clock(), self.db.hook)
             except sqlite3.OperationalError as exc:  # locked by another process, disk I/O
                 raise StoreUnavailable(f"SQLite: {exc}") from exc
 

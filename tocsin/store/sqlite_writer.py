@@ -17,8 +17,8 @@ import sqlite3
 from typing import Protocol
 
 from tocsin.store.batch import Job, JobResult
+from tocsin.store.hooks import NO_HOOK, BatchHook, run_many_raw, run_raw
 from tocsin.store.plan import Allocation, allocated, plan_rows, stream_counts, upsert_statements
-from tocsin.store.preferences import prepare_raw, write_reach_raw
 from tocsin.store.tables import events, insert_sql, notifications
 
 NOTE_INSERT = insert_sql(notifications)
@@ -53,19 +53,19 @@ def allocate(conn: sqlite3.Connection, counts: dict[str, int]) -> dict[str, Allo
 
 
 def write_batch(conn: sqlite3.Connection, jobs: list[Job], now: int,
-                clock_now: int | None = None) -> list[JobResult]:
+                clock_now: int | None = None, hook: BatchHook = NO_HOOK) -> list[JobResult]:
     """One group-commit transaction (runs on the writer thread); ``clock_now``: the
-    attention clock (quiet hours, DND)."""
+    attention clock (quiet hours, DND); ``hook``: the store's publish hook."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        prepare_raw(conn, jobs, now, now if clock_now is None else clock_now)
+        run_raw(conn, hook.decide(jobs, now, now if clock_now is None else clock_now))
         note_rows, event_rows, results = plan_rows(
             jobs, allocate(conn, stream_counts(jobs)), now, positional=True)
         if note_rows:
             conn.executemany(NOTE_INSERT, note_rows)
         if event_rows:
             conn.executemany(EVENT_INSERT, event_rows)
-        write_reach_raw(conn, jobs, results, now)
+        run_many_raw(conn, hook.after_ids(jobs, results, now))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

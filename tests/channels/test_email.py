@@ -26,8 +26,8 @@ from tests.support.clock import FAST, Clock
 from tests.support.server import ServerProcess, free_port, start_server
 from tests.support.services import database_url, drop_pg_schema
 from tests.support.wait import wait_until
+from tocsin.channels.email.links import _key, mint_unsubscribe
 from tocsin.devtools.smtp_sink import SmtpSink
-from tocsin.reach.email.links import _key, mint_unsubscribe
 from tocsin.scheduler import Timer
 from tocsin.store import store_from_url
 from tocsin.store.sql import SqlStore

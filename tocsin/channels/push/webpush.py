@@ -17,8 +17,8 @@ import http_ece
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tocsin.channels.push.vapid import Vapid, unb64url
 from tocsin.outbound import Refused
-from tocsin.reach.push.vapid import Vapid, unb64url
 
 RECORD_SIZE = 4096
 """One aes128gcm record: a push service takes at most 4096 bytes of body."""

@@ -17,13 +17,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.support.inprocess import InProcess, in_process
-from tocsin.devtools.push_service import LocalPushService
-from tocsin.errors import TocsinError
-from tocsin.outbound import Rules
-from tocsin.reach.push import webpush
-from tocsin.reach.push.service import MAX_PAYLOAD_BYTES, fit, ttl_of
-from tocsin.reach.push.validate import check_endpoint, check_keys
-from tocsin.reach.push.vapid import (
+from tocsin.channels.push import webpush
+from tocsin.channels.push.service import MAX_PAYLOAD_BYTES, fit, ttl_of
+from tocsin.channels.push.validate import check_endpoint, check_keys
+from tocsin.channels.push.vapid import (
     Vapid,
     b64url,
     generate,
@@ -33,6 +30,9 @@ from tocsin.reach.push.vapid import (
     public_raw,
     public_text,
 )
+from tocsin.devtools.push_service import LocalPushService
+from tocsin.errors import TocsinError
+from tocsin.outbound import Rules
 
 BASE = "http://push.test"
 

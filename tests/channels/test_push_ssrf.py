@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.reach.pushsvc import PushServiceThread
+from tests.channels.pushsvc import PushServiceThread
 from tests.support.listener import ENCODINGS, CountingListener, loopback_names
 from tests.support.server import ServerProcess, start_server
 from tests.support.wait import wait_until

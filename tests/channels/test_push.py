@@ -27,12 +27,12 @@ import httpx
 import jwt
 import pytest
 
-from tests.reach.pushsvc import PushServiceThread
+from tests.channels.pushsvc import PushServiceThread
 from tests.support.clock import Clock
 from tests.support.server import ServerProcess, mint, start_server
 from tests.support.services import database_url, drop_pg_schema, need_postgres, pg_schema_url
 from tests.support.wait import wait_until
-from tocsin.reach.push.vapid import generate, private_text, public_text
+from tocsin.channels.push.vapid import generate, private_text, public_text
 
 EXTRA = ["--push-allow-insecure", "--presence-interval", "500ms", "--timer-poll", "100ms",
          "--heartbeat", "1s", "--rate-reads", "off"]

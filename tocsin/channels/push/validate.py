@@ -4,9 +4,9 @@ it is checked like any user-supplied URL a server fetches (SSRF)."""
 
 from __future__ import annotations
 
+from tocsin.channels.push.vapid import b64url, load_public_key, public_raw, unb64url
 from tocsin.errors import TocsinError
 from tocsin.outbound import Refused, Rules, check_url
-from tocsin.reach.push.vapid import b64url, load_public_key, public_raw, unb64url
 
 MAX_ENDPOINT_CHARS = 2048
 AUTH_BYTES = 16

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 if TYPE_CHECKING:
-    from tocsin.store.push import SqlPushStore
+    from tocsin.channels.push.store import SqlPushStore
 
 KV_KEY = "vapid"
 """The ``tocsin_kv`` row holding the generated key pair."""

@@ -11,8 +11,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from tocsin.config import Settings
-from tocsin.reach.email.links import public_base
+from tocsin.channels.email.links import public_base
+from tocsin.channels.email.settings import EmailNodeSettings
 
 SMTP_TIMEOUT_S = 15.0
 """Per SMTP step (connect, each command): aiosmtplib's ``timeout``."""
@@ -35,7 +35,7 @@ class SmtpConfig:
     """The From header (``addr`` or ``Name <addr>``)."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SmtpConfig | None:
+    def from_settings(cls, settings: EmailNodeSettings) -> SmtpConfig | None:
         """``None`` when no ``--smtp-url`` is set: the email channel is off."""
         if not settings.smtp_url:
             return None

@@ -16,19 +16,18 @@ from pydantic import SecretStr
 
 from tests.support.server import free_port
 from tocsin.attention.decide import reach
-from tocsin.config import Settings
-from tocsin.devtools.smtp_sink import SmtpSink
-from tocsin.errors import TocsinError
-from tocsin.reach.email.compose import compose_digest, compose_one, one_line, safe_link
-from tocsin.reach.email.links import mint_unsubscribe, public_base, verify_unsubscribe
-from tocsin.reach.email.service import (
+from tocsin.channels.email.compose import compose_digest, compose_one, one_line, safe_link
+from tocsin.channels.email.links import mint_unsubscribe, public_base, verify_unsubscribe
+from tocsin.channels.email.service import (
     MAX_ATTEMPTS,
-    EmailChannel,
     check_address,
     digest_timer_id,
     period_end,
 )
-from tocsin.reach.email.smtp import SmtpConfig, SmtpSender
+from tocsin.channels.email.smtp import SmtpConfig, SmtpSender
+from tocsin.config import Settings
+from tocsin.devtools.smtp_sink import SmtpSink
+from tocsin.errors import TocsinError
 from tocsin.scheduler import RetryLater, Timer
 from tocsin.service import Tocsin
 
@@ -152,8 +151,7 @@ def timer(attempts: int) -> Timer:
 async def test_failed_send_retries_then_gives_up(tmp_path: Path) -> None:
     s = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'db'}",
                  smtp_url=f"smtp://127.0.0.1:{free_port()}")  # nobody listens there
-    tocsin = Tocsin(s)
-    channel = EmailChannel(tocsin)
+    channel = Tocsin(s).email
     config = SmtpConfig.from_settings(s)
     assert config is not None
     channel.sender = SmtpSender(config)
@@ -165,7 +163,7 @@ async def test_failed_send_retries_then_gives_up(tmp_path: Path) -> None:
         await channel._send(timer(MAX_ATTEMPTS - 1), msg, "n1")
     assert later.value.delay_ms == 15 * 60_000
     assert await channel._send(timer(MAX_ATTEMPTS), msg, "n1") is True  # given up
-    values = {m.labels["result"]: m.value for m in tocsin.metrics.email_sent.collect()[0].samples
+    values = {m.labels["result"]: m.value for m in channel.sent.collect()[0].samples
               if m.name.endswith("_total")}
     assert values == {"error": 3.0, "gave_up": 1.0}
 
@@ -187,8 +185,10 @@ async def test_sink_with_a_login() -> None:
 def test_low_goes_by_email_only() -> None:
     prefs = {"types": {"t": {"channels": ["inbox", "interrupt", "push", "email"],
                              "pushMinPriority": "low", "emailAfter": 60}}}
-    assert reach(prefs, None, "t", "low", 0, None, None) == (None, 60_000)
-    assert reach(prefs, None, "t", "medium", 0, None, None) == (0, 60_000)
+    channels = Tocsin(Settings()).channels  # the registered ones: push, email
+    assert reach(prefs, None, "t", "low", 0, None, None, channels) == {"email": 60_000}
+    assert reach(prefs, None, "t", "medium", 0, None, None, channels) == {
+        "push": 0, "email": 60_000}
     # a quiet period delays both to its end
-    assert reach(prefs, None, "t", "medium", 0, "quiet_hours", (0, 3_600_000)) == (
-        3_600_000, 3_600_000)
+    assert reach(prefs, None, "t", "medium", 0, "quiet_hours", (0, 3_600_000),
+                 channels) == {"push": 3_600_000, "email": 3_600_000}

@@ -1,4 +1,4 @@
-"""The local push service (``tocsin.reach.push.LocalPushService``) on its own uvicorn
+"""The local push service (``tocsin.channels.push.LocalPushService``) on its own uvicorn
 in a thread, on a random loopback port: stopped and started again on the same port
 (the same devices), so a test can take the push service away and bring it back."""
 

@@ -1,9 +1,10 @@
-"""The email channel: users' addresses, the ``email`` timer (one notification, sent
-now or queued for the user's digest), the ``email.digest`` timer, and unsubscribe.
+"""The email channel (``tocsin.kernel.channel.Channel``): users' addresses, the
+``email`` timer (one notification, sent now or queued for the user's digest), the
+``email.digest`` timer, and unsubscribe.
 
 Timers: the publish hook writes ``email:<notification id>`` (due ``emailAfter``
 after arrival, or a quiet period's end) for every recipient whose preferences want
-email and who has an address. When it fires, :func:`still_wanted` decides whether
+email and who has an address. When it fires, attention's ``still_wanted`` decides whether
 the email is still due (unread, not expired, preferences now; a quiet period makes
 it :class:`RetryLater`). With ``emailDigest`` ``hourly``/``daily`` the notification
 is queued and the digest timer ``email-digest:<user>:<period end>`` is returned as
@@ -14,19 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 import email_validator
 from email_validator import EmailNotValidError, validate_email
+from prometheus_client import Counter
 
-from tocsin.attention.decide import type_prefs
-from tocsin.attention.model import MAX_TYPE_CHARS, zone_of
+from tocsin.attention.model import DEFAULT_EMAIL_AFTER_S, zone_of
+from tocsin.channels.email.compose import compose_digest, compose_one
+from tocsin.channels.email.links import unsubscribe_url
+from tocsin.channels.email.settings import EmailNodeSettings
+from tocsin.channels.email.smtp import SmtpConfig, SmtpSender
 from tocsin.errors import TocsinError
-from tocsin.reach.common import still_wanted
-from tocsin.reach.email.compose import compose_digest, compose_one
-from tocsin.reach.email.links import unsubscribe_url
-from tocsin.reach.email.smtp import SmtpConfig, SmtpSender
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
 from tocsin.text import name_error
@@ -34,11 +36,17 @@ from tocsin.text import name_error
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
-    from tocsin.service import Tocsin
-    from tocsin.store.email import SqlEmailStore
+    from fastapi import APIRouter
+
+    from tocsin.channels.email.store import SqlEmailStore
+    from tocsin.kernel import Kernel
+    from tocsin.kernel.channel import Attention
 
 log = logging.getLogger("tocsin.email")
 
+NAME = "email"
+"""The channel's name in preferences, and the timer the publish writes:
+``email:<notification id>`` (payload ``{"user"}``): email it if still unread."""
 DIGEST_KIND = "email.digest"
 MAX_ATTEMPTS = 8
 """Sends of one email (or digest) before it is given up (logged, counted)."""
@@ -122,22 +130,56 @@ def check_user(user: str) -> str:
 
 
 class EmailChannel:
-    def __init__(self, tocsin: Tocsin) -> None:
-        self.tocsin = tocsin
+    """Email to people whose tab is closed (an SMTP relay; off without one)."""
+
+    name = NAME
+    intrusiveness = 1
+    """Read when the person chooses: the gentlest channel (``low`` goes by email only)."""
+
+    def __init__(self, settings: EmailNodeSettings) -> None:
+        self.settings = settings
+        self.sent = Counter(
+            "tocsin_email_sent_total", "Email timers by outcome (sent; error: a failed send, "
+            "retried; gave_up: failed 8 times; unwanted: read, expired or no longer wanted "
+            "when due; no_address; off: no --smtp-url)", ["result"], registry=None)
+        self._kernel: Kernel | None = None
+        self._attention: Attention | None = None
         self._store: SqlEmailStore | None = None
         self.smtp: SmtpConfig | None = None
         self.sender: SmtpSender | None = None
 
-    async def start(self) -> None:
-        from tocsin.store.email import SqlEmailStore
-        from tocsin.store.preferences import EMAIL_KIND
-        from tocsin.store.sql import SqlStore
+    # -- the rule (pure: inside the publish's transaction) -----------------------------
+    def due(self, type_prefs: Mapping[str, Any], priority: str, now: int,
+            start: int) -> int | None:
+        """``emailAfter`` seconds after arrival (the handler checks it is still
+        unread), not before the quiet period's end."""
+        return max(now + 1000 * int(type_prefs.get("emailAfter", DEFAULT_EMAIL_AFTER_S)),
+                   start)
 
-        store = self.tocsin.store
-        if not isinstance(store, SqlStore):
+    def reachable_sql(self, n: int) -> str:
+        """Users with an address."""
+        return ("SELECT user_id FROM tocsin_users WHERE email IS NOT NULL AND user_id IN ("
+                + ", ".join(["?"] * n) + ")")
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def router(self) -> APIRouter:
+        from tocsin.channels.email.routes import routes
+
+        return routes(self)
+
+    async def stop(self) -> None:
+        pass
+
+    async def start(self, kernel: Kernel, attention: Attention) -> None:
+        from tocsin.channels.email.store import SqlEmailStore
+
+        if self._kernel is None:
+            kernel.metrics.registry.register(self.sent)
+        self._kernel, self._attention = kernel, attention
+        if not kernel.has_database:
             return
-        self._store = SqlEmailStore(store.db)
-        settings = self.tocsin.settings
+        self._store = SqlEmailStore(kernel.db)
+        settings = self.settings
         self.smtp = SmtpConfig.from_settings(settings)
         if self.smtp is None:
             log.info("email: no --smtp-url, the email channel is off (email timers finish "
@@ -151,10 +193,9 @@ class EmailChannel:
                             self.smtp.host)
             if not settings.smtp_from:
                 log.warning("email: no --smtp-from, sending as %s", self.smtp.sender)
-        # the one durable scheduler (escalation's): each email fires once across nodes
-        scheduler = self.tocsin.escalation.scheduler
-        scheduler.on(EMAIL_KIND, self._email)
-        scheduler.on(DIGEST_KIND, self._digest)
+        # the node's one durable scheduler: each email fires once across nodes
+        kernel.timers.on(NAME, self._email)
+        kernel.timers.on(DIGEST_KIND, self._digest)
 
     @property
     def store(self) -> SqlEmailStore:
@@ -162,8 +203,20 @@ class EmailChannel:
             raise TocsinError("not_found", "Users need a SQL store.")
         return self._store
 
+    @property
+    def kernel(self) -> Kernel:
+        if self._kernel is None:
+            raise TocsinError("not_found", "The email channel is not started.")
+        return self._kernel
+
+    @property
+    def attention(self) -> Attention:
+        if self._attention is None:
+            raise TocsinError("not_found", "The email channel is not started.")
+        return self._attention
+
     def _now(self) -> int:
-        return self.tocsin.attention.clock()
+        return self.kernel.clock()
 
     # -- users -------------------------------------------------------------------------
     async def get_user(self, user: str) -> Json:
@@ -189,39 +242,9 @@ class EmailChannel:
 
     # -- unsubscribe -------------------------------------------------------------------
     async def unsubscribe(self, user: str, types: list[str]) -> list[str]:
-        """Turn the email channel off for ``types`` in ``user``'s preferences. A type
-        without an entry of its own gets a copy of the effective one (the user's
-        ``"*"``, else the publisher default, else the built-in) without email; nothing
-        else changes. Idempotent: nothing is written when email is off already.
-
-        Works beyond the 100 types a user may set (``Attention.put(unsubscribe=True)``).
-        A type that is not a valid name (a link from before publish checked types) is
-        left out: no notification of that type can be published any more, so no email
-        of it comes again, and the link still works."""
-        from tocsin.attention.service import EMPTY
-        from tocsin.store.preferences import DEFAULTS_USER
-
-        prefs_store = self.tocsin.attention.prefs
-        own = await prefs_store.get(user)
-        defaults = await prefs_store.get(DEFAULTS_USER)
-        new: dict[str, Any] = {**EMPTY, **(own or {})}
-        new.pop("defaults", None)
-        types_out = dict(new.get("types") or {})
-        changed = False
-        for t in types:
-            if name_error(t) is not None or len(t) > MAX_TYPE_CHARS:
-                continue
-            entry = dict(type_prefs(own, defaults, t))
-            channels = list(entry.get("channels") or [])
-            if "email" not in channels:
-                continue
-            entry["channels"] = [c for c in channels if c != "email"]
-            types_out[t] = entry
-            changed = True
-        if changed:
-            new["types"] = types_out
-            await self.tocsin.attention.put(user, new, unsubscribe=True)
-            log.info("email: user %r unsubscribed from %s", user, ", ".join(map(repr, types)))
+        """Turn the email channel off for ``types`` in ``user``'s preferences (the
+        link's types; attention's ``turn_off`` says what changes)."""
+        await self.attention.turn_off(user, NAME, types)
         return types
 
     # -- timers ------------------------------------------------------------------------
@@ -230,7 +253,7 @@ class EmailChannel:
         if self.sender is None or self.smtp is None:
             self._count("off")
             return []
-        note = await still_wanted(self.tocsin, user, nid, "email")  # RetryLater: quiet
+        note = await self.attention.still_wanted(user, nid, NAME)  # RetryLater: quiet
         if note is None:
             self._count("unwanted")
             return []
@@ -238,7 +261,7 @@ class EmailChannel:
         if address is None:
             self._count("no_address")
             return []
-        prefs = await self.tocsin.attention.prefs.get(user) or {}
+        prefs = await self.attention.preferences(user) or {}
         digest = prefs.get("emailDigest") or "off"
         now = self._now()
         if digest in ("hourly", "daily"):
@@ -248,7 +271,7 @@ class EmailChannel:
             return [NewTimer(digest_timer_id(user, end), DIGEST_KIND, user, end,
                              {"periodEnd": end})]
         msg = compose_one(note, user, address, self.smtp.sender,
-                          unsubscribe_url(self.tocsin.settings, user, [str(note["type"])]), now)
+                          unsubscribe_url(self.settings, user, [str(note["type"])]), now)
         await self._send(timer, msg, f"notification {nid}")
         return []
 
@@ -265,7 +288,7 @@ class EmailChannel:
         notes: list[Json] = []
         if address is not None:
             for nid in ids:
-                note = await still_wanted(self.tocsin, user, nid, "email")  # quiet: later
+                note = await self.attention.still_wanted(user, nid, NAME)  # quiet: later
                 if note is not None:
                     notes.append(note)
         if address is not None and (notes or more):
@@ -278,7 +301,7 @@ class EmailChannel:
 
     def _digest_unsubscribe(self, user: str, notes: list[Json]) -> str | None:
         types = list(dict.fromkeys(str(n["type"]) for n in notes))
-        return unsubscribe_url(self.tocsin.settings, user, types) if types else None
+        return unsubscribe_url(self.settings, user, types) if types else None
 
     async def _send(self, timer: Timer, msg: EmailMessage, what: str) -> bool:
         """Send, counting the result; raise :class:`RetryLater` to try again, or give up
@@ -302,4 +325,4 @@ class EmailChannel:
         return True
 
     def _count(self, result: str) -> None:
-        self.tocsin.metrics.email_sent.labels(result).inc()
+        self.sent.labels(result).inc()

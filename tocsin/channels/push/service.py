@@ -1,5 +1,6 @@
-"""Web Push for a node: the VAPID identity, the subscriptions users register, and
-the two timer kinds that carry a notification to their devices (docs/push.md).
+"""The push channel (``tocsin.kernel.channel.Channel``): the VAPID identity, the
+subscriptions users register, and the two timer kinds that carry a notification to
+their devices (docs/push.md).
 
 ``push:<nid>`` (written by the publish, due at once or at the end of a quiet
 period): if the notification is still unread and wanted (``still_wanted``) and the
@@ -19,28 +20,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import jwt
 import orjson
+from prometheus_client import Counter
 
+from tocsin.attention.model import RANK
+from tocsin.channels.push import webpush
+from tocsin.channels.push.settings import PushNodeSettings
+from tocsin.channels.push.validate import check_endpoint, check_keys
+from tocsin.channels.push.vapid import Vapid, load_private_key, stored_key
 from tocsin.errors import TocsinError
 from tocsin.ids import now_ms
 from tocsin.outbound import LocalService, Rules, client
-from tocsin.reach.common import still_wanted
-from tocsin.reach.push import webpush
-from tocsin.reach.push.validate import check_endpoint, check_keys
-from tocsin.reach.push.vapid import Vapid, load_private_key, stored_key
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
 
 if TYPE_CHECKING:
-    from tocsin.service import Tocsin
-    from tocsin.store.push import SqlPushStore
+    from fastapi import APIRouter
+
+    from tocsin.channels.push.store import SqlPushStore
+    from tocsin.kernel import Kernel
+    from tocsin.kernel.channel import Attention
 
 log = logging.getLogger("tocsin.push")
 
+NAME = "push"
+"""The channel's name in preferences, and the timer the publish writes:
+``push:<notification id>`` (payload ``{"user"}``), due at once or at the end of a
+quiet period: push it to the user's devices unless they have seen it."""
 SEND_KIND = "push.send"
 """Timer ``push:<nid>:<subscription id>`` (payload ``{"user", "sub"}``): one device."""
 MAX_SUBSCRIPTIONS = 20
@@ -70,10 +81,23 @@ class PushFailed(Exception):
     """A transient failure (5xx, network): the scheduler retries with backoff."""
 
 
-class Push:
-    def __init__(self, tocsin: Tocsin) -> None:
-        self.tocsin = tocsin
-        self.settings = tocsin.settings
+class PushChannel:
+    """Web Push to the devices of people whose tab is closed."""
+
+    name = NAME
+    intrusiveness = 2
+    """A device buzzes now: more intrusive than an email (``low`` goes by email only)."""
+
+    def __init__(self, settings: PushNodeSettings) -> None:
+        self.settings = settings
+        self.sent = Counter(
+            "tocsin_push_sent_total", "Web Push outcomes per device message (sent, gone: "
+            "subscription deleted, retry: Retry-After, error: retried with backoff, "
+            "rejected, refused: address not allowed, expired: given up) and per "
+            "notification not pushed (visible: a tab showed it, unwanted: read or no "
+            "longer wanted)", ["result"], registry=None)
+        self._kernel: Kernel | None = None
+        self._attention: Attention | None = None
         self._store: SqlPushStore | None = None
         self._vapid: Vapid | None = None
         self._lock = asyncio.Lock()
@@ -92,21 +116,38 @@ class Push:
         address, ``port``, under ``path`` (the demo's own; call before :meth:`start`)."""
         self._local = (*self._local, LocalService(port, path))
 
-    # -- lifecycle -------------------------------------------------------------------
-    async def start(self) -> None:
-        from tocsin.store.preferences import PUSH_KIND
-        from tocsin.store.push import SqlPushStore
-        from tocsin.store.sql import SqlStore
+    # -- the rule (pure: inside the publish's transaction) -----------------------------
+    def due(self, type_prefs: Mapping[str, Any], priority: str, now: int,
+            start: int) -> int | None:
+        """At once (or at the quiet period's end) from ``pushMinPriority`` up."""
+        if RANK[priority] < RANK[type_prefs.get("pushMinPriority", "high")]:
+            return None
+        return start
 
-        store = self.tocsin.store
-        if not isinstance(store, SqlStore):
+    def reachable_sql(self, n: int) -> str:
+        """Users with at least one device."""
+        return ("SELECT DISTINCT user_id FROM tocsin_push_subscriptions WHERE user_id IN ("
+                + ", ".join(["?"] * n) + ")")
+
+    # -- lifecycle -------------------------------------------------------------------
+    def router(self) -> APIRouter:
+        from tocsin.channels.push.routes import routes
+
+        return routes(self)
+
+    async def start(self, kernel: Kernel, attention: Attention) -> None:
+        from tocsin.channels.push.store import SqlPushStore
+
+        if self._kernel is None:
+            kernel.metrics.registry.register(self.sent)
+        self._kernel, self._attention = kernel, attention
+        if not kernel.has_database:
             return
-        self._store = SqlPushStore(store.db)
+        self._store = SqlPushStore(kernel.db)
         self._client = client(self.rules, HTTP_TIMEOUT_S, httpx.Limits(
             max_connections=64, max_keepalive_connections=16))
-        scheduler = self.tocsin.escalation.scheduler
-        scheduler.on(PUSH_KIND, self._push)
-        scheduler.on(SEND_KIND, self._send)
+        kernel.timers.on(NAME, self._push)
+        kernel.timers.on(SEND_KIND, self._send)
         # httpx logs every request's URL at INFO: a push endpoint is a capability URL
         logging.getLogger("httpx").setLevel(logging.WARNING)
         await self.vapid()  # created now if this is the first start, not on a first push
@@ -133,11 +174,23 @@ class Push:
                     self._vapid = Vapid(key, self.settings.vapid_subject)
         return self._vapid
 
+    @property
+    def kernel(self) -> Kernel:
+        if self._kernel is None:
+            raise TocsinError("not_found", "The push channel is not started.")
+        return self._kernel
+
+    @property
+    def attention(self) -> Attention:
+        if self._attention is None:
+            raise TocsinError("not_found", "The push channel is not started.")
+        return self._attention
+
     def _clock(self) -> int:
-        return self.tocsin.escalation.clock()
+        return self.kernel.clock()
 
     def _count(self, result: str) -> None:
-        self.tocsin.metrics.push_sent.labels(result).inc()
+        self.sent.labels(result).inc()
 
     # -- subscriptions ---------------------------------------------------------------
     async def subscribe(self, user: str, endpoint: str, p256dh: str, auth: str,
@@ -188,16 +241,16 @@ class Push:
         if claims["purpose"] != READ_PURPOSE or not isinstance(user, str) \
                 or not isinstance(nid, str):
             raise TocsinError("forbidden", "Not a push read token.")
-        await self.tocsin.set_read(user, [nid], True)
+        await self.kernel.set_read(user, [nid], True)
 
     # -- timers ----------------------------------------------------------------------
     async def _push(self, timer: Timer) -> list[NewTimer]:
         """``push:<nid>``: decide, then one ``push.send`` per device."""
         user, nid = str(timer.payload["user"]), timer.key
-        if await still_wanted(self.tocsin, user, nid, "push") is None:
+        if await self.attention.still_wanted(user, nid, NAME) is None:
             self._count("unwanted")
             return []
-        presence = self.tocsin.hub.presence
+        presence = self.kernel.hub.presence
         active = (await presence.active([user])).get(user)
         if active is None and timer.attempts <= PRESENCE_TRIES:
             # due again the moment presence is known, not at a fixed 2 s step
@@ -210,13 +263,13 @@ class Push:
         sends = [NewTimer(f"push:{nid}:{s.id}", SEND_KIND, nid, now, {"user": user, "sub": s.id})
                  for s in await self.store.list(user)]
         if sends:  # due now: the scheduler looks again as soon as this timer is finished
-            self.tocsin.escalation.scheduler.kick()
+            self.kernel.timers.kick()
         return sends
 
     async def _send(self, timer: Timer) -> list[NewTimer]:
         """``push:<nid>:<sub>``: one message to one device."""
         user, sid, nid = str(timer.payload["user"]), str(timer.payload["sub"]), timer.key
-        note = await still_wanted(self.tocsin, user, nid, "push")
+        note = await self.attention.still_wanted(user, nid, NAME)
         if note is None:
             self._count("unwanted")
             return []

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import jwt
 
-from tocsin.config import Settings
+from tocsin.channels.email.settings import EmailNodeSettings
 from tocsin.errors import TocsinError
 
 UNSUBSCRIBE_PATH = "/api/email/unsubscribe"
@@ -77,7 +77,7 @@ def verify_unsubscribe(secret: str, token: str | None) -> tuple[str, list[str]]:
     return user, [str(t) for t in types]
 
 
-def public_base(settings: Settings) -> str:
+def public_base(settings: EmailNodeSettings) -> str:
     """Where links in emails point: ``--public-url``, else this server's own address
     (``--host``/``--port``; a wildcard host becomes ``localhost``)."""
     if settings.public_url:
@@ -90,7 +90,7 @@ def public_base(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
-def unsubscribe_url(settings: Settings, user: str, types: list[str]) -> str | None:
+def unsubscribe_url(settings: EmailNodeSettings, user: str, types: list[str]) -> str | None:
     """The link for ``user`` and ``types``; ``None`` without a JWT secret to sign it."""
     if not settings.jwt_secret:
         return None

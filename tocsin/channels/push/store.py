@@ -1,5 +1,5 @@
 """Web Push subscriptions and the key-value rows (the VAPID key pair) on the SQL
-store (tables in ``reach_tables.py``, migration 0007).
+store (tables in ``tables.py``, migration 0007).
 
 A device is one subscription: its endpoint is unique. Registering an endpoint again
 keeps its id and moves it to whoever registered it last (another user signed in on
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
+from tocsin.channels.push.tables import kv, push_subscriptions
 from tocsin.ids import new_id
-from tocsin.store.reach_tables import kv, push_subscriptions
 
 if TYPE_CHECKING:
     from tocsin.store.db import Database

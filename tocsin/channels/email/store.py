@@ -1,8 +1,8 @@
-"""The email channel's rows (migration 0007, ``store/reach_tables.py``): users'
+"""The email channel's rows (migration 0007, ``tables.py``): users'
 addresses (``tocsin_users``) and the digest queue (``tocsin_email_queue``).
 
-The publish hook reads ``tocsin_users`` itself (``store/preferences.py``); this
-module serves the users route and the email timers' handlers (``reach/email``)."""
+The publish hook reads ``tocsin_users`` through ``EmailChannel.reachable_sql``; this
+module serves the users route and the email timers' handlers (``service.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 
-from tocsin.store.reach_tables import email_queue, users
+from tocsin.channels.email.tables import email_queue, users
 
 if TYPE_CHECKING:
     from tocsin.store.db import Database

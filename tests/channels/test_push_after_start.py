@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.reach.pushsvc import PushServiceThread
+from tests.channels.pushsvc import PushServiceThread
 from tests.support.server import start_server
 
 
