@@ -90,7 +90,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in Settings.model_fields:
         monkeypatch.delenv(env_name(name), raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("tocsin.config._data_dir", lambda: tmp_path)
+    monkeypatch.setattr("tocsin.settings._data_dir", lambda: tmp_path)
 
 
 def run_cli(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[list[Settings], Any]:

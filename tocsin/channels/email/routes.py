@@ -8,7 +8,7 @@ with a form-encoded body for RFC 8058's one-click POST (``api/gate.py``)."""
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Body, Path, Query, Request
@@ -20,8 +20,23 @@ from tocsin.errors import TocsinError
 from tocsin.routing import ERRORS, PublisherCaller, json_response
 from tocsin.text import Name
 
-if TYPE_CHECKING:
-    from tocsin.channels.email.service import EmailChannel
+
+class _Secret(Protocol):
+    @property
+    def jwt_secret(self) -> str: ...
+
+
+class EmailApi(Protocol):
+    """What the routes call (``EmailChannel``)."""
+
+    @property
+    def settings(self) -> _Secret: ...
+
+    async def get_user(self, user: str) -> dict[str, Any]: ...
+
+    async def put_user(self, user: str, raw: object) -> dict[str, Any]: ...
+
+    async def unsubscribe(self, user: str, types: list[str]) -> list[str]: ...
 
 UserPath = Annotated[Name, Path(min_length=1, max_length=200, description="user id")]
 TokenQuery = Annotated[str | None, Query(max_length=4096,
@@ -64,7 +79,7 @@ def _turned_off(types: list[str]) -> str:
             "notification settings are unchanged.")
 
 
-def routes(email: EmailChannel) -> APIRouter:
+def routes(email: EmailApi) -> APIRouter:
     """The channel's routes, bound to ``email``."""
     router = APIRouter(tags=["email"])
 

@@ -3,7 +3,7 @@ subscriptions, and marking a pushed notification read from the device."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,8 +15,25 @@ from tocsin.errors import TocsinError
 from tocsin.routing import ERRORS, AnyCaller, SubscriberCaller, json_response
 from tocsin.text import Name
 
-if TYPE_CHECKING:
-    from tocsin.channels.push.service import PushChannel
+
+class _Vapid(Protocol):
+    @property
+    def public_key(self) -> str: ...
+
+
+class PushApi(Protocol):
+    """What the routes call (``PushChannel``)."""
+
+    async def vapid(self) -> _Vapid: ...
+
+    async def subscribe(self, user: str, endpoint: str, p256dh: str, auth: str,
+                        user_agent: str | None) -> str: ...
+
+    async def subscriptions(self, user: str) -> list[dict[str, Any]]: ...
+
+    async def unsubscribe(self, user: str, id: str) -> bool: ...
+
+    async def mark_read(self, token: str) -> None: ...
 
 PUBLIC_KEY_MAX_AGE_S = 3600
 
@@ -69,7 +86,7 @@ class ReadTokenIn(BaseModel):
 SubscriptionId = Annotated[Name, Path(max_length=40)]
 
 
-def routes(push: PushChannel) -> APIRouter:
+def routes(push: PushApi) -> APIRouter:
     """The channel's routes, bound to ``push``."""
     router = APIRouter(tags=["push"])
 
