@@ -39,7 +39,7 @@ class Attention:
         self.kernel = kernel
         self.channels = tuple(channels)
         """The registered channels (their rules), as the publish hook decides them."""
-        self.clock: Clock = kernel.clock  # the node's; reach/ reads it here for now
+        self.clock: Clock = kernel.clock  # the node's: quiet hours are judged by it
         self._prefs: SqlPreferenceStore | None = None
 
     async def start(self) -> None:
