@@ -49,7 +49,7 @@ from tocsin.auth import (
     find_credential,
     require_subscriber,
 )
-from tocsin.channels.email.links import UNSUBSCRIBE_PATH
+from tocsin.channels.registry import CHANNELS
 from tocsin.errors import TocsinError
 from tocsin.metrics import Metrics
 from tocsin.ratelimit import RateLimited
@@ -60,17 +60,17 @@ from tocsin.streams.ws import WS_PATH
 log = logging.getLogger("tocsin")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-OPEN_PATHS = frozenset({"/api/push/vapid-public-key", "/api/push/read", UNSUBSCRIBE_PATH})
+OPEN_PATHS = frozenset[str]().union(*(c.open_paths for c in CHANNELS))
 """``/api/`` routes that take no credential (one sent anyway is not looked at, so a
-cookie never acts on them): the VAPID public key, marking a pushed notification read
-with the token it carried, and the unsubscribe link in emails (its signed token is
-the credential, checked by the route)."""
+cookie never acts on them), each channel's (``ChannelSpec.open_paths``): today the
+VAPID public key, marking a pushed notification read with the token it carried, and
+the unsubscribe link in emails (its signed token is the credential, checked by the
+route)."""
 DEMO_PUSH_SERVICE = "/demo/push-service/"
 OTHER_BODIES: tuple[tuple[str, frozenset[str] | None, str], ...] = (
-    # RFC 8058's one-click unsubscribe: a mail provider POSTs
-    # ``List-Unsubscribe=One-Click`` form-encoded
-    (UNSUBSCRIBE_PATH, frozenset({"application/x-www-form-urlencoded"}),
-     "Send the one-click unsubscribe as application/x-www-form-urlencoded."),
+    # each channel's (``ChannelSpec.other_bodies``): today email's RFC 8058 one-click
+    # unsubscribe, form-encoded
+    *(body for c in CHANNELS for body in c.other_bodies),
     # the demo's local push service (mounted in demo mode only; a 404 otherwise)
     # takes what push services take: an aes128gcm body, whatever its type says
     (DEMO_PUSH_SERVICE, None, ""),

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tocsin.kernel.channel import Channel
 
+OtherBody = tuple[str, frozenset[str] | None, str]
+"""``(path, or a prefix ending in "/"; the media types allowed besides JSON, None:
+any; the 415's message)``."""
 Flag = tuple[str, str, Any]
 """A flag of ``serve``/``demo``: (settings field, flag, what it takes: durations are
 text such as ``15s``)."""
@@ -37,3 +40,8 @@ class ChannelSpec:
     """A panel of its own for its flags in ``--help`` (``None``: the main one)."""
     secret_fields: frozenset[str] = frozenset()
     """Its settings never printed back in an error message."""
+    open_paths: frozenset[str] = frozenset()
+    """Its ``/api/`` routes that take no credential (the gate, ``api/gate.py``: one sent
+    anyway is not looked at); the route checks what stands in for one."""
+    other_bodies: tuple[OtherBody, ...] = ()
+    """Its routes whose bodies may be other than JSON (the gate's ``OTHER_BODIES``)."""

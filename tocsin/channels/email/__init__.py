@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tocsin.channels.email.links import UNSUBSCRIBE_PATH
 from tocsin.channels.email.settings import FLAGS, HELP_PANEL, SECRET_FIELDS, EmailSettings
 from tocsin.channels.spec import ChannelSpec
 
@@ -22,4 +23,13 @@ def _build(settings: Any) -> Channel:
     return EmailChannel(settings)
 
 
-SPEC = ChannelSpec("email", EmailSettings, FLAGS, _build, HELP_PANEL, SECRET_FIELDS)
+OTHER_BODIES = (
+    # RFC 8058's one-click unsubscribe: a mail provider POSTs
+    # ``List-Unsubscribe=One-Click`` form-encoded
+    (UNSUBSCRIBE_PATH, frozenset({"application/x-www-form-urlencoded"}),
+     "Send the one-click unsubscribe as application/x-www-form-urlencoded."),
+)
+
+SPEC = ChannelSpec("email", EmailSettings, FLAGS, _build, HELP_PANEL, SECRET_FIELDS,
+                   # the unsubscribe link: its signed token is the credential
+                   frozenset({UNSUBSCRIBE_PATH}), OTHER_BODIES)

@@ -23,4 +23,9 @@ def _build(settings: Any) -> Channel:
     return PushChannel(settings)
 
 
-SPEC = ChannelSpec("push", PushSettings, FLAGS, _build, HELP_PANEL, SECRET_FIELDS)
+OPEN_PATHS = frozenset({"/api/push/vapid-public-key", "/api/push/read"})
+"""No credential: the VAPID public key, and marking a pushed notification read with
+the token it carried (the service worker has no session)."""
+
+SPEC = ChannelSpec("push", PushSettings, FLAGS, _build, HELP_PANEL, SECRET_FIELDS,
+                   OPEN_PATHS)
