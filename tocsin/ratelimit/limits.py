@@ -56,18 +56,11 @@ class RateSettings(Protocol):
     the limiter sits below the settings, which are composed of every channel's part,
     so it names only what it reads."""
 
-    @property
-    def broker_url(self) -> str:
-        """``memory://`` or ``redis://…``: where the buckets live, as for the broker."""
-
-    @property
-    def rate_topic_posts(self) -> str: ...
-
-    @property
-    def rate_reads(self) -> str: ...
-
-    @property
-    def rate_publish(self) -> str: ...
+    broker_url: str
+    """``memory://`` or ``redis://…``: where the buckets live, as for the broker."""
+    rate_topic_posts: str
+    rate_reads: str
+    rate_publish: str
 
 
 class Limits:
