@@ -63,7 +63,7 @@ class CheckoutTocsin(Tocsin):
 
 
 def describe(side: str, checkout: Path) -> dict[str, Any]:
-    """The checkout's commit, whether it has uncommitted changes, and which ``tocsin``
+    """The checkout's commit, whether its server code has uncommitted changes, which ``tocsin``
     its server will import (refuses a venv that resolves to another tree)."""
     sysm = CheckoutTocsin(side, checkout)
     if not Path(sysm.python()).is_file():
@@ -83,8 +83,19 @@ def describe(side: str, checkout: Path) -> dict[str, Any]:
 
     return {"checkout": str(checkout), "commit": git("rev-parse", "HEAD"),
             "subject": git("log", "-1", "--format=%s"),
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+            # what the server runs: its package and dependencies (not bench/, docs/)
+            "dirty": bool(git("status", "--porcelain", "--", "tocsin", "pyproject.toml")),
             "tocsin_module": imported}
+
+
+def lean(raw: Any) -> Any:
+    """``raw`` without the latency samples (kept by ``bench`` for its CDF plots): they
+    would make the JSON megabytes, and the A/B compares the percentiles."""
+    if isinstance(raw, dict):
+        return {k: lean(v) for k, v in raw.items() if k != "lat_sample"}
+    if isinstance(raw, list):
+        return [lean(v) for v in raw]
+    return raw
 
 
 def run_once(side: str, checkout: Path, row: Row, load: Load, sz: scenarios.Sizes,
@@ -104,7 +115,7 @@ def run_once(side: str, checkout: Path, row: Row, load: Load, sz: scenarios.Size
         raw = row.run(sysm, load, sz, load_cores)
     finally:
         sysm.stop()
-    out["raw"] = raw
+    out["raw"] = lean(raw)
     if "error" in raw:
         out["error"] = raw["error"]
     else:

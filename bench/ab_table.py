@@ -62,9 +62,9 @@ def table(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
              f"started {meta['started']}", ""]
     for s in ("A", "B"):
         d = sides[s]
+        dirty = " + uncommitted changes in tocsin/" if d["dirty"] else ""
         lines.append(f"- {s} ({'old' if s == 'A' else 'new'}): {d['checkout']} at "
-                     f"{d['commit'][:10]}{' + uncommitted changes' if d['dirty'] else ''} "
-                     f"({d['subject'][:70]})")
+                     f"{d['commit'][:10]}{dirty} ({d['subject'][:70]})")
     lines.append(f"- load average at start {tuple(round(x, 1) for x in meta['loadavg_at_start'])}"
                  f", at end {tuple(round(x, 1) for x in meta.get('loadavg_at_end', ()))}; "
                  f"{meta['cores']} cores; round times {meta.get('round_seconds', [])} s")
