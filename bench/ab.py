@@ -17,18 +17,22 @@ the ``.md`` beside it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import subprocess
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench import scenarios
-from bench.ab_rows import ROWS, Row
+from bench.ab_rows import OTHERS, ROWS, Row
 from bench.ab_table import table
+from bench.contention import OthersMeter, wait_quiet
 from bench.machine import facts
 from bench.runner import Load, split_cpus
 from bench.systems import ROOT, Tocsin
@@ -98,14 +102,25 @@ def lean(raw: Any) -> Any:
     return raw
 
 
+def our_cpu_seconds(load: Load) -> Callable[[], float]:
+    """The harness's own CPU so far: this process and the load's (not the server's)."""
+    def total() -> float:
+        me = os.times()
+        return me.user + me.system + load.cpu_seconds()
+
+    return total
+
+
 def run_once(side: str, checkout: Path, row: Row, load: Load, sz: scenarios.Sizes,
              server_cpus: list[int] | None, load_cores: int) -> dict[str, Any]:
     """One fresh server of ``checkout``, one row, stopped; the row's raw result, its
-    headline figures and how long it took (server start and stop included)."""
+    headline figures, how long it took (server start and stop included) and how much
+    CPU other jobs took meanwhile."""
     t0 = time.monotonic()
     sysm = CheckoutTocsin(side, checkout)
     sysm.cpus = server_cpus
     out: dict[str, Any] = {"loadavg_at_start": os.getloadavg()}
+    meter = OthersMeter(our_cpu_seconds(load))
     try:
         sysm.start()
     except RuntimeError as e:
@@ -113,13 +128,19 @@ def run_once(side: str, checkout: Path, row: Row, load: Load, sz: scenarios.Size
                 "seconds": round(time.monotonic() - t0, 1)}
     try:
         raw = row.run(sysm, load, sz, load_cores)
+    except Exception as e:  # one failed run is a result; the A/B goes on
+        raw = {"error": repr(e), "trace": traceback.format_exc()[-1500:],
+               "server_log": sysm.log()[-800:]}
+        with contextlib.suppress(Exception):
+            load.close_all()
     finally:
+        out["others_cpu_pct"] = meter.pct(extra_ours=sysm.cpu_seconds())
         sysm.stop()
     out["raw"] = lean(raw)
     if "error" in raw:
         out["error"] = raw["error"]
     else:
-        out["figures"] = row.figures(raw)
+        out["figures"] = {**row.figures(raw), OTHERS.key: out["others_cpu_pct"]}
     out["seconds"] = round(time.monotonic() - t0, 1)
     return out
 
@@ -134,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--alternate", action="store_true",
                     help="B first in every other round (A B, B A, ...) instead of always A B")
+    ap.add_argument("--quiet", type=float, default=0.0, metavar="PCT",
+                    help="before each run, wait until other jobs use less than PCT %% of one "
+                         "core (sampled over 2 s; 200 = both cores busy); 0 = do not wait")
+    ap.add_argument("--quiet-wait", type=float, default=180.0, metavar="S",
+                    help="run anyway after waiting S seconds for --quiet")
     ap.add_argument("--load-workers", type=int, default=2, help="client processes")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server/load to cores")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
@@ -149,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     load_cores = len(load_cpus) if load_cpus else (os.cpu_count() or 1)
     meta: dict[str, Any] = {
         **facts(), "size": a.size, "rounds": a.rounds, "rows": rows,
-        "order": "alternate" if a.alternate else "ab",
+        "order": "alternate" if a.alternate else "ab", "quiet_pct": a.quiet,
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "harness": str(ROOT), "server_cpus": server_cpus, "load_cpus": load_cpus,
         "sides": {s: describe(s, p) for s, p in sides.items()},
@@ -178,10 +204,17 @@ def main(argv: list[str] | None = None) -> int:
                 row = ROWS[name]
                 for side in order:
                     log(f"round {rnd + 1}: {name} / {side}")
+                    quiet: dict[str, Any] = {}
+                    if a.quiet:
+                        pct, waited = wait_quiet(our_cpu_seconds(load), a.quiet, a.quiet_wait)
+                        quiet = {"others_cpu_pct_before": pct, "waited_s": waited}
+                        log(f"  others used {pct}% of a core before it (waited {waited} s)")
                     res = run_once(side, sides[side], row, load, row.sizes(sz), server_cpus,
                                    load_cores)
-                    runs.append({"round": rnd + 1, "row": name, "side": side, **res})
-                    log(f"  -> {res.get('error') or res['figures']} ({res['seconds']} s)")
+                    runs.append({"round": rnd + 1, "row": name, "side": side, **quiet,
+                                 **res})
+                    log(f"  -> {res.get('error') or res['figures']} ({res['seconds']} s, "
+                        f"others used {res.get('others_cpu_pct')}% of a core)")
                     save()
             meta.setdefault("round_seconds", []).append(round(time.monotonic() - t_round, 1))
     finally:
