@@ -148,8 +148,8 @@ def run_once(side: str, checkout: Path, row: Row, load: Load, sz: scenarios.Size
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--a", required=True, type=Path, help="the old checkout (with .venv)")
-    ap.add_argument("--b", required=True, type=Path, help="the new checkout (with .venv)")
+    ap.add_argument("--a", type=Path, help="the old checkout (with .venv)")
+    ap.add_argument("--b", type=Path, help="the new checkout (with .venv)")
     ap.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma list of {', '.join(ROWS)}")
     ap.add_argument("--size", choices=sorted(SIZES), default="quick")
     ap.add_argument("--rounds", type=int, default=3)
@@ -163,7 +163,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load-workers", type=int, default=2, help="client processes")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server/load to cores")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--table", type=Path, metavar="JSON",
+                    help="only print (and rewrite beside it) the table of an earlier A/B")
     a = ap.parse_args(argv)
+    if a.table:
+        data = json.loads(a.table.read_text())
+        md = table(data["meta"], data["runs"])
+        a.table.with_suffix(".md").write_text(md)
+        print(md)
+        return 0
+    if a.a is None or a.b is None:
+        ap.error("--a and --b are required")
 
     rows = [r for r in a.rows.split(",") if r]
     unknown = [r for r in rows if r not in ROWS]

@@ -3,6 +3,7 @@ the ratio new/old (B/A) of the medians, and whether the two sides' ranges overla
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Any
 
@@ -51,9 +52,16 @@ def verdict(a: list[float], b: list[float], m: Metric) -> tuple[str, str]:
         return ratio, "one run: no range"
     if min(b) > max(a) or max(b) < min(a):
         b_higher = min(b) > max(a)
-        return ratio, "apart, B better" if b_higher == (m.better == "higher") else \
-            "apart, B WORSE"
+        which = "B better" if b_higher == (m.better == "higher") else "B WORSE"
+        return ratio, f"apart, {which} (by chance alone: {chance_apart(len(a), len(b))})"
     return ratio, "overlap"
+
+
+def chance_apart(na: int, nb: int) -> str:
+    """How often two sets of runs of the same code come out wholly apart, either way: of
+    the C(na+nb, na) equally likely orderings, two put one set all above the other.
+    2 + 2 runs: 33 %; 3 + 3: 10 %; 5 + 5: 0.8 %."""
+    return f"{200 / math.comb(na + nb, na):.2g} %"
 
 
 def table(meta: dict[str, Any], runs: list[dict[str, Any]]) -> str:
