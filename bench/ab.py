@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", type=float, default=0.0, metavar="PCT",
                     help="before each run, wait until other jobs use less than PCT %% of one "
                          "core (sampled over 2 s; 200 = both cores busy); 0 = do not wait")
-    ap.add_argument("--quiet-wait", type=float, default=180.0, metavar="S",
+    ap.add_argument("--quiet-wait", type=float, default=60.0, metavar="S",
                     help="run anyway after waiting S seconds for --quiet")
     ap.add_argument("--load-workers", type=int, default=2, help="client processes")
     ap.add_argument("--no-pin", action="store_true", help="do not pin server/load to cores")
