@@ -42,7 +42,7 @@ def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
     tmp = tmp_path_factory.mktemp("e2e-attention")
     clock = Clock(tmp / "clock")
     clock.set(now_ms())
-    srv = start_server(tmp, extra=[*FAST, "--test-clock-file", str(clock.path)])
+    srv = start_server(tmp, extra=[*FAST, *clock.flags])
     yield srv, clock
     srv.stop()
 
