@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
+import time
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -20,6 +23,8 @@ class Received:
     id: str
     event: str
     data: Any
+    at: float = field(default_factory=time.monotonic, compare=False, repr=False)
+    """When it was read (``time.monotonic()``): for latency checks."""
 
 
 @dataclass
@@ -36,12 +41,15 @@ class StreamReader(Recording[Received]):
     # last id the stream set, which is what httpx-sse (and a browser) report: the presence
     # tests check which frames carry an id.
     own_ids: bool = False
+    # The token as ``?token=``, as a browser's EventSource sends it (not a header).
+    token_in_query: bool = False
+    verify: ssl.SSLContext | bool = True  # whom to trust on an https URL
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     closed_by_server: bool = False
 
     async def _run(self) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        params = {}
+        headers = {} if self.token_in_query else {"Authorization": f"Bearer {self.token}"}
+        params = {"token": self.token} if self.token_in_query else {}
         if self.last_event_id is not None:
             if self.use_header:
                 headers["Last-Event-ID"] = self.last_event_id
@@ -49,7 +57,7 @@ class StreamReader(Recording[Received]):
                 params["lastEventId"] = self.last_event_id
         timeout = httpx.Timeout(10, read=None)
         # No params at all unless some: httpx drops the URL's own query for any dict.
-        async with httpx.AsyncClient(timeout=timeout) as client, aconnect_sse(
+        async with httpx.AsyncClient(timeout=timeout, verify=self.verify) as client, aconnect_sse(
             client, "GET", self.url, headers=headers, params=params or None
         ) as source:
             source.response.raise_for_status()
@@ -86,6 +94,13 @@ class StreamReader(Recording[Received]):
     def presence(self) -> list[tuple[str, str]]:
         """The ``(user, state)`` of every ``presence`` frame, in order."""
         return [(e.data["user"], e.data["state"]) for e in self.events if e.event == "presence"]
+
+    async def __aenter__(self) -> StreamReader:
+        return await self.start()
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
 
     async def start(self, timeout: float = 10) -> StreamReader:
         self._task = asyncio.create_task(self._run())
