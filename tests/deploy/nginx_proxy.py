@@ -28,7 +28,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from cryptography.x509.oid import NameOID
 
 from bench.systems import nginx_binary
 from tests.support.server import free_port
+from tests.support.wait import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "deploy" / "nginx.conf"
@@ -176,12 +176,18 @@ http {{
          "-c", str(directory / "nginx.conf"), "-g", "daemon off;"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proxy = NginxProxy(port, directory, cert, proc)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
+
+    def listening() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"nginx exited with {proc.returncode}:\n{proxy.error_log()}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-            return proxy
-        time.sleep(0.05)
-    proxy.stop()
-    raise RuntimeError(f"nginx did not listen in {wait}s:\n{proxy.error_log()}")
+            return True
+        return False
+
+    try:
+        wait_until(listening, wait, lambda: f"nginx to listen; its error log:\n"
+                   f"{proxy.error_log()}", interval=0.05)
+    except BaseException:
+        proxy.stop()
+        raise
+    return proxy

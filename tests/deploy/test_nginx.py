@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from httpx_sse import aconnect_sse
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from tests.deploy.nginx_proxy import SERVER_NAME, NginxProxy, missing_features, start_nginx
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import need
+from tests.support.sse import StreamReader
 from tests.support.wait import wait_until
 
 LIVE_WITHIN_S = 1.0
@@ -75,50 +75,12 @@ async def publish(pub: httpx.AsyncClient, user: str, title: str) -> None:
     assert r.status_code == 201, r.text
 
 
-class SseThroughProxy:
-    """The inbox stream through nginx, each event recorded with its arrival time."""
-
-    def __init__(self, proxy: NginxProxy, token: str, last_event_id: str | None = None,
-                 query_token: bool = False) -> None:
-        self.proxy, self.token = proxy, token
-        self.headers = {} if query_token else {"Authorization": f"Bearer {token}"}
-        self.params = {"token": token} if query_token else {}
-        if last_event_id is not None:
-            self.headers["Last-Event-ID"] = last_event_id
-        self.events: asyncio.Queue[tuple[float, str, str, Any]] = asyncio.Queue()
-        self.connected = asyncio.Event()
-        self.task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        async with httpx.AsyncClient(verify=self.proxy.client_tls(),
-                                     timeout=httpx.Timeout(10, read=None)) as client, \
-                aconnect_sse(client, "GET", self.proxy.url + "/api/notifications/stream",
-                             headers=self.headers, params=self.params) as source:
-            source.response.raise_for_status()
-            self.connected.set()
-            async for sse in source.aiter_sse():
-                if sse.event in ("notification", "reset") and sse.data:
-                    self.events.put_nowait((time.monotonic(), sse.id, sse.event,
-                                            json.loads(sse.data)))
-
-    async def __aenter__(self) -> SseThroughProxy:
-        self.task = asyncio.create_task(self._run())
-        waiter = asyncio.ensure_future(self.connected.wait())
-        done, _ = await asyncio.wait({self.task, waiter}, timeout=10,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
-        if self.task in done:
-            self.task.result()
-        assert self.connected.is_set(), "the stream did not connect through nginx"
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self.task is not None
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-
-    async def next(self, timeout: float = 10) -> tuple[float, str, str, Any]:
-        return await asyncio.wait_for(self.events.get(), timeout)
+def through(proxy: NginxProxy, token: str, last_event_id: str | None = None,
+            token_in_query: bool = False) -> StreamReader:
+    """The inbox stream through nginx (each event recorded with its arrival time)."""
+    return StreamReader(proxy.url + "/api/notifications/stream", token, last_event_id,
+                        stream_events_only=True, token_in_query=token_in_query,
+                        verify=proxy.client_tls())
 
 
 def test_tls_negotiates_http2_and_sends_hsts(proxy: NginxProxy) -> None:
@@ -136,28 +98,28 @@ def test_tls_negotiates_http2_and_sends_hsts(proxy: NginxProxy) -> None:
 
 async def test_sse_is_live_within_a_second(srv: ServerProcess, proxy: NginxProxy,
                                            publisher: httpx.AsyncClient, uid: str) -> None:
-    async with SseThroughProxy(proxy, srv.token(uid)) as stream:
+    async with through(proxy, srv.token(uid)) as stream:
         for i in range(5):
             sent = time.monotonic()
             await publish(publisher, uid, f"live-{i}")
-            at, _, event, data = await stream.next()
-            assert event == "notification" and data["title"] == f"live-{i}"
-            assert at - sent < LIVE_WITHIN_S, f"event {i} took {at - sent:.3f}s via nginx"
+            e = (await stream.wait_for(i + 1, timeout=10))[i]
+            assert e.event == "notification" and e.data["title"] == f"live-{i}"
+            assert e.at - sent < LIVE_WITHIN_S, f"event {i} took {e.at - sent:.3f}s via nginx"
 
 
 async def test_last_event_id_resumes_after_it(srv: ServerProcess, proxy: NginxProxy,
                                               publisher: httpx.AsyncClient, uid: str) -> None:
-    async with SseThroughProxy(proxy, srv.token(uid)) as stream:
+    async with through(proxy, srv.token(uid)) as stream:
         for i in range(3):
             await publish(publisher, uid, f"n{i}")
-        got = [await stream.next() for _ in range(3)]
-    first_id = got[0][1]
-    async with SseThroughProxy(proxy, srv.token(uid), last_event_id=first_id) as resumed:
-        again = [await resumed.next() for _ in range(2)]
-        assert [(e[1], e[3]["title"]) for e in again] == \
-            [(e[1], e[3]["title"]) for e in got[1:]]
-        with pytest.raises(TimeoutError):  # nothing before or after those
-            await resumed.next(timeout=1.5)
+        got = list(await stream.wait_for(3, timeout=10))
+    first_id = got[0].id
+    async with through(proxy, srv.token(uid), last_event_id=first_id) as resumed:
+        again = await resumed.wait_for(2, timeout=10)
+        assert [(e.id, e.data["title"]) for e in again] == \
+            [(e.id, e.data["title"]) for e in got[1:]]
+        await asyncio.sleep(1.5)  # nothing before or after those
+        assert len(resumed.events) == 2, resumed.events
 
 
 async def ws_subscribe_inbox(ws: ClientConnection) -> dict[str, Any]:
@@ -244,9 +206,9 @@ async def test_no_token_in_the_access_log(srv: ServerProcess, proxy: NginxProxy,
                                           publisher: httpx.AsyncClient, uid: str) -> None:
     """EventSource sends its token as ``?token=``: the log has the paths, never it."""
     token = srv.token(uid)
-    async with SseThroughProxy(proxy, token, query_token=True) as stream:
+    async with through(proxy, token, token_in_query=True) as stream:
         await publish(publisher, uid, "logged")
-        await stream.next()
+        await stream.wait_for(1, timeout=10)
     async with httpx.AsyncClient(base_url=proxy.url, verify=proxy.client_tls()) as c:
         r = await c.get("/api/notifications/poll", params={"token": token, "wait": 0})
         assert r.status_code == 200, r.text
