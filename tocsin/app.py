@@ -25,8 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tocsin._version import __version__
 from tocsin.api import (
     escalation,
-    grouping,
     health,
+    lifecycle,
     notifications,
     openapi,
     presence,
@@ -170,7 +170,7 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
         log.exception("unhandled error", exc_info=exc)
         return json_response(TocsinError("internal").body(), 500)
 
-    for module in (escalation, grouping, notifications, topics, presence, tokens, health, push):
+    for module in (escalation, lifecycle, notifications, topics, presence, tokens, health, push):
         app.include_router(module.router)
     app.include_router(preferences_api.router)
     app.include_router(users_api.router)  # users' addresses, email unsubscribe

@@ -552,7 +552,7 @@ def install(app: FastAPI) -> None:
         user = _user(body.user)
         prefs = await service.attention.get(user)
         prefs.pop("defaults", None)
-        until = service.attention.clock() + body.seconds * 1000
+        until = service.kernel.clock() + body.seconds * 1000
         prefs["dnd"] = {"until": until}
         await service.attention.put(user, prefs)
         await service.add_topic_event(TOPIC, NewTopicEvent(
@@ -587,7 +587,7 @@ def install(app: FastAPI) -> None:
                     # the period it was held for, by the publish's own rule and clock
                     stored = await service.attention.get(user)
                     _, period = decide(stored, {"types": stored.get("defaults") or {}}, note.type,
-                                       note.priority, service.attention.clock())
+                                       note.priority, service.kernel.clock())
                     digest_at = max(digest_at, period[1] if period else until)
         held = sum(n for r, n in reasons.items() if r in QUIET_REASONS)
         return json_response({

@@ -18,11 +18,14 @@ MAX_BODY_BYTES = 4 * 1024
 MAX_DATA_BYTES = 16 * 1024
 
 
-class _In(BaseModel):
+class RequestBody(BaseModel):
+    """The base of every request body: camelCase on the wire, no unknown field."""
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
-def _check_body(v: str) -> str:
+def check_body(v: str) -> str:
+    """A notification's ``body``: at most :data:`MAX_BODY_BYTES` bytes of UTF-8."""
     if len(v.encode()) > MAX_BODY_BYTES:
         raise ValueError(f"body is larger than {MAX_BODY_BYTES} bytes")
     return v
@@ -48,7 +51,9 @@ def _check_numbers(v: Any) -> None:
             raise ValueError("integers in data must fit in 64 bits")
 
 
-def _check_data(v: dict[str, Any] | None) -> dict[str, Any] | None:
+def check_data(v: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A notification's ``data``: JSON that is stored and read back unchanged, at most
+    :data:`MAX_DATA_BYTES` bytes."""
     if v is None:
         return v
     _check_numbers(v)
@@ -75,7 +80,7 @@ def check_url(v: str | None) -> str | None:
 UserName = Field(min_length=1, max_length=200)
 
 
-class PublishIn(_In):
+class PublishIn(RequestBody):
     recipients: list[str] | None = Field(
         default=None, min_length=1, max_length=MAX_RECIPIENTS,
         description="required unless 'escalation' names a policy (then extra step-1 targets)")
@@ -94,8 +99,8 @@ class PublishIn(_In):
         default=None, min_length=1, max_length=100,
         description="an escalation policy: opens an incident (reply carries 'incident')")
 
-    _body = field_validator("body")(_check_body)
-    _data = field_validator("data")(_check_data)
+    _body = field_validator("body")(check_body)
+    _data = field_validator("data")(check_data)
     _url = field_validator("url")(check_url)
 
     @field_validator("recipients")
@@ -112,27 +117,27 @@ class PublishOut(BaseModel):
     incident: str | None = Field(default=None, description="with 'escalation': the incident")
 
 
-class TopicEventIn(_In):
+class TopicEventIn(RequestBody):
     type: Name = Field(min_length=1, max_length=100)
     title: Text = Field(min_length=1, max_length=200)
     body: Text = ""
     actor: Name | None = Field(default=None, max_length=200)
     data: dict[str, Any] | None = None
 
-    _body = field_validator("body")(_check_body)
-    _data = field_validator("data")(_check_data)
+    _body = field_validator("body")(check_body)
+    _data = field_validator("data")(check_data)
 
 
-class ReadIn(_In):
+class ReadIn(RequestBody):
     read: bool
 
 
-class ReadAllIn(_In):
+class ReadAllIn(RequestBody):
     type: Name | None = Field(default=None, max_length=100)
     before: str | None = Field(default=None, description="event id cursor (exclusive)")
 
 
-class TokenIn(_In):
+class TokenIn(RequestBody):
     user: Name = UserName
     topics: list[Name] | None = None
     ttl: int = Field(default=3600, gt=0, le=30 * 24 * 3600, description="seconds")

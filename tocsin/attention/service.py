@@ -14,7 +14,7 @@ from tocsin.scheduler import Clock, NewTimer, Timer
 from tocsin.store.base import Json
 
 if TYPE_CHECKING:
-    from tocsin.service import Tocsin
+    from tocsin.kernel import Kernel
     from tocsin.store.preferences import SqlPreferenceStore
 
 log = logging.getLogger("tocsin.attention")
@@ -24,21 +24,19 @@ EMPTY: Json = {"types": {}, "quietHours": None, "dnd": None, "urgentBypassesQuie
 
 
 class Attention:
-    def __init__(self, tocsin: Tocsin, clock: Clock | None = None) -> None:
-        self.tocsin = tocsin
-        self.clock: Clock = clock or now_ms
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.clock: Clock = kernel.clock  # the node's; reach/ reads it here for now
         self._prefs: SqlPreferenceStore | None = None
 
     async def start(self) -> None:
         from tocsin.store.preferences import DIGEST_KIND, SqlPreferenceStore
-        from tocsin.store.sql import SqlStore
 
-        store = self.tocsin.store
-        if not isinstance(store, SqlStore):
+        if not self.kernel.has_database:
             return
-        self._prefs = SqlPreferenceStore(store.db)
-        # the one durable scheduler (escalation's): a digest fires once across nodes
-        self.tocsin.escalation.scheduler.on(DIGEST_KIND, self._digest)
+        self._prefs = SqlPreferenceStore(self.kernel.db)
+        # the node's one durable scheduler: a digest fires once across nodes
+        self.kernel.timers.on(DIGEST_KIND, self._digest)
 
     @property
     def prefs(self) -> SqlPreferenceStore:
@@ -76,7 +74,7 @@ class Attention:
         defaults = await self.prefs.get(DEFAULTS_USER)
         # what GET answers from now on, announced to every tab and device in the stream
         reply = {**copy.deepcopy(EMPTY), **wire, "defaults": (defaults or {}).get("types", {})}
-        await self.tocsin.hub.fan_out(await self.prefs.put_announced(user, wire, reply))
+        await self.kernel.fan_out(await self.prefs.put_announced(user, wire, reply))
         return reply
 
     async def get_defaults(self) -> Json:
@@ -96,6 +94,6 @@ class Attention:
     async def _digest(self, timer: Timer) -> list[NewTimer]:
         ev = await self.prefs.write_digest(timer.key, int(timer.payload["until"]), now_ms())
         if ev is not None:
-            self.tocsin.metrics.events.labels("digest").inc()
-            await self.tocsin.hub.fan_out([ev])
+            self.kernel.metrics.events.labels("digest").inc()
+            await self.kernel.fan_out([ev])
         return []

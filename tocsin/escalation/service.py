@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -31,12 +30,12 @@ from pydantic import ValidationError
 from tocsin.errors import TocsinError
 from tocsin.escalation.policy import MAX_TARGETS, Policy
 from tocsin.escalation.presence import Presence, UnknownPresence
-from tocsin.ids import new_id, now_ms
+from tocsin.ids import new_id
 from tocsin.scheduler import Clock, NewTimer, Scheduler, Timer
 from tocsin.store.base import Json, NewNotification
 
 if TYPE_CHECKING:
-    from tocsin.service import Tocsin
+    from tocsin.kernel import Kernel
     from tocsin.store.incidents import Entry, Incident, SqlIncidentStore
 
 log = logging.getLogger("tocsin.escalation")
@@ -45,58 +44,27 @@ ROUND = 1000
 """A step's position is ``round * ROUND + step``."""
 
 
-def file_clock(path: str) -> Clock:
-    """A clock read from a file holding ms since the epoch (tests move it by hand,
-    shared by every node); the system clock while the file is missing or empty."""
-    p = Path(path)
-
-    def now() -> int:
-        try:
-            text = p.read_text().strip()
-        except OSError:
-            text = ""
-        return int(text) if text else now_ms()
-
-    return now
-
-
 class Escalation:
-    def __init__(self, tocsin: Tocsin, clock: Clock | None = None,
-                 presence: Presence | None = None, poll_s: float = 1.0) -> None:
-        self.tocsin = tocsin
-        self.clock: Clock = clock or now_ms
+    """Given the kernel: it stores incidents through ``kernel.db``, runs each step
+    as a timer of the kernel's scheduler, and publishes through ``kernel.publish``."""
+
+    def __init__(self, kernel: Kernel, presence: Presence | None = None) -> None:
+        self.kernel = kernel
         self.presence: Presence = presence or UnknownPresence()
-        self.poll_s = poll_s
         self._incidents: SqlIncidentStore | None = None
-        self._scheduler: Scheduler | None = None
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
-        """Build the node's scheduler and register escalation's kind on it; it claims
-        nothing until :meth:`start_timers`, once every feature has registered its own
-        kinds (a timer claimed before its kind's handler fails and backs off)."""
+        """Register escalation's timer kind on the kernel's scheduler, which claims
+        nothing until every feature has registered its own (``Kernel.start_timers``)."""
         from tocsin.store.incidents import TIMER_KIND, SqlIncidentStore
-        from tocsin.store.sql import SqlStore
         from tocsin.store.timers import SqlTimerStore
 
-        store = self.tocsin.store
-        if not isinstance(store, SqlStore):
+        if not self.kernel.has_database:
             return  # escalation needs the SQL store's tables
-        timers = SqlTimerStore(store.db)
-        self._incidents = SqlIncidentStore(store.db, timers)
-        self._scheduler = Scheduler(timers, self.clock, poll_s=self.poll_s)
-        self._scheduler.on(TIMER_KIND, self._run_step, give_up=self._failed)
-        given_up = self.tocsin.metrics.timers_given_up
-        self._scheduler.on_given_up = lambda kind: given_up.labels(kind).inc()
-
-    def start_timers(self) -> None:
-        """Start claiming due timers; no kind can be registered after this."""
-        if self._scheduler is not None:
-            self._scheduler.start()
-
-    async def stop(self) -> None:
-        if self._scheduler is not None:
-            await self._scheduler.stop()
+        db = self.kernel.db
+        self._incidents = SqlIncidentStore(db, SqlTimerStore(db))
+        self.kernel.timers.on(TIMER_KIND, self._run_step, give_up=self._failed)
 
     @property
     def incidents(self) -> SqlIncidentStore:
@@ -104,15 +72,21 @@ class Escalation:
             raise TocsinError("not_found", "Escalation needs a SQL store.")
         return self._incidents
 
+    # Read by tocsin/reach/ (push, email), which still takes the service object; they
+    # move to the kernel with the Channel seam, and these two go then.
     @property
     def scheduler(self) -> Scheduler:
-        if self._scheduler is None:
-            raise TocsinError("not_found", "Escalation needs a SQL store.")
-        return self._scheduler
+        """The kernel's scheduler (escalation owns none)."""
+        return self.kernel.timers
+
+    @property
+    def clock(self) -> Clock:
+        """The kernel's clock."""
+        return self.kernel.clock
 
     # -- policies ------------------------------------------------------------------
     async def put_policy(self, name: str, policy: Policy) -> bool:
-        return await self.incidents.put_policy(name, policy.wire(), self.clock())
+        return await self.incidents.put_policy(name, policy.wire(), self.kernel.clock())
 
     async def get_policy(self, name: str) -> Json | None:
         return await self.incidents.get_policy(name)
@@ -147,13 +121,13 @@ class Escalation:
                     f"{len(first.targets)}.", "recipients")
         if charge is not None:
             await charge(policy.potential_notifications() - 1)
-        id, now = new_id(), self.clock()
+        id, now = new_id(), self.kernel.clock()
         timer = NewTimer(f"esc:{id}:0:0", TIMER_KIND, id, now, {"round": 0, "step": 0})
         # The first step's timer is stored already leased to this node and fired here:
         # were it stored free, the scheduler's own poll could claim it first and this
         # answer would go out before the step ran (``ids`` empty). If this node dies
         # now, the lease expires and another node runs the step.
-        sched = self.scheduler
+        sched = self.kernel.timers
         lease_until = now + sched.lease_ms
         await self.incidents.open_incident(
             Incident(id, name, policy.wire(), dataclasses.asdict(note), publisher, "open",
@@ -174,7 +148,7 @@ class Escalation:
             return []
         policy = Policy.model_validate(inc.policy)
         if rnd > policy.repeat:  # every step ran, nobody acknowledged
-            await self.incidents.record(id, [Entry("exhausted", self.clock(), rnd, 0)],
+            await self.incidents.record(id, [Entry("exhausted", self.kernel.clock(), rnd, 0)],
                                         state="exhausted")
             return []
         step = policy.steps[s]
@@ -187,17 +161,17 @@ class Escalation:
         no_wait = step.skip_if_nobody_active and all(
             active.get(t) is False for t in step.targets)
         begun = await self.incidents.begin_step(
-            id, rnd * ROUND + s, self.clock() + (0 if no_wait else step.wait_seconds * 1000))
+            id, rnd * ROUND + s, self.kernel.clock() + (0 if no_wait else step.wait_seconds * 1000))
         if begun is None:
             return []
         inc, next_at = begun
-        due = next_at if next_at is not None else self.clock()
-        result = await self.tocsin.publish(
+        due = next_at if next_at is not None else self.kernel.clock()
+        result = await self.kernel.publish(
             inc.publisher, step.targets,
             self._step_note(inc, rnd, s, due if nr <= policy.repeat else None,
                             step.targets),
             f"esc:{id}:{rnd}:{s}", always_inbox=True)
-        at = self.clock()
+        at = self.kernel.clock()
         entries = [Entry("notified", at, rnd, s, user, nid, active.get(user))
                    for user, nid in result.ids.items()]
         if no_wait:
@@ -212,7 +186,7 @@ class Escalation:
         from tocsin.store.incidents import Entry
 
         rnd, s = int(timer.payload.get("round", 0)), int(timer.payload.get("step", 0))
-        await self.incidents.record(timer.key, [Entry("failed", self.clock(), rnd, s)],
+        await self.incidents.record(timer.key, [Entry("failed", self.kernel.clock(), rnd, s)],
                                     state="failed", error=reason[:1000])
 
     @staticmethod
@@ -232,9 +206,9 @@ class Escalation:
         incident = await self.incidents.incident_of(user, notification_id)
         if incident is None:
             raise TocsinError("not_found", "No such notification in an incident.")
-        inc, events = await self.incidents.ack(incident, user, self.clock())
+        inc, events = await self.incidents.ack(incident, user, self.kernel.clock())
         if events:
-            await self.tocsin.hub.fan_out(events)
+            await self.kernel.fan_out(events)
         return {"incident": inc.id, "state": inc.state, "ackedBy": inc.acked_by,
                 "ackedAt": inc.acked_at}
 

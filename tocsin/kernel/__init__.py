@@ -4,6 +4,7 @@ state, fan-out, timers). It imports no feature; features and channels are given
 it (or a narrow protocol of it) when they are built, by the assembly point
 (``tocsin/service.py``)."""
 
+from tocsin.kernel.clock import file_clock
 from tocsin.kernel.kernel import Kernel, Timers
 
-__all__ = ["Kernel", "Timers"]
+__all__ = ["Kernel", "Timers", "file_clock"]

@@ -68,7 +68,15 @@ class Kernel:
         return self._db
 
     @property
+    def has_database(self) -> bool:
+        """Whether the store is a SQL store: the features that keep their own tables
+        (and the durable timers) need one; without it they do nothing at start."""
+        return self._db is not None
+
+    @property
     def timers(self) -> Scheduler:
+        """The node's one scheduler: every feature and channel registers its timer
+        kinds here, between :meth:`open` and :meth:`start_timers`."""
         if self._scheduler is None:
             raise TocsinError("not_found", "Timers need a SQL store.")
         return self._scheduler

@@ -1,5 +1,5 @@
-"""Live grouping and the publisher's update/retract by idempotency key, on the SQL
-store (``docs/grouping.md``).
+"""Live grouping on the SQL store (``docs/grouping.md``): a publish with ``groupKey``
+updates each recipient's open group in place instead of adding a row.
 
 A publish with ``groupKey`` runs in its own transaction (never the group commit):
 it allocates one seq per recipient stream first, which takes each stream's counter
@@ -15,28 +15,26 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
 from tocsin.events import StreamEvent, user_stream
 from tocsin.store.base import Json, NewNotification, PublishResult
 from tocsin.store.batch import PublishJob
 from tocsin.store.plan import chunks, dumps, plan_rows
-from tocsin.store.preferences import forget_dismissed, prepare_sql, write_reach_sql
-from tocsin.store.shape import group_wire, notification_json, row_json, with_silent
-from tocsin.store.tables import TENANT, events, idempotency, notifications
+from tocsin.store.preferences import prepare_sql, write_reach_sql
+from tocsin.store.shape import group_wire, notification_json, with_silent
+from tocsin.store.tables import events, notifications
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from tocsin.store.db import Database
-    from tocsin.store.plan import Allocation
 
 # Distinct actors kept per group (the stored list; clients see the latest
 # shape.SHOWN_ACTORS and the count): bounds the row while "and N others" stays exact up
 # to this many people.
 MAX_ACTORS = 100
-SNOOZE_TIMER_KIND = "snooze"
-_N, _E = notifications.c, events.c
+_N = notifications.c
 
 
 def merge_actors(old: str | None, actor: str | None) -> list[str]:
@@ -134,136 +132,3 @@ async def insert_grouped(db: Database, conn: AsyncConnection, users: list[str],
     # push/email timers by id: an update in place re-notifies (same tag on devices)
     await write_reach_sql(conn, [job], [result], now)
     return result
-
-
-# -- publisher update and retract ------------------------------------------------------
-def reply_record(result: PublishResult) -> Json:
-    """What the idempotency record keeps of a publish: its whole reply (``ids`` and,
-    when present, ``skipped``/``silent``), so a repeated publish answers the same."""
-    rec: Json = {"ids": result.ids}
-    if result.skipped:
-        rec["skipped"] = result.skipped
-    if result.silent:
-        rec["silent"] = result.silent
-    return rec
-
-
-def _record_ids(rec: Json) -> dict[str, str]:
-    """The ``ids`` of a record; older records hold only that mapping (recipient ->
-    id, a string: never an object, so a record whose ``"ids"`` is an object is new)."""
-    ids = rec.get("ids")
-    return dict(ids) if isinstance(ids, dict) else dict(rec)
-
-
-def replayed_result(rec: Json) -> PublishResult:
-    return PublishResult(ids=_record_ids(rec), replayed=True,
-                         skipped=rec.get("skipped") if isinstance(rec.get("ids"), dict)
-                         else None,
-                         silent=rec.get("silent") if isinstance(rec.get("ids"), dict)
-                         else None)
-
-
-async def published(db: Database, key: str, since: int) -> dict[str, str] | None:
-    """recipient -> notification id of the publish with idempotency ``key`` (claimed
-    at or after ``since``, through any API key: they are one publisher), or ``None``."""
-    i = idempotency.c
-    async with db.read() as conn:
-        row = (await conn.execute(select(i.result, i.created_at).where(
-            i.publisher == TENANT, i.key == key))).first()
-    if row is None or not row.result or row.created_at < since:
-        return None
-    return _record_ids(orjson.loads(row.result))
-
-
-async def _present(conn: AsyncConnection, ids: dict[str, str]) -> dict[str, str]:
-    """The part of ``ids`` (user -> id) whose rows still exist."""
-    have: set[tuple[str, str]] = set()
-    for chunk in chunks(list(ids.values())):
-        have |= {(r.user_id, r.id) for r in await conn.execute(
-            select(_N.user_id, _N.id).where(_N.id.in_(chunk)))}
-    return {u: nid for u, nid in ids.items() if (u, nid) in have}
-
-
-async def _present_with_seqs(db: Database, conn: AsyncConnection, ids: dict[str, str]
-                             ) -> tuple[dict[str, str], dict[str, Allocation]]:
-    """The copies in ``ids`` still present, and one new seq in each owner's stream
-    (none allocated when no copy is left)."""
-    ids = await _present(conn, ids)
-    if not ids:
-        return {}, {}
-    return ids, await db.allocate(conn, {user_stream(u): 1 for u in ids})
-
-
-async def update_copies(db: Database, ids: dict[str, str], changes: Json, now: int
-                        ) -> tuple[dict[str, str], list[StreamEvent]]:
-    """Apply ``changes`` (column -> value) to every copy in ``ids``; an ``updated``
-    event (the notification, same id) in each owner's stream. Copies dismissed
-    meanwhile are skipped (one lost to a race gets ``deleted`` instead)."""
-    out: list[StreamEvent] = []
-    done: dict[str, str] = {}
-    async with db.write() as conn:
-        ids, alloc = await _present_with_seqs(db, conn, ids)
-        if not ids:
-            return {}, []
-        rows: list[Json] = []
-        for u, nid in ids.items():
-            stream = user_stream(u)
-            a = alloc[stream]
-            row = (await conn.execute(
-                update(notifications).where(_N.id == nid, _N.user_id == u).values(**changes)
-                .returning(*notifications.c))).first()
-            if row is not None:
-                name, text = "updated", dumps(row_json(row, a.epoch))
-                done[u] = nid
-            else:
-                name = "deleted"
-                text = dumps({"ids": [nid], "unreadCount": await db.unread(conn, u, now)})
-            rows.append({"stream": stream, "seq": a.first, "name": name, "data": text,
-                         "created_at": now})
-            out.append(StreamEvent(stream, a.first, name, text, a.epoch))
-        for chunk in chunks(rows):
-            await conn.execute(events.insert(), list(chunk))
-    return done, out
-
-
-def _tombstone(nid: str) -> str:
-    return dumps({"ids": [nid]})
-
-
-async def retract_copies(db: Database, ids: dict[str, str], now: int
-                         ) -> tuple[dict[str, str], list[StreamEvent]]:
-    """Delete every copy in ``ids``, turn every earlier ``notification``/``updated``
-    event of it into a ``deleted`` tombstone (same seq: replay can never show it
-    again), cancel its snooze timer, and append a ``deleted`` event to each stream."""
-    from tocsin.store.timers import timers
-
-    out: list[StreamEvent] = []
-    async with db.write() as conn:
-        ids, alloc = await _present_with_seqs(db, conn, ids)
-        if not ids:
-            return {}, []
-        rows: list[Json] = []
-        for u, nid in ids.items():
-            stream = user_stream(u)
-            a = alloc[stream]
-            gone = (await conn.execute(delete(notifications).where(
-                _N.id == nid, _N.user_id == u).returning(_N.silent_reason, _N.created_at))).first()
-            if gone is not None:  # not in a digest still to come (docs/attention.md)
-                await forget_dismissed(conn, u, [(gone[0], int(gone[1]))])
-            await conn.execute(
-                update(events).where(
-                    _E.stream == stream, _E.seq < a.first,
-                    _E.name.in_(("notification", "updated")),
-                    _E.data.like(f'{{"id":"{nid}"%'))
-                .values(name="deleted", data=_tombstone(nid)))
-            await conn.execute(delete(timers).where(timers.c.kind == SNOOZE_TIMER_KIND,
-                                                    timers.c.key == nid))
-            text = dumps({"ids": [nid], "unreadCount": await db.unread(conn, u, now)})
-            rows.append({"stream": stream, "seq": a.first, "name": "deleted", "data": text,
-                         "created_at": now})
-            out.append(StreamEvent(stream, a.first, "deleted", text, a.epoch))
-        for chunk in chunks(rows):
-            await conn.execute(events.insert(), list(chunk))
-    return ids, out
-
-

@@ -1,7 +1,7 @@
 """The SQL store shared by SQLite and PostgreSQL (SQLAlchemy 2 async Core): the
-write side (publishing with group commit, idempotency, read state, pruning) and the
-lifecycle. Queries and replay are in ``reads.py``; what a batch stores is planned
-in ``plan.py``.
+write side (publishing with group commit, idempotency (``idempotency.py``), read
+state, pruning) and opening and closing. Queries and replay are in ``reads.py``;
+what a batch stores is planned in ``plan.py``.
 
 Dialect differences live in ``sqlite.py`` and ``postgres.py``: engine options,
 how writers are serialised, and the upsert construct.
@@ -9,17 +9,14 @@ how writers are serialised, and the upsert construct.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tocsin.errors import StoreUnavailable, TocsinError
+from tocsin.errors import StoreUnavailable
 from tocsin.events import StreamEvent
 from tocsin.ids import Position, event_id, now_ms
 from tocsin.store.base import (
@@ -32,21 +29,20 @@ from tocsin.store.base import (
 )
 from tocsin.store.batch import GroupCommit, Job, JobResult, PublishJob, TopicJob
 from tocsin.store.db import Database, NoChange, is_unavailable
-from tocsin.store.grouping import insert_grouped, replayed_result, reply_record
-from tocsin.store.plan import Allocation, chunks, dumps, plan_rows, stream_counts
+from tocsin.store.grouping import insert_grouped
+from tocsin.store.idempotency import (
+    IDEMPOTENCY_WINDOW_MS,
+    claim,
+    keep_reply,
+    replayed_result,
+    request_hash,
+)
+from tocsin.store.plan import Allocation, chunks, plan_rows, stream_counts
 from tocsin.store.preferences import forget_dismissed, prepare_sql, write_reach_sql
 from tocsin.store.reads import SqlReads, check_cursor
 from tocsin.store.tables import TENANT, events, idempotency, notifications, streams
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000
-
-def request_hash(users: list[str], note: NewNotification) -> str:
-    """The identity of a publish request, stored with its idempotency key: the set of
-    recipients (order and repeats do not matter) and every field of the notification."""
-    canonical = {"recipients": sorted(set(users)), **dataclasses.asdict(note)}
-    return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
 
 class _AlembicChatter(logging.Filter):
     """Drops Alembic's start-up notes about its dialect plugin."""
@@ -144,8 +140,8 @@ class SqlStore(SqlReads):
         try:
             async with self.db.write() as conn:
                 # deployment-wide: every API key is the same publisher (tables.TENANT)
-                earlier = await self._claim_idempotency(conn, TENANT, idempotency_key,
-                                                        body_hash, now)
+                earlier = await claim(self.db, conn, TENANT, idempotency_key,
+                                      body_hash, now)
                 if earlier is not None:
                     raise NoChange(earlier)
                 if note.group_key is not None:
@@ -155,12 +151,7 @@ class SqlStore(SqlReads):
                     (result,) = await self._insert_jobs(
                         conn, [PublishJob(users, note, always_inbox=always_inbox)], now)
                 assert isinstance(result, PublishResult)
-                i = idempotency.c
-                await conn.execute(
-                    update(idempotency)
-                    .where(i.publisher == TENANT, i.key == idempotency_key)
-                    .values(result=dumps(reply_record(result)))
-                )
+                await keep_reply(conn, TENANT, idempotency_key, result)
         except NoChange as done:
             return replayed_result(done.result)
         return result
@@ -182,47 +173,6 @@ class SqlStore(SqlReads):
             await conn.execute(events.insert(), list(rows))
         await write_reach_sql(conn, jobs, results, now)  # push/email timers
         return results
-
-    async def _claim_idempotency(
-        self, conn: AsyncConnection, publisher: str, key: str, body_hash: str, now: int
-    ) -> Json | None:
-        """Claim ``key`` for this transaction, or return the result stored under it;
-        ``TocsinError("conflict")`` if it was first used with another request body.
-
-        A concurrent transaction with the same key waits on the primary key until the
-        first commits, then sees its result.
-        """
-        i = idempotency.c
-        claim = (
-            self.db.insert(idempotency)
-            .values(publisher=publisher, key=key, result="", created_at=now,
-                    body_hash=body_hash)
-            .on_conflict_do_nothing()
-            .returning(i.key)
-        )
-        if (await conn.execute(claim)).first() is not None:
-            return None
-        row = (
-            await conn.execute(
-                select(i.result, i.created_at, i.body_hash)
-                .where(i.publisher == publisher, i.key == key)
-            )
-        ).first()
-        if row is not None and row.result and row.created_at >= now - IDEMPOTENCY_WINDOW_MS:
-            if row.body_hash and row.body_hash != body_hash:
-                raise TocsinError(
-                    "conflict", "This idempotencyKey was already used with a different "
-                    "request (recipients or content); use a new key for a new notification.",
-                    "idempotencyKey")
-            result: Json = orjson.loads(row.result)  # grouping.reply_record's
-            return result
-        # Expired (or left empty by a failed writer): take it over.
-        await conn.execute(
-            update(idempotency)
-            .where(i.publisher == publisher, i.key == key)
-            .values(result="", created_at=now, body_hash=body_hash)
-        )
-        return None
 
     async def add_topic_event(self, topic: str, event: NewTopicEvent) -> StreamEvent:
         result = await self._batcher.submit(TopicJob(topic, event))

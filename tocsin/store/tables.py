@@ -91,7 +91,7 @@ idempotency = Table(
     Column("key", String(200), primary_key=True),
     Column("result", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
-    # sha256 of the canonical request (``sql.request_hash``); '' for keys claimed
+    # sha256 of the canonical request (``idempotency.request_hash``); '' for keys claimed
     # before migration 0003 (they replay without the check until they expire).
     Column("body_hash", String(64), nullable=False, server_default=""),
 )

@@ -1,5 +1,5 @@
-"""Snooze (subscriber) and the publisher's update/retract by idempotency key
-(``docs/grouping.md``)."""
+"""The routes of the lifecycle feature (``tocsin/lifecycle/``): snooze (subscriber)
+and the publisher's update/retract by idempotency key (``docs/grouping.md``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tocsin.api.deps import (
     SubscriberCaller,
     json_response,
 )
-from tocsin.api.models import Priority, _check_body, _check_data, _In, check_url
+from tocsin.api.models import Priority, RequestBody, check_body, check_data, check_url
 from tocsin.api.notifications import ERRORS, NotificationId
 from tocsin.errors import TocsinError
 from tocsin.store.plan import dumps
@@ -26,11 +26,11 @@ router = APIRouter(tags=["notifications"])
 Key = Annotated[Name, Path(description="the idempotencyKey the notification was published with")]
 
 
-class SnoozeIn(_In):
+class SnoozeIn(RequestBody):
     until: int = Field(description="when it comes back: ms since the epoch, in the future")
 
 
-class UpdateIn(_In):
+class UpdateIn(RequestBody):
     title: Text | None = Field(default=None, min_length=1, max_length=200)
     body: Text | None = None
     priority: Priority | None = None
@@ -40,9 +40,9 @@ class UpdateIn(_In):
     @field_validator("body")
     @classmethod
     def _body(cls, v: str | None) -> str | None:
-        return None if v is None else _check_body(v)
+        return None if v is None else check_body(v)
 
-    _data = field_validator("data")(_check_data)
+    _data = field_validator("data")(check_data)
     _url = field_validator("url")(check_url)
 
     @model_validator(mode="after")
@@ -57,7 +57,7 @@ async def snooze(id: NotificationId, body: SnoozeIn, caller: SubscriberCaller, t
                  ) -> Response:
     """Hide the notification from the inbox on every device until ``until`` (a
     ``snoozed`` event); it comes back unread then (a ``notification`` event)."""
-    change = await tocsin.grouping.snooze(caller.user, id, body.until) if len(id) <= 32 \
+    change = await tocsin.lifecycle.snooze(caller.user, id, body.until) if len(id) <= 32 \
         else None
     if change is None:
         raise TocsinError("not_found", "No such notification.")
@@ -69,7 +69,7 @@ async def snooze(id: NotificationId, body: SnoozeIn, caller: SubscriberCaller, t
 async def unsnooze(id: NotificationId, caller: SubscriberCaller, tocsin: Service) -> Response:
     """Bring a snoozed notification back now (undo): unread, a ``notification`` event
     on every device, as when its time comes. 404 if not the caller's or not snoozed."""
-    if len(id) > 32 or not await tocsin.grouping.unsnooze(caller.user, id):
+    if len(id) > 32 or not await tocsin.lifecycle.unsnooze(caller.user, id):
         raise TocsinError("not_found", "No such snoozed notification.")
     return json_response({"ids": [id]})
 
@@ -87,7 +87,7 @@ async def update_by_key(key: Key, body: UpdateIn, caller: PublisherCaller, tocsi
         elif value is None and field in ("title", "body", "priority"):
             raise TocsinError("invalid_field", f"'{field}' cannot be null.", field)
         changes[field] = value
-    ids = await tocsin.grouping.update_by_key(caller.id, key, changes)
+    ids = await tocsin.lifecycle.update_by_key(caller.id, key, changes)
     await limits.charge(caller, len(ids) - 1)
     return json_response({"ids": ids})
 
@@ -97,6 +97,6 @@ async def retract_by_key(key: Key, caller: PublisherCaller, tocsin: Service,
                          limits: RateLimits) -> Response:
     """Retract every recipient's copy (a ``deleted`` event each); replay never shows
     it again. Each copy retracted counts against ``--rate-publish``."""
-    ids = await tocsin.grouping.retract_by_key(caller.id, key)
+    ids = await tocsin.lifecycle.retract_by_key(caller.id, key)
     await limits.charge(caller, len(ids) - 1)
     return json_response({"ids": ids})
