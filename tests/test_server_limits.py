@@ -19,6 +19,7 @@ import httpx
 import orjson
 import psutil
 import pytest
+from httpx_sse import connect_sse
 
 from tests.support.server import ServerProcess, start_server
 
@@ -174,14 +175,14 @@ def test_connections_that_never_send_a_request_are_closed(srv: ServerProcess) ->
 
 def test_a_stream_outlives_the_head_timeout(srv: ServerProcess) -> None:
     token = srv.token("long-stream")
-    with httpx.Client(base_url=srv.url, timeout=10) as c, c.stream(
-            "GET", "/api/notifications/stream",
-            headers={"Authorization": f"Bearer {token}"}) as r:
-        assert r.status_code == 200
+    with httpx.Client(base_url=srv.url, timeout=10) as c, connect_sse(
+            c, "GET", "/api/notifications/stream",
+            headers={"Authorization": f"Bearer {token}"}) as source:
+        assert source.response.status_code == 200
         time.sleep(TIMEOUT_S * 2.5)
         with srv.publisher() as p:
             assert p.post("/api/notifications", json={
                 "recipients": ["long-stream"], "type": "t", "title": "later"}).status_code == 201
-        for line in r.iter_lines():
-            if line.startswith("data:") and "later" in line:
+        for sse in source.iter_sse():  # a read timeout raises: the event never came
+            if "later" in sse.data:
                 break

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from tocsin import sse
 from tocsin.ids import event_id
-from tocsin.streams import sse
-from tocsin.streams.sse import chunked as chunked  # re-exported: callers import it from here
+from tocsin.sse import chunked as chunked  # re-exported: callers import it from here
 
 USER_PREFIX = "u:"
 TOPIC_PREFIX = "t:"

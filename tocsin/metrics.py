@@ -1,21 +1,60 @@
-"""Prometheus metrics for one node (its own registry, so tests can run many apps)."""
+"""Prometheus metrics for one node (its own registry, so tests can run many apps).
+
+A leaf: the kernel, the gate and the features all count here, so this module imports
+nothing of theirs. What it reads of the hub at scrape time is the small
+:class:`HubGauges` protocol below, which ``tocsin.streams.hub.Hub`` satisfies as it is.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Iterator, Mapping
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from tocsin.streams.connection import Connection
-    from tocsin.streams.hub import Hub
+
+class StreamGauges(Protocol):
+    """What a scrape reads of one open stream (``streams.connection.Connection``)."""
+
+    @property
+    def json(self) -> bool:
+        """JSON frames (WebSocket or long-poll) rather than SSE."""
+
+    @property
+    def outbox_bytes(self) -> int: ...
+
+
+class BrokerGauges(Protocol):
+    @property
+    def healthy(self) -> bool: ...
+
+
+class HubGauges(Protocol):
+    """What a scrape reads of the node's hub (``streams.hub.Hub``): its open streams
+    and sockets, its broker's health and its plain-int counters
+    (``streams.connection.StreamCounters``, read by the attribute names in
+    ``_STREAM_COUNTERS``)."""
+
+    @property
+    def streams(self) -> Mapping[str, Collection[StreamGauges]]: ...
+
+    @property
+    def broker(self) -> BrokerGauges: ...
+
+    @property
+    def sockets(self) -> int: ...
+
+    @property
+    def idle_sockets(self) -> int: ...
+
+    @property
+    def counters(self) -> object: ...
 
 
 class Metrics:
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: HubGauges) -> None:
         self.registry = CollectorRegistry()
         s = Gauge("tocsin_streams", "Distinct streams with a local subscriber",
                   registry=self.registry)
@@ -63,7 +102,7 @@ _STREAM_COUNTERS = (
 )
 
 
-def transport_of(conn: Connection) -> str:
+def transport_of(conn: StreamGauges) -> str:
     """``sse``, ``ws`` (JSON frames woken by a socket's writer) or ``poll``."""
     if not conn.json:
         return "sse"
@@ -73,7 +112,7 @@ def transport_of(conn: Connection) -> str:
 class _StreamCollector(Collector):
     """The hub's plain-int stream counters, read at scrape time (nothing per event)."""
 
-    def __init__(self, hub: Hub) -> None:
+    def __init__(self, hub: HubGauges) -> None:
         self.hub = hub
 
     def collect(self) -> Iterator[Metric]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.support.server import free_port
 from tests.support.services import need
+from tests.support.wait import wait_until
 
 
 def need_redis_server() -> None:
@@ -35,19 +36,20 @@ class PrivateRedis:
              "--dir", str(self.workdir), *self.args],
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}")
+        proc = self.proc
+
+        def answers() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {proc.returncode}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith((b"+PONG", b"-NOAUTH")):
-                        return self
+                    return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
             except OSError:
-                pass
-            time.sleep(0.02)
-        raise RuntimeError(f"redis-server on {self.port} did not start")
+                return False
+
+        wait_until(answers, wait, f"redis-server on {self.port} to start", interval=0.02)
+        return self
 
     def stop(self) -> None:
         """Kill it hard (SIGKILL): connections break, Pub/Sub messages in flight are lost."""

@@ -58,3 +58,15 @@ class PushServiceThread:
         wait_until(lambda: len(self.service.messages(endpoint, status)) >= n, within,
                    lambda: f"{n} push messages: {self.service.messages(endpoint)}", 0.05)
         return self.service.messages(endpoint, status)
+
+    def wait_payload(self, endpoint: str, nid: str, within: float = 30) -> dict[str, Any]:
+        """The decrypted payload of the push of notification ``nid`` to ``endpoint``."""
+        def payload() -> dict[str, Any] | None:
+            for m in self.service.messages(endpoint, status=201):
+                p = m["payload"]
+                if isinstance(p, dict) and p.get("id") == nid:
+                    return p
+            return None
+
+        return wait_until(payload, within, lambda: (
+            f"the push of {nid}; received {list(self.service.received)}"))

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.support.server import ServerProcess, free_port, mint, start_server
+from tests.support.wait import eventually
 from tocsin.client import (
     AsyncUserClient,
     AuthenticationError,
@@ -356,9 +357,8 @@ async def test_reconnects_are_logged_and_reported(caplog: pytest.LogCaptureFixtu
 
     with caplog.at_level(logging.INFO, logger="tocsin.client"):
         reader = asyncio.create_task(read())
-        deadline = time.monotonic() + 20
-        while not any(s.state == "retrying" for s in statuses) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await eventually(lambda: any(s.state == "retrying" for s in statuses), 20,
+                         "the client to retry", interval=0.05)
         server = await asyncio.to_thread(start_server, tmp_path, port=port)
         try:
             with Publisher(server.url, server.api_key) as pub:

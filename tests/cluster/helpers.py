@@ -5,7 +5,6 @@ a browser behind a load balancer does, and the checks every test ends with."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import uuid
@@ -20,7 +19,7 @@ from httpx_sse import aconnect_sse
 from tests.support.ids import seq_of
 from tests.support.recording import Recording
 from tests.support.server import API_KEY, ServerProcess, mint, start_server
-from tests.support.wait import eventually
+from tests.support.sse import StreamReader
 
 
 def channel_url(base: str, **opts: str) -> str:
@@ -171,30 +170,16 @@ async def check_random_resumes(nodes: Sequence[ServerProcess], path: str, token:
     async def one(k: int) -> None:
         node = rng.choice(nodes)
         expect = list(full[k + 1:])
-        got: list[Event] = []
-        timeout = httpx.Timeout(5, read=None)
-        headers = {"Authorization": f"Bearer {token}", "Last-Event-ID": full[k].wire_id}
-
-        async def collect() -> None:
-            async with httpx.AsyncClient(timeout=timeout) as client, aconnect_sse(
-                    client, "GET", node.url + path, headers=headers) as source:
-                assert source.response.status_code == 200
-                async for sse in source.aiter_sse():
-                    if sse.event and sse.event != "message":
-                        got.append(Event(seq_of(sse.id), sse.event, json.loads(sse.data),
-                                         node.url, sse.id))
-
-        task = asyncio.create_task(collect())
+        r = await StreamReader(node.url + path, token, full[k].wire_id,
+                               stream_events_only=True).start()
         try:
-            await eventually(lambda: len(got) >= len(expect) or task.done(), 10,
-                             what=f"resume after {full[k].id}")
+            await r.until(lambda r: len(r.events) >= len(expect) or r.closed_by_server, 10)
             await asyncio.sleep(0.3)  # nothing more may follow the suffix
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        assert [(e.id, e.data) for e in got] == [(e.id, e.data) for e in expect], (
-            f"resume after {full[k].id} on {node.url}: got {[e.id for e in got][:10]}..., "
+            await r.close()
+        got = [(seq_of(e.id), e.data) for e in r.events]
+        assert got == [(e.id, e.data) for e in expect], (
+            f"resume after {full[k].id} on {node.url}: got {[i for i, _ in got][:10]}..., "
             f"expected {[e.id for e in expect][:10]}...")
 
     await asyncio.gather(*(one(k) for k in points))

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from tests.cluster.helpers import channel_url, start_nodes
-from tests.presence.rawsse import RawStream
 from tests.support.server import API_KEY, ServerProcess, mint
 from tests.support.services import REDIS_URL
+from tests.support.sse import open_frames
 from tocsin.presence import EXPIRY_BOUND_FACTOR
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -36,10 +36,10 @@ async def test_join_idle_leave_and_sigkill_across_two_nodes(
     nodes_to_stop.extend(nodes)
     a, b = nodes
     topic = "ops"
-    alice = await RawStream(f"{a.url}/api/topics/{topic}/stream?presence=1",
-                            mint("alice", [topic])).start()
+    alice = await open_frames(f"{a.url}/api/topics/{topic}/stream?presence=1",
+                              mint("alice", [topic]))
     bob_token = mint("bob", [topic])
-    bob = await RawStream(f"{b.url}/api/topics/{topic}/stream?presence=1", bob_token).start()
+    bob = await open_frames(f"{b.url}/api/topics/{topic}/stream?presence=1", bob_token)
     # Join on b, seen on a (stream and route) and vice versa.
     await alice.until(lambda s: ("bob", "active") in s.presence())
     await bob.until(lambda s: ("bob", "active") in s.presence())
@@ -58,8 +58,8 @@ async def test_join_idle_leave_and_sigkill_across_two_nodes(
     await alice.until(lambda s: ("bob", "absent") in s.presence(), within=5)
     assert await members(b, topic) == [("alice", "active")]
     # Carol on b; b is SIGKILLed: a drops her within the bound.
-    carol = await RawStream(f"{b.url}/api/topics/{topic}/stream?presence=1",
-                            mint("carol", [topic])).start()
+    carol = await open_frames(f"{b.url}/api/topics/{topic}/stream?presence=1",
+                              mint("carol", [topic]))
     await alice.until(lambda s: ("carol", "active") in s.presence())
     b.kill()
     killed = time.monotonic()

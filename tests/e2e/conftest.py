@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.demo_server import DemoProcess, start_demo
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import CHROMIUM, need_chromium
 
@@ -147,6 +148,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv.stop()
 
 
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
+    """``tocsin demo`` for the test module that asks for it, on a database of its own."""
+    need_chromium()
+    d = start_demo(tmp_path_factory.mktemp("demo"))
+    yield d
+    d.stop()
+
+
 def fresh_user(prefix: str = "u") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
@@ -164,6 +174,11 @@ class Harness:
         ctx.set_default_timeout(10_000)
         self.contexts.append(ctx)
         return ctx
+
+    def serve(self, ctx: Any, name: str, html: str) -> None:
+        """Answer ``/e2e/<name>`` in ``ctx`` with ``html``: a page of the test's own."""
+        ctx.route(f"{self.srv.url}/e2e/{name}*", lambda route: route.fulfill(
+            status=200, content_type="text/html", body=html))
 
     def open(self, ctx: Any, user: str, *, wait: bool = True, path: str = "page.html",
              **params: Any) -> Any:
@@ -205,10 +220,14 @@ class Harness:
                 ctx.close()
 
 
-def wait_connected(page: Any, timeout: float = 10_000) -> None:
+def wait_connected(page: Any, timeout: float = 10_000, transport: str | None = None) -> None:
+    """Wait (in the page) until its client has loaded and is connected, over
+    ``transport`` if one is named."""
     page.wait_for_function(
-        "() => window.tocsinClient && tocsinClient.state.loaded"
-        " && tocsinClient.state.connectionStatus === 'connected'", timeout=timeout)
+        "(t) => window.tocsinClient && tocsinClient.state.loaded"
+        " && tocsinClient.state.connectionStatus === 'connected'"
+        " && (t === null || tocsinClient.state.transport === t)", arg=transport,
+        timeout=timeout)
 
 
 def state(page: Any, expr: str) -> Any:

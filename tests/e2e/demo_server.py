@@ -10,9 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from tests.support.server import free_port
+from tests.support.server import free_port, wait_ready
 
 
 @dataclass
@@ -47,15 +45,9 @@ def start_demo(tmp_path: Path, wait: float = 30.0, *, port: int | None = None,
     with log_path.open("wb") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, env=env)
     demo = DemoProcess(f"http://127.0.0.1:{port}", proc, log_path)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"tocsin demo exited with {proc.returncode}:\n{demo.log()}")
-        try:
-            if httpx.get(demo.url + "/readyz", timeout=1).status_code == 200:
-                return demo
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    demo.stop()
-    raise RuntimeError(f"tocsin demo did not become ready in {wait}s:\n{demo.log()}")
+    try:
+        wait_ready(demo.url, proc, demo.log, wait, "tocsin demo")
+    except BaseException:
+        demo.stop()
+        raise
+    return demo

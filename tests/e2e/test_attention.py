@@ -22,10 +22,11 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import SPY_JS, Harness, fresh_user, state, wait_connected
-from tests.e2e.demo_server import DemoProcess, start_demo
+from tests.e2e.demo_server import DemoProcess
 from tests.support.clock import FAST, Clock
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import need_chromium
+from tests.support.wait import wait_on_page
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +42,7 @@ def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
     tmp = tmp_path_factory.mktemp("e2e-attention")
     clock = Clock(tmp / "clock")
     clock.set(now_ms())
-    srv = start_server(tmp, extra=[*FAST, "--test-clock-file", str(clock.path)])
+    srv = start_server(tmp, extra=[*FAST, *clock.flags])
     yield srv, clock
     srv.stop()
 
@@ -101,15 +102,11 @@ def test_preferences_panel_saves_to_the_server(h: Harness, clock: Clock) -> None
     page.locator("tocsin-bell .quiet-on").check()
     page.wait_for_function(f"() => !{ROOT}.querySelector('.quiet-on')?.disabled")
 
-    def saved() -> dict[str, Any]:
-        deadline = time.monotonic() + 10
-        while True:
-            p = prefs(h, u)
-            if p["quietHours"] or time.monotonic() > deadline:
-                return p
-            time.sleep(0.1)
+    def saved() -> dict[str, Any] | None:
+        p = prefs(h, u)
+        return p if p["quietHours"] else None
 
-    p = saved()
+    p = wait_on_page(page, saved, 10, "the quiet hours saved on the server", interval=0.1)
     assert p["dnd"]["until"] > now_ms() + 3_500_000  # "for 1 hour", as the server has it
     assert p["dnd"]["since"] >= clock.now
     assert p["quietHours"]["start"] == "22:00" and p["quietHours"]["end"] == "07:00"
@@ -122,10 +119,8 @@ def test_preferences_panel_saves_to_the_server(h: Harness, clock: Clock) -> None
                             ".startsWith('On until')")
     assert other.locator("tocsin-bell .quiet-on").is_checked()
     other.locator("tocsin-bell .dnd-off").click()
-    deadline = time.monotonic() + 10
-    while prefs(h, u)["dnd"] is not None:
-        assert time.monotonic() < deadline, "DND was not turned off on the server"
-        time.sleep(0.1)
+    wait_on_page(other, lambda: prefs(h, u)["dnd"] is None, 10,
+                 "DND turned off on the server", interval=0.1)
     assert page.errors == [] and other.errors == []  # type: ignore[attr-defined]
 
 
@@ -135,10 +130,7 @@ def test_dnd_for_an_hour_makes_the_next_notification_silent(h: Harness, clock: C
     page.locator("tocsin-bell .bell").click()
     page.locator("tocsin-bell .prefs-btn").click()
     page.locator("tocsin-bell .dnd-hour").click()
-    deadline = time.monotonic() + 10
-    while not prefs(h, u)["dnd"]:
-        assert time.monotonic() < deadline, "DND was not saved"
-        time.sleep(0.1)
+    wait_on_page(page, lambda: prefs(h, u)["dnd"], 10, "DND saved on the server", interval=0.1)
     page.keyboard.press("Escape")
     reply = publish(h, u, "Deploy finished", priority="high")
     assert reply["silent"] == {u: "dnd"}
@@ -301,14 +293,6 @@ def test_publisher_update_and_retract_by_key(h: Harness, clock: Clock) -> None:
 
 
 # ---- the demo (``tocsin demo``): the header's DND toggle and a simulated quiet period ----
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
-    need_chromium()
-    d = start_demo(tmp_path_factory.mktemp("demo-attention"))
-    yield d
-    d.stop()
-
 
 def demo_prefs(demo: DemoProcess, user: str) -> dict[str, Any]:
     tok = httpx.get(f"{demo.url}/demo/api/token", params={"user": user}).json()["token"]

@@ -4,25 +4,16 @@ feed with offline replay, the simulated activity, and the embed instructions."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import SPY_JS, wait_connected
-from tests.e2e.demo_server import DemoProcess, start_demo
+from tests.e2e.demo_server import DemoProcess
 from tests.support.services import need_chromium
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
-    need_chromium()
-    d = start_demo(tmp_path_factory.mktemp("demo"))
-    yield d
-    d.stop()
 
 
 def open_as(browser: Any, demo: DemoProcess, user: str) -> tuple[Any, Any]:

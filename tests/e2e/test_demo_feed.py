@@ -6,25 +6,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.demo_server import DemoProcess, start_demo
+from tests.e2e.demo_server import DemoProcess
 from tests.e2e.test_demo import feed_titles, open_as
 from tests.support.services import need_chromium
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
-    need_chromium()
-    d = start_demo(tmp_path_factory.mktemp("demo-feed"))
-    yield d
-    d.stop()
 
 
 def send(demo: DemoProcess, to: str, title: str) -> str:

@@ -3,29 +3,19 @@ and phone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import wait_connected
-from tests.e2e.demo_server import DemoProcess, start_demo
-from tests.support.services import need_chromium
+from tests.e2e.demo_server import DemoProcess
 
 pytestmark = pytest.mark.browser
 
 PHONE = {"viewport": {"width": 375, "height": 740}, "device_scale_factor": 2,
          "is_mobile": True, "has_touch": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
-    need_chromium()
-    d = start_demo(tmp_path_factory.mktemp("demo-layout"))
-    yield d
-    d.stop()
 
 
 def open_page(browser: Any, demo: DemoProcess, scheme: str, device: dict[str, Any]) -> Any:

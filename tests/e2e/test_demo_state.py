@@ -5,41 +5,23 @@ and the quiet-period scenario's claims."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.demo_server import DemoProcess, start_demo
+from tests.e2e.demo_server import DemoProcess
 from tests.e2e.test_demo import open_as
 from tests.support.services import need_chromium
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
-    need_chromium()
-    d = start_demo(tmp_path_factory.mktemp("demo-state"))
-    yield d
-    d.stop()
 
 
 def token(demo: DemoProcess, user: str) -> str:
     r = httpx.get(f"{demo.url}/demo/api/token", params={"user": user}, timeout=10)
     r.raise_for_status()
     return str(r.json()["token"])
-
-
-def wait_until(fn: Any, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def test_an_incident_acknowledged_before_the_page_opened_shows_acknowledged(
@@ -57,7 +39,7 @@ def test_an_incident_acknowledged_before_the_page_opened_shows_acknowledged(
         items = httpx.get(f"{demo.url}/api/notifications", headers=bob, timeout=10).json()["items"]
         return next((i for i in items if (i.get("data") or {}).get("incident") == incident), None)
 
-    copy = wait_until(bobs_copy)  # escalated to Bob after 5 s
+    copy = wait_until(bobs_copy, 15, "the incident escalated to Bob")  # escalated to Bob after 5 s
     assert "is on call" not in copy["body"]
     ctx, page = open_as(browser, demo, "bob")
     try:

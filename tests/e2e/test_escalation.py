@@ -9,16 +9,13 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.e2e.conftest import SPY_JS, Harness, state, wait_connected
-from tests.e2e.demo_server import DemoProcess, start_demo
+from tests.e2e.demo_server import DemoProcess
 from tests.support.server import ServerProcess
-from tests.support.services import need_chromium
 
 COUNTDOWN = re.compile(r"Escalates to the next on-call in (\d+):(\d\d)")
 
@@ -166,14 +163,6 @@ def test_a_refused_ack_is_undone_visibly(h: Harness) -> None:
 
 
 # ---- the demo's incident scenario ---------------------------------------------------
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
-    need_chromium()
-    d = start_demo(tmp_path_factory.mktemp("demo-esc"))
-    yield d
-    d.stop()
-
 
 def test_demo_incident_countdown_acknowledge_stops_escalation(browser: Any,
                                                               demo: DemoProcess) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Harness, fresh_user
+from tests.e2e.conftest import Harness, fresh_user, wait_connected
 from tests.support.services import need_chromium
 
 pytestmark = pytest.mark.browser
@@ -46,25 +46,17 @@ def arrived(page: Any) -> list[str]:
     return titles
 
 
-def wait_transport(page: Any, transport: str, timeout: float = 10_000) -> None:
-    page.wait_for_function(
-        "(t) => window.tocsinClient && tocsinClient.state.loaded"
-        " && tocsinClient.state.connectionStatus === 'connected'"
-        " && tocsinClient.state.transport === t", arg=transport, timeout=timeout)
-
-
 def test_falls_back_to_polling_when_the_stream_never_opens(h: Harness) -> None:
     need_chromium()
     user = fresh_user()
     ctx = h.context()
-    ctx.route(f"{h.srv.url}/e2e/fallback.html*",
-              lambda route: route.fulfill(status=200, content_type="text/html", body=PAGE))
+    h.serve(ctx, "fallback.html", PAGE)
     held: list[Any] = []
     # A proxy that buffers the stream: the request goes out, nothing ever comes back.
     ctx.route(f"{h.srv.url}/api/notifications/stream*", lambda route: held.append(route))
 
     page = open_page(h, ctx, user, streamTimeout=1500, streamRetry=3000)
-    wait_transport(page, "poll")
+    wait_connected(page, transport="poll")
     assert held, "the stream was tried first"
     status = page.locator("tocsin-status")
     assert status.get_attribute("state") == "polling"
@@ -94,7 +86,7 @@ def test_falls_back_to_polling_when_the_stream_never_opens(h: Harness) -> None:
 
     # Streaming works again: the next try takes over from the polls.
     ctx.unroute(f"{h.srv.url}/api/notifications/stream*")
-    wait_transport(page, "stream", timeout=15_000)
+    wait_connected(page, 15_000, transport="stream")
     second.wait_for_function("() => tocsinClient.state.transport === 'stream'")
     assert status.get_attribute("state") == "ok"
     assert status.locator(".banner").is_hidden()

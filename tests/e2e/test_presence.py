@@ -16,6 +16,7 @@ import pytest
 from tests.e2e.conftest import SPY_JS
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import need_chromium
+from tests.support.wait import wait_on_page
 
 pytestmark = pytest.mark.browser
 
@@ -58,10 +59,8 @@ def members(page: Any) -> dict[str, str]:
 
 
 def wait_members(page: Any, want: dict[str, str], timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while members(page) != want:
-        assert time.monotonic() < deadline, f"members {members(page)} != {want}"
-        time.sleep(0.05)
+    wait_on_page(page, lambda: members(page) == want, timeout,
+                 what=lambda: f"members {want}; they are {members(page)}")
 
 
 def new_context(browser: Any, srv: ServerProcess) -> Any:

@@ -15,7 +15,6 @@ Headless Chromium cannot reach a push service of its own, so:
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +23,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Harness, fresh_user
-from tests.support.server import ServerProcess, free_port, start_server
+from tests.channels.pushsvc import PushServiceThread
+from tests.support.server import ServerProcess, start_server
 from tests.support.services import need_chromium
+from tests.support.wait import wait_on_page, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -76,50 +77,10 @@ STUB_PUSH_JS = """
 """
 
 
-class PushServiceThread:
-    """A :class:`LocalPushService` served by uvicorn on a loopback port, in a thread."""
-
-    def __init__(self) -> None:
-        import uvicorn
-
-        from tocsin.devtools.push_service import LocalPushService
-
-        self.service = LocalPushService()
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(
-            self.service.app, host="127.0.0.1", port=self.port, log_level="warning",
-            lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, name="local-push", daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the local push service did not start"
-            time.sleep(0.05)
-
-    def device(self, label: str = "") -> dict[str, Any]:
-        return self.service.create_device(self.base, label)
-
-    def wait_payload(self, endpoint: str, nid: str, timeout: float = 30) -> dict[str, Any]:
-        """The decrypted payload of the push of notification ``nid`` to ``endpoint``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for m in self.service.messages(endpoint, status=201):
-                p = m["payload"]
-                if isinstance(p, dict) and p.get("id") == nid:
-                    return p
-            time.sleep(0.1)
-        raise AssertionError(f"no push of {nid} arrived: {list(self.service.received)}")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def pushsvc() -> Iterator[PushServiceThread]:
     need_chromium()
-    svc = PushServiceThread()
+    svc = PushServiceThread().start()
     yield svc
     svc.stop()
 
@@ -170,13 +131,9 @@ def register_worker(page: Any) -> Registered:
     cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: regs.extend(e["registrations"]))
     cdp.send("ServiceWorker.enable")
     scope = page.evaluate(REGISTER_JS, SW)
-    deadline = time.monotonic() + 10
-    while True:
-        found = [r for r in regs if r["scopeURL"] == scope and not r["isDeleted"]]
-        if found:
-            break
-        assert time.monotonic() < deadline, f"no registration for {scope}: {regs}"
-        page.wait_for_timeout(50)
+    found = wait_on_page(page, lambda: [r for r in regs
+                                        if r["scopeURL"] == scope and not r["isDeleted"]],
+                         what=lambda: f"a registration for {scope}; got {regs}")
     worker = sw_worker(page.context)
     worker.evaluate(TAP_JS)
     origin = page.evaluate("location.origin")
@@ -188,10 +145,8 @@ def deliver(r: Registered, data: str) -> None:
     before = r.worker.evaluate("self.__shown")
     r.cdp.send("ServiceWorker.deliverPushMessage",
                {"origin": r.origin, "registrationId": r.registration, "data": data})
-    deadline = time.monotonic() + 10
-    while r.worker.evaluate("self.__shown") == before:
-        assert time.monotonic() < deadline, "the worker showed nothing for the push"
-        time.sleep(0.02)
+    wait_until(lambda: r.worker.evaluate("self.__shown") != before, 10,
+               "the worker to show something for the push", interval=0.02)
 
 
 def notes(page: Any, count: int) -> list[dict[str, Any]]:
@@ -204,13 +159,8 @@ def notes(page: Any, count: int) -> list[dict[str, Any]]:
 
 
 def sw_worker(ctx: Any) -> Any:
-    deadline = time.monotonic() + 10
-    while True:
-        for w in ctx.service_workers:
-            if w.url.endswith(SW):
-                return w
-        assert time.monotonic() < deadline, "the service worker is not running"
-        time.sleep(0.05)
+    return wait_until(lambda: next((w for w in ctx.service_workers if w.url.endswith(SW)), None),
+                      10, "the service worker to run", interval=0.05)
 
 
 def test_push_event_shows_a_notification(h: Harness) -> None:
@@ -295,10 +245,7 @@ def test_a_real_push_and_its_click_mark_it_read(h: Harness, pushsvc: PushService
       const [n] = await self.registration.getNotifications({tag});
       self.dispatchEvent(new NotificationEvent("notificationclick", {notification: n}));
     }""", nid)
-    deadline = time.monotonic() + 10
-    while h.unread(user) != 0:
-        assert time.monotonic() < deadline, "the click did not mark the notification read"
-        time.sleep(0.1)
+    wait_until(lambda: h.unread(user) == 0, 10, "the click to mark the notification read")
     with h.srv.subscriber(user) as sub:
         items = sub.get("/api/notifications").json()["items"]
     assert [(n["id"], n["read"]) for n in items] == [(nid, True)]

@@ -12,6 +12,7 @@ import pytest
 from tests.e2e.conftest import Harness, fresh_user, state, wait_connected
 from tests.support.server import start_server
 from tests.support.services import need_chromium
+from tests.support.wait import wait_on_page
 
 pytestmark = pytest.mark.browser
 
@@ -29,17 +30,6 @@ def solo(tmp_path: Path, browser: Any) -> Iterator[Harness]:
 
 def roles(pages: list[Any]) -> list[str]:
     return [str(state(p, "s.role")) for p in pages]
-
-
-def wait_for(pred: Any, timeout: float = 5.0, step: float = 0.05) -> float:
-    """Poll ``pred`` until true; returns the seconds it took."""
-    start = time.monotonic()
-    while True:
-        if pred():
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            raise AssertionError("condition not met in time")
-        time.sleep(step)
 
 
 def test_mark_all_read_in_one_tab_updates_the_other(h: Harness) -> None:
@@ -87,9 +77,10 @@ def test_three_tabs_one_connection_and_failover_loses_nothing(solo: Harness) -> 
     user = fresh_user()
     ctx = h.context()
     pages = [h.open(ctx, user) for _ in range(3)]
-    wait_for(lambda: sorted(roles(pages)) == ["follower", "follower", "leader"])
+    wait_on_page(pages[0], lambda: sorted(roles(pages)) == ["follower", "follower", "leader"],
+                 within=5, what="one leader and two followers")
     # Exactly one stream on the server, however many tabs.
-    wait_for(lambda: h.connections() == 1)
+    wait_on_page(pages[0], lambda: h.connections() == 1, within=5, what="one connection")
     time.sleep(0.5)
     assert h.connections() == 1
 
@@ -105,9 +96,10 @@ def test_three_tabs_one_connection_and_failover_loses_nothing(solo: Harness) -> 
     ctx.route(lambda url: "/api/notifications/stream" in url, lambda route: held.append(route))
     leader.close()
     closed_at = time.monotonic()
-    wait_for(lambda: "leader" in roles(rest), timeout=5)
+    wait_on_page(rest[0], lambda: "leader" in roles(rest), within=5, what="a new leader")
     assert time.monotonic() - closed_at < 2.0
-    wait_for(lambda: bool(held) or not roles(rest), timeout=5)
+    wait_on_page(rest[0], lambda: bool(held) or not roles(rest), within=5,
+                 what="the new leader's stream request")
     assert len(held) == 1 and "lastEventId=" in held[0].request.url
     for i in range(5):
         h.publish(user, f"during failover {i}")
@@ -123,7 +115,7 @@ def test_three_tabs_one_connection_and_failover_loses_nothing(solo: Harness) -> 
         p.wait_for_function("() => tocsinClient.state.unreadCount === 7", timeout=3000)
         titles = state(p, "s.notifications.map(n => n.title)")
         assert titles == expected  # nothing lost, nothing twice
-    wait_for(lambda: h.connections() == 1)
+    wait_on_page(rest[0], lambda: h.connections() == 1, within=5, what="one connection")
     time.sleep(0.5)
     assert h.connections() == 1
     for p in rest:
@@ -136,10 +128,12 @@ def test_disconnect_hands_the_connection_to_another_tab(h: Harness) -> None:
     ctx = h.context()
     a = h.open(ctx, user)
     b = h.open(ctx, user)
-    wait_for(lambda: sorted(roles([a, b])) == ["follower", "leader"])
+    wait_on_page(a, lambda: sorted(roles([a, b])) == ["follower", "leader"], within=5,
+                 what="a leader and a follower")
     leader, other = (a, b) if state(a, "s.role") == "leader" else (b, a)
     leader.evaluate("tocsinClient.disconnect()")
-    wait_for(lambda: state(other, "s.role") == "leader", timeout=2)
+    wait_on_page(other, lambda: state(other, "s.role") == "leader", within=2,
+                 what="the other tab to lead")
     wait_connected(other)
     assert state(leader, "s.connectionStatus") == "disconnected"
     h.publish(user, "after disconnect")

@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import Harness, fresh_user
+from tests.e2e.conftest import Harness, fresh_user, wait_connected
 from tests.support.services import need_chromium
+from tests.support.wait import wait_on_page
 
 pytestmark = pytest.mark.browser
 
@@ -38,8 +39,7 @@ def test_five_second_tokens_refresh_without_loss_or_repeat(h: Harness) -> None:
     need_chromium()
     user = fresh_user()
     ctx = h.context()
-    ctx.route(f"{h.srv.url}/e2e/refresh.html*",
-              lambda route: route.fulfill(status=200, content_type="text/html", body=PAGE))
+    h.serve(ctx, "refresh.html", PAGE)
     minted: list[float] = []
 
     def mint_token() -> str:
@@ -49,8 +49,7 @@ def test_five_second_tokens_refresh_without_loss_or_repeat(h: Harness) -> None:
     ctx.expose_function("mintToken", mint_token)
     page = ctx.new_page()
     page.goto(f"{h.srv.url}/e2e/refresh.html?user={user}")
-    page.wait_for_function("() => window.tocsinClient && tocsinClient.state.loaded"
-                           " && tocsinClient.state.connectionStatus === 'connected'")
+    wait_connected(page)
     opens_before = page.evaluate("() => window.__esLog.length")
 
     # A notification every ~300 ms for ~20 s, from another thread.
@@ -75,8 +74,8 @@ def test_five_second_tokens_refresh_without_loss_or_repeat(h: Harness) -> None:
 
     t = threading.Thread(target=publish)
     t.start()
-    while t.is_alive():
-        page.wait_for_timeout(500)  # keep Playwright's loop (and mintToken) serviced
+    # On the page: Playwright's loop (and so mintToken) is served while it waits.
+    wait_on_page(page, lambda: not t.is_alive(), 60, "the publisher to finish", interval=0.5)
     t.join()
     assert not errors, errors
     assert len(titles) >= 50

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.presence.rawsse import RawStream
 from tests.support.server import API_KEY, ServerProcess, mint, start_server
+from tests.support.sse import open_frames
 from tests.support.wait import eventually
 
 INTERVAL = "0.5s"  # grace = 0.5 s
@@ -46,16 +46,16 @@ async def test_presence_frames_routes_and_resume(server: ServerProcess) -> None:
     topic = "room1"
     url = f"{server.url}/api/topics/{topic}/stream?presence=1"
     alice_t, bob_t = mint("alice", [topic]), mint("bob", [topic])
-    alice = await RawStream(url, alice_t).start()
+    alice = await open_frames(url, alice_t)
     await alice.until(lambda s: ("alice", "active") in s.presence())
-    plain = await RawStream(url.split("?")[0], alice_t).start()  # did not ask for signals
+    plain = await open_frames(url.split("?")[0], alice_t)  # did not ask for signals
     async with client(server, API_KEY) as pub:
         r = await pub.post(f"/api/topics/{topic}/events", json={"type": "t", "title": "one"})
         assert r.status_code == 201
-    await alice.until(lambda s: any(f.event == "activity" for f in s.frames))
-    first_id = next(f.id for f in alice.frames if f.event == "activity")
+    await alice.until(lambda s: any(f.event == "activity" for f in s.events))
+    first_id = next(f.id for f in alice.events if f.event == "activity")
     # Two tabs of bob: one member.
-    bobs = [await RawStream(url, bob_t).start() for _ in range(2)]
+    bobs = [await open_frames(url, bob_t) for _ in range(2)]
     await alice.until(lambda s: ("bob", "active") in s.presence())
     assert await members(server, topic) == [("alice", "active"), ("bob", "active")]
     async with client(server, bob_t) as bob_http:
@@ -72,12 +72,12 @@ async def test_presence_frames_routes_and_resume(server: ServerProcess) -> None:
         assert r.json()["state"] == "idle" and r.json()["topics"] == [topic]
         assert (await pub.get("/api/users/nobody/presence")).json()["state"] == "absent"
         r = await pub.post(f"/api/topics/{topic}/events", json={"type": "t", "title": "two"})
-    await alice.until(lambda s: len([f for f in s.frames if f.event == "activity"]) == 2)
-    assert [f.event for f in plain.frames] == ["activity", "activity"]  # no signals
+    await alice.until(lambda s: len([f for f in s.events if f.event == "activity"]) == 2)
+    assert [f.event for f in plain.events] == ["activity", "activity"]  # no signals
     await plain.close()
     # Presence frames carry no id; events keep theirs.
-    assert all(f.id is None for f in alice.frames if f.event == "presence")
-    assert all(f.id for f in alice.frames if f.event == "activity")
+    assert all(f.id == "" for f in alice.events if f.event == "presence")
+    assert all(f.id for f in alice.events if f.event == "activity")
     # One tab of bob closes: nothing; the last one: bob leaves after the grace.
     await bobs[0].close()
     await asyncio.sleep(1.0)
@@ -87,10 +87,10 @@ async def test_presence_frames_routes_and_resume(server: ServerProcess) -> None:
     assert await members(server, topic) == [("alice", "active")]
     # Resuming after the first event gives exactly the second (presence frames did not
     # move the position).
-    again = await RawStream(url, alice_t, last_event_id=first_id).start()
-    await again.until(lambda s: any(f.event == "activity" for f in s.frames))
+    again = await open_frames(url, alice_t, first_id)
+    await again.until(lambda s: any(f.event == "activity" for f in s.events))
     await asyncio.sleep(0.3)
-    assert [f.data["title"] for f in again.frames if f.event == "activity"] == ["two"]
+    assert [f.data["title"] for f in again.events if f.event == "activity"] == ["two"]
     await again.close()
     await alice.close()
 
@@ -98,11 +98,11 @@ async def test_presence_frames_routes_and_resume(server: ServerProcess) -> None:
 async def test_a_reload_within_the_grace_does_not_flap(server: ServerProcess) -> None:
     topic = "room2"
     url = f"{server.url}/api/topics/{topic}/stream?presence=1"
-    watcher = await RawStream(url, mint("watcher", [topic])).start()
-    carl = await RawStream(url, mint("carl", [topic])).start()
+    watcher = await open_frames(url, mint("watcher", [topic]))
+    carl = await open_frames(url, mint("carl", [topic]))
     await watcher.until(lambda s: ("carl", "active") in s.presence())
     await carl.close()
-    carl = await RawStream(url, mint("carl", [topic])).start()  # the reloaded page
+    carl = await open_frames(url, mint("carl", [topic]))  # the reloaded page
     await asyncio.sleep(1.5)
     assert watcher.presence().count(("carl", "absent")) == 0
     assert watcher.presence().count(("carl", "active")) == 1
@@ -143,12 +143,11 @@ async def test_presence_frames_over_websocket(server: ServerProcess) -> None:
                                                   "presence": True})
     plain, plain_got = await ws_subscribe(server, dana_t, {"stream": f"topic:{topic}"})
     # An SSE watcher on the same topic: both kinds of frame for the same signals.
-    sse = await RawStream(f"{server.url}/api/topics/{topic}/stream?presence=1",
-                          mint("watcher", [topic])).start()
+    sse = await open_frames(f"{server.url}/api/topics/{topic}/stream?presence=1",
+                            mint("watcher", [topic]))
     await eventually(lambda: any(m.get("op") == "subscribed" for m in got)
                 and any(m.get("op") == "subscribed" for m in plain_got))
-    eve = await RawStream(f"{server.url}/api/topics/{topic}/stream", mint("eve", [topic])
-                          ).start()
+    eve = await open_frames(f"{server.url}/api/topics/{topic}/stream", mint("eve", [topic]))
     await eventually(lambda: ("eve", "active") in presence_of(got))
     await sse.until(lambda s: ("eve", "active") in s.presence())
     async with client(server, API_KEY) as pub:

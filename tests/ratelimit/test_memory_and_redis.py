@@ -7,6 +7,7 @@ import uuid
 import pytest
 import redis.asyncio
 
+from tests.support.clock import ManualClock
 from tests.support.server import free_port
 from tests.support.services import REDIS_URL, need_redis
 from tocsin.ratelimit import Rate
@@ -22,8 +23,8 @@ def test_memory_limiter_keeps_at_most_max_keys() -> None:
 
 
 def test_memory_limiter_forgets_the_least_recently_used_key() -> None:
-    now = [0.0]
-    lim = MemoryLimiter(max_keys=2, clock=lambda: now[0])
+    clock = ManualClock(0.0)
+    lim = MemoryLimiter(max_keys=2, clock=clock)
     rate = Rate(0.001, 1)
     assert lim.take_now("old", rate) == 0.0
     assert lim.take_now("busy", rate) == 0.0
@@ -34,14 +35,14 @@ def test_memory_limiter_forgets_the_least_recently_used_key() -> None:
 
 
 def test_memory_limiter_refills_by_its_clock() -> None:
-    now = [100.0]
-    lim = MemoryLimiter(clock=lambda: now[0])
+    clock = ManualClock(100.0)
+    lim = MemoryLimiter(clock=clock)
     rate = Rate(2.0, 4)
     assert [lim.take_now("k", rate) for _ in range(4)] == [0.0] * 4
     assert lim.take_now("k", rate) == pytest.approx(0.5)
-    now[0] += 0.5
+    clock.advance(0.5)
     assert lim.take_now("k", rate) == 0.0
-    now[0] += 3600
+    clock.advance(3600)
     assert [lim.take_now("k", rate) for _ in range(5)].count(0.0) == 4  # capped at burst
 
 

@@ -4,9 +4,11 @@ Before, ``Escalation.start()`` started the polling loop, then attention, push, e
 and grouping registered their kinds; push awaits a database read (its VAPID key) in
 between. A timer already due when the server starts (here a snooze that ran out while
 every node was down) could be claimed in that window, fail with "no handler for timer
-kind" and back off. Against real ``tocsin serve`` processes, with the fake clock
-frozen: a timer backed off past a frozen clock never runs again, so the wake arriving
-at all shows that the first claim handled it."""
+kind" and back off. Now the kernel owns the scheduler and the assembly point
+(``Tocsin.start``) calls ``Kernel.start_timers()`` after every feature's start.
+Against real ``tocsin serve`` processes, with the fake clock frozen: a timer backed
+off past a frozen clock never runs again, so the wake arriving at all shows that the
+first claim handled it."""
 
 from __future__ import annotations
 
@@ -19,15 +21,20 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy import select
 
 from tests.support.clock import FAST, Clock
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import PG_URL, database_url, drop_pg_schema
 from tests.support.wait import eventually, wait_until
+from tocsin.broker.memory import MemoryBroker
+from tocsin.kernel import Kernel
+from tocsin.metrics import Metrics
 from tocsin.scheduler import NewTimer, Scheduler, Timer
 from tocsin.store import Store
 from tocsin.store.sql import SqlStore
-from tocsin.store.timers import SqlTimerStore
+from tocsin.store.timers import SqlTimerStore, timers
+from tocsin.streams.hub import Hub
 
 HOLD_S = 2.0
 """How long push's key read is held: twenty polls of the scheduler (``FAST``: 100 ms)."""
@@ -52,6 +59,44 @@ async def test_every_kind_is_registered_before_the_scheduler_starts(store: Store
         assert list(s.handlers) == ["early"]
     finally:
         await s.stop()
+
+
+async def test_the_kernel_claims_nothing_before_start_timers(store: Store) -> None:
+    """The kernel owns the node's one scheduler: features register their kinds on
+    ``kernel.timers`` before ``start_timers()`` (the assembly point calls it last), so
+    a timer already due is left alone until then and handled on its first claim; a
+    kind registered after it is refused."""
+    assert isinstance(store, SqlStore)
+    hub = Hub(store, MemoryBroker(f"memory://{uuid.uuid4().hex}"))
+    kernel = Kernel(store, hub, Metrics(hub), lambda: 10_000, timer_poll_s=0.02)
+    await SqlTimerStore(store.db).add_timers([NewTimer("due:1", "due", "k", 0, {})], 0)
+
+    async def attempts() -> list[int]:
+        async with store.db.read() as conn:
+            return [int(a) for (a,) in await conn.execute(
+                select(timers.c.attempts).where(timers.c.id == "due:1"))]
+
+    async def finished() -> bool:
+        return await attempts() == []
+
+    ran: list[int] = []
+
+    async def handler(t: Timer) -> list[NewTimer]:
+        ran.append(t.attempts)
+        return []
+
+    await asyncio.sleep(0.2)  # ten polls' worth: nothing polls before start_timers()
+    assert await attempts() == [0]
+    kernel.timers.on("due", handler)
+    kernel.start_timers()
+    try:
+        await eventually(lambda: ran, what="the due timer to run")
+        assert ran == [1]  # its first claim
+        await eventually(finished, what="the timer to finish (deleted)")
+        with pytest.raises(RuntimeError, match="'late' registered after the scheduler"):
+            kernel.timers.on("late", handler)
+    finally:
+        await kernel.stop()
 
 
 def inbox_ids(srv: ServerProcess, user: str) -> list[str]:

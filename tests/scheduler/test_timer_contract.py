@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from tests.support.clock import ManualClock
 from tocsin.scheduler import NewTimer, Scheduler, Timer, TimerStore
 from tocsin.store import Store
 from tocsin.store.sql import SqlStore
@@ -92,19 +93,19 @@ async def test_concurrent_claimers_get_each_timer_once(store: Store) -> None:
 
 async def test_scheduler_fires_what_came_due_while_down_once_and_chains(store: Store) -> None:
     ts = timers_of(store)
-    now = [T0]
+    clock = ManualClock(T0)
     fired: list[tuple[str, int]] = []
 
     async def handler(t: Timer) -> list[NewTimer]:
-        fired.append((t.id, now[0]))
+        fired.append((t.id, clock.now))
         i = int(t.payload["i"])
         return [timer(i + 1, t.due_at + 1000)] if i < 3 else []
 
     # Scheduled, then every node was down for an hour.
     await ts.add_timers([timer(1, T0 + 1000)], T0)
-    now[0] = T0 + 3_600_000
-    a = Scheduler(ts, lambda: now[0], owner="a")
-    b = Scheduler(ts, lambda: now[0], owner="b")
+    clock.now = T0 + 3_600_000
+    a = Scheduler(ts, clock, owner="a")
+    b = Scheduler(ts, clock, owner="b")
     for s in (a, b):
         s.on("test", handler)
     for _ in range(10):
@@ -115,7 +116,7 @@ async def test_scheduler_fires_what_came_due_while_down_once_and_chains(store: S
 
 async def test_a_failing_handler_is_retried_with_backoff(store: Store) -> None:
     ts = timers_of(store)
-    now = [T0]
+    clock = ManualClock(T0)
     calls = 0
 
     async def flaky(t: Timer) -> list[NewTimer]:
@@ -125,13 +126,13 @@ async def test_a_failing_handler_is_retried_with_backoff(store: Store) -> None:
             raise RuntimeError("boom")
         return []
 
-    s = Scheduler(ts, lambda: now[0], owner="a")
+    s = Scheduler(ts, clock, owner="a")
     s.on("test", flaky)
     await ts.add_timers([timer(1)], T0)
     await s.run_due()
     (t,) = await ts.pending()
     assert t.due_at > T0 and t.owner == ""
-    now[0] = t.due_at
+    clock.now = t.due_at
     await s.run_due()
     assert calls == 2 and await ts.pending() == []
 
@@ -144,7 +145,7 @@ async def test_a_timer_that_keeps_failing_is_given_up_after_max_failures(store: 
     from tocsin.scheduler.runner import MAX_FAILURES
 
     ts = timers_of(store)
-    now = [T0]
+    clock = ManualClock(T0)
     calls: Counter[str] = Counter()
     given_up: list[tuple[str, str]] = []
     counted: list[str] = []
@@ -158,13 +159,13 @@ async def test_a_timer_that_keeps_failing_is_given_up_after_max_failures(store: 
     async def hook(t: Timer, reason: str) -> None:
         given_up.append((t.id, reason))
 
-    s = Scheduler(ts, lambda: now[0], owner="a")
+    s = Scheduler(ts, clock, owner="a")
     s.on("test", failing, give_up=hook)
     s.on_given_up = counted.append
     await ts.add_timers([timer(1), timer(2)], T0)
     for _ in range(MAX_FAILURES + 5):
         await s.run_due()
-        now[0] += 3_600_000
+        clock.advance(3_600_000)
     assert calls == {"t1": MAX_FAILURES, "t2": 1}
     assert given_up == [("t2", "never valid"), ("t1", "down")]
     assert counted == ["test", "test"] and await ts.pending() == []

@@ -13,9 +13,12 @@ import socket
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
+from httpx_sse import connect_sse
 
+from tests.support.ids import seq_of
 from tests.support.server import ServerProcess, start_server
 from tocsin.events import StreamEvent
 from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection
@@ -79,21 +82,18 @@ def _open_idle_stream(srv: ServerProcess, token: str) -> socket.socket:
 
 
 def _read_all_ids(srv: ServerProcess, token: str, want: int) -> list[int]:
-    """A client that does read: every event, exactly once, in order."""
+    """A client that does read: every event, exactly once, in order (the seqs of the
+    first ``want``; a read that stalls for 10 s fails)."""
     ids: list[int] = []
-    buf = b""
-    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
-        s.sendall(f"GET /api/topics/amp:1/stream HTTP/1.1\r\nHost: x\r\n"
-                  f"Authorization: Bearer {token}\r\nLast-Event-ID: 0\r\n\r\n".encode())
-        deadline = time.monotonic() + 60
-        while len(ids) < want and time.monotonic() < deadline:
-            chunk = s.recv(1 << 20)
-            if not chunk:
+    headers = {"Authorization": f"Bearer {token}", "Last-Event-ID": "0"}
+    with httpx.Client(base_url=srv.url, timeout=10) as c, connect_sse(
+            c, "GET", "/api/topics/amp:1/stream", headers=headers) as source:
+        for sse in source.iter_sse():
+            if not sse.data:  # the retry frame, and pings
+                continue
+            ids.append(seq_of(sse.id))
+            if len(ids) == want:
                 break
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            ids += [int(line[4:].rsplit(b"-", 1)[-1]) for line in lines
-                    if line.startswith(b"id: ")]
     return ids
 
 

@@ -15,10 +15,10 @@ from tests.support.wait import eventually
 from tocsin.broker import broker_from_url
 from tocsin.events import StreamEvent
 from tocsin.ids import Position, event_id
+from tocsin.sse import frame
 from tocsin.streams import follow
 from tocsin.streams.endpoint import EventStream
 from tocsin.streams.hub import Hub
-from tocsin.streams.sse import frame
 
 STREAM = "u:alice"
 

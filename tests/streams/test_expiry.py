@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+from tocsin.sse import EXPIRED
 from tocsin.streams.connection import Connection
 from tocsin.streams.expiry import Expiries
-from tocsin.streams.sse import EXPIRED
 
 
 async def test_streams_expiring_in_the_same_second_share_one_timer_and_each_ends() -> None:

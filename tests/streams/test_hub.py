@@ -15,9 +15,9 @@ from tests.support.wait import eventually
 from tocsin.broker import broker_from_url
 from tocsin.broker.base import Broker
 from tocsin.events import StreamEvent, decode_batch
+from tocsin.sse import PING
 from tocsin.streams.connection import Connection
 from tocsin.streams.hub import BROKER_BATCH, Hub
-from tocsin.streams.sse import PING
 
 MakeHub = Callable[..., Awaitable[Hub]]
 

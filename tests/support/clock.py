@@ -1,12 +1,14 @@
-"""The one fake clock: the time a ``tocsin serve`` started with ``--test-clock-file``
-reads, frozen in a file that the test moves forward (every node given the same file
-shares the same time), and a server started on it for one test."""
+"""The one fake clock, in two forms: the time a ``tocsin serve`` started with
+``--test-clock-file`` reads, frozen in a file that the test moves forward (every node
+given the same file shares the same time), with a server started on it for one test; and
+``ManualClock``, the same idea in process, for code that takes a ``() -> now``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from tests.support.server import ServerProcess, served
 
@@ -34,6 +36,23 @@ class Clock:
     def flags(self) -> list[str]:
         """The ``tocsin serve`` arguments that make a server read this clock."""
         return ["--test-clock-file", str(self.path)]
+
+
+N = TypeVar("N", int, float)
+
+
+class ManualClock(Generic[N]):
+    """A ``() -> now`` that stands still until the test moves it (``now`` in whatever unit
+    the code under test counts: ms for the scheduler, seconds for the rate limiter)."""
+
+    def __init__(self, now: N) -> None:
+        self.now = now
+
+    def __call__(self) -> N:
+        return self.now
+
+    def advance(self, by: N) -> None:
+        self.now += by
 
 
 @contextmanager

@@ -89,3 +89,18 @@ async def resume_at_random(open_at: Callable[[str], Awaitable[Recording[Received
         assert ids == list(range(point + 1, point + 1 + len(ids))), (point, ids[:10])
         checked.append((point, len(ids)))
     return checked
+
+
+async def check_suffixes(open_at: Callable[[str], Awaitable[Recording[Received]]],
+                         reference: Sequence[Received], points: int) -> None:
+    """After the fact: resumes at ``points`` random points of what a live ``reference``
+    reader got (``open_at(last id)``) return exactly the rest, payload for payload."""
+    total = len(reference)
+    for point in random.sample(range(total), points):
+        r = await open_at(reference[point - 1].id if point else "0")
+        try:
+            got = await r.wait_for(total - point, timeout=30)
+        finally:
+            await r.close()
+        assert_exact_suffix(got, point, total)
+        assert [e.data for e in got] == [e.data for e in reference[point:]]

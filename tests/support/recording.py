@@ -8,9 +8,10 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, Self, TypeVar
 
 from tests.support.ids import seq_of
+from tests.support.wait import eventually
 
 
 class HasId(Protocol):
@@ -57,6 +58,17 @@ class Recording(Generic[E]):
                 f"last ids {[e.id for e in self.events][-20:]}{self._describe()}"
             ) from None
         return self.events if pred is None else self._matching(pred)
+
+    async def until(self, check: Callable[[Self], object], within: float = 10) -> None:
+        """Wait until ``check(self)`` holds, for what a count cannot say (a state reached,
+        a kind of event seen); a reader that failed says why at once."""
+        def reached() -> bool:
+            if self._task is not None and self._task.done():
+                self._task.result()  # the reader failed (or ended): say why, now
+            return bool(check(self))
+
+        await eventually(reached, within, what=lambda: (
+            f"the reader's check; last events {self.events[-20:]}{self._describe()}"))
 
     async def close(self) -> None:
         if self._task is not None:

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ import httpx
 import jwt
 
 from tests.support.services import database_url, drop_pg_schema
+from tests.support.wait import wait_until
 
 API_KEY = "test-publisher-key"
 JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
@@ -107,18 +108,27 @@ def start_server(
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=full_env)
     url = f"http://{host}:{port}"
     srv = ServerProcess(url=url, port=port, proc=proc, log_path=log_path, args=args)
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
+    try:
+        wait_ready(url, proc, srv.log, wait, "tocsin serve")
+    except BaseException:
+        srv.kill()
+        raise
+    return srv
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Callable[[], str],
+               within: float, name: str) -> None:
+    """Wait until ``url``'s ``/readyz`` answers 200; a process that exits fails at once,
+    with its log."""
+    def ready() -> bool:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}:\n{srv.log()}")
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log()}")
         try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return srv
+            return httpx.get(url + "/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    srv.kill()
-    raise RuntimeError(f"server did not become ready in {wait}s:\n{srv.log()}")
+            return False
+
+    wait_until(ready, within, what=lambda: f"{name} to become ready; its log:\n{log()}")
 
 
 @contextmanager

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
+import time
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 import httpx
@@ -20,6 +23,8 @@ class Received:
     id: str
     event: str
     data: Any
+    at: float = field(default_factory=time.monotonic, compare=False, repr=False)
+    """When it was read (``time.monotonic()``): for latency checks."""
 
 
 @dataclass
@@ -32,23 +37,35 @@ class StreamReader(Recording[Received]):
     # e.g. ``presence``, are not stream events).
     stream_events_only: bool = False
     retry: int | None = None
+    # Record the ``id:`` line of each frame itself ("" where it has none) rather than the
+    # last id the stream set, which is what httpx-sse (and a browser) report: the presence
+    # tests check which frames carry an id.
+    own_ids: bool = False
+    # The token as ``?token=``, as a browser's EventSource sends it (not a header).
+    token_in_query: bool = False
+    verify: ssl.SSLContext | bool = True  # whom to trust on an https URL
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     closed_by_server: bool = False
 
     async def _run(self) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        params = {}
+        headers = {} if self.token_in_query else {"Authorization": f"Bearer {self.token}"}
+        params = {"token": self.token} if self.token_in_query else {}
         if self.last_event_id is not None:
             if self.use_header:
                 headers["Last-Event-ID"] = self.last_event_id
             else:
                 params["lastEventId"] = self.last_event_id
         timeout = httpx.Timeout(10, read=None)
-        async with httpx.AsyncClient(timeout=timeout) as client, aconnect_sse(
-            client, "GET", self.url, headers=headers, params=params
+        # No params at all unless some: httpx drops the URL's own query for any dict.
+        async with httpx.AsyncClient(timeout=timeout, verify=self.verify) as client, aconnect_sse(
+            client, "GET", self.url, headers=headers, params=params or None
         ) as source:
             source.response.raise_for_status()
             self.connected.set()
+            if self.own_ids:
+                await self._read_frames(source.response)
+                self.closed_by_server = True
+                return
             async for sse in source.aiter_sse():
                 if sse.retry is not None:
                     self.retry = sse.retry
@@ -60,6 +77,30 @@ class StreamReader(Recording[Received]):
                     continue
                 await self._add([Received(sse.id, sse.event, json.loads(sse.data))])
         self.closed_by_server = True
+
+    async def _read_frames(self, response: httpx.Response) -> None:
+        """Each named frame with its own fields only (no id carried over)."""
+        fields: dict[str, str] = {}
+        async for line in response.aiter_lines():
+            if line == "":
+                if "event" in fields:
+                    await self._add([Received(fields.get("id", ""), fields["event"],
+                                              json.loads(fields["data"]))])
+                fields = {}
+            elif not line.startswith(":"):
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+
+    def presence(self) -> list[tuple[str, str]]:
+        """The ``(user, state)`` of every ``presence`` frame, in order."""
+        return [(e.data["user"], e.data["state"]) for e in self.events if e.event == "presence"]
+
+    async def __aenter__(self) -> StreamReader:
+        return await self.start()
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
 
     async def start(self, timeout: float = 10) -> StreamReader:
         self._task = asyncio.create_task(self._run())
@@ -77,6 +118,11 @@ class StreamReader(Recording[Received]):
 async def open_stream(url: str, token: str, last_event_id: str | None = None,
                       use_header: bool = True) -> StreamReader:
     return await StreamReader(url, token, last_event_id, use_header).start()
+
+
+async def open_frames(url: str, token: str, last_event_id: str | None = None) -> StreamReader:
+    """A reader of every named frame with its own ``id:`` line ("" where it has none)."""
+    return await StreamReader(url, token, last_event_id, own_ids=True).start()
 
 
 def replay_to_head(base_url: str, token: str) -> list[Received]:

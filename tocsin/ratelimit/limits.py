@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tocsin.asgi import Headers, send_error
 from tocsin.auth import Principal, Publisher
-from tocsin.config import Settings
 from tocsin.ratelimit import Rate, RateLimited, RateLimiter, limiter_from_url
 from tocsin.ratelimit.memory import MemoryLimiter
 from tocsin.units import parse_rate
@@ -52,6 +51,18 @@ Pending = tuple[str, Rate]
 """A check still to make (the Redis limiter): bucket key and rate."""
 
 
+class RateSettings(Protocol):
+    """The settings the limits are built from (``tocsin.config.Settings`` has them):
+    the limiter sits below the settings, which are composed of every channel's part,
+    so it names only what it reads."""
+
+    broker_url: str
+    """``memory://`` or ``redis://…``: where the buckets live, as for the broker."""
+    rate_topic_posts: str
+    rate_reads: str
+    rate_publish: str
+
+
 class Limits:
     def __init__(self, limiter: RateLimiter, topic_posts: Rate | None, reads: Rate | None,
                  publish: Rate | None) -> None:
@@ -60,7 +71,7 @@ class Limits:
         self.topic_posts, self.reads, self.publish = topic_posts, reads, publish
 
     @classmethod
-    def from_settings(cls, settings: Settings, on_error: Any = None) -> Limits:
+    def from_settings(cls, settings: RateSettings, on_error: Any = None) -> Limits:
         return cls(limiter_from_url(settings.broker_url, on_error),
                    parse_rate(settings.rate_topic_posts), parse_rate(settings.rate_reads),
                    parse_rate(settings.rate_publish))

@@ -11,6 +11,7 @@ each owner's stream."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
@@ -108,13 +109,16 @@ async def _present_with_seqs(db: Database, conn: AsyncConnection, ids: dict[str,
     return ids, await db.allocate(conn, {user_stream(u): 1 for u in ids})
 
 
-async def update_copies(db: Database, ids: dict[str, str], changes: Json, now: int
-                        ) -> tuple[dict[str, str], list[StreamEvent]]:
-    """Apply ``changes`` (column -> value) to every copy in ``ids``; an ``updated``
-    event (the notification, same id) in each owner's stream. Copies dismissed
-    meanwhile are skipped (one lost to a race gets ``deleted`` instead)."""
+CopyStep = Callable[[AsyncConnection, str, str, Allocation], Awaitable[tuple[str, str]]]
+"""Changes one copy (owner, id) with its owner's new seq; the event to append there
+(name, data)."""
+
+
+async def _each_copy(db: Database, ids: dict[str, str], now: int, step: CopyStep
+                     ) -> tuple[dict[str, str], list[StreamEvent]]:
+    """In one transaction: ``step`` on every copy in ``ids`` still present, and its
+    event appended to the owner's stream. The copies it ran on, and the events."""
     out: list[StreamEvent] = []
-    done: dict[str, str] = {}
     async with db.write() as conn:
         ids, alloc = await _present_with_seqs(db, conn, ids)
         if not ids:
@@ -123,20 +127,33 @@ async def update_copies(db: Database, ids: dict[str, str], changes: Json, now: i
         for u, nid in ids.items():
             stream = user_stream(u)
             a = alloc[stream]
-            row = (await conn.execute(
-                update(notifications).where(_N.id == nid, _N.user_id == u).values(**changes)
-                .returning(*notifications.c))).first()
-            if row is not None:
-                name, text = "updated", dumps(row_json(row, a.epoch))
-                done[u] = nid
-            else:
-                name = "deleted"
-                text = dumps({"ids": [nid], "unreadCount": await db.unread(conn, u, now)})
+            name, text = await step(conn, u, nid, a)
             rows.append({"stream": stream, "seq": a.first, "name": name, "data": text,
                          "created_at": now})
             out.append(StreamEvent(stream, a.first, name, text, a.epoch))
         for chunk in chunks(rows):
             await conn.execute(events.insert(), list(chunk))
+    return ids, out
+
+
+async def update_copies(db: Database, ids: dict[str, str], changes: Json, now: int
+                        ) -> tuple[dict[str, str], list[StreamEvent]]:
+    """Apply ``changes`` (column -> value) to every copy in ``ids``; an ``updated``
+    event (the notification, same id) in each owner's stream. Copies dismissed
+    meanwhile are skipped (one lost to a race gets ``deleted`` instead)."""
+    done: dict[str, str] = {}
+
+    async def update_one(conn: AsyncConnection, u: str, nid: str, a: Allocation
+                         ) -> tuple[str, str]:
+        row = (await conn.execute(
+            update(notifications).where(_N.id == nid, _N.user_id == u).values(**changes)
+            .returning(*notifications.c))).first()
+        if row is None:
+            return "deleted", dumps({"ids": [nid], "unreadCount": await db.unread(conn, u, now)})
+        done[u] = nid
+        return "updated", dumps(row_json(row, a.epoch))
+
+    _, out = await _each_copy(db, ids, now, update_one)
     return done, out
 
 
@@ -149,31 +166,21 @@ async def retract_copies(db: Database, ids: dict[str, str], now: int
     """Delete every copy in ``ids``, turn every earlier ``notification``/``updated``
     event of it into a ``deleted`` tombstone (same seq: replay can never show it
     again), cancel its snooze timer, and append a ``deleted`` event to each stream."""
-    out: list[StreamEvent] = []
-    async with db.write() as conn:
-        ids, alloc = await _present_with_seqs(db, conn, ids)
-        if not ids:
-            return {}, []
-        rows: list[Json] = []
-        for u, nid in ids.items():
-            stream = user_stream(u)
-            a = alloc[stream]
-            gone = (await conn.execute(delete(notifications).where(
-                _N.id == nid, _N.user_id == u).returning(_N.silent_reason, _N.created_at))).first()
-            if gone is not None:  # not in a digest still to come (docs/attention.md)
-                await run_sql(conn, db.hook.dismissed(u, [(gone[0], int(gone[1]))]))
-            await conn.execute(
-                update(events).where(
-                    _E.stream == stream, _E.seq < a.first,
-                    _E.name.in_(("notification", "updated")),
-                    _E.data.like(f'{{"id":"{nid}"%'))
-                .values(name="deleted", data=_tombstone(nid)))
-            await conn.execute(delete(timers).where(timers.c.kind == SNOOZE_TIMER_KIND,
-                                                    timers.c.key == nid))
-            text = dumps({"ids": [nid], "unreadCount": await db.unread(conn, u, now)})
-            rows.append({"stream": stream, "seq": a.first, "name": "deleted", "data": text,
-                         "created_at": now})
-            out.append(StreamEvent(stream, a.first, "deleted", text, a.epoch))
-        for chunk in chunks(rows):
-            await conn.execute(events.insert(), list(chunk))
-    return ids, out
+
+    async def retract_one(conn: AsyncConnection, u: str, nid: str, a: Allocation
+                          ) -> tuple[str, str]:
+        gone = (await conn.execute(delete(notifications).where(
+            _N.id == nid, _N.user_id == u).returning(_N.silent_reason, _N.created_at))).first()
+        if gone is not None:  # not in a digest still to come (docs/attention.md)
+            await run_sql(conn, db.hook.dismissed(u, [(gone[0], int(gone[1]))]))
+        await conn.execute(
+            update(events).where(
+                _E.stream == user_stream(u), _E.seq < a.first,
+                _E.name.in_(("notification", "updated")),
+                _E.data.like(f'{{"id":"{nid}"%'))
+            .values(name="deleted", data=_tombstone(nid)))
+        await conn.execute(delete(timers).where(timers.c.kind == SNOOZE_TIMER_KIND,
+                                                timers.c.key == nid))
+        return "deleted", dumps({"ids": [nid], "unreadCount": await db.unread(conn, u, now)})
+
+    return await _each_copy(db, ids, now, retract_one)

@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from tocsin.asgi import send_error
 from tocsin.errors import TocsinError
 from tocsin.ids import Position
+from tocsin.sse import SSE_HEADERS, chunked, retry_frame
 from tocsin.streams.connection import Connection
 from tocsin.streams.direct import Drain, direct_writer, drainer, watch_disconnect
 from tocsin.streams.follow import REPLAY_BATCH as REPLAY_BATCH  # re-exported
@@ -24,7 +25,6 @@ from tocsin.streams.follow import Follower
 from tocsin.streams.follow import next_batch as next_batch  # re-exported
 from tocsin.streams.hub import Hub
 from tocsin.streams.parked import attach, park, unstarted_socket
-from tocsin.streams.sse import SSE_HEADERS, chunked, retry_frame
 
 
 class EventStream(Response):

@@ -15,8 +15,8 @@ import asyncio
 import math
 import time
 
+from tocsin.sse import EXPIRED
 from tocsin.streams.connection import Connection
-from tocsin.streams.sse import EXPIRED
 
 
 def expire(conn: Connection) -> None:

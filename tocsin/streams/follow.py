@@ -20,9 +20,9 @@ import orjson
 from tocsin.errors import StoreUnavailable
 from tocsin.events import StreamEvent, stream_label
 from tocsin.ids import Position, event_id
+from tocsin.sse import frame
 from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection, StreamCounters
 from tocsin.streams.hub import Hub
-from tocsin.streams.sse import frame
 
 REPLAY_BATCH = 500
 """Most events one catch-up read asks for (small events)."""

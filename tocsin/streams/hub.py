@@ -33,10 +33,10 @@ from tocsin.events import (
 )
 from tocsin.presence import PREFIX as PRESENCE_PREFIX
 from tocsin.presence import Change, Presence
+from tocsin.sse import PING, PING_CHUNK, frame
 from tocsin.store.base import Store
 from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection, StreamCounters
 from tocsin.streams.expiry import Expiries
-from tocsin.streams.sse import PING, PING_CHUNK, frame
 
 log = logging.getLogger("tocsin.hub")
 

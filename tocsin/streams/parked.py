@@ -26,8 +26,8 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from tocsin.sse import chunked
 from tocsin.streams.direct import LightEvent
-from tocsin.streams.sse import chunked
 
 if TYPE_CHECKING:
     from tocsin.streams.connection import Connection

@@ -2,7 +2,9 @@
 
 The only module that knows how an event looks on the wire (``id:``/``event:``/
 ``data:`` lines) and how a frame is wrapped as an HTTP/1.1 chunk for direct socket
-writes. It imports nothing from Tocsin, so ``tocsin.events`` can build its frames here.
+writes. A leaf: it imports nothing from Tocsin and lives below both ``tocsin.events``
+(which builds each event's frame once, here) and ``tocsin.streams`` (which writes
+them), so the event type does not reach up into the transports.
 """
 
 from __future__ import annotations

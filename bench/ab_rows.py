@@ -1,0 +1,122 @@
+"""The rows ``bench.ab`` compares: which scenario each runs, at which sizes, and the
+headline figures taken from its raw result (each with the direction that is better)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bench import scenarios
+from bench.runner import Load
+from bench.scenarios import Sizes
+from bench.systems import System
+
+# higher/lower: the better direction; zero: a correctness count, anything but 0 is a defect;
+# info: context (what capped the run), no verdict
+Better = Literal["higher", "lower", "zero", "info"]
+Figures = dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    better: Better
+
+
+# filled in by bench.ab for every run, whatever the row: the noise next to each result
+OTHERS = Metric("others_cpu_pct", "other jobs' CPU during the run, % of one core", "info")
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    title: str
+    metrics: tuple[Metric, ...]
+    # (server, load, sizes, load cores) -> the scenario's raw result for this row
+    run: Callable[[System, Load, Sizes, int], dict[str, Any]]
+    figures: Callable[[dict[str, Any]], Figures]
+    # the sizes this row runs at, from the chosen size (quick, full, smoke)
+    sizes: Callable[[Sizes], Sizes] = lambda sz: sz
+
+
+def _fanout(n: int) -> Row:
+    def sizes(sz: Sizes) -> Sizes:
+        # one N only, whatever the size's own fan_ns (quick's is 1k alone): the row is
+        # "fan-out Nk"; the size still sets the number of events and bursts
+        return dataclasses.replace(sz, fan_ns=(n,))
+
+    def run(sysm: System, load: Load, sz: Sizes, load_cores: int) -> dict[str, Any]:
+        res: dict[str, Any] = scenarios.fanout(sysm, load, sz, load_cores)[str(n)]
+        return res
+
+    def figures(r: dict[str, Any]) -> Figures:
+        return {"deliveries_per_s": r["deliveries_per_s"],
+                "per_cpu_s": r["deliveries_per_server_cpu_s"],
+                "ttl_p50_ms": r["ttl_p50_ms"], "ttl_p99_ms": r["ttl_p99_ms"],
+                "faults": r["gaps"] + r["dupes"] + r["disorder"],
+                "undelivered": 0 if r["all_delivered"] else 1,
+                "server_cpu_pct": r["server_cpu_pct"], "load_cpu_pct": r["load_cpu_pct"]}
+
+    return Row(
+        name=f"fanout{n // 1000}k", title=f"Fan-out {n:,}: one topic, {n:,} subscribers",
+        metrics=(Metric("deliveries_per_s", "deliveries/s (burst)", "higher"),
+                 Metric("per_cpu_s", "deliveries per server CPU-second", "higher"),
+                 Metric("ttl_p50_ms", "time to last delivery p50, ms", "lower"),
+                 Metric("ttl_p99_ms", "time to last delivery p99, ms", "lower"),
+                 Metric("faults", "gaps + duplicates + disorder", "zero"),
+                 Metric("undelivered", "runs not delivering everything", "zero"),
+                 Metric("server_cpu_pct", "server CPU during bursts, %", "info"),
+                 Metric("load_cpu_pct", "load CPU during bursts, %", "info"), OTHERS),
+        run=run, figures=figures, sizes=sizes)
+
+
+def _unicast_run(sysm: System, load: Load, sz: Sizes, load_cores: int) -> dict[str, Any]:
+    return scenarios.unicast(sysm, load, sz, load_cores)
+
+
+def _unicast_figures(r: dict[str, Any]) -> Figures:
+    # latency and CPU at the ladder's lowest rate: the one step both sides always run
+    low = r["steps"][0]
+    return {"best_rate": r["best_rate"], "max_rate": r["max_achieved_rate"],
+            "low_p50_ms": low["p50_ms"], "low_p99_ms": low["p99_ms"],
+            "low_p999_ms": low["p999_ms"], "low_cpu_us": low["server_cpu_us_per_notification"],
+            "faults": sum(s["gaps"] + s["dupes"] + s["disorder"] for s in r["steps"])}
+
+
+UNICAST = Row(
+    name="unicast", title="Unicast: connected users, 10 recipients per request, rate ladder",
+    metrics=(Metric("best_rate", "highest sustained rate (p99 < 50 ms), notif/s", "higher"),
+             Metric("max_rate", "highest rate stored and delivered, notif/s", "higher"),
+             Metric("low_p50_ms", "p50 at the lowest rate, ms", "lower"),
+             Metric("low_p99_ms", "p99 at the lowest rate, ms", "lower"),
+             Metric("low_p999_ms", "p99.9 at the lowest rate, ms", "lower"),
+             Metric("low_cpu_us", "server CPU per notification at the lowest rate, us",
+                    "lower"),
+             Metric("faults", "gaps + duplicates + disorder", "zero"), OTHERS),
+    run=_unicast_run, figures=_unicast_figures)
+
+
+def _storm_run(sysm: System, load: Load, sz: Sizes, load_cores: int) -> dict[str, Any]:
+    return scenarios.storm(sysm, load, sz)
+
+
+def _storm_figures(r: dict[str, Any]) -> Figures:
+    return {"caught_up_s": r["caught_up_s"], "reconnected_s": r["all_reconnected_s"],
+            "lost": r["lost"], "duplicated": r["duplicated"],
+            "faults": r["gaps"] + r["disorder"], "incomplete": int(r["incomplete"])}
+
+
+STORM = Row(
+    name="storm", title="Reconnect storm: every user dropped at once, back by Last-Event-ID",
+    metrics=(Metric("caught_up_s", "all caught up, s", "lower"),
+             Metric("reconnected_s", "all reconnected, s", "lower"),
+             Metric("lost", "lost", "zero"),
+             Metric("duplicated", "duplicated", "zero"),
+             Metric("faults", "gaps + disorder", "zero"),
+             Metric("incomplete", "runs where not all came back", "zero"), OTHERS),
+    run=_storm_run, figures=_storm_figures)
+
+ROWS: dict[str, Row] = {r.name: r for r in (_fanout(10_000), _fanout(1_000), UNICAST, STORM)}

@@ -1,0 +1,1 @@
+"""The HTTP surface: the gate, the plain-ASGI hot routes and the FastAPI routers."""
