@@ -115,17 +115,14 @@ def reach(prefs: dict[str, Any] | None, defaults: dict[str, Any] | None, type: s
         return {}
     start = period[1] if reason in QUIET_REASONS and period is not None else now
     due: Due = {}
-    gentlest: ChannelRule | None = None
     for channel in channels:
-        if channel.name not in wanted:
-            continue
-        when = channel.due(tp, priority, now, start)
-        if when is None:
-            continue
-        due[channel.name] = when
-        if gentlest is None or channel.intrusiveness < gentlest.intrusiveness:
-            gentlest = channel
-    if priority == "low" and len(due) > 1 and gentlest is not None:
+        if channel.name in wanted:
+            when = channel.due(tp, priority, now, start)
+            if when is not None:
+                due[channel.name] = when
+    if priority == "low" and len(due) > 1:
+        gentlest = min((c for c in channels if c.name in due),
+                       key=lambda c: c.intrusiveness)
         return {gentlest.name: due[gentlest.name]}
     return due
 
@@ -141,6 +138,7 @@ def attend(jobs: list[Job], rows: dict[str, str], now: int,
     recipients the preferences let Tocsin reach beyond the tab by ``channels``."""
     defaults = orjson.loads(rows[""]) if "" in rows else None
     cache: dict[str, dict[str, Any]] = {}
+    builtin: dict[str, Due] = {}
     periods: dict[tuple[str, int], tuple[int, int]] = {}
     for i, job in enumerate(jobs):
         if not isinstance(job, PublishJob):
@@ -157,8 +155,12 @@ def attend(jobs: list[Job], rows: dict[str, str], now: int,
                     prefs = cache[u] = orjson.loads(raw)
             elif defaults is None:
                 if reach_out is not None:
-                    due = reach(None, None, note.type, note.priority, now, None, None,
-                                channels)
+                    # the built-in preferences depend on the priority alone: one reach
+                    # per priority in the batch, shared (read, never changed)
+                    due = builtin.get(note.priority)
+                    if due is None:
+                        due = builtin[note.priority] = reach(
+                            None, None, note.type, note.priority, now, None, None, channels)
                     if due:
                         reach_out.setdefault(i, {})[u] = due
                 continue

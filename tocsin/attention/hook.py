@@ -113,21 +113,25 @@ class AttentionHook:
 
     def _keep_reachable(self, jobs: list[Job], reach_out: dict[int, dict[str, Due]]
                         ) -> Steps:
-        wanted: dict[str, set[str]] = {}
+        wanted: dict[str, set[str]] = {c.name: set() for c in self.channels}
         for per_user in reach_out.values():
             for u, due in per_user.items():
                 for name in due:
-                    wanted.setdefault(name, set()).add(u)
+                    wanted[name].add(u)
         have: dict[str, set[str]] = {}
         for channel in self.channels:
             found = have[channel.name] = set()
-            for chunk in chunks(sorted(wanted.get(channel.name, ()))):
+            for chunk in chunks(sorted(wanted[channel.name])):
                 got = yield channel.reachable_sql(len(chunk)), tuple(chunk)
                 found.update(str(r[0]) for r in got)
         for i, per_user in reach_out.items():
             kept: dict[str, Due] = {}
             for u, due in per_user.items():
-                mine = {name: at for name, at in due.items() if u in have[name]}
+                mine = due  # kept as it is (it may be shared) unless a channel can't
+                for name in due:
+                    if u not in have[name]:
+                        mine = {n: at for n, at in due.items() if u in have[n]}
+                        break
                 if mine:
                     kept[u] = mine
             job = jobs[i]
