@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Harness, fresh_user
 from tests.channels.pushsvc import PushServiceThread
+from tests.e2e.conftest import Harness, fresh_user
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import need_chromium
 from tests.support.wait import wait_on_page, wait_until
