@@ -335,7 +335,7 @@ def send(
     ...}), a JSON array of them, or JSON lines, one notification a line. Prints
     "user<TAB>id" lines."""
     from tocsin.client import Publisher, TocsinAPIError, TocsinConnectionError
-    from tocsin.client._commands import InputError, Item, read_notifications
+    from tocsin.client.commands import InputError, Item, read_notifications
 
     _need_api_key(api_key)
     if priority not in PRIORITIES:  # refused here, like --transport: exit 2, nothing sent
@@ -397,8 +397,8 @@ def listen(
     (each retry said on stderr). Mints the user's token through the API with the
     publisher key, and a new one before each expires. Ctrl-C stops."""
     from tocsin.client import TocsinAPIError
-    from tocsin.client._commands import listen as run_listen
-    from tocsin.client._commands import printer, status_printer, stdout_is_terminal
+    from tocsin.client.commands import listen as run_listen
+    from tocsin.client.commands import printer, status_printer, stdout_is_terminal
 
     _need_api_key(api_key)
     if transport not in ("sse", "ws"):

@@ -311,7 +311,7 @@ class Generator:
         else:
             await self.order()
 
-    def _other(self, user: str) -> str:
+    def other_actor(self, user: str) -> str:
         return self.rng.choice([a for a in (*USERS, *EXTRA_ACTORS) if a != user])
 
     async def like(self) -> None:
@@ -324,7 +324,7 @@ class Generator:
             await self.one_like(user)
 
     async def one_like(self, user: str) -> None:
-        actor = self._other(user)
+        actor = self.other_actor(user)
         await notify(self.service, [user], NewNotification(
             type="like", title=f"{display(actor)} liked your post",
             body="“Shipping the new onboarding flow today 🚀”", priority="low",
@@ -333,7 +333,7 @@ class Generator:
 
     async def comment(self) -> None:
         user = self.rng.choice(USERS)
-        actor = self._other(user)
+        actor = self.other_actor(user)
         text = self.rng.choice([
             "Looks great — can we demo it on Friday?", "I left a note on the copy.",
             "Ship it!", "Does this work on mobile too?", "Nice work on the empty states.",
@@ -563,7 +563,7 @@ def install(app: FastAPI) -> None:
         skipped = interrupting = 0
         digest_at = 0
         for i in range(body.count):
-            actor = gen._other(user)
+            actor = gen.other_actor(user)
             note = [
                 NewNotification(type="comment", title=f"{display(actor)} commented on your post",
                                 body="Quick question about the rollout plan.",

@@ -63,7 +63,7 @@ class _Handler:
         raw = envelope.original_content or envelope.content or b""
         if isinstance(raw, str):
             raw = raw.encode()
-        self.sink._received(parse_message(raw, str(envelope.mail_from or ""),
+        self.sink.record(parse_message(raw, str(envelope.mail_from or ""),
                                           [str(r) for r in envelope.rcpt_tos]))
         return "250 OK"
 
@@ -129,7 +129,7 @@ class SmtpSink:
                 self._arrived.wait(max(0.0, deadline - time.monotonic()))
         return list(self.messages)
 
-    def _received(self, message: dict[str, Any]) -> None:
+    def record(self, message: dict[str, Any]) -> None:
         with self._arrived:
             self.messages.append(message)
             self._arrived.notify_all()

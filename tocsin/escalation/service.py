@@ -31,7 +31,7 @@ from tocsin.errors import TocsinError
 from tocsin.escalation.policy import MAX_TARGETS, Policy
 from tocsin.escalation.presence import Presence, UnknownPresence
 from tocsin.ids import new_id
-from tocsin.scheduler import Clock, NewTimer, Scheduler, Timer
+from tocsin.scheduler import NewTimer, Timer
 from tocsin.store.base import Json, NewNotification
 
 if TYPE_CHECKING:
@@ -71,18 +71,6 @@ class Escalation:
         if self._incidents is None:
             raise TocsinError("not_found", "Escalation needs a SQL store.")
         return self._incidents
-
-    # Read by tocsin/reach/ (push, email), which still takes the service object; they
-    # move to the kernel with the Channel seam, and these two go then.
-    @property
-    def scheduler(self) -> Scheduler:
-        """The kernel's scheduler (escalation owns none)."""
-        return self.kernel.timers
-
-    @property
-    def clock(self) -> Clock:
-        """The kernel's clock."""
-        return self.kernel.clock
 
     # -- policies ------------------------------------------------------------------
     async def put_policy(self, name: str, policy: Policy) -> bool:
