@@ -28,6 +28,7 @@ from tocsin.channels.email.compose import compose_digest, compose_one
 from tocsin.channels.email.links import unsubscribe_url
 from tocsin.channels.email.settings import EmailNodeSettings
 from tocsin.channels.email.smtp import SmtpConfig, SmtpSender
+from tocsin.channels.running import Running
 from tocsin.errors import TocsinError
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
@@ -129,7 +130,7 @@ def check_user(user: str) -> str:
     return user
 
 
-class EmailChannel:
+class EmailChannel(Running):
     """Email to people whose tab is closed (an SMTP relay; off without one)."""
 
     name = NAME
@@ -138,12 +139,10 @@ class EmailChannel:
 
     def __init__(self, settings: EmailNodeSettings) -> None:
         self.settings = settings
-        self.sent = Counter(
+        super().__init__(Counter(
             "tocsin_email_sent_total", "Email timers by outcome (sent; error: a failed send, "
             "retried; gave_up: failed 8 times; unwanted: read, expired or no longer wanted "
-            "when due; no_address; off: no --smtp-url)", ["result"], registry=None)
-        self._kernel: Kernel | None = None
-        self._attention: Attention | None = None
+            "when due; no_address; off: no --smtp-url)", ["result"], registry=None))
         self._store: SqlEmailStore | None = None
         self.smtp: SmtpConfig | None = None
         self.sender: SmtpSender | None = None
@@ -173,9 +172,7 @@ class EmailChannel:
     async def start(self, kernel: Kernel, attention: Attention) -> None:
         from tocsin.channels.email.store import SqlEmailStore
 
-        if self._kernel is None:
-            kernel.metrics.registry.register(self.sent)
-        self._kernel, self._attention = kernel, attention
+        self.attach(kernel, attention)
         if not kernel.has_database:
             return
         self._store = SqlEmailStore(kernel.db)
@@ -202,18 +199,6 @@ class EmailChannel:
         if self._store is None:
             raise TocsinError("not_found", "Users need a SQL store.")
         return self._store
-
-    @property
-    def kernel(self) -> Kernel:
-        if self._kernel is None:
-            raise TocsinError("not_found", "The email channel is not started.")
-        return self._kernel
-
-    @property
-    def attention(self) -> Attention:
-        if self._attention is None:
-            raise TocsinError("not_found", "The email channel is not started.")
-        return self._attention
 
     def _now(self) -> int:
         return self.kernel.clock()

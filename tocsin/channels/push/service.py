@@ -33,6 +33,7 @@ from tocsin.channels.push import webpush
 from tocsin.channels.push.settings import PushNodeSettings
 from tocsin.channels.push.validate import check_endpoint, check_keys
 from tocsin.channels.push.vapid import Vapid, load_private_key, stored_key
+from tocsin.channels.running import Running
 from tocsin.errors import TocsinError
 from tocsin.ids import now_ms
 from tocsin.outbound import LocalService, Rules, client
@@ -81,7 +82,7 @@ class PushFailed(Exception):
     """A transient failure (5xx, network): the scheduler retries with backoff."""
 
 
-class PushChannel:
+class PushChannel(Running):
     """Web Push to the devices of people whose tab is closed."""
 
     name = NAME
@@ -90,14 +91,12 @@ class PushChannel:
 
     def __init__(self, settings: PushNodeSettings) -> None:
         self.settings = settings
-        self.sent = Counter(
+        super().__init__(Counter(
             "tocsin_push_sent_total", "Web Push outcomes per device message (sent, gone: "
             "subscription deleted, retry: Retry-After, error: retried with backoff, "
             "rejected, refused: address not allowed, expired: given up) and per "
             "notification not pushed (visible: a tab showed it, unwanted: read or no "
-            "longer wanted)", ["result"], registry=None)
-        self._kernel: Kernel | None = None
-        self._attention: Attention | None = None
+            "longer wanted)", ["result"], registry=None))
         self._store: SqlPushStore | None = None
         self._vapid: Vapid | None = None
         self._lock = asyncio.Lock()
@@ -138,9 +137,7 @@ class PushChannel:
     async def start(self, kernel: Kernel, attention: Attention) -> None:
         from tocsin.channels.push.store import SqlPushStore
 
-        if self._kernel is None:
-            kernel.metrics.registry.register(self.sent)
-        self._kernel, self._attention = kernel, attention
+        self.attach(kernel, attention)
         if not kernel.has_database:
             return
         self._store = SqlPushStore(kernel.db)
@@ -173,18 +170,6 @@ class PushChannel:
                            else await stored_key(self.store, now_ms()))
                     self._vapid = Vapid(key, self.settings.vapid_subject)
         return self._vapid
-
-    @property
-    def kernel(self) -> Kernel:
-        if self._kernel is None:
-            raise TocsinError("not_found", "The push channel is not started.")
-        return self._kernel
-
-    @property
-    def attention(self) -> Attention:
-        if self._attention is None:
-            raise TocsinError("not_found", "The push channel is not started.")
-        return self._attention
 
     def _clock(self) -> int:
         return self.kernel.clock()
