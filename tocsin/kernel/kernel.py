@@ -19,6 +19,7 @@ from typing import Protocol
 from tocsin.errors import TocsinError
 from tocsin.events import StreamEvent
 from tocsin.ids import Position, now_ms
+from tocsin.kernel.observe import Observations
 from tocsin.metrics import Metrics
 from tocsin.scheduler import Clock, Scheduler
 from tocsin.scheduler.runner import GiveUpHook, Handler
@@ -48,6 +49,9 @@ class Kernel:
         self.hub = hub
         self.metrics = metrics
         self.clock: Clock = clock
+        self.observations = Observations()
+        """What happened to notifications, for whoever subscribes (the trail, event
+        webhooks): kernel/observe.py."""
         self.retention_s = retention_s
         self._db: Database | None = _database_of(store)
         self._scheduler: Scheduler | None = None
