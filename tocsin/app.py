@@ -44,6 +44,7 @@ from tocsin.errors import TocsinError
 from tocsin.ratelimit.limits import Limits
 from tocsin.service import Tocsin
 from tocsin.validation import error_from_validation
+from tocsin.webhooks.routes import routes as event_webhook_routes
 
 log = logging.getLogger("tocsin")
 WEB_DIR = Path(__file__).parent / "web"
@@ -175,6 +176,7 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
         router = channel.router()
         if router is not None:
             app.include_router(router)
+    app.include_router(event_webhook_routes(tocsin.event_webhooks))
     openapi.install(app)
     app.add_middleware(SecurityHeaders, demo=settings.demo)
 

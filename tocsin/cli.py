@@ -28,6 +28,7 @@ from tocsin.config import (
     redact_url,
 )
 from tocsin.units import parse_duration
+from tocsin.webhooks.settings import FLAGS as EVENT_WEBHOOK_FLAGS
 
 app = typer.Typer(
     name="tocsin",
@@ -120,7 +121,7 @@ CORE_FLAGS: list[tuple[str, str, Any]] = [
 ]
 """The core flags of ``serve`` and ``demo``: one per core setting."""
 SERVER_FLAGS: list[tuple[str, str, Any]] = [
-    *CORE_FLAGS, *(flag for c in CHANNELS for flag in c.flags)]
+    *CORE_FLAGS, *EVENT_WEBHOOK_FLAGS, *(flag for c in CHANNELS for flag in c.flags)]
 """The flags of ``serve`` and ``demo``: one per setting, the core's then each
 registered channel's."""
 DEMO_FORCED = ("dev", "demo")

@@ -32,6 +32,7 @@ from tocsin.settings import (
     env_name_in,
     redact_url,
 )
+from tocsin.webhooks.settings import EventWebhookSettings
 
 __all__ = [
     "DEFAULT_HOST", "DEFAULT_PORT", "SECRET_FIELDS", "Settings", "default_database_url",
@@ -42,10 +43,11 @@ if TYPE_CHECKING:
     from tocsin.channels.email.settings import EmailSettings
     from tocsin.channels.push.settings import PushSettings
 
-    class Settings(CoreSettings, PushSettings, EmailSettings):
+    class Settings(CoreSettings, EventWebhookSettings, PushSettings, EmailSettings):
         """What the type checker sees: the core and today's channels' fields."""
 else:
-    Settings = type("Settings", (CoreSettings, *(c.settings for c in CHANNELS)), {
+    Settings = type("Settings", (CoreSettings, EventWebhookSettings,
+                                 *(c.settings for c in CHANNELS)), {
         "__doc__": "Everything a Tocsin node runs with: the core settings and each "
                    "registered channel's.",
         "__module__": __name__,

@@ -28,6 +28,7 @@ from tocsin.metrics import Metrics
 from tocsin.store import StoreOptions, store_from_url
 from tocsin.store.base import Change, NewNotification, NewTopicEvent, PublishResult, Store
 from tocsin.streams.hub import Hub
+from tocsin.webhooks.service import EventWebhooks
 
 
 class Tocsin:
@@ -56,6 +57,7 @@ class Tocsin:
         self.escalation = Escalation(self.kernel, presence=self.hub.presence)
         self.lifecycle = Lifecycle(self.kernel)  # snooze, update/retract (docs/grouping.md)
         self.attention = Attention(self.kernel, self.channels)  # docs/attention.md
+        self.event_webhooks = EventWebhooks(settings)  # docs/webhooks.md
         # the two channels by name, for the demo and the tools (docs/push.md, email.md)
         self.push = cast(PushChannel, self.channel("push"))
         self.email = cast(EmailChannel, self.channel("email"))
@@ -70,6 +72,7 @@ class Tocsin:
         for channel in self.channels:  # each registers its timer kinds and metrics
             await channel.start(self.kernel, self.attention)
         await self.lifecycle.start()
+        await self.event_webhooks.start(self.kernel)
         # Last: every feature above has registered its timer kinds (push awaits a
         # database read first), so a timer already due is handled on its first claim.
         self.kernel.start_timers()
@@ -78,6 +81,7 @@ class Tocsin:
         await self.kernel.stop()
         for channel in self.channels:
             await channel.stop()
+        await self.event_webhooks.stop()
         await self.kernel.close()
 
     # -- the kernel's operations, for the routes ---------------------------------------

@@ -31,6 +31,7 @@ from tocsin.errors import TocsinError
 from tocsin.escalation.policy import MAX_TARGETS, Policy
 from tocsin.escalation.presence import Presence, UnknownPresence
 from tocsin.ids import new_id
+from tocsin.kernel.observe import Observation
 from tocsin.scheduler import NewTimer, Timer
 from tocsin.store.base import Json, NewNotification
 
@@ -136,8 +137,11 @@ class Escalation:
             return []
         policy = Policy.model_validate(inc.policy)
         if rnd > policy.repeat:  # every step ran, nobody acknowledged
-            await self.incidents.record(id, [Entry("exhausted", self.kernel.clock(), rnd, 0)],
+            at = self.kernel.clock()
+            await self.incidents.record(id, [Entry("exhausted", at, rnd, 0)],
                                         state="exhausted")
+            self.kernel.observations.report([Observation(
+                "incident.exhausted", at, by="system", detail={"incident": id})])
             return []
         step = policy.steps[s]
         nr, ns = (rnd, s + 1) if s + 1 < len(policy.steps) else (rnd + 1, 0)
@@ -165,6 +169,12 @@ class Escalation:
         if no_wait:
             entries.append(Entry("waitSkipped", at, rnd, s))
         await self.incidents.record(id, entries)
+        if rnd * ROUND + s > 0 and self.kernel.observations.active:
+            # past the first step: the incident escalated to these targets
+            self.kernel.observations.report([Observation(
+                "incident.escalated", at, user, nid, "system",
+                {"incident": id, "round": rnd + 1, "step": s + 1})
+                for user, nid in result.ids.items()])
         return [NewTimer(f"esc:{id}:{nr}:{ns}", TIMER_KIND, id, due,
                          {"round": nr, "step": ns})]
 
@@ -197,6 +207,10 @@ class Escalation:
         inc, events = await self.incidents.ack(incident, user, self.kernel.clock())
         if events:
             await self.kernel.fan_out(events)
+            # the ack that closed the incident (a repeated one changes nothing)
+            self.kernel.observations.report([Observation(
+                "notification.acked", self.kernel.clock(), user, notification_id, user,
+                {"incident": inc.id})])
         return {"incident": inc.id, "state": inc.state, "ackedBy": inc.acked_by,
                 "ackedAt": inc.acked_at}
 

@@ -19,7 +19,7 @@ from typing import Protocol
 from tocsin.errors import TocsinError
 from tocsin.events import StreamEvent
 from tocsin.ids import Position, now_ms
-from tocsin.kernel.observe import Observations
+from tocsin.kernel.observe import Observation, Observations
 from tocsin.metrics import Metrics
 from tocsin.scheduler import Clock, Scheduler
 from tocsin.scheduler.runner import GiveUpHook, Handler
@@ -136,18 +136,31 @@ class Kernel:
         change = await self.store.set_read(user, ids, read)
         if change is not None:
             await self.hub.fan_out(change.events)
+            self._observe_change("notification.read" if read else "notification.unread",
+                                 user, change)
         return change
 
     async def read_all(self, user: str, type: str | None, before: Position | None) -> Change:
         change = await self.store.read_all(user, type, before)
         await self.hub.fan_out(change.events)
+        self._observe_change("notification.read", user, change)
         return change
 
     async def dismiss(self, user: str, id: str) -> Change | None:
         change = await self.store.dismiss(user, id)
         if change is not None:
             await self.hub.fan_out(change.events)
+            self._observe_change("notification.dismissed", user, change)
         return change
+
+    def _observe_change(self, kind: str, user: str, change: Change) -> None:
+        """Report a read-state change by its user: one observation per notification it
+        changed (``change.ids``: only those whose state actually changed)."""
+        if not change.ids or not self.observations.active:
+            return
+        at = self.clock()
+        self.observations.report([Observation(kind, at, user, nid, user)
+                                  for nid in change.ids])
 
     async def _prune_loop(self) -> None:
         retention_ms = int(self.retention_s * 1000)

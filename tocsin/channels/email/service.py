@@ -30,6 +30,7 @@ from tocsin.channels.email.settings import EmailNodeSettings
 from tocsin.channels.email.smtp import SmtpConfig, SmtpSender
 from tocsin.channels.running import Running
 from tocsin.errors import TocsinError
+from tocsin.kernel.observe import Observation
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
 from tocsin.text import name_error
@@ -230,6 +231,8 @@ class EmailChannel(Running):
         """Turn the email channel off for ``types`` in ``user``'s preferences (the
         link's types; attention's ``turn_off`` says what changes)."""
         await self.attention.turn_off(user, NAME, types)
+        self.kernel.observations.report([Observation(
+            "email.unsubscribed", self.kernel.clock(), user, None, user, {"types": types})])
         return types
 
     # -- timers ------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from tocsin.channels.push.vapid import Vapid, load_private_key, stored_key
 from tocsin.channels.running import Running
 from tocsin.errors import TocsinError
 from tocsin.ids import now_ms
+from tocsin.kernel.observe import Observation
 from tocsin.outbound import LocalService, Rules, client
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
@@ -279,6 +280,9 @@ class PushChannel(Running):
             log.info("push subscription %s of %r is gone (%d): deleted", sid, user,
                      answer.status)
             await self.store.delete(sid)
+            self.kernel.observations.report([Observation(
+                "push.gone", self.kernel.clock(), user, nid, "system",
+                {"subscription": sid, "status": answer.status})])
             return []
         if answer.outcome == "refused":  # its address is not allowed (tocsin.outbound)
             log.warning("push %s to %s: not sent, %s", nid, webpush.origin(sub.endpoint),

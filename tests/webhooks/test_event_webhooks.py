@@ -1,0 +1,191 @@
+"""Event webhooks against real ``tocsin serve`` processes on SQLite and PostgreSQL,
+posting to a local receiver that verifies every signature with ``standardwebhooks``:
+a read produces one signed ``notification.read``; a 500 then a 200 delivers the same
+``webhook-id`` twice and loses nothing; failing attempts pause a subscription, a PUT
+resumes it; a delivery failing past the give-up time is listed; a private address is
+refused without ``--webhook-allow-private``; bad input gets a 4xx."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.clock import FAST
+from tests.support.server import ServerProcess, served
+from tests.webhooks.receiver import Receiver
+from tocsin.outbound.signing import new_secret
+
+SECRET = new_secret()
+
+
+@pytest.fixture(params=["sqlite", "postgres"], scope="module")
+def srv(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[ServerProcess]:
+    tmp_path: Path = tmp_path_factory.mktemp("evwh")
+    with served(request.param, tmp_path, extra=[
+            *FAST, "--webhook-allow-private", "--event-webhook-pause-after", "3",
+            "--event-webhook-give-up", "4s"]) as server:
+        yield server
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver(SECRET) as r:
+        yield r
+
+
+def uid(prefix: str) -> str:
+    return prefix + uuid.uuid4().hex[:8]
+
+
+def subscribe(srv: ServerProcess, name: str, url: str, events: list[str]) -> httpx.Response:
+    with srv.publisher() as pub:
+        return pub.put(f"/api/event-webhooks/{name}",
+                       json={"url": url, "events": events, "secret": SECRET})
+
+
+def publish(srv: ServerProcess, user: str) -> str:
+    with srv.publisher() as pub:
+        r = pub.post("/api/notifications", json={"recipients": [user], "type": "t",
+                                                 "title": "Hello"})
+        assert r.status_code == 201, r.text
+        nid: str = r.json()["ids"][user]
+        return nid
+
+
+def read(srv: ServerProcess, user: str, nid: str) -> None:
+    with srv.subscriber(user) as sub:
+        r = sub.patch(f"/api/notifications/{nid}", json={"read": True})
+        assert r.status_code == 200, r.text
+
+
+def wait_for(check: Any, within: float = 20.0) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def of_user(receiver: Receiver, user: str) -> list[dict[str, Any]]:
+    return [e for e in receiver.events() if e["data"].get("user") == user]
+
+
+def test_a_read_produces_one_signed_notification_read(srv: ServerProcess,
+                                                      receiver: Receiver) -> None:
+    name, user = uid("h"), uid("u")
+    r = subscribe(srv, name, receiver.url, ["notification.read", "notification.dismissed"])
+    assert r.status_code == 201, r.text
+    assert r.json()["events"] == ["notification.read", "notification.dismissed"]
+    assert "secret" not in r.json() or r.json()["secret"] is None
+    nid = publish(srv, user)
+    read(srv, user, nid)
+    read(srv, user, nid)  # already read: changes nothing, reports nothing
+    got = wait_for(lambda: of_user(receiver, user))
+    time.sleep(1.0)  # any duplicate would arrive by now (timer poll 100 ms)
+    got = of_user(receiver, user)
+    assert len(got) == 1, got
+    event = got[0]
+    assert event["verified"], "the signature must verify with standardwebhooks"
+    assert event["type"] == "notification.read"
+    assert event["data"]["notification"] == nid and event["data"]["user"] == user
+    assert event["data"]["id"] == event["webhook-id"]
+    assert event["timestamp"].endswith("Z")
+    with srv.publisher() as pub:
+        assert pub.delete(f"/api/event-webhooks/{name}").status_code == 204
+
+
+def test_500_then_200_same_webhook_id_nothing_lost(srv: ServerProcess,
+                                                   receiver: Receiver) -> None:
+    name, user = uid("h"), uid("u")
+    assert subscribe(srv, name, receiver.url, ["notification.read"]).status_code == 201
+    receiver.answer(500, headers={"retry-after": "0"})
+    nids = [publish(srv, user), publish(srv, user)]
+    read(srv, user, nids[0])
+    wait_for(lambda: len([e for e in of_user(receiver, user) if e["status"] == 200]) == 1)
+    read(srv, user, nids[1])
+    wait_for(lambda: len([e for e in of_user(receiver, user) if e["status"] == 200]) == 2)
+    got = of_user(receiver, user)
+    assert all(e["verified"] for e in got)
+    first = [e for e in got if e["data"]["notification"] == nids[0]]
+    assert [e["status"] for e in first] == [500, 200]
+    assert first[0]["webhook-id"] == first[1]["webhook-id"]
+    assert {e["data"]["notification"] for e in got if e["status"] == 200} == set(nids)
+    with srv.publisher() as pub:
+        sub = pub.get(f"/api/event-webhooks/{name}").json()
+        assert sub["paused"] is False and sub["consecutiveFailures"] == 0
+        pub.delete(f"/api/event-webhooks/{name}")
+
+
+def test_paused_after_n_failures_resumed_by_put(srv: ServerProcess,
+                                                receiver: Receiver) -> None:
+    name, user = uid("h"), uid("u")
+    assert subscribe(srv, name, receiver.url, ["notification.read"]).status_code == 201
+    receiver.answer(503, 503, 503, headers={"retry-after": "0"})
+    read(srv, user, publish(srv, user))
+    with srv.publisher() as pub:
+        sub = wait_for(lambda: (s := pub.get(f"/api/event-webhooks/{name}").json())["paused"]
+                       and s)
+        assert sub["consecutiveFailures"] == 3 and sub["lastError"] == "HTTP 503"
+        assert len(of_user(receiver, user)) == 3  # nothing sent while paused
+        # still paused: a new event is not queued for it
+        read(srv, user, publish(srv, user))
+        time.sleep(1.0)
+        assert len(of_user(receiver, user)) == 3
+        # the first event was held, then given up past --event-webhook-give-up (4 s)
+        failures = wait_for(lambda: pub.get(f"/api/event-webhooks/{name}/failures")
+                            .json()["failures"])
+        assert failures[0]["type"] == "notification.read"
+        assert failures[0]["id"] == of_user(receiver, user)[0]["webhook-id"]
+        metrics = pub.get("/metrics").text
+        assert 'tocsin_event_webhooks_total{outcome="given_up"}' in metrics
+        # a PUT resumes it; the next read is delivered
+        r = subscribe(srv, name, receiver.url, ["notification.read"])
+        assert r.status_code == 200 and r.json()["paused"] is False, r.text
+        nid = publish(srv, user)
+        read(srv, user, nid)
+        wait_for(lambda: [e for e in of_user(receiver, user)
+                          if e["data"]["notification"] == nid and e["status"] == 200])
+        pub.delete(f"/api/event-webhooks/{name}")
+
+
+def test_bad_input_is_a_4xx(srv: ServerProcess) -> None:
+    with srv.publisher() as pub:
+        for body in ({"url": "https://example.com/h", "events": ["nope"]},
+                     {"url": "https://example.com/h", "events": []},
+                     {"url": "ftp://example.com/h", "events": ["notification.read"]},
+                     {"url": "https://example.com/h", "events": ["notification.read"],
+                      "secret": "plain"},
+                     {"url": "https://example.com/h", "events": ["notification.read"],
+                      "extra": 1},
+                     [1, 2]):
+            r = pub.put("/api/event-webhooks/x", json=body)
+            assert r.status_code == 400, (body, r.text)
+            assert "error" in r.json()
+        assert pub.get("/api/event-webhooks/none").status_code == 404
+        assert pub.get("/api/event-webhooks/none/failures").status_code == 404
+        r = pub.put("/api/event-webhooks/gen", json={"url": "https://example.com/h",
+                                                     "events": ["push.gone"]})
+        assert r.status_code == 201 and r.json()["secret"].startswith("whsec_"), r.text
+        assert "secret" not in pub.get("/api/event-webhooks/gen").json()
+        pub.delete("/api/event-webhooks/gen")
+    with srv.subscriber("someone") as sub:
+        assert sub.get("/api/event-webhooks/gen").status_code in (401, 403)
+
+
+def test_private_address_refused_without_the_flag(tmp_path: Path) -> None:
+    with served("sqlite", tmp_path, extra=FAST) as srv, Receiver(SECRET) as receiver:
+        r = subscribe(srv, "local", receiver.url, ["notification.read"])
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["field"] == "url"
+        for url in ("http://10.0.0.7/h", "https://192.168.1.2/h", "https://[::1]/h",
+                    "https://169.254.169.254/latest"):
+            assert subscribe(srv, "local", url, ["notification.read"]).status_code == 400
