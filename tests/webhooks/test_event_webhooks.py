@@ -16,9 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.clock import FAST
-from tests.support.server import ServerProcess, served
+from tests.support.clock import FAST, Clock
+from tests.support.listener import loopback_names
+from tests.support.server import JWT_SECRET, ServerProcess, served
 from tests.webhooks.receiver import Receiver
+from tocsin.channels.email.links import mint_unsubscribe
 from tocsin.outbound.signing import new_secret
 
 SECRET = new_secret()
@@ -189,3 +191,88 @@ def test_private_address_refused_without_the_flag(tmp_path: Path) -> None:
         for url in ("http://10.0.0.7/h", "https://192.168.1.2/h", "https://[::1]/h",
                     "https://169.254.169.254/latest"):
             assert subscribe(srv, "local", url, ["notification.read"]).status_code == 400
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_each_kind_is_reported_from_where_it_happens(backend: str, tmp_path: Path) -> None:
+    """unread, dismissed (kernel), escalated, acked, exhausted (escalation) and
+    email.unsubscribed (email channel), on a server whose timers read a fake clock:
+    the events carry the node's time, the signatures the wall clock's."""
+    kinds = ["notification.unread", "notification.dismissed", "notification.acked",
+             "incident.escalated", "incident.exhausted", "email.unsubscribed"]
+    clock = Clock(tmp_path / "clock")
+    with served(backend, tmp_path, extra=[*FAST, *clock.flags, "--webhook-allow-private"]
+                ) as srv, Receiver(SECRET) as receiver:
+        assert subscribe(srv, "all", receiver.url, kinds).status_code == 201
+        user = uid("u")
+        nid = publish(srv, user)
+        read(srv, user, nid)  # not subscribed: nothing
+        with srv.subscriber(user) as sub:
+            assert sub.patch(f"/api/notifications/{nid}", json={"read": False}
+                             ).status_code == 200
+            assert sub.delete(f"/api/notifications/{nid}").status_code == 200
+        a, b = uid("a"), uid("b")
+        with srv.publisher() as pub:
+            steps = [{"targets": [t], "waitSeconds": 30, "skipIfNobodyActive": False}
+                     for t in (a, b)]
+            assert pub.put("/api/escalation-policies/p1", json={"steps": steps, "repeat": 0}
+                           ).status_code == 201
+            acked = pub.post("/api/notifications", json={
+                "escalation": "p1", "type": "alert", "title": "Disk full"}).json()
+            clock.advance(30)  # step 2: escalated to b
+            wait_for(lambda: [e for e in receiver.events()
+                              if e["type"] == "incident.escalated"])
+            with srv.subscriber(b) as sub:
+                bnid = sub.get("/api/notifications").json()["items"][0]["id"]
+                assert sub.post(f"/api/notifications/{bnid}/ack").status_code == 200
+            exhausted = pub.post("/api/notifications", json={
+                "escalation": "p1", "type": "alert", "title": "CPU hot"}).json()
+            clock.advance(30)
+            wait_for(lambda: [e for e in receiver.events()
+                              if e["data"].get("incident") == exhausted["incident"]])
+            clock.advance(30)
+            wait_for(lambda: [e for e in receiver.events()
+                              if e["type"] == "incident.exhausted"])
+        token = mint_unsubscribe(JWT_SECRET, user, ["t"])
+        assert httpx.get(f"{srv.url}/api/email/unsubscribe", params={"token": token}
+                         ).status_code == 200
+        got = wait_for(lambda: (ev := receiver.events()) and len(
+            {e["type"] for e in ev}) == len(kinds) and ev)
+        assert all(e["verified"] for e in got), got
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for e in got:
+            by_type.setdefault(e["type"], []).append(e["data"])
+        assert by_type["notification.unread"] == [
+            {"id": by_type["notification.unread"][0]["id"], "user": user,
+             "notification": nid, "by": user}]
+        assert [d["notification"] for d in by_type["notification.dismissed"]] == [nid]
+        escalated = [d for d in by_type["incident.escalated"]
+                     if d["incident"] == acked["incident"]]
+        assert [(d["user"], d["notification"], d["step"]) for d in escalated] == [
+            (b, bnid, 2)]
+        assert [(d["user"], d["notification"], d["incident"])
+                for d in by_type["notification.acked"]] == [(b, bnid, acked["incident"])]
+        assert [d["incident"] for d in by_type["incident.exhausted"]] == [
+            exhausted["incident"]]
+        assert [(d["user"], d["types"]) for d in by_type["email.unsubscribed"]] == [
+            (user, ["t"])]
+        assert len({e["webhook-id"] for e in got}) == len(got)  # one delivery each
+
+
+def test_a_name_resolving_to_loopback_is_refused_at_send_time(tmp_path: Path) -> None:
+    names = loopback_names()
+    if not names:
+        pytest.skip("no /etc/hosts name resolving to loopback only")
+    with served("sqlite", tmp_path, extra=[*FAST, "--event-webhook-give-up", "1s"]
+                ) as srv, Receiver(SECRET) as receiver:
+        # a name: allowed at registration (no DNS then), refused when connecting
+        url = f"https://{names[0]}:{receiver.port}/hook"
+        assert subscribe(srv, "sneaky", url, ["notification.read"]).status_code == 201
+        user = uid("u")
+        read(srv, user, publish(srv, user))
+        with srv.publisher() as pub:
+            failure = wait_for(lambda: pub.get("/api/event-webhooks/sneaky/failures")
+                               .json()["failures"])
+            assert failure[0]["reason"].startswith("refused"), failure
+            assert "loopback" in failure[0]["reason"]
+        assert receiver.events() == []

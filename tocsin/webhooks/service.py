@@ -26,6 +26,7 @@ import email.utils
 import json
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -288,7 +289,9 @@ class EventWebhooks:
         assert self._client is not None
         body = json.dumps({"type": event["type"], "timestamp": event["timestamp"],
                            "data": event["data"]}, separators=(",", ":")).encode()
-        headers = sign_headers(sub.secret, event["id"], self._now() // 1000, body)
+        # the request's own time (wall clock, not the node's test clock): receivers
+        # reject a timestamp far from theirs (replay protection)
+        headers = sign_headers(sub.secret, event["id"], int(time.time()), body)
         headers["content-type"] = "application/json"
         try:
             reply = await self._client.post(sub.url, content=body, headers=headers)
