@@ -29,6 +29,7 @@ from tocsin.config import (
 )
 from tocsin.units import parse_duration
 from tocsin.webhooks.settings import FLAGS as EVENT_WEBHOOK_FLAGS
+from tocsin.webhooks.settings import HELP_PANEL as EVENT_WEBHOOK_HELP_PANEL
 
 app = typer.Typer(
     name="tocsin",
@@ -63,7 +64,8 @@ def main(
 FLAGS: dict[str, str] = {}
 """Settings field -> its flag (for error messages)."""
 HELP_PANELS = {field: c.help_panel for c in CHANNELS if c.help_panel
-               for field, _, _ in c.flags}
+               for field, _, _ in c.flags} | {
+    field: EVENT_WEBHOOK_HELP_PANEL for field, _, _ in EVENT_WEBHOOK_FLAGS}
 """Settings shown in a panel of their own in ``--help`` (each panel is a table whose
 columns fit its own flags: a long flag does not squeeze every other help text)."""
 

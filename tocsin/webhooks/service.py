@@ -39,7 +39,7 @@ from tocsin.errors import TocsinError
 from tocsin.ids import now_ms
 from tocsin.kernel.observe import Observation
 from tocsin.outbound import Refused, Rules, check_url, client
-from tocsin.outbound.signing import new_secret, secret_bytes, sign_headers
+from tocsin.outbound.signing import BadSecret, headers, new_secret, normalize_secret
 from tocsin.scheduler import NewTimer, Timer
 from tocsin.scheduler.runner import RetryLater
 from tocsin.webhooks.settings import EventWebhookNodeSettings
@@ -198,8 +198,8 @@ class EventWebhooks:
             if not isinstance(secret, str):
                 raise TocsinError("invalid_field", "secret: whsec_<base64>.", "secret")
             try:
-                secret_bytes(secret)
-            except ValueError as exc:
+                secret = normalize_secret(secret)
+            except BadSecret as exc:
                 raise TocsinError("invalid_field", f"secret: {exc}.", "secret") from None
         return url, list(dict.fromkeys(events)), secret
 
@@ -291,10 +291,10 @@ class EventWebhooks:
                            "data": event["data"]}, separators=(",", ":")).encode()
         # the request's own time (wall clock, not the node's test clock): receivers
         # reject a timestamp far from theirs (replay protection)
-        headers = sign_headers(sub.secret, event["id"], int(time.time()), body)
-        headers["content-type"] = "application/json"
+        signed = headers(sub.secret, event["id"], int(time.time()), body)
+        signed["content-type"] = "application/json"
         try:
-            reply = await self._client.post(sub.url, content=body, headers=headers)
+            reply = await self._client.post(sub.url, content=body, headers=signed)
         except Refused as exc:
             return f"refused: {exc}", None
         except httpx.TimeoutException:

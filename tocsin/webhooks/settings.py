@@ -23,8 +23,8 @@ class EventWebhookSettings(BaseModel):
     )
     event_webhook_give_up_s: Duration = Field(
         DEFAULT_GIVE_UP_S, gt=0, validation_alias="TOCSIN_EVENT_WEBHOOK_GIVE_UP",
-        description="How long an event webhook delivery is retried before it is recorded "
-                    "as failed (GET /api/event-webhooks/{name}/failures).",
+        description="How long an event webhook delivery is retried before it is given "
+                    "up and listed in the subscription's failures.",
     )
     event_webhook_pause_after: int = Field(
         DEFAULT_PAUSE_AFTER, ge=1, le=10_000,
@@ -39,6 +39,8 @@ FLAGS: list[tuple[str, str, Any]] = [
     ("event_webhook_pause_after", "--event-webhook-pause-after", int),
 ]
 """The flags of ``serve`` and ``demo`` (Settings field, flag, what it takes)."""
+HELP_PANEL = "Webhooks"
+"""Their panel in ``--help`` (the long flags would squeeze the main one)."""
 
 
 class EventWebhookNodeSettings(Protocol):
