@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import json
 import logging
 import random
 import socket
@@ -237,6 +238,103 @@ class Reach:
         return {"push": pushes, "email": emails, "smtp": self.sink is not None,
                 "devices": [{"user": u, "device": self.push.devices[d].label}
                             for d, u in self.owners.items() if d in self.push.devices]}
+
+
+HOOKS_PATH = "/demo/hooks"
+HOOK_BODY_MAX = 64 * 1024
+CHAT_TARGET = "demo-chat"
+BACKEND_WEBHOOK = "demo-backend"
+
+
+@dataclass
+class Hooks:
+    """The demo's two webhook receivers, on this server (``/demo/hooks/...``): a "chat
+    room" fed by a Slack-format target of the webhook channel, and an "app backend"
+    subscribed to every event webhook, which verifies each signature (Standard
+    Webhooks) before listing the event. Only these two paths on this port are
+    reachable from the server (no blanket loopback allowance): demo mode only."""
+
+    secret: str
+    chat: list[dict[str, Any]] = field(default_factory=list)
+    backend: list[dict[str, Any]] = field(default_factory=list)
+    chat_target: bool = False
+
+    @classmethod
+    def install(cls, app: FastAPI) -> Hooks:
+        from tocsin.outbound.signing import new_secret
+
+        hooks = cls(new_secret())
+        service: Tocsin = app.state.tocsin
+        service.event_webhooks.accept_local(app.state.settings.port, HOOKS_PATH + "/")
+
+        @app.post(HOOKS_PATH + "/backend", include_in_schema=False)
+        async def backend(request: Request) -> Response:
+            body = await request.body()
+            if len(body) > HOOK_BODY_MAX:
+                return json_response({"ok": False}, 413)
+            verified = hooks.verify(body, request.headers)
+            try:
+                event = json.loads(body)
+            except ValueError:
+                event = {}
+            hooks.keep(hooks.backend, {
+                "id": request.headers.get("webhook-id"), "verified": verified,
+                "type": event.get("type"), "data": event.get("data"),
+                "at": service.kernel.clock()})
+            return json_response({"ok": verified}, 200 if verified else 401)
+
+        @app.post(HOOKS_PATH + "/chat", include_in_schema=False)
+        async def chat(request: Request) -> Response:
+            body = await request.body()
+            try:
+                message = json.loads(body) if len(body) <= HOOK_BODY_MAX else {}
+            except ValueError:
+                message = {}
+            hooks.keep(hooks.chat, {"text": str(message.get("text") or "")[:2000],
+                                    "verified": hooks.verify(body, request.headers),
+                                    "at": service.kernel.clock()})
+            return json_response({"ok": True})
+
+        return hooks
+
+    def verify(self, body: bytes, headers: Any) -> bool:
+        """The Standard Webhooks check a receiver makes: the signature over
+        ``{id}.{timestamp}.{body}`` under the secret, and a timestamp within 5 minutes."""
+        import hmac
+        import time
+
+        from tocsin.outbound.signing import headers as sign
+
+        msg_id, stamp = headers.get("webhook-id"), headers.get("webhook-timestamp")
+        given = headers.get("webhook-signature") or ""
+        if not msg_id or not stamp or not stamp.isdigit() \
+                or abs(time.time() - int(stamp)) > 300:
+            return False
+        want = sign(self.secret, msg_id, int(stamp), body)["webhook-signature"]
+        return any(hmac.compare_digest(want, s) for s in given.split())
+
+    @staticmethod
+    def keep(into: list[dict[str, Any]], item: dict[str, Any]) -> None:
+        into.insert(0, item)
+        del into[SENT_SHOWN:]
+
+    async def set_up(self, service: Tocsin, port: int) -> None:
+        """Subscribe the app backend to every event; give the chat room a Slack-format
+        target when the webhook channel is there (``put_target``)."""
+        from tocsin.webhooks.service import EVENT_TYPES
+
+        base = f"http://127.0.0.1:{port}{HOOKS_PATH}"
+        await service.event_webhooks.put(BACKEND_WEBHOOK, {
+            "url": f"{base}/backend", "events": list(EVENT_TYPES), "secret": self.secret})
+        channel = next((c for c in service.channels if c.name == "webhook"), None)
+        put_target = getattr(channel, "put_target", None)
+        if put_target is not None:
+            await put_target(CHAT_TARGET, {"url": f"{base}/chat", "format": "slack",
+                                           "secret": self.secret})
+            self.chat_target = True
+
+    def received(self) -> dict[str, Any]:
+        return {"chat": self.chat, "backend": self.backend, "chatTarget": self.chat_target}
 
 
 def device_base(request: Request) -> str:
@@ -478,6 +576,7 @@ def install(app: FastAPI) -> None:
     router = APIRouter(prefix="/demo/api", tags=["demo"])
     holder: dict[str, Generator] = {}
     reach = Reach.install(app)
+    hooks = Hooks.install(app)
 
     def generator(request: Request) -> Generator:
         gen = holder.get("g")
@@ -520,8 +619,11 @@ def install(app: FastAPI) -> None:
         service = _service(request)
         order = rotation(body.on_call)
         name = f"demo-oncall-{order[0]}"
+        # the chat room hears every step too, once the webhook channel gave it a target
+        chat = {"webhooks": [CHAT_TARGET]} if hooks.chat_target else {}
         await service.escalation.put_policy(name, Policy(steps=[
-            Step(targets=[u], wait_seconds=body.wait_seconds, skip_if_nobody_active=False)
+            Step(targets=[u], wait_seconds=body.wait_seconds, skip_if_nobody_active=False,
+                 **chat)
             for u in order]))
         opened = await service.escalation.open(PUBLISHER, name, [], NewNotification(
             type="incident", title="Incident: checkout API is returning errors",
@@ -620,6 +722,11 @@ def install(app: FastAPI) -> None:
         done = [await reach.set_up(_service(request), u, base, body.email_after) for u in users]
         return json_response({"users": done})
 
+    @router.get("/hooks")
+    async def hooks_received(request: Request) -> Response:
+        """What the demo's chat room and app backend received, newest first."""
+        return json_response(hooks.received())
+
     @router.get("/sent")
     async def sent(request: Request) -> Response:
         """What was sent beyond the tab: pushes the local push service received
@@ -637,6 +744,10 @@ def install(app: FastAPI) -> None:
     async def on_start(app: FastAPI) -> None:
         service: Tocsin = app.state.tocsin
         reach.start(app.state.tasks)
+        try:
+            await hooks.set_up(service, app.state.settings.port)
+        except Exception as exc:  # the rest of the demo works without them
+            log.warning("demo webhooks not set up: %r", exc)
         try:
             await seed(service)
         except Exception as exc:  # a demo without seed content still works

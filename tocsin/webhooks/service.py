@@ -38,7 +38,7 @@ from prometheus_client import Counter, Gauge
 from tocsin.errors import TocsinError
 from tocsin.ids import now_ms
 from tocsin.kernel.observe import Observation
-from tocsin.outbound import Refused, Rules, check_url, client
+from tocsin.outbound import LocalService, Refused, Rules, check_url, client
 from tocsin.outbound.signing import BadSecret, headers, new_secret, normalize_secret
 from tocsin.scheduler import NewTimer, Timer
 from tocsin.scheduler.runner import RetryLater
@@ -84,6 +84,14 @@ class EventWebhooks:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._outcomes: Counter | None = None
+
+    def accept_local(self, port: int, path: str) -> None:
+        """Also let subscriptions reach one service on this machine: a loopback address,
+        ``port``, under ``path`` (the demo's own receiver; call before :meth:`start`),
+        without allowing every local address (``--webhook-allow-private``)."""
+        self.rules = Rules(allow_loopback=self.rules.allow_loopback,
+                           local=(*self.rules.local, LocalService(port, path)),
+                           allow_private=self.rules.allow_private)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self, kernel: Kernel) -> None:

@@ -443,7 +443,44 @@ reachBtn.addEventListener("click", async () => {
     reachBtn.disabled = false;
   }
 });
+
+// ---- webhooks: the chat room and the app backend ----------------------------------------
+/**
+ * @typedef {object} Hooks what GET /demo/api/hooks answers (newest first)
+ * @property {{text: string, verified: boolean, at: number}[]} chat
+ * @property {{id: string|null, verified: boolean, type: string|null,
+ *   data: {user?: string|null, notification?: string|null}|null, at: number}[]} backend
+ * @property {boolean} chatTarget whether the webhook channel gave the chat room a target
+ */
+/** @param {Hooks} h */
+function showHooks(h) {
+  fill($("hooks-chat"), h.chat.map((m) => {
+    const li = document.createElement("li");
+    li.append(span("what", m.text || "(empty message)"), document.createElement("br"),
+      span("meta", `${m.verified ? "signed" : "unsigned"} · ${timeAgo(m.at)}`));
+    return li;
+  }), h.chatTarget ? "No chat message yet: page the on-call above." : "The webhook channel is not installed.");
+  fill($("hooks-backend"), h.backend.map((e) => {
+    const li = document.createElement("li");
+    const who = e.data?.user ? ` by ${e.data.user}` : "";
+    li.append(span("what", `${e.type ?? "?"}${who}`), document.createElement("br"),
+      span("meta", `${e.verified ? "signature verified" : "signature did NOT verify"} · ${e.id ?? ""} · ${timeAgo(e.at)}`));
+    return li;
+  }), "No event yet: read or dismiss a notification.");
+}
+async function refreshHooks() {
+  try {
+    const r = await fetch("/demo/api/hooks");
+    if (r.ok) showHooks(await r.json());
+  } catch {
+    /* the server is restarting: the next poll tries again */
+  }
+}
 refreshSent();
+refreshHooks();
 setInterval(() => {
-  if (document.visibilityState === "visible") refreshSent();
+  if (document.visibilityState === "visible") {
+    refreshSent();
+    refreshHooks();
+  }
 }, 2000);
