@@ -122,10 +122,12 @@ CORE_FLAGS: list[tuple[str, str, Any]] = [
     ("presence_interval_s", "--presence-interval", str),
 ]
 """The core flags of ``serve`` and ``demo``: one per core setting."""
-SERVER_FLAGS: list[tuple[str, str, Any]] = [
+SERVER_FLAGS: list[tuple[str, str, Any]] = list({f[0]: f for f in [
     *CORE_FLAGS, *EVENT_WEBHOOK_FLAGS, *(flag for c in CHANNELS for flag in c.flags)]
-"""The flags of ``serve`` and ``demo``: one per setting, the core's then each
-registered channel's."""
+}.values())
+"""The flags of ``serve`` and ``demo``: one per setting, the core's, event webhooks',
+then each registered channel's (a setting two of them share, ``--webhook-allow-private``,
+is one flag)."""
 DEMO_FORCED = ("dev", "demo")
 DEMO_DATABASE_TEXT = "demo.db in the user data dir"
 
