@@ -163,18 +163,18 @@ class Escalation:
             self._step_note(inc, rnd, s, due if nr <= policy.repeat else None,
                             step.targets),
             f"esc:{id}:{rnd}:{s}", always_inbox=True)
+        if rnd * ROUND + s > 0 and self.kernel.observations.active:
+            # past the first step: the incident escalated to these targets
+            self.kernel.observations.report([Observation(
+                "incident.escalated", self.kernel.clock(), user, nid, "system",
+                {"incident": id, "round": rnd + 1, "step": s + 1})
+                for user, nid in result.ids.items()])
         at = self.kernel.clock()
         entries = [Entry("notified", at, rnd, s, user, nid, active.get(user))
                    for user, nid in result.ids.items()]
         if no_wait:
             entries.append(Entry("waitSkipped", at, rnd, s))
         await self.incidents.record(id, entries)
-        if rnd * ROUND + s > 0 and self.kernel.observations.active:
-            # past the first step: the incident escalated to these targets
-            self.kernel.observations.report([Observation(
-                "incident.escalated", at, user, nid, "system",
-                {"incident": id, "round": rnd + 1, "step": s + 1})
-                for user, nid in result.ids.items()])
         return [NewTimer(f"esc:{id}:{nr}:{ns}", TIMER_KIND, id, due,
                          {"round": nr, "step": ns})]
 
