@@ -103,14 +103,13 @@ class SqlStore(SqlReads):
         if not any(isinstance(f, _AlembicChatter) for f in quiet.filters):
             quiet.addFilter(_AlembicChatter())
 
-        from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
         def upgrade(sync_conn: Any) -> list[str]:
             cfg = Config()
             cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
             cfg.attributes["connection"] = sync_conn
-            before = MigrationContext.configure(sync_conn).get_current_revision()
+            before = _revision(sync_conn)
             scripts = ScriptDirectory.from_config(cfg)
             if before is not None and not _known(scripts, before):
                 # A newer release migrated this database and this one is running on it:
@@ -122,7 +121,7 @@ class SqlStore(SqlReads):
                             before, scripts.get_current_head())
                 return []
             command.upgrade(cfg, revision)
-            after = MigrationContext.configure(sync_conn).get_current_revision()
+            after = _revision(sync_conn)
             if after == before or after is None:
                 return []
             steps = scripts.iterate_revisions(after, before)
@@ -303,3 +302,13 @@ def _known(scripts: Any, revision: str) -> bool:
         return scripts.get_revision(revision) is not None
     except RevisionError:
         return False
+
+
+def _revision(sync_conn: Any) -> str | None:
+    """The schema's revision, from the version table ``migrations/env.py`` names."""
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(
+        sync_conn, opts={"version_table": "tocsin_alembic_version"})
+    revision: str | None = context.get_current_revision()
+    return revision
