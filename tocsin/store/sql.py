@@ -297,10 +297,11 @@ class SqlStore(SqlReads):
 def _known(scripts: Any, revision: str) -> bool:
     """Whether ``revision`` is one of this release's migrations."""
     from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
 
     try:
         return scripts.get_revision(revision) is not None
-    except RevisionError:
+    except (CommandError, RevisionError):  # alembic wraps the one in the other
         return False
 
 
