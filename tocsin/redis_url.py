@@ -77,6 +77,7 @@ def check_url(url: str) -> None:
     except ValueError as exc:
         raise ValueError(str(exc).rstrip(".")) from None
     connection_class = kwargs.pop("connection_class", Connection)
+    assert isinstance(connection_class, type)
     accepted = {name for cls in connection_class.__mro__ if "__init__" in vars(cls)
                 for name in inspect.signature(vars(cls)["__init__"]).parameters}
     for name in kwargs:

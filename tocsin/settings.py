@@ -127,7 +127,7 @@ def check_database_url(url: str) -> None:
                 raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNC_MODES)}")
         return
     if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         accepted = set(inspect.signature(asyncpg.connect).parameters)
         for name, value in query.items():
