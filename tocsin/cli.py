@@ -223,7 +223,7 @@ def migrate(database_url: Database = None) -> None:
 
     url = build_settings({"database_url": database_url}).database_url
 
-    async def run() -> list[str]:
+    async def run() -> SqlStore:
         store = store_from_url(url)
         assert isinstance(store, SqlStore)
         try:
@@ -231,15 +231,19 @@ def migrate(database_url: Database = None) -> None:
         finally:
             with contextlib.suppress(Exception):  # nothing opened: nothing to close
                 await store.close()
-        return store.migrated
+        return store
 
     try:
-        applied = asyncio.run(run())
+        store = asyncio.run(run())
     except Exception as exc:
         console.print(f"[red]error:[/] cannot migrate {escape(redact_url(url))}: "
                       f"{escape(_root_cause(exc))}")
         raise typer.Exit(1) from None
-    if applied:
+    applied = store.migrated
+    if store.newer_schema is not None:
+        console.print(f"[yellow]the schema is at revision {escape(store.newer_schema)}, "
+                      "newer than this release knows: nothing applied[/]")
+    elif applied:
         console.print(f"[green]applied {len(applied)} migration"
                       f"{'s' if len(applied) > 1 else ''}: {', '.join(applied)}; the schema "
                       "is at the newest migration[/]")

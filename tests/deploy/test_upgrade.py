@@ -172,6 +172,9 @@ async def test_a_node_runs_on_a_schema_newer_than_it_knows(
     out = migrate(db)
     assert out.returncode == 0, out.stderr
     await on_database(db, set_version("9999_from_a_newer_release"))
+    again = migrate(db)
+    assert again.returncode == 0 and "revision 9999_from_a_newer_release, newer than this " \
+        "release knows: nothing applied" in " ".join(again.stderr.split()), again.stderr
     srv = start_server(tmp_path, database=db)
     try:
         await serves_live(srv, user, "0", ["on the newer schema"])

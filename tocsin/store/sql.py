@@ -70,6 +70,9 @@ class SqlStore(SqlReads):
         self._batcher = GroupCommit(self._write_batch, self.batch_inflight)
         self.migrated: list[str] = []
         """The revisions the last :meth:`migrate` (so :meth:`open`) applied, oldest first."""
+        self.newer_schema: str | None = None
+        """The schema's revision when it is newer than this release knows (a rollback:
+        :meth:`migrate` then leaves it as it is)."""
 
     @property
     def engine(self) -> AsyncEngine:
@@ -119,6 +122,7 @@ class SqlStore(SqlReads):
                 log.warning("the database schema is at revision %s, newer than this "
                             "release knows (newest %s): running on it without migrating",
                             before, scripts.get_current_head())
+                self.newer_schema = before
                 return []
             command.upgrade(cfg, revision)
             after = _revision(sync_conn)
