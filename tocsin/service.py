@@ -42,6 +42,7 @@ class Tocsin:
         self.channels: list[Channel] = [spec.build(settings) for spec in CHANNELS]
         self.store: Store = store or store_from_url(settings.database_url, StoreOptions(
             clock=clock, group_window_ms=int(settings.group_window_s * 1000),
+            pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
             hook=AttentionHook(self.channels)))
         self.hub = Hub(
             self.store,
