@@ -85,6 +85,7 @@ def build_settings(given: dict[str, Any], *, demo: bool = False) -> Settings:
     values = {k: v for k, v in given.items() if v is not None}
     if demo:
         values.update(demo=True, dev=True)
+        values.setdefault("console", True)  # the demo shows the operators' console too
     try:
         settings = Settings(**values)
     except ValidationError as exc:
@@ -106,7 +107,8 @@ CORE_FLAGS: list[tuple[str, str, Any]] = [
     ("retention_s", "--retention", str), ("retry_ms", "--retry-ms", int),
     ("degraded_poll_s", "--degraded-poll", str), ("workers", "--workers", int),
     ("cors_origins", "--cors-origin", list[str]), ("dev", "--dev/--no-dev", bool),
-    ("demo", "--demo/--no-demo", bool), ("log_level", "--log-level", str),
+    ("demo", "--demo/--no-demo", bool), ("console", "--console/--no-console", bool),
+    ("log_level", "--log-level", str),
     ("rate_topic_posts", "--rate-topic-posts", str), ("rate_reads", "--rate-reads", str),
     ("rate_publish", "--rate-publish", str),
     ("max_user_streams", "--max-user-streams", int),
