@@ -173,11 +173,13 @@ def test_by_idempotency_key_with_a_skipped_recipient(env: Env) -> None:
     env.prefs(off, {"types": {"news": {"channels": []}}})
     key = uid("key")
     with env.srv.publisher() as pub:
-        r = pub.post("/api/notifications", headers={"Idempotency-Key": key}, json={
-            "recipients": [a, b, off], "type": "news", "title": "t"})
+        r = pub.post("/api/notifications", json={
+            "recipients": [a, b, off], "type": "news", "title": "t", "idempotencyKey": key})
         assert r.status_code == 201, r.text
         ids = r.json()["ids"]
-        body = pub.get("/api/trail", params={"idempotencyKey": key}).json()
+        r = pub.get("/api/trail", params={"idempotencyKey": key})
+        assert r.status_code == 200, r.text
+        body = r.json()
         assert pub.get("/api/trail", params={"idempotencyKey": uid("none")}
                        ).status_code == 404
         assert pub.get("/api/trail").status_code == 400
