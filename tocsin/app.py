@@ -32,6 +32,7 @@ from tocsin.api import (
     presence,
     tokens,
     topics,
+    trail,
 )
 from tocsin.api import preferences as preferences_api
 from tocsin.api.cors import CorsPolicy
@@ -169,7 +170,8 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
         log.exception("unhandled error", exc_info=exc)
         return json_response(TocsinError("internal").body(), 500)
 
-    for module in (escalation, lifecycle, notifications, topics, presence, tokens, health):
+    for module in (escalation, lifecycle, notifications, topics, presence, tokens, health,
+                   trail):
         app.include_router(module.router)
     app.include_router(preferences_api.router)
     for channel in tocsin.channels:  # push devices; users' addresses, email unsubscribe
