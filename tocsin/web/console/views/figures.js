@@ -4,7 +4,7 @@
  * GET /api/console/figures (the server samples its own figures; this only plots them).
  * @module console/views/figures
  */
-import { get } from "../lib/api.js";
+import { apiKey, get } from "../lib/api.js";
 import { lineChart } from "../lib/chart.js";
 import { fill, h, message, statusLine } from "../lib/dom.js";
 
@@ -22,7 +22,6 @@ export class ConsoleFigures extends HTMLElement {
 
   connectedCallback() {
     fill(this, h("h2", { text: "Node" }), this.states, this.charts, this.status);
-    this.refresh();
   }
 
   disconnectedCallback() {
@@ -44,7 +43,7 @@ export class ConsoleFigures extends HTMLElement {
     } catch (e) {
       this.status.textContent = `Could not read the figures: ${message(e)}`;
     }
-    if (this.isConnected && !this.closest("[hidden]")) {
+    if (this.isConnected && !this.closest("[hidden]") && apiKey()) {
       this.timer = window.setTimeout(() => this.refresh(), REFRESH_MS);
     }
   }
