@@ -163,9 +163,13 @@ def _sample_json(prev: Sample | None, cur: Sample) -> dict[str, Any]:
     }
 
 
+_ENDINGS = tuple("." + e for e in FAILURE_ENDINGS)
+
+
 def is_failure(kind: str) -> bool:
-    channel, _, ending = kind.partition(".")
-    return bool(channel) and channel != "notification" and ending in FAILURE_ENDINGS
+    """``push.gone``, ``email.failed``, ``webhook.paused``, ...: one C-level check a
+    report's item (the observer runs on the reporting path)."""
+    return kind.endswith(_ENDINGS) and not kind.startswith("notification.")
 
 
 def _reason(detail: Any) -> str:
