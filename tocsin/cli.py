@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import secrets
 import subprocess
 import sys
@@ -85,7 +86,8 @@ def build_settings(given: dict[str, Any], *, demo: bool = False) -> Settings:
     values = {k: v for k, v in given.items() if v is not None}
     if demo:
         values.update(demo=True, dev=True)
-        values.setdefault("console", True)  # the demo shows the operators' console too
+        if "TOCSIN_CONSOLE" not in os.environ:  # the demo shows the operators' console too
+            values.setdefault("console", True)
     try:
         settings = Settings(**values)
     except ValidationError as exc:
@@ -107,7 +109,7 @@ CORE_FLAGS: list[tuple[str, str, Any]] = [
     ("retention_s", "--retention", str), ("retry_ms", "--retry-ms", int),
     ("degraded_poll_s", "--degraded-poll", str), ("workers", "--workers", int),
     ("cors_origins", "--cors-origin", list[str]), ("dev", "--dev/--no-dev", bool),
-    ("demo", "--demo/--no-demo", bool), ("console", "--console/--no-console", bool),
+    ("demo", "--demo/--no-demo", bool), ("console", "--console", bool),
     ("log_level", "--log-level", str),
     ("rate_topic_posts", "--rate-topic-posts", str), ("rate_reads", "--rate-reads", str),
     ("rate_publish", "--rate-publish", str),
