@@ -250,3 +250,19 @@ def test_the_cli_prints_json_when_piped_and_a_table_when_asked(env: Env) -> None
     assert nid in pretty.stdout and user in pretty.stdout and "delivered" in pretty.stdout
     missing = _cli(env, uid("nokey"))
     assert missing.returncode == 1 and "404" in missing.stderr + missing.stdout
+
+
+def test_an_escalation_step_and_its_skipped_wait(env: Env) -> None:
+    name, target = uid("pol"), uid("oncall")
+    with env.srv.publisher() as pub:
+        assert pub.put(f"/api/escalation-policies/{name}", json={"steps": [
+            {"targets": [target], "waitSeconds": 600, "skipIfNobodyActive": True},
+            {"targets": [uid("next")], "waitSeconds": 600}]}).status_code == 201
+        r = pub.post("/api/notifications", json={"escalation": name, "type": "alert",
+                                                 "title": "DB down", "priority": "urgent"})
+        assert r.status_code == 201, r.text
+    incident, nid = r.json()["incident"], r.json()["ids"][target]
+    wait_until(lambda: "escalation.skipped" in [s["kind"] for s in env.steps(nid)], 10)
+    steps = {s["kind"]: s for s in env.steps(nid)}
+    assert steps["escalation.step"]["detail"] == {"incident": incident, "round": 1, "step": 1}
+    assert steps["escalation.skipped"]["summary"] == "escalation step 1 skipped: nobody active"
