@@ -266,3 +266,17 @@ def test_an_escalation_step_and_its_skipped_wait(env: Env) -> None:
     steps = {s["kind"]: s for s in env.steps(nid)}
     assert steps["escalation.step"]["detail"] == {"incident": incident, "round": 1, "step": 1}
     assert steps["escalation.skipped"]["summary"] == "escalation step 1 skipped: nobody active"
+
+
+async def _replay(env: Env, user: str) -> None:
+    async with StreamReader(env.srv.url + "/api/notifications/stream", env.srv.token(user),
+                            last_event_id="0") as reader:
+        await reader.wait_for(1, pred=lambda e: e.event == "notification")
+
+
+def test_a_copy_read_from_the_store_is_caught_up(env: Env) -> None:
+    user = uid("o")
+    nid = env.publish([user])[user]  # nobody connected: no live write
+    asyncio.run(_replay(env, user))
+    wait_until(lambda: "caught up over sse" in env.summaries(nid), 10)
+    assert "stream.live" not in [s["kind"] for s in env.steps(nid)]
