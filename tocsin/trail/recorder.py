@@ -44,7 +44,7 @@ surplus is dropped rather than growing without bound."""
 SEEN_LIVE = 100_000
 """(notification, user) pairs remembered as already written live, so a second tab or
 a reconnect does not record a second "first live write"."""
-_ID_PREFIX = b'{"id":"'
+_ID_PREFIX = '{"id":"'
 
 
 class TrailRecorder:
@@ -143,13 +143,12 @@ class TrailRecorder:
 
 def _notification_id(data: str) -> str | None:
     """The id of a ``notification`` event's JSON (``store/shape.py`` writes it first)."""
-    raw = data.encode()
-    if raw.startswith(_ID_PREFIX):
-        end = raw.find(b'"', len(_ID_PREFIX))
+    if data.startswith(_ID_PREFIX):
+        end = data.find('"', len(_ID_PREFIX))
         if end > 0:
-            return raw[len(_ID_PREFIX):end].decode()
+            return data[len(_ID_PREFIX):end]
     try:
-        obj = orjson.loads(raw)
+        obj = orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
     nid = obj.get("id") if isinstance(obj, dict) else None
