@@ -1,4 +1,5 @@
-"""The ``tocsin`` command: serve, demo, migrate, token, vapid, send, listen, bench."""
+"""The ``tocsin`` command: serve, demo, migrate, token, vapid, send, listen, trail,
+bench."""
 
 from __future__ import annotations
 
@@ -419,6 +420,35 @@ def listen(
     except TocsinAPIError as exc:
         console.print(f"[red]error {exc.status}:[/] {exc.code}: {escape(exc.message)}")
         raise typer.Exit(1) from exc
+
+
+@app.command()
+def trail(
+    what: Annotated[str, typer.Argument(help="A notification id or an idempotency key.")],
+    json_out: Annotated[Optional[bool], typer.Option(  # noqa: UP045
+        "--json/--pretty", help="Output format.",
+        show_default="pretty on a terminal, JSON otherwise")] = None,
+    server: ServerUrl = DEFAULT_SERVER_URL,
+    api_key: ClientApiKey = "",
+) -> None:
+    """What happened to a notification, per recipient: stored, the attention decision,
+    live delivery, read state, each channel's outcome (docs/trail.md). Given a key, the
+    trails of every notification that publish created."""
+    from tocsin.client import Publisher, TocsinAPIError, TocsinConnectionError
+    from tocsin.client.commands import fetch_trail, print_trail, stdout_is_terminal
+
+    _need_api_key(api_key)
+    pretty = stdout_is_terminal() if json_out is None else not json_out
+    try:
+        with Publisher(server, api_key) as pub:
+            body = fetch_trail(pub, what)
+    except TocsinConnectionError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    except TocsinAPIError as exc:
+        console.print(f"[red]error {exc.status}:[/] {exc.code}: {escape(exc.message)}")
+        raise typer.Exit(1) from exc
+    print_trail(sys.stdout, body, pretty)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -7,6 +7,10 @@ SMTP sink); the trail by idempotency key; who may read it; retention."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -218,3 +222,61 @@ def test_retention_prunes_the_trail(tmp_path: Path) -> None:
         assert [s["kind"] for s in env.steps(nid)] == ["stored", "decision"]
     finally:
         srv.stop()
+
+
+def _cli(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tocsin", "trail", *args, "--server", env.srv.url],
+        env={**os.environ, "TOCSIN_API_KEY": env.srv.api_key, "COLUMNS": "200"},
+        capture_output=True, text=True, timeout=60)
+
+
+def test_the_cli_prints_json_when_piped_and_a_table_when_asked(env: Env) -> None:
+    user = uid("c")
+    key = uid("ck")
+    with env.srv.publisher() as pub:
+        r = pub.post("/api/notifications", json={
+            "recipients": [user], "type": "comment", "title": "t", "idempotencyKey": key})
+    nid = r.json()["ids"][user]
+    by_id = _cli(env, nid)
+    assert by_id.returncode == 0, by_id.stderr
+    (trail,) = json.loads(by_id.stdout)["notifications"]
+    assert trail["notification"] == nid and trail["recipients"][0]["user"] == user
+    by_key = _cli(env, key)
+    assert by_key.returncode == 0, by_key.stderr
+    assert [t["notification"] for t in json.loads(by_key.stdout)["notifications"]] == [nid]
+    pretty = _cli(env, nid, "--pretty")
+    assert pretty.returncode == 0, pretty.stderr
+    assert nid in pretty.stdout and user in pretty.stdout and "delivered" in pretty.stdout
+    missing = _cli(env, uid("nokey"))
+    assert missing.returncode == 1 and "404" in missing.stderr + missing.stdout
+
+
+def test_an_escalation_step_and_its_skipped_wait(env: Env) -> None:
+    name, target = uid("pol"), uid("oncall")
+    with env.srv.publisher() as pub:
+        assert pub.put(f"/api/escalation-policies/{name}", json={"steps": [
+            {"targets": [target], "waitSeconds": 600, "skipIfNobodyActive": True},
+            {"targets": [uid("next")], "waitSeconds": 600}]}).status_code == 201
+        r = pub.post("/api/notifications", json={"escalation": name, "type": "alert",
+                                                 "title": "DB down", "priority": "urgent"})
+        assert r.status_code == 201, r.text
+    incident, nid = r.json()["incident"], r.json()["ids"][target]
+    wait_until(lambda: "escalation.skipped" in [s["kind"] for s in env.steps(nid)], 10)
+    steps = {s["kind"]: s for s in env.steps(nid)}
+    assert steps["escalation.step"]["detail"] == {"incident": incident, "round": 1, "step": 1}
+    assert steps["escalation.skipped"]["summary"] == "escalation step 1 skipped: nobody active"
+
+
+async def _replay(env: Env, user: str) -> None:
+    async with StreamReader(env.srv.url + "/api/notifications/stream", env.srv.token(user),
+                            last_event_id="0") as reader:
+        await reader.wait_for(1, pred=lambda e: e.event == "notification")
+
+
+def test_a_copy_read_from_the_store_is_caught_up(env: Env) -> None:
+    user = uid("o")
+    nid = env.publish([user])[user]  # nobody connected: no live write
+    asyncio.run(_replay(env, user))
+    wait_until(lambda: "caught up over sse" in env.summaries(nid), 10)
+    assert "stream.live" not in [s["kind"] for s in env.steps(nid)]

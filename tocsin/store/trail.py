@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, delete, select
 
 from tocsin.store.db import Database
+from tocsin.store.hooks import run_many_sql
 from tocsin.store.tables import TENANT, idempotency, metadata, notifications
 
 trail = Table(
@@ -31,8 +32,10 @@ trail = Table(
     Column("by", String(200)),
     Column("detail", Text, nullable=False),
 )
+# Two indexes only (each costs every insert): a notification's steps, and the prune.
+# A user's skipped copies (rare) are found through the first (``notification_id``
+# NULL) and filtered by user.
 Index("tocsin_trail_notification", trail.c.notification_id)
-Index("tocsin_trail_user_at", trail.c.user_id, trail.c.at)
 Index("tocsin_trail_at", trail.c.at)
 
 Json = dict[str, Any]
@@ -63,15 +66,20 @@ class NoteRow:
     snoozed_until: int | None
 
 
+_INSERT = ("INSERT INTO tocsin_trail (notification_id, user_id, at, kind, \"by\", detail) "
+           "VALUES (?, ?, ?, ?, ?, ?)")
+
+
 async def append(db: Database, steps: Sequence[Step]) -> None:
-    """One insert for a whole batch (the flush's)."""
+    """One executemany for a whole batch (the flush's), straight to the driver: no
+    per-row compilation (about 2/3 of the cost through SQLAlchemy Core)."""
     if not steps:
         return
-    rows = [{"notification_id": s.notification, "user_id": s.user[:200], "at": s.at,
-             "kind": s.kind[:40], "by": s.by[:200] if s.by else None,
-             "detail": orjson.dumps(s.detail).decode()} for s in steps]
+    dumps = orjson.dumps
+    rows = [(s.notification, s.user[:200], s.at, s.kind[:40], s.by[:200] if s.by else None,
+             dumps(s.detail).decode()) for s in steps]
     async with db.write() as conn:
-        await conn.execute(trail.insert(), rows)
+        await run_many_sql(conn, [(_INSERT, rows)])
 
 
 def _step(row: Any) -> Step:

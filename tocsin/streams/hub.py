@@ -36,7 +36,12 @@ from tocsin.presence import PREFIX as PRESENCE_PREFIX
 from tocsin.presence import Change, Presence
 from tocsin.sse import PING, PING_CHUNK, frame
 from tocsin.store.base import Store
-from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection, StreamCounters
+from tocsin.streams.connection import (
+    MAX_OUTBOX_BYTES,
+    Connection,
+    StreamCounters,
+    transport_of,
+)
 from tocsin.streams.expiry import Expiries
 
 log = logging.getLogger("tocsin.hub")
@@ -108,11 +113,11 @@ class Hub:
         self.presence = Presence(broker, self.node_id, self._presence_changed,
                                  interval_s=presence_interval_s)
         """Who holds which stream, cluster-wide (fed by register/unregister below)."""
-        self.live_writes: list[tuple[str, str, str, int]] | None = None
+        self.live_writes: list[tuple[str, str, str, int, bool]] | None = None
         """When the delivery trail records (``tocsin/trail/``): each notification event
-        taken for live writing by a connection here, as (stream, data, transport, ms),
-        collected for the trail's background flush (which swaps the list). ``None``:
-        nobody records, nothing is collected."""
+        taken for writing by a connection here, as (stream, data, transport, ms, caught
+        up from the store rather than live), collected for the trail's background flush
+        (which empties it). ``None``: nobody records, nothing is collected."""
         self.expiries = Expiries()
         """Token expiries of SSE streams (``streams/expiry.py``), forgotten below as each
         connection is unregistered."""
@@ -375,13 +380,11 @@ class Hub:
                         c.push_raw(PING, PING_CHUNK)
 
 
-def _note_live(live: list[tuple[str, str, str, int]], ev: StreamEvent,
+def _note_live(live: list[tuple[str, str, str, int, bool]], ev: StreamEvent,
                conns: Iterable[Connection], now: int) -> None:
     """Record ``ev`` once if a connection took it for live writing (it is then the
     connection's ``last_seq``; a connection that is catching up reads it from the store)."""
     for c in conns:
         if c.last_seq == ev.seq:
-            transport = "ws" if c.json and getattr(c, "wake", None) else \
-                "poll" if c.json else "sse"
-            live.append((ev.stream, ev.data, transport, now))
+            live.append((ev.stream, ev.data, transport_of(c), now, False))
             return

@@ -5,9 +5,10 @@ Two feeds, both only queued where they happen:
 - the kernel's observations (``kernel/observe.py``): the channel seam's outcomes,
   escalation steps, read-state changes, skipped recipients. The observer appends to a
   list and returns.
-- the hub's live writes (``Hub.live_writes``): each notification event a connection
-  took for live writing, appended by ``Hub.deliver`` (no parsing there). The flush keeps
-  the first per (notification, recipient) and drops the rest.
+- the hub's writes (``Hub.live_writes``): each notification event a connection took
+  for live writing (appended by ``Hub.deliver``) or queued from a store read
+  (``streams/follow.py``), no parsing there. The flush keeps the first per
+  (notification, recipient), ``stream.live`` or ``stream.caught_up``, and drops the rest.
 
 A background task swaps both lists every :data:`FLUSH_EVERY_S` and writes what they
 held with one insert; it also prunes rows older than the retention. The queue is
@@ -43,14 +44,14 @@ surplus is dropped rather than growing without bound."""
 SEEN_LIVE = 100_000
 """(notification, user) pairs remembered as already written live, so a second tab or
 a reconnect does not record a second "first live write"."""
-_ID_PREFIX = b'{"id":"'
+_ID_PREFIX = '{"id":"'
 
 
 class TrailRecorder:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self._observed: list[Observation] = []
-        self._live: list[tuple[str, str, str, int]] = []
+        self._live: list[tuple[str, str, str, int, bool]] = []
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
@@ -91,7 +92,7 @@ class TrailRecorder:
         steps = [Step(o.notification, o.user or "", o.at, o.kind, o.by, dict(o.detail))
                  for o in observed if o.user]
         seen = self._seen
-        for stream, data, transport, at in taken:
+        for stream, data, transport, at, caught_up in taken:
             if not stream.startswith("u:"):
                 continue
             nid = _notification_id(data)
@@ -103,7 +104,8 @@ class TrailRecorder:
             seen[key] = None
             if len(seen) > SEEN_LIVE:
                 seen.popitem(last=False)
-            steps.append(Step(nid, key[1], at, "stream.live", None, {"transport": transport}))
+            steps.append(Step(nid, key[1], at, "stream.caught_up" if caught_up else "stream.live",
+                              None, {"transport": transport}))
         return steps
 
     async def flush(self) -> int:
@@ -141,13 +143,12 @@ class TrailRecorder:
 
 def _notification_id(data: str) -> str | None:
     """The id of a ``notification`` event's JSON (``store/shape.py`` writes it first)."""
-    raw = data.encode()
-    if raw.startswith(_ID_PREFIX):
-        end = raw.find(b'"', len(_ID_PREFIX))
+    if data.startswith(_ID_PREFIX):
+        end = data.find('"', len(_ID_PREFIX))
         if end > 0:
-            return raw[len(_ID_PREFIX):end].decode()
+            return data[len(_ID_PREFIX):end]
     try:
-        obj = orjson.loads(raw)
+        obj = orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
     nid = obj.get("id") if isinstance(obj, dict) else None

@@ -77,7 +77,22 @@ def _derived(note: NoteRow, recorded: Iterable[Step]) -> list[Json]:
     return out
 
 
+def _first_write_only(recorded: list[Step]) -> list[Step]:
+    """One ``stream.*`` step: the first write (another node, or this one after a
+    restart, may record a later catch-up of a copy already written live)."""
+    out: list[Step] = []
+    written = False
+    for s in recorded:
+        if s.kind.startswith("stream."):
+            if written:
+                continue
+            written = True
+        out.append(s)
+    return out
+
+
 def _trail(note: NoteRow, recorded: list[Step]) -> Json:
+    recorded = _first_write_only(recorded)
     steps = _derived(note, recorded) + [_step_json(s.at, s.kind, s.by, s.detail)
                                         for s in recorded]
     steps.sort(key=lambda s: s["at"])  # stable: derived first at equal times

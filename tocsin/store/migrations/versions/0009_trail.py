@@ -26,7 +26,6 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text, nullable=False),
     )
     op.create_index("tocsin_trail_notification", "tocsin_trail", ["notification_id"])
-    op.create_index("tocsin_trail_user_at", "tocsin_trail", ["user_id", "at"])
     op.create_index("tocsin_trail_at", "tocsin_trail", ["at"])
 
 
