@@ -31,7 +31,8 @@ def test_incidents_open_and_recent(srv: ServerProcess) -> None:
     a, policy = uid("a"), uid("p")
     with srv.publisher() as pub:
         assert pub.put(f"/api/escalation-policies/{policy}", json={"steps": [
-            {"targets": [a], "waitSeconds": 600}]}).status_code in (200, 201)
+            {"targets": [a], "waitSeconds": 600, "skipIfNobodyActive": False}]}
+        ).status_code in (200, 201)
         opened = []
         for n in range(3):
             r = pub.post("/api/notifications", json={
