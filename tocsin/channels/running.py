@@ -55,10 +55,10 @@ class Running:
         and report ``<name>.<step>`` with ``detail`` for ``user``'s ``nid``."""
         if result is not None:
             self.sent.labels(result).inc()
-        observations = self.kernel.observations
-        if observations.active:
-            observations.report([Observation(f"{self.name}.{step}", self.kernel.clock(),
-                                             user, nid, None, detail)])
+        kernel = self._kernel
+        if kernel is not None and user and kernel.observations.active:
+            kernel.observations.report([Observation(f"{self.name}.{step}", kernel.clock(),
+                                                    user, nid, None, detail)])
 
     async def suppressed(self, result: str, user: str, nid: str,
                          wording: dict[str, str] | None = None) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -307,8 +307,8 @@ class EmailChannel(Running):
         types = list(dict.fromkeys(str(n["type"]) for n in notes))
         return unsubscribe_url(self.settings, user, types) if types else None
 
-    async def _send(self, timer: Timer, msg: EmailMessage, what: str, user: str,
-                    nids: list[str]) -> bool:
+    async def _send(self, timer: Timer, msg: EmailMessage, what: str, user: str = "",
+                    nids: Sequence[str] = ()) -> bool:
         """Send, counting the result; raise :class:`RetryLater` to try again, or give up
         after :data:`MAX_ATTEMPTS` (``True``: sent or given up; the timer is done)."""
         assert self.sender is not None
@@ -330,7 +330,7 @@ class EmailChannel(Running):
         self._outcomes("sent", user, nids, "sent")
         return True
 
-    def _outcomes(self, result: str, user: str, nids: list[str], step: str,
+    def _outcomes(self, result: str, user: str, nids: Sequence[str], step: str,
                   **detail: Any) -> None:
         """One counted outcome for the message, one step per notification it carried."""
         self.outcome(result, user, nids[0] if nids else None, step, **detail)
