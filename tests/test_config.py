@@ -52,6 +52,7 @@ ROWS: list[tuple[str, str, str, Any]] = [
      ["http://a.test", "http://b.test"]),
     ("TOCSIN_DEV", "true", "dev", True),
     ("TOCSIN_DEMO", "1", "demo", True),
+    ("TOCSIN_CONSOLE", "1", "console", True),
     ("TOCSIN_LOG_LEVEL", "DEBUG", "log_level", "debug"),
     ("TOCSIN_RATE_TOPIC_POSTS", "5/s:20", "rate_topic_posts", "5/s:20"),
     ("TOCSIN_RATE_READS", "off", "rate_reads", "off"),

@@ -1,10 +1,12 @@
-"""The ``tocsin`` command: serve, demo, migrate, token, vapid, send, listen, bench."""
+"""The ``tocsin`` command: serve, demo, migrate, token, vapid, send, listen, trail,
+bench."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import inspect
+import os
 import secrets
 import subprocess
 import sys
@@ -89,6 +91,8 @@ def build_settings(given: dict[str, Any], *, demo: bool = False) -> Settings:
     values = {k: v for k, v in given.items() if v is not None}
     if demo:
         values.update(demo=True, dev=True)
+        if "TOCSIN_CONSOLE" not in os.environ:  # the demo shows the operators' console too
+            values.setdefault("console", True)
     try:
         settings = Settings(**values)
     except ValidationError as exc:
@@ -110,7 +114,8 @@ CORE_FLAGS: list[tuple[str, str, Any]] = [
     ("retention_s", "--retention", str), ("retry_ms", "--retry-ms", int),
     ("degraded_poll_s", "--degraded-poll", str), ("workers", "--workers", int),
     ("cors_origins", "--cors-origin", list[str]), ("dev", "--dev/--no-dev", bool),
-    ("demo", "--demo/--no-demo", bool), ("log_level", "--log-level", str),
+    ("demo", "--demo/--no-demo", bool), ("console", "--console", bool),
+    ("log_level", "--log-level", str),
     ("rate_topic_posts", "--rate-topic-posts", str), ("rate_reads", "--rate-reads", str),
     ("rate_publish", "--rate-publish", str),
     ("max_user_streams", "--max-user-streams", int),
@@ -452,6 +457,35 @@ def listen(
     except TocsinAPIError as exc:
         console.print(f"[red]error {exc.status}:[/] {exc.code}: {escape(exc.message)}")
         raise typer.Exit(1) from exc
+
+
+@app.command()
+def trail(
+    what: Annotated[str, typer.Argument(help="A notification id or an idempotency key.")],
+    json_out: Annotated[Optional[bool], typer.Option(  # noqa: UP045
+        "--json/--pretty", help="Output format.",
+        show_default="pretty on a terminal, JSON otherwise")] = None,
+    server: ServerUrl = DEFAULT_SERVER_URL,
+    api_key: ClientApiKey = "",
+) -> None:
+    """What happened to a notification, per recipient: stored, the attention decision,
+    live delivery, read state, each channel's outcome (docs/trail.md). Given a key, the
+    trails of every notification that publish created."""
+    from tocsin.client import Publisher, TocsinAPIError, TocsinConnectionError
+    from tocsin.client.commands import fetch_trail, print_trail, stdout_is_terminal
+
+    _need_api_key(api_key)
+    pretty = stdout_is_terminal() if json_out is None else not json_out
+    try:
+        with Publisher(server, api_key) as pub:
+            body = fetch_trail(pub, what)
+    except TocsinConnectionError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    except TocsinAPIError as exc:
+        console.print(f"[red]error {exc.status}:[/] {exc.code}: {escape(exc.message)}")
+        raise typer.Exit(1) from exc
+    print_trail(sys.stdout, body, pretty)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

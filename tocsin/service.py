@@ -28,6 +28,7 @@ from tocsin.metrics import Metrics
 from tocsin.store import StoreOptions, store_from_url
 from tocsin.store.base import Change, NewNotification, NewTopicEvent, PublishResult, Store
 from tocsin.streams.hub import Hub
+from tocsin.trail import TrailRecorder, TrailView
 from tocsin.webhooks.service import EventWebhooks
 
 
@@ -59,6 +60,8 @@ class Tocsin:
         self.lifecycle = Lifecycle(self.kernel)  # snooze, update/retract (docs/grouping.md)
         self.attention = Attention(self.kernel, self.channels)  # docs/attention.md
         self.event_webhooks = EventWebhooks(settings)  # docs/webhooks.md
+        self.trail_recorder = TrailRecorder(self.kernel)  # docs/trail.md
+        self.trail = TrailView(self.kernel)
         # the two channels by name, for the demo and the tools (docs/push.md, email.md)
         self.push = cast(PushChannel, self.channel("push"))
         self.email = cast(EmailChannel, self.channel("email"))
@@ -68,6 +71,7 @@ class Tocsin:
 
     async def start(self) -> None:
         await self.kernel.open()
+        self.trail_recorder.start()  # first: it subscribes before anything reports
         await self.escalation.start()
         await self.attention.start()
         for channel in self.channels:  # each registers its timer kinds and metrics
@@ -83,6 +87,7 @@ class Tocsin:
         for channel in self.channels:
             await channel.stop()
         await self.event_webhooks.stop()
+        await self.trail_recorder.stop()  # writes what is still queued
         await self.kernel.close()
 
     # -- the kernel's operations, for the routes ---------------------------------------

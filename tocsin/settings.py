@@ -237,6 +237,8 @@ class CoreSettings(BaseSettings):
     workers: int = Field(DEFAULT_WORKERS, ge=1,
                          description="Worker processes sharing the port (needs redis://).")
     demo: bool = Field(False, description="Also serve the demo page at /.")
+    console: bool = Field(False, description="Serve the operators' console at /console "
+                                             "(signed in with a publisher API key).")
     cors_origins: CommaList = Field(
         default_factory=list,
         description="Browser origins allowed to call the API (comma-separated; the flag "

@@ -1,4 +1,4 @@
-"""Event webhooks' tables (migration 0009): the subscriptions and the last failed
+"""Event webhooks' tables (migration 0011): the subscriptions and the last failed
 deliveries of each. The deliveries themselves are timers of the kernel's scheduler
 (kind ``event-webhook``)."""
 
