@@ -160,13 +160,15 @@ class SyncBatcher:
             self._collecting = True
             others = self._in_flight > 1
         if lead:
-            if others and self.linger_s > 0:
-                time.sleep(self.linger_s)  # the calls in flight with this one may join
-            with self._lock:
-                taken, self._queue = self._queue, []
-                self._collecting = False
-            for start in range(0, len(taken), self.max_batch):
-                self._send(taken[start:start + self.max_batch])
+            try:
+                if others and self.linger_s > 0:
+                    time.sleep(self.linger_s)  # the calls in flight with this one may join
+            finally:  # even interrupted, the leader sends what it collected
+                with self._lock:
+                    taken, self._queue = self._queue, []
+                    self._collecting = False
+                for start in range(0, len(taken), self.max_batch):
+                    self._send(taken[start:start + self.max_batch])
         slot.done.wait()
         assert slot.outcome is not None
         return slot.outcome
