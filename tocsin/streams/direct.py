@@ -192,7 +192,7 @@ class WsSocket:
         proto: Any = getattr(send, "__self__", None)
         transport = getattr(proto, "transport", None)
         if transport is None or not hasattr(proto, "close_sent") \
-                or not isinstance(getattr(proto, "writable", None), asyncio.Event) \
+                or not isinstance(getattr(proto, "writable", None), asyncio.Event | LightEvent) \
                 or not hasattr(getattr(proto, "conn", None), "state") \
                 or not getattr(proto, "handshake_complete", False):
             return None
