@@ -296,7 +296,7 @@ def limited_ws(write_timeout_s: float) -> type[Any] | str:
             await super().send(message)
             if message["type"] == "websocket.accept":
                 # read only by the handshake (uvicorn writes the response from it)
-                self.request = self.response = None
+                self.request = self.response = None  # type: ignore[assignment]
 
         # -- reading: parse no further ahead than the application -----------------------
         def data_received(self, data: bytes) -> None:
