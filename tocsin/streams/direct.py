@@ -193,7 +193,6 @@ class WsSocket:
         transport = getattr(proto, "transport", None)
         if transport is None or not hasattr(proto, "close_sent") \
                 or not isinstance(getattr(proto, "writable", None), asyncio.Event | LightEvent) \
-                or not hasattr(getattr(proto, "conn", None), "state") \
                 or not getattr(proto, "handshake_complete", False):
             return None
         return cls(proto, transport)
@@ -203,8 +202,11 @@ class WsSocket:
         order with everything before it (nothing is buffered on the way but the
         transport's own buffer)."""
         proto = self.proto
+        # The websockets state needs no check of its own: every way out of OPEN (a close
+        # received or sent, a protocol error, a keepalive timeout) sets ``close_sent`` or
+        # closes the transport in the same callback, before any other code runs.
         return (proto.writable.is_set() and not proto.close_sent
-                and proto.conn.state is _OPEN and not self.transport.is_closing())
+                and not self.transport.is_closing())
 
     def write(self, payloads: list[bytes]) -> None:
         self.transport.write(b"".join([ws_text_frame(p) for p in payloads]))
@@ -213,13 +215,3 @@ class WsSocket:
         """Until the transport is below its high-water mark (or the client left)."""
         await self.proto.writable.wait()
 
-
-def _open_state() -> Any:
-    try:
-        from websockets.protocol import State
-    except ImportError:  # pragma: no cover - no websockets: WsSocket.of never matches
-        return object()
-    return State.OPEN
-
-
-_OPEN = _open_state()
