@@ -71,6 +71,7 @@ DOCS_ASSETS = "/docs/assets"
 versions served: swagger-ui 5.32.6 and redoc 2.5.3 with fastapi-offline 1.7.7)."""
 CSP_BY_PREFIX: tuple[tuple[str, str], ...] = (
     ("/static/", _SELF_ONLY), ("/demo/", _SELF_ONLY), ("/docs", _DOCS), ("/redoc", _DOCS),
+    ("/console", _SELF_ONLY),
 )
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 
@@ -183,6 +184,10 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
     static = WEB_DIR / "static"
     static.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=static), name="static")
+    if settings.console:  # the operators' page and its routes (docs/console.md)
+        from tocsin.api import console
+
+        console.install(app, tocsin)
     if settings.demo:
         from tocsin import demo
 
