@@ -20,10 +20,11 @@ implemented by the attention feature and passed in by the assembly point.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from tocsin.kernel.kernel import Kernel
+    from tocsin.scheduler import NewTimer
 
 Json = dict[str, Any]
 
@@ -98,3 +99,14 @@ class Channel(ChannelRule, Protocol):
         so this layer loads no web framework."""
         ...
 
+
+
+@runtime_checkable
+class StepPoster(Protocol):
+    """A channel that also posts to named targets of its own (the webhook channel's
+    ``/api/webhook-targets``), offered to escalation's steps by the assembly point."""
+
+    def step_timer(self, target: str, msg_id: str, note: Json, now: int) -> NewTimer:
+        """The durable timer posting ``note`` (notification JSON) to ``target``, as
+        message ``msg_id`` (stable: its retries and a retried step keep it)."""
+        ...

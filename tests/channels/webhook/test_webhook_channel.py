@@ -260,3 +260,33 @@ def test_a_private_address_is_refused_without_the_flag(env: Env) -> None:
         srv.stop()
         env.srv = start_server(env.tmp, database=env.db, port=free_port(), extra=[
             *FAST, *env.clock.flags, "--webhook-allow-private"])
+
+
+def test_an_escalation_step_posts_to_a_named_target(env: Env) -> None:
+    env.clock.set(ms(2026, 3, 19, 3, 0))
+    u, room = uid("oncall"), uid("oncall-slack")
+    path = f"/{room}"
+    with env.srv.publisher() as pub:
+        r = pub.put(f"/api/webhook-targets/{room}", json={
+            "url": env.rec.url + path, "format": "slack", "secret": env.rec.secret})
+        assert r.status_code == 200, r.text
+        r = pub.put(f"/api/escalation-policies/{room}", json={"steps": [
+            {"targets": [u], "waitSeconds": 60, "skipIfNobodyActive": False},
+            {"targets": [u], "webhooks": [room], "waitSeconds": 60}]})
+        assert r.status_code == 201, r.text
+        bad = pub.put(f"/api/escalation-policies/{room}x", json={"steps": [
+            {"targets": [u], "webhooks": ["no spaces"], "waitSeconds": 1}]})
+        assert bad.status_code == 400, bad.text
+        r = pub.post("/api/notifications", json={"escalation": room, "type": "alert",
+                                                 "title": "DB <down>", "priority": "urgent"})
+        assert r.status_code == 201, r.text
+        inc = r.json()["incident"]
+        quiet_moment()
+        assert env.rec.on(path) == []  # step 1: the person only
+        env.clock.advance(60)
+        (got,) = wait_until(lambda: env.rec.on(path))
+        assert got.verified and got.id == f"esc:{inc}:0:1:{room}"
+        assert "DB &lt;down&gt;" in got.json["blocks"][0]["text"]["text"]
+        timeline = pub.get(f"/api/incidents/{inc}").json()["timeline"]
+        assert {"kind": "posted", "at": env.clock.now, "round": 1, "step": 2,
+                "webhook": room} in timeline

@@ -220,9 +220,10 @@ class WebhookChannel(Running):
         return {"user": user, "deleted": True}
 
     # -- sending to named targets (escalation, tools) -----------------------------------
-    def send_timer(self, msg_id: str, target: str, note: Json, now: int) -> NewTimer:
+    def step_timer(self, target: str, msg_id: str, note: Json, now: int) -> NewTimer:
         """The ``webhook.send`` timer posting ``note`` to the named ``target`` (the body
-        rendered when the send happens, from the target's format then)."""
+        rendered at each attempt from the target's format then), for an escalation
+        step (``tocsin.kernel.channel.StepPoster``)."""
         return NewTimer(msg_id, SEND_KIND, target, now,
                         {"target": target, "note": note, "first": now})
 
