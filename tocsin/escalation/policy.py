@@ -59,7 +59,11 @@ class Policy(BaseModel):
                         description="how many more times to run all steps after the first pass")
 
     def wire(self) -> dict[str, object]:
-        return self.model_dump(by_alias=True)
+        out = self.model_dump(by_alias=True)
+        for step in out["steps"]:
+            if not step["webhooks"]:  # shown only when a step has some
+                del step["webhooks"]
+        return out
 
     def potential_notifications(self) -> int:
         """How many notifications an incident under this policy makes if nobody

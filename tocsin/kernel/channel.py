@@ -110,3 +110,28 @@ class StepPoster(Protocol):
         """The durable timer posting ``note`` (notification JSON) to ``target``, as
         message ``msg_id`` (stable: its retries and a retried step keep it)."""
         ...
+
+
+@runtime_checkable
+class UserFields(Protocol):
+    """A channel that keeps fields of the user record (``PUT/GET /api/users/{user}``,
+    ``tocsin/channels/users.py``): the email channel's ``email``, the webhook channel's
+    ``webhook``. The route checks every field of a body first, then writes them."""
+
+    @property
+    def user_fields(self) -> tuple[str, ...]:
+        """The body keys it owns."""
+        ...
+
+    def check_user_fields(self, fields: Mapping[str, Any]) -> Any:
+        """Its fields of a body (only those present), checked (a 400
+        ``TocsinError`` naming the field), in the form :meth:`write_user` takes."""
+        ...
+
+    async def write_user(self, user: str, checked: Any) -> Json:
+        """Store what :meth:`check_user_fields` returned; the fields as stored."""
+        ...
+
+    async def read_user(self, user: str) -> Json | None:
+        """Its fields of ``user``'s record; ``None`` if it holds nothing for them."""
+        ...

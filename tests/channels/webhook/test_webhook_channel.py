@@ -86,11 +86,11 @@ def user_with(srv: ServerProcess, rec: Receiver, user: str, fmt: str,
               prefs: dict[str, Any] | None) -> str:
     path = f"/{user}"
     with srv.publisher() as pub:
-        r = pub.put(f"/api/users/{user}/webhook",
-                    json={"url": rec.url + path, "format": fmt, "secret": rec.secret})
+        r = pub.put(f"/api/users/{user}", json={
+            "webhook": {"url": rec.url + path, "format": fmt, "secret": rec.secret}})
         assert r.status_code == 200, r.text
-        assert r.json() == {"user": user, "url": rec.url + path, "format": fmt,
-                            "signed": True}
+        assert r.json() == {"user": user, "webhook": {"url": rec.url + path, "format": fmt,
+                                                      "signed": True}}
     if prefs is not None:
         with srv.subscriber(user) as sub:
             r = sub.put("/api/preferences", json=prefs)
@@ -204,6 +204,23 @@ def test_targets_routes(env: Env) -> None:
         assert pub.delete(f"/api/webhook-targets/{name}").status_code == 200
         assert pub.get(f"/api/webhook-targets/{name}").status_code == 404
         assert pub.delete(f"/api/webhook-targets/{name}").status_code == 404
+    u = uid("both")
+    with env.srv.publisher() as pub:
+        # the user record: email beside webhook, every field checked before any is written
+        hook = {"url": env.rec.url + "/u", "format": "generic"}
+        r = pub.put(f"/api/users/{u}", json={"email": "b@example.com",
+                                             "webhook": {**hook, "format": "fax"}})
+        assert r.status_code == 400 and r.json()["error"]["field"] == "webhook.format"
+        assert pub.get(f"/api/users/{u}").status_code == 404  # nothing written
+        r = pub.put(f"/api/users/{u}", json={"email": "b@example.com", "webhook": hook})
+        assert r.status_code == 200, r.text
+        record = {"user": u, "email": "b@example.com", "webhook": {**hook, "signed": False}}
+        assert r.json() == record and pub.get(f"/api/users/{u}").json() == record
+        assert pub.put(f"/api/users/{u}", json={"webhook": None}).json() == {
+            "user": u, "webhook": None}
+        assert pub.get(f"/api/users/{u}").json() == {"user": u, "email": "b@example.com"}
+        r = pub.put(f"/api/users/{u}", json={"fax": 1})
+        assert r.status_code == 400 and r.json()["error"]["field"] == "fax"
     with env.srv.subscriber("someone") as sub:  # publisher only
         assert sub.get(f"/api/webhook-targets/{name}").status_code in (401, 403)
     with env.srv.subscriber("someone") as sub:

@@ -1,5 +1,6 @@
 """The webhook channel's routes (publisher only): named targets
-(``/api/webhook-targets/{name}``) and a user's own (``/api/users/{user}/webhook``)."""
+(``/api/webhook-targets/{name}``). A user's own target is the ``webhook`` field of
+``/api/users/{user}`` (``tocsin/channels/users.py``)."""
 
 from __future__ import annotations
 
@@ -22,15 +23,9 @@ class WebhookApi(Protocol):
 
     async def delete_target(self, name: str) -> dict[str, Any]: ...
 
-    async def put_user_target(self, user: str, raw: object) -> dict[str, Any]: ...
-
-    async def get_user_target(self, user: str) -> dict[str, Any]: ...
-
-    async def delete_user_target(self, user: str) -> dict[str, Any]: ...
 
 
 NamePath = Annotated[Name, Path(min_length=1, max_length=100, description="target name")]
-UserPath = Annotated[Name, Path(min_length=1, max_length=200, description="user id")]
 
 
 class TargetIn(BaseModel):
@@ -63,19 +58,5 @@ def routes(hooks: WebhookApi) -> APIRouter:
     @router.delete("/api/webhook-targets/{name}", responses=ERRORS)
     async def delete_target(name: NamePath, _: PublisherCaller) -> Response:
         return json_response(await hooks.delete_target(name))
-
-    @router.put("/api/users/{user}/webhook", responses=ERRORS, openapi_extra=_body(TargetIn))
-    async def put_user_target(user: UserPath, _: PublisherCaller,
-                              body: Annotated[Any, Body()] = None) -> Response:
-        """Set the user's own target: the ``webhook`` channel of their preferences."""
-        return json_response(await hooks.put_user_target(user, body))
-
-    @router.get("/api/users/{user}/webhook", responses=ERRORS)
-    async def get_user_target(user: UserPath, _: PublisherCaller) -> Response:
-        return json_response(await hooks.get_user_target(user))
-
-    @router.delete("/api/users/{user}/webhook", responses=ERRORS)
-    async def delete_user_target(user: UserPath, _: PublisherCaller) -> Response:
-        return json_response(await hooks.delete_user_target(user))
 
     return router

@@ -182,42 +182,52 @@ class WebhookChannel(Running):
         return Target(url, str(fmt), secret)
 
     @staticmethod
-    def target_json(key: str, value: str, target: Target) -> Json:
+    def target_json(target: Target) -> Json:
         # the secret is never shown back: the publisher has it
-        return {key: value, "url": target.url, "format": target.format,
+        return {"url": target.url, "format": target.format,
                 "signed": target.secret is not None}
 
     async def put_target(self, name: str, raw: object) -> Json:
         target = self.check_target(raw)
         await self.store.put(check_name(name), target, self.kernel.clock())
-        return self.target_json("name", name, target)
+        return {"name": name, **self.target_json(target)}
 
     async def get_target(self, name: str) -> Json:
         target = await self.store.get(check_name(name))
         if target is None:
             raise TocsinError("not_found", f"No webhook target {name!r}.")
-        return self.target_json("name", name, target)
+        return {"name": name, **self.target_json(target)}
 
     async def delete_target(self, name: str) -> Json:
         if not await self.store.delete(check_name(name)):
             raise TocsinError("not_found", f"No webhook target {name!r}.")
         return {"name": name, "deleted": True}
 
-    async def put_user_target(self, user: str, raw: object) -> Json:
-        target = self.check_target(raw)
-        await self.store.put_user(check_name(user, "user", 200), target, self.kernel.clock())
-        return self.target_json("user", user, target)
+    # -- the user record's ``webhook`` (tocsin.kernel.channel.UserFields) ---------------
+    user_fields = ("webhook",)
 
-    async def get_user_target(self, user: str) -> Json:
-        target = await self.store.get_user(check_name(user, "user", 200))
-        if target is None:
-            raise TocsinError("not_found", f"User {user!r} has no webhook target.")
-        return self.target_json("user", user, target)
+    def check_user_fields(self, fields: Mapping[str, Any]) -> Target | None:
+        """``{url, format, secret?}``, or ``null`` to clear; errors name
+        ``webhook.<field>``."""
+        raw = fields["webhook"]
+        if raw is None:
+            return None
+        try:
+            return self.check_target(raw)
+        except TocsinError as err:
+            err.field = f"webhook.{err.field}" if err.field else "webhook"
+            raise
 
-    async def delete_user_target(self, user: str) -> Json:
-        if not await self.store.delete_user(check_name(user, "user", 200)):
-            raise TocsinError("not_found", f"User {user!r} has no webhook target.")
-        return {"user": user, "deleted": True}
+    async def write_user(self, user: str, checked: Target | None) -> Json:
+        if checked is None:
+            await self.store.delete_user(user)
+            return {"webhook": None}
+        await self.store.put_user(user, checked, self.kernel.clock())
+        return {"webhook": self.target_json(checked)}
+
+    async def read_user(self, user: str) -> Json | None:
+        target = await self.store.get_user(user)
+        return None if target is None else {"webhook": self.target_json(target)}
 
     # -- sending to named targets (escalation, tools) -----------------------------------
     def step_timer(self, target: str, msg_id: str, note: Json, now: int) -> NewTimer:
