@@ -55,6 +55,8 @@ RETRY_MAX_MS = 15 * 60_000
 MAX_RETRY_AFTER_MS = 3_600_000
 """A receiver's ``Retry-After`` is honoured up to an hour."""
 MAX_NAME_CHARS = 100
+MAX_TARGETS = 1000
+"""Named targets a node keeps (users' own are one per user)."""
 MAX_URL_CHARS = 2000
 MAX_BODY_BYTES = 64 * 1024
 """A rendered body is at most this (a notification is far smaller)."""
@@ -162,9 +164,11 @@ class WebhookChannel(Running):
             if field not in raw:
                 raise TocsinError("missing_field", f"'{field}' is required.", field)
         url, fmt, secret = raw["url"], raw["format"], raw.get("secret")
-        if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS:
+        if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS or any(
+                c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
             raise TocsinError("invalid_field", f"'url' must be a URL of at most "
-                              f"{MAX_URL_CHARS} characters.", "url")
+                              f"{MAX_URL_CHARS} characters, no spaces or control "
+                              "characters.", "url")
         try:
             check_url(url, self.rules)
         except Refused as exc:
@@ -189,7 +193,10 @@ class WebhookChannel(Running):
 
     async def put_target(self, name: str, raw: object) -> Json:
         target = self.check_target(raw)
-        await self.store.put(check_name(name), target, self.kernel.clock())
+        if await self.store.count_others(check_name(name)) >= MAX_TARGETS:
+            raise TocsinError("invalid_field", f"At most {MAX_TARGETS} webhook targets; "
+                              "delete one first.", "name")
+        await self.store.put(name, target, self.kernel.clock())
         return {"name": name, **self.target_json(target)}
 
     async def get_target(self, name: str) -> Json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, func, select
 
 from tocsin.channels.webhook.tables import targets, user_targets
 
@@ -32,6 +32,12 @@ class SqlWebhookStore:
 
     async def put(self, name: str, target: Target, now: int) -> None:
         await self._put(targets, "name", name, target, now)
+
+    async def count_others(self, name: str) -> int:
+        """How many named targets there are besides ``name``."""
+        async with self.db.read() as conn:
+            return int((await conn.execute(select(func.count()).select_from(targets).where(
+                targets.c.name != name))).scalar_one())
 
     async def put_user(self, user: str, target: Target, now: int) -> None:
         await self._put(user_targets, "user_id", user, target, now)
