@@ -201,6 +201,10 @@ def test_targets_routes(env: Env) -> None:
                            ([1], "url")):
             r = pub.put(f"/api/webhook-targets/{name}", json=bad)
             assert r.status_code == 400 and r.json()["error"]["field"] == field, (bad, r.text)
+        made = pub.put(f"/api/webhook-targets/{name}", json={
+            "url": env.rec.url + "/room", "format": "generic", "secret": True}).json()
+        assert made["signed"] and made["secret"].startswith("whsec_")  # shown once
+        assert "secret" not in pub.get(f"/api/webhook-targets/{name}").json()
         assert pub.delete(f"/api/webhook-targets/{name}").status_code == 200
         assert pub.get(f"/api/webhook-targets/{name}").status_code == 404
         assert pub.delete(f"/api/webhook-targets/{name}").status_code == 404

@@ -152,7 +152,7 @@ class WebhookChannel(Running):
     # -- targets -----------------------------------------------------------------------
     def check_target(self, raw: object) -> Target:
         from tocsin.channels.webhook.store import Target
-        from tocsin.outbound.signing import normalize_secret
+        from tocsin.outbound.signing import new_secret, normalize_secret
 
         if not isinstance(raw, dict):
             raise TocsinError("invalid_field", "The body must be a JSON object "
@@ -176,20 +176,26 @@ class WebhookChannel(Running):
         if fmt not in FORMATS:
             raise TocsinError("invalid_field", "'format' must be one of "
                               + ", ".join(FORMATS) + ".", "format")
+        if secret is True:  # generated here, shown once in the reply
+            return Target(url, str(fmt), new_secret())
         if secret is not None:
             try:
                 if not isinstance(secret, str):
-                    raise ValueError("a secret is a string")
+                    raise ValueError("a secret is whsec_<base64>, or true to have one made")
                 secret = normalize_secret(secret)
             except ValueError as exc:
                 raise TocsinError("invalid_field", f"'secret': {exc}.", "secret") from None
         return Target(url, str(fmt), secret)
 
     @staticmethod
-    def target_json(target: Target) -> Json:
-        # the secret is never shown back: the publisher has it
-        return {"url": target.url, "format": target.format,
-                "signed": target.secret is not None}
+    def target_json(target: Target, shown: object = None) -> Json:
+        """The target as the API shows it: never its secret (the publisher has it),
+        except the one just made for a body that asked ``"secret": true``."""
+        out: Json = {"url": target.url, "format": target.format,
+                     "signed": target.secret is not None}
+        if isinstance(shown, dict) and shown.get("secret") is True:
+            out["secret"] = target.secret
+        return out
 
     async def put_target(self, name: str, raw: object) -> Json:
         target = self.check_target(raw)
@@ -197,7 +203,7 @@ class WebhookChannel(Running):
             raise TocsinError("invalid_field", f"At most {MAX_TARGETS} webhook targets; "
                               "delete one first.", "name")
         await self.store.put(name, target, self.kernel.clock())
-        return {"name": name, **self.target_json(target)}
+        return {"name": name, **self.target_json(target, shown=raw)}
 
     async def get_target(self, name: str) -> Json:
         target = await self.store.get(check_name(name))
@@ -213,24 +219,25 @@ class WebhookChannel(Running):
     # -- the user record's ``webhook`` (tocsin.kernel.channel.UserFields) ---------------
     user_fields = ("webhook",)
 
-    def check_user_fields(self, fields: Mapping[str, Any]) -> Target | None:
-        """``{url, format, secret?}``, or ``null`` to clear; errors name
-        ``webhook.<field>``."""
+    def check_user_fields(self, fields: Mapping[str, Any]) -> tuple[Target | None, object]:
+        """``{url, format, secret?}``, or ``null`` to clear (with the raw value, so a
+        generated secret is shown once); errors name ``webhook.<field>``."""
         raw = fields["webhook"]
         if raw is None:
-            return None
+            return None, raw
         try:
-            return self.check_target(raw)
+            return self.check_target(raw), raw
         except TocsinError as err:
             err.field = f"webhook.{err.field}" if err.field else "webhook"
             raise
 
-    async def write_user(self, user: str, checked: Target | None) -> Json:
-        if checked is None:
+    async def write_user(self, user: str, checked: tuple[Target | None, object]) -> Json:
+        target, raw = checked
+        if target is None:
             await self.store.delete_user(user)
             return {"webhook": None}
-        await self.store.put_user(user, checked, self.kernel.clock())
-        return {"webhook": self.target_json(checked)}
+        await self.store.put_user(user, target, self.kernel.clock())
+        return {"webhook": self.target_json(target, shown=raw)}
 
     async def read_user(self, user: str) -> Json | None:
         target = await self.store.get_user(user)
