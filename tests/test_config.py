@@ -77,6 +77,8 @@ ROWS: list[tuple[str, str, str, Any]] = [
     ("TOCSIN_VAPID_SUBJECT", "https://ops.example.com/contact", "vapid_subject",
      "https://ops.example.com/contact"),
     ("TOCSIN_PUSH_ALLOW_INSECURE", "1", "push_allow_insecure", True),
+    ("TOCSIN_WEBHOOK_ALLOW_PRIVATE", "1", "webhook_allow_private", True),
+    ("TOCSIN_WEBHOOK_GIVE_UP", "2h", "webhook_give_up_s", 7200.0),
     ("TOCSIN_TEST_CLOCK_FILE", "/tmp/tocsin-cfg/clock", "test_clock_file",
      "/tmp/tocsin-cfg/clock"),
 ]

@@ -17,7 +17,7 @@ class WebhookSettings(BaseModel):
                            "(and plain http://): for tests, the demo and intranet receivers.",
     )
     webhook_give_up_s: Duration = Field(
-        DEFAULT_GIVE_UP_S, gt=0,
+        DEFAULT_GIVE_UP_S, gt=0, validation_alias="TOCSIN_WEBHOOK_GIVE_UP",
         description="How long a chat/webhook channel message is retried before it is "
                     "given up (counted in tocsin_webhook_sent_total{result=\"gave_up\"}).",
     )
