@@ -71,3 +71,20 @@ async def test_redis_keys_expire_once_the_bucket_would_be_full() -> None:
     finally:
         await client.aclose()
         await lim.close()
+
+
+@pytest.mark.redis
+async def test_a_client_the_url_breaks_fails_open_too() -> None:
+    """An option redis-py cannot take (``?backlog=``: the settings refuse it at start,
+    this is the defence behind that) makes redis-py raise ``TypeError`` at the first
+    connection, not a ``RedisError``: still "Redis unusable", so the request goes
+    through instead of answering 500."""
+    need_redis()
+    errors: list[None] = []
+    lim = RedisLimiter(REDIS_URL + "?backlog=10000", on_error=lambda: errors.append(None))
+    try:
+        assert await lim.take("u", Rate(1, 1)) == 0.0
+        assert await lim.take("u", Rate(1, 1)) == 0.0  # paused: not asked again
+        assert len(errors) == 2
+    finally:
+        await lim.close()

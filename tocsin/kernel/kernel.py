@@ -19,11 +19,18 @@ from typing import Protocol
 from tocsin.errors import TocsinError
 from tocsin.events import StreamEvent
 from tocsin.ids import Position, now_ms
-from tocsin.kernel.observe import Observations
+from tocsin.kernel.observe import Observation, Observations
 from tocsin.metrics import Metrics
 from tocsin.scheduler import Clock, Scheduler
 from tocsin.scheduler.runner import GiveUpHook, Handler
-from tocsin.store.base import Change, NewNotification, NewTopicEvent, PublishResult, Store
+from tocsin.store.base import (
+    Change,
+    NewNotification,
+    NewTopicEvent,
+    PublishItem,
+    PublishResult,
+    Store,
+)
 from tocsin.store.db import Database
 from tocsin.streams.hub import Hub
 
@@ -118,10 +125,41 @@ class Kernel:
                                           always_inbox=always_inbox)
         self.metrics.publish_seconds.observe(time.perf_counter() - started)
         self.metrics.events.labels("notification").inc(len(result.events))
+        if result.skipped and not result.replayed and self.observations.active:
+            self._report_skipped(result.skipped)
         await self.hub.fan_out(result.events)
         if result.reached and self._scheduler is not None:
             self._scheduler.kick()  # channel timers due now: don't wait for the next poll
         return result
+
+    async def publish_many(self, publisher: str, items: list[PublishItem]
+                           ) -> list[PublishResult | Exception]:
+        """:meth:`publish` for many notifications as one unit (``Store.publish_many``):
+        one outcome per item, in order; what was stored is fanned out together (one
+        broker message per 500 events)."""
+        started = time.perf_counter()
+        outcomes = await self.store.publish_many(publisher, items)
+        self.metrics.publish_seconds.observe(time.perf_counter() - started)
+        events = [ev for o in outcomes if isinstance(o, PublishResult) for ev in o.events]
+        self.metrics.events.labels("notification").inc(len(events))
+        if self.observations.active:
+            for o in outcomes:
+                if isinstance(o, PublishResult) and o.skipped and not o.replayed:
+                    self._report_skipped(o.skipped)
+        await self.hub.fan_out(events)
+        if self._scheduler is not None and any(
+                isinstance(o, PublishResult) and o.reached for o in outcomes):
+            self._scheduler.kick()
+        return outcomes
+
+    def _report_skipped(self, skipped: dict[str, str]) -> None:
+        """Recipients the publish stored nothing for: the trail's only record of them
+        (a delivered or silent copy's decision is read from its row instead)."""
+        at = self.clock()
+        self.observations.report([
+            Observation("decision", at, user, None, None,
+                        {"decision": "skipped", "reason": reason})
+            for user, reason in skipped.items()])
 
     async def fan_out(self, events: list[StreamEvent]) -> None:
         await self.hub.fan_out(events)
