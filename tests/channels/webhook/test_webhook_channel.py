@@ -74,10 +74,11 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     with receiver() as rec:
         srv = start_server(tmp, database=url, port=free_port(), extra=[
             *FAST, *clock.flags, "--webhook-allow-private"])
+        env = Env(srv, clock, rec, url, tmp)
         try:
-            yield Env(srv, clock, rec, url, tmp)
+            yield env
         finally:
-            srv.stop()
+            env.srv.stop()  # a test may have restarted it
             if schema:
                 asyncio.run(drop_pg_schema(schema))
 
