@@ -79,6 +79,7 @@ ROWS: list[tuple[str, str, str, Any]] = [
      "https://ops.example.com/contact"),
     ("TOCSIN_PUSH_ALLOW_INSECURE", "1", "push_allow_insecure", True),
     ("TOCSIN_WEBHOOK_ALLOW_PRIVATE", "1", "webhook_allow_private", True),
+    ("TOCSIN_WEBHOOK_GIVE_UP", "2h", "webhook_give_up_s", 7200.0),
     ("TOCSIN_EVENT_WEBHOOK_GIVE_UP", "2h", "event_webhook_give_up_s", 7200.0),
     ("TOCSIN_EVENT_WEBHOOK_PAUSE_AFTER", "5", "event_webhook_pause_after", 5),
     ("TOCSIN_DB_POOL_SIZE", "4", "db_pool_size", 4),

@@ -1,7 +1,7 @@
 """Event webhooks' settings (a mixin of ``tocsin.config.Settings``) and flags.
 
-``webhook_allow_private`` is the same setting as the webhook channel's
-(``--webhook-allow-private``, ``TOCSIN_WEBHOOK_ALLOW_PRIVATE``): one switch for every
+``webhook_allow_private`` (``--webhook-allow-private``) is the webhook channel's
+setting (``tocsin/channels/webhook/settings.py``), read here too: one switch for every
 webhook a node sends."""
 
 from __future__ import annotations
@@ -17,10 +17,6 @@ DEFAULT_PAUSE_AFTER = 20
 
 
 class EventWebhookSettings(BaseModel):
-    webhook_allow_private: bool = Field(
-        False, description="Let webhooks reach loopback, private and link-local addresses "
-                           "(and plain http://): for tests, the demo and intranet receivers.",
-    )
     event_webhook_give_up_s: Duration = Field(
         DEFAULT_GIVE_UP_S, gt=0, validation_alias="TOCSIN_EVENT_WEBHOOK_GIVE_UP",
         description="How long an event webhook delivery is retried before it is given "
@@ -34,7 +30,6 @@ class EventWebhookSettings(BaseModel):
 
 
 FLAGS: list[tuple[str, str, Any]] = [
-    ("webhook_allow_private", "--webhook-allow-private", bool),
     ("event_webhook_give_up_s", "--event-webhook-give-up", str),
     ("event_webhook_pause_after", "--event-webhook-pause-after", int),
 ]

@@ -2,17 +2,14 @@
 (``tocsin/webhooks/tables.py``).
 
 Revision ID: 0011
-Revises: 0009
-
-(0010 is the webhook channel's, on its own branch: when both are merged, 0010
-revises 0009 and this one 0010.)
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
