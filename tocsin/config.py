@@ -42,9 +42,12 @@ __all__ = [
 if TYPE_CHECKING:
     from tocsin.channels.email.settings import EmailSettings
     from tocsin.channels.push.settings import PushSettings
+    from tocsin.channels.webhook.settings import WebhookSettings
 
-    class Settings(CoreSettings, EventWebhookSettings, PushSettings, EmailSettings):
-        """What the type checker sees: the core and today's channels' fields."""
+    class Settings(CoreSettings, EventWebhookSettings, PushSettings, EmailSettings,
+                   WebhookSettings):
+        """What the type checker sees: the core and the channels' fields read outside
+        their folders (event webhooks read ``webhook_allow_private``)."""
 else:
     Settings = type("Settings", (CoreSettings, EventWebhookSettings,
                                  *(c.settings for c in CHANNELS)), {
