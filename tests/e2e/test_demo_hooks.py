@@ -60,7 +60,7 @@ def test_the_app_backend_lists_a_verified_read_and_the_chat_room_shows(
             panel.locator("#hooks-chat li", has_text="checkout").wait_for(timeout=30_000)
         else:
             chat.first.wait_for()
-            assert "not installed" in chat.first.inner_text()
+            assert "No chat target" in chat.first.inner_text()
         box = panel.bounding_box()
         assert box is not None and box["width"] <= viewport["width"]
         assert alice.errors == []

@@ -459,7 +459,7 @@ function showHooks(h) {
     li.append(span("what", m.text || "(empty message)"), document.createElement("br"),
       span("meta", `${m.verified ? "signed" : "unsigned"} · ${timeAgo(m.at)}`));
     return li;
-  }), h.chatTarget ? "No chat message yet: page the on-call above." : "The webhook channel is not installed.");
+  }), h.chatTarget ? "No chat message yet: page the on-call above." : "No chat target: the webhook channel did not accept the demo's own address.");
   fill($("hooks-backend"), h.backend.map((e) => {
     const li = document.createElement("li");
     const who = e.data?.user ? ` by ${e.data.user}` : "";
