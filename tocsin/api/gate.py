@@ -26,13 +26,14 @@ stream keeps only its response object alive (memory per connection).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tocsin.api.cors import CorsPolicy
-from tocsin.api.hot_routes import HotRoutes
+from tocsin.api.hot_routes import POLL_SUFFIX, PUBLISH_PATH, HotRoutes
 from tocsin.asgi import (
     MAX_BODY_BYTES,
     PRINCIPAL_KEY,
@@ -131,7 +132,22 @@ class Gate:
             await self.fastapi(scope, receive, send)  # lifespan (and anything else)
             return
         app = scope.pop(ADMITTED, None)  # admitted as the head completed (connect_direct)
+        send = _counting(send, self.metrics.requests.count,
+                         self.route_class(scope["method"], scope["path"]))
         await (app if app is not None else self.admit(scope))(scope, receive, send)
+
+    def route_class(self, method: str, path: str) -> str:
+        """The ``route`` label of ``tocsin_requests_total``: a few classes, never a path
+        (paths carry user and topic names)."""
+        if path.startswith("/api/"):
+            if path == PUBLISH_PATH and method == "POST":
+                return "publish"
+            if self.routes.is_stream_path(path):
+                return "stream"
+            return "poll" if path.endswith(POLL_SUFFIX) else "api"
+        if path in ("/healthz", "/readyz"):
+            return "health"
+        return "metrics" if path == "/metrics" else "other"
 
     def connect_direct(self, scope: Scope, transport: Any, default_headers: Any) -> bool:
         """Called by the server's protocol as a ``GET`` head completes, before any
@@ -142,6 +158,7 @@ class Gate:
             return False
         app = self.admit(scope)
         if isinstance(app, EventStream) and app.open_parked(transport, default_headers):
+            self.metrics.requests.count("stream", 200)
             return True
         scope[ADMITTED] = app
         return False
@@ -282,6 +299,16 @@ class _Framework:
         if self.cors:
             send = _with_headers(send, self.cors)
         await self.app(scope, receive, send)
+
+
+def _counting(send: Send, count: Callable[[str, int], None], route: str) -> Send:
+    """``send`` that counts the response's status once (``tocsin_requests_total``)."""
+    async def send_counted(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            count(route, message["status"])
+        await send(message)
+
+    return send_counted
 
 
 def _with_headers(send: Send, extra: Headers) -> Send:
