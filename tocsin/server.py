@@ -83,6 +83,8 @@ class _Server(uvicorn.Server):
         if self.metrics_server is not None:
             self.metrics_server.close()
         await super().shutdown(sockets)
+        # here, not after run(): uvicorn re-raises the captured SIGTERM once run() ends
+        self.summary()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.stop_began is None:
@@ -405,4 +407,3 @@ def run_single(settings: Settings, sock: socket.socket | None = None,
     app = create_app(settings)
     server = _Server(uvicorn_config(settings, app), app, role)
     server.run(sockets=[sock] if sock is not None else None)
-    server.summary()
