@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.broker.redis_server import PrivateRedis
 from tests.cluster.helpers import channel_url, publisher
 from tests.cluster.workers import start_workers
-from tests.support.server import ServerProcess, mint
+from tests.support.server import ServerProcess, mint, start_server
 from tests.support.wait import eventually
 
 Series = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -113,8 +113,6 @@ def matching(lines: Iterable[str], pattern: str) -> list[str]:
 async def test_every_log_line_of_a_workers_run_has_a_time_and_a_writer(
         tmp_path: Path, pg_url: str, nodes_to_stop: list[ServerProcess],
         private_redis: PrivateRedis) -> None:
-    from tests.support.server import start_server
-
     srv = await asyncio.to_thread(
         start_server, tmp_path, database=pg_url, broker=channel_url(private_redis.url),
         extra=["--workers", "2", "--heartbeat", "1s", "--degraded-poll", "200ms"])
