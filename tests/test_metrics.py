@@ -135,7 +135,7 @@ async def test_requests_by_route_and_status_and_the_database(tmp_path: Path) -> 
     assert value(again, 'tocsin_requests_total{route="metrics",status="200"}') == 1
     assert value(text, "tocsin_database_up") == 1
     assert value(text, "tocsin_database_ping_seconds") > 0
-    assert value(text, 'tocsin_database_pool_connections{state="size"}') == 8
+    assert value(text, 'tocsin_database_pool_connections{state="size"}') > 0
     assert value(text, 'tocsin_database_pool_connections{state="in_use"}') >= 0
     assert value(text, "process_resident_memory_bytes") > 0
     assert value(text, "process_open_fds") > 0
