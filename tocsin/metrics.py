@@ -138,8 +138,9 @@ class RequestCounts(Collector):
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily(
             "tocsin_requests", "HTTP requests answered, by route class (publish, stream, "
-            "poll, api, health, metrics, other) and status (a publish's 503 is "
-            "store_unavailable: the database did not answer)", labels=["route", "status"])
+            "poll, api, health, metrics, other) and status (a stream as the gate admits "
+            "or refuses it; a publish's 503 is store_unavailable: the database did not "
+            "answer)", labels=["route", "status"])
         for (route, status), n in sorted(self.counts.items()):
             family.add_metric([route, str(status)], n)
         yield family

@@ -132,9 +132,17 @@ class Gate:
             await self.fastapi(scope, receive, send)  # lifespan (and anything else)
             return
         app = scope.pop(ADMITTED, None)  # admitted as the head completed (connect_direct)
-        send = _counting(send, self.metrics.requests.count,
-                         self.route_class(scope["method"], scope["path"]))
-        await (app if app is not None else self.admit(scope))(scope, receive, send)
+        if app is None:
+            app = self.admit(scope)
+        route = self.route_class(scope["method"], scope["path"])
+        if route == "stream":
+            # counted as admitted (200) or refused, never through a wrapped ``send``: a
+            # stream parks by reaching uvicorn's own ``send`` (``streams/parked.py``)
+            self.metrics.requests.count(
+                route, app.err.status if isinstance(app, _Refusal) else 200)
+        else:
+            send = _counting(send, self.metrics.requests.count, route)
+        await app(scope, receive, send)
 
     def route_class(self, method: str, path: str) -> str:
         """The ``route`` label of ``tocsin_requests_total``: a few classes, never a path
