@@ -52,6 +52,7 @@ ROWS: list[tuple[str, str, str, Any]] = [
      ["http://a.test", "http://b.test"]),
     ("TOCSIN_DEV", "true", "dev", True),
     ("TOCSIN_DEMO", "1", "demo", True),
+    ("TOCSIN_CONSOLE", "1", "console", True),
     ("TOCSIN_LOG_LEVEL", "DEBUG", "log_level", "debug"),
     ("TOCSIN_RATE_TOPIC_POSTS", "5/s:20", "rate_topic_posts", "5/s:20"),
     ("TOCSIN_RATE_READS", "off", "rate_reads", "off"),
@@ -77,6 +78,9 @@ ROWS: list[tuple[str, str, str, Any]] = [
     ("TOCSIN_VAPID_SUBJECT", "https://ops.example.com/contact", "vapid_subject",
      "https://ops.example.com/contact"),
     ("TOCSIN_PUSH_ALLOW_INSECURE", "1", "push_allow_insecure", True),
+    ("TOCSIN_DB_POOL_SIZE", "4", "db_pool_size", 4),
+    ("TOCSIN_DB_MAX_OVERFLOW", "0", "db_max_overflow", 0),
+    ("TOCSIN_NO_REUSEPORT", "1", "no_reuseport", True),
     ("TOCSIN_TEST_CLOCK_FILE", "/tmp/tocsin-cfg/clock", "test_clock_file",
      "/tmp/tocsin-cfg/clock"),
 ]
@@ -196,6 +200,16 @@ INVALID = [
     ("TOCSIN_RETRY_MS", "-1"), ("TOCSIN_API_KEYS", "k"), ("TOCSIN_API_KEYS", K1 + ",short"),
     ("TOCSIN_JWT_SECRET", "s" * 31), ("TOCSIN_METRICS_KEY", "m" * 15),
     ("TOCSIN_VAPID_SUBJECT", "admin@example.com"), ("TOCSIN_VAPID_PRIVATE_KEY", "c2hvcnQ"),
+    # an option neither Tocsin nor the driver takes: refused at start, not at the first
+    # connection (where it left a node degraded forever, or ignored a typo)
+    ("TOCSIN_BROKER_URL", "redis://127.0.0.1:6379/0?backlog=10000"),
+    ("TOCSIN_BROKER_URL", "redis://127.0.0.1:6379/0?chanel=tocsin"),
+    ("TOCSIN_BROKER_URL", "redis://127.0.0.1:6379/0?ping_interval=0"),
+    ("TOCSIN_BROKER_URL", "kafka://127.0.0.1"), ("TOCSIN_BROKER_URL", "memory://?backlog=1"),
+    ("TOCSIN_DATABASE_URL", "postgresql+asyncpg://127.0.0.1/db?sslmode=require"),
+    ("TOCSIN_DATABASE_URL", "sqlite+aiosqlite:////tmp/t.db?synchronus=normal"),
+    ("TOCSIN_DATABASE_URL", "mysql://127.0.0.1/db"),
+    ("TOCSIN_DB_POOL_SIZE", "0"), ("TOCSIN_DB_MAX_OVERFLOW", "-1"),
 ]
 
 
@@ -234,6 +248,31 @@ def test_invalid_flag_names_flag_and_variable(monkeypatch: pytest.MonkeyPatch) -
     captured, result = run_cli(monkeypatch, "serve", "--heartbeat", "soon")
     assert result.exit_code == 2 and not captured
     assert "TOCSIN_HEARTBEAT / --heartbeat" in result.output
+
+
+def test_a_url_is_echoed_without_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    captured, result = run_cli(monkeypatch, "serve", "--broker",
+                               "redis://:hunter2-secret@127.0.0.1:6379/0?backlog=5")
+    assert result.exit_code == 2 and not captured
+    shown = " ".join(result.output.split())
+    assert "TOCSIN_BROKER_URL / --broker" in shown and "'backlog'" in shown
+    assert "hunter2" not in shown
+
+
+@pytest.mark.parametrize("url", [
+    "redis://127.0.0.1:6379/0?channel=c&ping_interval=250ms&socket_keepalive=true",
+    "rediss://127.0.0.1:6379/0?ssl_cert_reqs=none", "unix:///run/redis.sock?db=1",
+])
+def test_good_broker_urls_pass(url: str) -> None:
+    assert Settings(broker_url=url).broker_url == url
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+asyncpg://u:p@h/db?schema=s&ssl=require&prepared_statement_cache_size=0",
+    "postgresql://u@h/db", "sqlite:////tmp/t.db", "sqlite+aiosqlite:///t.db?synchronous=normal",
+])
+def test_good_database_urls_pass(url: str) -> None:
+    assert Settings(database_url=url).database_url == url
 
 
 def test_app_from_env_names_the_bad_variable(monkeypatch: pytest.MonkeyPatch) -> None:

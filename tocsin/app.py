@@ -32,6 +32,7 @@ from tocsin.api import (
     presence,
     tokens,
     topics,
+    trail,
 )
 from tocsin.api import preferences as preferences_api
 from tocsin.api.cors import CorsPolicy
@@ -70,6 +71,7 @@ DOCS_ASSETS = "/docs/assets"
 versions served: swagger-ui 5.32.6 and redoc 2.5.3 with fastapi-offline 1.7.7)."""
 CSP_BY_PREFIX: tuple[tuple[str, str], ...] = (
     ("/static/", _SELF_ONLY), ("/demo/", _SELF_ONLY), ("/docs", _DOCS), ("/redoc", _DOCS),
+    ("/console", _SELF_ONLY),
 )
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 
@@ -169,7 +171,8 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
         log.exception("unhandled error", exc_info=exc)
         return json_response(TocsinError("internal").body(), 500)
 
-    for module in (escalation, lifecycle, notifications, topics, presence, tokens, health):
+    for module in (escalation, lifecycle, notifications, topics, presence, tokens, health,
+                   trail):
         app.include_router(module.router)
     app.include_router(preferences_api.router)
     for channel in tocsin.channels:  # push devices; users' addresses, email unsubscribe
@@ -182,6 +185,10 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
     static = WEB_DIR / "static"
     static.mkdir(parents=True, exist_ok=True)
     app.mount("/static", StaticFiles(directory=static), name="static")
+    if settings.console:  # the operators' page and its routes (docs/console.md)
+        from tocsin.api import console
+
+        console.install(app, tocsin)
     if settings.demo:
         from tocsin import demo
 

@@ -1,10 +1,13 @@
-"""The ``tocsin`` command: serve, demo, migrate, token, vapid, send, listen, bench."""
+"""The ``tocsin`` command: serve, demo, migrate, token, vapid, send, listen, trail,
+bench."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
+import os
 import secrets
 import subprocess
 import sys
@@ -87,6 +90,8 @@ def build_settings(given: dict[str, Any], *, demo: bool = False) -> Settings:
     values = {k: v for k, v in given.items() if v is not None}
     if demo:
         values.update(demo=True, dev=True)
+        if "TOCSIN_CONSOLE" not in os.environ:  # the demo shows the operators' console too
+            values.setdefault("console", True)
     try:
         settings = Settings(**values)
     except ValidationError as exc:
@@ -108,7 +113,8 @@ CORE_FLAGS: list[tuple[str, str, Any]] = [
     ("retention_s", "--retention", str), ("retry_ms", "--retry-ms", int),
     ("degraded_poll_s", "--degraded-poll", str), ("workers", "--workers", int),
     ("cors_origins", "--cors-origin", list[str]), ("dev", "--dev/--no-dev", bool),
-    ("demo", "--demo/--no-demo", bool), ("log_level", "--log-level", str),
+    ("demo", "--demo/--no-demo", bool), ("console", "--console", bool),
+    ("log_level", "--log-level", str),
     ("rate_topic_posts", "--rate-topic-posts", str), ("rate_reads", "--rate-reads", str),
     ("rate_publish", "--rate-publish", str),
     ("max_user_streams", "--max-user-streams", int),
@@ -119,6 +125,8 @@ CORE_FLAGS: list[tuple[str, str, Any]] = [
     ("timer_poll_s", "--timer-poll", str), ("test_clock_file", "--test-clock-file", str),
     ("group_window_s", "--group-window", str),
     ("presence_interval_s", "--presence-interval", str),
+    ("db_pool_size", "--db-pool-size", int), ("db_max_overflow", "--db-max-overflow", int),
+    ("no_reuseport", "--no-reuseport/--reuseport", bool),
 ]
 """The core flags of ``serve`` and ``demo``: one per core setting."""
 SERVER_FLAGS: list[tuple[str, str, Any]] = [
@@ -220,16 +228,45 @@ _server_command("demo", "Run the demo: the server (dev keys unless given) and a 
 def migrate(database_url: Database = None) -> None:
     """Create or upgrade the database schema (serve also does this at start)."""
     from tocsin.store import store_from_url
+    from tocsin.store.sql import SqlStore
 
     url = build_settings({"database_url": database_url}).database_url
 
-    async def run() -> None:
+    async def run() -> SqlStore:
         store = store_from_url(url)
-        await store.open()
-        await store.close()
+        assert isinstance(store, SqlStore)
+        try:
+            await store.open()
+        finally:
+            with contextlib.suppress(Exception):  # nothing opened: nothing to close
+                await store.close()
+        return store
 
-    asyncio.run(run())
-    console.print("[green]schema is at the newest migration[/]")
+    try:
+        store = asyncio.run(run())
+    except Exception as exc:
+        console.print(f"[red]error:[/] cannot migrate {escape(redact_url(url))}: "
+                      f"{escape(_root_cause(exc))}")
+        raise typer.Exit(1) from None
+    applied = store.migrated
+    if store.newer_schema is not None:
+        console.print(f"[yellow]the schema is at revision {escape(store.newer_schema)}, "
+                      "newer than this release knows: nothing applied[/]")
+    elif applied:
+        console.print(f"[green]applied {len(applied)} migration"
+                      f"{'s' if len(applied) > 1 else ''}: {', '.join(applied)}; the schema "
+                      "is at the newest migration[/]")
+    else:
+        console.print("[green]already at the newest migration (nothing applied)[/]")
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost cause of ``exc`` as one line, e.g. ``ConnectionRefusedError: [Errno
+    111] Connect call failed ('127.0.0.1', 1)``."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"
 
 
 @app.command()
@@ -419,6 +456,35 @@ def listen(
     except TocsinAPIError as exc:
         console.print(f"[red]error {exc.status}:[/] {exc.code}: {escape(exc.message)}")
         raise typer.Exit(1) from exc
+
+
+@app.command()
+def trail(
+    what: Annotated[str, typer.Argument(help="A notification id or an idempotency key.")],
+    json_out: Annotated[Optional[bool], typer.Option(  # noqa: UP045
+        "--json/--pretty", help="Output format.",
+        show_default="pretty on a terminal, JSON otherwise")] = None,
+    server: ServerUrl = DEFAULT_SERVER_URL,
+    api_key: ClientApiKey = "",
+) -> None:
+    """What happened to a notification, per recipient: stored, the attention decision,
+    live delivery, read state, each channel's outcome (docs/trail.md). Given a key, the
+    trails of every notification that publish created."""
+    from tocsin.client import Publisher, TocsinAPIError, TocsinConnectionError
+    from tocsin.client.commands import fetch_trail, print_trail, stdout_is_terminal
+
+    _need_api_key(api_key)
+    pretty = stdout_is_terminal() if json_out is None else not json_out
+    try:
+        with Publisher(server, api_key) as pub:
+            body = fetch_trail(pub, what)
+    except TocsinConnectionError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    except TocsinAPIError as exc:
+        console.print(f"[red]error {exc.status}:[/] {exc.code}: {escape(exc.message)}")
+        raise typer.Exit(1) from exc
+    print_trail(sys.stdout, body, pretty)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

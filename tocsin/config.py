@@ -75,6 +75,8 @@ def default_text(field: str) -> str:
 SECRET_FIELDS = frozenset({"api_keys", "jwt_secret", "metrics_key"}).union(
     *(c.secret_fields for c in CHANNELS))
 """Settings whose values are never printed back in an error message."""
+URL_FIELDS = frozenset({"database_url", "broker_url"})
+"""Settings printed back only without their password."""
 
 
 def describe_error(exc: ValidationError, flags: Mapping[str, str] | None = None) -> str:
@@ -92,7 +94,11 @@ def describe_error(exc: ValidationError, flags: Mapping[str, str] | None = None)
         if flags and field in flags:
             where += f" / {flags[field]}"
         msg = str(err["msg"]).removeprefix("Value error, ")
-        # Never echo a rejected secret to the terminal (or a log collecting it).
-        got = "" if field in SECRET_FIELDS else f" (got {err.get('input')!r})"
+        # Never echo a rejected secret to the terminal (or a log collecting it), nor a
+        # URL's password.
+        value = err.get("input")
+        if field in URL_FIELDS and isinstance(value, str):
+            value = redact_url(value)
+        got = "" if field in SECRET_FIELDS else f" (got {value!r})"
         lines.append(f"invalid {where}: {msg}{got}")
     return "\n".join(lines)

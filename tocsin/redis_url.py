@@ -4,16 +4,29 @@ Both connect to the server one URL names; the broker reads a few options of its 
 from that URL's query (``channel``, ``ping_interval``, ``ping_timeout``,
 ``backoff_max``: ``broker/redis.py``) that redis-py must not see. Split and redacted
 here, in a leaf, so the rate limiter does not import the broker to read the URL.
+:func:`check_url` is the settings' check of such a URL at start: an option neither
+Tocsin nor redis-py takes would otherwise surface only when the first connection is
+made (a ``TypeError`` deep in redis-py, the node degraded forever).
 """
 
 from __future__ import annotations
 
+import inspect
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["OWN_OPTIONS", "redact", "split_url"]
+from tocsin.units import parse_duration
+
+__all__ = ["OWN_OPTIONS", "check_url", "redact", "split_url"]
 
 OWN_OPTIONS = ("channel", "ping_interval", "ping_timeout", "backoff_max")
 """Query options Tocsin reads itself; the rest go to redis-py."""
+DURATION_OPTIONS = ("ping_interval", "ping_timeout", "backoff_max")
+SCHEMES = ("redis", "rediss", "unix")
+SET_BY_TOCSIN = ("max_connections", "timeout")
+"""redis-py URL options of the connection pool, which Tocsin sizes itself (the broker
+passes them too: given twice, the pool could not be built)."""
+_NOT_OPTIONS = {"self", "args", "kwargs", "host", "port", "path", "db", "username",
+                "password"}
 
 
 def redact(url: str) -> str:
@@ -30,12 +43,48 @@ def redact(url: str) -> str:
 
 def split_url(url: str) -> tuple[str, dict[str, str]]:
     """Separate Tocsin's own query options from the ones redis-py understands."""
-    parts = urlsplit(url)
+    # Split by hand: urlunsplit would turn unix:///path into unix:/path, which
+    # redis-py does not read.
+    base, _, query = url.partition("?")
     own: dict[str, str] = {}
     rest: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+    for key, value in parse_qsl(query, keep_blank_values=True):
         if key in OWN_OPTIONS:
             own[key] = value
         else:
             rest.append((key, value))
-    return urlunsplit(parts._replace(query=urlencode(rest))), own
+    return base + ("?" + urlencode(rest) if rest else ""), own
+
+
+def check_url(url: str) -> None:
+    """Raise ``ValueError`` naming what is wrong with a broker URL: its scheme, an
+    option neither Tocsin nor redis-py takes (``?backlog=``, ``?chanel=``), or a value
+    one of them cannot read."""
+    scheme = url.partition("://")[0].lower()
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown Redis URL scheme {scheme!r} (use redis://, rediss:// "
+                         "or unix://)")
+    redis_url, own = split_url(url)
+    for name in DURATION_OPTIONS:
+        if name in own and parse_duration(own[name]) <= 0:
+            raise ValueError(f"{name} must be a positive duration, not {own[name]!r}")
+    if "channel" in own and not own["channel"]:
+        raise ValueError("channel must not be empty")
+    from redis.asyncio.connection import Connection, parse_url
+
+    try:
+        kwargs = dict(parse_url(redis_url))
+    except ValueError as exc:
+        raise ValueError(str(exc).rstrip(".")) from None
+    connection_class = kwargs.pop("connection_class", Connection)
+    assert isinstance(connection_class, type)
+    accepted = {name for cls in connection_class.__mro__ if "__init__" in vars(cls)
+                for name in inspect.signature(vars(cls)["__init__"]).parameters}
+    for name in kwargs:
+        if name in SET_BY_TOCSIN:
+            raise ValueError(f"option {name!r} is set by Tocsin, leave it out of the URL")
+        if name in _NOT_OPTIONS or name in accepted:
+            continue
+        raise ValueError(f"unknown option {name!r} (Tocsin's: {', '.join(OWN_OPTIONS)}; "
+                         "others must be redis-py connection options, e.g. "
+                         "socket_keepalive, health_check_interval)")

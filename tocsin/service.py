@@ -28,6 +28,7 @@ from tocsin.metrics import Metrics
 from tocsin.store import StoreOptions, store_from_url
 from tocsin.store.base import Change, NewNotification, NewTopicEvent, PublishResult, Store
 from tocsin.streams.hub import Hub
+from tocsin.trail import TrailRecorder, TrailView
 
 
 class Tocsin:
@@ -41,6 +42,7 @@ class Tocsin:
         self.channels: list[Channel] = [spec.build(settings) for spec in CHANNELS]
         self.store: Store = store or store_from_url(settings.database_url, StoreOptions(
             clock=clock, group_window_ms=int(settings.group_window_s * 1000),
+            pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
             hook=AttentionHook(self.channels)))
         self.hub = Hub(
             self.store,
@@ -56,6 +58,8 @@ class Tocsin:
         self.escalation = Escalation(self.kernel, presence=self.hub.presence)
         self.lifecycle = Lifecycle(self.kernel)  # snooze, update/retract (docs/grouping.md)
         self.attention = Attention(self.kernel, self.channels)  # docs/attention.md
+        self.trail_recorder = TrailRecorder(self.kernel)  # docs/trail.md
+        self.trail = TrailView(self.kernel)
         # the two channels by name, for the demo and the tools (docs/push.md, email.md)
         self.push = cast(PushChannel, self.channel("push"))
         self.email = cast(EmailChannel, self.channel("email"))
@@ -65,6 +69,7 @@ class Tocsin:
 
     async def start(self) -> None:
         await self.kernel.open()
+        self.trail_recorder.start()  # first: it subscribes before anything reports
         await self.escalation.start()
         await self.attention.start()
         for channel in self.channels:  # each registers its timer kinds and metrics
@@ -78,6 +83,7 @@ class Tocsin:
         await self.kernel.stop()
         for channel in self.channels:
             await channel.stop()
+        await self.trail_recorder.stop()  # writes what is still queued
         await self.kernel.close()
 
     # -- the kernel's operations, for the routes ---------------------------------------

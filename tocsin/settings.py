@@ -10,6 +10,8 @@ its ``TOCSIN_*`` variable, else from its named default below. Each field's
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -32,6 +34,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from tocsin.redis_url import check_url as check_redis_url
 from tocsin.units import OFF, format_duration, parse_duration, parse_rate
 
 ENV_PREFIX = "TOCSIN_"
@@ -56,6 +59,8 @@ DEFAULT_DATABASE_TEXT = "tocsin.db in the user data dir"
 DEFAULT_METRICS_KEY = ""
 DEFAULT_TIMER_POLL_S = 1.0
 DEFAULT_PRESENCE_INTERVAL_S = 10.0
+DEFAULT_DB_POOL_SIZE = 10
+DEFAULT_DB_MAX_OVERFLOW = 20
 MIN_KEY_CHARS = 16
 """Shortest API key (and metrics key) accepted: a short key can be guessed."""
 MIN_SECRET_CHARS = 32
@@ -91,6 +96,66 @@ def redact_url(url: str) -> str:
     """``scheme://user:secret@host/db`` -> ``scheme://host/db``: safe to print or serve."""
     scheme, sep, rest = url.partition("://")
     return scheme + sep + rest.rpartition("@")[2] if "@" in rest else url
+
+
+SQLITE_OPTIONS = frozenset({"synchronous"})
+"""What a SQLite URL may carry: Tocsin's own ``synchronous`` (``store/sqlite.py``). The
+driver's other options would be dropped with a warning at best, so a typo of this one
+(``?synchronus=normal``) would silently keep the default."""
+SQLITE_SYNC_MODES = ("off", "normal", "full", "extra")
+POSTGRES_OWN_OPTIONS = frozenset({"schema"})
+"""Tocsin's own option of a PostgreSQL URL (``store/postgres.py``)."""
+ASYNCPG_DIALECT_OPTIONS = frozenset({"prepared_statement_cache_size",
+                                     "prepared_statement_name_func"})
+"""Options SQLAlchemy's asyncpg dialect takes off the URL before ``asyncpg.connect``."""
+
+
+def check_database_url(url: str) -> None:
+    """Raise ``ValueError`` naming what is wrong with a database URL: its scheme, or a
+    query option neither Tocsin nor the driver takes (asyncpg would raise a
+    ``TypeError`` at the first connection, SQLite would ignore it)."""
+    from urllib.parse import parse_qsl
+
+    scheme = url.partition("://")[0].lower()
+    query = dict(parse_qsl(url.partition("?")[2], keep_blank_values=True))
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        for name, value in query.items():
+            if name not in SQLITE_OPTIONS:
+                raise ValueError(f"unknown option {name!r} (a SQLite URL takes only "
+                                 "synchronous=off|normal|full|extra)")
+            if value.lower() not in SQLITE_SYNC_MODES:
+                raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNC_MODES)}")
+        return
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        import asyncpg  # type: ignore[import-untyped]
+
+        accepted = set(inspect.signature(asyncpg.connect).parameters)
+        for name, value in query.items():
+            if name == "schema" and not _PG_SCHEMA.match(value):
+                raise ValueError(f"invalid schema name {value!r}")
+            if name in POSTGRES_OWN_OPTIONS or name in ASYNCPG_DIALECT_OPTIONS:
+                continue
+            if name not in accepted or name in ("dsn", "loop", "connection_class",
+                                                "record_class"):
+                raise ValueError(f"unknown option {name!r} (Tocsin's: schema; others "
+                                 "must be asyncpg.connect() arguments, e.g. ssl)")
+        return
+    raise ValueError(f"unknown database URL scheme {scheme!r} (use "
+                     "sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db)")
+
+
+_PG_SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def check_broker_url(url: str) -> None:
+    """Raise ``ValueError`` naming what is wrong with a broker URL (``memory://`` takes
+    a channel name and no options; Redis URLs: :func:`tocsin.redis_url.check_url`)."""
+    scheme = url.partition("://")[0].lower()
+    if scheme == "memory":
+        if "?" in url:
+            raise ValueError("memory:// takes no options")
+        return
+    check_redis_url(url)
 
 
 def _duration(value: Any) -> Any:
@@ -172,6 +237,8 @@ class CoreSettings(BaseSettings):
     workers: int = Field(DEFAULT_WORKERS, ge=1,
                          description="Worker processes sharing the port (needs redis://).")
     demo: bool = Field(False, description="Also serve the demo page at /.")
+    console: bool = Field(False, description="Serve the operators' console at /console "
+                                             "(signed in with a publisher API key).")
     cors_origins: CommaList = Field(
         default_factory=list,
         description="Browser origins allowed to call the API (comma-separated; the flag "
@@ -236,6 +303,20 @@ class CoreSettings(BaseSettings):
                     "dead node's presence expires within 4 intervals, a leave waits "
                     "min(5s, interval).",
     )
+    db_pool_size: int = Field(
+        DEFAULT_DB_POOL_SIZE, ge=1,
+        description="PostgreSQL connections each server process keeps open; with "
+                    "--db-max-overflow, the most it opens is their sum (per worker).",
+    )
+    db_max_overflow: int = Field(
+        DEFAULT_DB_MAX_OVERFLOW, ge=0,
+        description="PostgreSQL connections a server process may open beyond "
+                    "--db-pool-size under load (closed again when idle).",
+    )
+    no_reuseport: bool = Field(
+        False, description="Workers accept from one inherited socket instead of each "
+                           "binding the port with SO_REUSEPORT.",
+    )
     test_clock_file: str = Field(
         "", description="Testing only: the timers' clock reads ms since the epoch from "
                         "this file (the system clock while it is missing or empty).",
@@ -249,6 +330,18 @@ class CoreSettings(BaseSettings):
                 raise ValueError(f"an API key must be at least {MIN_KEY_CHARS} characters "
                                  f"(one has {len(key)}); e.g. python -c 'import secrets; "
                                  "print(secrets.token_urlsafe(24))'")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker_options(cls, value: str) -> str:
+        check_broker_url(value)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database_options(cls, value: str) -> str:
+        check_database_url(value)
         return value
 
     @field_validator("jwt_secret", "metrics_key")

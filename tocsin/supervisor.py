@@ -92,8 +92,9 @@ def _refuse(message: str) -> None:
     raise WorkersRefused(2)
 
 
-def reuseport_available() -> bool:
-    return hasattr(socket, "SO_REUSEPORT") and os.environ.get("TOCSIN_NO_REUSEPORT") != "1"
+def reuseport_available(turned_off: bool = False) -> bool:
+    """Whether workers bind the port each (``turned_off``: ``--no-reuseport``)."""
+    return hasattr(socket, "SO_REUSEPORT") and not turned_off
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -274,7 +275,7 @@ class Supervisor:
                   file=sys.stderr)
             return 1
         try:
-            if reuseport_available():
+            if reuseport_available(s.no_reuseport):
                 # Bound but never listening: it takes no connections, but holds the
                 # port between worker restarts and tells us now if it is taken.
                 self.reserved = bind_socket(s.host, s.port, reuseport=True)

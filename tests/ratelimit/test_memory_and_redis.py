@@ -101,3 +101,20 @@ async def test_an_outage_is_logged_once_as_it_starts_and_once_as_it_ends(
     assert len(lines) == 2, lines
     assert re.search(r"failed \(\w*Error: .*\S\); letting requests through", lines[0])
     assert re.search(r"answers again after \d+\.\ds; 3 requests went through", lines[1])
+
+
+@pytest.mark.redis
+async def test_a_client_the_url_breaks_fails_open_too() -> None:
+    """An option redis-py cannot take (``?backlog=``: the settings refuse it at start,
+    this is the defence behind that) makes redis-py raise ``TypeError`` at the first
+    connection, not a ``RedisError``: still "Redis unusable", so the request goes
+    through instead of answering 500."""
+    need_redis()
+    errors: list[None] = []
+    lim = RedisLimiter(REDIS_URL + "?backlog=10000", on_error=lambda: errors.append(None))
+    try:
+        assert await lim.take("u", Rate(1, 1)) == 0.0
+        assert await lim.take("u", Rate(1, 1)) == 0.0  # paused: not asked again
+        assert len(errors) == 2
+    finally:
+        await lim.close()

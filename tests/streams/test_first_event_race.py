@@ -33,6 +33,7 @@ class RacingStore:
 class FakeHub:
     def __init__(self, store: RacingStore) -> None:
         self.store = store
+        self.live_writes = None  # nobody records the trail
 
     def note_head(self, stream: str, head: int, epoch: str) -> None:
         pass

@@ -1,15 +1,20 @@
 """What every channel holds once started: the kernel and attention it was given, and
 its outcome counter registered on the node's metrics. A channel class derives from
 :class:`Running` and calls :meth:`Running.attach` first thing in its ``start``; the
-rest of its ``start`` (its store, its timer kinds) is its own."""
+rest of its ``start`` (its store, its timer kinds) is its own.
+
+Every outcome goes through :meth:`Running.outcome`: the one point where it is counted
+and, when anyone listens (the delivery trail, event webhooks), reported to the
+kernel's observations as ``<channel>.<step>`` (docs/trail.md, "Kinds")."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
 from tocsin.errors import TocsinError
+from tocsin.kernel.observe import Observation
 
 if TYPE_CHECKING:
     from tocsin.kernel.channel import Attention
@@ -42,3 +47,40 @@ class Running:
         if self._attention is None:
             raise TocsinError("not_found", f"The {self.name} channel is not started.")
         return self._attention
+
+    # -- outcomes: counted, and reported when anyone listens -----------------------------
+    def outcome(self, result: str | None, user: str, nid: str | None, step: str,
+                **detail: Any) -> None:
+        """Count ``result`` (``None``: not a counted outcome, e.g. a message queued)
+        and report ``<name>.<step>`` with ``detail`` for ``user``'s ``nid``."""
+        if result is not None:
+            self.sent.labels(result).inc()
+        kernel = self._kernel
+        if kernel is not None and user and kernel.observations.active:
+            kernel.observations.report([Observation(f"{self.name}.{step}", kernel.clock(),
+                                                    user, nid, None, detail)])
+
+    async def suppressed(self, result: str, user: str, nid: str,
+                         wording: dict[str, str] | None = None) -> None:
+        """``attention.still_wanted`` said no: count it, and report why (read, gone,
+        expired, preferences; ``wording`` renames a reason for this channel). The
+        extra read happens only when anyone listens."""
+        reason = ""
+        if self.kernel.observations.active:
+            reason = await self._why_unwanted(user, nid)
+            reason = (wording or {}).get(reason, reason)
+        self.outcome(result, user, nid, "suppressed", reason=reason)
+
+    async def _why_unwanted(self, user: str, nid: str) -> str:
+        try:
+            note = await self.kernel.store.get_notification(user, nid)
+        except Exception:  # only the trail's wording depends on it
+            return "unknown"
+        if note is None:
+            return "gone"
+        if note.get("read"):
+            return "read"
+        expires = note.get("expiresAt")
+        if isinstance(expires, int) and expires <= self.kernel.clock():
+            return "expired"
+        return "preferences"

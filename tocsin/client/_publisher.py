@@ -139,6 +139,15 @@ class Publisher:
         """This node's stats (``GET /api/stats``)."""
         return self._do(routes.stats())
 
+    def trail(self, id: str) -> dict[str, Any]:
+        """What happened to notification ``id`` (docs/trail.md)."""
+        return self._do(routes.trail(id))
+
+    def trail_by_key(self, key: str) -> dict[str, Any]:
+        """The trails of the notifications the publish with idempotency key ``key``
+        created (``{"notifications": [...]}``, docs/trail.md)."""
+        return self._do(routes.trail_by_key(key))
+
     def request(self, method: str, path: str, *, json: Any = None,
                 params: Mapping[str, str | int] | None = None,
                 repeatable: bool | None = None) -> Any:
@@ -247,6 +256,14 @@ class AsyncPublisher:
     async def stats(self) -> dict[str, Any]:
         """See :meth:`Publisher.stats`."""
         return await self._do(routes.stats())
+
+    async def trail(self, id: str) -> dict[str, Any]:
+        """See :meth:`Publisher.trail`."""
+        return await self._do(routes.trail(id))
+
+    async def trail_by_key(self, key: str) -> dict[str, Any]:
+        """See :meth:`Publisher.trail_by_key`."""
+        return await self._do(routes.trail_by_key(key))
 
     async def request(self, method: str, path: str, *, json: Any = None,
                       params: Mapping[str, str | int] | None = None,

@@ -165,6 +165,14 @@ def get_user(user: str) -> Op[User]:
     return Op(Call("GET", f"/api/users/{part(user)}"))
 
 
+def trail(id: str) -> Op[dict[str, Any]]:
+    return Op(Call("GET", f"/api/notifications/{part(id)}/trail"))
+
+
+def trail_by_key(key: str) -> Op[dict[str, Any]]:
+    return Op(Call("GET", "/api/trail", None, {"idempotencyKey": key}))
+
+
 def stats() -> Op[dict[str, Any]]:
     return Op(Call("GET", "/api/stats"))
 

@@ -1,16 +1,19 @@
-"""What ``tocsin send`` and ``tocsin listen`` do (the typer commands in tocsin/cli.py
-only read their flags)."""
+"""What ``tocsin send``, ``tocsin listen`` and ``tocsin trail`` do (the typer commands
+in tocsin/cli.py only read their flags)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from tocsin.client._publisher import AsyncPublisher
+from tocsin.client._errors import TocsinAPIError
+from tocsin.client._publisher import AsyncPublisher, Publisher
 from tocsin.client._subscribe import Event, Status, Transport, subscribe
 
 PUBLISH_FIELDS = {
@@ -177,3 +180,61 @@ async def listen(server: str, api_key: str, user: str, *, topic: str | None,
 
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+NOTIFICATION_ID = re.compile(r"[0-9a-f]{28}")
+"""What a notification id looks like (``tocsin/ids.py``: ``new_id``); anything else
+given to ``tocsin trail`` is an idempotency key."""
+
+
+def fetch_trail(pub: Publisher, what: str) -> dict[str, Any]:
+    """``{"notifications": [...]}``: the trail of notification ``what``, or of the
+    notifications the publish with idempotency key ``what`` created (an id that has no
+    trail is tried as a key too)."""
+    if NOTIFICATION_ID.fullmatch(what):
+        try:
+            return {"notifications": [pub.trail(what)]}
+        except TocsinAPIError as exc:
+            if exc.status != 404:
+                raise
+    return pub.trail_by_key(what)
+
+
+def print_trail(out: TextIO, body: dict[str, Any], pretty: bool) -> None:
+    """The trail as JSON, or (``pretty``) a table per notification and recipient."""
+    if not pretty:
+        out.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
+        out.flush()
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(file=out, highlight=False)
+    colours = {"decision": "cyan", "stream": "green", "notification": "magenta",
+               "push": "yellow", "email": "yellow", "escalation": "red", "incident": "red"}
+    for trail in body.get("notifications", []):
+        nid = trail.get("notification") or "(not stored)"
+        head = f"[bold]{escape(str(nid))}[/]"
+        if trail.get("type"):
+            head += f" {escape(str(trail['type']))} [dim]{escape(str(trail['priority']))}[/]"
+        for recipient in trail.get("recipients", []):
+            table = Table(title=f"{head} → {escape(str(recipient.get('user')))}",
+                          title_justify="left", show_edge=False, pad_edge=False)
+            table.add_column("when (UTC)", style="dim", no_wrap=True)
+            table.add_column("what")
+            table.add_column("by", style="dim")
+            for step in recipient.get("steps", []):
+                colour = colours.get(str(step.get("kind", "")).split(".")[0], "white")
+                table.add_row(_when(step.get("at")),
+                              f"[{colour}]{escape(str(step.get('summary', step.get('kind'))))}[/]",
+                              escape(str(step.get("by") or "")))
+            console.print(table)
+            console.print()
+
+
+def _when(at: Any) -> str:
+    if not isinstance(at, int):
+        return "?"
+    moment = datetime.fromtimestamp(at / 1000, UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{at % 1000:03d}"

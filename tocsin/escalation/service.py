@@ -31,6 +31,7 @@ from tocsin.errors import TocsinError
 from tocsin.escalation.policy import MAX_TARGETS, Policy
 from tocsin.escalation.presence import Presence, UnknownPresence
 from tocsin.ids import new_id
+from tocsin.kernel.observe import Observation
 from tocsin.scheduler import NewTimer, Timer
 from tocsin.store.base import Json, NewNotification
 
@@ -165,8 +166,25 @@ class Escalation:
         if no_wait:
             entries.append(Entry("waitSkipped", at, rnd, s))
         await self.incidents.record(id, entries)
+        self._observe_step(id, rnd, s, result.ids, no_wait, at)
         return [NewTimer(f"esc:{id}:{nr}:{ns}", TIMER_KIND, id, due,
                          {"round": nr, "step": ns})]
+
+    def _observe_step(self, incident: str, rnd: int, step: int, ids: dict[str, str],
+                      no_wait: bool, at: int) -> None:
+        """The step for the trail (docs/trail.md): who it notified, and whether its
+        wait was skipped because nobody was active."""
+        observations = self.kernel.observations
+        if not observations.active:
+            return
+        where = {"incident": incident, "round": rnd + 1, "step": step + 1}
+        items = [Observation("escalation.step", at, user, nid, "system",
+                             where) for user, nid in ids.items()]
+        if no_wait:
+            items += [Observation("escalation.skipped", at, user, nid, "system",
+                                  {**where, "reason": "nobody_active"})
+                      for user, nid in ids.items()]
+        observations.report(items)
 
     async def _failed(self, timer: Timer, reason: str) -> None:
         """The scheduler gave a step up: it can never run. The incident ends

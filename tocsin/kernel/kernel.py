@@ -19,7 +19,7 @@ from typing import Protocol
 from tocsin.errors import TocsinError
 from tocsin.events import StreamEvent
 from tocsin.ids import Position, now_ms
-from tocsin.kernel.observe import Observations
+from tocsin.kernel.observe import Observation, Observations
 from tocsin.metrics import Metrics
 from tocsin.scheduler import Clock, Scheduler
 from tocsin.scheduler.runner import GiveUpHook, Handler
@@ -118,10 +118,21 @@ class Kernel:
                                           always_inbox=always_inbox)
         self.metrics.publish_seconds.observe(time.perf_counter() - started)
         self.metrics.events.labels("notification").inc(len(result.events))
+        if result.skipped and not result.replayed and self.observations.active:
+            self._report_skipped(result.skipped)
         await self.hub.fan_out(result.events)
         if result.reached and self._scheduler is not None:
             self._scheduler.kick()  # channel timers due now: don't wait for the next poll
         return result
+
+    def _report_skipped(self, skipped: dict[str, str]) -> None:
+        """Recipients the publish stored nothing for: the trail's only record of them
+        (a delivered or silent copy's decision is read from its row instead)."""
+        at = self.clock()
+        self.observations.report([
+            Observation("decision", at, user, None, None,
+                        {"decision": "skipped", "reason": reason})
+            for user, reason in skipped.items()])
 
     async def fan_out(self, events: list[StreamEvent]) -> None:
         await self.hub.fan_out(events)

@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
 
 from tocsin.redis_url import redact, split_url
 from tocsin.units import Rate
@@ -93,11 +92,15 @@ class RedisLimiter:
         if time.monotonic() < self._paused_until:
             self._failed_open(None)
             return 0.0
-        script = self._bucket_script()
         try:
+            script = self._bucket_script()
             reply = await script(keys=[self.prefix + key], args=[
                 repr(rate.per_s), rate.burst, repr(float(cost)), "1" if force else "0"])
-        except (RedisError, OSError) as exc:
+        except Exception as exc:
+            # Not only RedisError/OSError: whatever redis-py raises while building or
+            # using its client (a TypeError from an option the URL gave it, a bad
+            # reply) means "Redis unusable", and a rate limiter that cannot count lets
+            # the request through rather than answering 500 to every subscriber.
             self._paused_until = time.monotonic() + PAUSE_AFTER_ERROR_S
             self._failed_open(exc)
             return 0.0

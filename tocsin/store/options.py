@@ -19,6 +19,11 @@ class StoreOptions:
     the node's clock, a file under ``--test-clock-file``)."""
     group_window_ms: int = 3600 * 1000
     """How long a group stays open after its newest publish (``--group-window``)."""
+    pool_size: int = 10
+    """PostgreSQL connections the store keeps open (``--db-pool-size``)."""
+    max_overflow: int = 20
+    """PostgreSQL connections it may open beyond ``pool_size`` under load
+    (``--db-max-overflow``): a process opens at most their sum."""
     hook: BatchHook = NO_HOOK
     """The publish hook (attention and the channels' timers, ``store/hooks.py``);
     none: the store alone decides nothing beyond storing."""

@@ -40,7 +40,8 @@ class PostgresStore(SqlStore):
         if self.schema is not None:
             connect_args["server_settings"] = {"search_path": self.schema}
         engine = create_async_engine(
-            self._engine_url, pool_size=10, max_overflow=20, pool_timeout=10,
+            self._engine_url, pool_size=self.options.pool_size,
+            max_overflow=self.options.max_overflow, pool_timeout=10,
             pool_recycle=1800, connect_args=connect_args,
         )
         self.db.bind(engine)

@@ -44,6 +44,8 @@ from tocsin.store.tables import TENANT, events, idempotency, notifications, stre
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+log = logging.getLogger("tocsin.store")
+
 class _AlembicChatter(logging.Filter):
     """Drops Alembic's start-up notes about its dialect plugin."""
 
@@ -66,6 +68,11 @@ class SqlStore(SqlReads):
         self.options = options or StoreOptions()
         self._clock = self.options.clock
         self._batcher = GroupCommit(self._write_batch, self.batch_inflight)
+        self.migrated: list[str] = []
+        """The revisions the last :meth:`migrate` (so :meth:`open`) applied, oldest first."""
+        self.newer_schema: str | None = None
+        """The schema's revision when it is newer than this release knows (a rollback:
+        :meth:`migrate` then leaves it as it is)."""
 
     @property
     def engine(self) -> AsyncEngine:
@@ -85,8 +92,9 @@ class SqlStore(SqlReads):
         """Create the engine (and schema, where the dialect has them)."""
         raise NotImplementedError
 
-    async def migrate(self, revision: str = "head") -> None:
-        """Bring the schema to ``revision`` (the newest by default)."""
+    async def migrate(self, revision: str = "head") -> list[str]:
+        """Bring the schema to ``revision`` (the newest by default); the revisions this
+        call applied, oldest first (none: it was there already)."""
         # Alembic's notes about itself ("setup plugin …", "Context impl SQLiteImpl.", "Will
         # assume non-transactional DDL.") say nothing an operator needs; "Running upgrade …"
         # lines stay. The plugin lines are logged while alembic is imported.
@@ -98,16 +106,37 @@ class SqlStore(SqlReads):
         if not any(isinstance(f, _AlembicChatter) for f in quiet.filters):
             quiet.addFilter(_AlembicChatter())
 
-        def upgrade(sync_conn: Any) -> None:
+        from alembic.script import ScriptDirectory
+
+        def upgrade(sync_conn: Any) -> list[str]:
             cfg = Config()
             cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
             cfg.attributes["connection"] = sync_conn
+            before = _revision(sync_conn)
+            scripts = ScriptDirectory.from_config(cfg)
+            if before is not None and not _known(scripts, before):
+                # A newer release migrated this database and this one is running on it:
+                # a rollback, or old nodes restarting during a rolling upgrade. Every
+                # migration only adds (docs/deploy.md, "Upgrades"), so the schema serves
+                # this code as it is; refusing to start would make a rollback impossible.
+                log.warning("the database schema is at revision %s, newer than this "
+                            "release knows (newest %s): running on it without migrating",
+                            before, scripts.get_current_head())
+                self.newer_schema = before
+                return []
             command.upgrade(cfg, revision)
+            after = _revision(sync_conn)
+            if after == before or after is None:
+                return []
+            steps = scripts.iterate_revisions(after, before)
+            return [step.revision for step in reversed(list(steps))]
 
         async with self.engine.connect() as conn:
             await self._lock_migrations(conn)
-            await conn.run_sync(upgrade)
+            applied: list[str] = await conn.run_sync(upgrade)
             await conn.commit()
+        self.migrated = applied
+        return applied
 
     async def _lock_migrations(self, conn: AsyncConnection) -> None:
         """Keep two nodes starting at once from migrating together (dialect hook)."""
@@ -267,3 +296,24 @@ class SqlStore(SqlReads):
                 delete(idempotency).where(i.created_at < now_ms_ - IDEMPOTENCY_WINDOW_MS)
             )
             return int(deleted.rowcount or 0)
+
+
+def _known(scripts: Any, revision: str) -> bool:
+    """Whether ``revision`` is one of this release's migrations."""
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
+    try:
+        return scripts.get_revision(revision) is not None
+    except (CommandError, RevisionError):  # alembic wraps the one in the other
+        return False
+
+
+def _revision(sync_conn: Any) -> str | None:
+    """The schema's revision, from the version table ``migrations/env.py`` names."""
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(
+        sync_conn, opts={"version_table": "tocsin_alembic_version"})
+    revision: str | None = context.get_current_revision()
+    return revision

@@ -264,3 +264,10 @@ class Connection:
             # asleep forever (seen as SSE readers stalling mid-stream).
             if self._waiter is waiter:
                 self._waiter = None
+
+
+def transport_of(conn: Connection) -> str:
+    """``sse``, ``ws`` (a JSON connection woken by its socket's writer) or ``poll``."""
+    if not conn.json:
+        return "sse"
+    return "ws" if getattr(conn, "wake", None) is not None else "poll"

@@ -19,9 +19,9 @@ import orjson
 
 from tocsin.errors import StoreUnavailable
 from tocsin.events import StreamEvent, stream_label
-from tocsin.ids import Position, event_id
+from tocsin.ids import Position, event_id, now_ms
 from tocsin.sse import frame
-from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection, StreamCounters
+from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection, StreamCounters, transport_of
 from tocsin.streams.hub import Hub
 
 REPLAY_BATCH = 500
@@ -189,5 +189,17 @@ class Follower:
                     await asyncio.wait_for(conn.wait(), STORE_RETRY_S)
                 return
             conn.fill(events, complete=len(events) < batch)
+            if events and self.hub.live_writes is not None:
+                note_caught_up(self.hub.live_writes, events, conn)
             if events:
                 self.batch = next_batch(events)
+
+
+def note_caught_up(writes: list[tuple[str, str, str, int, bool]], events: list[StreamEvent],
+                   conn: Connection) -> None:
+    """For the delivery trail (``Hub.live_writes``): the notification events this read
+    queued, written from the store rather than live."""
+    now = now_ms()
+    transport = transport_of(conn)
+    writes.extend((ev.stream, ev.data, transport, now, True) for ev in events
+                  if ev.name == "notification" and ev.seq <= conn.last_seq)

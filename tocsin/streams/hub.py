@@ -32,11 +32,17 @@ from tocsin.events import (
     encode_batch,
     stream_label,
 )
+from tocsin.ids import now_ms
 from tocsin.presence import PREFIX as PRESENCE_PREFIX
 from tocsin.presence import Change, Presence
 from tocsin.sse import PING, PING_CHUNK, frame
 from tocsin.store.base import Store
-from tocsin.streams.connection import MAX_OUTBOX_BYTES, Connection, StreamCounters
+from tocsin.streams.connection import (
+    MAX_OUTBOX_BYTES,
+    Connection,
+    StreamCounters,
+    transport_of,
+)
 from tocsin.streams.expiry import Expiries
 
 log = logging.getLogger("tocsin.hub")
@@ -121,6 +127,11 @@ class Hub:
         self.presence = Presence(broker, self.node_id, self._presence_changed,
                                  interval_s=presence_interval_s)
         """Who holds which stream, cluster-wide (fed by register/unregister below)."""
+        self.live_writes: list[tuple[str, str, str, int, bool]] | None = None
+        """When the delivery trail records (``tocsin/trail/``): each notification event
+        taken for writing by a connection here, as (stream, data, transport, ms, caught
+        up from the store rather than live), collected for the trail's background flush
+        (which empties it). ``None``: nobody records, nothing is collected."""
         self.expiries = Expiries()
         """Token expiries of SSE streams (``streams/expiry.py``), forgotten below as each
         connection is unregistered."""
@@ -242,6 +253,8 @@ class Hub:
     def deliver(self, events: Iterable[StreamEvent]) -> None:
         streams = self.streams
         heads = self.heads
+        live = self.live_writes
+        now = now_ms() if live is not None else 0
         if len(heads) > HEAD_CACHE_MAX:
             heads.clear()  # cheap bound; it refills from the next events
         for ev in events:
@@ -253,6 +266,8 @@ class Hub:
                 self.counters.live_offers += len(conns)
                 for c in conns:
                     c.offer(ev)
+                if live is not None and ev.name == "notification":
+                    _note_live(live, ev, conns, now)
 
     def note_head(self, stream: str, head: int, epoch: str) -> None:
         """Remember a head read from the store (never lowers what events told us,
@@ -409,3 +424,13 @@ class Hub:
                 for c in everyone[i : i + HEARTBEAT_SLICE]:
                     if not c.outbox and c in streams.get(c.stream, ()):
                         c.push_raw(PING, PING_CHUNK)
+
+
+def _note_live(live: list[tuple[str, str, str, int, bool]], ev: StreamEvent,
+               conns: Iterable[Connection], now: int) -> None:
+    """Record ``ev`` once if a connection took it for live writing (it is then the
+    connection's ``last_seq``; a connection that is catching up reads it from the store)."""
+    for c in conns:
+        if c.last_seq == ev.seq:
+            live.append((ev.stream, ev.data, transport_of(c), now, False))
+            return

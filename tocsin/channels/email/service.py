@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +130,23 @@ def check_user(user: str) -> str:
     return user
 
 
+_WORDING = {"preferences": "unsubscribed"}
+"""Email is only turned off for a type through the preferences (the unsubscribe link
+among them): the trail says ``email suppressed: unsubscribed``."""
+
+
+def _reply(exc: Exception) -> str:
+    """The SMTP server's reply where there is one (``smtplib``/``aiosmtplib`` errors
+    carry ``code`` and ``message``), else the error."""
+    code, message = getattr(exc, "smtp_code", None) or getattr(exc, "code", None), \
+        getattr(exc, "smtp_error", None) or getattr(exc, "message", None)
+    if isinstance(message, bytes):
+        message = message.decode(errors="replace")
+    if isinstance(code, int):
+        return f"{code} {message or ''}".strip()[:500]
+    return repr(exc)[:500]
+
+
 class EmailChannel(Running):
     """Email to people whose tab is closed (an SMTP relay; off without one)."""
 
@@ -236,15 +253,15 @@ class EmailChannel(Running):
     async def _email(self, timer: Timer) -> list[NewTimer]:
         user, nid = str(timer.payload["user"]), timer.key
         if self.sender is None or self.smtp is None:
-            self._count("off")
+            self.outcome("off", user, nid, "suppressed", reason="no_smtp")
             return []
         note = await self.attention.still_wanted(user, nid, NAME)  # RetryLater: quiet
         if note is None:
-            self._count("unwanted")
+            await self.suppressed("unwanted", user, nid, _WORDING)
             return []
         _, address = await self.store.get_user(user)
         if address is None:
-            self._count("no_address")
+            self.outcome("no_address", user, nid, "suppressed", reason="no_address")
             return []
         prefs = await self.attention.preferences(user) or {}
         digest = prefs.get("emailDigest") or "off"
@@ -253,11 +270,12 @@ class EmailChannel(Running):
             zone = (prefs.get("quietHours") or {}).get("timezone")
             end = period_end(str(digest), now, zone)
             await self.store.enqueue(user, nid, end, now)
+            self.outcome(None, user, nid, "scheduled", **{"for": end, "digest": digest})
             return [NewTimer(digest_timer_id(user, end), DIGEST_KIND, user, end,
                              {"periodEnd": end})]
         msg = compose_one(note, user, address, self.smtp.sender,
                           unsubscribe_url(self.settings, user, [str(note["type"])]), now)
-        await self._send(timer, msg, f"notification {nid}")
+        await self._send(timer, msg, f"notification {nid}", user, [nid])
         return []
 
     async def _digest(self, timer: Timer) -> list[NewTimer]:
@@ -267,7 +285,7 @@ class EmailChannel(Running):
         ids = [nid for nid, _ in rows]
         if self.sender is None or self.smtp is None:
             await self.store.dequeue(user, end, ids, after)
-            self._count("off")
+            self.outcome("off", user, None, "suppressed", reason="no_smtp", digest=True)
             return []
         _, address = await self.store.get_user(user)
         notes: list[Json] = []
@@ -280,7 +298,8 @@ class EmailChannel(Running):
             msg = compose_digest(notes, more, user, address, self.smtp.sender,
                                  self._digest_unsubscribe(user, notes), end, self._now())
             # a failed send raises RetryLater: the queue rows stay for the next attempt
-            await self._send(timer, msg, f"digest {end} ({len(notes) + more})")
+            await self._send(timer, msg, f"digest {end} ({len(notes) + more})", user,
+                             [str(n["id"]) for n in notes])
         await self.store.dequeue(user, end, ids, after)
         return []
 
@@ -288,16 +307,18 @@ class EmailChannel(Running):
         types = list(dict.fromkeys(str(n["type"]) for n in notes))
         return unsubscribe_url(self.settings, user, types) if types else None
 
-    async def _send(self, timer: Timer, msg: EmailMessage, what: str) -> bool:
+    async def _send(self, timer: Timer, msg: EmailMessage, what: str, user: str = "",
+                    nids: Sequence[str] = ()) -> bool:
         """Send, counting the result; raise :class:`RetryLater` to try again, or give up
         after :data:`MAX_ATTEMPTS` (``True``: sent or given up; the timer is done)."""
         assert self.sender is not None
         try:
             await self.sender.send(msg)
         except Exception as exc:
-            self._count("error")
+            self._outcomes("error", user, nids, "failed", reply=_reply(exc),
+                           attempt=timer.attempts)
             if timer.attempts >= MAX_ATTEMPTS:
-                self._count("gave_up")
+                self._outcomes("gave_up", user, nids, "given_up", attempts=timer.attempts)
                 log.error("email: giving up on %s for user %r after %d attempts: %r",
                           what, timer.key if timer.kind == DIGEST_KIND else
                           timer.payload.get("user"), timer.attempts, exc)
@@ -306,8 +327,12 @@ class EmailChannel(Running):
             log.warning("email: sending %s failed (attempt %d of %d), retrying in %d s: %r",
                         what, timer.attempts, MAX_ATTEMPTS, delay // 1000, exc)
             raise RetryLater(delay, f"SMTP: {exc!r}") from exc
-        self._count("sent")
+        self._outcomes("sent", user, nids, "sent")
         return True
 
-    def _count(self, result: str) -> None:
-        self.sent.labels(result).inc()
+    def _outcomes(self, result: str, user: str, nids: Sequence[str], step: str,
+                  **detail: Any) -> None:
+        """One counted outcome for the message, one step per notification it carried."""
+        self.outcome(result, user, nids[0] if nids else None, step, **detail)
+        for nid in nids[1:]:
+            self.outcome(None, user, nid, step, **detail)

@@ -82,6 +82,11 @@ class PushFailed(Exception):
     """A transient failure (5xx, network): the scheduler retries with backoff."""
 
 
+_STEPS = {"sent": "sent", "gone": "gone", "refused": "given_up", "rejected": "given_up"}
+"""The trail's step for a push service's answer (``webpush.Answer.outcome``); the
+rest (retry) is ``push.retry``."""
+
+
 class PushChannel(Running):
     """Web Push to the devices of people whose tab is closed."""
 
@@ -174,9 +179,6 @@ class PushChannel(Running):
     def _clock(self) -> int:
         return self.kernel.clock()
 
-    def _count(self, result: str) -> None:
-        self.sent.labels(result).inc()
-
     # -- subscriptions ---------------------------------------------------------------
     async def subscribe(self, user: str, endpoint: str, p256dh: str, auth: str,
                         user_agent: str | None) -> str:
@@ -233,7 +235,7 @@ class PushChannel(Running):
         """``push:<nid>``: decide, then one ``push.send`` per device."""
         user, nid = str(timer.payload["user"]), timer.key
         if await self.attention.still_wanted(user, nid, NAME) is None:
-            self._count("unwanted")
+            await self.suppressed("unwanted", user, nid)
             return []
         presence = self.kernel.hub.presence
         active = (await presence.active([user])).get(user)
@@ -242,11 +244,13 @@ class PushChannel(Running):
             raise RetryLater(max(MIN_PRESENCE_WAIT_MS, int(presence.unknown_for() * 1000)),
                              "presence not known yet")
         if active:
-            self._count("visible")  # a visible tab shows it
-            return []
+            self.outcome("visible", user, nid, "suppressed", reason="tab_visible")
+            return []  # a visible tab shows it
         now = self._clock()
         sends = [NewTimer(f"push:{nid}:{s.id}", SEND_KIND, nid, now, {"user": user, "sub": s.id})
                  for s in await self.store.list(user)]
+        for s in sends:
+            self.outcome(None, user, nid, "queued", device=s.payload["sub"])
         if sends:  # due now: the scheduler looks again as soon as this timer is finished
             self.kernel.timers.kick()
         return sends
@@ -256,7 +260,7 @@ class PushChannel(Running):
         user, sid, nid = str(timer.payload["user"]), str(timer.payload["sub"]), timer.key
         note = await self.attention.still_wanted(user, nid, NAME)
         if note is None:
-            self._count("unwanted")
+            await self.suppressed("unwanted", user, nid)
             return []
         sub = await self.store.get(sid)
         if sub is None or sub.user != user:  # unsubscribed, or the device changed hands
@@ -264,14 +268,16 @@ class PushChannel(Running):
         ttl_s = ttl_of(note, now_ms())
         if ttl_s <= 0:
             log.warning("push %s to %s: given up, its TTL passed", nid, sid)
-            self._count("expired")
+            self.outcome("expired", user, nid, "given_up", device=sid, reason="ttl_passed")
             return []
         vapid = await self.vapid()
         assert self._client is not None
         body = webpush.encrypt(self.payload(user, note), sub.p256dh, sub.auth)
         answer = await webpush.send(self._client, sub.endpoint, body, webpush.headers(
             vapid, sub.endpoint, ttl_s, str(note["priority"]), nid))
-        self._count(answer.outcome)
+        self.outcome(answer.outcome, user, nid, _STEPS.get(answer.outcome, "retry"),
+                     device=sid, status=answer.status, **({"reason": answer.detail}
+                                                          if answer.detail else {}))
         if answer.outcome == "sent":
             await self.store.sent(sid, now_ms())
             return []
@@ -292,7 +298,8 @@ class PushChannel(Running):
             log.warning("push %s to %s: given up after %d attempts (%d %s)", nid,
                         webpush.origin(sub.endpoint), timer.attempts, answer.status,
                         answer.detail)
-            self._count("expired")
+            self.outcome("expired", user, nid, "given_up", device=sid, status=answer.status,
+                         reason="attempts")
             return []
         if answer.outcome == "retry" and answer.retry_after_ms is not None:
             raise RetryLater(min(answer.retry_after_ms, MAX_RETRY_AFTER_MS, ttl_s * 1000),
