@@ -10,6 +10,7 @@ them propagating to the root handler configured here.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from typing import Any
@@ -37,11 +38,27 @@ def line_format(who: str) -> str:
     return f"%(asctime)s %(levelname)s [{who} pid %(process)d] %(name)s: %(message)s"
 
 
+class EveryLineFormatter(logging.Formatter):
+    """A message of several lines (a traceback, a migration's docstring) keeps the
+    time and the writer on each: continuation lines repeat the head, then ``| ``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if "\n" not in text:
+            return text
+        bare = copy.copy(record)
+        bare.msg, bare.args, bare.exc_info, bare.exc_text, bare.stack_info = \
+            "", None, None, None, None
+        head = super().format(bare)
+        first, *rest = text.split("\n")
+        return "\n".join([first, *(f"{head}| {line}" for line in rest)])
+
+
 def configure(level: str, who: str | None = None) -> None:
     """One handler on the root logger, on stderr, with :func:`line_format` (replacing
     any handler installed before, so a worker never writes a line without it)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(line_format(who or writer())))
+    handler.setFormatter(EveryLineFormatter(line_format(who or writer())))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

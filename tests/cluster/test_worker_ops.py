@@ -116,7 +116,7 @@ async def test_every_log_line_of_a_workers_run_has_a_time_and_a_writer(
         private_redis: PrivateRedis) -> None:
     srv = await asyncio.to_thread(
         start_server, tmp_path, database=pg_url, broker=channel_url(private_redis.url),
-        extra=["--workers", "2", "--heartbeat", "1s", "--degraded-poll", "200ms"])
+        extra=["--workers", "2", "--heartbeat", "1s", "--degraded-poll", "200ms"], wait=90)
     nodes_to_stop.append(srv)
     await eventually(lambda: "2 workers serving" in srv.log(), 20, "both workers serving")
     async with publisher(srv.url) as pub:
