@@ -11,7 +11,7 @@ from typing import Any, Literal
 from bench import scenarios
 from bench.runner import Load
 from bench.scenarios import Sizes
-from bench.systems import System
+from bench.systems import System, TocsinWS
 
 # higher/lower: the better direction; zero: a correctness count, anything but 0 is a defect;
 # info: context (what capped the run), no verdict
@@ -119,4 +119,97 @@ STORM = Row(
              Metric("incomplete", "runs where not all came back", "zero"), OTHERS),
     run=_storm_run, figures=_storm_figures)
 
-ROWS: dict[str, Row] = {r.name: r for r in (_fanout(10_000), _fanout(1_000), UNICAST, STORM)}
+
+
+# --- WebSocket against SSE, in the same run (issue 26's WebSocket rows) ------------------
+def _both(sysm: System, one: Callable[[System], dict[str, Any]]) -> dict[str, Any]:
+    """``one`` over SSE, then over ``/api/ws`` on a fresh server of the same checkout
+    (restarted: memory freed by the first transport's clients would otherwise be reused
+    by the second's and hide what it costs). The clients differ only in transport."""
+    sse = one(sysm)
+    sysm.stop()
+    sysm.start()
+    kind, topic_path, user_path = sysm.kind, sysm.topic_stream_path, sysm.user_stream_path
+    sysm.kind = "ws"
+    setattr(sysm, "topic_stream_path",  # noqa: B010 - the WS client's paths, this run only
+            lambda topic, user: TocsinWS.topic_stream_path(sysm, topic, user))  # type: ignore[arg-type]
+    setattr(sysm, "user_stream_path",  # noqa: B010
+            lambda user: TocsinWS.user_stream_path(sysm, user))  # type: ignore[arg-type]
+    try:
+        ws = one(sysm)
+    finally:
+        sysm.kind = kind
+        setattr(sysm, "topic_stream_path", topic_path)  # noqa: B010
+        setattr(sysm, "user_stream_path", user_path)  # noqa: B010
+    return {"sse": sse, "ws": ws}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else round(a / b, 3)
+
+
+def _ws_idle_run(sysm: System, load: Load, sz: Sizes, load_cores: int) -> dict[str, Any]:
+    return _both(sysm, lambda s: scenarios.idle(s, load, sz))
+
+
+def _idle_point(r: dict[str, Any]) -> dict[str, Any]:
+    """The largest count held (the 3k of quick, the 10k of full)."""
+    return max(r["points"], key=lambda p: p["held"]) if r.get("points") else {}
+
+
+def _ws_idle_figures(r: dict[str, Any]) -> Figures:
+    sse, ws = _idle_point(r["sse"]), _idle_point(r["ws"])
+    s_kb, w_kb = sse.get("total_per_conn_kb"), ws.get("total_per_conn_kb")
+    return {"sse_kb": s_kb, "ws_kb": w_kb,
+            "ws_over_sse_kb": None if s_kb is None or w_kb is None else round(w_kb - s_kb, 2),
+            "ws_vs_sse": _ratio(w_kb, s_kb),
+            "sse_rss_kb": sse.get("rss_per_conn_kb"), "ws_rss_kb": ws.get("rss_per_conn_kb"),
+            "dropped": (sse.get("target", 0) - sse.get("held", 0))
+            + (ws.get("target", 0) - ws.get("held", 0))}
+
+
+WS_IDLE = Row(
+    name="ws-idle", title="Idle: memory per connection, WebSocket against SSE (same run)",
+    metrics=(Metric("ws_over_sse_kb", "WS minus SSE, KB per connection (target <= 1)",
+                    "lower"),
+             Metric("ws_vs_sse", "WS / SSE memory per connection", "lower"),
+             Metric("ws_kb", "WS: RSS + kernel per connection, KB", "lower"),
+             Metric("sse_kb", "SSE: RSS + kernel per connection, KB", "info"),
+             Metric("ws_rss_kb", "WS: server RSS per connection, KB", "lower"),
+             Metric("sse_rss_kb", "SSE: server RSS per connection, KB", "info"),
+             Metric("dropped", "connections not held", "zero"), OTHERS),
+    run=_ws_idle_run, figures=_ws_idle_figures)
+
+
+def _ws_fanout(n: int) -> Row:
+    plain = _fanout(n)
+
+    def run(sysm: System, load: Load, sz: Sizes, load_cores: int) -> dict[str, Any]:
+        return _both(sysm, lambda s: plain.run(s, load, sz, load_cores))
+
+    def figures(r: dict[str, Any]) -> Figures:
+        sse, ws = plain.figures(r["sse"]), plain.figures(r["ws"])
+        return {"ws_vs_sse_cpu": _ratio(ws["per_cpu_s"], sse["per_cpu_s"]),
+                "ws_per_cpu_s": ws["per_cpu_s"], "sse_per_cpu_s": sse["per_cpu_s"],
+                "ws_vs_sse_rate": _ratio(ws["deliveries_per_s"], sse["deliveries_per_s"]),
+                "ws_ttl_p99_ms": ws["ttl_p99_ms"], "sse_ttl_p99_ms": sse["ttl_p99_ms"],
+                "faults": (ws["faults"] or 0) + (sse["faults"] or 0),
+                "undelivered": (ws["undelivered"] or 0) + (sse["undelivered"] or 0)}
+
+    return Row(
+        name=f"ws-fanout{n // 1000}k",
+        title=f"Fan-out {n:,}: WebSocket against SSE, deliveries per server CPU-second",
+        metrics=(Metric("ws_vs_sse_cpu", "WS / SSE deliveries per server CPU-second "
+                        "(target >= 0.9)", "higher"),
+                 Metric("ws_per_cpu_s", "WS: deliveries per server CPU-second", "higher"),
+                 Metric("sse_per_cpu_s", "SSE: deliveries per server CPU-second", "info"),
+                 Metric("ws_vs_sse_rate", "WS / SSE deliveries/s (burst)", "higher"),
+                 Metric("ws_ttl_p99_ms", "WS: time to last delivery p99, ms", "lower"),
+                 Metric("sse_ttl_p99_ms", "SSE: time to last delivery p99, ms", "info"),
+                 Metric("faults", "gaps + duplicates + disorder", "zero"),
+                 Metric("undelivered", "runs not delivering everything", "zero"), OTHERS),
+        run=run, figures=figures, sizes=plain.sizes)
+
+
+ROWS: dict[str, Row] = {r.name: r for r in (_fanout(10_000), _fanout(1_000), UNICAST, STORM,
+                                            WS_IDLE, _ws_fanout(10_000), _ws_fanout(1_000))}

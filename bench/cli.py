@@ -30,8 +30,10 @@ MATRIX: dict[str, set[str]] = {
                 "typical", "socketio", "nchan"},
     "storm": {"tocsin", "tocsin-ws", "tocsin-pg", "floor", "typical", "socketio", "nchan"},
     "slow": {"tocsin", "floor", "typical", "socketio", "nchan"},
+    # Tocsin's POST /api/notifications/bulk; the peers (no bulk API) publish one at a time
+    "bulk": {"tocsin", "tocsin-pg", "floor", "typical", "socketio", "nchan"},
 }
-ALL_SCENARIOS = ("idle", "fanout", "unicast", "storm", "slow")
+ALL_SCENARIOS = ("idle", "fanout", "unicast", "storm", "slow", "bulk")
 # later rounds repeat the noisy timing scenarios; idle capacity and slow consumers run once
 REPEATED = {"fanout", "unicast", "storm"}
 # ... and only for the systems the targets are ratios against (Tocsin, the floor, Nchan): the
@@ -64,6 +66,8 @@ def run_scenario(sysm: System, scen: str, load: Load, sz: scenarios.Sizes,
             res = scenarios.storm(sysm, load, sz)
         elif scen == "slow":
             res = scenarios.slow(sysm, load, sz)
+        elif scen == "bulk":
+            res = scenarios.bulk(sysm, load, sz)
         else:
             raise ValueError(scen)
     except Exception as e:

@@ -284,6 +284,61 @@ class Publisher:
                 "ack_p99": ack_lat[int(len(ack_lat) * 0.99)] if ack_lat else None,
                 "entries": entries}
 
+    async def cmd_bulk(self, host: str, port: int, path: str, headers: dict[str, str],
+                       users: list[str], bulk_path: str | None, concurrency: int,
+                       duration: float, per_request: int = 100) -> dict[str, Any]:
+        """Closed loop: ``concurrency`` senders, each publishing ``per_request`` distinct
+        notifications (one recipient each, all different) after the previous ones were
+        acknowledged: one ``bulk_path`` request (Tocsin), or else ``per_request`` single
+        publishes pipelined on one connection (the peers have no bulk API; ``path`` as
+        for :meth:`cmd_unicast`). Latency: until all ``per_request`` are acknowledged."""
+        pool = Pool(host, port, concurrency)
+        per_user = "{user}" in path
+        statuses: dict[int, int] = {}
+        lat: list[float] = []
+        acked = 0
+        end = monotonic() + duration
+
+        def item(u: str, n: int) -> dict[str, Any]:
+            note: dict[str, Any] = {"type": "build", "title": "Build finished",
+                                    "body": BODY_TEXT, "priority": "high", "data": {"n": n}}
+            if not per_user:
+                note["recipients"] = [u]
+            return note
+
+        async def sender(w: int) -> None:
+            nonlocal acked
+            k = w
+            while monotonic() < end:
+                recips = [users[(k * per_request + j) % len(users)] for j in range(per_request)]
+                k += concurrency
+                t = monotonic()
+                try:
+                    if bulk_path is not None:
+                        st, reply = await pool.request("POST", bulk_path, headers, orjson.dumps(
+                            {"notifications": [item(u, k) for u in recips]}))
+                        sts = ([int(r["status"]) for r in orjson.loads(reply)["results"]]
+                               if st == 200 else [st] * per_request)
+                    else:
+                        reqs = [(path.replace("{user}", quote(u, safe="")) if per_user
+                                 else path, orjson.dumps(item(u, k))) for u in recips]
+                        sts = [r[0] for r in await pool.pipeline("POST", reqs, headers)]
+                except OSError:
+                    sts = [0] * per_request
+                lat.append(monotonic() - t)
+                for st in sts:
+                    statuses[st] = statuses.get(st, 0) + 1
+                acked += sum(1 for st in sts if 200 <= st < 300)
+
+        t0 = monotonic()
+        await asyncio.gather(*(sender(w) for w in range(concurrency)))
+        elapsed = monotonic() - t0
+        lat.sort()
+        return {"acked": acked, "statuses": statuses, "elapsed": elapsed,
+                "requests": len(lat), "rate": acked / max(elapsed, 1e-9),
+                "p50": lat[len(lat) // 2] if lat else None,
+                "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None}
+
     def _on_pipe(self) -> None:
         while self.conn.poll():
             try:

@@ -215,6 +215,11 @@ class System:
         with ``{user}`` instead gets one publish per recipient (see the publisher)."""
         return "/api/notifications"
 
+    def bulk_publish_path(self) -> str | None:
+        """Where many distinct notifications go in one request; ``None``: no bulk API
+        (the bulk scenario then publishes them one at a time)."""
+        return None
+
     def publish_headers(self) -> dict[str, str]:
         return {}
 
@@ -326,6 +331,9 @@ class Tocsin(System):
 
     def publish_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {API_KEY}"}
+
+    def bulk_publish_path(self) -> str | None:
+        return "/api/notifications/bulk"
 
 
 class TocsinWS(Tocsin):

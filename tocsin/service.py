@@ -26,7 +26,14 @@ from tocsin.kernel.channel import Channel
 from tocsin.lifecycle import Lifecycle
 from tocsin.metrics import Metrics
 from tocsin.store import StoreOptions, store_from_url
-from tocsin.store.base import Change, NewNotification, NewTopicEvent, PublishResult, Store
+from tocsin.store.base import (
+    Change,
+    NewNotification,
+    NewTopicEvent,
+    PublishItem,
+    PublishResult,
+    Store,
+)
 from tocsin.streams.hub import Hub
 from tocsin.trail import TrailRecorder, TrailView
 
@@ -92,6 +99,10 @@ class Tocsin:
                       always_inbox: bool = False) -> PublishResult:
         return await self.kernel.publish(publisher, recipients, note, idempotency_key,
                                          always_inbox=always_inbox)
+
+    async def publish_many(self, publisher: str, items: list[PublishItem]
+                           ) -> list[PublishResult | Exception]:
+        return await self.kernel.publish_many(publisher, items)
 
     async def add_topic_event(self, topic: str, event: NewTopicEvent) -> StreamEvent:
         return await self.kernel.add_topic_event(topic, event)

@@ -11,10 +11,11 @@ import pytest
 from fastapi.routing import APIRoute
 
 from tests.support.inprocess import InProcess, in_process
+from tocsin.api.bulk import BULK_PATH
 from tocsin.api.hot_routes import INBOX_STREAM_PATH, PUBLISH_PATH
 from tocsin.api.models import PublishIn
 
-HOT = {("post", PUBLISH_PATH), ("get", INBOX_STREAM_PATH),
+HOT = {("post", PUBLISH_PATH), ("post", BULK_PATH), ("get", INBOX_STREAM_PATH),
        ("get", "/api/topics/{topic}/stream")}
 
 
@@ -53,6 +54,17 @@ def test_publish_body_is_the_model_the_route_validates(schema: dict[str, Any]) -
     assert set(documented.get("required", [])) == set(model.get("required", []))
     assert "201" in op["responses"] and "415" in op["responses"]
     # Publisher keys only in the Authorization header: nothing else is offered.
+    assert op.get("security") == [{"HTTPBearer": []}]
+
+
+def test_bulk_items_are_the_publish_model(schema: dict[str, Any]) -> None:
+    op = schema["paths"][BULK_PATH]["post"]
+    ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    documented = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    items = documented["properties"]["notifications"]
+    assert items["items"]["$ref"].rsplit("/", 1)[1] == "PublishIn"
+    assert items["maxItems"] == 1000 and documented["required"] == ["notifications"]
+    assert "200" in op["responses"] and "413" in op["responses"]
     assert op.get("security") == [{"HTTPBearer": []}]
 
 

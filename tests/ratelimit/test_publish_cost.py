@@ -93,3 +93,21 @@ def test_a_retry_with_the_same_idempotency_key_costs_only_its_admission(
             assert r.status_code == 429, r.text  # and the budget is still counted
     finally:
         srv.stop()
+
+
+def test_a_bulk_publish_costs_one_token_per_notification_it_stored(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, extra=["--rate-publish", "1/s:300"])
+    u = uuid.uuid4().hex[:8]
+    items = [{"recipients": [f"b{i}-{u}", f"c{i}-{u}"], "type": "t", "title": "t"}
+             for i in range(200)]  # 400 notifications, and one invalid item (free)
+    try:
+        with srv.publisher() as pub:
+            r = pub.post("/api/notifications/bulk",
+                         json={"notifications": [*items, {"type": "t", "title": ""}]})
+            assert r.status_code == 200, r.text
+            assert [x["status"] for x in r.json()["results"]] == [201] * 200 + [400]
+            # 300 - 400 = 100 owed: the next request waits it out (before: one token)
+            r = pub.post("/api/notifications/bulk", json={"notifications": items[:1]})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) >= 90, r.text
+    finally:
+        srv.stop()

@@ -15,7 +15,8 @@ Order, for every request:
    does needs a preflight, which the CORS policy governs).
 4. Bodies: a non-empty body must be JSON (415 otherwise — one rule for every route,
    so a client learns it once), and is read with the one size limit, enforced as it
-   streams in (chunked bodies included).
+   streams in (chunked bodies included); the bulk publish alone has a larger one
+   (``bulk.py``: ``BULK_MAX_BODY_BYTES``), enforced the same way by its route.
 5. The hot routes (``hot_routes.py``: publish and the two streams) run as plain ASGI;
    everything else goes to FastAPI with the caller and the body already settled.
 
@@ -32,6 +33,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tocsin.api.bulk import BULK_MAX_BODY_BYTES, BULK_PATH
 from tocsin.api.cors import CorsPolicy
 from tocsin.api.hot_routes import POLL_SUFFIX, PUBLISH_PATH, HotRoutes
 from tocsin.asgi import (
@@ -195,7 +197,8 @@ class Gate:
             body = has_body(headers)
             if body:
                 length = headers.get("content-length", "")
-                if length.isdigit() and int(length) > MAX_BODY_BYTES:
+                limit = BULK_MAX_BODY_BYTES if path == BULK_PATH else MAX_BODY_BYTES
+                if length.isdigit() and int(length) > limit:
                     raise TocsinError("payload_too_large")
                 content_type = headers.get("content-type")
                 if not is_json(content_type):

@@ -1,7 +1,8 @@
 """The hot routes, served as plain ASGI (not through FastAPI): the inbox stream, the
-topic streams and ``POST /api/notifications``. They exist only here; ``openapi.py``
-documents them from the same models, and the gate (``gate.py``) has already
-admitted the caller (CORS, credentials, body rules) when they run.
+topic streams, ``POST /api/notifications`` and its bulk form (``bulk.py``). They
+exist only here; ``openapi.py`` documents them from the same models, and the gate
+(``gate.py``) has already admitted the caller (CORS, credentials, body rules) when
+they run.
 
 Why outside the framework, measured (ARCHITECTURE.md, "Performance decisions"):
 - Thousands of long-lived streams are the server's main load; serving them outside
@@ -16,14 +17,15 @@ Why outside the framework, measured (ARCHITECTURE.md, "Performance decisions"):
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 import orjson
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tocsin.api.bulk import BULK_PATH, BulkPublish
 from tocsin.api.models import PublishIn
+from tocsin.api.publishing import publish_body
 from tocsin.asgi import Headers, read_body, send_error, send_json
 from tocsin.auth import (
     Principal,
@@ -39,13 +41,13 @@ from tocsin.events import topic_stream, user_stream
 from tocsin.ids import Position, parse_position
 from tocsin.ratelimit.limits import Limits
 from tocsin.service import Tocsin
-from tocsin.store.base import NewNotification
 from tocsin.streams.endpoint import EventStream
 from tocsin.streams.poll import LongPoll, parse_wait
 from tocsin.streams.ws import Authenticate, RateCheck, WebSocketSession
 from tocsin.validation import error_from_validation
 
 log = logging.getLogger("tocsin")
+
 
 PUBLISH_PATH = "/api/notifications"
 INBOX_STREAM_PATH = "/api/notifications/stream"
@@ -68,44 +70,6 @@ def parse_last_event_id(raw: str | None) -> Position | None:
         return parse_position(raw)
     except ValueError:
         return NEVER_ISSUED
-
-
-Charge = Callable[[int], Awaitable[None]]
-"""Spends a publisher's rate budget: the notifications a request makes beyond the one
-token the gate admitted it for (``Limits.charge``)."""
-
-
-async def publish_body(tocsin: Tocsin, publisher: str, body: PublishIn,
-                       charge: Charge | None = None) -> dict[str, object]:
-    """The publish operation: one notification per recipient, stored, then fanned
-    out; with ``charge`` (``--rate-publish`` on), what it made (one per notification)
-    charged to the publisher's budget once stored."""
-    note = NewNotification(
-        type=body.type, title=body.title, body=body.body, priority=body.priority,
-        group_key=body.group_key, url=body.url, actor=body.actor, source=body.source,
-        data=body.data, ttl_ms=body.ttl * 1000 if body.ttl else None,
-    )
-    if body.escalation is not None:  # the only extra cost of a plain publish: this test
-        if body.idempotency_key is not None:
-            raise TocsinError("invalid_field", "idempotencyKey cannot be combined with "
-                              "escalation.", "idempotencyKey")
-        return await tocsin.escalation.open(publisher, body.escalation,
-                                            body.recipients or [], note, charge)
-    if body.recipients is None:
-        raise TocsinError("missing_field", "'recipients' is required.", "recipients")
-    result = await tocsin.publish(publisher, body.recipients, note, body.idempotency_key)
-    if charge is not None and not result.replayed:
-        # After the write: a retry with the same idempotencyKey (its reason to exist)
-        # makes nothing and costs only the token it was admitted for.
-        await charge(len(set(body.recipients)) - 1)
-    if result.skipped is None and result.silent is None:
-        return {"ids": result.ids}
-    reply: dict[str, object] = {"ids": result.ids}  # attention (docs/attention.md)
-    if result.skipped:
-        reply["skipped"] = result.skipped
-    if result.silent:
-        reply["silent"] = result.silent
-    return reply
 
 
 def _stream_of(topic: str | None, sub: Subscriber) -> str:
@@ -150,6 +114,8 @@ class HotRoutes:
                     return self._poll(topic, scope, who, cors)
         elif method == "POST" and path == PUBLISH_PATH:
             return _Publish(self.tocsin, require_publisher(who), cors, self.limits)
+        elif method == "POST" and path == BULK_PATH:
+            return BulkPublish(self.tocsin, require_publisher(who), cors, self.limits)
         return None
 
     def _stream(self, topic: str | None, scope: Scope, headers: dict[str, str],

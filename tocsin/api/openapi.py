@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from tocsin.api.bulk import BULK_PATH, BulkPublishIn, BulkPublishOut
 from tocsin.api.deps import SubscriberCredentials, bearer
 from tocsin.api.hot_routes import INBOX_POLL_PATH, INBOX_STREAM_PATH, PUBLISH_PATH
 from tocsin.api.models import PublishIn, PublishOut
@@ -47,6 +48,25 @@ def _documented() -> list[APIRoute]:
         201 means stored durably. A repeated ``idempotencyKey`` within 24 h returns the
         original ids and creates nothing; the same key with a different body is 409
         ``conflict``. Publisher API key in the Authorization header."""
+
+    @router.post(BULK_PATH, status_code=200, response_model=BulkPublishOut,
+                 response_model_exclude_none=True, responses=ERRORS,
+                 tags=["notifications"], summary="Publish in bulk")
+    async def publish_bulk(body: BulkPublishIn, _: Annotated[object, Depends(bearer)]
+                           ) -> None:
+        """Up to 1,000 distinct notifications in one request, each what ``Publish``
+        takes (its own recipients, content and ``idempotencyKey``) and validated by the
+        same model. 200 once every item is settled, with one result per item, in order:
+        ``status`` 201 and the single publish's reply (``ids``, ``skipped``,
+        ``silent``, ``incident``), or the status and ``error`` a single publish of that
+        item would get (400 invalid item, 409 ``conflict`` for a key reused with another
+        body, 503 store unavailable). Items without ``idempotencyKey`` or ``groupKey``
+        are stored in shared transactions; the others as single publishes, concurrently
+        (so in no particular order among themselves). The request as a whole is refused
+        (4xx, nothing stored) when it is not ``{"notifications": [...]}`` with 1 to
+        1,000 items, when the items' recipients total over 100,000, or when the body is
+        over 16 MiB (413, checked on ``Content-Length`` before reading). With
+        ``--rate-publish``, every notification stored is one token."""
 
     @router.get(INBOX_STREAM_PATH, responses=_stream_doc(
         "notification, read, unread, read_all, deleted, reset"), tags=["notifications"],

@@ -5,6 +5,7 @@
 reuses it on every retry, so a retried publish is stored once and answered with the
 first ids. A topic event, and a publish with ``escalation`` (the server refuses a key
 with it), have none, so they are not repeated once they may have arrived.
+Concurrent publishes are batched into bulk requests (``_batch.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 import httpx
 
 from tocsin.client import _routes as routes
+from tocsin.client._batch import AsyncBatcher, SyncBatcher, batchable, check_batching
 from tocsin.client._errors import check_credential
 from tocsin.client._http import AsyncHTTP, RetryPolicy, SyncHTTP
 from tocsin.client._models import (
@@ -47,13 +49,22 @@ class Publisher:
     policies and incidents, per-type defaults, users' email addresses, node stats.
     ``retries`` extra attempts when safe (see the module doc) with backoff from
     ``backoff`` seconds doubling up to ``max_backoff``. An empty ``api_key`` raises
-    ``ValueError`` here."""
+    ``ValueError`` here.
+
+    Publishes that overlap in time (from several threads) are sent together as bulk
+    requests: one waits up to ``linger_ms`` (0: never) for others in flight to join
+    it, at most ``max_batch`` per request; each keeps its own result, idempotency
+    key, error and retries (docs/python.md, "Batching")."""
 
     def __init__(self, url: str, api_key: str, *, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.25, max_backoff: float = 8.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, linger_ms: float = 5.0,
+                 max_batch: int = 1000) -> None:
+        check_batching(linger_ms, max_batch)
         client = httpx.Client(transport=transport, **_client_args(url, api_key, timeout))
-        self._http = SyncHTTP(client, RetryPolicy(retries, backoff, max_backoff))
+        policy = RetryPolicy(retries, backoff, max_backoff)
+        self._http = SyncHTTP(client, policy)
+        self._batch = SyncBatcher(client, policy, linger_ms, max_batch) if linger_ms else None
 
     def _do(self, op: routes.Op[T]) -> T:
         return op.read(self._http.run(op.call))
@@ -68,10 +79,13 @@ class Publisher:
         """Store and deliver a notification to each of ``recipients`` (a list: a bare
         string raises ``TypeError``). With ``escalation`` (a policy name) it opens an
         incident instead: ``recipients`` may be empty, the result has ``incident``."""
-        return self._do(routes.publish(
+        op = routes.publish(
             recipients, title, type=type, body=body, priority=priority,
             group_key=group_key, url=url, actor=actor, source=source, data=data, ttl=ttl,
-            idempotency_key=idempotency_key, escalation=escalation))
+            idempotency_key=idempotency_key, escalation=escalation)
+        if self._batch is not None and batchable(op.call.json):
+            return op.read(self._batch.publish(op.call.json))
+        return self._do(op)
 
     def update(self, key: str, *, title: str | None = None, body: str | None = None,
                priority: Priority | None = None, url: str | None = None,
@@ -172,10 +186,14 @@ class AsyncPublisher:
 
     def __init__(self, url: str, api_key: str, *, timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.25, max_backoff: float = 8.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, linger_ms: float = 5.0,
+                 max_batch: int = 1000) -> None:
+        check_batching(linger_ms, max_batch)
         client = httpx.AsyncClient(transport=transport,
                                    **_client_args(url, api_key, timeout))
-        self._http = AsyncHTTP(client, RetryPolicy(retries, backoff, max_backoff))
+        policy = RetryPolicy(retries, backoff, max_backoff)
+        self._http = AsyncHTTP(client, policy)
+        self._batch = AsyncBatcher(client, policy, linger_ms, max_batch) if linger_ms else None
 
     async def _do(self, op: routes.Op[T]) -> T:
         return op.read(await self._http.run(op.call))
@@ -187,11 +205,14 @@ class AsyncPublisher:
         data: Mapping[str, Any] | None = None, ttl: int | None = None,
         idempotency_key: str | None = None, escalation: str | None = None,
     ) -> PublishResult:
-        """See :meth:`Publisher.publish`."""
-        return await self._do(routes.publish(
+        """See :meth:`Publisher.publish` (concurrent calls are batched the same way)."""
+        op = routes.publish(
             recipients, title, type=type, body=body, priority=priority,
             group_key=group_key, url=url, actor=actor, source=source, data=data, ttl=ttl,
-            idempotency_key=idempotency_key, escalation=escalation))
+            idempotency_key=idempotency_key, escalation=escalation)
+        if self._batch is not None and batchable(op.call.json):
+            return op.read(await self._batch.publish(op.call.json))
+        return await self._do(op)
 
     async def update(self, key: str, *, title: str | None = None, body: str | None = None,
                      priority: Priority | None = None, url: str | None = None,

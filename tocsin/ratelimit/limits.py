@@ -9,16 +9,16 @@ Route classes (each a bucket per principal):
   token per connect: a stream is one replay read however long it stays open, and a
   client reconnecting in a loop is exactly what the bucket should stop),
   ``--rate-reads`` per user;
-- ``publish``: a publisher's ``POST /api/notifications``, topic events and
-  ``PATCH``/``DELETE /api/notifications/by-key/…``, ``--rate-publish`` for the whole deployment (one
-  bucket for every API key: the keys are one publisher, docs/deploy.md Security)
+- ``publish``: a publisher's ``POST /api/notifications`` (and ``/bulk``), topic events
+  and ``PATCH``/``DELETE /api/notifications/by-key/…``, ``--rate-publish`` for the whole
+  deployment (one bucket for every API key: the keys are one publisher, docs/deploy.md Security)
   (off by default: then no bucket is touched at all). Its tokens count
   **notifications**, not requests: the gate admits a request for one token, and the
   route charges the rest of its work once it is known (:meth:`Limits.charge`): a
-  publish one per recipient, an escalation its potential fan-out, an update or
-  retract by key one per copy it changed. The bucket may go into debt, which the
-  following requests wait out (one request of 10,000 recipients is one request, and
-  then 10,000 tokens owed).
+  publish one per recipient (a bulk publish: of every item it stored), an escalation
+  its potential fan-out, an update or retract by key one per copy it changed. The
+  bucket may go into debt, which the following requests wait out (one request of
+  10,000 recipients is one request, and then 10,000 tokens owed).
 
 The check runs in ``Gate.admit`` after authentication and before any body is read.
 The memory limiter answers inline; the Redis limiter's check is awaited by
@@ -42,6 +42,7 @@ from tocsin.units import parse_rate
 TOPICS_PREFIX = "/api/topics/"
 EVENTS_SUFFIX = "/events"
 PUBLISH_PATH = "/api/notifications"
+BULK_PATH = "/api/notifications/bulk"
 BY_KEY_PREFIX = "/api/notifications/by-key/"
 PUBLISH_BUCKET = "publish"
 """Every API key spends this one bucket: a deployment's keys are one publisher (a
@@ -82,7 +83,7 @@ class Limits:
             and path.endswith(EVENTS_SUFFIX)
         if isinstance(who, Publisher):
             if self.publish is not None and (
-                    topic_post or (method == "POST" and path == PUBLISH_PATH)
+                    topic_post or (method == "POST" and path in (PUBLISH_PATH, BULK_PATH))
                     or (method in ("PATCH", "DELETE") and path.startswith(BY_KEY_PREFIX))):
                 return PUBLISH_BUCKET, self.publish
             return None

@@ -68,6 +68,15 @@ class PublishResult:
 
 
 @dataclass(slots=True)
+class PublishItem:
+    """One notification of a bulk publish (:meth:`Store.publish_many`)."""
+
+    recipients: list[str]
+    note: NewNotification
+    idempotency_key: str | None = None
+
+
+@dataclass(slots=True)
 class Change:
     """The outcome of a read-state change: the event emitted (if any) and the new count."""
 
@@ -128,6 +137,14 @@ class Store(Protocol):
         repeated ``idempotency_key`` within 24 h returns the first result and writes
         nothing, whichever API key (``publisher``) repeats it: a deployment's keys are
         one publisher."""
+        ...
+
+    async def publish_many(self, publisher: str, items: list[PublishItem]
+                           ) -> list[PublishResult | Exception]:
+        """:meth:`publish` for each item, as one unit of work: the items without an
+        idempotency key or ``group_key`` share group-commit transactions (one when
+        they fit), the others run as :meth:`publish` does, concurrently. One outcome
+        per item, in order: its result, or the exception it alone failed with."""
         ...
 
     async def set_read(self, user: str, ids: list[str], read: bool) -> Change | None:

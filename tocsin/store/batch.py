@@ -71,6 +71,25 @@ class GroupCommit:
             task.add_done_callback(self._tasks.discard)
         return await fut
 
+    async def submit_many(self, jobs: list[Job]) -> list[JobResult | Exception]:
+        """Queue ``jobs`` at once (they share the next transactions, in order) and wait
+        for all of them: one outcome per job, an exception in its place if it failed
+        (a bad job fails alone: see :meth:`_write`)."""
+        loop = asyncio.get_running_loop()
+        futs: list[asyncio.Future[JobResult]] = []
+        for job in jobs:
+            fut: asyncio.Future[JobResult] = loop.create_future()
+            self._queue.append((job, fut))
+            futs.append(fut)
+        while futs and self._inflight < self._max_inflight:
+            self._inflight += 1
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        outcomes = await asyncio.gather(*futs, return_exceptions=True)
+        return [o if not isinstance(o, BaseException) or isinstance(o, Exception)
+                else RuntimeError("the write was interrupted") for o in outcomes]
+
     def _take(self) -> list[tuple[Job, asyncio.Future[JobResult]]]:
         rows, n = 0, 0
         for job, _ in self._queue:

@@ -9,6 +9,7 @@ how writers are serialised, and the upsert construct.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tocsin.store.base import (
     Json,
     NewNotification,
     NewTopicEvent,
+    PublishItem,
     PublishResult,
 )
 from tocsin.store.batch import GroupCommit, Job, JobResult, PublishJob, TopicJob
@@ -184,6 +186,39 @@ class SqlStore(SqlReads):
         except NoChange as done:
             return replayed_result(done.result)
         return result
+
+    async def publish_many(self, publisher: str, items: list[PublishItem]
+                           ) -> list[PublishResult | Exception]:
+        outcomes: list[PublishResult | Exception | None] = [None] * len(items)
+        plain: list[int] = []
+        own: list[int] = []
+        for i, item in enumerate(items):
+            if item.idempotency_key is None and item.note.group_key is None:
+                plain.append(i)
+            else:
+                own.append(i)
+
+        async def batched() -> None:
+            if not plain:
+                return
+            # Queued together, so they share the next group commit(s) (batch.py).
+            done = await self._batcher.submit_many([
+                PublishJob(list(dict.fromkeys(items[i].recipients)), items[i].note)
+                for i in plain])
+            for i, outcome in zip(plain, done, strict=True):
+                assert isinstance(outcome, PublishResult | Exception)
+                outcomes[i] = outcome
+
+        async def alone(i: int) -> None:
+            item = items[i]
+            try:
+                outcomes[i] = await self.publish(publisher, item.recipients, item.note,
+                                                 item.idempotency_key)
+            except Exception as exc:
+                outcomes[i] = exc
+
+        await asyncio.gather(batched(), *(alone(i) for i in own))
+        return [o if o is not None else RuntimeError("no outcome") for o in outcomes]
 
     async def _write_batch(self, jobs: list[Job]) -> list[JobResult]:
         """One transaction for several writes (the group commit's unit)."""

@@ -167,7 +167,7 @@ class Connection:
             f = event.json_frame if self.json else event.frame
             self.last_seq = seq
             if (self.direct is not None and not self.outbox and not self.sending
-                    and self.direct(event.chunk)):
+                    and self.direct(f if self.json else event.chunk)):
                 return  # written: the writer task need not wake
             self.outbox.append(f)
             self.outbox_bytes += len(f)
@@ -226,7 +226,8 @@ class Connection:
         """Queue a frame that is not an event (ping, reset); ``chunk`` is ``data`` framed
         for a direct write, when the caller has it ready (pings: once per node)."""
         if (self.direct is not None and not self.outbox and not self.sending
-                and self.direct(chunk if chunk is not None else chunked(data))):
+                and self.direct(chunk if chunk is not None
+                                else data if self.json else chunked(data))):
             return
         self.outbox.append(data)
         self.outbox_bytes += len(data)

@@ -20,7 +20,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 DirectWrite = Callable[[bytes], bool]
-"""Write one pre-framed chunk; ``False`` (nothing written) when the socket is not ready."""
+"""Write one frame; ``False`` (nothing written) when the socket is not ready. An SSE
+connection passes its frame already framed as an HTTP/1.1 chunk; a JSON one
+(``Connection.json``: a WebSocket subscription) its JSON payload, which the writer frames
+(``ws_text_frame``)."""
 
 
 def direct_writer(send: Any) -> DirectWrite | None:
@@ -145,3 +148,70 @@ class _DisconnectCheck:
     def __call__(self) -> None:
         if self.cycle.disconnected:
             self.on_disconnect()
+
+
+# -- WebSocket: frames written straight to the socket -------------------------------------
+def ws_text_frame(payload: bytes) -> bytes:
+    """``payload`` as one unfragmented, unmasked text frame (RFC 6455 5.2: a server
+    never masks, so the bytes are the same for every client). Built once per event:
+    the last payload framed is remembered, and a broadcast hands the same payload object
+    (``StreamEvent.json_frame``) to every socket in a row."""
+    global _last_payload, _last_frame
+    if payload is _last_payload:
+        return _last_frame
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, n))
+    elif n < 65536:
+        head = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    framed = head + payload
+    _last_payload, _last_frame = payload, framed
+    return framed
+
+
+_last_payload: bytes | None = None
+_last_frame = b""
+
+
+class WsSocket:
+    """The socket under uvicorn's sans-I/O WebSocket protocol (``send.__self__``: the
+    websockets library's ``ServerProtocol`` as ``conn``, the transport, the ``writable``
+    flow-control event and ``close_sent``), detected like :func:`direct_writer`, never
+    assumed: ``None`` from :meth:`of` under any other server or protocol, and the
+    session keeps writing through ASGI ``send``."""
+
+    __slots__ = ("proto", "transport")
+
+    def __init__(self, proto: Any, transport: Any) -> None:
+        self.proto, self.transport = proto, transport
+
+    @classmethod
+    def of(cls, send: Any) -> WsSocket | None:
+        proto: Any = getattr(send, "__self__", None)
+        transport = getattr(proto, "transport", None)
+        if transport is None or not hasattr(proto, "close_sent") \
+                or not isinstance(getattr(proto, "writable", None), asyncio.Event | LightEvent) \
+                or not getattr(proto, "handshake_complete", False):
+            return None
+        return cls(proto, transport)
+
+    def ready(self) -> bool:
+        """Open both ways, and not paused for backpressure: a write now goes out in
+        order with everything before it (nothing is buffered on the way but the
+        transport's own buffer)."""
+        proto = self.proto
+        # The websockets state needs no check of its own: every way out of OPEN (a close
+        # received or sent, a protocol error, a keepalive timeout) sets ``close_sent`` or
+        # closes the transport in the same callback, before any other code runs.
+        return (proto.writable.is_set() and not proto.close_sent
+                and not self.transport.is_closing())
+
+    def write(self, payloads: list[bytes]) -> None:
+        self.transport.write(b"".join([ws_text_frame(p) for p in payloads]))
+
+    async def writable(self) -> None:
+        """Until the transport is below its high-water mark (or the client left)."""
+        await self.proto.writable.wait()
+
