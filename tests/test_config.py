@@ -78,6 +78,8 @@ ROWS: list[tuple[str, str, str, Any]] = [
     ("TOCSIN_VAPID_SUBJECT", "https://ops.example.com/contact", "vapid_subject",
      "https://ops.example.com/contact"),
     ("TOCSIN_PUSH_ALLOW_INSECURE", "1", "push_allow_insecure", True),
+    ("TOCSIN_WEBHOOK_ALLOW_PRIVATE", "1", "webhook_allow_private", True),
+    ("TOCSIN_WEBHOOK_GIVE_UP", "2h", "webhook_give_up_s", 7200.0),
     ("TOCSIN_DB_POOL_SIZE", "4", "db_pool_size", 4),
     ("TOCSIN_DB_MAX_OVERFLOW", "0", "db_max_overflow", 0),
     ("TOCSIN_NO_REUSEPORT", "1", "no_reuseport", True),

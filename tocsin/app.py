@@ -40,6 +40,7 @@ from tocsin.api.deps import json_response
 from tocsin.api.gate import Gate
 from tocsin.api.hot_routes import HotRoutes
 from tocsin.auth import Authenticator
+from tocsin.channels.users import users_router
 from tocsin.config import Settings
 from tocsin.errors import TocsinError
 from tocsin.ratelimit.limits import Limits
@@ -175,7 +176,10 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
                    trail):
         app.include_router(module.router)
     app.include_router(preferences_api.router)
-    for channel in tocsin.channels:  # push devices; users' addresses, email unsubscribe
+    users = users_router(tocsin.channels)  # /api/users/{user}: the channels' user fields
+    if users is not None:
+        app.include_router(users)
+    for channel in tocsin.channels:  # push devices, email unsubscribe, webhook targets
         router = channel.router()
         if router is not None:
             app.include_router(router)

@@ -22,7 +22,7 @@ from tocsin.escalation import Escalation
 from tocsin.events import StreamEvent
 from tocsin.ids import Position, now_ms
 from tocsin.kernel import Kernel, file_clock
-from tocsin.kernel.channel import Channel
+from tocsin.kernel.channel import Channel, StepPoster
 from tocsin.lifecycle import Lifecycle
 from tocsin.metrics import Metrics
 from tocsin.store import StoreOptions, store_from_url
@@ -62,7 +62,9 @@ class Tocsin:
         self.kernel = Kernel(self.store, self.hub, self.metrics, clock,
                              retention_s=settings.retention_s,
                              timer_poll_s=settings.timer_poll_s)
-        self.escalation = Escalation(self.kernel, presence=self.hub.presence)
+        # a channel that posts to named targets offers it to escalation's steps
+        self.escalation = Escalation(self.kernel, presence=self.hub.presence, posters={
+            c.name: c.step_timer for c in self.channels if isinstance(c, StepPoster)})
         self.lifecycle = Lifecycle(self.kernel)  # snooze, update/retract (docs/grouping.md)
         self.attention = Attention(self.kernel, self.channels)  # docs/attention.md
         self.trail_recorder = TrailRecorder(self.kernel)  # docs/trail.md

@@ -3,17 +3,25 @@ hook, the routes and the preferences' channel names all follow it."""
 
 from __future__ import annotations
 
-from typing import get_args
+import pytest
 
-from tocsin.attention.model import Channel as ChannelName
+from tocsin.attention.model import STREAM_CHANNELS, parse_preferences
 from tocsin.channels.registry import CHANNELS
 from tocsin.cli import SERVER_FLAGS
 from tocsin.config import SECRET_FIELDS, Settings
+from tocsin.errors import TocsinError
 from tocsin.service import Tocsin
 
 
 def test_every_registered_channel_is_a_preferences_channel() -> None:
-    assert set(get_args(ChannelName)) == {"inbox", "interrupt"} | {c.name for c in CHANNELS}
+    # attention learns the names from the assembly point: no list to edit elsewhere
+    names = Tocsin(Settings()).attention.channel_names
+    assert names == STREAM_CHANNELS + tuple(c.name for c in CHANNELS)
+    for name in names:
+        parse_preferences({"types": {"t": {"channels": [name]}}}, names)
+    with pytest.raises(TocsinError) as refused:
+        parse_preferences({"types": {"t": {"channels": ["fax"]}}}, names)
+    assert refused.value.field == "types.t.channels"
 
 
 def test_settings_and_flags_come_from_the_registry() -> None:

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Body
 from starlette.responses import Response
 
 from tocsin.api.deps import PublisherCaller, Service, SubscriberCaller, json_response
-from tocsin.attention.model import Defaults, Preferences
+from tocsin.attention.model import STREAM_CHANNELS, Defaults, Preferences, with_channel_enum
+from tocsin.channels.registry import CHANNELS
 from tocsin.routing import ERRORS
 
 router = APIRouter(tags=["attention"])
@@ -17,7 +18,9 @@ router = APIRouter(tags=["attention"])
 
 def _body(model: type[Preferences] | type[Defaults]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": model.model_json_schema(by_alias=True)}}}}
+        "application/json": {"schema": with_channel_enum(
+            model.model_json_schema(by_alias=True),
+            STREAM_CHANNELS + tuple(spec.name for spec in CHANNELS))}}}}
 
 
 @router.get("/api/preferences", responses=ERRORS)

@@ -7,21 +7,44 @@ from __future__ import annotations
 import re
 from datetime import time
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from tocsin.errors import TocsinError
 from tocsin.text import name_error
 
 Priority = Literal["low", "medium", "high", "urgent"]
-Channel = Literal["inbox", "interrupt", "push", "email"]
+STREAM_CHANNELS: tuple[str, ...] = ("inbox", "interrupt")
+"""The channel names attention itself gives meaning to; the others are the registered
+channels' names (``tocsin/channels/registry.py``), which the assembly point gives
+attention and attention passes to every validation (pydantic's context, below): this
+module names no channel of the registry."""
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 RANK: dict[str, int] = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
-DEFAULT_CHANNELS: list[Channel] = ["inbox", "interrupt", "push"]
+
+def _known_channel(name: str, info: ValidationInfo) -> str:
+    known: tuple[str, ...] = (info.context or {}).get("channels", STREAM_CHANNELS)
+    if name not in known:
+        raise ValueError("must be one of " + ", ".join(repr(c) for c in known))
+    return name
+
+
+Channel = Annotated[str, AfterValidator(_known_channel)]
+"""A channel name: ``inbox``, ``interrupt`` or a registered channel's name (the
+validation's context ``{"channels": names}``, see :func:`parse_preferences`)."""
+DEFAULT_CHANNELS: list[str] = ["inbox", "interrupt", "push"]
 """A type with no channels set: in the inbox, may interrupt, and pushed to devices
 whose tab is closed from ``pushMinPriority`` (default ``high``) up."""
 DigestPeriod = Literal["off", "hourly", "daily"]
@@ -54,7 +77,7 @@ class TypePrefs(_M):
 
     @field_validator("channels")
     @classmethod
-    def _dedupe(cls, v: list[Channel]) -> list[Channel]:
+    def _dedupe(cls, v: list[str]) -> list[str]:
         return list(dict.fromkeys(v))
 
 
@@ -150,13 +173,13 @@ def hhmm(v: str) -> time:
     return time(int(v[:2]), int(v[3:]))
 
 
-def _parse(model: type[_M], raw: object) -> Any:
+def _parse(model: type[_M], raw: object, channels: tuple[str, ...]) -> Any:
     from tocsin.validation import error_from_validation
 
     if not isinstance(raw, dict):
         raise TocsinError("invalid_field", "The body must be a JSON object.", "types")
     try:
-        return model.model_validate(raw)
+        return model.model_validate(raw, context={"channels": channels})
     except ValidationError as exc:
         err = error_from_validation(exc.errors(), located=False)
         # pydantic names a bad Literal "types.x.channels.0": the field is the list
@@ -165,11 +188,23 @@ def _parse(model: type[_M], raw: object) -> Any:
         raise err from None
 
 
-def parse_preferences(raw: object) -> Preferences:
-    prefs: Preferences = _parse(Preferences, raw)
+def parse_preferences(raw: object, channels: tuple[str, ...]) -> Preferences:
+    """``raw`` as :class:`Preferences`; ``channels``: every channel name a type may
+    list (:data:`STREAM_CHANNELS` and the registered channels')."""
+    prefs: Preferences = _parse(Preferences, raw, channels)
     return prefs
 
 
-def parse_defaults(raw: object) -> Defaults:
-    d: Defaults = _parse(Defaults, raw)
+def parse_defaults(raw: object, channels: tuple[str, ...]) -> Defaults:
+    d: Defaults = _parse(Defaults, raw, channels)
     return d
+
+
+def with_channel_enum(schema: dict[str, Any], channels: tuple[str, ...]) -> dict[str, Any]:
+    """A model's JSON schema (by alias) with ``channels``' items as the enum of the
+    channel names this node knows (the API's OpenAPI document)."""
+    type_prefs = schema.get("$defs", {}).get("TypePrefs", {})
+    items = type_prefs.get("properties", {}).get("channels", {}).get("items")
+    if items is not None:
+        items["enum"] = list(channels)
+    return schema

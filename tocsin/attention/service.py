@@ -13,6 +13,7 @@ from tocsin.attention.decide import QUIET_REASONS, decide, reach, type_prefs
 from tocsin.attention.model import (
     MAX_TYPE_CHARS,
     MAX_TYPES,
+    STREAM_CHANNELS,
     Dnd,
     parse_defaults,
     parse_preferences,
@@ -39,6 +40,9 @@ class Attention:
         self.kernel = kernel
         self.channels = tuple(channels)
         """The registered channels (their rules), as the publish hook decides them."""
+        self.channel_names: tuple[str, ...] = STREAM_CHANNELS + tuple(
+            c.name for c in self.channels)
+        """What a type's ``channels`` may name: the stream's own and the registered."""
         self.clock: Clock = kernel.clock  # the node's: quiet hours are judged by it
         self._prefs: SqlPreferenceStore | None = None
 
@@ -73,7 +77,7 @@ class Attention:
         an unsubscribe link's write, which may add types up to the model's hard cap."""
         from tocsin.store.preferences import DEFAULTS_USER
 
-        prefs = parse_preferences(raw)
+        prefs = parse_preferences(raw, self.channel_names)
         old = await self.prefs.get(user)
         stored = len((old or {}).get("types") or {})
         if not unsubscribe and len(prefs.types) > max(MAX_TYPES, stored):
@@ -98,7 +102,8 @@ class Attention:
     async def put_defaults(self, raw: object) -> Json:
         from tocsin.store.preferences import DEFAULTS_USER
 
-        await self.prefs.put(DEFAULTS_USER, parse_defaults(raw).wire(), self.clock())
+        defaults = parse_defaults(raw, self.channel_names)
+        await self.prefs.put(DEFAULTS_USER, defaults.wire(), self.clock())
         return await self.get_defaults()
 
     async def latest_digest(self, user: str) -> Json | None:

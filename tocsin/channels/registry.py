@@ -7,10 +7,11 @@ it (for ``low`` priority each channel's ``intrusiveness`` decides)."""
 
 from __future__ import annotations
 
-from tocsin.channels import email, push
+from tocsin.channels import email, push, webhook
 from tocsin.channels.spec import ChannelSpec
 
 CHANNELS: tuple[ChannelSpec, ...] = (
     email.SPEC,
     push.SPEC,
+    webhook.SPEC,
 )

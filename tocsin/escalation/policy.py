@@ -1,5 +1,5 @@
-"""Escalation policies as the API takes them: ``{steps: [{targets, waitSeconds,
-skipIfNobodyActive?}], repeat?}``."""
+"""Escalation policies as the API takes them: ``{steps: [{targets, webhooks?,
+waitSeconds, skipIfNobodyActive?}], repeat?}``."""
 
 from __future__ import annotations
 
@@ -15,11 +15,16 @@ MAX_STEPS = 20
 MAX_TARGETS = 100
 MAX_WAIT_S = 7 * 24 * 3600
 MAX_REPEAT = 10
+MAX_WEBHOOKS = 20
 
 
 class Step(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
     targets: list[str] = Field(min_length=1, max_length=MAX_TARGETS)
+    webhooks: list[str] = Field(
+        default_factory=list, max_length=MAX_WEBHOOKS,
+        description="named webhook targets (PUT /api/webhook-targets/{name}) the step "
+        "also posts to: a team's chat room")
     wait_seconds: int = Field(ge=0, le=MAX_WAIT_S,
                               description="time to wait for an ack before the next step")
     skip_if_nobody_active: bool = Field(
@@ -37,6 +42,15 @@ class Step(BaseModel):
         check_names(v)  # a stored target is a recipient later: refused now, not per run
         return list(dict.fromkeys(v))
 
+    @field_validator("webhooks")
+    @classmethod
+    def _webhooks(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if not NAME_RE.fullmatch(t):
+                raise ValueError("each webhook is a target name of 1 to 100 letters, "
+                                 "digits or _.:@-")
+        return list(dict.fromkeys(v))
+
 
 class Policy(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
@@ -45,7 +59,11 @@ class Policy(BaseModel):
                         description="how many more times to run all steps after the first pass")
 
     def wire(self) -> dict[str, object]:
-        return self.model_dump(by_alias=True)
+        out = self.model_dump(by_alias=True)
+        for step in out["steps"]:
+            if not step["webhooks"]:  # shown only when a step has some
+                del step["webhooks"]
+        return out
 
     def potential_notifications(self) -> int:
         """How many notifications an incident under this policy makes if nobody

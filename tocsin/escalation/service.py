@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -44,14 +44,23 @@ log = logging.getLogger("tocsin.escalation")
 ROUND = 1000
 """A step's position is ``round * ROUND + step``."""
 
+Poster = Callable[[str, str, Json, int], NewTimer]
+"""``(target name, message id, notification JSON, now) -> the timer that posts it``:
+what a channel offers a step for the named targets it knows (the webhook channel's
+``step_timer``); the timer is written with the step's next one, in one transaction."""
+
 
 class Escalation:
     """Given the kernel: it stores incidents through ``kernel.db``, runs each step
     as a timer of the kernel's scheduler, and publishes through ``kernel.publish``."""
 
-    def __init__(self, kernel: Kernel, presence: Presence | None = None) -> None:
+    def __init__(self, kernel: Kernel, presence: Presence | None = None,
+                 posters: Mapping[str, Poster] | None = None) -> None:
         self.kernel = kernel
         self.presence: Presence = presence or UnknownPresence()
+        self.posters: Mapping[str, Poster] = posters or {}
+        """By channel name, what posts to a step's named targets (``webhooks``: the
+        ``webhook`` channel's), given by the assembly point."""
         self._incidents: SqlIncidentStore | None = None
 
     # -- lifecycle -----------------------------------------------------------------
@@ -163,12 +172,34 @@ class Escalation:
         at = self.kernel.clock()
         entries = [Entry("notified", at, rnd, s, user, nid, active.get(user))
                    for user, nid in result.ids.items()]
+        posts = self._posts(inc, rnd, s, step.webhooks, at)
+        entries += [Entry("posted", at, rnd, s, name) for name in step.webhooks]
         if no_wait:
             entries.append(Entry("waitSkipped", at, rnd, s))
         await self.incidents.record(id, entries)
         self._observe_step(id, rnd, s, result.ids, no_wait, at)
-        return [NewTimer(f"esc:{id}:{nr}:{ns}", TIMER_KIND, id, due,
-                         {"round": nr, "step": ns})]
+        return [*posts, NewTimer(f"esc:{id}:{nr}:{ns}", TIMER_KIND, id, due,
+                                 {"round": nr, "step": ns})]
+
+    def _posts(self, inc: Incident, rnd: int, s: int, webhooks: list[str],
+               now: int) -> list[NewTimer]:
+        """The timers posting this step to its named webhook targets (their ids are
+        the step's: a retried step writes the same ones)."""
+        poster = self.posters.get("webhook")
+        if not webhooks:
+            return []
+        if poster is None:
+            raise TocsinError("invalid_field", "This node has no webhook channel for the "
+                              "step's webhooks.", "webhooks")
+        note = dict(inc.note)
+        data = dict(note.get("data") or {})
+        data["incident"] = inc.id
+        data["escalation"] = {"round": rnd + 1, "step": s + 1}
+        wire: Json = {"id": inc.id, "type": note.get("type"), "title": note.get("title"),
+                      "body": note.get("body"), "priority": note.get("priority"),
+                      "url": note.get("url"), "data": data, "timestamp": now}
+        return [poster(name, f"esc:{inc.id}:{rnd}:{s}:{name}", wire, now)
+                for name in webhooks]
 
     def _observe_step(self, incident: str, rnd: int, step: int, ids: dict[str, str],
                       no_wait: bool, at: int) -> None:
@@ -249,11 +280,13 @@ class Escalation:
 
 def _entry_json(e: Entry) -> Json:
     j: Json = {"kind": e.kind, "at": e.at}
-    if e.kind in ("notified", "waitSkipped", "skipped", "failed"):
+    if e.kind in ("notified", "waitSkipped", "skipped", "failed", "posted"):
         j["round"], j["step"] = e.round + 1, e.step + 1
     if e.kind == "exhausted":
         j["round"] = e.round
-    if e.user is not None:
+    if e.kind == "posted":  # a named webhook target (``Entry.user`` holds its name)
+        j["webhook"] = e.user
+    elif e.user is not None:
         j["user"] = e.user
     if e.kind == "notified":
         j["notificationId"] = e.notification_id

@@ -20,10 +20,11 @@ implemented by the attention feature and passed in by the assembly point.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from tocsin.kernel.kernel import Kernel
+    from tocsin.scheduler import NewTimer
 
 Json = dict[str, Any]
 
@@ -98,3 +99,39 @@ class Channel(ChannelRule, Protocol):
         so this layer loads no web framework."""
         ...
 
+
+
+@runtime_checkable
+class StepPoster(Protocol):
+    """A channel that also posts to named targets of its own (the webhook channel's
+    ``/api/webhook-targets``), offered to escalation's steps by the assembly point."""
+
+    def step_timer(self, target: str, msg_id: str, note: Json, now: int) -> NewTimer:
+        """The durable timer posting ``note`` (notification JSON) to ``target``, as
+        message ``msg_id`` (stable: its retries and a retried step keep it)."""
+        ...
+
+
+@runtime_checkable
+class UserFields(Protocol):
+    """A channel that keeps fields of the user record (``PUT/GET /api/users/{user}``,
+    ``tocsin/channels/users.py``): the email channel's ``email``, the webhook channel's
+    ``webhook``. The route checks every field of a body first, then writes them."""
+
+    @property
+    def user_fields(self) -> tuple[str, ...]:
+        """The body keys it owns."""
+        ...
+
+    def check_user_fields(self, fields: Mapping[str, Any]) -> Any:
+        """Its fields of a body (only those present), checked (a 400
+        ``TocsinError`` naming the field), in the form :meth:`write_user` takes."""
+        ...
+
+    async def write_user(self, user: str, checked: Any) -> Json:
+        """Store what :meth:`check_user_fields` returned; the fields as stored."""
+        ...
+
+    async def read_user(self, user: str) -> Json | None:
+        """Its fields of ``user``'s record; ``None`` if it holds nothing for them."""
+        ...

@@ -16,6 +16,10 @@ registered and again at send time, against the address actually connected to.
 :class:`Rules` says what one kind of request may reach beyond that: loopback for
 tests (``--push-allow-insecure``), or exactly one local service (the demo's push
 service).
+
+:mod:`tocsin.outbound.signing` signs a request per Standard Webhooks (``webhook-id``,
+``webhook-timestamp``, ``webhook-signature``), for the webhook channel and the event
+webhooks alike.
 """
 
 from tocsin.outbound.address import LocalService, Refused, Rules, check_url

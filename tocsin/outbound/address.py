@@ -44,6 +44,9 @@ class Rules:
 
     allow_loopback: bool = False
     local: tuple[LocalService, ...] = field(default=())
+    allow_private: bool = False
+    """``--webhook-allow-private``: loopback, private and link-local addresses too,
+    over ``http`` as well (tests, the demo, intranet receivers)."""
 
     def serves_locally(self, port: int) -> bool:
         return any(s.port == port for s in self.local)
@@ -148,7 +151,18 @@ def connect_refusal(ip: IPAddress, port: int, rules: Rules, host: str) -> str | 
     if is_loopback(ip) and (rules.allow_loopback
                             or (names_loopback(host) and rules.serves_locally(port))):
         return None
+    if rules.allow_private and is_private_range(ip):
+        return None
     return ip_refusal(ip)
+
+
+def is_private_range(ip: IPAddress) -> bool:
+    """Loopback, private (RFC 1918, ULA) or link-local: what ``allow_private`` lets
+    through (never multicast, unspecified or reserved)."""
+    if isinstance(ip, ipaddress.IPv6Address) and (inner := embedded_ipv4(ip)) is not None:
+        ip = inner
+    return (ip.is_loopback or ip.is_link_local or ip.is_private) and not (
+        ip.is_unspecified or ip.is_multicast)
 
 
 def host_of(url: httpx.URL) -> str:
@@ -183,6 +197,8 @@ def check_url(url: str | httpx.URL, rules: Rules) -> httpx.URL:
         return parsed
     if loopback and rules.allow_loopback:
         return parsed
+    if rules.allow_private and (loopback or (ip is not None and is_private_range(ip))):
+        return parsed
     if ip is not None:
         why = ip_refusal(ip)
         if why is not None:
@@ -191,7 +207,7 @@ def check_url(url: str | httpx.URL, rules: Rules) -> httpx.URL:
             raise Refused(f"write the address {host!r} as {ip}")
     elif any(_is_local_name(host, name) for name in SPECIAL_NAMES):
         raise Refused(f"{host!r} is a local name")
-    if scheme != "https":
+    if scheme != "https" and not rules.allow_private:
         raise Refused("must be an https:// URL")
     return parsed
 

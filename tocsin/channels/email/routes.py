@@ -1,5 +1,5 @@
-"""Users' email addresses (publisher only) and the unsubscribe link of emails
-(docs/email.md).
+"""The unsubscribe link of emails (docs/email.md). Users' addresses are the ``email``
+field of ``/api/users/{user}`` (``tocsin/channels/users.py``; ``EmailChannel`` keeps it).
 
 ``/api/email/unsubscribe`` takes no credential: the signed token in its URL is the
 credential (``links.py``), and the gate lets it through unauthenticated,
@@ -8,17 +8,15 @@ with a form-encoded body for RFC 8058's one-click POST (``api/gate.py``)."""
 from __future__ import annotations
 
 import html
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Body, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from tocsin.channels.email.links import UNSUBSCRIBE_PATH, verify_unsubscribe
 from tocsin.errors import TocsinError
-from tocsin.routing import ERRORS, PublisherCaller, json_response
-from tocsin.text import Name
+from tocsin.routing import ERRORS, json_response
 
 
 class _Secret(Protocol):
@@ -32,33 +30,13 @@ class EmailApi(Protocol):
     @property
     def settings(self) -> _Secret: ...
 
-    async def get_user(self, user: str) -> dict[str, Any]: ...
-
-    async def put_user(self, user: str, raw: object) -> dict[str, Any]: ...
-
     async def unsubscribe(self, user: str, types: list[str]) -> list[str]: ...
 
-UserPath = Annotated[Name, Path(min_length=1, max_length=200, description="user id")]
 TokenQuery = Annotated[str | None, Query(max_length=4096,
                                          description="the signed token of the link")]
 # The page is static text: no script, style inline only, nothing loaded.
 PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
             "form-action 'none'; frame-ancestors 'none'")
-
-
-class UserIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    email: str | None = Field(max_length=254, description="the address; null clears it")
-
-
-class UserOut(BaseModel):
-    user: str
-    email: str | None
-
-
-def _body(model: type[BaseModel]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": model.model_json_schema()}}}}
 
 
 def _page(title: str, text: str, status: int = 200) -> HTMLResponse:
@@ -82,18 +60,6 @@ def _turned_off(types: list[str]) -> str:
 def routes(email: EmailApi) -> APIRouter:
     """The channel's routes, bound to ``email``."""
     router = APIRouter(tags=["email"])
-
-    @router.get("/api/users/{user}", response_model=UserOut, responses=ERRORS)
-    async def get_user(user: UserPath, _: PublisherCaller) -> Response:
-        """The user's email address (404 for a user never stored)."""
-        return json_response(await email.get_user(user))
-
-    @router.put("/api/users/{user}", response_model=UserOut, responses=ERRORS,
-                openapi_extra=_body(UserIn))
-    async def put_user(user: UserPath, _: PublisherCaller,
-                       body: Annotated[Any, Body()] = None) -> Response:
-        """Set (or with ``null`` clear) the address the email channel sends to."""
-        return json_response(await email.put_user(user, body))
 
     @router.get(UNSUBSCRIBE_PATH, response_class=HTMLResponse,
                 responses={200: {"content": {"text/html": {}}},

@@ -242,6 +242,20 @@ class EmailChannel(Running):
         await self.store.put_user(user, email, self._now())
         return {"user": user, "email": email}
 
+    # -- the user record's ``email`` (tocsin.kernel.channel.UserFields) ----------------
+    user_fields = ("email",)
+
+    def check_user_fields(self, fields: Mapping[str, Any]) -> str | None:
+        return check_address(fields["email"])
+
+    async def write_user(self, user: str, checked: str | None) -> Json:
+        await self.store.put_user(user, checked, self._now())
+        return {"email": checked}
+
+    async def read_user(self, user: str) -> Json | None:
+        known, email = await self.store.get_user(user)
+        return {"email": email} if known else None
+
     # -- unsubscribe -------------------------------------------------------------------
     async def unsubscribe(self, user: str, types: list[str]) -> list[str]:
         """Turn the email channel off for ``types`` in ``user``'s preferences (the
