@@ -102,3 +102,44 @@ async def test_connections_by_transport_and_live_offers(tmp_path: Path) -> None:
                 assert value(text, "tocsin_live_offers_total") == before + 3
     finally:
         srv.stop()
+
+
+async def test_requests_by_route_and_status_and_the_database(tmp_path: Path) -> None:
+    """tocsin_requests_total counts every answer by route class and status, a 503
+    store_unavailable included; the database's health and pool come with each scrape;
+    the process's memory, open files and CPU are there too."""
+    from tocsin.errors import StoreUnavailable
+
+    async with in_process(f"sqlite+aiosqlite:///{tmp_path / 'db'}") as app, \
+            app.publisher() as pub:
+        note = {"recipients": ["a"], "type": "t", "title": "t"}
+        assert (await pub.post("/api/notifications", json=note)).status_code == 201
+        assert (await pub.post("/api/notifications", json={})).status_code == 400
+        assert (await pub.get("/healthz")).status_code == 200
+        assert (await pub.get("/api/notifications/poll")).status_code in (400, 403)
+        store = app.app.state.tocsin.store
+
+        async def down(*_: object, **__: object) -> None:
+            raise StoreUnavailable("the database went away")
+
+        store.publish = down
+        r = await pub.post("/api/notifications", json=note)
+        assert (r.status_code, r.json()["error"]["code"]) == (503, "store_unavailable")
+        text = (await pub.get("/metrics")).text
+        again = (await pub.get("/metrics")).text
+    assert value(text, 'tocsin_requests_total{route="publish",status="201"}') == 1
+    assert value(text, 'tocsin_requests_total{route="publish",status="400"}') == 1
+    assert value(text, 'tocsin_requests_total{route="publish",status="503"}') == 1
+    assert value(text, 'tocsin_requests_total{route="health",status="200"}') == 1
+    assert re.search(r'^tocsin_requests_total\{route="poll",status="40[03]"\} 1', text, re.M)
+    assert value(again, 'tocsin_requests_total{route="metrics",status="200"}') == 1
+    assert value(text, "tocsin_database_up") == 1
+    assert value(text, "tocsin_database_ping_seconds") > 0
+    assert value(text, 'tocsin_database_pool_connections{state="size"}') > 0
+    assert value(text, 'tocsin_database_pool_connections{state="in_use"}') >= 0
+    assert value(text, "process_resident_memory_bytes") > 0
+    assert value(text, "process_open_fds") > 0
+    assert value(text, "process_cpu_seconds_total") > 0
+    for name in ("tocsin_broker_publish_failures_total", "tocsin_sweeps_total",
+                 "tocsin_broker_degraded_seconds_total", "tocsin_delivery_lag_seconds_count"):
+        value(text, name)

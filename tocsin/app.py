@@ -151,6 +151,7 @@ def _framework(settings: Settings, tocsin: Tocsin) -> FastAPI:
     app.state.tocsin = tocsin
     app.state.on_start = []
     app.state.tasks = []
+    app.state.worker_metrics = None  # (directory, index) under --workers: server.py
 
     @app.exception_handler(TocsinError)
     async def tocsin_error(_: Request, exc: TocsinError) -> Response:

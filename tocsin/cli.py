@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import os
 import secrets
 import subprocess
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from tocsin import logs
 from tocsin._version import __version__
 from tocsin.channels.registry import CHANNELS
 from tocsin.config import (
@@ -201,10 +203,12 @@ def _run(settings: Settings) -> None:
         console.print("To embed it in a page of your own (start with --cors-origin "
                       "<that page's origin>):", soft_wrap=True)
         print(embed_snippet(base), file=sys.stderr, flush=True)
-    console.print(f"tocsin {__version__} on http://{settings.host}:{settings.port} "
-                  f"(database {redact_url(settings.database_url)}, "
-                  f"broker {redact_url(settings.broker_url)}, workers {settings.workers})",
-                  soft_wrap=True)
+    # a log line like every other (a time and its writer), not a bare print
+    logs.configure(settings.log_level, "supervisor" if settings.workers > 1 else None)
+    logging.getLogger("tocsin").info(
+        "tocsin %s on http://%s:%d (database %s, broker %s, workers %d)", __version__,
+        settings.host, settings.port, redact_url(settings.database_url),
+        redact_url(settings.broker_url), settings.workers)
     if settings.demo:
         from tocsin.demo import exposure_warning
 

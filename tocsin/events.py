@@ -99,19 +99,30 @@ def stream_label(stream: str) -> str:
     return "inbox" if stream.startswith(USER_PREFIX) else "topic:" + stream[len(TOPIC_PREFIX):]
 
 
-def encode_batch(node: str, events: list[StreamEvent]) -> bytes:
-    """Broker wire format: one message carries a batch of events (one publish per batch)."""
-    return orjson.dumps(
-        {"n": node, "e": [[e.stream, e.seq, e.name, e.data, e.epoch] for e in events]}
-    )
+def encode_batch(node: str, events: list[StreamEvent], sent_at: float | None = None) -> bytes:
+    """Broker wire format: one message carries a batch of events (one publish per batch).
+    ``sent_at`` (wall-clock seconds of the commit, on sampled batches only: the
+    receivers' delivery lag) is the last key, so nodes that do not read it ignore it."""
+    obj: dict[str, object] = {
+        "n": node, "e": [[e.stream, e.seq, e.name, e.data, e.epoch] for e in events]}
+    if sent_at is not None:
+        obj["t"] = sent_at
+    return orjson.dumps(obj)
 
 
 def decode_batch(message: bytes) -> tuple[str, list[StreamEvent]]:
     """Inverse of :func:`encode_batch`; raises ``ValueError`` on a malformed message."""
+    node, events, _ = decode_timed_batch(message)
+    return node, events
+
+
+def decode_timed_batch(message: bytes) -> tuple[str, list[StreamEvent], float | None]:
+    """:func:`decode_batch` with the batch's ``sent_at`` (``None`` if not sampled)."""
     try:
         obj = orjson.loads(message)
+        sent_at = obj.get("t")
         return str(obj["n"]), [
             StreamEvent(str(s), int(q), str(n), str(d), str(ep)) for s, q, n, d, ep in obj["e"]
-        ]
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        ], float(sent_at) if sent_at is not None else None
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"malformed broker message: {exc}") from exc

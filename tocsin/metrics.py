@@ -7,10 +7,10 @@ nothing of theirs. What it reads of the hub at scrape time is the small
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -52,6 +52,19 @@ class HubGauges(Protocol):
     @property
     def counters(self) -> object: ...
 
+    @property
+    def degraded_seconds(self) -> float:
+        """Seconds this node has spent with its broker down, the current outage included."""
+
+    on_lag: Callable[[float], None]
+    """Called with a sampled delivery lag (seconds): ``Metrics`` sets it."""
+
+
+PER_WORKER = ("process_",)
+"""Series that ``workermetrics.merge`` labels by worker instead of adding up."""
+LOWEST = frozenset({"tocsin_broker_up", "tocsin_database_up"})
+"""Gauges that ``workermetrics.merge`` reports as the lowest worker's value."""
+
 
 class Metrics:
     def __init__(self, hub: HubGauges) -> None:
@@ -82,6 +95,55 @@ class Metrics:
             "never succeed (failed 15 times, or refused input), by kind; an escalation's "
             "incident then shows state failed", ["kind"], registry=self.registry)
         self.registry.register(_StreamCollector(hub))
+        # memory, open files, CPU of this process (per worker under --workers)
+        ProcessCollector(registry=self.registry)
+        self.delivery_lag = Histogram(
+            "tocsin_delivery_lag_seconds", "From a publish's commit to its events written "
+            "(or queued) to this node's connections, sampled (one batch in "
+            "LAG_SAMPLE_EVERY per node); events from other nodes include the broker hop",
+            registry=self.registry,
+            buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
+        hub.on_lag = self.delivery_lag.observe
+        self.requests = RequestCounts()
+        self.registry.register(self.requests)
+        self.database_up = Gauge("tocsin_database_up", "1 if the database answered the "
+                                 "last scrape's ping (within 3 s)", registry=self.registry)
+        self.database_ping = Gauge("tocsin_database_ping_seconds", "How long the last "
+                                   "scrape's database ping took", registry=self.registry)
+        self.pool = Gauge("tocsin_database_pool_connections", "The database connection "
+                          "pool at the last scrape: in_use (checked out), idle, overflow "
+                          "(opened above the pool size), size (the pool's size setting)",
+                          ["state"], registry=self.registry)
+
+    def observe_database(self, up: bool, seconds: float,
+                         pool: Mapping[str, int] | None) -> None:
+        """What a scrape found of the database (``api/health.py`` pings it)."""
+        self.database_up.set(1 if up else 0)
+        self.database_ping.set(seconds)
+        for state, n in (pool or {}).items():
+            self.pool.labels(state).set(n)
+
+
+class RequestCounts(Collector):
+    """``tocsin_requests_total{route, status}``: plain-int counts the gate bumps once per
+    response (a dict lookup, no label object), exported at scrape time."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, int], int] = {}
+
+    def count(self, route: str, status: int) -> None:
+        key = (route, status)
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "tocsin_requests", "HTTP requests answered, by route class (publish, stream, "
+            "poll, api, health, metrics, other) and status (a stream as the gate admits "
+            "or refuses it; a publish's 503 is store_unavailable: the database did not "
+            "answer)", labels=["route", "status"])
+        for (route, status), n in sorted(self.counts.items()):
+            family.add_metric([route, str(status)], n)
+        yield family
 
 
 _STREAM_COUNTERS = (
@@ -99,6 +161,12 @@ _STREAM_COUNTERS = (
      "WebSocket over the cap is closed with 4008)"),
     ("tocsin_ws_unread_closes", "unread_closes",
      "WebSockets closed (4008) because their client let control replies pile up unread"),
+    ("tocsin_broker_publish_failures", "publish_failures",
+     "Fan-outs the broker refused (down or reconnecting): the events were stored, and "
+     "the other nodes find them by sweeping"),
+    ("tocsin_sweeps", "sweeps",
+     "Sweeps: every local stream's head read from the store (after a broker outage, "
+     "while degraded every --degraded-poll, and as a safety net)"),
 )
 
 
@@ -132,3 +200,6 @@ class _StreamCollector(Collector):
         counters = self.hub.counters
         for name, attr, text in _STREAM_COUNTERS:
             yield CounterMetricFamily(name, text, value=getattr(counters, attr))
+        yield CounterMetricFamily(
+            "tocsin_broker_degraded_seconds", "Time spent with the broker down (serving "
+            "degraded: streams polled from the store)", value=self.hub.degraded_seconds)

@@ -8,11 +8,15 @@ resume from their last event id), lets in-flight publishes finish, then exits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import logging
+import os
 import socket
+import time
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from types import FrameType
 from typing import Any
@@ -20,6 +24,7 @@ from typing import Any
 import orjson
 import uvicorn
 
+from tocsin import logs, workermetrics
 from tocsin.api.gate import Gate
 from tocsin.app import create_app
 from tocsin.config import Settings
@@ -30,21 +35,74 @@ from tocsin.streams.ws import MAX_MESSAGE_BYTES as WS_MAX_MESSAGE_BYTES
 
 GRACEFUL_SHUTDOWN_S = 15
 
+log = logging.getLogger("tocsin.server")
+
+
+@dataclass(frozen=True)
+class WorkerRole:
+    """What the supervisor tells one of its workers (``supervisor.worker_main``)."""
+
+    index: str
+    metrics_dir: str | None
+    """Where the workers answer each other's ``/metrics`` (``workermetrics.py``)."""
+    ready_fd: int | None
+    """A pipe to the supervisor: this worker writes ``<index> <pid>`` once it listens."""
+
 
 class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, hub: Hub) -> None:
+    def __init__(self, config: uvicorn.Config, app: Gate, role: WorkerRole | None) -> None:
         super().__init__(config)
-        self.hub = hub
+        self.app = app
+        self.hub: Hub = app.state.tocsin.hub
+        self.role = role
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.metrics_server: asyncio.AbstractServer | None = None
+        self.stop_began: float | None = None
+        self.streams_closed = (0, 0)
+        """(open streams, of which WebSockets) when the stop began."""
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         await super().serve(sockets)
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.started or self.should_exit or self.role is None:
+            return
+        role = self.role
+        if role.metrics_dir is not None:
+            self.metrics_server = await workermetrics.serve_own(
+                role.metrics_dir, role.index, self.app.state.tocsin.metrics.registry)
+            self.app.state.worker_metrics = (role.metrics_dir, role.index)
+        if role.ready_fd is not None:
+            # listening and started: now the supervisor may count this worker as serving
+            with contextlib.suppress(OSError):
+                os.write(role.ready_fd, f"{role.index} {os.getpid()}\n".encode())
+                os.close(role.ready_fd)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.close()
+        await super().shutdown(sockets)
+        # here, not after run(): uvicorn re-raises the captured SIGTERM once run() ends
+        self.summary()
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.stop_began is None:
+            self.stop_began = time.monotonic()
+            self.streams_closed = (self.hub.connections, self.hub.sockets)
         if self.loop is not None and not self.should_exit:
             self.loop.call_soon_threadsafe(self.hub.close_streams)
         super().handle_exit(sig, frame)
+
+    def summary(self) -> None:
+        """The shutdown summary, once everything is closed."""
+        if self.stop_began is None:
+            return
+        streams, sockets = self.streams_closed
+        log.info("stopped in %.1fs: %d streams closed (%d WebSockets); clients resume "
+                 "from their last event id", time.monotonic() - self.stop_began,
+                 streams, sockets)
 
 
 def _refusal(err: TocsinError) -> bytes:
@@ -380,6 +438,7 @@ def uvicorn_config(settings: Settings, app: Gate) -> uvicorn.Config:
         ws_per_message_deflate=False,
         ws=limited_ws(settings.ws_write_timeout_s),
         log_level=settings.log_level,
+        log_config=logs.UVICORN_LOG_CONFIG,  # our format: a timestamp and the writer
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
@@ -387,10 +446,11 @@ def uvicorn_config(settings: Settings, app: Gate) -> uvicorn.Config:
     )
 
 
-def run_single(settings: Settings, sock: socket.socket | None = None) -> None:
-    """Serve one process until SIGTERM/SIGINT; ``sock`` is a pre-bound listener (workers)."""
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def run_single(settings: Settings, sock: socket.socket | None = None,
+               role: WorkerRole | None = None) -> None:
+    """Serve one process until SIGTERM/SIGINT; ``sock`` is a pre-bound listener and
+    ``role`` what the supervisor asks of a worker."""
+    logs.configure(settings.log_level)
     app = create_app(settings)
-    server = _Server(uvicorn_config(settings, app), app.state.tocsin.hub)
+    server = _Server(uvicorn_config(settings, app), app, role)
     server.run(sockets=[sock] if sock is not None else None)

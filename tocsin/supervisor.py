@@ -10,7 +10,13 @@ spreads new connections evenly over the workers. That matters for SSE: connectio
 live for hours, so an uneven first split stays uneven. Elsewhere the supervisor
 binds one socket and the workers inherit it (the pre-fork model). A worker starts
 listening only once its application is ready, so no connection waits on a worker
-that is still migrating or connecting to Redis.
+that is still migrating or connecting to Redis. Each worker reports to the
+supervisor over a pipe once it listens (``server.WorkerRole.ready_fd``); "N workers
+serving" is logged only when all N have.
+
+Metrics. The supervisor creates a directory for the run where the workers answer
+each other's scrapes, so ``/metrics`` on any worker is the node's total
+(``workermetrics.py``); it removes the directory when it exits.
 
 Supervision. Worker 0 starts first and must come up (it applies migrations);
 then the others start. A worker that dies is replaced at once (with a growing
@@ -28,10 +34,12 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -40,7 +48,10 @@ from types import FrameType
 
 from pydantic import ValidationError
 
+from tocsin import logs
 from tocsin.config import Settings, describe_error
+from tocsin.logs import ENV_WORKER_ID
+from tocsin.workermetrics import ENV_METRICS_DIR
 
 log = logging.getLogger("tocsin.supervisor")
 
@@ -52,8 +63,9 @@ QUICK_FAILURE_S = 10.0
 MAX_QUICK_FAILURES = 5
 RESTART_PAUSE_MAX_S = 10.0
 
-ENV_WORKER_ID = "TOCSIN_WORKER_ID"
 ENV_WORKER_FD = "TOCSIN_WORKER_FD"
+ENV_READY_FD = "TOCSIN_READY_FD"
+"""The write end of the supervisor's readiness pipe (``server.WorkerRole.ready_fd``)."""
 
 
 class WorkersRefused(SystemExit):
@@ -128,7 +140,8 @@ def worker_env(settings: Settings, index: int,
     ``TOCSIN_*`` variable (:meth:`Settings.to_env`, so the worker's ``Settings()`` equals
     ``settings``, dev-mode keys included) and the worker's own variables."""
     env = {**base, **settings.to_env(), ENV_WORKER_ID: str(index)}
-    env.pop(ENV_WORKER_FD, None)
+    for own in (ENV_WORKER_FD, ENV_READY_FD, ENV_METRICS_DIR):
+        env.pop(own, None)
     return env
 
 
@@ -154,7 +167,7 @@ def _watch_parent(parent: int) -> None:
 
 def worker_main() -> None:
     """Entry point of a worker process: settings from the environment, then serve."""
-    from tocsin.server import run_single
+    from tocsin.server import WorkerRole, run_single
 
     try:
         settings = Settings()  # exactly the supervisor's: worker_env() passed them all
@@ -169,7 +182,10 @@ def worker_main() -> None:
         sock = socket.socket(fileno=int(fd))
     else:
         sock = bind_socket(settings.host, settings.port, reuseport=True)
-    run_single(settings, sock=sock)
+    ready = os.environ.get(ENV_READY_FD)
+    role = WorkerRole(os.environ.get(ENV_WORKER_ID, "0"), os.environ.get(ENV_METRICS_DIR),
+                      int(ready) if ready else None)
+    run_single(settings, sock=sock, role=role)
 
 
 # -- the supervisor side ----------------------------------------------------------------
@@ -181,6 +197,8 @@ class _Slot:
     started: float = 0.0
     restarts: int = 0
     not_before: float = 0.0
+    ready: bool = False
+    """The worker wrote to the readiness pipe: started and listening."""
 
 
 @dataclass
@@ -192,11 +210,25 @@ class Supervisor:
     quick_failures: int = 0
     shared: socket.socket | None = None
     reserved: socket.socket | None = None
+    metrics_dir: str = ""
+    """This run's directory of worker metrics sockets (``workermetrics.py``)."""
+    _ready_fds: tuple[int, int] = (-1, -1)
     _wake: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.slots = [_Slot(i) for i in range(self.settings.workers)]
 
+    def _read_ready(self, fd: int) -> None:
+        """Thread: mark the workers that report ready (``<index> <pid>`` lines)."""
+        with os.fdopen(fd, "rb", buffering=0) as pipe:
+            for line in iter(pipe.readline, b""):
+                index, _, pid = line.decode().strip().partition(" ")
+                for slot in self.slots:
+                    if str(slot.index) == index and slot.proc is not None \
+                            and str(slot.proc.pid) == pid:
+                        slot.ready = True
+                        log.info("supervisor: worker %d ready (pid %s)", slot.index, pid)
+                self._wake.set()
     # signals
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if signum == signal.SIGCHLD:
@@ -213,10 +245,13 @@ class Supervisor:
 
     def _spawn(self, slot: _Slot) -> None:
         env = worker_env(self.settings, slot.index)
-        pass_fds: tuple[int, ...] = ()
+        env[ENV_METRICS_DIR] = self.metrics_dir
+        env[ENV_READY_FD] = str(self._ready_fds[1])
+        pass_fds: tuple[int, ...] = (self._ready_fds[1],)
         if self.shared is not None:
             env[ENV_WORKER_FD] = str(self.shared.fileno())
-            pass_fds = (self.shared.fileno(),)
+            pass_fds = (*pass_fds, self.shared.fileno())
+        slot.ready = False
         slot.proc = subprocess.Popen(
             [sys.executable, "-c", "from tocsin.supervisor import worker_main; worker_main()"],
             env=env, pass_fds=pass_fds, preexec_fn=_die_with_parent,
@@ -257,6 +292,10 @@ class Supervisor:
 
         handlers = {sig: signal.signal(sig, self._on_signal)
                     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)}
+        self.metrics_dir = tempfile.mkdtemp(prefix="tocsin-metrics-")
+        self._ready_fds = os.pipe()
+        threading.Thread(target=self._read_ready, args=(self._ready_fds[0],), daemon=True,
+                         name="tocsin-ready").start()
         try:
             first = self.slots[0]
             self._spawn(first)
@@ -270,8 +309,9 @@ class Supervisor:
                 return 1
             for slot in self.slots[1:]:
                 self._spawn(slot)
-            log.info("supervisor: %d workers serving on %s:%d (%s)", len(self.slots),
-                     s.host, s.port, "shared socket" if self.shared else "SO_REUSEPORT")
+            if self._wait_ready():
+                log.info("supervisor: %d workers serving on %s:%d (%s)", len(self.slots),
+                         s.host, s.port, "shared socket" if self.shared else "SO_REUSEPORT")
             code = self._supervise()
             self._stop_all()
             return code
@@ -281,6 +321,23 @@ class Supervisor:
             for sock in (self.shared, self.reserved):
                 if sock is not None:
                     sock.close()
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            # the write end only: the reader thread (a daemon) may still be blocked
+            # reading, and closing the fd it reads would race its next read
+            os.close(self._ready_fds[1])
+
+    def _wait_ready(self) -> bool:
+        """Until every worker reports ready (``True``), one dies or the node stops."""
+        deadline = time.monotonic() + FIRST_WORKER_TIMEOUT_S
+        while time.monotonic() < deadline and not self.stopping:
+            if all(slot.ready for slot in self.slots):
+                return True
+            if any(slot.proc is None or slot.proc.poll() is not None for slot in self.slots):
+                log.warning("supervisor: a worker died while starting; see below")
+                return False
+            self._wake.wait(0.1)
+            self._wake.clear()
+        return False
 
     def _wait_first(self, slot: _Slot) -> bool:
         deadline = time.monotonic() + FIRST_WORKER_TIMEOUT_S
@@ -288,7 +345,7 @@ class Supervisor:
             assert slot.proc is not None
             if slot.proc.poll() is not None:
                 return False
-            if port_answers(self.settings.host, self.settings.port, timeout=0.2):
+            if slot.ready:
                 return True
             self._wake.wait(0.1)
             self._wake.clear()
@@ -330,8 +387,10 @@ class Supervisor:
         return 0
 
     def _stop_all(self) -> None:
+        began = time.monotonic()
+        running = len(self._alive())
         self._signal_all(signal.SIGTERM)
-        deadline = time.monotonic() + GRACE_S
+        deadline = began + GRACE_S
         while self._alive() and time.monotonic() < deadline and not self.forced:
             self._wake.wait(0.1)
             self._wake.clear()
@@ -343,6 +402,9 @@ class Supervisor:
             if slot.proc is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     slot.proc.wait(5)
+        if running:
+            log.info("supervisor: %d workers stopped in %.1fs (each logged its streams "
+                     "closed above)", running, time.monotonic() - began)
 
 
 def _describe(code: int) -> str:
@@ -363,9 +425,7 @@ def run_workers(settings: Settings) -> None:
 
         run_single(settings)
         return
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=settings.log_level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, "supervisor")
     code = Supervisor(settings).run()
     if code:
         raise SystemExit(code)

@@ -98,6 +98,8 @@ async def test_two_workers_share_a_port_and_survive_a_killed_worker(
                      "a replacement worker")
     new_workers = children(srv.proc.pid) - pids
     assert len(new_workers) == 1
+    # the replacement takes seconds to import and start: the supervisor logs it ready
+    await eventually(lambda: srv.log().count(" ready (pid ") == 3, 60, "the replacement ready")
     assert len(await stats_by_worker(srv.url)) == 2
     await asyncio.sleep(1.0)
     stop.set()

@@ -19,12 +19,14 @@ from tests.support.wait import eventually
 async def start_workers(tmp_path: Path, pg_url: str, nodes_to_stop: list[ServerProcess],
                         env: dict[str, str] | None = None) -> ServerProcess:
     """A server of two workers on PostgreSQL and a Redis channel of its own, once both
-    worker processes run (stopped by ``nodes_to_stop``)."""
+    worker processes serve (stopped by ``nodes_to_stop``)."""
     srv = await asyncio.to_thread(
         start_server, tmp_path, database=pg_url, broker=channel_url(REDIS_URL),
-        extra=["--workers", "2", "--heartbeat", "1s"], env=env)
+        extra=["--workers", "2", "--heartbeat", "1s"], env=env, wait=90)
     nodes_to_stop.append(srv)
     await eventually(lambda: len(children(srv.proc.pid)) == 2, 10, "two workers")
+    # the supervisor says so once both workers listen (each takes seconds to import)
+    await eventually(lambda: "2 workers serving" in srv.log(), 60, "both workers serving")
     return srv
 
 

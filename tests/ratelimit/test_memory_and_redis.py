@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
 import uuid
+from pathlib import Path
 
 import pytest
 import redis.asyncio
 
+from tests.broker.redis_server import PrivateRedis, need_redis_server
 from tests.support.clock import ManualClock
 from tests.support.server import free_port
 from tests.support.services import REDIS_URL, need_redis
 from tocsin.ratelimit import Rate
 from tocsin.ratelimit.memory import MemoryLimiter
-from tocsin.ratelimit.redis import KEY_PREFIX, RedisLimiter
+from tocsin.ratelimit.redis import KEY_PREFIX, PAUSE_AFTER_ERROR_S, RedisLimiter
 
 
 def test_memory_limiter_keeps_at_most_max_keys() -> None:
@@ -71,6 +76,31 @@ async def test_redis_keys_expire_once_the_bucket_would_be_full() -> None:
     finally:
         await client.aclose()
         await lim.close()
+
+
+async def test_an_outage_is_logged_once_as_it_starts_and_once_as_it_ends(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Not one WARNING per failed check: one with the cause, one on recovery."""
+    need_redis_server()
+    server = PrivateRedis(tmp_path).start()
+    lim = RedisLimiter(server.url)
+    rate = Rate(1000.0, 1000)
+    caplog.set_level(logging.INFO, "tocsin.ratelimit.redis")
+    try:
+        await lim.take("k", rate)
+        server.stop()
+        for _ in range(3):  # three real attempts, each after the pause
+            await lim.take("k", rate)
+            await asyncio.sleep(PAUSE_AFTER_ERROR_S + 0.05)
+        server.start()
+        await lim.take("k", rate)
+    finally:
+        await lim.close()
+        server.stop()
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 2, lines
+    assert re.search(r"failed \(\w*Error: .*\S\); letting requests through", lines[0])
+    assert re.search(r"answers again after \d+\.\ds; 3 requests went through", lines[1])
 
 
 @pytest.mark.redis

@@ -17,7 +17,7 @@ from tocsin.broker.base import Broker
 from tocsin.events import StreamEvent, decode_batch
 from tocsin.sse import PING
 from tocsin.streams.connection import Connection
-from tocsin.streams.hub import BROKER_BATCH, Hub
+from tocsin.streams.hub import BROKER_BATCH, LAG_SAMPLE_EVERY, Hub
 
 MakeHub = Callable[..., Awaitable[Hub]]
 
@@ -420,3 +420,34 @@ async def test_a_signal_is_framed_once_per_connection_kind(
     assert all(c.outbox == [b'{"stream":"topic:room","event":"presence","data":'
                             b'{"user":"u","state":"active","since":1}}'] for c in ws)
     assert all(not c.outbox for c in quiet)
+
+
+async def test_operator_counters_move(make_hub: MakeHub, store: FakeStore, channel: str) -> None:
+    """What ``/metrics`` reads of the hub: broker publish failures, sweeps, time spent
+    with the broker down, and one delivery lag per ``LAG_SAMPLE_EVERY`` fan-outs (here,
+    and on the node that receives the sampled batch)."""
+    lags: list[float] = []
+    rec = RecordingBroker(channel)
+    a = await make_hub(rec, degraded_poll_s=0.05)
+    b = await make_hub()
+    a.on_lag = b.on_lag = lags.append
+    first = store.append("u:x")
+    live(a, "u:x", 1, first[0].epoch)
+    for _ in range(LAG_SAMPLE_EVERY):
+        await a.fan_out(store.append("u:x"))
+    await settle()
+    assert len(lags) == 2 and all(0 <= lag < 5 for lag in lags)  # a's own, and b's
+
+    assert a.counters.publish_failures == 0
+    assert a.degraded_seconds < 1  # up since the start (connecting took no time)
+    sweeps = a.counters.sweeps
+    rec.go_down()
+    await a.fan_out(store.append("u:x"))
+    assert a.counters.publish_failures == 1
+    await eventually(lambda: a.counters.sweeps >= sweeps + 2, within=2)  # polling
+    await asyncio.sleep(0.2)
+    rec.come_up()
+    down = a.degraded_seconds
+    assert down >= 0.2
+    await asyncio.sleep(0.1)
+    assert a.degraded_seconds == down  # up again: the total stops growing

@@ -27,6 +27,7 @@ stream keeps only its response object alive (memory per connection).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -34,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tocsin.api.bulk import BULK_MAX_BODY_BYTES, BULK_PATH
 from tocsin.api.cors import CorsPolicy
-from tocsin.api.hot_routes import HotRoutes
+from tocsin.api.hot_routes import POLL_SUFFIX, PUBLISH_PATH, HotRoutes
 from tocsin.asgi import (
     MAX_BODY_BYTES,
     PRINCIPAL_KEY,
@@ -133,7 +134,30 @@ class Gate:
             await self.fastapi(scope, receive, send)  # lifespan (and anything else)
             return
         app = scope.pop(ADMITTED, None)  # admitted as the head completed (connect_direct)
-        await (app if app is not None else self.admit(scope))(scope, receive, send)
+        if app is None:
+            app = self.admit(scope)
+        route = self.route_class(scope["method"], scope["path"])
+        if route == "stream":
+            # counted as admitted (200) or refused, never through a wrapped ``send``: a
+            # stream parks by reaching uvicorn's own ``send`` (``streams/parked.py``)
+            self.metrics.requests.count(
+                route, app.err.status if isinstance(app, _Refusal) else 200)
+        else:
+            send = _counting(send, self.metrics.requests.count, route)
+        await app(scope, receive, send)
+
+    def route_class(self, method: str, path: str) -> str:
+        """The ``route`` label of ``tocsin_requests_total``: a few classes, never a path
+        (paths carry user and topic names)."""
+        if path.startswith("/api/"):
+            if path == PUBLISH_PATH and method == "POST":
+                return "publish"
+            if self.routes.is_stream_path(path):
+                return "stream"
+            return "poll" if path.endswith(POLL_SUFFIX) else "api"
+        if path in ("/healthz", "/readyz"):
+            return "health"
+        return "metrics" if path == "/metrics" else "other"
 
     def connect_direct(self, scope: Scope, transport: Any, default_headers: Any) -> bool:
         """Called by the server's protocol as a ``GET`` head completes, before any
@@ -144,6 +168,7 @@ class Gate:
             return False
         app = self.admit(scope)
         if isinstance(app, EventStream) and app.open_parked(transport, default_headers):
+            self.metrics.requests.count("stream", 200)
             return True
         scope[ADMITTED] = app
         return False
@@ -285,6 +310,16 @@ class _Framework:
         if self.cors:
             send = _with_headers(send, self.cors)
         await self.app(scope, receive, send)
+
+
+def _counting(send: Send, count: Callable[[str, int], None], route: str) -> Send:
+    """``send`` that counts the response's status once (``tocsin_requests_total``)."""
+    async def send_counted(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            count(route, message["status"])
+        await send(message)
+
+    return send_counted
 
 
 def _with_headers(send: Send, extra: Headers) -> Send:

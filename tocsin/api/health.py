@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 
 from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
+from tocsin import workermetrics
 from tocsin.api.deps import PublisherCaller, Service, json_response
 from tocsin.config import redact_url
 from tocsin.errors import TocsinError
+from tocsin.metrics import LOWEST, PER_WORKER
+from tocsin.store.base import Store
 
 router = APIRouter(tags=["health"])
 STATS_HOLDERS = 10
@@ -69,4 +73,35 @@ async def metrics(request: Request, tocsin: Service) -> Response:
         if not hmac.compare_digest(token.encode(), key.encode()):
             raise TocsinError("unauthorized", "/metrics needs 'Authorization: Bearer "
                               "<metrics key>' (TOCSIN_METRICS_KEY).")
-    return Response(generate_latest(tocsin.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    metrics = tocsin.metrics
+    metrics.observe_database(*await _database_health(tocsin.store))
+    own = generate_latest(metrics.registry)
+    siblings: tuple[str, str] | None = request.app.state.worker_metrics
+    if siblings is None:  # a single process: its own series are the node's
+        return Response(own, media_type=CONTENT_TYPE_LATEST)
+    directory, index = siblings
+    try:
+        texts = await workermetrics.gather(directory, index, own)
+    except workermetrics.SiblingsUnavailable as exc:
+        # a total without that worker's share would read as a counter reset: this
+        # scrape fails (Prometheus marks it down) instead
+        return Response(f"{exc}\n", status_code=503, media_type="text/plain")
+    body = workermetrics.merge(texts, per_worker=PER_WORKER, lowest=LOWEST)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+async def _database_health(store: Store) -> tuple[bool, float, dict[str, int] | None]:
+    """Whether the database answers a ping (3 s at most), how long it took, and the
+    connection pool's use (SQLAlchemy's queue pool: in use, idle, overflow, size)."""
+    began = time.perf_counter()
+    try:
+        await asyncio.wait_for(store.ping(), 3)
+        up = True
+    except Exception:
+        up = False
+    took = time.perf_counter() - began
+    pool = getattr(getattr(store, "engine", None), "pool", None)
+    if pool is None or not hasattr(pool, "checkedout"):
+        return up, took, None
+    return up, took, {"in_use": pool.checkedout(), "idle": pool.checkedin(),
+                      "overflow": max(0, pool.overflow()), "size": pool.size()}

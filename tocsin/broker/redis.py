@@ -89,6 +89,29 @@ PUBLISH_POOL_SIZE = 16
 _NETWORK_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
+class _Outage:
+    __slots__ = ("attempts", "began", "last_error")
+
+    def __init__(self, why: str) -> None:
+        self.began = time.monotonic()
+        self.attempts = 0
+        self.last_error = why
+
+
+def cause(exc: BaseException) -> str:
+    """What went wrong, for the log: the exception's type and message, then those of
+    what caused it (redis-py wraps the socket's error), never an empty message."""
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 3:
+        text = str(seen).strip()
+        parts.append(f"{type(seen).__name__}: {text}" if text else type(seen).__name__)
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and len(parts) == 1:
+        parts[0] += " (no answer in time)"
+    return "; caused by ".join(parts)
+
+
 class _SubscriptionLost(Exception):
     """The subscription connection stopped answering or said something unexpected."""
 
@@ -131,6 +154,9 @@ class RedisBroker:
         self._client: Redis | None = None
         self.subscriptions = 0
         """How many times the subscription was (re)established; for tests and metrics."""
+        self._outage: _Outage | None = None
+        """The current outage (``None`` while subscribed): logged once as it starts,
+        once as it ends, whatever the number of reconnect attempts in between."""
 
     # -- the Broker protocol ---------------------------------------------------
 
@@ -160,7 +186,7 @@ class RedisBroker:
         try:
             await self._client.publish(self.channel, message)
         except _NETWORK_ERRORS as exc:
-            self._lost(f"publish failed: {exc!r}")
+            self._lost(f"publish failed: {cause(exc)}")
             raise BrokerUnavailable(f"Redis broker {self.url}: {exc}") from exc
 
     @property
@@ -197,8 +223,10 @@ class RedisBroker:
 
     def _lost(self, why: str) -> None:
         """The subscription may have missed messages: report it and subscribe afresh."""
-        if self._subscribed:
-            log.warning("Redis broker %s lost: %s", self.url, why)
+        if self._subscribed and not self._closed:
+            self._outage = _Outage(why)
+            log.warning("Redis broker %s lost: %s; reconnecting (serving degraded: "
+                        "streams poll the store meanwhile)", self.url, why)
         self._subscribed = False
         self._report(False)
         self._resubscribe.set()
@@ -221,16 +249,31 @@ class RedisBroker:
                     self._subscribed = True
                     self._resubscribe.clear()
                     self.subscriptions += 1
-                    log.info("Redis broker subscribed to %r on %s", self.channel,
-                             self.url)
+                    outage, self._outage = self._outage, None
+                    if outage is None:
+                        log.info("Redis broker subscribed to %r on %s", self.channel,
+                                 self.url)
+                    else:
+                        log.warning("Redis broker %s back after %.1fs (%d reconnect "
+                                    "attempts; last error: %s); subscribed to %r again",
+                                    self.url, time.monotonic() - outage.began,
+                                    outage.attempts, outage.last_error, self.channel)
                     self._report(True)
                     self._first_attempt_done()
                     await self._listen(conn)
                 except (*_NETWORK_ERRORS, _SubscriptionLost) as exc:
-                    self._lost(repr(exc))
-                    if not established and self._reported is not True:
-                        log.warning("Redis broker %s unavailable: %r; retrying",
-                                    self.url, exc)
+                    why = cause(exc)
+                    self._lost(why)
+                    if not established:
+                        if self._outage is None:  # never connected yet: the node's start
+                            self._outage = _Outage(why)
+                            log.warning("Redis broker %s unavailable: %s; retrying "
+                                        "(serving degraded meanwhile)", self.url, why)
+                        else:
+                            log.debug("Redis broker %s still unavailable: %s",
+                                      self.url, why)
+                        self._outage.attempts += 1
+                        self._outage.last_error = why
                 finally:
                     self._subscribed = False
                     with contextlib.suppress(*_NETWORK_ERRORS):

@@ -69,6 +69,10 @@ class RedisLimiter:
         self._client: Redis | None = None
         self._script: AsyncScript | None = None
         self._paused_until = 0.0
+        self._down_since: float | None = None
+        """When Redis first failed in this outage (``None`` while it answers): the
+        outage is logged once as it starts and once as it ends, not per request."""
+        self._let_through = 0
 
     def _bucket_script(self) -> AsyncScript:
         if self._script is None:
@@ -100,12 +104,21 @@ class RedisLimiter:
             self._paused_until = time.monotonic() + PAUSE_AFTER_ERROR_S
             self._failed_open(exc)
             return 0.0
+        if self._down_since is not None:
+            log.warning("rate limiter: Redis at %s answers again after %.1fs; %d requests "
+                        "went through unchecked meanwhile", self.url,
+                        time.monotonic() - self._down_since, self._let_through)
+            self._down_since = None
         return float(reply)
 
     def _failed_open(self, exc: BaseException | None) -> None:
-        if exc is not None:
-            log.warning("rate limiter: Redis at %s failed (%r); letting requests through "
-                        "for %.0f s", self.url, exc, PAUSE_AFTER_ERROR_S)
+        self._let_through += 1
+        if exc is not None and self._down_since is None:
+            self._down_since = time.monotonic()
+            self._let_through = 1
+            log.warning("rate limiter: Redis at %s failed (%s: %s); letting requests "
+                        "through unchecked until it answers (asking again every %.0f s)",
+                        self.url, type(exc).__name__, exc, PAUSE_AFTER_ERROR_S)
         if self.on_error is not None:
             self.on_error()
 

@@ -38,8 +38,9 @@ class StreamCounters:
     paths (a catch-up read, an overflow, a reset, a refusal) and once per event and
     stream on the live path (never per connection)."""
 
-    __slots__ = ("catch_up_events", "catch_up_reads", "live_offers", "overflows", "refused",
-                 "resets", "unread_closes", "urgent_reserved")
+    __slots__ = ("catch_up_events", "catch_up_reads", "live_offers", "overflows",
+                 "publish_failures", "refused", "resets", "sweeps", "unread_closes",
+                 "urgent_reserved")
 
     def __init__(self) -> None:
         self.live_offers = 0
@@ -58,6 +59,10 @@ class StreamCounters:
         self.urgent_reserved = 0
         """Urgent live events queued in the reserve above the outbox bound (each would
         otherwise have left its connection to the store)."""
+        self.publish_failures = 0
+        """Fan-outs the broker refused (the events were stored, not announced)."""
+        self.sweeps = 0
+        """Sweeps of every local stream's head from the store."""
         self.unread_closes = 0
         """WebSockets closed because their client let control replies pile up
         (``streams/ws.py: MAX_CONTROL_BYTES``)."""

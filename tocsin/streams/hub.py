@@ -17,7 +17,8 @@ import contextlib
 import heapq
 import logging
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 import orjson
 
@@ -27,7 +28,7 @@ from tocsin.events import (
     TOPIC_PREFIX,
     StreamEvent,
     chunked,
-    decode_batch,
+    decode_timed_batch,
     encode_batch,
     stream_label,
 )
@@ -57,6 +58,13 @@ SAFETY_SWEEP_FACTOR = 10
 """Even with a healthy broker, sweep every ``degraded_poll_s * SAFETY_SWEEP_FACTOR``:
 an event stored by a node that died before announcing it (SIGKILL, or killed while
 cut off from the broker) reaches live clients elsewhere within that bound."""
+LAG_SAMPLE_EVERY = 16
+"""One fan-out in this many has its delivery lag measured (here, and on the nodes that
+receive it: its first broker message carries the commit's wall-clock time)."""
+
+
+def _ignore_lag(_: float) -> None:
+    pass
 
 
 def signal_frame(stream: str, name: str, data: str, json: bool) -> tuple[bytes, bytes | None]:
@@ -103,7 +111,13 @@ class Hub:
         self.idle_sockets = 0
         """Open WebSocket sockets following no stream (``hold``)."""
         self.counters = StreamCounters()
+        self.on_lag: Callable[[float], None] = _ignore_lag
+        """Called with a sampled delivery lag in seconds (``metrics.Metrics`` sets it)."""
+        self._fan_outs = 0
         self.broker_up = False
+        self._down_since: float | None = None
+        """When the broker went down (``None`` while up; set at start: down until connected)."""
+        self._degraded_s = 0.0
         self._missed_publish = False
         self._tasks: list[asyncio.Task[None]] = []
         self._sweep_needed = asyncio.Event()
@@ -124,6 +138,7 @@ class Hub:
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
+        self._down_since = time.monotonic()
         await self.broker.start(self._on_message, self._on_state)
         await self.presence.start()
         self._tasks = [
@@ -227,6 +242,13 @@ class Hub:
         """The ``n`` users holding the most open streams, most first."""
         return heapq.nlargest(n, self.by_owner.items(), key=lambda item: item[1])
 
+    @property
+    def degraded_seconds(self) -> float:
+        """Seconds spent with the broker down since this hub started (``metrics.py``)."""
+        if self._down_since is None:
+            return self._degraded_s
+        return self._degraded_s + time.monotonic() - self._down_since
+
     # -- delivery ----------------------------------------------------------------------
     def deliver(self, events: Iterable[StreamEvent]) -> None:
         streams = self.streams
@@ -267,13 +289,22 @@ class Hub:
         """Deliver committed events here and announce them to the other nodes."""
         if not events:
             return
-        self.deliver(events)
+        self._fan_outs += 1
+        sent_at: float | None = None
+        if self._fan_outs % LAG_SAMPLE_EVERY == 0:
+            sent_at = time.time()
+            self.deliver(events)
+            self.on_lag(time.time() - sent_at)
+        else:
+            self.deliver(events)
         try:
             for i in range(0, len(events), BROKER_BATCH):
-                await self.broker.publish(encode_batch(self.node_id, events[i : i + BROKER_BATCH]))
+                await self.broker.publish(encode_batch(
+                    self.node_id, events[i : i + BROKER_BATCH], sent_at if i == 0 else None))
         except BrokerUnavailable:
             # Stored but not announced: other nodes learn of it from the store
             # (they poll while degraded, and we ask them to sweep once we reconnect).
+            self.counters.publish_failures += 1
             self._missed_publish = True
             self._sweep_needed.set()
 
@@ -287,12 +318,14 @@ class Hub:
         if message.startswith(self._own_batch):
             return  # our own batch, already delivered here: not decoded for nothing
         try:
-            node, events = decode_batch(message)
+            node, events, sent_at = decode_timed_batch(message)
         except ValueError:
             log.warning("ignoring a malformed broker message (%d bytes)", len(message))
             return
         if node != self.node_id:
             self.deliver(events)
+            if sent_at is not None:
+                self.on_lag(max(0.0, time.time() - sent_at))
 
     def _on_state(self, up: bool) -> None:
         was = self.broker_up
@@ -300,7 +333,19 @@ class Hub:
         if not up:
             self.heads.clear()  # announcements may be missed from now on
         if up != was:
-            log.info("broker %s is %s", self.broker.url, "up" if up else "DOWN")
+            # the broker logs the outage and the recovery with their cause; this is
+            # what the node does about it
+            if up:
+                log.info("broker %s is up: sweeping every stream once", self.broker.url)
+            else:
+                log.info("broker %s is down: polling stream heads every %gs",
+                         self.broker.url, self.degraded_poll_s)
+            now = time.monotonic()
+            if up and self._down_since is not None:
+                self._degraded_s += now - self._down_since
+                self._down_since = None
+            elif not up and self._down_since is None:
+                self._down_since = now
             if up:
                 self.presence.on_broker_up()
         # Coming back: catch up once. Going down: the catch-up loop starts polling.
@@ -337,6 +382,7 @@ class Hub:
         keys = list(self.streams)
         if not keys:
             return
+        self.counters.sweeps += 1
         heads = await self.store.heads(keys)
         for key in keys:
             # A stream the store does not have (any more: the database was replaced)
