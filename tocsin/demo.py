@@ -266,6 +266,10 @@ class Hooks:
         hooks = cls(new_secret())
         service: Tocsin = app.state.tocsin
         service.event_webhooks.accept_local(app.state.settings.port, HOOKS_PATH + "/")
+        chat_channel = next((c for c in service.channels if c.name == "webhook"), None)
+        accept = getattr(chat_channel, "accept_local", None)
+        if accept is not None:  # the chat room is this server's own /demo/hooks/chat
+            accept(app.state.settings.port, HOOKS_PATH + "/")
 
         @app.post(HOOKS_PATH + "/backend", include_in_schema=False)
         async def backend(request: Request) -> Response:

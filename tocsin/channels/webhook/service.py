@@ -29,7 +29,7 @@ from tocsin.channels.running import Running
 from tocsin.channels.webhook.formats import FORMATS, render
 from tocsin.channels.webhook.settings import WebhookNodeSettings
 from tocsin.errors import TocsinError
-from tocsin.outbound import Refused, Rules, check_url, client
+from tocsin.outbound import LocalService, Refused, Rules, check_url, client
 from tocsin.outbound.signing import headers as signed_headers
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
@@ -101,12 +101,19 @@ class WebhookChannel(Running):
             "allowed)", ["result"], registry=None))
         self._store: SqlWebhookStore | None = None
         self._client: httpx.AsyncClient | None = None
+        self._local: tuple[LocalService, ...] = ()
 
     @property
     def rules(self) -> Rules:
         """Public addresses only; loopback, private, link-local with
-        ``--webhook-allow-private``."""
-        return Rules(allow_private=self.settings.webhook_allow_private)
+        ``--webhook-allow-private``; and the local services :meth:`accept_local` named."""
+        return Rules(allow_private=self.settings.webhook_allow_private, local=self._local)
+
+    def accept_local(self, port: int, path: str) -> None:
+        """Also accept targets on one service on this machine: a loopback address,
+        ``port``, under ``path`` (the demo's own chat room; call before :meth:`start`),
+        without allowing every local address."""
+        self._local = (*self._local, LocalService(port, path))
 
     # -- the rule (pure: inside the publish's transaction) -----------------------------
     def due(self, type_prefs: Mapping[str, Any], priority: str, now: int,
