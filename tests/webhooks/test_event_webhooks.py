@@ -3,10 +3,13 @@ posting to a local receiver that verifies every signature with ``standardwebhook
 a read produces one signed ``notification.read``; a 500 then a 200 delivers the same
 ``webhook-id`` twice and loses nothing; failing attempts pause a subscription, a PUT
 resumes it; a delivery failing past the give-up time is listed; a private address is
-refused without ``--webhook-allow-private``; bad input gets a 4xx."""
+refused without ``--webhook-allow-private``; bad input gets a 4xx; a push service's
+410 produces one ``push.gone``; an event already written as a timer survives a
+SIGKILL of the node and arrives after its restart with the same ``webhook-id``."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,9 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.channels.pushsvc import PushServiceThread
 from tests.support.clock import FAST, Clock
 from tests.support.listener import loopback_names
-from tests.support.server import JWT_SECRET, ServerProcess, served
+from tests.support.server import JWT_SECRET, ServerProcess, served, start_server
+from tests.support.services import database_url, drop_pg_schema
 from tests.webhooks.receiver import Receiver
 from tocsin.channels.email.links import mint_unsubscribe
 from tocsin.outbound.signing import new_secret
@@ -276,3 +281,84 @@ def test_a_name_resolving_to_loopback_is_refused_at_send_time(tmp_path: Path) ->
             assert failure[0]["reason"].startswith("refused"), failure
             assert "loopback" in failure[0]["reason"]
         assert receiver.events() == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_410_from_the_push_service_produces_one_signed_push_gone(
+        backend: str, tmp_path: Path) -> None:
+    """End to end: a real push subscription on the local push service, which answers
+    410; the push channel deletes it and reports ``push.gone``: one signed event."""
+    push = PushServiceThread().start()
+    try:
+        with served(backend, tmp_path, extra=[*FAST, "--webhook-allow-private",
+                                              "--push-allow-insecure"]
+                    ) as srv, Receiver(SECRET) as receiver:
+            push.service.expected_key = httpx.get(
+                srv.url + "/api/push/vapid-public-key").json()["publicKey"]
+            assert subscribe(srv, "gone", receiver.url, ["push.gone"]).status_code == 201
+            user = uid("u")
+            dev = push.device(user)
+            with srv.subscriber(user) as sub:
+                r = sub.post("/api/push-subscriptions", json=dev)
+                assert r.status_code == 201, r.text
+            push.service.set_response(dev["endpoint"], 410)
+            with srv.publisher() as pub:
+                r = pub.post("/api/notifications", json={
+                    "recipients": [user], "type": "t", "title": "Hello", "priority": "high"})
+                assert r.status_code == 201, r.text
+                nid = r.json()["ids"][user]
+            push.wait(dev["endpoint"], status=410)
+            got = wait_for(lambda: of_user(receiver, user))
+            time.sleep(1.0)  # any duplicate would arrive by now (timer poll 100 ms)
+            got = of_user(receiver, user)
+            assert len(got) == 1, got
+            event = got[0]
+            assert event["verified"] and event["type"] == "push.gone", event
+            assert event["data"]["notification"] == nid and event["data"]["user"] == user
+            assert event["data"]["id"] == event["webhook-id"]
+    finally:
+        push.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_an_event_written_as_a_timer_survives_a_kill(backend: str, tmp_path: Path) -> None:
+    """At least once across a crash: the read's event is queued and its timer written
+    (the receiver got the first attempt and answered 500, Retry-After 60 s on the
+    node's fake clock); the node is killed (SIGKILL); the restarted node delivers it,
+    same ``webhook-id``, to the receiver now answering 200."""
+    clock = Clock(tmp_path / "clock")
+    clock.set(1_800_000_000_000)
+    url, schema = database_url(backend, tmp_path)
+    flags = [*FAST, *clock.flags, "--webhook-allow-private"]
+    try:
+        with Receiver(SECRET) as receiver:
+            srv = start_server(tmp_path, database=url, extra=flags)
+            try:
+                assert subscribe(srv, "crash", receiver.url, ["notification.read"]
+                                 ).status_code == 201
+                receiver.answer(500, headers={"retry-after": "60"})
+                user = uid("u")
+                nid = publish(srv, user)
+                read(srv, user, nid)
+                (failed,) = wait_for(lambda: of_user(receiver, user))
+                assert failed["status"] == 500
+                time.sleep(1.0)  # the attempt's release (due in 60 s) is written
+            finally:
+                srv.kill()  # SIGKILL: nothing runs on the way out
+            srv = start_server(tmp_path, database=url, extra=flags)
+            try:
+                time.sleep(1.0)
+                assert len(of_user(receiver, user)) == 1  # Retry-After is kept
+                clock.advance(60)
+                wait_for(lambda: len(of_user(receiver, user)) == 2)
+                time.sleep(1.0)
+                first, second = of_user(receiver, user)
+                assert second["status"] == 200 and second["verified"]
+                assert second["webhook-id"] == first["webhook-id"]
+                assert second["data"]["notification"] == nid
+                assert len(of_user(receiver, user)) == 2
+            finally:
+                srv.stop()
+    finally:
+        if schema:
+            asyncio.run(drop_pg_schema(schema))

@@ -3,8 +3,10 @@ PostgreSQL, posting to a local receiver on loopback that verifies every signatur
 with the ``standardwebhooks`` package; the timers' clock is frozen in a file
 (``--test-clock-file``). A Slack-format message for a chosen type (escaped), quiet
 hours delaying it, a 500 then 200 (same ``webhook-id``, nothing lost), a server
-killed between the publish and the send, and private addresses refused without
-``--webhook-allow-private`` (at registration, and at send time)."""
+killed between the publish and the send, a receiver that keeps failing given up after
+``--webhook-give-up`` (counted, and listed in the console's failures), and private
+addresses refused without ``--webhook-allow-private`` (at registration, and at send
+time)."""
 
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     clock = Clock(tmp / "clock")
     with receiver() as rec:
         srv = start_server(tmp, database=url, port=free_port(), extra=[
-            *FAST, *clock.flags, "--webhook-allow-private"])
+            *FAST, *clock.flags, "--webhook-allow-private", "--console"])
         env = Env(srv, clock, rec, url, tmp)
         try:
             yield env
@@ -185,6 +187,45 @@ def test_a_500_then_200_gets_the_same_webhook_id_twice_and_nothing_lost(env: Env
     assert msg["allowed_mentions"] == {"parse": []}
 
 
+def counted(srv: ServerProcess, result: str) -> float:
+    line = f'tocsin_webhook_sent_total{{result="{result}"}} '
+    m = re.search("^" + re.escape(line) + r"(\S+)$", httpx.get(srv.url + "/metrics").text,
+                  re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_a_receiver_that_keeps_failing_is_given_up_and_listed(env: Env) -> None:
+    """Retried while ``--webhook-give-up`` (1 day, judged by the node's clock) has not
+    passed since the first attempt, then given up: counted as ``gave_up`` in /metrics,
+    listed in ``GET /api/console/failures`` for the user and notification, and never
+    tried again."""
+    env.clock.set(ms(2026, 3, 23, 12, 0))
+    kind, u = uid("kg"), uid("g")
+    path = user_with(env.srv, env.rec, u, "generic", {"types": {kind: {"channels": HOOK}}})
+    gave_up = counted(env.srv, "gave_up")
+    env.rec.answers.extend([(503, {"retry-after": "3600"})] * 3)
+    nid = publish(env.srv, [u], kind, title="nobody home")[u]
+    wait_until(lambda: env.rec.on(path))
+    env.clock.advance(3600)  # still within the day: retried
+    wait_until(lambda: len(env.rec.on(path)) == 2)
+    quiet_moment()
+    assert counted(env.srv, "gave_up") == gave_up
+    env.clock.advance(23 * 3600)  # a day since the first attempt: the last try
+    wait_until(lambda: len(env.rec.on(path)) == 3)
+    wait_until(lambda: counted(env.srv, "gave_up") == gave_up + 1)
+    assert {r.id for r in env.rec.on(path)} == {f"webhook.send:{nid}"}
+    with env.srv.publisher() as pub:
+        listed = wait_until(lambda: [
+            f for f in pub.get("/api/console/failures", params={"channel": "webhook"}
+                               ).json()["failures"]
+            if f["notification"] == nid and f["kind"] == "webhook.given_up"])
+    assert listed[0]["user"] == u and listed[0]["reason"] == "HTTP 503", listed
+    env.clock.advance(24 * 3600)  # given up: no timer is left to try again
+    quiet_moment()
+    assert len(env.rec.on(path)) == 3
+    env.rec.answers.clear()
+
+
 def test_targets_routes(env: Env) -> None:
     name = uid("oncall-slack")
     with env.srv.publisher() as pub:
@@ -281,7 +322,7 @@ def test_a_private_address_is_refused_without_the_flag(env: Env) -> None:
     finally:
         srv.stop()
         env.srv = start_server(env.tmp, database=env.db, port=free_port(), extra=[
-            *FAST, *env.clock.flags, "--webhook-allow-private"])
+            *FAST, *env.clock.flags, "--webhook-allow-private", "--console"])
 
 
 def test_an_escalation_step_posts_to_a_named_target(env: Env) -> None:

@@ -263,7 +263,7 @@ class WebhookChannel(Running):
         user, nid = str(timer.payload["user"]), timer.key
         note = await self.attention.still_wanted(user, nid, NAME)  # RetryLater: quiet
         if note is None:
-            self._count("unwanted")
+            await self.suppressed("unwanted", user, nid)
             return []
         now = self.kernel.clock()
         # the same id on every attempt of this message: receivers deduplicate by it
@@ -277,7 +277,7 @@ class WebhookChannel(Running):
         target = (await self.store.get_user(str(user)) if user is not None
                   else await self.store.get(str(payload["target"])))
         if target is None:
-            self._count("no_target")
+            self._report("no_target", timer, "given_up", reason="no_target")
             return []
         body = render(target.format, payload["note"], user)
         if len(body) > MAX_BODY_BYTES:
@@ -289,29 +289,31 @@ class WebhookChannel(Running):
         try:
             reply = await self._client.post(target.url, content=body, headers=headers)
         except Refused as exc:
-            self._count("refused")
+            self._report("refused", timer, "given_up", reason=f"refused: {exc}")
             log.warning("webhook %s: refused: %s", msg_id, exc)
             return []
         except httpx.HTTPError as exc:
             return self._retry(timer, None, repr(exc))
         if 200 <= reply.status_code < 300:
-            self._count("sent")
+            self._report("sent", timer, "sent", status=reply.status_code)
             return []
         if reply.status_code == 429 or reply.status_code >= 500 or reply.status_code == 408:
             wait = retry_after_ms(reply.headers.get("retry-after"), time.time())
             return self._retry(timer, wait, f"HTTP {reply.status_code}")
         # any other answer (3xx: no redirects are followed; 4xx) will not change
-        self._count("gave_up")
+        self._report("gave_up", timer, "given_up", status=reply.status_code,
+                     reason=f"HTTP {reply.status_code}")
         log.error("webhook %s: the receiver answered %d; not retried", msg_id,
                   reply.status_code)
         return []
 
     def _retry(self, timer: Timer, wait_ms: int | None, why: str) -> list[NewTimer]:
-        self._count("error")
+        self._report("error", timer, "failed", reason=why, attempt=timer.attempts)
         now = self.kernel.clock()
         first = int(timer.payload.get("first", now))
         if now - first >= int(self.settings.webhook_give_up_s * 1000):
-            self._count("gave_up")
+            self._report("gave_up", timer, "given_up", reason=why,
+                         attempts=timer.attempts)
             log.error("webhook %s: giving up after %d attempts: %s", timer.id,
                       timer.attempts, why)
             return []
@@ -321,5 +323,12 @@ class WebhookChannel(Running):
                     timer.attempts, why, delay)
         raise RetryLater(delay, why)
 
-    def _count(self, result: str) -> None:
-        self.sent.labels(result).inc()
+    def _report(self, result: str, timer: Timer, step: str, **detail: Any) -> None:
+        """Count ``result`` and report ``webhook.<step>`` (the trail, the console's
+        failures, event webhooks) for a user's own target; a named target's post (an
+        escalation step) is only counted: it has no user (its incident's timeline
+        records it)."""
+        user = timer.payload.get("user")
+        nid = timer.key if user is not None else None
+        self.outcome(result, str(user) if user is not None else "", nid, step,
+                     webhook=timer.id, **detail)
