@@ -69,11 +69,16 @@ def test_migrate_against_an_unreachable_database_is_one_line(tmp_path: Path) -> 
     assert "refused" in lines[0].lower() or "connect" in lines[0].lower(), lines[0]
 
 
+MIGRATIONS = sorted(p.name[:4] for p in (Path(__file__).parents[2] / "tocsin" / "store"
+                                         / "migrations" / "versions").glob("[0-9]*_*.py"))
+"""The revisions a new database gets (every branch adds its own: never a fixed count)."""
+
+
 def test_migrate_says_what_it_applied(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
     first = tocsin("migrate", "--database", url)
     assert first.returncode == 0, first.stderr
-    assert "applied 8 migrations: 0001, 0002" in first.stderr and "0008" in first.stderr
+    assert f"applied {len(MIGRATIONS)} migrations: {', '.join(MIGRATIONS)}" in first.stderr
     again = tocsin("migrate", "--database", url)
     assert again.returncode == 0, again.stderr
     assert "already at the newest migration (nothing applied)" in again.stderr
@@ -84,6 +89,7 @@ def test_migrate_on_postgresql_says_what_it_applied(uid: str) -> None:
     need_postgres()
     url = pg_schema_url(f"mig_{uid}", PG_URL)
     first = tocsin("migrate", "--database", url)
-    assert first.returncode == 0 and "applied 8 migrations" in first.stderr, first.stderr
+    assert first.returncode == 0, first.stderr
+    assert f"applied {len(MIGRATIONS)} migrations" in first.stderr, first.stderr
     again = tocsin("migrate", "--database", url)
     assert "already at the newest migration" in again.stderr, again.stderr
