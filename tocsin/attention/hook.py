@@ -21,7 +21,7 @@ from tocsin.attention.model import RANK
 from tocsin.kernel.channel import ChannelRule
 from tocsin.store.base import PublishResult
 from tocsin.store.batch import Job, JobResult, PublishJob
-from tocsin.store.hooks import Dismissed, Many, Steps
+from tocsin.store.hooks import Dismissed, Many, Steps, in_marks
 from tocsin.store.plan import chunks, dumps
 from tocsin.store.preferences import DEFAULTS_USER, DIGEST_KIND
 
@@ -46,7 +46,7 @@ _PERIOD_FORGET = (
 
 def _select_sql(n: int) -> str:
     return ("SELECT user_id, prefs FROM tocsin_preferences WHERE user_id IN ("
-            + ", ".join(["?"] * n) + ")")
+            + in_marks(n) + ")")
 
 
 def _users(jobs: list[Job]) -> list[str]:

@@ -64,6 +64,12 @@ class NoHook:
 NO_HOOK = NoHook()
 
 
+def in_marks(n: int) -> str:
+    """``?, ?, …`` (``n`` of them): the ``IN`` list of a hook step's statement, which
+    :func:`dollar` turns into ``$1, $2, …`` where the driver wants that."""
+    return ", ".join(["?"] * n)
+
+
 def dollar(sql: str, paramstyle: str) -> str:
     """``?`` placeholders as ``$1, $2, ...`` for a driver whose paramstyle wants them."""
     if not paramstyle.endswith("dollar"):

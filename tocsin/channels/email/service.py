@@ -33,6 +33,7 @@ from tocsin.errors import TocsinError
 from tocsin.kernel.observe import Observation
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
+from tocsin.store.hooks import in_marks
 from tocsin.text import name_error
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ class EmailChannel(Running):
     def reachable_sql(self, n: int) -> str:
         """Users with an address."""
         return ("SELECT user_id FROM tocsin_users WHERE email IS NOT NULL AND user_id IN ("
-                + ", ".join(["?"] * n) + ")")
+                + in_marks(n) + ")")
 
     # -- lifecycle ---------------------------------------------------------------------
     def router(self) -> APIRouter:

@@ -39,6 +39,7 @@ from tocsin.ids import now_ms
 from tocsin.outbound import LocalService, Rules, client
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
+from tocsin.store.hooks import in_marks
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -131,7 +132,7 @@ class PushChannel(Running):
     def reachable_sql(self, n: int) -> str:
         """Users with at least one device."""
         return ("SELECT DISTINCT user_id FROM tocsin_push_subscriptions WHERE user_id IN ("
-                + ", ".join(["?"] * n) + ")")
+                + in_marks(n) + ")")
 
     # -- lifecycle -------------------------------------------------------------------
     def router(self) -> APIRouter:

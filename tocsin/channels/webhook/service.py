@@ -33,6 +33,7 @@ from tocsin.outbound import LocalService, Refused, Rules, check_url, client
 from tocsin.outbound.signing import headers as signed_headers
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
+from tocsin.store.hooks import in_marks
 from tocsin.text import name_error
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class WebhookChannel(Running):
     def reachable_sql(self, n: int) -> str:
         """Users with a target of their own."""
         return ("SELECT user_id FROM tocsin_webhook_users WHERE user_id IN ("
-                + ", ".join(["?"] * n) + ")")
+                + in_marks(n) + ")")
 
     # -- lifecycle ---------------------------------------------------------------------
     def router(self) -> APIRouter:
