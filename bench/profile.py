@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     server_cpus, load_cpus = split_cpus()
     sysm = make_systems([a.system])[0]
-    sysm.cpus = server_cpus
+    # as in the run: a single process on its core, several workers on every core
+    sysm.cpus = server_cpus if sysm.workers == 1 else None
     load = Load(2, load_cpus)
     sysm.start()
     tag = f"{a.system}-{a.what}"
@@ -69,14 +70,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             scenarios.connect_users(sysm, load, "p", a.users)
         pids = [p.pid for p in sysm.processes() if "python" in p.name().lower()]
-        pid = pids[-1] if sysm.workers > 1 else pids[0]
+        # every worker under --workers (the supervisor, pids[0], only waits), each its
+        # own py-spy: what the second worker costs shows only beside the first
+        targets = pids[1:] if sysm.workers > 1 else pids[:1]
         raw_dir = Path(__file__).parent / "results" / "tmp" / "profile"  # git-ignored
         raw_dir.mkdir(parents=True, exist_ok=True)
-        collapsed = raw_dir / f"{tag}.txt"
-        rec = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250",
-                                "--duration", str(int(a.seconds)), "--format", "raw", "--gil",
-                                "--nonblocking", "-o", str(collapsed)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        names = [tag] if len(targets) == 1 else [f"{tag}-w{i}" for i in range(len(targets))]
+        recs = []
+        for name, pid in zip(names, targets, strict=True):
+            recs.append((name, raw_dir / f"{name}.txt", subprocess.Popen(
+                [spy, "record", "--pid", str(pid), "--rate", "250",
+                 "--duration", str(int(a.seconds)), "--format", "raw", "--gil",
+                 "--nonblocking", "-o", str(raw_dir / f"{name}.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
         time.sleep(1.0)
         t_end = time.monotonic() + a.seconds - 1.5
         c0 = sysm.cpu_seconds()
@@ -101,13 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             time.sleep(a.seconds - 1.5)
         cpu = sysm.cpu_seconds() - c0
-        _, err = rec.communicate(timeout=a.seconds + 60)
+        summaries = []
+        for name, collapsed, rec in recs:
+            _, err = rec.communicate(timeout=a.seconds + 60)
+            summaries.append((name, summarize(collapsed) if collapsed.exists()
+                              else err.decode()[-2000:]))
         st = load.stats()
-        summary = summarize(collapsed) if collapsed.exists() else err.decode()[-2000:]
         head = (f"{tag}: {a.users} clients, server CPU {cpu:.1f} s over the load window; "
                 f"events delivered {st['events']}, gaps {st['gaps']}, dupes {st['dupes']}\n")
-        (out / f"{tag}-summary.txt").write_text(head + summary)
-        print(head + summary[:4000])
+        for name, summary in summaries:
+            (out / f"{name}-summary.txt").write_text(head + summary)
+            print(f"== {name}\n" + head + summary[:4000])
     finally:
         load.close()
         sysm.stop()
