@@ -6,7 +6,6 @@ writer in ``sqlite_writer.py``) use exactly these, so they cannot drift apart.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -14,7 +13,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from tocsin.events import StreamEvent, topic_stream, user_stream
-from tocsin.ids import event_id, now_ms
+from tocsin.ids import event_id, new_id
 from tocsin.store.base import Json, NewTopicEvent, PublishResult
 from tocsin.store.batch import Job, JobResult, PublishJob, TopicJob
 from tocsin.store.shape import notification_json, with_silent
@@ -93,14 +92,6 @@ def plan_rows(
     ``EVENT_COLUMNS``: the raw SQLite writer's ``executemany`` with ``?``
     placeholders, which skips a dict lookup per column per row)."""
     next_seq = {key: a.first for key, a in alloc.items()}
-    # Notification ids (``ids.new_id``'s shape: 48 bits of ms, then 64 random bits) made
-    # for the whole batch at once: one ``os.urandom`` call, not one per notification
-    # (a system call each, the largest single cost of planning a row), and one reading
-    # of the real clock (``now`` may be the test clock's; an id's time never was).
-    ids_left = sum(len(job.users) for job in jobs if isinstance(job, PublishJob))
-    prefix = f"{now_ms():012x}"
-    noise = os.urandom(8 * ids_left).hex()
-    made = 0
     note_rows: list[Any] = []
     event_rows: list[Any] = []
     results: list[JobResult] = []
@@ -138,8 +129,7 @@ def plan_rows(
             seq = next_seq[stream]
             next_seq[stream] = seq + 1
             epoch = alloc[stream].epoch
-            nid = prefix + noise[made:made + 16]
-            made += 16
+            nid = new_id()
             ids[u] = nid
             if reason is None:
                 # both ids are hex digits, '-' and decimal digits: nothing to escape
