@@ -111,7 +111,8 @@ class TrailRecorder:
             if not stream.startswith(USER_PREFIX):
                 continue  # a topic's event (the hub does not tell them apart: no cost there)
             nid = _notification_id(data)
-            if nid is not None and nid not in firsts:
+            # (an id longer than the column would fail the transaction it rides with)
+            if nid is not None and len(nid) <= 40 and nid not in firsts:
                 firsts[nid] = (nid, at, transport, 1 if caught_up else 0)
         return steps, list(firsts.values())
 
