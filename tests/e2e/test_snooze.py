@@ -10,6 +10,7 @@ import pytest
 
 from tests.e2e.conftest import Harness, fresh_user
 from tests.support.services import need_chromium
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -68,7 +69,8 @@ def test_snooze_durations_undo_and_the_snoozed_list_by_keyboard(h: Harness) -> N
     bar = page.locator("tocsin-bell .undo-bar")
     bar.filter(has_text="Snoozed until").wait_for()
     assert "keep me" in focused(page)["text"]  # focus stayed in the list
-    (item,) = snoozed(h, user)
+    # The row left before the server answered the snooze: ask once it has.
+    (item,) = wait_until(lambda: snoozed(h, user), 10, "the snooze on the server")
     assert item["id"] == later and abs(item["snoozedUntil"] - (t0 + 3 * 3600_000)) < 60_000
     bar.get_by_role("button", name="Undo").click()
     page.locator(f'tocsin-bell li.row[data-id="{later}"]').wait_for()
