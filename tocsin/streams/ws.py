@@ -145,6 +145,11 @@ class _Close(Exception):
         connect gets."""
 
 
+async def _parked_send(message: Any) -> None:
+    """The ASGI ``send`` of a parked session: never called (every write goes through
+    the parked protocol), there so the writer starts as it does before parking."""
+
+
 class _Sub:
     __slots__ = ("conn", "follower", "label")
 
@@ -323,6 +328,9 @@ class WebSocketSession:
         if parked is None:
             return False
         self.sock = self.parked = parked
+        # uvicorn's ``send`` would keep its protocol (the websockets parser, the request's
+        # headers: ~7 KB) alive for nothing: a parked session writes through ``parked``
+        self._send = _parked_send
         for sub in self.subs.values():
             sub.conn.direct = parked
         return True
