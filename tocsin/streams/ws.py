@@ -35,13 +35,17 @@ itself under the per-user cap as ``max(1, subscriptions)``.
 Each subscription is a :class:`~tocsin.streams.follow.JsonConnection` in the hub and
 follows the SSE rules exactly (``follow.py``: the same position rule, ``reset``,
 catch-up reads and bounded outbox); one writer per socket drains them all, a task that
-exists only while there is something to write. Under uvicorn a live frame goes straight
-to the socket (``direct.py: ws_text_frame``: the frame header and payload built once per
-event and shared by every socket, as a server's frames are unmasked) when nothing is
-queued ahead of it on that socket, as SSE chunks do. Protocol pings (uvicorn's
-``--ws-ping-interval``/``timeout``, 20 s each) drop dead peers; a socket whose client
-does not read blocks its writer, and its subscriptions fall back to the store like a slow
-SSE client.
+exists only while there is something to write. Under uvicorn the socket is parked once
+authenticated and between two messages (``wspark.py``: Tocsin's own protocol on the
+socket, the request task ends, each later message runs in a short task), and a live
+frame goes straight to the socket (``direct.py: ws_text_frame``: the frame header and
+payload built once per event and shared by every socket, as a server's frames are
+unmasked) when nothing is queued ahead of it on that socket, as SSE chunks do. Protocol
+pings (uvicorn's ``--ws-ping-interval``/``timeout``, 20 s each; for parked sockets one
+round per interval over all of them) drop dead peers with 1011; the token's expiry is a
+slot of the hub's ``Expiries``, as a stream's. A socket whose client does not read
+blocks its writer, and its subscriptions fall back to the store like a slow SSE client.
+Under another server the session reads and writes through ASGI throughout.
 """
 
 from __future__ import annotations
