@@ -63,7 +63,7 @@ def refused(data: bytes) -> FrameError:
 
 @pytest.mark.parametrize("step", [0, 1, 7])
 def test_messages_fragments_and_control_frames_in_between(step: int) -> None:
-    data = (client(Opcode.TEXT, '{"op":"ping"}'.encode())
+    data = (client(Opcode.TEXT, b'{"op":"ping"}')
             + client(Opcode.TEXT, "h\u00e9".encode()[:2], fin=False)
             + client(Opcode.PING, b"p")
             + client(Opcode.CONT, "h\u00e9".encode()[2:], fin=False)
