@@ -74,8 +74,8 @@ class ParkedSession(Protocol):
 class ParkedWs(asyncio.Protocol):
     """The protocol of a parked WebSocket, and the direct writer of its subscriptions."""
 
-    __slots__ = ("_closer", "_stall", "_task", "_waiter", "close_sent", "closed", "owed_pong",
-                 "paused", "pinged", "reader", "reading", "session", "transport",
+    __slots__ = ("_closer", "_stall", "_task", "_waiter", "close_sent", "closed", "keepalive_of",
+                 "owed_pong", "paused", "pinged", "reader", "reading", "session", "transport",
                  "write_timeout_s")
 
     def __init__(self, session: ParkedSession, transport: Any, max_size: int,
@@ -100,6 +100,8 @@ class ParkedWs(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._stall: asyncio.TimerHandle | None = None
         self._closer: asyncio.TimerHandle | None = None
+        self.keepalive_of: Keepalive | None = None
+        """The keepalive rounds this socket is in (it leaves them as it closes)."""
 
     # -- writing, for the session -----------------------------------------------------
     def __call__(self, payload: bytes) -> bool:
@@ -154,6 +156,9 @@ class ParkedWs(asyncio.Protocol):
             if timer is not None:
                 timer.cancel()
         self._stall = self._closer = None
+        if self.keepalive_of is not None:
+            self.keepalive_of.sockets.discard(self)
+            self.keepalive_of = None
         self._release()
         self.session.ended()
 
@@ -270,6 +275,7 @@ class Keepalive:
 
     def add(self, sock: ParkedWs) -> None:
         self.sockets.add(sock)
+        sock.keepalive_of = self
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._rounds())
 
@@ -281,10 +287,7 @@ class Keepalive:
                 if i:
                     await asyncio.sleep(0)  # publishes and events go first
                 for sock in everyone[i : i + KEEPALIVE_SLICE]:
-                    if sock.closed:
-                        self.sockets.discard(sock)
-                    else:
-                        sock.keepalive(self.fails)
+                    sock.keepalive(self.fails)
         self._task = None
 
 
