@@ -93,6 +93,7 @@ MAX_CONTROL_BYTES = MAX_OUTBOX_BYTES // 2
 ends 100 subscriptions writes ~50 KB); past it the socket is closed with 4008."""
 
 CLOSE_SHUTDOWN = 1001
+CLOSE_RESTART = 1012
 CLOSE_BAD_MESSAGE = 4000
 CLOSE_EXPIRED = 4001
 CLOSE_REFUSED = 4003
@@ -321,8 +322,13 @@ class WebSocketSession:
         self._close(CLOSE_EXPIRED, "token expired")
 
     def shutdown(self) -> None:
-        """The server is stopping (``Hub.close_streams``)."""
-        self._close(CLOSE_SHUTDOWN, "server shutting down")
+        """The server is stopping (``Hub.close_streams``): 1001 for a socket following
+        streams (its subscriptions' own end says the same), and for one following none
+        the 1012 uvicorn's shutdown gave it before sockets were parked."""
+        if self.subs:
+            self._close(CLOSE_SHUTDOWN, "server shutting down")
+        else:
+            self._close(CLOSE_RESTART)
 
     def _park(self, send: Send) -> bool:
         """Take the socket off uvicorn when it is between messages (``wspark.py``)."""
