@@ -1,6 +1,6 @@
 """Profile a server's hot path under the benchmark's load with py-spy.
 
-``python -m bench.profile --system tocsin --what fanout|unicast|storm [--seconds 10]``
+``python -m bench.profile --system tocsin --what fanout|unicast|storm|bulk [--seconds 10]``
 starts the system, connects the clients, records the server with ``py-spy record``
 while the load runs, and writes the collapsed stacks and a text
 summary of the heaviest functions (self and inclusive) under ``bench/results/profile/``
@@ -46,7 +46,8 @@ def summarize(collapsed: Path, top: int = 25) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     ap.add_argument("--system", default="tocsin")
-    ap.add_argument("--what", default="fanout", choices=["fanout", "unicast", "storm", "idle"])
+    ap.add_argument("--what", default="fanout",
+                    choices=["fanout", "unicast", "storm", "idle", "bulk"])
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--rate", type=float, default=2000, help="unicast notifications/s")
     ap.add_argument("--seconds", type=float, default=10)
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         topic = "bench:prof"
         if a.what == "fanout":
             scenarios.connect_users(sysm, load, "p", a.users, topic=topic)
+        elif a.what == "bulk":
+            pass  # the bulk row's recipients are not connected (scenarios.bulk)
         else:
             scenarios.connect_users(sysm, load, "p", a.users)
         pids = [p.pid for p in sysm.processes() if "python" in p.name().lower()]
@@ -97,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
             load.pub.call("unicast", host="127.0.0.1", port=sysm.port, path="/api/notifications",
                           headers=sysm.publish_headers(), users=users, rate=a.rate,
                           duration=a.seconds - 2, batch=10)
+        elif a.what == "bulk":
+            # the bulk row's load: 100 distinct recipients per POST /api/notifications/bulk,
+            # 4 senders in a closed loop (scenarios.bulk)
+            load.pub.call("bulk", host="127.0.0.1", port=sysm.port,
+                          path=sysm.user_publish_path(), headers=sysm.publish_headers(),
+                          users=users, bulk_path=sysm.bulk_publish_path(), concurrency=4,
+                          duration=a.seconds - 2, per_request=scenarios.BULK_PER_REQUEST)
         elif a.what == "storm":
             load.pub.send("unicast", host="127.0.0.1", port=sysm.port, path="/api/notifications",
                           headers=sysm.publish_headers(), users=users, rate=200,

@@ -339,8 +339,12 @@ def limited_ws(write_timeout_s: float) -> type[Any] | str:
         )
     except ImportError:  # pragma: no cover - uvicorn older than the sans-I/O protocol
         return "auto"
+    timeout_s = write_timeout_s
 
     class LimitedWebSocketProtocol(WebSocketsSansIOProtocol):
+        write_timeout_s = float(timeout_s)
+        """Also what ``streams/wspark.py`` recognises the protocol by, and applies to a
+        socket it takes over."""
         write_timer: asyncio.TimerHandle | None = None
         backlog = b""
         """Read but not yet parsed: waits for the application to take its messages."""
