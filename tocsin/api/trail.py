@@ -16,6 +16,10 @@ from tocsin.text import Name
 
 router = APIRouter(tags=["trail"])
 
+MAX_EPOCH_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: a ``since`` past it is a 400, not a bigint overflow (500) on
+PostgreSQL."""
+
 
 @router.get("/api/notifications/{id}/trail", responses=ERRORS)
 async def notification_trail(id: NotificationId, _: PublisherCaller,
@@ -31,7 +35,8 @@ async def trail(_: PublisherCaller, tocsin: Service,
                     description="the notifications a publish with this key created")] = None,
                 user: Annotated[Name | None, Query(max_length=200)] = None,
                 since: Annotated[int | None, Query(
-                    ge=0, description="ms since the epoch (default: the last 24 h)")] = None,
+                    ge=0, le=MAX_EPOCH_MS,
+                    description="ms since the epoch (default: the last 24 h)")] = None,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
     """The notifications a publish created (``idempotencyKey``) or a user's since a
     time (``user``, ``since``), each with its trail."""
