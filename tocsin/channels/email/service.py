@@ -34,6 +34,7 @@ from tocsin.kernel.observe import Observation
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
 from tocsin.store.hooks import in_marks
+from tocsin.store.outbox import Happening
 from tocsin.text import name_error
 
 if TYPE_CHECKING:
@@ -262,9 +263,13 @@ class EmailChannel(Running):
     async def unsubscribe(self, user: str, types: list[str]) -> list[str]:
         """Turn the email channel off for ``types`` in ``user``'s preferences (the
         link's types; attention's ``turn_off`` says what changes)."""
-        await self.attention.turn_off(user, NAME, types)
-        self.kernel.observations.report([Observation(
-            "email.unsubscribed", self.kernel.clock(), user, None, user, {"types": types})])
+        # the event webhooks' event is written with the change (the outbox); the
+        # observation (the trail) after it
+        event = Happening("email.unsubscribed", user, None, user, {"types": list(types)})
+        if await self.attention.turn_off(user, NAME, types, also=[event]):
+            self.kernel.observations.report([Observation(
+                "email.unsubscribed", self.kernel.clock(), user, None, user,
+                {"types": types})])
         return types
 
     # -- timers ------------------------------------------------------------------------
