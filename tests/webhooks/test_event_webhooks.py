@@ -241,8 +241,13 @@ def test_each_kind_is_reported_from_where_it_happens(backend: str, tmp_path: Pat
         token = mint_unsubscribe(JWT_SECRET, user, ["t"])
         assert httpx.get(f"{srv.url}/api/email/unsubscribe", params={"token": token}
                          ).status_code == 200
-        got = wait_for(lambda: (ev := receiver.events()) and len(
-            {e["type"] for e in ev}) == len(kinds) and ev)
+        try:
+            got = wait_for(lambda: (ev := receiver.events()) and len(
+                {e["type"] for e in ev}) == len(kinds) and ev)
+        except AssertionError:
+            print("DEBUG", sorted({e["type"] for e in receiver.events()}))
+            print(srv.log_path.read_text()[-5000:])
+            raise
         assert all(e["verified"] for e in got), got
         by_type: dict[str, list[dict[str, Any]]] = {}
         for e in got:
