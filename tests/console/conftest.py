@@ -23,7 +23,8 @@ from tests.support.wait import wait_until
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 EXTRA = ["--console", "--push-allow-insecure", "--presence-interval", "500ms",
-         "--timer-poll", "100ms", "--heartbeat", "1s", "--rate-reads", "off"]
+         "--timer-poll", "100ms", "--heartbeat", "1s", "--rate-reads", "off",
+         "--webhook-allow-private"]  # a named webhook target on a local receiver
 
 
 @dataclass

@@ -184,11 +184,12 @@ class SqlIncidentStore:
                      error: str | None = None, also: Sequence[Happening] = ()) -> None:
         """Append ``entries``; with ``state``, end the incident so (if still open),
         keeping ``error`` (why it failed). ``also``: what it means for the outbox, in
-        the same transaction (with ``state``, only if this ended the incident; a step
-        run again writes its happenings again, which their ``key`` makes a no-op)."""
+        the same transaction, and only if this is news: with ``state``, if this ended
+        the incident; without, if an entry was new (a step run again after a crash
+        records nothing new, so its events are not written twice; their ``key`` covers
+        a race between two runs)."""
         async with self.db.write() as conn:
-            await self._record(conn, id, entries)
-            ended = True
+            ended = await self._record(conn, id, entries) > 0
             if state is not None:
                 ended = bool((await conn.execute(
                     update(incidents).where(_I.id == id, _I.state == "open")
@@ -196,12 +197,15 @@ class SqlIncidentStore:
             if also and ended:
                 await self.db.happened(conn, also)
 
-    async def _record(self, conn: Any, id: str, entries: list[Entry]) -> None:
+    async def _record(self, conn: Any, id: str, entries: list[Entry]) -> int:
+        """Insert ``entries`` (one already there is kept); how many were new."""
+        new = 0
         for e in entries:
-            await conn.execute(self.db.insert(timeline).values(
+            new += (await conn.execute(self.db.insert(timeline).values(
                 incident_id=id, entry=e.key(), kind=e.kind, at=e.at, round=e.round,
                 step=e.step, user_id=e.user, notification_id=e.notification_id,
-                active=e.active).on_conflict_do_nothing())
+                active=e.active).on_conflict_do_nothing())).rowcount
+        return new
 
     async def timeline(self, id: str) -> list[Entry]:
         async with self.db.read() as conn:
