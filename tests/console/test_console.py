@@ -269,7 +269,7 @@ def test_a_named_webhook_target_that_gives_up_is_listed(console: Console) -> Non
     with Receiver(new_secret()) as receiver, srv.publisher() as pub:
         receiver.answer(404)
         assert pub.put(f"/api/webhook-targets/{target}", json={
-            "url": receiver.url, "format": "generic"}).status_code == 201
+            "url": receiver.url, "format": "generic"}).status_code == 200
         assert pub.put(f"/api/escalation-policies/{policy}", json={"steps": [
             {"targets": [uid("t")], "webhooks": [target], "waitSeconds": 300}]}
         ).status_code == 201
