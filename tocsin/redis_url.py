@@ -11,10 +11,10 @@ made (a ``TypeError`` deep in redis-py, the node degraded forever).
 
 from __future__ import annotations
 
-import inspect
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tocsin.units import parse_duration
+from tocsin.url_options import ValueCheck, check_options, parameters
 
 __all__ = ["OWN_OPTIONS", "check_url", "redact", "split_url"]
 
@@ -56,6 +56,26 @@ def split_url(url: str) -> tuple[str, dict[str, str]]:
     return base + ("?" + urlencode(rest) if rest else ""), own
 
 
+def _positive_duration(name: str, value: str) -> None:
+    if parse_duration(value) <= 0:
+        raise ValueError(f"{name} must be a positive duration, not {value!r}")
+
+
+def _not_empty(name: str, value: str) -> None:
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+
+
+def _set_by_tocsin(name: str, value: str) -> None:
+    raise ValueError(f"option {name!r} is set by Tocsin, leave it out of the URL")
+
+
+OWN_CHECKS: dict[str, ValueCheck | None] = {
+    "channel": _not_empty, **dict.fromkeys(DURATION_OPTIONS, _positive_duration)}
+TAKES = (f"Tocsin's: {', '.join(OWN_OPTIONS)}; others must be redis-py connection "
+         "options, e.g. socket_keepalive, health_check_interval")
+
+
 def check_url(url: str) -> None:
     """Raise ``ValueError`` naming what is wrong with a broker URL: its scheme, an
     option neither Tocsin nor redis-py takes (``?backlog=``, ``?chanel=``), or a value
@@ -65,11 +85,7 @@ def check_url(url: str) -> None:
         raise ValueError(f"unknown Redis URL scheme {scheme!r} (use redis://, rediss:// "
                          "or unix://)")
     redis_url, own = split_url(url)
-    for name in DURATION_OPTIONS:
-        if name in own and parse_duration(own[name]) <= 0:
-            raise ValueError(f"{name} must be a positive duration, not {own[name]!r}")
-    if "channel" in own and not own["channel"]:
-        raise ValueError("channel must not be empty")
+    check_options(own, OWN_CHECKS, (), TAKES)
     from redis.asyncio.connection import Connection, parse_url
 
     try:
@@ -78,13 +94,7 @@ def check_url(url: str) -> None:
         raise ValueError(str(exc).rstrip(".")) from None
     connection_class = kwargs.pop("connection_class", Connection)
     assert isinstance(connection_class, type)
-    accepted = {name for cls in connection_class.__mro__ if "__init__" in vars(cls)
-                for name in inspect.signature(vars(cls)["__init__"]).parameters}
-    for name in kwargs:
-        if name in SET_BY_TOCSIN:
-            raise ValueError(f"option {name!r} is set by Tocsin, leave it out of the URL")
-        if name in _NOT_OPTIONS or name in accepted:
-            continue
-        raise ValueError(f"unknown option {name!r} (Tocsin's: {', '.join(OWN_OPTIONS)}; "
-                         "others must be redis-py connection options, e.g. "
-                         "socket_keepalive, health_check_interval)")
+    accepted = parameters(*(vars(cls)["__init__"] for cls in connection_class.__mro__
+                            if "__init__" in vars(cls)))
+    check_options(kwargs, dict.fromkeys(SET_BY_TOCSIN, _set_by_tocsin),
+                  accepted | _NOT_OPTIONS, TAKES)

@@ -10,7 +10,6 @@ its ``TOCSIN_*`` variable, else from its named default below. Each field's
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +35,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 from tocsin.redis_url import check_url as check_redis_url
 from tocsin.units import OFF, format_duration, parse_duration, parse_rate
+from tocsin.url_options import ValueCheck, check_options, parameters
 
 ENV_PREFIX = "TOCSIN_"
 
@@ -98,16 +98,33 @@ def redact_url(url: str) -> str:
     return scheme + sep + rest.rpartition("@")[2] if "@" in rest else url
 
 
-SQLITE_OPTIONS = frozenset({"synchronous"})
-"""What a SQLite URL may carry: Tocsin's own ``synchronous`` (``store/sqlite.py``). The
-driver's other options would be dropped with a warning at best, so a typo of this one
-(``?synchronus=normal``) would silently keep the default."""
 SQLITE_SYNC_MODES = ("off", "normal", "full", "extra")
-POSTGRES_OWN_OPTIONS = frozenset({"schema"})
-"""Tocsin's own option of a PostgreSQL URL (``store/postgres.py``)."""
 ASYNCPG_DIALECT_OPTIONS = frozenset({"prepared_statement_cache_size",
                                      "prepared_statement_name_func"})
 """Options SQLAlchemy's asyncpg dialect takes off the URL before ``asyncpg.connect``."""
+ASYNCPG_NOT_OPTIONS = frozenset({"dsn", "loop", "connection_class", "record_class"})
+"""Parameters of ``asyncpg.connect`` a URL must not set (SQLAlchemy or Tocsin do)."""
+_PG_SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def _sync_mode(name: str, value: str) -> None:
+    if value.lower() not in SQLITE_SYNC_MODES:
+        raise ValueError(f"{name} must be one of {', '.join(SQLITE_SYNC_MODES)}")
+
+
+def _pg_schema(name: str, value: str) -> None:
+    if not _PG_SCHEMA.match(value):
+        raise ValueError(f"invalid schema name {value!r}")
+
+
+SQLITE_OPTIONS: dict[str, ValueCheck | None] = {"synchronous": _sync_mode}
+"""What a SQLite URL may carry: Tocsin's own ``synchronous`` (``store/sqlite.py``). The
+driver's other options would be dropped with a warning at best, so a typo of this one
+(``?synchronus=normal``) would silently keep the default."""
+POSTGRES_OPTIONS: dict[str, ValueCheck | None] = {
+    "schema": _pg_schema, **dict.fromkeys(ASYNCPG_DIALECT_OPTIONS)}
+"""Tocsin's own option of a PostgreSQL URL (``schema``: ``store/postgres.py``), and the
+dialect's (passed on unchecked)."""
 
 
 def check_database_url(url: str) -> None:
@@ -119,32 +136,17 @@ def check_database_url(url: str) -> None:
     scheme = url.partition("://")[0].lower()
     query = dict(parse_qsl(url.partition("?")[2], keep_blank_values=True))
     if scheme in ("sqlite", "sqlite+aiosqlite"):
-        for name, value in query.items():
-            if name not in SQLITE_OPTIONS:
-                raise ValueError(f"unknown option {name!r} (a SQLite URL takes only "
-                                 "synchronous=off|normal|full|extra)")
-            if value.lower() not in SQLITE_SYNC_MODES:
-                raise ValueError(f"synchronous must be one of {', '.join(SQLITE_SYNC_MODES)}")
+        check_options(query, SQLITE_OPTIONS, (), "a SQLite URL takes only "
+                      "synchronous=off|normal|full|extra")
         return
     if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
         import asyncpg  # type: ignore[import-untyped]
 
-        accepted = set(inspect.signature(asyncpg.connect).parameters)
-        for name, value in query.items():
-            if name == "schema" and not _PG_SCHEMA.match(value):
-                raise ValueError(f"invalid schema name {value!r}")
-            if name in POSTGRES_OWN_OPTIONS or name in ASYNCPG_DIALECT_OPTIONS:
-                continue
-            if name not in accepted or name in ("dsn", "loop", "connection_class",
-                                                "record_class"):
-                raise ValueError(f"unknown option {name!r} (Tocsin's: schema; others "
-                                 "must be asyncpg.connect() arguments, e.g. ssl)")
+        check_options(query, POSTGRES_OPTIONS, parameters(asyncpg.connect) - ASYNCPG_NOT_OPTIONS,
+                      "Tocsin's: schema; others must be asyncpg.connect() arguments, e.g. ssl")
         return
     raise ValueError(f"unknown database URL scheme {scheme!r} (use "
                      "sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db)")
-
-
-_PG_SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 def check_broker_url(url: str) -> None:

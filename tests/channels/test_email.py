@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,9 +19,8 @@ import httpx
 import jwt
 import pytest
 
-from tests.support.clock import FAST, Clock
-from tests.support.server import ServerProcess, free_port, start_server
-from tests.support.services import database_url, drop_pg_schema
+from tests.support.clock import Clocked, clocked, ms
+from tests.support.ids import uid
 from tests.support.wait import wait_until
 from tocsin.channels.email.links import _key, mint_unsubscribe
 from tocsin.devtools.smtp_sink import SmtpSink
@@ -36,16 +32,9 @@ from tocsin.store.timers import SqlTimerStore
 EMAIL = ["inbox", "interrupt", "email"]
 
 
-def ms(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> int:
-    return int(datetime(y, mo, d, h, mi, tzinfo=UTC).timestamp() * 1000)
-
-
 @dataclass
-class Env:
-    srv: ServerProcess
-    clock: Clock
+class Env(Clocked):
     sink: SmtpSink
-    db: str
 
     def mails(self, address: str) -> list[dict[str, Any]]:
         return [m for m in list(self.sink.messages) if address in m["to"]]
@@ -63,44 +52,18 @@ class Env:
 
         return asyncio.run(read())
 
-    def sql(self, statement: str, params: dict[str, Any]) -> None:
-        async def run() -> None:
-            from sqlalchemy import text
-
-            store = store_from_url(self.db)
-            await store.open()
-            try:
-                assert isinstance(store, SqlStore)
-                async with store.db.write() as conn:
-                    await conn.execute(text(statement), params)
-            finally:
-                await store.close()
-
-        asyncio.run(run())
-
 
 @pytest.fixture(params=["sqlite", "postgres"], scope="module")
 def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[Env]:
-    tmp_path: Path = tmp_path_factory.mktemp("email")
-    url, schema = database_url(request.param, tmp_path)
-    clock = Clock(tmp_path / "clock")
     sink = SmtpSink().start()
-    port = free_port()
-    srv = start_server(tmp_path, database=url, port=port, extra=[
-        *FAST, *clock.flags, "--smtp-url", sink.url,
-        "--smtp-from", "Tocsin <tocsin@example.com>"])
     try:
-        yield Env(srv, clock, sink, url)
+        with clocked(Env, request.param, tmp_path_factory.mktemp("email"), [
+                "--smtp-url", sink.url, "--smtp-from", "Tocsin <tocsin@example.com>"],
+                sink=sink) as env:
+            yield env
     finally:
-        srv.stop()
         sink.stop()
-        if schema:
-            asyncio.run(drop_pg_schema(schema))
-
-
-def uid(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex[:8]
 
 
 def user_with(env: Env, user: str, address: str | None, prefs: dict[str, Any] | None

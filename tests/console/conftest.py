@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,11 @@ import httpx
 import pytest
 
 from tests.channels.pushsvc import PushServiceThread
+from tests.support.browser import chromium
 from tests.support.server import ServerProcess, free_port, start_server
-from tests.support.services import CHROMIUM, need_chromium
+from tests.support.services import need_chromium
 from tests.support.wait import wait_until
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 EXTRA = ["--console", "--push-allow-insecure", "--presence-interval", "500ms",
          "--timer-poll", "100ms", "--heartbeat", "1s", "--rate-reads", "off",
          "--webhook-allow-private"]  # a named webhook target on a local receiver
@@ -73,13 +72,8 @@ class Console:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +100,6 @@ def console(server: tuple[ServerProcess, PushServiceThread], browser: Any) -> It
     c = Console(server[0], server[1], browser)
     yield c
     c.close()
-
-
-def uid(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex[:8]
 
 
 @contextlib.contextmanager

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 
 from tests.channels.test_push import presence_of
-from tests.console.conftest import Console, hold_stream, uid
+from tests.console.conftest import Console, hold_stream
+from tests.support.ids import uid
 from tests.support.server import start_server
 from tests.support.wait import wait_until
 from tests.webhooks.receiver import Receiver

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console.conftest import uid
+from tests.support.ids import uid
 from tests.support.server import ServerProcess, start_server
 from tests.support.services import database_url, drop_pg_schema
 from tests.support.wait import wait_until

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from tests.e2e.demo_server import DemoProcess, start_demo
+from tests.support.browser import chromium
 from tests.support.server import ServerProcess, start_server
-from tests.support.services import CHROMIUM, need_chromium
+from tests.support.services import need_chromium
 
 HERE = Path(__file__).parent
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 # The test page: the three components and a client built from query parameters.
 # ``t.<attr>=<value>`` sets attributes on <tocsin-toasts>; links are recorded, not followed.
@@ -131,13 +131,8 @@ SPY_JS = """
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    need_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import sync_playwright
 
-from tests.e2e.conftest import CHROMIUM_ARGS, wait_connected
+from tests.e2e.conftest import wait_connected
 from tests.e2e.demo_server import start_demo
+from tests.support.browser import CHROMIUM_ARGS
 from tests.support.services import CHROMIUM
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,14 @@
-"""Event ids in tests: ``<epoch>-<seq>`` (or a bare seq), compared by their seq."""
+"""Ids in tests: event ids ``<epoch>-<seq>`` (or a bare seq), compared by their seq;
+fresh names for users and topics."""
 
 from __future__ import annotations
+
+import uuid
+
+
+def uid(prefix: str) -> str:
+    """A fresh name starting with ``prefix``, so tests can share a server."""
+    return prefix + uuid.uuid4().hex[:8]
 
 
 def seq_of(event_id: str) -> int:

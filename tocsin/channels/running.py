@@ -1,7 +1,8 @@
 """What every channel holds once started: the kernel and attention it was given, and
 its outcome counter registered on the node's metrics. A channel class derives from
 :class:`Running` and calls :meth:`Running.attach` first thing in its ``start``; the
-rest of its ``start`` (its store, its timer kinds) is its own.
+rest of its ``start`` (its store, its timer kinds) is its own. A channel that sends
+over HTTP opens its client with :meth:`Running.open_client`; :meth:`Running.stop` closes it.
 
 Every outcome goes through :meth:`Running.outcome`: the one point where it is counted
 and, when anyone listens (the delivery trail, event webhooks), reported to the
@@ -9,16 +10,25 @@ kernel's observations as ``<channel>.<step>`` (docs/trail.md, "Kinds")."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from prometheus_client import Counter
 
 from tocsin.errors import TocsinError
 from tocsin.kernel.observe import Observation
+from tocsin.outbound import Rules, client
 
 if TYPE_CHECKING:
     from tocsin.kernel.channel import Attention
     from tocsin.kernel.kernel import Kernel
+
+HTTP_TIMEOUT_S = 10.0
+"""One outbound attempt's whole budget (connect, send, first byte): a slow receiver holds
+only its own timer, never a publish or a stream."""
+HTTP_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=16)
+"""A channel's outbound connections: a bound on sockets however many sends are due."""
 
 
 class Running:
@@ -29,12 +39,29 @@ class Running:
         """The channel's outcome counter (``tocsin_<name>_sent_total``, by ``result``)."""
         self._kernel: Kernel | None = None
         self._attention: Attention | None = None
+        self._client: httpx.AsyncClient | None = None
 
     def attach(self, kernel: Kernel, attention: Attention) -> None:
         """Keep what ``start`` was given; register the counter on the first start."""
         if self._kernel is None:
             kernel.metrics.registry.register(self.sent)
         self._kernel, self._attention = kernel, attention
+
+    def open_client(self, rules: Rules) -> httpx.AsyncClient:
+        """Open the channel's outbound HTTP client (kept as ``_client``): every request
+        passes ``rules`` (tocsin.outbound), within :data:`HTTP_TIMEOUT_S` and
+        :data:`HTTP_LIMITS`."""
+        self._client = client(rules, HTTP_TIMEOUT_S, HTTP_LIMITS)
+        # httpx logs every request's URL at INFO, and a push endpoint or a webhook URL
+        # is a capability: whoever reads the log could post to it
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        return self._client
+
+    async def stop(self) -> None:
+        """Close the outbound client, if :meth:`open_client` opened one."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     @property
     def kernel(self) -> Kernel:

@@ -10,79 +10,36 @@ time)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.channels.webhook.receiver import Receiver, receiver
-from tests.support.clock import FAST, Clock
+from tests.support.clock import FAST, Clocked, clocked, ms
+from tests.support.ids import uid
 from tests.support.server import ServerProcess, free_port, start_server
-from tests.support.services import database_url, drop_pg_schema
 from tests.support.wait import wait_until
-from tocsin.store import store_from_url
-from tocsin.store.sql import SqlStore
 
 HOOK = ["inbox", "interrupt", "webhook"]
 
 
-def ms(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> int:
-    return int(datetime(y, mo, d, h, mi, tzinfo=UTC).timestamp() * 1000)
-
-
-def uid(prefix: str) -> str:
-    return prefix + uuid.uuid4().hex[:8]
-
-
 @dataclass
-class Env:
-    srv: ServerProcess
-    clock: Clock
+class Env(Clocked):
     rec: Receiver
-    db: str
-    tmp: Path
-
-
-def run_sql(db: str, statement: str, params: dict[str, Any]) -> None:
-    async def run() -> None:
-        from sqlalchemy import text
-
-        store = store_from_url(db)
-        await store.open()
-        try:
-            assert isinstance(store, SqlStore)
-            async with store.db.write() as conn:
-                await conn.execute(text(statement), params)
-        finally:
-            await store.close()
-
-    asyncio.run(run())
 
 
 @pytest.fixture(params=["sqlite", "postgres"], scope="module")
 def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[Env]:
-    tmp: Path = tmp_path_factory.mktemp("webhook")
-    url, schema = database_url(request.param, tmp)
-    clock = Clock(tmp / "clock")
-    with receiver() as rec:
-        srv = start_server(tmp, database=url, port=free_port(), extra=[
-            *FAST, *clock.flags, "--webhook-allow-private", "--console"])
-        env = Env(srv, clock, rec, url, tmp)
-        try:
-            yield env
-        finally:
-            env.srv.stop()  # a test may have restarted it
-            if schema:
-                asyncio.run(drop_pg_schema(schema))
+    # the server is stopped first: a test may have restarted it (env.srv is the new one)
+    with receiver() as rec, clocked(Env, request.param, tmp_path_factory.mktemp("webhook"),
+                                    ["--webhook-allow-private", "--console"], rec=rec) as env:
+        yield env
 
 
 def user_with(srv: ServerProcess, rec: Receiver, user: str, fmt: str,

@@ -186,9 +186,6 @@ class EmailChannel(Running):
 
         return routes(self)
 
-    async def stop(self) -> None:
-        pass
-
     async def start(self, kernel: Kernel, attention: Attention) -> None:
         from tocsin.channels.email.store import SqlEmailStore
 

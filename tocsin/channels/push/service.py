@@ -23,7 +23,6 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import jwt
 import orjson
 from prometheus_client import Counter
@@ -36,7 +35,7 @@ from tocsin.channels.push.vapid import Vapid, load_private_key, stored_key
 from tocsin.channels.running import Running
 from tocsin.errors import TocsinError
 from tocsin.ids import now_ms
-from tocsin.outbound import LocalService, Rules, client
+from tocsin.outbound import LocalService, Rules
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
 from tocsin.store.hooks import in_marks
@@ -77,7 +76,6 @@ READ_AUDIENCE = "tocsin:push-read"
 """The read token's ``aud``: a verifier that expects none (Tocsin's own, PyJWT's
 default) refuses it, so it never passes for a session token."""
 READ_TOKEN_TTL_S = 30 * 86400
-HTTP_TIMEOUT_S = 10.0
 
 
 class PushFailed(Exception):
@@ -107,7 +105,6 @@ class PushChannel(Running):
         self._store: SqlPushStore | None = None
         self._vapid: Vapid | None = None
         self._lock = asyncio.Lock()
-        self._client: httpx.AsyncClient | None = None
         self._local: tuple[LocalService, ...] = ()
 
     @property
@@ -148,18 +145,10 @@ class PushChannel(Running):
         if not kernel.has_database:
             return
         self._store = SqlPushStore(kernel.db)
-        self._client = client(self.rules, HTTP_TIMEOUT_S, httpx.Limits(
-            max_connections=64, max_keepalive_connections=16))
+        self.open_client(self.rules)
         kernel.timers.on(NAME, self._push)
         kernel.timers.on(SEND_KIND, self._send)
-        # httpx logs every request's URL at INFO: a push endpoint is a capability URL
-        logging.getLogger("httpx").setLevel(logging.WARNING)
         await self.vapid()  # created now if this is the first start, not on a first push
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
     @property
     def store(self) -> SqlPushStore:

@@ -30,7 +30,7 @@ from tocsin.channels.webhook.formats import FORMATS, render
 from tocsin.channels.webhook.settings import WebhookNodeSettings
 from tocsin.errors import TocsinError
 from tocsin.kernel.observe import Observation
-from tocsin.outbound import LocalService, Refused, Rules, check_url, client
+from tocsin.outbound import LocalService, Refused, Rules, check_url
 from tocsin.outbound.signing import headers as signed_headers
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
@@ -49,9 +49,6 @@ log = logging.getLogger("tocsin.webhook")
 NAME = "webhook"
 """The channel's name in preferences, and the timer the publish writes."""
 SEND_KIND = "webhook.send"
-HTTP_TIMEOUT_S = 10.0
-"""One attempt's whole budget (connect, send, first byte): a slow receiver holds only
-its own timer, never a publish or a stream."""
 RETRY_BASE_MS = 5_000
 RETRY_MAX_MS = 15 * 60_000
 MAX_RETRY_AFTER_MS = 3_600_000
@@ -102,7 +99,6 @@ class WebhookChannel(Running):
             "expired or no longer wanted when due; no_target; refused: address not "
             "allowed)", ["result"], registry=None))
         self._store: SqlWebhookStore | None = None
-        self._client: httpx.AsyncClient | None = None
         self._local: tuple[LocalService, ...] = ()
 
     @property
@@ -141,16 +137,9 @@ class WebhookChannel(Running):
         if not kernel.has_database:
             return
         self._store = SqlWebhookStore(kernel.db)
-        self._client = client(self.rules, HTTP_TIMEOUT_S, httpx.Limits(
-            max_connections=64, max_keepalive_connections=16))
+        self.open_client(self.rules)
         kernel.timers.on(NAME, self._decide)
         kernel.timers.on(SEND_KIND, self._send)
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # URLs are capabilities
-
-    async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
     @property
     def store(self) -> SqlWebhookStore:

@@ -266,6 +266,7 @@ export class TocsinBell extends TocsinElement {
     this.snoozeFor = null;
     /** @type {N[]|null} the "Snoozed" list, read when that filter is on */
     this.snoozedItems = null;
+    this.snoozedSeq = 0;
     /** @type {{id: string, timer: ReturnType<typeof setTimeout>|undefined}} the last snooze, undoable */
     this.undo = { id: "", timer: undefined };
     /** @type {Set<string>} groups the user expanded */
@@ -877,13 +878,16 @@ export class TocsinBell extends TocsinElement {
   loadSnoozed() {
     const client = this.client;
     if (!client) return;
-    client.snoozed().then((items) => {
+    // Only the latest read shows: reads answered out of order (the filter turned off
+    // and on, a wake) must not put an older list back.
+    const seq = ++this.snoozedSeq;
+    /** @param {N[]} items */
+    const show = (items) => {
+      if (seq !== this.snoozedSeq) return;
       this.snoozedItems = items;
       if (this.filters.snoozed) this.render();
-    }, () => {
-      this.snoozedItems = [];
-      if (this.filters.snoozed) this.render();
-    });
+    };
+    client.snoozed().then(show, () => show([]));
   }
 
   /**

@@ -66,6 +66,8 @@ export class TocsinClient extends LiveStore {
     this.acks = new Map();
     /** @type {TocsinNotification[]} */
     this.toasts = [];
+    /** @type {Set<Promise<boolean>>} snoozes and wakes sent and not yet answered */
+    this.snoozing = new Set();
     /** @type {string|null} */
     this.nextCursor = null;
     this.hasMore = false;
@@ -313,7 +315,7 @@ export class TocsinClient extends LiveStore {
    * @param {string} id @param {number} until @returns {Promise<boolean>}
    */
   async snooze(id, until) {
-    const p = snooze(this, id, until);
+    const p = this.sending(snooze(this, id, until));
     this.changed();
     try {
       return await p;
@@ -332,16 +334,33 @@ export class TocsinClient extends LiveStore {
    */
   async unsnooze(id) {
     try {
-      return await unsnooze(this, id);
+      return await this.sending(unsnooze(this, id));
     } catch (err) {
       this.fail(this.i18n().t("error.snooze", { error: err instanceof Error ? err.message : String(err) }));
       return false;
     }
   }
 
-  /** What is snoozed now (a fresh read, not part of `state`). */
-  snoozed() {
+  /**
+   * What is snoozed now (a fresh read, not part of `state`). Read once the snoozes and
+   * wakes already sent are answered: the row leaves the list before the server has the
+   * snooze, so a list read in between would miss it, and nothing reads it again.
+   * @returns {Promise<TocsinNotification[]>}
+   */
+  async snoozed() {
+    await Promise.allSettled([...this.snoozing]);
     return listSnoozed(this);
+  }
+
+  /**
+   * Keep `p` (a snooze or a wake) in `snoozing` until it settles.
+   * @param {Promise<boolean>} p @returns {Promise<boolean>}
+   */
+  sending(p) {
+    this.snoozing.add(p);
+    const done = () => this.snoozing.delete(p);
+    p.then(done, done);
+    return p;
   }
 
   /**
