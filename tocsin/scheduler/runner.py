@@ -41,8 +41,9 @@ DEFAULT_LEASE_MS = 30_000
 MAX_BACKOFF_MS = 60_000
 MAX_RUNNING = 32
 """Timers running at once on a node (a task each). Kept small: every running handler
-may hold a database connection (the pool is 10 + 20 on PostgreSQL); 32 of one kind
-made 200 concurrent incidents over two nodes miss their 90 s (test_escalation)."""
+may hold a database connection (the pool is 10 + 20 on PostgreSQL); with 32 of one
+kind, 200 concurrent incidents over two nodes missed their 90 s (test_escalation;
+the pool is the likely cause, not verified)."""
 PER_KIND = 8
 """Timers of one kind running at once: a kind whose receivers all hang (webhook
 sends) fills its own bound, never the node's, so other kinds keep running."""
