@@ -211,5 +211,32 @@ def _ws_fanout(n: int) -> Row:
         run=run, figures=figures, sizes=plain.sizes)
 
 
+def _bulk_run(sysm: System, load: Load, sz: Sizes, load_cores: int) -> dict[str, Any]:
+    return scenarios.bulk(sysm, load, sz)
+
+
+def _bulk_figures(r: dict[str, Any]) -> Figures:
+    # CPU per notification over every step (each step's own figure weighted by what it
+    # stored): the cost the issue's ~20 us target is about, whatever the ladder reached
+    acked = sum(s["acked"] for s in r["steps"])
+    cpu = sum(s["server_cpu_us_per_notification"] * s["acked"] for s in r["steps"])
+    top = max(r["steps"], key=lambda s: s["rate"]) if r["steps"] else {}
+    return {"best_rate": r["best_rate"], "max_rate": r["max_rate"],
+            "cpu_us": round(cpu / acked, 1) if acked else None,
+            "top_p99_ms": top.get("p99_ms"),
+            "failed": sum(s["failed"] for s in r["steps"])}
+
+
+BULK = Row(
+    name="bulk", title="Bulk publish: 100 distinct notifications per request, durable SQLite",
+    metrics=(Metric("best_rate", "best rate with p99 < 100 ms, notif/s", "higher"),
+             Metric("max_rate", "highest rate reached, notif/s", "higher"),
+             Metric("cpu_us", "server CPU per notification, us", "lower"),
+             Metric("top_p99_ms", "p99 at the highest rate, ms", "lower"),
+             Metric("failed", "requests not answered 2xx", "zero"), OTHERS),
+    run=_bulk_run, figures=_bulk_figures)
+
+
 ROWS: dict[str, Row] = {r.name: r for r in (_fanout(10_000), _fanout(1_000), UNICAST, STORM,
-                                            WS_IDLE, _ws_fanout(10_000), _ws_fanout(1_000))}
+                                            WS_IDLE, _ws_fanout(10_000), _ws_fanout(1_000),
+                                            BULK)}

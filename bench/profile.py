@@ -1,6 +1,6 @@
 """Profile a server's hot path under the benchmark's load with py-spy.
 
-``python -m bench.profile --system tocsin --what fanout|unicast|storm [--seconds 10]``
+``python -m bench.profile --system tocsin --what fanout|unicast|storm|bulk [--seconds 10]``
 starts the system, connects the clients, records the server with ``py-spy record``
 while the load runs, and writes the collapsed stacks and a text
 summary of the heaviest functions (self and inclusive) under ``bench/results/profile/``
@@ -46,7 +46,8 @@ def summarize(collapsed: Path, top: int = 25) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     ap.add_argument("--system", default="tocsin")
-    ap.add_argument("--what", default="fanout", choices=["fanout", "unicast", "storm", "idle"])
+    ap.add_argument("--what", default="fanout",
+                    choices=["fanout", "unicast", "storm", "idle", "bulk"])
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--rate", type=float, default=2000, help="unicast notifications/s")
     ap.add_argument("--seconds", type=float, default=10)
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     server_cpus, load_cpus = split_cpus()
     sysm = make_systems([a.system])[0]
-    sysm.cpus = server_cpus
+    # as in the run: a single process on its core, several workers on every core
+    sysm.cpus = server_cpus if sysm.workers == 1 else None
     load = Load(2, load_cpus)
     sysm.start()
     tag = f"{a.system}-{a.what}"
@@ -66,17 +68,24 @@ def main(argv: list[str] | None = None) -> int:
         topic = "bench:prof"
         if a.what == "fanout":
             scenarios.connect_users(sysm, load, "p", a.users, topic=topic)
+        elif a.what == "bulk":
+            pass  # the bulk row's recipients are not connected (scenarios.bulk)
         else:
             scenarios.connect_users(sysm, load, "p", a.users)
         pids = [p.pid for p in sysm.processes() if "python" in p.name().lower()]
-        pid = pids[-1] if sysm.workers > 1 else pids[0]
+        # every worker under --workers (the supervisor, pids[0], only waits), each its
+        # own py-spy: what the second worker costs shows only beside the first
+        targets = pids[1:] if sysm.workers > 1 else pids[:1]
         raw_dir = Path(__file__).parent / "results" / "tmp" / "profile"  # git-ignored
         raw_dir.mkdir(parents=True, exist_ok=True)
-        collapsed = raw_dir / f"{tag}.txt"
-        rec = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250",
-                                "--duration", str(int(a.seconds)), "--format", "raw", "--gil",
-                                "--nonblocking", "-o", str(collapsed)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        names = [tag] if len(targets) == 1 else [f"{tag}-w{i}" for i in range(len(targets))]
+        recs = []
+        for name, pid in zip(names, targets, strict=True):
+            recs.append((name, raw_dir / f"{name}.txt", subprocess.Popen(
+                [spy, "record", "--pid", str(pid), "--rate", "250",
+                 "--duration", str(int(a.seconds)), "--format", "raw", "--gil",
+                 "--nonblocking", "-o", str(raw_dir / f"{name}.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)))
         time.sleep(1.0)
         t_end = time.monotonic() + a.seconds - 1.5
         c0 = sysm.cpu_seconds()
@@ -91,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
             load.pub.call("unicast", host="127.0.0.1", port=sysm.port, path="/api/notifications",
                           headers=sysm.publish_headers(), users=users, rate=a.rate,
                           duration=a.seconds - 2, batch=10)
+        elif a.what == "bulk":
+            # the bulk row's load: 100 distinct recipients per POST /api/notifications/bulk,
+            # 4 senders in a closed loop (scenarios.bulk)
+            load.pub.call("bulk", host="127.0.0.1", port=sysm.port,
+                          path=sysm.user_publish_path(), headers=sysm.publish_headers(),
+                          users=users, bulk_path=sysm.bulk_publish_path(), concurrency=4,
+                          duration=a.seconds - 2, per_request=scenarios.BULK_PER_REQUEST)
         elif a.what == "storm":
             load.pub.send("unicast", host="127.0.0.1", port=sysm.port, path="/api/notifications",
                           headers=sysm.publish_headers(), users=users, rate=200,
@@ -101,13 +117,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             time.sleep(a.seconds - 1.5)
         cpu = sysm.cpu_seconds() - c0
-        _, err = rec.communicate(timeout=a.seconds + 60)
+        summaries = []
+        for name, collapsed, rec in recs:
+            _, err = rec.communicate(timeout=a.seconds + 60)
+            summaries.append((name, summarize(collapsed) if collapsed.exists()
+                              else err.decode()[-2000:]))
         st = load.stats()
-        summary = summarize(collapsed) if collapsed.exists() else err.decode()[-2000:]
         head = (f"{tag}: {a.users} clients, server CPU {cpu:.1f} s over the load window; "
                 f"events delivered {st['events']}, gaps {st['gaps']}, dupes {st['dupes']}\n")
-        (out / f"{tag}-summary.txt").write_text(head + summary)
-        print(head + summary[:4000])
+        for name, summary in summaries:
+            (out / f"{name}-summary.txt").write_text(head + summary)
+            print(f"== {name}\n" + head + summary[:4000])
     finally:
         load.close()
         sysm.stop()

@@ -60,6 +60,28 @@ def test_forged_and_malformed_tokens_are_rejected() -> None:
         assert err.value.status == 401
 
 
+def test_the_cache_by_signature_takes_only_that_very_token() -> None:
+    """The verified-token cache is keyed by the signature: a cached signature beside
+    other claims (a different user or topics) is refused, not answered from the cache,
+    and tokens with the same topics share one tuple."""
+    auth = Authenticator([], SECRET)
+    good, _ = mint_token(SECRET, "dave", ["team:*"], 60)
+    other, _ = mint_token(SECRET, "erin", ["team:*"], 60)
+    first = auth.authenticate(bearer(good))
+    assert isinstance(first, Subscriber) and first.user == "dave"
+    second = auth.authenticate(bearer(other))
+    assert isinstance(second, Subscriber) and second.topics is first.topics
+    header, _, signature = good.split(".")
+    claims = jwt.encode({"sub": "mallory", "exp": int(time.time()) + 60, "topics": ["*"]},
+                        "x" * 32, "HS256").split(".")[1]
+    theirs = other.split(".")[1]
+    for tampered in (f"{header}.{claims}.{signature}", f"{header}.{theirs}.{signature}"):
+        with pytest.raises(TocsinError) as err:
+            auth.authenticate(bearer(tampered))
+        assert err.value.status == 401
+    assert auth.authenticate(bearer(good)) is first  # from the cache
+
+
 def test_api_keys_only_in_the_authorization_header() -> None:
     auth = Authenticator(["key-1"], SECRET)
     tok, _ = mint_token(SECRET, "alice", None, 60)

@@ -34,6 +34,7 @@ from tocsin.store.base import (
     PublishResult,
     Store,
 )
+from tocsin.store.riders import RidingHook
 from tocsin.streams.hub import Hub
 from tocsin.trail import TrailRecorder, TrailView
 from tocsin.webhooks.service import EventWebhooks
@@ -48,10 +49,13 @@ class Tocsin:
         # the registered channels (push, email, ...), built first: the store's publish
         # hook (attention's) decides per recipient which of them carry a notification
         self.channels: list[Channel] = [spec.build(settings) for spec in CHANNELS]
+        # ... wrapped so the trail's first writes ride along with the group commit
+        # (store/riders.py) instead of taking the writer lock for their own transaction
+        hook = RidingHook(AttentionHook(self.channels))
         self.store: Store = store or store_from_url(settings.database_url, StoreOptions(
             clock=clock, group_window_ms=int(settings.group_window_s * 1000),
             pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
-            hook=AttentionHook(self.channels)))
+            hook=hook))
         self.hub = Hub(
             self.store,
             broker_from_url(settings.broker_url),
@@ -69,7 +73,8 @@ class Tocsin:
         self.lifecycle = Lifecycle(self.kernel)  # snooze, update/retract (docs/grouping.md)
         self.attention = Attention(self.kernel, self.channels)  # docs/attention.md
         self.event_webhooks = EventWebhooks(settings)  # docs/webhooks.md
-        self.trail_recorder = TrailRecorder(self.kernel)  # docs/trail.md
+        self.trail_recorder = TrailRecorder(  # docs/trail.md
+            self.kernel, rider=hook if store is None else None)
         self.trail = TrailView(self.kernel)
         # the two channels by name, for the demo and the tools (docs/push.md, email.md)
         self.push = cast(PushChannel, self.channel("push"))

@@ -12,10 +12,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
+import redis
 
 from tests.broker.conftest import Brokers, Recorder, url_for
 from tests.broker.netproxy import TcpProxy
 from tests.broker.redis_server import PrivateRedis
+from tests.support.services import REDIS_URL
 from tocsin.broker import BrokerUnavailable
 from tocsin.broker.redis import RedisBroker
 from tocsin.redis_url import redact
@@ -188,3 +190,25 @@ async def test_close_while_reconnecting_is_prompt(private_redis: PrivateRedis,
     assert time.monotonic() - t0 < 1
     assert not broker.healthy
     await publish_fails_fast(broker, b"x", within=0.05)
+
+
+async def test_a_burst_already_received_is_taken_in_a_few_loop_turns(make: Make) -> None:
+    """Messages already in the subscription's socket are dispatched together, not one
+    per two event-loop turns: a node busy with its own work otherwise fell seconds
+    behind another node's events (``--workers 2``)."""
+    broker, rec = await make(REDIS_URL)
+    burst = 200
+    # published while this loop is blocked, so all of it is waiting in the socket
+    sync = redis.Redis.from_url(REDIS_URL)
+    try:
+        for i in range(burst):
+            sync.publish(broker.channel, b"m%d" % i)
+    finally:
+        sync.close()
+    time.sleep(0.3)
+    turns = 0
+    while len(rec.messages) < burst and turns < 60:
+        await asyncio.sleep(0)
+        turns += 1
+    assert sorted(rec.messages) == sorted(b"m%d" % i for i in range(burst))
+    assert turns < 30, f"{turns} loop turns for {burst} buffered messages"

@@ -22,9 +22,11 @@ from tocsin.store import (
     ListQuery,
     NewNotification,
     NewTopicEvent,
+    PublishResult,
     Store,
     store_from_url,
 )
+from tocsin.store.base import PublishItem
 
 
 def note(title: str = "Hello", **kw: object) -> NewNotification:
@@ -479,3 +481,32 @@ async def test_an_inbox_page_counts_exactly_the_unread_it_lists_while_publishes_
     assert page.unread_count == len(page.items) == 2
     assert [i["title"] for i in page.items] == ["between the reads", "first"]
     assert page.last_event_id is not None and page.last_event_id.endswith("-2")
+
+
+async def test_one_batch_of_differently_filled_notifications_stores_each_as_given(
+        store: Store) -> None:
+    # One shared group commit whose rows leave different columns empty (the SQLite
+    # writer inserts each pattern of empty columns with its own statement): every row
+    # reads back exactly as published, and as its live event said.
+    uid = uuid.uuid4().hex[:8]
+    fills: list[dict[str, object]] = [
+        {}, {"url": "https://example.com/a"}, {"actor": "ann", "source": "ci"},
+        {"data": {"n": 1}}, {"url": "https://example.com/b", "data": {"n": 2}},
+        {"actor": "bob", "ttl_ms": 60_000, "priority": "high"}, {}, {"source": "s"}]
+    items = [PublishItem([f"fill{i}-{uid}"], note(f"n{i}", body=f"b{i}", **fill))
+             for i, fill in enumerate(fills)]
+    outcomes = await store.publish_many("p", items)
+    for i, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
+        assert isinstance(outcome, PublishResult), outcome
+        user = item.recipients[0]
+        (row,) = (await store.list_notifications(user, ListQuery())).items
+        (event,) = await store.events_after(f"u:{user}", 0, 10)
+        assert orjson.loads(event.data) == row, i
+        n = item.note
+        assert (row["id"], row["title"], row["body"], row["priority"]) == (
+            outcome.ids[user], n.title, n.body, n.priority), i
+        for attr, key in (("url", "url"), ("actor", "actor"), ("source", "source"),
+                          ("data", "data"), ("group_key", "groupKey")):
+            assert row.get(key) == getattr(n, attr), (i, key)
+        assert ("expiresAt" in row) == (n.ttl_ms is not None), i
+        assert row["read"] is False and row["silent"] is False, i

@@ -266,3 +266,66 @@ async def test_news_older_than_the_connection_never_resets_it(
     await hub.fan_out(more)
     await c.body_is(RETRY + frames(first) + frames(more))
     await c.disconnect()
+
+
+class FakeTransport:
+    """What ``EventStream.open_parked`` and a parked stream use of a socket."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.closed = False
+        self.protocol: Any = None
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def chunks(data: bytes) -> bytes:
+    """The payloads of an HTTP/1.1 chunked body, joined (the head before it dropped)."""
+    body, out = data.partition(b"\r\n\r\n")[2], b""
+    while body:
+        size, _, rest = body.partition(b"\r\n")
+        n = int(size, 16)
+        out, body = out + rest[:n], rest[n + 2:]
+    return out
+
+
+@pytest.mark.parametrize("case", ["behind", "pruned"])
+async def test_opened_parked_behind_the_head_replays_or_resets_as_the_asgi_path(
+    hub: Hub, store: FakeStore, case: str
+) -> None:
+    evs = store.append(STREAM, 5)
+    await hub.fan_out(evs)  # the hub vouches for the head (5)
+    if case == "pruned":
+        store.prune(STREAM, 3)
+    epoch = evs[0].epoch
+    t = FakeTransport()
+    assert EventStream(hub, STREAM, Position(epoch, 2), 1500).open_parked(t, [])
+    expected = RETRY + (frames(evs[2:]) if case == "behind" else reset_frame(epoch, 5))
+    await eventually(lambda: len(chunks(t.data)) >= len(expected))
+    assert chunks(t.data) == expected
+    new = store.append(STREAM, 1)
+    await hub.fan_out(new)  # then live from there, once
+    assert chunks(t.data) == expected + frames(new)
+    t.protocol.connection_lost(None)
+    await eventually(lambda: hub.connections == 0)
+
+
+async def test_a_position_past_the_known_head_is_left_to_the_asgi_path(
+    hub: Hub, store: FakeStore
+) -> None:
+    evs = store.append(STREAM, 3)
+    await hub.fan_out(evs)
+    t = FakeTransport()
+    for last in (Position(evs[0].epoch, 4), Position("zz" + evs[0].epoch[2:], 2)):
+        assert not EventStream(hub, STREAM, last, 1500).open_parked(t, [])
+    assert t.data == b"" and hub.connections == 0

@@ -280,3 +280,19 @@ def test_a_copy_read_from_the_store_is_caught_up(env: Env) -> None:
     asyncio.run(_replay(env, user))
     wait_until(lambda: "caught up over sse" in env.summaries(nid), 10)
     assert "stream.live" not in [s["kind"] for s in env.steps(nid)]
+
+
+def test_only_the_first_write_counts(env: Env) -> None:
+    """A copy written live, then read again from the store (a reconnect from the start,
+    in a later flush) and by a second tab: one step, the live write."""
+    user = uid("f")
+    box: list[str] = []
+    asyncio.run(_stream_until_live(env, user, box))
+    (nid,) = box
+    wait_until(lambda: "written live over sse" in env.summaries(nid), 10)
+    asyncio.run(_replay(env, user))
+    asyncio.run(_replay(env, user))
+    env.publish([uid("other")])  # a group commit for what the replays queued to ride
+    time.sleep(1.5)  # three flushes: whatever the replays recorded is written by now
+    kinds = [s["kind"] for s in env.steps(nid)]
+    assert [k for k in kinds if k.startswith("stream.")] == ["stream.live"]

@@ -73,6 +73,22 @@ class BulkPublishOut(BaseModel):
     results: list[BulkItemOut] = Field(description="one per item, in order")
 
 
+def _one_by_one(raw: bytes) -> list[PublishIn | ValidationError]:
+    """Each item validated on its own (the envelope first: its errors are the
+    request's): the item's model, or the error a single publish of it gets."""
+    try:
+        items = _Envelope.model_validate_json(raw).notifications
+    except ValidationError as exc:
+        raise error_from_validation(exc.errors(), located=False) from None
+    out: list[PublishIn | ValidationError] = []
+    for item in items:
+        try:
+            out.append(PublishIn.model_validate(item))
+        except ValidationError as exc:
+            out.append(exc)
+    return out
+
+
 def _failed(err: TocsinError) -> dict[str, object]:
     return {"status": err.status, **err.body()}
 
@@ -98,10 +114,15 @@ class BulkPublish:
         try:
             raw = await read_body(receive, BULK_MAX_BODY_BYTES)
             try:
-                items = _Envelope.model_validate_json(raw).notifications
-            except ValidationError as exc:
-                raise error_from_validation(exc.errors(), located=False) from None
-            reply = orjson.dumps({"results": await self._publish(items)})
+                # The whole list in one call, straight from the bytes (as a single
+                # publish validates its body): no Python object per item is made
+                # twice. Only when something is wrong anywhere is the body read again
+                # item by item, so each bad item gets exactly its own error.
+                valid: list[PublishIn | ValidationError] = list(
+                    BulkPublishIn.model_validate_json(raw).notifications)
+            except ValidationError:
+                valid = _one_by_one(raw)
+            reply = orjson.dumps({"results": await self._publish(valid)})
         except TocsinError as err:
             await send_error(send, err, self.cors)
             return
@@ -111,16 +132,15 @@ class BulkPublish:
             return
         await send_json(send, 200, reply, self.cors)
 
-    async def _publish(self, raw_items: list[Any]) -> list[dict[str, object]]:
-        results: list[dict[str, object] | None] = [None] * len(raw_items)
+    async def _publish(self, items: list[PublishIn | ValidationError]
+                       ) -> list[dict[str, object]]:
+        results: list[dict[str, object] | None] = [None] * len(items)
         stored: list[tuple[int, PublishIn]] = []  # through Store.publish_many
         alone: list[tuple[int, PublishIn]] = []  # escalation, or a body it must refuse
         recipients = 0
-        for i, item in enumerate(raw_items):
-            try:
-                body = PublishIn.model_validate(item)
-            except ValidationError as exc:
-                results[i] = _failed(error_from_validation(exc.errors(), located=False))
+        for i, body in enumerate(items):
+            if isinstance(body, ValidationError):
+                results[i] = _failed(error_from_validation(body.errors(), located=False))
                 continue
             recipients += len(body.recipients or ())
             if body.escalation is None and body.recipients is not None:

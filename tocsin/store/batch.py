@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from tocsin.events import StreamEvent
 from tocsin.store.base import NewNotification, NewTopicEvent, PublishResult
@@ -43,6 +44,58 @@ Job = PublishJob | TopicJob
 JobResult = PublishResult | StreamEvent
 
 
+class Waiter(Protocol):
+    """Where a queued job's outcome goes: the future of one :meth:`GroupCommit.submit`,
+    or a :class:`_Slot` of a :meth:`GroupCommit.submit_many`."""
+
+    def done(self) -> bool: ...
+    def set_result(self, result: JobResult, /) -> None: ...
+    def set_exception(self, exc: BaseException, /) -> None: ...
+
+
+class _Group:
+    """The outcomes of one ``submit_many`` and the one future that wakes its caller
+    when the last is in: a bulk publish of 1,000 items waits on one future, not on
+    1,000 futures gathered (a future, a done-callback and a loop turn each)."""
+
+    __slots__ = ("all_settled", "left", "outcomes")
+
+    def __init__(self, all_settled: asyncio.Future[None], n: int) -> None:
+        self.all_settled = all_settled
+        self.left = n
+        self.outcomes: list[JobResult | Exception] = [_PENDING] * n
+
+    def settle(self, i: int, outcome: JobResult | Exception) -> None:
+        self.outcomes[i] = outcome
+        self.left -= 1
+        if not self.left and not self.all_settled.done():
+            self.all_settled.set_result(None)
+
+
+class _Slot:
+    """One job of a ``submit_many``: settled once, like a future."""
+
+    __slots__ = ("group", "i", "settled")
+
+    def __init__(self, group: _Group, i: int) -> None:
+        self.group, self.i, self.settled = group, i, False
+
+    def done(self) -> bool:
+        return self.settled
+
+    def set_result(self, result: JobResult, /) -> None:
+        self.settled = True
+        self.group.settle(self.i, result)
+
+    def set_exception(self, exc: BaseException, /) -> None:
+        self.settled = True
+        self.group.settle(self.i, exc if isinstance(exc, Exception)
+                          else RuntimeError("the write was interrupted"))
+
+
+_PENDING: Exception = RuntimeError("no outcome")
+
+
 class GroupCommit:
     """Collects concurrent publishes and writes them in shared transactions.
 
@@ -55,7 +108,7 @@ class GroupCommit:
     def __init__(self, run: Callable[[list[Job]], Awaitable[list[JobResult]]],
                  inflight: int, max_rows: int = 5000) -> None:
         self._run = run
-        self._queue: list[tuple[Job, asyncio.Future[JobResult]]] = []
+        self._queue: list[tuple[Job, Waiter]] = []
         self._inflight = 0
         self._max_inflight = inflight
         self._max_rows = max_rows
@@ -75,22 +128,19 @@ class GroupCommit:
         """Queue ``jobs`` at once (they share the next transactions, in order) and wait
         for all of them: one outcome per job, an exception in its place if it failed
         (a bad job fails alone: see :meth:`_write`)."""
-        loop = asyncio.get_running_loop()
-        futs: list[asyncio.Future[JobResult]] = []
-        for job in jobs:
-            fut: asyncio.Future[JobResult] = loop.create_future()
-            self._queue.append((job, fut))
-            futs.append(fut)
-        while futs and self._inflight < self._max_inflight:
+        if not jobs:
+            return []
+        group = _Group(asyncio.get_running_loop().create_future(), len(jobs))
+        self._queue.extend((job, _Slot(group, i)) for i, job in enumerate(jobs))
+        while self._inflight < self._max_inflight:
             self._inflight += 1
             task = asyncio.create_task(self._drain())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        outcomes = await asyncio.gather(*futs, return_exceptions=True)
-        return [o if not isinstance(o, BaseException) or isinstance(o, Exception)
-                else RuntimeError("the write was interrupted") for o in outcomes]
+        await group.all_settled
+        return group.outcomes
 
-    def _take(self) -> list[tuple[Job, asyncio.Future[JobResult]]]:
+    def _take(self) -> list[tuple[Job, Waiter]]:
         rows, n = 0, 0
         for job, _ in self._queue:
             size = len(job.users) if isinstance(job, PublishJob) else 1
@@ -118,7 +168,7 @@ class GroupCommit:
         finally:
             self._inflight -= 1
 
-    async def _write(self, batch: list[tuple[Job, asyncio.Future[JobResult]]]) -> None:
+    async def _write(self, batch: list[tuple[Job, Waiter]]) -> None:
         try:
             results = await self._run([job for job, _ in batch])
         except Exception as exc:
@@ -135,7 +185,7 @@ class GroupCommit:
             _settle(fut, result)
 
 
-def _settle(fut: asyncio.Future[JobResult], outcome: JobResult | BaseException) -> None:
+def _settle(fut: Waiter, outcome: JobResult | BaseException) -> None:
     if fut.done():
         return  # the caller went away
     if isinstance(outcome, BaseException):

@@ -132,8 +132,8 @@ def plan_rows(
             nid = new_id()
             ids[u] = nid
             if reason is None:
-                text = (f'{{"id":{dumps(nid)},{inner},'
-                        f'"eventId":{dumps(event_id(epoch, seq))}}}')
+                # both ids are hex digits, '-' and decimal digits: nothing to escape
+                text = f'{{"id":"{nid}",{inner},"eventId":"{event_id(epoch, seq)}"}}'
             else:  # attention: silent (docs/attention.md)
                 text = dumps(with_silent(notification_json(nid, seq, epoch, note, now), reason))
             # NOTE_COLUMNS order (tables.py)

@@ -14,7 +14,10 @@ from ``plan.py``, the insert column lists from ``tables.py``. Everything else
 from __future__ import annotations
 
 import sqlite3
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from operator import is_, itemgetter
+from typing import Any, Protocol
 
 from tocsin.store.batch import Job, JobResult
 from tocsin.store.hooks import NO_HOOK, BatchHook, run_many_raw, run_raw
@@ -23,6 +26,42 @@ from tocsin.store.tables import events, insert_sql, notifications
 
 NOTE_INSERT = insert_sql(notifications)
 EVENT_INSERT = insert_sql(events)
+_NOTE_NAMES = tuple(c.name for c in notifications.columns)
+_NONES = (None,) * len(_NOTE_NAMES)
+
+
+@lru_cache(maxsize=256)
+def _note_insert(nulls: tuple[bool, ...]) -> tuple[str, Callable[[Sequence[Any]], Any]]:
+    """The notification insert for rows whose ``None`` columns are ``nulls``: those
+    written as literal ``NULL``, the rest bound, and the getter of the bound values.
+
+    Why: Python's ``sqlite3`` binds a ``None`` parameter through its adapter protocol
+    (only exact ``int``/``float``/``str``/``bytearray`` skip it), which looks up
+    ``PrepareProtocol.__adapt__`` and formats the ``AttributeError`` it gets: about
+    2,000 instructions per ``None``, and a notification row has ten of them (callgrind:
+    9 % of a bulk publish's instructions)."""
+    kept = [i for i, null in enumerate(nulls) if not null]
+    cols = ", ".join(_NOTE_NAMES)
+    values = ", ".join("NULL" if null else "?" for null in nulls)
+    getter: Callable[[Sequence[Any]], Any] = (
+        itemgetter(*kept) if len(kept) > 1 else lambda row: (row[kept[0]],))
+    return f"INSERT INTO {notifications.name} ({cols}) VALUES ({values})", getter
+
+
+def insert_notes(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """``NOTE_INSERT`` of ``rows`` (``plan_rows``' positional rows), without binding
+    a single ``None``: one ``executemany`` per pattern of ``None`` columns (a batch
+    usually has one or two)."""
+    by_shape: dict[tuple[bool, ...], list[Any]] = {}
+    for row in rows:
+        shape = tuple(map(is_, row, _NONES))
+        same = by_shape.get(shape)
+        if same is None:
+            same = by_shape[shape] = []
+        same.append(row)
+    for shape, same in by_shape.items():
+        sql, getter = _note_insert(shape)
+        conn.executemany(sql, map(getter, same))
 
 
 class _Executes(Protocol):
@@ -62,7 +101,7 @@ def write_batch(conn: sqlite3.Connection, jobs: list[Job], now: int,
         note_rows, event_rows, results = plan_rows(
             jobs, allocate(conn, stream_counts(jobs)), now, positional=True)
         if note_rows:
-            conn.executemany(NOTE_INSERT, note_rows)
+            insert_notes(conn, note_rows)
         if event_rows:
             conn.executemany(EVENT_INSERT, event_rows)
         run_many_raw(conn, hook.after_ids(jobs, results, now))

@@ -1,11 +1,20 @@
 """The delivery trail's rows (migration 0009): what happened to a notification that
 its own row does not already say. Stored, the attention decision of a delivered
 copy, grouping and read state are read from ``tocsin_notifications`` (never written
-twice); this table holds the rest (first live write, channel outcomes, escalation
-steps, read-state history, skipped recipients), written in batches by the trail's
-background flush (``tocsin/trail/``) and pruned with the events' retention.
+twice); ``tocsin_trail`` holds the rest (channel outcomes, escalation steps,
+read-state history, skipped recipients), written in batches by the trail's background
+flush (``tocsin/trail/``) and pruned with the events' retention.
 
-A row is about 120 bytes plus its ``detail`` JSON (docs/trail.md, "Size").
+The first write of each copy to a stream (live, or caught up from the store) is the
+one step per delivered notification, so it has its own narrow table
+(``tocsin_trail_writes``, migration 0012): keyed by the notification id alone (on
+SQLite without a rowid: one B-tree, appended at its end since ids start with their
+creation time), first write wins by ``ON CONFLICT DO NOTHING`` whichever node or
+restart writes it, pruned by id. Its rows ride along with the group commit
+(``store/riders.py``) rather than a transaction of their own.
+
+Sizes (docs/trail.md, "Size"): a ``tocsin_trail`` row about 140 bytes with its indexes
+plus its ``detail`` JSON; a ``tocsin_trail_writes`` row about 46 bytes.
 """
 
 from __future__ import annotations
@@ -15,7 +24,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, delete, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+)
 
 from tocsin.store.db import Database
 from tocsin.store.hooks import run_many_sql
@@ -37,6 +57,21 @@ trail = Table(
 # NULL) and filtered by user.
 Index("tocsin_trail_notification", trail.c.notification_id)
 Index("tocsin_trail_at", trail.c.at)
+
+writes = Table(
+    "tocsin_trail_writes",
+    metadata,
+    Column("notification_id", String(40), primary_key=True),
+    Column("at", BigInteger, nullable=False),
+    Column("transport", String(8), nullable=False),  # sse, ws, poll
+    Column("caught_up", SmallInteger, nullable=False),  # 1: read from the store, not live
+    sqlite_with_rowid=False,
+)
+WRITE_INSERT = ("INSERT INTO tocsin_trail_writes (notification_id, at, transport, caught_up) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (notification_id) DO NOTHING")
+"""A batch of first writes, ``(notification id, ms, transport, caught up 0/1)`` rows:
+run by the group commit it rides with (``store/riders.py``) or :func:`append_writes`."""
+WRITE_KINDS = ("stream.live", "stream.caught_up")
 
 Json = dict[str, Any]
 
@@ -80,6 +115,14 @@ async def append(db: Database, steps: Sequence[Step]) -> None:
              dumps(s.detail).decode()) for s in steps]
     async with db.write() as conn:
         await run_many_sql(conn, [(_INSERT, rows)])
+
+
+async def append_writes(db: Database, rows: Sequence[tuple[str, int, str, int]]) -> None:
+    """First writes (:data:`WRITE_INSERT` rows) in a transaction of their own: when no
+    group commit is running to take them, and at shutdown."""
+    if rows:
+        async with db.write() as conn:
+            await run_many_sql(conn, [(WRITE_INSERT, list(rows))])
 
 
 def _step(row: Any) -> Step:
@@ -131,6 +174,25 @@ async def steps_of(db: Database, ids: Sequence[str]) -> list[Step]:
     return out
 
 
+async def writes_of(db: Database, ids: Sequence[str]) -> dict[str, tuple[int, str, bool]]:
+    """The first write of each of ``ids`` that has one: ``(ms, transport, caught up)``."""
+    out: dict[str, tuple[int, str, bool]] = {}
+    w = writes.c
+    async with db.read() as conn:
+        for i in range(0, len(ids), 500):
+            rows = await conn.execute(select(writes).where(
+                w.notification_id.in_(list(ids[i:i + 500]))))
+            out.update((r.notification_id, (int(r.at), r.transport, bool(r.caught_up)))
+                       for r in rows)
+    return out
+
+
+def write_step(nid: str, user: str, write: tuple[int, str, bool]) -> Step:
+    """A first write as the trail's ``stream.live``/``stream.caught_up`` step."""
+    at, transport, caught_up = write
+    return Step(nid, user, at, WRITE_KINDS[1 if caught_up else 0], None, {"transport": transport})
+
+
 async def skipped_of_user(db: Database, user: str, since: int, limit: int) -> list[Step]:
     """The steps of copies that were never stored (``skipped: preferences``)."""
     t = trail.c
@@ -158,6 +220,10 @@ async def publish_record(db: Database, key: str) -> Json | None:
 
 
 async def prune(db: Database, cutoff: int) -> int:
+    """Steps recorded before ``cutoff`` (ms), and the first writes of notifications
+    created before it (an id starts with its creation time: ``ids.new_id``)."""
     async with db.write() as conn:
         result = await conn.execute(delete(trail).where(trail.c.at < cutoff))
-        return int(result.rowcount or 0)
+        gone = await conn.execute(delete(writes).where(
+            writes.c.notification_id < f"{max(cutoff, 0):012x}"))
+        return int(result.rowcount or 0) + int(gone.rowcount or 0)

@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Callable
 
 from tocsin.events import StreamEvent, chunked
+from tocsin.sse import EXPIRED
 from tocsin.streams.direct import DirectWrite
 
 MAX_OUTBOX_BYTES = 256 * 1024
@@ -242,6 +243,11 @@ class Connection:
     def close(self) -> None:
         self.closed = True
         self._wakeup()
+
+    def expire(self) -> None:
+        """The token expired (``expiry.py``): say so (``expired``, no id), then end."""
+        self.push_raw(EXPIRED)
+        self.close()
 
     def _wakeup(self) -> None:
         w = self._waiter

@@ -118,23 +118,35 @@ class EventStream(Response):
     def open_parked(self, transport: Any, default_headers: Any) -> bool:
         """Open the stream straight into the parked state (``parked.py``), called by the
         server's protocol as the request head completes: no request task, no ASGI
-        cycle, no ``send``. Only when nothing needs the store (the client is at the
-        head the hub vouches for, or live-only), the owner is under the cap and the
-        server is not closing; otherwise ``False``, nothing done, and the request
-        takes the ASGI path (which answers the errors). Measured (ARCHITECTURE.md,
+        cycle, no ``send``. Only when the hub vouches for the stream's head and the
+        client's position is of that epoch and not past it (at the head, behind it, or
+        live-only), the owner is under the cap and the server is not closing;
+        otherwise ``False``, nothing done, and the request takes the ASGI path (which
+        reads the store's bounds and answers the errors). Measured (ARCHITECTURE.md,
         "Performance decisions"): the request task, the cycle and two ASGI sends were
-        most of a reconnect's CPU in a 10k storm."""
+        most of a reconnect's CPU in a 10k storm.
+
+        A client behind the head starts fetching from its position, parked: the
+        catch-up read is the bounds check. Its first read shows whether the store can
+        continue the position (``Connection.fill``: events pruned since, or none where
+        the head says there are, mark the connection stale, and the writer then reads
+        the bounds and resets it exactly as the ASGI path would have), so a reconnect
+        with missed events costs one store read instead of two plus a request task."""
         hub = self.hub
         known = hub.known_head(self.stream)
         last = self.last_event_id
-        if known is None or hub.closing \
-                or (last is not None and (last.seq, last.epoch) != known):
+        if known is None or hub.closing:
             return False
+        start = known[0]
+        if last is not None:
+            if last.epoch != known[1] or last.seq > start:
+                return False  # another epoch, or news to this node: the store decides
+            start = last.seq
         if self.max_open is not None and hub.by_owner.get(self.owner, 0) >= self.max_open:
             return False
         conn = Connection(self.stream, self.owner, hub.counters)
         hub.register(conn, signals=self.signals)  # the head read above, no await since
-        conn.start_at(known[0], known[0], known[1])
+        conn.start_at(start, known[0], known[1])
         # what uvicorn writes for the same response: its status line and default
         # headers, ours, chunked framing (no content-length), then the retry frame
         head = [b"HTTP/1.1 200 OK\r\n"]

@@ -14,31 +14,40 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from typing import Protocol
 
-from tocsin.sse import EXPIRED
 from tocsin.streams.connection import Connection
+
+
+class Expiring(Protocol):
+    """What can expire: a stream (:class:`Connection`, ended by :func:`expire`), or a
+    WebSocket session (``ws.py``: closed with 4001)."""
+
+    expires: int | None
+
+    def expire(self) -> None: ...
 
 
 def expire(conn: Connection) -> None:
     """The token expired: say so (``expired``, no id), then end the stream."""
-    conn.push_raw(EXPIRED)
-    conn.close()
+    conn.expire()
 
 
 class Expiries:
     """The node's stream expiries (owned by the hub, which forgets a connection's
-    expiry as it unregisters it: every end of a stream passes there)."""
+    expiry as it unregisters it: every end of a stream passes there; a WebSocket
+    session forgets its own as it ends)."""
 
     __slots__ = ("_due", "_timers")
 
     def __init__(self) -> None:
-        self._due: dict[int, set[Connection]] = {}
+        self._due: dict[int, set[Expiring]] = {}
         self._timers: dict[int, asyncio.TimerHandle] = {}
 
     def __len__(self) -> int:
         return sum(len(g) for g in self._due.values())
 
-    def add(self, conn: Connection, at: float) -> None:
+    def add(self, conn: Expiring, at: float) -> None:
         """End ``conn`` with ``expired`` at ``at`` (seconds since the epoch)."""
         self.discard(conn)
         second = math.ceil(at)
@@ -50,7 +59,7 @@ class Expiries:
         group.add(conn)
         conn.expires = second
 
-    def discard(self, conn: Connection) -> None:
+    def discard(self, conn: Expiring) -> None:
         second = conn.expires
         if second is None:
             return
@@ -66,7 +75,7 @@ class Expiries:
         self._timers.pop(second, None)
         for conn in self._due.pop(second, ()):
             conn.expires = None
-            expire(conn)
+            conn.expire()
 
     def close(self) -> None:
         for timer in self._timers.values():

@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 import orjson
 
@@ -63,6 +64,13 @@ LAG_SAMPLE_EVERY = 16
 receive it: its first broker message carries the commit's wall-clock time)."""
 
 
+class Socket(Protocol):
+    """A WebSocket session as the hub knows it (``streams/ws.py``)."""
+
+    def shutdown(self) -> None:
+        """Close with 1001: the server is stopping."""
+
+
 def _ignore_lag(_: float) -> None:
     pass
 
@@ -105,9 +113,10 @@ class Hub:
         self.by_owner: dict[str, int] = {}
         """Open streams per user (only users holding at least one), idle WebSocket
         sockets included."""
-        self.sockets = 0
+        self.open_sockets: set[Socket] = set()
         """Open WebSocket sockets (each counted in ``connections`` once per subscription,
-        once while it has none)."""
+        once while it has none): ``close_streams`` ends them, parked ones included, which
+        the ASGI server no longer knows of."""
         self.idle_sockets = 0
         """Open WebSocket sockets following no stream (``hold``)."""
         self.counters = StreamCounters()
@@ -134,7 +143,7 @@ class Hub:
         (which empties it). ``None``: nobody records, nothing is collected."""
         self.expiries = Expiries()
         """Token expiries of SSE streams (``streams/expiry.py``), forgotten below as each
-        connection is unregistered."""
+        connection is unregistered, and of WebSocket sessions."""
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -152,6 +161,8 @@ class Hub:
         for conns in self.streams.values():
             for c in conns:
                 c.close()
+        for s in list(self.open_sockets):
+            s.shutdown()
 
     async def stop(self) -> None:
         self.close_streams()
@@ -202,11 +213,16 @@ class Hub:
             del self.by_owner[owner]
 
     # -- WebSocket sockets -------------------------------------------------------------
-    def socket_opened(self) -> None:
-        self.sockets += 1
+    def socket_opened(self, socket: Socket) -> None:
+        self.open_sockets.add(socket)
 
-    def socket_closed(self) -> None:
-        self.sockets -= 1
+    def socket_closed(self, socket: Socket) -> None:
+        self.open_sockets.discard(socket)
+
+    @property
+    def sockets(self) -> int:
+        """Open WebSocket sockets."""
+        return len(self.open_sockets)
 
     def hold(self, owner: str) -> None:
         """Count a WebSocket that follows no stream as one open stream of ``owner``

@@ -35,13 +35,17 @@ itself under the per-user cap as ``max(1, subscriptions)``.
 Each subscription is a :class:`~tocsin.streams.follow.JsonConnection` in the hub and
 follows the SSE rules exactly (``follow.py``: the same position rule, ``reset``,
 catch-up reads and bounded outbox); one writer per socket drains them all, a task that
-exists only while there is something to write. Under uvicorn a live frame goes straight
-to the socket (``direct.py: ws_text_frame``: the frame header and payload built once per
-event and shared by every socket, as a server's frames are unmasked) when nothing is
-queued ahead of it on that socket, as SSE chunks do. Protocol pings (uvicorn's
-``--ws-ping-interval``/``timeout``, 20 s each) drop dead peers; a socket whose client
-does not read blocks its writer, and its subscriptions fall back to the store like a slow
-SSE client.
+exists only while there is something to write. Under uvicorn the socket is parked once
+authenticated and between two messages (``wspark.py``: Tocsin's own protocol on the
+socket, the request task ends, each later message runs in a short task), and a live
+frame goes straight to the socket (``direct.py: ws_text_frame``: the frame header and
+payload built once per event and shared by every socket, as a server's frames are
+unmasked) when nothing is queued ahead of it on that socket, as SSE chunks do. Protocol
+pings (uvicorn's ``--ws-ping-interval``/``timeout``, 20 s each; for parked sockets one
+round per interval over all of them) drop dead peers with 1011; the token's expiry is a
+slot of the hub's ``Expiries``, as a stream's. A socket whose client does not read
+blocks its writer, and its subscriptions fall back to the store like a slow SSE client.
+Under another server the session reads and writes through ASGI throughout.
 """
 
 from __future__ import annotations
@@ -50,8 +54,7 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -66,6 +69,7 @@ from tocsin.streams.connection import MAX_OUTBOX_BYTES
 from tocsin.streams.direct import LightEvent, WsSocket, ws_text_frame
 from tocsin.streams.follow import Follower, JsonConnection
 from tocsin.streams.hub import Hub
+from tocsin.streams.wspark import ParkedWs, take_over
 
 log = logging.getLogger("tocsin.ws")
 
@@ -89,6 +93,7 @@ MAX_CONTROL_BYTES = MAX_OUTBOX_BYTES // 2
 ends 100 subscriptions writes ~50 KB); past it the socket is closed with 4008."""
 
 CLOSE_SHUTDOWN = 1001
+CLOSE_RESTART = 1012
 CLOSE_BAD_MESSAGE = 4000
 CLOSE_EXPIRED = 4001
 CLOSE_REFUSED = 4003
@@ -145,6 +150,11 @@ class _Close(Exception):
         connect gets."""
 
 
+async def _parked_send(message: Any) -> None:
+    """The ASGI ``send`` of a parked session: never called (every write goes through
+    the parked protocol), there so the writer starts as it does before parking."""
+
+
 class _Sub:
     __slots__ = ("conn", "follower", "label")
 
@@ -153,12 +163,17 @@ class _Sub:
 
 
 class WebSocketSession:
-    """One socket: the reader is the request's task, plus a writer task while there is
-    something to write (``_kick``).
+    """One socket: the reader is the request's task until the socket is parked
+    (``wspark.py``: then each message runs in a short task of its own), plus a writer
+    task while there is something to write (``_kick``).
 
     Counted under the per-user cap as ``max(1, subscriptions)``: while it follows no
     stream the socket itself holds one place (``Hub.hold``), which its first
     subscription takes over and its last unsubscribe gives back."""
+
+    __slots__ = ("_close_sent", "_drained", "_holding", "_registered", "_send", "_task",
+                 "authenticate", "closing", "control", "control_bytes", "done", "expires",
+                 "hub", "max_open", "parked", "rate", "refused", "sock", "subs", "who")
 
     def __init__(self, hub: Hub, who: Subscriber | None, refused: TocsinError | None,
                  authenticate: Authenticate, rate: RateCheck, max_open: int | None) -> None:
@@ -175,14 +190,21 @@ class WebSocketSession:
         self._task: asyncio.Task[None] | None = None
         """The writer, while it has something to write (``_kick``); ``None`` when idle."""
         self._send: Send | None = None
-        self.sock: WsSocket | None = None
-        """The socket under uvicorn's protocol, for direct writes (``None`` elsewhere)."""
+        self.sock: WsSocket | ParkedWs | None = None
+        """The socket under uvicorn's protocol, then parked, for direct writes (``None``
+        under other servers)."""
+        self.parked: ParkedWs | None = None
+        """The socket's protocol once parked (``wspark.py``)."""
         self._close_sent = False
-        self._drained = LightEvent(False)
-        """Set by the writer as control replies go out (and when anything closes); no
-        waiter deque until the reader waits on it (``LightEvent``)."""
+        self._drained: LightEvent | None = None
+        """Set by the writer as control replies go out (and when anything closes); made
+        only when the reader first waits for replies to go out."""
         self.closing: _Close | None = None
-        self._expiry: asyncio.TimerHandle | None = None
+        self.expires: int | None = None
+        """The second the token expires, while the hub's ``Expiries`` holds the socket
+        (one slot in a set, not a loop timer per socket)."""
+        self.done = False
+        """The socket is gone (parked: its protocol saw the connection end)."""
         self._registered = 0
         """This socket's connections in the hub (subscriptions, and one being positioned)."""
         self._holding = False
@@ -193,7 +215,7 @@ class WebSocketSession:
         if (await receive())["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
-        self.hub.socket_opened()
+        self.hub.socket_opened(self)
         self.sock = WsSocket.of(send)
         started = False
         try:
@@ -214,38 +236,118 @@ class WebSocketSession:
             self._send, started = send, True  # from now on ``_kick`` starts the writer
             if self.control:
                 self._kick()
-            await self._read(receive)
+            await self._read(receive, send)
         except _Close as c:
             if c.frame is not None and not started:
                 with contextlib.suppress(Exception):
                     await send({"type": "websocket.send", "text": c.frame.decode()})
             self._close(c.code, c.reason)
         finally:
-            # Nothing more is queued for a closing socket: its subscriptions leave the
-            # hub now, even if the writer is still blocked on a client that does not read.
-            for sub in list(self.subs.values()):
-                self._unregister(sub.conn)
-            self.subs.clear()
-            self.control.clear()
-            if self._expiry is not None:
-                self._expiry.cancel()
-            if self.closing is None:  # the reader failed (cancelled, or a bug)
-                self.closing = _Close(CLOSE_POLICY)
-            if self._task is not None:  # it sees ``closing``, ends, and sends the close
-                with contextlib.suppress(BaseException):
-                    await self._task
-            if not self._close_sent:
-                await self._send_close(send)
-            # The socket keeps its place until it is really done writing: a client that
-            # never reads holds at most its user's cap of sockets.
-            if self._holding:
-                self._holding = False
-                assert self.who is not None
-                self.hub.release(self.who.user)
-            self.hub.socket_closed()
+            if self.parked is None:
+                await self._end(send)
+
+    async def _end(self, send: Send) -> None:
+        """The end of a socket read through ASGI (a parked one: ``ended``)."""
+        # Nothing more is queued for a closing socket: its subscriptions leave the
+        # hub now, even if the writer is still blocked on a client that does not read.
+        for sub in list(self.subs.values()):
+            self._unregister(sub.conn)
+        self.subs.clear()
+        self.control.clear()
+        if self.expires is not None:
+            self.hub.expiries.discard(self)
+        if self.closing is None:  # the reader failed (cancelled, or a bug)
+            self.closing = _Close(CLOSE_POLICY)
+        if self._task is not None:  # it sees ``closing``, ends, and sends the close
+            with contextlib.suppress(BaseException):
+                await self._task
+        if not self._close_sent:
+            await self._send_close(send)
+        # The socket keeps its place until it is really done writing: a client that
+        # never reads holds at most its user's cap of sockets.
+        if self._holding:
+            self._holding = False
+            assert self.who is not None
+            self.hub.release(self.who.user)
+        self.hub.socket_closed(self)
+
+    # -- a parked socket (``wspark.py``) ---------------------------------------------------
+    async def on_message(self, raw: str | bytes) -> None:
+        """One message of a parked socket, in its own task; then, if replies pile up,
+        the wait for them to go out before the next message is read."""
+        try:
+            await self._message(raw)
+            if self.control_bytes > CONTROL_PAUSE_BYTES and self.closing is None \
+                    and not await self._drain():
+                self._unread()
+        except _Close as c:
+            self._close(c.code, c.reason)
+        except Exception:
+            log.exception("websocket message failed")
+            self._close(1011, "internal error")
+
+    def client_closed(self) -> None:
+        """The client closed (or broke the protocol, or stopped answering pings): the
+        protocol answered; nothing more is written."""
+        if self.closing is None:
+            self.closing = _Close(1000)
+        self._close_sent = True
+        self._drop_subs()
+        if self._drained is not None:
+            self._drained.set()
+
+    def ended(self) -> None:
+        """The parked socket's connection is gone: it leaves the hub and its place."""
+        if self.done:
+            return
+        self.client_closed()
+        self.done = True
+        self.control.clear()
+        if self.expires is not None:
+            self.hub.expiries.discard(self)
+        if self._holding:
+            self._holding = False
+            assert self.who is not None
+            self.hub.release(self.who.user)
+        self.hub.socket_closed(self)
+
+    def _drop_subs(self) -> None:
+        for sub in list(self.subs.values()):
+            self._unregister(sub.conn)
+        self.subs.clear()
+
+    def expire(self) -> None:
+        """The token expired (``Expiries``)."""
+        self.expires = None
+        self._close(CLOSE_EXPIRED, "token expired")
+
+    def shutdown(self) -> None:
+        """The server is stopping (``Hub.close_streams``): 1001 for a socket following
+        streams (its subscriptions' own end says the same), and for one following none
+        the 1012 uvicorn's shutdown gave it before sockets were parked."""
+        if self.subs:
+            self._close(CLOSE_SHUTDOWN, "server shutting down")
+        else:
+            self._close(CLOSE_RESTART)
+
+    def _park(self, send: Send) -> bool:
+        """Take the socket off uvicorn when it is between messages (``wspark.py``)."""
+        if self.sock is None or self.closing is not None:
+            return False
+        parked = take_over(send, self, MAX_MESSAGE_BYTES, self.hub)
+        if parked is None:
+            return False
+        self.sock = self.parked = parked
+        # uvicorn's ``send`` would keep its protocol (the websockets parser, the request's
+        # headers: ~7 KB) alive for nothing: a parked session writes through ``parked``
+        self._send = _parked_send
+        for sub in self.subs.values():
+            sub.conn.direct = parked
+        return True
 
     def _hold(self) -> None:
-        if not self._holding and self._registered == 0 and self.who is not None:
+        if not self._holding and self._registered == 0 and self.who is not None \
+                and not self.done:
             self._holding = True
             self.hub.hold(self.who.user)
 
@@ -272,7 +374,8 @@ class WebSocketSession:
                          "\"token\": ...} first") from None
         if message["type"] == "websocket.disconnect":
             raise _Close(1000)
-        op = self._parse(message)
+        raw = message.get("text")
+        op = self._parse(message.get("bytes") or b"" if raw is None else raw)
         if op.get("op") != "auth":
             raise _Close(CLOSE_EXPIRED, "the first message must be {\"op\": \"auth\"}")
         self._auth(op)
@@ -309,18 +412,12 @@ class WebSocketSession:
                 self._reply(error_frame(err, label))
 
     def _schedule_expiry(self) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
         if self.who is not None and self.who.expires_at is not None:
-            self._expiry = asyncio.get_running_loop().call_later(
-                max(0.0, self.who.expires_at - time.time()),
-                self._close, CLOSE_EXPIRED, "token expired")
+            self.hub.expiries.add(self, self.who.expires_at)
+        elif self.expires is not None:
+            self.hub.expiries.discard(self)
 
-    def _parse(self, message: Mapping[str, Any]) -> dict[str, Any]:
-        raw = message.get("text")
-        if raw is None:
-            raw = message.get("bytes") or b""
+    def _parse(self, raw: str | bytes) -> dict[str, Any]:
         if len(raw) > MAX_MESSAGE_BYTES:
             raise _Close(CLOSE_POLICY, "message too large")
         try:
@@ -331,50 +428,60 @@ class WebSocketSession:
             raise _Close(CLOSE_BAD_MESSAGE, "messages must be JSON objects")
         return op
 
-    async def _read(self, receive: Receive) -> None:
+    async def _read(self, receive: Receive, send: Send) -> None:
+        """Messages through ASGI until the socket can be parked."""
         while self.closing is None:
             if self.control_bytes > CONTROL_PAUSE_BYTES:
                 if not await self._drain():
                     self._unread()
                     return
                 continue
+            if self._park(send):
+                return  # the request task ends; the socket lives on (``wspark.py``)
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 self.closing = _Close(1000)
                 return
-            op = self._parse(message)
-            kind = op.get("op")
-            if kind not in ("subscribe", "unsubscribe", "ping", "auth"):
-                raise _Close(CLOSE_BAD_MESSAGE, f"unknown op {str(kind)[:40]!r}")
-            label = op.get("stream") if kind in ("subscribe", "unsubscribe") else None
-            if label is not None and not isinstance(label, str):
-                raise _Close(CLOSE_BAD_MESSAGE, "'stream' must be a string")
-            # Every message spends a read token (--rate-reads), as a subscribe always did:
-            # each one makes the server write a reply. A refused one changes nothing.
-            assert self.who is not None
-            try:
-                await self.rate(self.who)
-            except TocsinError as err:
-                self._reply(error_frame(err, label))
-                continue
-            if self.closing is not None:
-                return
-            if kind == "subscribe":
-                await self._subscribe(op)
-            elif kind == "unsubscribe":
-                sub = self.subs.pop(label, None) if label is not None else None
-                if sub is not None:
-                    self._unregister(sub.conn)
-                self._reply({"op": "unsubscribed", "stream": label})
-            elif kind == "ping":
-                self._reply({"op": "pong"})
-            else:
-                self._auth(op)
-                self._schedule_expiry()
+            raw = message.get("text")
+            await self._message(message.get("bytes") or b"" if raw is None else raw)
+
+    async def _message(self, raw: str | bytes) -> None:
+        """One client message (raises ``_Close``)."""
+        op = self._parse(raw)
+        kind = op.get("op")
+        if kind not in ("subscribe", "unsubscribe", "ping", "auth"):
+            raise _Close(CLOSE_BAD_MESSAGE, f"unknown op {str(kind)[:40]!r}")
+        label = op.get("stream") if kind in ("subscribe", "unsubscribe") else None
+        if label is not None and not isinstance(label, str):
+            raise _Close(CLOSE_BAD_MESSAGE, "'stream' must be a string")
+        # Every message spends a read token (--rate-reads), as a subscribe always did:
+        # each one makes the server write a reply. A refused one changes nothing.
+        assert self.who is not None
+        try:
+            await self.rate(self.who)
+        except TocsinError as err:
+            self._reply(error_frame(err, label))
+            return
+        if self.closing is not None:
+            return
+        if kind == "subscribe":
+            await self._subscribe(op)
+        elif kind == "unsubscribe":
+            sub = self.subs.pop(label, None) if label is not None else None
+            if sub is not None:
+                self._unregister(sub.conn)
+            self._reply({"op": "unsubscribed", "stream": label})
+        elif kind == "ping":
+            self._reply({"op": "pong"})
+        else:
+            self._auth(op)
+            self._schedule_expiry()
 
     async def _drain(self) -> bool:
         """Wait (without reading) until the writer has sent the replies down to
         ``CONTROL_PAUSE_BYTES``; ``False`` if the client did not take them in time."""
+        if self._drained is None:
+            self._drained = LightEvent(False)
         try:
             async with asyncio.timeout(DRAIN_TIMEOUT_S):
                 while self.control_bytes > CONTROL_PAUSE_BYTES and self.closing is None:
@@ -458,14 +565,15 @@ class WebSocketSession:
         self._reply({"op": "subscribed", "stream": label,
                      "position": event_id(conn.epoch, conn.last_seq)})
         if self.sock is not None:  # only now: nothing of the stream goes before its ack
-            conn.direct = self._direct
+            conn.direct = self.parked or self._direct
         self.subs[label] = _Sub(label, conn, follower)
 
     def _close(self, code: int, reason: str = "") -> None:
         if self.closing is None:
             self.closing = _Close(code, reason)
         self._kick()  # the writer sends the close (the reader may be waiting on the client)
-        self._drained.set()
+        if self._drained is not None:
+            self._drained.set()
 
     # -- the writer: a task only while there is something to write ----------------------
     def _kick(self) -> None:
@@ -482,8 +590,8 @@ class WebSocketSession:
         is queued ahead of it on this socket (replies first: an ack precedes its
         stream's frames) and the socket is ready; else ``False`` and the writer sends it."""
         sock = self.sock
-        if self.control or self.closing is not None or sock is None:
-            return False
+        if self.control or self.closing is not None or not isinstance(sock, WsSocket):
+            return False  # (a parked socket is its subscriptions' direct writer itself)
         # ``WsSocket.ready`` inlined: this runs once per socket per broadcast event
         # (profiled: the call and the protocol's ``state`` property were ~17 % of a
         # fan-out's CPU, the socket write ~50 %)
@@ -511,6 +619,11 @@ class WebSocketSession:
     async def _send_close(self, send: Send) -> None:
         self._close_sent = True
         closing = self.closing or _Close(CLOSE_POLICY)
+        if self.parked is not None:
+            # nothing more is queued for a closing socket: its subscriptions leave the hub
+            self._drop_subs()
+            self.parked.send_close(closing.code, closing.reason[:120])
+            return
         with contextlib.suppress(Exception):
             await send({"type": "websocket.close", "code": closing.code,
                         "reason": closing.reason[:120]})
@@ -519,12 +632,16 @@ class WebSocketSession:
         """Frames in order: straight to the socket under uvicorn (one write), else one
         ASGI ``send`` each (also when the socket is closing: uvicorn's ``send`` knows
         what a closed or closing socket allows)."""
-        sock = self.sock
-        if sock is not None:
+        while (sock := self.sock) is not None:
             await sock.writable()
+            if self.sock is not sock:
+                continue  # parked meanwhile: the new protocol writes it
             if sock.ready():
                 sock.write(frames)
                 return
+            if self.parked is not None:
+                return  # closing or gone: nothing more goes out
+            break
         for f in frames:
             await send({"type": "websocket.send", "text": f.decode()})
 
@@ -538,7 +655,8 @@ class WebSocketSession:
                 frames, self.control = self.control, []
                 await self._send_frames(send, frames)
                 self.control_bytes -= sum(len(f) for f in frames)  # counted until written
-                self._drained.set()
+                if self._drained is not None:
+                    self._drained.set()
                 if self.closing is not None:
                     return
             busy = False

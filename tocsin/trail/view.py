@@ -13,6 +13,7 @@ from tocsin.store.trail import NoteRow, Step
 
 if TYPE_CHECKING:
     from tocsin.kernel.kernel import Kernel
+    from tocsin.store.db import Database
 
 Json = dict[str, Any]
 
@@ -78,11 +79,12 @@ def _derived(note: NoteRow, recorded: Iterable[Step]) -> list[Json]:
 
 
 def _first_write_only(recorded: list[Step]) -> list[Step]:
-    """One ``stream.*`` step: the first write (another node, or this one after a
-    restart, may record a later catch-up of a copy already written live)."""
+    """One ``stream.*`` step: the first write (``tocsin_trail_writes`` keeps only the
+    first; ``tocsin_trail`` rows from before migration 0012 may hold a later catch-up
+    of a copy already written live)."""
     out: list[Step] = []
     written = False
-    for s in recorded:
+    for s in sorted(recorded, key=lambda s: s.at):  # stable: ties keep their order
         if s.kind.startswith("stream."):
             if written:
                 continue
@@ -105,25 +107,38 @@ def _skipped(user: str, steps: list[Json]) -> Json:
             "recipients": [{"user": user, "steps": steps}]}
 
 
+async def _writes(db: Database, ids: list[str]) -> list[tuple[int, str, bool] | None]:
+    """The first write of each of ``ids`` (``None``: never written to a stream)."""
+    found = await rows.writes_of(db, ids)
+    return [found.get(i) for i in ids]
+
+
 class TrailView:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
 
     async def _trails(self, notes: list[NoteRow]) -> list[Json]:
         db = self.kernel.db
+        ids = [n.id for n in notes]
         by_note: dict[str, list[Step]] = {}
-        for s in await rows.steps_of(db, [n.id for n in notes]):
+        for s in await rows.steps_of(db, ids):
             by_note.setdefault(s.notification or "", []).append(s)
+        for n, write in zip(notes, await _writes(db, ids), strict=True):
+            if write is not None:
+                by_note.setdefault(n.id, []).append(rows.write_step(n.id, n.user, write))
         return [_trail(n, by_note.get(n.id, [])) for n in notes]
 
     async def of_notification(self, nid: str) -> Json:
         db = self.kernel.db
         notes = await rows.notes(db, [nid])
-        if not notes:
+        if not notes:  # dismissed (the row is deleted), or pruned
             steps = await rows.steps_of(db, [nid])
             if not steps:
                 raise TocsinError("not_found", "No such notification (or its trail was "
                                   "pruned).")
+            (write,) = await _writes(db, [nid])
+            if write is not None:
+                steps = _first_write_only([*steps, rows.write_step(nid, steps[0].user, write)])
             return {"notification": nid, "type": None, "priority": None, "createdAt": None,
                     "recipients": [{"user": steps[0].user, "steps": [
                         _step_json(s.at, s.kind, s.by, s.detail) for s in steps]}]}
