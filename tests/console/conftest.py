@@ -22,7 +22,8 @@ from tests.support.services import need_chromium
 from tests.support.wait import wait_until
 
 EXTRA = ["--console", "--push-allow-insecure", "--presence-interval", "500ms",
-         "--timer-poll", "100ms", "--heartbeat", "1s", "--rate-reads", "off"]
+         "--timer-poll", "100ms", "--heartbeat", "1s", "--rate-reads", "off",
+         "--webhook-allow-private"]  # a named webhook target on a local receiver
 
 
 @dataclass

@@ -15,6 +15,8 @@ from tests.console.conftest import Console, hold_stream
 from tests.support.ids import uid
 from tests.support.server import start_server
 from tests.support.wait import wait_until
+from tests.webhooks.receiver import Receiver
+from tocsin.outbound.signing import new_secret
 
 
 def summaries(c: Console, nid: str) -> list[str]:
@@ -257,6 +259,38 @@ def test_channel_failures_with_their_reason(console: Console) -> None:
     with srv.publisher() as pub:
         only = pub.get("/api/console/failures", params={"channel": "email"}).json()
     assert {f["channel"] for f in only["failures"]} == {"email"}
+    assert page.errors == []
+
+
+def test_a_named_webhook_target_that_gives_up_is_listed(console: Console) -> None:
+    """An escalation step's post to a named target has no user: its failure is listed
+    all the same, with the target's name and the reason (the receiver's 404, final)."""
+    c, srv = console, console.srv
+    target, policy = uid("oncall-"), uid("pol-")
+    with Receiver(new_secret()) as receiver, srv.publisher() as pub:
+        receiver.answer(404)
+        assert pub.put(f"/api/webhook-targets/{target}", json={
+            "url": receiver.url, "format": "generic"}).status_code == 200
+        assert pub.put(f"/api/escalation-policies/{policy}", json={"steps": [
+            {"targets": [uid("t")], "webhooks": [target], "waitSeconds": 300}]}
+        ).status_code == 201
+        c.publish([], type="alert", title="Disk full", escalation=policy)
+
+        def mine() -> list[dict[str, Any]]:
+            items = pub.get("/api/console/failures",
+                            params={"channel": "webhook"}).json()["failures"]
+            return [f for f in items if f["target"] == target]
+
+        (failure,) = wait_until(mine, 20, "the target's failure to be listed")
+    assert failure["kind"] == "webhook.given_up" and failure["user"] is None
+    assert failure["reason"] == "HTTP 404" and failure["detail"]["status"] == 404
+    page = c.page()
+    page.click("#tab-failures")
+    row = page.locator('tr[data-kind="webhook.given_up"]', has_text=target)
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[1:4] == ["webhook", "given up", f"target {target}"]
+    assert cells[5] == "HTTP 404"
     assert page.errors == []
 
 

@@ -5,7 +5,9 @@ a read produces one signed ``notification.read``; a 500 then a 200 delivers the 
 resumes it; a delivery failing past the give-up time is listed; a private address is
 refused without ``--webhook-allow-private``; bad input gets a 4xx; a push service's
 410 produces one ``push.gone``; an event already written as a timer survives a
-SIGKILL of the node and arrives after its restart with the same ``webhook-id``."""
+SIGKILL of the node and arrives after its restart with the same ``webhook-id``; a
+node that dies the instant a read commits delivers its event after the restart (the
+outbox: the event's timer is in the read's transaction)."""
 
 from __future__ import annotations
 
@@ -357,6 +359,48 @@ def test_an_event_written_as_a_timer_survives_a_kill(backend: str, tmp_path: Pat
                 assert second["webhook-id"] == first["webhook-id"]
                 assert second["data"]["notification"] == nid
                 assert len(of_user(receiver, user)) == 2
+            finally:
+                srv.stop()
+    finally:
+        if schema:
+            asyncio.run(drop_pg_schema(schema))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_node_dying_the_instant_a_read_commits_delivers_after_its_restart(
+        backend: str, tmp_path: Path) -> None:
+    """The outbox: the node ends (``os._exit``, test-only ``TOCSIN_TEST_EXIT_AFTER_READ``)
+    right after the read's transaction commits, before its fan-out or observation can
+    run; nothing of the node survives but the database. The restarted node delivers
+    the event, signed, exactly once: its timer was written in the read's transaction
+    (before the outbox, the event waited in memory and was lost)."""
+    url, schema = database_url(backend, tmp_path)
+    flags = [*FAST, "--webhook-allow-private"]
+    try:
+        with Receiver(SECRET) as receiver:
+            srv = start_server(tmp_path, database=url, extra=flags,
+                               env={"TOCSIN_TEST_EXIT_AFTER_READ": "1"})
+            try:
+                assert subscribe(srv, "dies", receiver.url, ["notification.read"]
+                                 ).status_code == 201
+                user = uid("u")
+                nid = publish(srv, user)
+                with srv.subscriber(user) as sub, pytest.raises(httpx.TransportError):
+                    sub.patch(f"/api/notifications/{nid}", json={"read": True})
+                assert srv.proc.wait(10) == 70, srv.log()  # it died there, not later
+            finally:
+                srv.kill()
+            srv = start_server(tmp_path, database=url, extra=flags)
+            try:
+                wait_for(lambda: of_user(receiver, user))
+                time.sleep(1.5)  # a duplicate would arrive by now (timer poll 100 ms)
+                (event,) = of_user(receiver, user)
+                assert event["verified"] and event["status"] == 200
+                assert event["type"] == "notification.read"
+                assert event["data"]["notification"] == nid and event["data"]["by"] == user
+                assert event["data"]["id"] == event["webhook-id"]
+                with srv.subscriber(user) as sub:  # and the read itself was kept
+                    assert sub.get(f"/api/notifications/{nid}").json()["read"] is True
             finally:
                 srv.stop()
     finally:

@@ -198,8 +198,11 @@ class Failures:
             name, _, what = o.kind.partition(".")
             if channel and name != channel:
                 continue
+            # ``target``: a named webhook target's post (an escalation step) has no
+            # user; its target's name says where it failed
             out.append({"at": o.at, "channel": name, "kind": o.kind, "what": what,
-                        "user": o.user, "notification": o.notification,
+                        "user": o.user, "target": o.detail.get("target"),
+                        "notification": o.notification,
                         "reason": _reason(o.detail), "detail": dict(o.detail)})
         return {"failures": out, "kept": FAILURES}
 
@@ -231,7 +234,8 @@ async def figures(_: PublisherCaller, console: Console) -> Response:
 @router.get("/api/console/failures", responses=ERRORS)
 async def failures(_: PublisherCaller, console: Console, channel: Channel = None) -> Response:
     """The channels' recent failures on this node, newest first: ``{at, channel, kind,
-    what, user, notification, reason, detail}``; ``?channel=push`` for one channel."""
+    what, user, target, notification, reason, detail}`` (``target``: a named webhook
+    target's name, its ``user`` null); ``?channel=push`` for one channel."""
     return json_response(console.failures.reply(channel))
 
 

@@ -23,6 +23,7 @@ from tocsin.ids import now_ms
 from tocsin.kernel.channel import ChannelRule
 from tocsin.scheduler import Clock, NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
+from tocsin.store.outbox import Happening
 from tocsin.text import name_error
 
 if TYPE_CHECKING:
@@ -70,11 +71,13 @@ class Attention:
         return {**copy.deepcopy(EMPTY), **(own or {}),
                 "defaults": (defaults or {}).get("types", {})}
 
-    async def put(self, user: str, raw: object, *, unsubscribe: bool = False) -> Json:
+    async def put(self, user: str, raw: object, *, unsubscribe: bool = False,
+                  also: Sequence[Happening] = ()) -> Json:
         """Replace ``user``'s preferences. At most :data:`MAX_TYPES` types, or as many
         as are stored already (unsubscribe links may have added some beyond it, and the
         page that sends back what ``GET`` showed must keep working); ``unsubscribe``:
-        an unsubscribe link's write, which may add types up to the model's hard cap."""
+        an unsubscribe link's write, which may add types up to the model's hard cap;
+        ``also``: what the change means, written to the outbox in its transaction."""
         from tocsin.store.preferences import DEFAULTS_USER
 
         prefs = parse_preferences(raw, self.channel_names)
@@ -91,7 +94,7 @@ class Attention:
         defaults = await self.prefs.get(DEFAULTS_USER)
         # what GET answers from now on, announced to every tab and device in the stream
         reply = {**copy.deepcopy(EMPTY), **wire, "defaults": (defaults or {}).get("types", {})}
-        await self.kernel.fan_out(await self.prefs.put_announced(user, wire, reply))
+        await self.kernel.fan_out(await self.prefs.put_announced(user, wire, reply, also))
         return reply
 
     async def get_defaults(self) -> Json:
@@ -149,7 +152,8 @@ class Attention:
     async def preferences(self, user: str) -> Json | None:
         return await self.prefs.get(user)
 
-    async def turn_off(self, user: str, channel: str, types: Sequence[str]) -> None:
+    async def turn_off(self, user: str, channel: str, types: Sequence[str],
+                       also: Sequence[Happening] = ()) -> bool:
         """Turn ``channel`` off for ``types`` in ``user``'s preferences (an unsubscribe
         link). A type without an entry of its own gets a copy of the effective one
         (the user's ``"*"``, else the publisher default, else the built-in) without
@@ -159,7 +163,10 @@ class Attention:
         Works beyond the 100 types a user may set (``put(unsubscribe=True)``). A type
         that is not a valid name (a link from before publish checked types) is left
         out: no notification of that type can be published any more, so nothing of it
-        comes again, and the link still works."""
+        comes again, and the link still works.
+
+        ``also`` (the channel's own event, ``email.unsubscribed``) is written to the
+        outbox in the transaction of the change; ``True`` if anything changed."""
         from tocsin.store.preferences import DEFAULTS_USER
 
         own = await self.prefs.get(user)
@@ -180,6 +187,7 @@ class Attention:
             changed = True
         if changed:
             new["types"] = types_out
-            await self.put(user, new, unsubscribe=True)
+            await self.put(user, new, unsubscribe=True, also=also)
             log.info("%s: user %r unsubscribed from %s", channel, user,
                      ", ".join(map(repr, types)))
+        return changed

@@ -34,6 +34,7 @@ from tocsin.ids import new_id
 from tocsin.kernel.observe import Observation
 from tocsin.scheduler import NewTimer, Timer
 from tocsin.store.base import Json, NewNotification
+from tocsin.store.outbox import Happening
 
 if TYPE_CHECKING:
     from tocsin.kernel import Kernel
@@ -148,7 +149,10 @@ class Escalation:
         if rnd > policy.repeat:  # every step ran, nobody acknowledged
             at = self.kernel.clock()
             await self.incidents.record(id, [Entry("exhausted", at, rnd, 0)],
-                                        state="exhausted")
+                                        state="exhausted", also=[Happening(
+                                            "incident.exhausted", by="system",
+                                            detail={"incident": id},
+                                            key=f"incident.exhausted:{id}")])
             self.kernel.observations.report([Observation(
                 "incident.exhausted", at, by="system", detail={"incident": id})])
             return []
@@ -185,7 +189,11 @@ class Escalation:
         entries += [Entry("posted", at, rnd, s, name) for name in step.webhooks]
         if no_wait:
             entries.append(Entry("waitSkipped", at, rnd, s))
-        await self.incidents.record(id, entries)
+        escalated = [Happening("incident.escalated", user, nid, "system",
+                               {"incident": id, "round": rnd + 1, "step": s + 1},
+                               key=f"incident.escalated:{id}:{rnd}:{s}:{user}")
+                     for user, nid in result.ids.items()] if rnd * ROUND + s > 0 else []
+        await self.incidents.record(id, entries, also=escalated)
         self._observe_step(id, rnd, s, result.ids, no_wait, at)
         return [*posts, NewTimer(f"esc:{id}:{nr}:{ns}", TIMER_KIND, id, due,
                                  {"round": nr, "step": ns})]
@@ -252,7 +260,9 @@ class Escalation:
         incident = await self.incidents.incident_of(user, notification_id)
         if incident is None:
             raise TocsinError("not_found", "No such notification in an incident.")
-        inc, events = await self.incidents.ack(incident, user, self.kernel.clock())
+        inc, events = await self.incidents.ack(incident, user, self.kernel.clock(), also=[
+            Happening("notification.acked", user, notification_id, user,
+                      {"incident": incident})])
         if events:
             await self.kernel.fan_out(events)
             # the ack that closed the incident (a repeated one changes nothing)

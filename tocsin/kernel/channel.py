@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from tocsin.store.outbox import Happening
+
 if TYPE_CHECKING:
     from tocsin.kernel.kernel import Kernel
     from tocsin.scheduler import NewTimer
@@ -75,9 +77,12 @@ class Attention(Protocol):
         """``user``'s own stored preferences (wire JSON), ``None`` if never set."""
         ...
 
-    async def turn_off(self, user: str, channel: str, types: Sequence[str]) -> None:
+    async def turn_off(self, user: str, channel: str, types: Sequence[str],
+                       also: Sequence[Happening] = ()) -> bool:
         """Take ``channel`` out of ``types`` in ``user``'s preferences (an
-        unsubscribe link); nothing else changes."""
+        unsubscribe link); nothing else changes. ``also``: the channel's event of it,
+        written to the outbox in the change's transaction; ``True`` if it changed
+        anything."""
         ...
 
 

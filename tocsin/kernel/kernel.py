@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from typing import Protocol
 
@@ -37,6 +38,10 @@ from tocsin.streams.hub import Hub
 log = logging.getLogger("tocsin")
 
 PRUNE_EVERY_S = 60.0
+_EXIT_AFTER_READ = os.environ.get("TOCSIN_TEST_EXIT_AFTER_READ") == "1"
+"""Tests only (tests/webhooks, the outbox's kill test): the process ends (``os._exit``,
+nothing runs after it) right after a read's transaction commits, before anything
+else of the read (its fan-out, its observation) can run."""
 
 
 class Timers(Protocol):
@@ -172,6 +177,8 @@ class Kernel:
 
     async def set_read(self, user: str, ids: list[str], read: bool) -> Change | None:
         change = await self.store.set_read(user, ids, read)
+        if _EXIT_AFTER_READ and read and change is not None and change.ids:
+            os._exit(70)
         if change is not None:
             await self.hub.fan_out(change.events)
             self._observe_change("notification.read" if read else "notification.unread",

@@ -1,6 +1,7 @@
 """What happened to a notification, reported from the one place each thing is
 decided (the kernel, the features, the channel seam): the seam the delivery trail
-records and event webhooks forward.
+records and the console's failures keep. (Event webhooks do not observe: their events
+are written in the changes' own transactions, ``store/outbox.py``.)
 
 Reporting must cost next to nothing on the hot path: observers are plain
 callables that only queue what they are given (they write in the background, in

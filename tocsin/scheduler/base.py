@@ -22,7 +22,7 @@ effect exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -61,9 +61,11 @@ class TimerStore(Protocol):
         ...
 
     async def claim(self, owner: str, now: int, lease_ms: int, limit: int = 50,
-                    ids: list[str] | None = None) -> list[Timer]:
+                    ids: list[str] | None = None,
+                    skip_kinds: Collection[str] = ()) -> list[Timer]:
         """Lease up to ``limit`` timers due at ``now`` (``due_at <= now``) that nobody
-        holds (or whose lease expired), oldest due first; only ``ids`` if given."""
+        holds (or whose lease expired), oldest due first; only ``ids`` if given; none
+        of ``skip_kinds`` (kinds the claimer has no room to run now)."""
         ...
 
     async def finish(self, timer: Timer, then: list[NewTimer], now: int) -> bool:

@@ -2,6 +2,15 @@
 handler registered for their kind; a handler returns the timers that follow
 (stored in the same transaction that deletes the fired one).
 
+Each claimed timer runs as its own task, so a slow handler (a webhook receiver
+hanging until its 10 s timeout) holds only its own timer: the loop keeps claiming
+what else is due (an escalation step) while it runs. Running timers are bounded per
+kind (:data:`PER_KIND`) and overall (:data:`MAX_RUNNING`); a kind at its bound is left
+out of the claim (``skip_kinds``) rather than claimed and made to wait, so every
+claimed timer starts at once and its lease (30 s) runs from its start, never from a
+wait in a queue: no other node can claim it while its handler runs (handlers end
+well within the lease: their own requests time out first).
+
 A timer that can never succeed must not be retried for ever, invisibly: one whose
 handler fails :data:`MAX_FAILURES` times, or fails in a way no retry can change
 (:class:`GiveUp`, a 4xx ``TocsinError``, a validation error, a value the database
@@ -14,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
@@ -29,6 +39,14 @@ GiveUpHook = Callable[[Timer, str], Awaitable[None]]
 """Called with the timer and why, before a timer that can never succeed is deleted."""
 DEFAULT_LEASE_MS = 30_000
 MAX_BACKOFF_MS = 60_000
+MAX_RUNNING = 32
+"""Timers running at once on a node (a task each). Kept small: every running handler
+may hold a database connection (the pool is 10 + 20 on PostgreSQL); with 32 of one
+kind, 200 concurrent incidents over two nodes missed their 90 s (test_escalation;
+the pool is the likely cause, not verified)."""
+PER_KIND = 8
+"""Timers of one kind running at once: a kind whose receivers all hang (webhook
+sends) fills its own bound, never the node's, so other kinds keep running."""
 MAX_FAILURES = 15
 """Failed runs before a timer is given up: with the backoff (1, 2, 4 … 60 s) about
 ten minutes of failing, longer than a database failover; a database that is away
@@ -56,13 +74,18 @@ def node_id() -> str:
 class Scheduler:
     def __init__(self, timers: TimerStore, clock: Clock, *, poll_s: float = 1.0,
                  lease_ms: int = DEFAULT_LEASE_MS, owner: str | None = None,
-                 batch: int = 50) -> None:
+                 batch: int = 50, max_running: int = MAX_RUNNING,
+                 per_kind: int = PER_KIND) -> None:
         self.timers = timers
         self.clock = clock
         self.poll_s = poll_s
         self.lease_ms = lease_ms
         self.owner = owner or node_id()
         self.batch = batch
+        self.max_running = max_running
+        self.per_kind = per_kind
+        self._running: set[asyncio.Task[bool]] = set()
+        self._by_kind: Counter[str] = Counter()
         self.handlers: dict[str, Handler] = {}
         self.give_up_hooks: dict[str, GiveUpHook] = {}
         self.on_given_up: Callable[[str], None] | None = None
@@ -100,25 +123,68 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        running = list(self._running)
+        for task in running:  # their leases expire; another node runs them again
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def _loop(self) -> None:
         while True:
+            self._wake.clear()
             try:
-                while await self.run_due() >= self.batch:
-                    pass  # a full batch: there may be more due
+                # claim while there is room and a full claim says more may be due
+                while (limit := self._room()) and len(await self._start_due(limit)) >= limit:
+                    pass
             except Exception as exc:  # the database may be away; next poll
                 log.warning("timer poll failed: %r", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
-            self._wake.clear()
+
+    def _room(self) -> int:
+        """How many timers the next claim may take: the free places overall, and no
+        more than any kind still claimable has left (so a kind never exceeds its
+        bound, whatever the claim returns)."""
+        free = self.max_running - len(self._running)
+        for n in self._by_kind.values():
+            if n < self.per_kind:
+                free = min(free, self.per_kind - n)
+        return max(0, min(free, self.batch, self.per_kind))
+
+    async def _start_due(self, limit: int, ids: list[str] | None = None
+                         ) -> list[asyncio.Task[bool]]:
+        """Claim up to ``limit`` due timers (none of a kind at its bound) and start
+        each as its own task."""
+        full = [k for k, n in self._by_kind.items() if n >= self.per_kind]
+        claimed = await self.timers.claim(self.owner, self.clock(), self.lease_ms,
+                                          limit, ids, skip_kinds=full)
+        return [self._spawn(t) for t in claimed]
+
+    def _spawn(self, timer: Timer) -> asyncio.Task[bool]:
+        self._by_kind[timer.kind] += 1
+        task = asyncio.create_task(self.fire(timer), name=f"tocsin-timer-{timer.kind}")
+        self._running.add(task)
+
+        def done(t: asyncio.Task[bool]) -> None:
+            self._running.discard(t)
+            self._by_kind[timer.kind] -= 1
+            if not self._by_kind[timer.kind]:
+                del self._by_kind[timer.kind]
+            if not t.cancelled() and t.exception() is not None:
+                # fire() handles the handler's failures; this is the store failing
+                # under it: the lease expires and the timer runs again
+                log.warning("timer %s (%s): %r", timer.id, timer.kind, t.exception())
+            self._wake.set()  # room again: claim what waited for it
+
+        task.add_done_callback(done)
+        return task
 
     async def run_due(self, ids: list[str] | None = None) -> int:
-        """Claim and run what is due now (only ``ids`` if given); how many were claimed."""
-        claimed = await self.timers.claim(self.owner, self.clock(), self.lease_ms,
-                                          self.batch, ids)
-        if claimed:
-            await asyncio.gather(*(self.fire(t) for t in claimed))
-        return len(claimed)
+        """Claim what is due now (only ``ids`` if given), run it and wait for it;
+        how many were claimed (the loop does not wait: it keeps claiming)."""
+        tasks = await self._start_due(max(1, self._room()), ids)
+        if tasks:
+            await asyncio.gather(*tasks)
+        return len(tasks)
 
     async def fire(self, timer: Timer) -> bool:
         """Run one claimed timer; ``True`` if it finished."""

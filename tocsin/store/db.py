@@ -11,7 +11,7 @@ never reach into ``SqlStore``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Table, func, select
@@ -22,7 +22,8 @@ from tocsin.errors import StoreUnavailable
 from tocsin.events import StreamEvent, user_stream
 from tocsin.ids import now_ms
 from tocsin.store.base import Change, Json
-from tocsin.store.hooks import NO_HOOK, BatchHook
+from tocsin.store.hooks import NO_HOOK, BatchHook, run_many_sql
+from tocsin.store.outbox import NO_OUTBOX, Happening, Outbox
 from tocsin.store.plan import Allocation, allocated, dumps, upsert_statements
 from tocsin.store.tables import events, notifications
 
@@ -67,6 +68,9 @@ class Database:
         """The publish hook the store was built with (``StoreOptions.hook``): every
         write path that publishes or dismisses calls it in its transaction."""
         """The dialect's ``insert(table)``, with ``on_conflict_*`` support."""
+        self.outbox: Outbox = NO_OUTBOX
+        """Where :meth:`happened` writes what a transaction changed (``store/outbox.py``):
+        registered at start by the feature that forwards it (event webhooks)."""
         self._write_lock = write_lock or contextlib.nullcontext()
         self._engine: AsyncEngine | None = None
 
@@ -129,9 +133,24 @@ class Database:
         )
         return int((await conn.execute(q)).scalar_one())
 
-    async def change_state(self, user: str, name: str, apply: StateChange) -> Change | None:
+    async def happened(self, conn: AsyncConnection, items: Sequence[Happening]) -> None:
+        """Write ``items`` to the outbox in ``conn``'s transaction (they commit, or
+        roll back, with the change they report); nothing at all for kinds no outbox
+        wants."""
+        wanted = [h for h in items if self.outbox.wants(h.kind)]
+        if wanted:
+            await run_many_sql(conn, self.outbox.statements(wanted))
+
+    async def change_state(self, user: str, name: str, apply: StateChange,
+                           observed: str | None = None,
+                           also: Sequence[Happening] = ()) -> Change | None:
         """One read-state change and its ``name`` event in the user's stream, in one
-        transaction; ``None`` (and the seq given back) if it changed nothing."""
+        transaction; ``None`` (and the seq given back) if it changed nothing.
+
+        ``observed``: the kind each changed id is, by ``user``, for the outbox
+        (``notification.read``, ...); ``also``: more happenings the change itself
+        means (an unsubscribe). Both are written in the transaction, and only if it
+        changed something."""
         stream = user_stream(user)
         now = now_ms()
         try:
@@ -140,6 +159,12 @@ class Database:
                 changed, data = await apply(conn, alloc, now)
                 if not changed:
                     raise NoChange()  # e.g. lost a race: nothing to announce
+                if observed is not None and self.outbox.wants(observed):
+                    # checked first: a node nobody subscribed on builds nothing
+                    await self.happened(conn, [Happening(observed, user, nid, user)
+                                               for nid in changed])
+                if also:
+                    await self.happened(conn, also)
                 count = await self.unread(conn, user, now)
                 text = dumps({**data, "unreadCount": count})
                 await conn.execute(events.insert().values(

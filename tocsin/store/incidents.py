@@ -5,6 +5,7 @@ recipient's stream in the same transaction that closes the incident (seqs from
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from tocsin.events import StreamEvent, user_stream
 from tocsin.ids import now_ms
 from tocsin.scheduler.base import NewTimer
 from tocsin.store.base import Json
+from tocsin.store.outbox import Happening
 from tocsin.store.plan import dumps
 from tocsin.store.tables import events, metadata
 from tocsin.store.timers import SqlTimerStore
@@ -179,21 +181,31 @@ class SqlIncidentStore:
             return inc, inc.next_at
 
     async def record(self, id: str, entries: list[Entry], state: str | None = None,
-                     error: str | None = None) -> None:
+                     error: str | None = None, also: Sequence[Happening] = ()) -> None:
         """Append ``entries``; with ``state``, end the incident so (if still open),
-        keeping ``error`` (why it failed)."""
+        keeping ``error`` (why it failed). ``also``: what it means for the outbox, in
+        the same transaction, and only if this is news: with ``state``, if this ended
+        the incident; without, if an entry was new (a step run again after a crash
+        records nothing new, so its events are not written twice; their ``key`` covers
+        a race between two runs)."""
         async with self.db.write() as conn:
-            await self._record(conn, id, entries)
+            ended = await self._record(conn, id, entries) > 0
             if state is not None:
-                await conn.execute(update(incidents).where(_I.id == id, _I.state == "open")
-                                   .values(state=state, next_at=None, error=error))
+                ended = bool((await conn.execute(
+                    update(incidents).where(_I.id == id, _I.state == "open")
+                    .values(state=state, next_at=None, error=error))).rowcount)
+            if also and ended:
+                await self.db.happened(conn, also)
 
-    async def _record(self, conn: Any, id: str, entries: list[Entry]) -> None:
+    async def _record(self, conn: Any, id: str, entries: list[Entry]) -> int:
+        """Insert ``entries`` (one already there is kept); how many were new."""
+        new = 0
         for e in entries:
-            await conn.execute(self.db.insert(timeline).values(
+            new += (await conn.execute(self.db.insert(timeline).values(
                 incident_id=id, entry=e.key(), kind=e.kind, at=e.at, round=e.round,
                 step=e.step, user_id=e.user, notification_id=e.notification_id,
-                active=e.active).on_conflict_do_nothing())
+                active=e.active).on_conflict_do_nothing())).rowcount
+        return new
 
     async def timeline(self, id: str) -> list[Entry]:
         async with self.db.read() as conn:
@@ -211,10 +223,12 @@ class SqlIncidentStore:
                 select(_L.incident_id).where(_L.notification_id == notification_id,
                                              _L.user_id == user).limit(1))).scalar()
 
-    async def ack(self, id: str, by: str, at: int) -> tuple[Incident, list[StreamEvent]]:
+    async def ack(self, id: str, by: str, at: int, also: Sequence[Happening] = ()
+                  ) -> tuple[Incident, list[StreamEvent]]:
         """Close the incident as acknowledged by ``by`` (the first ack wins; later ones
         change nothing and emit nothing), cancel its timers and put an ``acked`` event
-        ``{id, ids, incident, by, at}`` in each recipient's stream, in one transaction."""
+        ``{id, ids, incident, by, at}`` in each recipient's stream, in one transaction
+        (with ``also``, the outbox's ``notification.acked``)."""
         out: list[StreamEvent] = []
         async with self.db.write() as conn:
             done = (await conn.execute(
@@ -224,6 +238,7 @@ class SqlIncidentStore:
             if done is not None:
                 await self.timers.cancel_in(conn, TIMER_KIND, id)
                 await self._record(conn, id, [Entry("acked", at, -1, -1, by)])
+                await self.db.happened(conn, also)
                 sent: dict[str, list[str]] = {}
                 for user, nid in (await conn.execute(
                         select(_L.user_id, _L.notification_id)

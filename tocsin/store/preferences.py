@@ -5,6 +5,7 @@ to the store at construction (``StoreOptions.hook``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import orjson
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tocsin.events import StreamEvent, user_stream
 from tocsin.ids import event_id
 from tocsin.store.base import Json
+from tocsin.store.outbox import Happening
 from tocsin.store.plan import Allocation, dumps
 from tocsin.store.tables import events, metadata, streams
 
@@ -74,8 +76,8 @@ class SqlPreferenceStore:
         async with self.db.write() as conn:
             await conn.execute(stmt)
 
-    async def put_announced(self, user: str, prefs: Json, announced: Json
-                            ) -> list[StreamEvent]:
+    async def put_announced(self, user: str, prefs: Json, announced: Json,
+                            also: Sequence[Happening] = ()) -> list[StreamEvent]:
         """Store a user's preferences and, in the same transaction, a ``preferences``
         event ``{preferences: announced}`` in their stream: every tab and device
         shows the change at once (one source of truth; a client that was away gets it
@@ -92,7 +94,7 @@ class SqlPreferenceStore:
             await conn.execute(stmt)
             return [user], {"preferences": announced}
 
-        change = await self.db.change_state(user, "preferences", apply)
+        change = await self.db.change_state(user, "preferences", apply, also=also)
         return change.events if change is not None else []
 
     async def latest_digest(self, user: str) -> Json | None:

@@ -268,8 +268,10 @@ class SqlStore(SqlReads):
                 .values(read_at=now if read else None).returning(n.id))]
             return changed, {"ids": changed}
 
-        return (await self.db.change_state(user, "read" if read else "unread", apply)
-                or await self._unchanged(user))
+        return (await self.db.change_state(
+            user, "read" if read else "unread", apply,
+            observed="notification.read" if read else "notification.unread")
+            or await self._unchanged(user))
 
     async def read_all(self, user: str, type: str | None, before: Position | None) -> Change:
         n = notifications.c
@@ -290,7 +292,9 @@ class SqlStore(SqlReads):
                 data["type"] = type
             return changed, data
 
-        return await self.db.change_state(user, "read_all", apply) or await self._unchanged(user)
+        return (await self.db.change_state(user, "read_all", apply,
+                                           observed="notification.read")
+                or await self._unchanged(user))
 
     async def dismiss(self, user: str, id: str) -> Change | None:
         n = notifications.c
@@ -306,7 +310,8 @@ class SqlStore(SqlReads):
             await run_sql(conn, self.db.hook.dismissed(user, [(gone[0], int(gone[1]))]))
             return [id], {"ids": [id]}
 
-        return await self.db.change_state(user, "deleted", apply)
+        return await self.db.change_state(user, "deleted", apply,
+                                          observed="notification.dismissed")
 
     # -- retention ---------------------------------------------------------------------
     async def prune(self, now_ms_: int, retention_ms: int) -> int:

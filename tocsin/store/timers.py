@@ -9,6 +9,7 @@ writer, so claims are serialised. Either way a lease is granted to one owner.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -87,11 +88,14 @@ class SqlTimerStore:
             )
 
     async def claim(self, owner: str, now: int, lease_ms: int, limit: int = 50,
-                    ids: list[str] | None = None) -> list[Timer]:
+                    ids: list[str] | None = None,
+                    skip_kinds: Collection[str] = ()) -> list[Timer]:
         due = (select(_T.id).where(_T.due_at <= now, _T.lease_until <= now)
                .order_by(_T.due_at, _T.id).limit(limit).with_for_update(skip_locked=True))
         if ids is not None:
             due = due.where(_T.id.in_(ids))
+        if skip_kinds:
+            due = due.where(_T.kind.not_in(sorted(skip_kinds)))
         stmt = (update(timers).where(_T.id.in_(due.scalar_subquery()))
                 .values(lease_owner=owner, lease_until=now + lease_ms,
                         attempts=_T.attempts + 1)

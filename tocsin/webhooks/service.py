@@ -3,12 +3,16 @@
 
 The path of one event:
 
-1. Something happens in the one place it is decided (a read in the kernel, an ack in
-   escalation, a gone push subscription in the push channel, ...), which reports an
-   :class:`~tocsin.kernel.observe.Observation` to ``kernel.observations``.
-2. :meth:`EventWebhooks._observe` only queues it (the change that was observed is
-   never slowed down); a background task takes the queue in batches and writes one
-   durable timer per (subscription, event) wanting it.
+1. Something happens in the one place it is decided (a read in the store's read-state
+   change, an ack or an escalation step in the incidents store, a gone push
+   subscription in the push channel's delete, an unsubscribe in the preferences'
+   write), which passes a :class:`~tocsin.store.outbox.Happening` to
+   ``Database.happened`` inside its own transaction.
+2. This feature is the database's outbox (``kernel.db.outbox``): when some unpaused
+   subscription wants the kind (:meth:`EventWebhooks.wants`, this node's view, no
+   I/O), one ``INSERT … SELECT`` writes a durable timer per subscription wanting it,
+   in that transaction: the event commits with the change or not at all, and a node
+   killed right after the commit delivers it after its restart.
 3. The scheduler fires each timer: :meth:`EventWebhooks._deliver` signs the event
    (Standard Webhooks, ``webhook-id`` = the event's id, the same on every retry) and
    POSTs it through ``tocsin.outbound`` (the address checked at send time, a
@@ -23,11 +27,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import hashlib
 import json
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -37,13 +41,16 @@ from prometheus_client import Counter, Gauge
 
 from tocsin.errors import TocsinError
 from tocsin.ids import now_ms
-from tocsin.kernel.observe import Observation
 from tocsin.outbound import LocalService, Refused, Rules, check_url, client
 from tocsin.outbound.signing import BadSecret, headers, new_secret, normalize_secret
 from tocsin.scheduler import NewTimer, Timer
 from tocsin.scheduler.runner import RetryLater
+from tocsin.store.hooks import Many
+from tocsin.store.outbox import Happening
+from tocsin.store.timers import timers as timers_table
 from tocsin.webhooks.settings import EventWebhookNodeSettings
 from tocsin.webhooks.store import Failure, SqlEventWebhookStore, Subscription
+from tocsin.webhooks.tables import subscriptions as subscriptions_table
 
 if TYPE_CHECKING:
     from tocsin.kernel import Kernel
@@ -58,10 +65,24 @@ EVENT_TYPES = (
 """What a subscription may ask for: the observation kinds forwarded."""
 TIMER_KIND = "event-webhook"
 MAX_SUBSCRIPTIONS = 100
-MAX_QUEUE = 100_000
-"""Events observed and not yet written as timers; beyond it they are dropped (and
-counted): a database away for long must not grow the node's memory without bound."""
-WRITE_BATCH = 1000
+VIEW_REFRESH_S = 0.5
+"""How often a node reads which kinds subscriptions want (its :meth:`wants` view); a
+node's own PUT/DELETE refresh it at once."""
+VIEW_WAIT_S = 2 * VIEW_REFRESH_S + 0.2
+"""A PUT that makes some kind wanted for the first time answers only after this: by
+then every node's view has it, so a change committed after the reply is written with
+its event wherever it happens (one refresh period, one read in flight, a margin)."""
+OUTBOX_INSERT = (
+    f"INSERT INTO {timers_table.name} (id, kind, key, payload, due_at, lease_until, "
+    "attempts, created_at) "
+    "SELECT CAST(? AS TEXT) || name, CAST(? AS TEXT), name, CAST(? AS TEXT), "
+    "CAST(? AS BIGINT), 0, 0, CAST(? AS BIGINT) "
+    f"FROM {subscriptions_table.name} WHERE NOT paused AND events LIKE ? "
+    "ON CONFLICT (id) DO NOTHING")
+"""One event's delivery timers: a row per unpaused subscription whose ``events``
+(a JSON list) holds the kind (the ``LIKE`` matches ``"<kind>"`` with its quotes;
+kinds have no ``%`` or ``_``). An event id made from a ``key`` is the same when a
+retried writer reports it again: ``ON CONFLICT`` keeps the first."""
 REQUEST_TIMEOUT_S = 10.0
 MAX_EVENT_BYTES = 16 * 1024
 """An event's body at most; an observation's ``detail`` beyond it is left out."""
@@ -80,9 +101,8 @@ class EventWebhooks:
         self._kernel: Kernel | None = None
         self._store: SqlEventWebhookStore | None = None
         self._client: httpx.AsyncClient | None = None
-        self._queue: deque[Observation] = deque()
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._wanted: frozenset[str] = frozenset()
+        self._viewer: asyncio.Task[None] | None = None
         self._outcomes: Counter | None = None
 
     def accept_local(self, port: int, path: str) -> None:
@@ -95,34 +115,38 @@ class EventWebhooks:
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self, kernel: Kernel) -> None:
-        """Register the timer kind and metrics and subscribe to the kernel's
-        observations; without a SQL store (no durable timers) it does nothing."""
+        """Register the timer kind and metrics and become the database's outbox;
+        without a SQL store (no durable timers) it does nothing."""
         self._kernel = kernel
         registry = kernel.metrics.registry
         self._outcomes = Counter(
             "tocsin_event_webhooks_total", "Event webhook deliveries by outcome (sent; "
             "retry: an attempt failed, retried; given_up: failed for the give-up time, "
-            "recorded; dropped: no subscription any more; paused: held or not queued, "
-            "its subscription paused; overflow: the queue was full)",
+            "recorded; dropped: no subscription any more; paused: held, its "
+            "subscription paused)",
             ["outcome"], registry=registry)
+        # always 0 since events are written with their change (the outbox); kept so
+        # dashboards and alerts reading it keep working
         queued = Gauge("tocsin_event_webhooks_queued",
-                       "Events observed, not yet stored as deliveries", registry=registry)
-        queued.set_function(lambda: len(self._queue))
+                       "Events observed, not yet stored as deliveries (always 0: they "
+                       "are stored with the change)", registry=registry)
+        queued.set(0)
         if not kernel.has_database:
             return
         self._store = SqlEventWebhookStore(kernel.db)
         self._client = client(self.rules, REQUEST_TIMEOUT_S,
                               httpx.Limits(max_connections=50, max_keepalive_connections=10))
         kernel.timers.on(TIMER_KIND, self._deliver)
-        kernel.observations.subscribe(self._observe)
-        self._writer = asyncio.create_task(self._write_loop(), name="tocsin-event-webhooks")
+        await self._refresh_view()
+        kernel.db.outbox = self
+        self._viewer = asyncio.create_task(self._view_loop(), name="tocsin-event-webhooks")
 
     async def stop(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
+        if self._viewer is not None:
+            self._viewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
+                await self._viewer
+            self._viewer = None
         if self._client is not None:
             await self._client.aclose()
 
@@ -148,6 +172,12 @@ class EventWebhooks:
             raise TocsinError("invalid_field", f"At most {MAX_SUBSCRIPTIONS} event "
                               "webhooks; delete one first.", "name")
         created = await self.store.put(name, url, events, secret, self._now())
+        before = self._wanted
+        await self._refresh_view()
+        if not self._wanted <= before:
+            # a kind nobody wanted: other nodes and workers skip its statement until
+            # their view has it; answer once they all have (VIEW_WAIT_S)
+            await asyncio.sleep(VIEW_WAIT_S)
         sub = await self.store.get(name)
         assert sub is not None
         out = describe(sub)
@@ -167,6 +197,7 @@ class EventWebhooks:
     async def delete(self, name: str) -> None:
         if not await self.store.delete(name):
             raise TocsinError("not_found", f"No event webhook named {name!r}.")
+        await self._refresh_view()
         if self._kernel is not None:  # its pending deliveries go with it
             await self._kernel.timers.timers.cancel(TIMER_KIND, name)
 
@@ -211,53 +242,41 @@ class EventWebhooks:
                 raise TocsinError("invalid_field", f"secret: {exc}.", "secret") from None
         return url, list(dict.fromkeys(events)), secret
 
-    # -- observed events -> durable deliveries ---------------------------------------------
-    def _observe(self, items: Sequence[Observation]) -> None:
-        """Queue what the kernel reports; never blocks, never raises."""
-        wanted = [o for o in items if o.kind in EVENT_TYPES]
-        room = MAX_QUEUE - len(self._queue)
-        if len(wanted) > room:
-            self._count("overflow", len(wanted) - max(room, 0))
-            wanted = wanted[:max(room, 0)]
-        if wanted:
-            self._queue.extend(wanted)
-            self._wake.set()
+    # -- the outbox: events written with the change ---------------------------------------
+    def wants(self, kind: str) -> bool:
+        """Whether a change of ``kind`` writes a statement: this node's view of the
+        kinds some unpaused subscription wants (``Outbox.wants``, no I/O)."""
+        return kind in self._wanted
 
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                batch = [self._queue.popleft()
-                         for _ in range(min(WRITE_BATCH, len(self._queue)))]
-                try:
-                    await self._write(batch)
-                except Exception as exc:  # the database may be away: keep them, retry
-                    log.warning("event webhooks: could not store %d events: %r",
-                                len(batch), exc)
-                    self._queue.extendleft(reversed(batch))
-                    await asyncio.sleep(1.0)
-
-    async def _write(self, batch: list[Observation]) -> None:
-        assert self._kernel is not None
-        subs = await self.store.all()
-        if not subs:
-            return
+    def statements(self, items: Sequence[Happening]) -> list[Many]:
+        """``Outbox.statements``: one delivery timer per (event, subscription wanting
+        it), inserted by one ``INSERT … SELECT`` over the subscriptions table inside
+        the transaction of the change, so every node and worker writes against the
+        current subscriptions, whatever this node's view says."""
         now = self._now()
-        timers: list[NewTimer] = []
-        for o in batch:
-            event = event_of(o)
-            for sub in subs:
-                if o.kind not in sub.events:
-                    continue
-                if sub.paused:
-                    self._count("paused")
-                    continue
-                timers.append(NewTimer(f"evw:{event['id']}:{sub.name}", TIMER_KIND,
-                                       sub.name, now, {"event": event, "first": now}))
-        if timers:
-            await self._kernel.timers.timers.add_timers(timers, now)
-            self._kernel.timers.kick()
+        rows: list[tuple[Any, ...]] = []
+        for h in items:
+            event = event_of(h, now)
+            payload = json.dumps({"event": event, "first": now}, separators=(",", ":"))
+            rows.append((f"evw:{event['id']}:", TIMER_KIND, payload, now, now,
+                         f'%"{h.kind}"%'))
+        return [(OUTBOX_INSERT, rows)]
+
+    async def _refresh_view(self) -> None:
+        """Read which kinds unpaused subscriptions want; on a failure assume every
+        kind (a statement too many is correct, a skipped one would lose events)."""
+        try:
+            subs = await self.store.all()
+        except Exception as exc:
+            log.warning("event webhooks: could not read the subscriptions: %r", exc)
+            self._wanted = frozenset(EVENT_TYPES)
+            return
+        self._wanted = frozenset(k for s in subs if not s.paused for k in s.events)
+
+    async def _view_loop(self) -> None:
+        while True:
+            await asyncio.sleep(VIEW_REFRESH_S)
+            await self._refresh_view()
 
     # -- one delivery ----------------------------------------------------------------------
     async def _deliver(self, timer: Timer) -> list[NewTimer]:
@@ -327,9 +346,10 @@ class EventWebhooks:
         return int(self._kernel.clock()) if self._kernel is not None else now_ms()
 
 
-def event_of(o: Observation) -> dict[str, Any]:
+def event_of(o: Happening, at: int) -> dict[str, Any]:
     """The event as sent (Standard Webhooks: ``type``, ``timestamp``, ``data``) with its
-    id, fixed once: every retry sends the same body."""
+    id, fixed once: every retry sends the same body. The id is random, or made from
+    ``o.key`` where the happening has one (the same on a retried write)."""
     data: dict[str, Any] = {"user": o.user, "notification": o.notification}
     if o.by is not None:
         data["by"] = o.by
@@ -337,9 +357,12 @@ def event_of(o: Observation) -> dict[str, Any]:
     if detail and len(json.dumps(detail, default=str)) <= MAX_EVENT_BYTES:
         for key, value in detail.items():
             data.setdefault(key, value)
-    msg_id = "msg_" + f"{o.at:012x}{os.urandom(8).hex()}"
+    if o.key is None:
+        msg_id = "msg_" + f"{at:012x}{os.urandom(8).hex()}"
+    else:
+        msg_id = "msg_" + hashlib.sha256(o.key.encode()).hexdigest()[:28]
     data = {"id": msg_id, **data}
-    stamp = datetime.fromtimestamp(o.at / 1000, UTC).isoformat(timespec="milliseconds")
+    stamp = datetime.fromtimestamp(at / 1000, UTC).isoformat(timespec="milliseconds")
     return {"id": msg_id, "type": o.kind, "timestamp": stamp.replace("+00:00", "Z"),
             "data": json.loads(json.dumps(data, default=str))}
 

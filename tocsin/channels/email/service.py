@@ -34,6 +34,7 @@ from tocsin.kernel.observe import Observation
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
 from tocsin.store.hooks import in_marks
+from tocsin.store.outbox import Happening
 from tocsin.text import name_error
 
 if TYPE_CHECKING:
@@ -259,7 +260,15 @@ class EmailChannel(Running):
     async def unsubscribe(self, user: str, types: list[str]) -> list[str]:
         """Turn the email channel off for ``types`` in ``user``'s preferences (the
         link's types; attention's ``turn_off`` says what changes)."""
-        await self.attention.turn_off(user, NAME, types)
+        # the outbox's event (event webhooks) is written with the change; a link used
+        # when email was off already changes nothing but is still the user's
+        # unsubscribe: its event gets a transaction of its own (before the reply)
+        event = Happening("email.unsubscribed", user, None, user, {"types": list(types)})
+        if not await self.attention.turn_off(user, NAME, types, also=[event]):
+            db = self.kernel.db if self.kernel.has_database else None
+            if db is not None and db.outbox.wants(event.kind):
+                async with db.write() as conn:
+                    await db.happened(conn, [event])
         self.kernel.observations.report([Observation(
             "email.unsubscribed", self.kernel.clock(), user, None, user, {"types": types})])
         return types

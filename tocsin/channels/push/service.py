@@ -39,6 +39,7 @@ from tocsin.outbound import LocalService, Rules
 from tocsin.scheduler import NewTimer, RetryLater, Timer
 from tocsin.store.base import Json
 from tocsin.store.hooks import in_marks
+from tocsin.store.outbox import Happening
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -274,7 +275,10 @@ class PushChannel(Running):
         if answer.outcome == "gone":
             log.info("push subscription %s of %r is gone (%d): deleted", sid, user,
                      answer.status)
-            await self.store.delete(sid)
+            detail = {"device": sid, "status": answer.status,
+                      **({"reason": answer.detail} if answer.detail else {})}
+            await self.store.delete(sid, also=[Happening("push.gone", user, nid, None,
+                                                         detail)])
             return []
         if answer.outcome == "refused":  # its address is not allowed (tocsin.outbound)
             log.warning("push %s to %s: not sent, %s", nid, webpush.origin(sub.endpoint),

@@ -9,6 +9,7 @@ at most ``cap`` subscriptions: registering one more removes the oldest.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from sqlalchemy import delete, select, update
 
 from tocsin.channels.push.tables import kv, push_subscriptions
 from tocsin.ids import new_id
+from tocsin.store.outbox import Happening
 
 if TYPE_CHECKING:
     from tocsin.store.db import Database
@@ -99,12 +101,17 @@ class SqlPushStore:
             row = (await conn.execute(select(push_subscriptions).where(_S.id == id))).first()
         return None if row is None else _sub(row)
 
-    async def delete(self, id: str, user: str | None = None) -> bool:
-        """Remove a subscription (only if it is ``user``'s, when given)."""
+    async def delete(self, id: str, user: str | None = None,
+                     also: Sequence[Happening] = ()) -> bool:
+        """Remove a subscription (only if it is ``user``'s, when given); ``also``:
+        what its removal means (``push.gone``), written to the outbox in the same
+        transaction if it was there to remove."""
         cond = _S.id == id if user is None else (_S.id == id) & (_S.user_id == user)
         async with self.db.write() as conn:
             gone = (await conn.execute(delete(push_subscriptions).where(cond)
                                        .returning(_S.id))).first()
+            if gone is not None and also:
+                await self.db.happened(conn, also)
         return gone is not None
 
     async def sent(self, id: str, now: int) -> None:

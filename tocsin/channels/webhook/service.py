@@ -29,6 +29,7 @@ from tocsin.channels.running import Running
 from tocsin.channels.webhook.formats import FORMATS, render
 from tocsin.channels.webhook.settings import WebhookNodeSettings
 from tocsin.errors import TocsinError
+from tocsin.kernel.observe import Observation
 from tocsin.outbound import LocalService, Refused, Rules, check_url
 from tocsin.outbound.signing import headers as signed_headers
 from tocsin.scheduler import NewTimer, RetryLater, Timer
@@ -315,10 +316,18 @@ class WebhookChannel(Running):
 
     def _report(self, result: str, timer: Timer, step: str, **detail: Any) -> None:
         """Count ``result`` and report ``webhook.<step>`` (the trail, the console's
-        failures, event webhooks) for a user's own target; a named target's post (an
-        escalation step) is only counted: it has no user (its incident's timeline
-        records it)."""
+        failures) for a user's own target. A named target's post (an escalation step)
+        has no user: it is reported with ``target`` (its name) and no user; the
+        console's failures list it, the trail (a notification's recipients) leaves it
+        out, and its incident's timeline records the post."""
         user = timer.payload.get("user")
-        nid = timer.key if user is not None else None
-        self.outcome(result, str(user) if user is not None else "", nid, step,
-                     webhook=timer.id, **detail)
+        if user is not None:
+            self.outcome(result, str(user), timer.key, step, webhook=timer.id, **detail)
+            return
+        self.outcome(result, "", None, step)  # counted only: no user to report for
+        kernel = self.kernel
+        if kernel.observations.active:
+            kernel.observations.report([Observation(
+                f"{NAME}.{step}", kernel.clock(), None, None, "system",
+                {"target": str(timer.payload.get("target", timer.key)),
+                 "webhook": timer.id, **detail})])

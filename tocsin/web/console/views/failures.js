@@ -64,7 +64,7 @@ export class ConsoleFailures extends HTMLElement {
     this.status.textContent = rows.length ? `${rows.length} failure(s).` : "No failures recorded on this node.";
     fill(this.body, ...rows.map((f) => h("tr", { dataset: { kind: f.kind } },
       h("td", null, timeEl(f.at)), h("td", { text: f.channel }),
-      h("td", { text: String(f.what ?? "").replaceAll("_", " ") }), h("td", { text: f.user ?? "" }),
+      h("td", { text: String(f.what ?? "").replaceAll("_", " ") }), h("td", { text: f.user ?? (f.target ? `target ${f.target}` : "") }),
       h("td", { class: "mono", text: f.notification ?? "" }), h("td", { text: f.reason ?? "" }))));
   }
 }
