@@ -77,6 +77,26 @@ async def test_a_change_that_rolls_back_writes_no_event(store: Store) -> None:
     assert await deliveries(store) == []
 
 
+async def test_the_outbox_hears_of_a_commit_not_of_a_rollback(store: Store) -> None:
+    """So its deliveries are sent at once, not at the scheduler's next poll."""
+    ew = await outbox_of(store)
+    commits: list[None] = []
+    ew.committed = lambda: commits.append(None)  # type: ignore[method-assign]
+    assert isinstance(store, SqlStore)
+    db = store.db
+    with pytest.raises(RuntimeError):
+        async with db.write() as conn:
+            await db.happened(conn, [Happening("notification.read", "u", "n1", "u")])
+            raise RuntimeError("the change failed")
+    async with db.write() as conn:  # the same pooled connection: no stale mark
+        await db.happened(conn, [Happening("notification.unread", "u", "n1", "u")])
+    assert commits == []
+    user = "u" + uuid.uuid4().hex[:8]
+    nid = (await store.publish("p", [user], NewNotification(type="t", title="x"))).ids[user]
+    await store.set_read(user, [nid], True)
+    assert commits == [None]
+
+
 async def test_outside_the_nodes_view_no_statement_is_written(store: Store) -> None:
     ew = await outbox_of(store)
     ew._wanted = frozenset()  # as on a node that knows of no subscription

@@ -50,6 +50,11 @@ class NoChange(Exception):
         self.result = result
 
 
+_OUTBOX_WROTE = "tocsin.outbox_wrote"
+"""Marks a write transaction in which :meth:`Database.happened` wrote rows (in the
+connection's ``info``, cleared on every checkout of :meth:`Database.write`)."""
+
+
 class Database:
     """Transactions, inserts and seq allocation on one engine.
 
@@ -103,11 +108,15 @@ class Database:
         under the writer lock where the dialect has one."""
         try:
             async with self._write_lock, self.engine.begin() as conn:
+                conn.info.pop(_OUTBOX_WROTE, None)  # a rolled-back transaction's mark
                 yield conn
+                wrote = conn.info.pop(_OUTBOX_WROTE, False)
         except (DBAPIError, OSError, TimeoutError) as exc:
             if is_unavailable(exc):
                 raise StoreUnavailable() from exc
             raise
+        if wrote:  # committed: what the outbox wrote is due now, not at the next poll
+            self.outbox.committed()
 
     # -- what every writer of a stream repeats -------------------------------------------
     async def allocate(self, conn: AsyncConnection, counts: dict[str, int]
@@ -140,6 +149,7 @@ class Database:
         wanted = [h for h in items if self.outbox.wants(h.kind)]
         if wanted:
             await run_many_sql(conn, self.outbox.statements(wanted))
+            conn.info[_OUTBOX_WROTE] = True  # :meth:`write` tells the outbox once committed
 
     async def change_state(self, user: str, name: str, apply: StateChange,
                            observed: str | None = None,

@@ -47,6 +47,11 @@ class Outbox(Protocol):
         caller's transaction; only items of kinds it :meth:`wants` are given."""
         ...
 
+    def committed(self) -> None:
+        """A transaction holding rows from :meth:`statements` has committed (called
+        after the commit; must not block or raise): e.g. wake what sends them."""
+        ...
+
 
 class NoOutbox:
     def wants(self, kind: str) -> bool:
@@ -54,6 +59,9 @@ class NoOutbox:
 
     def statements(self, items: Sequence[Happening]) -> list[Many]:
         return []
+
+    def committed(self) -> None:
+        pass
 
 
 NO_OUTBOX = NoOutbox()

@@ -262,6 +262,12 @@ class EventWebhooks:
                          f'%"{h.kind}"%'))
         return [(OUTBOX_INSERT, rows)]
 
+    def committed(self) -> None:
+        """``Outbox.committed``: deliveries were just committed, due now: wake the
+        scheduler rather than leave them to its next poll (up to a second)."""
+        if self._kernel is not None:
+            self._kernel.timers.kick()
+
     async def _refresh_view(self) -> None:
         """Read which kinds unpaused subscriptions want; on a failure assume every
         kind (a statement too many is correct, a skipped one would lose events)."""
