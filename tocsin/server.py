@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import importlib.util
 import logging
 import os
@@ -70,7 +69,6 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
         if not self.started or self.should_exit:
             return
-        freeze_startup_heap()
         if self.role is None:
             return
         role = self.role
@@ -107,20 +105,6 @@ class _Server(uvicorn.Server):
         log.info("stopped in %.1fs: %d streams closed (%d WebSockets); clients resume "
                  "from their last event id", time.monotonic() - self.stop_began,
                  streams, sockets)
-
-
-def freeze_startup_heap() -> None:
-    """Move everything alive once the node serves (modules, the app, the models' schemas,
-    the database engine: hundreds of thousands of objects that live as long as the
-    process) out of the cyclic collector's reach (``gc.freeze``).
-
-    Measured (a 10k reconnect storm, ``python -m bench.profile --what storm`` with a
-    ``gc.callbacks`` probe): 9 full collections took 5.7 s of the server's CPU, each
-    ~0.6 s with the event loop stopped, while it accepts nothing: connections then wait
-    for the kernel's SYN retransmits. What a full collection still traverses after this
-    is what was allocated since (the streams), which it can free."""
-    gc.collect()  # what startup left as garbage goes now, not frozen forever
-    gc.freeze()
 
 
 def _refusal(err: TocsinError) -> bytes:
